@@ -1,0 +1,193 @@
+"""What a parser gets to work with, and the tolerant readers every parser shares."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+from ..registry import SourceSpec
+from ..schema import Problem
+
+
+@dataclass
+class SourceContext:
+    """One source's checkout as a parser sees it.
+
+    ``files`` lists every file in the checkout (posix paths relative to ``directory``), so
+    parsers never walk the disk themselves and never see ``.git``.
+    ``problems`` collects what the shared readers had to report; the builder drains it.
+    """
+
+    spec: SourceSpec
+    directory: Path
+    files: list[str]
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def problem(self, message: str, path: str = "", row: str = "", level: str = "warning") -> Problem:
+        return Problem(self.name, message, path=path, row=row, level=level)
+
+    def option(self, key: str, default=None):
+        return self.spec.options.get(key, default)
+
+    def files_under(self, prefix: str) -> list[str]:
+        prefix = prefix.rstrip("/") + "/"
+        return [f for f in self.files if f.startswith(prefix)]
+
+    def exists(self, relative: str) -> bool:
+        return relative in self._file_set
+
+    @property
+    def _file_set(self) -> set[str]:
+        cached = self.__dict__.get("_files_cache")
+        if cached is None:
+            cached = set(self.files)
+            self.__dict__["_files_cache"] = cached
+        return cached
+
+    def read_csv(self, relative: str, **kwargs) -> pd.DataFrame | None:
+        """Read upstream metadata tolerantly; see :func:`read_metadata_csv`."""
+        return read_metadata_csv(self, relative, **kwargs)
+
+
+def list_files(directory: Path) -> list[str]:
+    """Every regular file under ``directory`` except git's own, sorted, as posix relative paths."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for name in filenames:
+            if name == ".git":
+                continue
+            full = Path(dirpath) / name
+            found.append(PurePosixPath(full.relative_to(directory).as_posix()).as_posix())
+    return sorted(found)
+
+
+def _decode_text(ctx: SourceContext, relative: str, raw: bytes) -> str:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        ctx.problems.append(
+            ctx.problem(f"not valid UTF-8 at byte {err.start}; read as cp1252 (check accented names)", path=relative)
+        )
+        return raw.decode("cp1252", errors="replace")
+
+
+def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.DataFrame | None:
+    """Read a metadata CSV the way upstreams actually write them.
+
+    Handles a BOM, CRLF, non-UTF-8 bytes, ragged rows (reported with their line and
+    skipped), duplicated header names (reported; pandas keeps both as ``name``, ``name.1``),
+    an unnamed trailing column, and an empty file. Every cell is a string; blanks are ``""``.
+    Returns None (after reporting) when the file cannot be used at all.
+    A ``_row`` column carries ``"<file> line N"`` for every row so problems can point at it.
+    """
+    path = ctx.directory / relative
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        ctx.problems.append(ctx.problem(f"cannot read metadata: {err}", path=relative, level="error"))
+        return None
+    text = _decode_text(ctx, relative, raw)
+    if not text.strip():
+        ctx.problems.append(ctx.problem("metadata file is empty", path=relative, level="error"))
+        return None
+    # Find the physical line on which each record starts (records may span lines in quotes).
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as err:
+        ctx.problems.append(ctx.problem(f"cannot parse header: {err}", path=relative, level="error"))
+        return None
+    names = [h.strip() for h in header]
+    seen: dict[str, int] = {}
+    columns: list[str] = []
+    for index, name in enumerate(names):
+        if not name:
+            name = f"unnamed_{index}"
+        if name in seen:
+            ctx.problems.append(
+                ctx.problem(
+                    f"header column {name!r} appears twice; kept as {name}.{seen[name]}", path=relative, row="line 1"
+                )
+            )
+            seen[name] += 1
+            name = f"{name}.{seen[name] - 1}"
+        else:
+            seen[name] = 1
+        columns.append(name)
+    rows: list[list[str]] = []
+    lines: list[str] = []
+    while True:
+        line_no = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            ctx.problems.append(
+                ctx.problem(f"malformed CSV record skipped: {err}", path=relative, row=f"line {line_no}")
+            )
+            continue
+        if not record or all(not cell.strip() for cell in record):
+            continue
+        if len(record) != len(columns):
+            width = len(record)
+            fitted = _fit_record(record, columns)
+            if fitted is None:
+                ctx.problems.append(
+                    ctx.problem(
+                        f"ragged row: {width} fields, header has {len(columns)}; row skipped",
+                        path=relative,
+                        row=f"line {line_no}",
+                    )
+                )
+                continue
+            record = fitted
+        rows.append([cell.strip() for cell in record])
+        lines.append(f"{relative} line {line_no}")
+    frame = pd.DataFrame(rows, columns=columns, dtype=object).fillna("")
+    frame["_row"] = lines
+    return frame
+
+
+def _fit_record(record: list[str], columns: list[str]) -> list[str] | None:
+    """Forgive only what is harmless: empty trailing cells, or a missing unnamed trailing column."""
+    trimmed = list(record)
+    while len(trimmed) > len(columns) and not trimmed[-1].strip():
+        trimmed.pop()
+    if len(trimmed) == len(columns) - 1 and columns[-1].startswith("unnamed_"):
+        trimmed.append("")
+    return trimmed if len(trimmed) == len(columns) else None
+
+
+def iter_rows(frame: pd.DataFrame) -> Iterator[dict[str, str]]:
+    """Rows as plain dicts (column -> stripped string), ``_row`` included."""
+    columns = list(frame.columns)
+    for values in frame.itertuples(index=False, name=None):
+        yield dict(zip(columns, values, strict=True))
+
+
+def column(row: dict[str, str], *names: str, default: str = "") -> str:
+    """First present column among ``names``, matched case- and space-insensitively.
+
+    Upstream schemas drift (``Patientid`` vs ``patientid``, ``" url"`` vs ``url``,
+    ``clinical notes`` vs ``clinical_notes``); parsers name every spelling they accept.
+    """
+    normalised = {k.strip().lower().replace(" ", "_"): v for k, v in row.items()}
+    for name in names:
+        key = name.strip().lower().replace(" ", "_")
+        if key in normalised:
+            return str(normalised[key] or "").strip()
+    return default

@@ -1,0 +1,85 @@
+"""The manifest schema: the one contract every parser, loader and report shares.
+
+Keeping the column list and the vocabularies in one module means a new source cannot
+invent a column or a label spelling without a test noticing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Columns of ``manifests/manifest.csv`` in their written order. Documented in manifests/README.md.
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "image_id",
+    "source",
+    "source_commit",
+    "path",
+    "git_blob",
+    "sha256",
+    "pixel_sha256",
+    "phash",
+    "format",
+    "width",
+    "height",
+    "frames",
+    "modality",
+    "view",
+    "label",
+    "label_detail",
+    "finding",
+    "patient_id",
+    "age",
+    "sex",
+    "license",
+    "official_split",
+    "dup_group",
+    "split_group",
+    "split",
+    "extra",
+)
+
+MODALITIES = ("xray", "ct", "ultrasound")
+LABELS = ("covid-19", "pneumonia", "normal", "other", "unknown")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Entry:
+    """One image as a parser sees it, before the builder adds hashes, ids and splits.
+
+    ``path`` is relative to the source folder; the builder refuses paths that leave it.
+    ``row`` names the metadata row (file and 1-based line) so every problem can point at it.
+    """
+
+    path: str
+    modality: str
+    finding: str = ""
+    label: str | None = None
+    label_detail: str = ""
+    view: str = "unknown"
+    patient_id: str = ""
+    age: float | None = None
+    sex: str = ""
+    license: str = ""
+    official_split: str = ""
+    row: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Problem:
+    """Something wrong with one input, reported and skipped instead of failing the build."""
+
+    source: str
+    message: str
+    path: str = ""
+    row: str = ""
+    level: str = "warning"
+
+    def __str__(self) -> str:
+        row = self.row
+        if self.path and row.startswith(self.path):
+            row = row[len(self.path) :].strip()
+        where = " ".join(part for part in (self.path, row) if part)
+        return f"[{self.source}] {where + ': ' if where else ''}{self.message}"
