@@ -1,0 +1,113 @@
+"""The ``covid19-images`` command line (click)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .paths import find_root
+
+root_option = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Project root (default: $COVID19_IMAGES_ROOT, else the checkout holding this package, else cwd).",
+)
+
+
+@click.group()
+@click.version_option(package_name="covid19-images")
+def main() -> None:
+    """Public COVID-19 lung-imaging datasets as one leak-free, citable collection.
+
+    A positive scan can suggest COVID-19; a negative scan means nothing. Research use only.
+    """
+
+
+@main.command("sync")
+@click.argument("sources", nargs=-1)
+@root_option
+@click.option("--offline", is_flag=True, help="Do not fetch: only rebuild the manifest from the current checkouts.")
+@click.option(
+    "--commit", "do_commit", is_flag=True, help="Commit the moved gitlinks and the manifest with the summary."
+)
+@click.option("--allow-rewrite", is_flag=True, help="Accept an upstream whose history no longer has the pinned commit.")
+@click.option(
+    "--mirror",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Local mirror root laid out as <owner>/<repo>.git; rewrites https://github.com/ to it (git insteadOf).",
+)
+@click.option("--allow-local", is_flag=True, help="Allow local-path remotes (for your own url.<path>.insteadOf rules).")
+@click.option("--wait", is_flag=True, help="Wait for a running sync on the same root instead of exiting.")
+@click.option("--quiet", is_flag=True, help="No progress bars and no problem listing.")
+def sync_command(
+    sources: tuple[str, ...],
+    root: Path | None,
+    offline: bool,
+    do_commit: bool,
+    allow_rewrite: bool,
+    mirror: Path | None,
+    allow_local: bool,
+    wait: bool,
+    quiet: bool,
+) -> None:
+    """Pull each upstream (or only SOURCES), move its submodule, rebuild manifests/manifest.csv."""
+    from .registry import RegistryError
+    from .sync import SyncBusy, sync
+
+    try:
+        report = sync(
+            find_root(root),
+            sources,
+            offline=offline,
+            allow_rewrite=allow_rewrite,
+            commit=do_commit,
+            mirror=mirror,
+            allow_local=allow_local,
+            wait=wait,
+            progress=not quiet,
+        )
+    except (SyncBusy, RegistryError, KeyError) as err:
+        raise click.ClickException(str(err).strip("'\"")) from err
+    build = report.build
+    if build is not None and not quiet:
+        for problem in build.problems:
+            click.echo(f"{problem.level}: {problem}", err=True)
+    click.echo(report.summary())
+    if build is not None:
+        click.echo(f"manifest: {len(build.manifest)} images, {len(build.problems)} problems (manifests/problems.csv)")
+    if report.committed:
+        click.echo(f"committed {report.committed[:12]}")
+    if report.failed:
+        sys.exit(1)
+
+
+@main.command("status")
+@root_option
+def status_command(root: Path | None) -> None:
+    """Per source: initialised, pinned commit, checked-out commit, upstream ahead by, images in manifest."""
+    from .status import source_status
+
+    rows = source_status(find_root(root))
+    header = ("source", "initialised", "pinned", "checked out", "ahead", "images")
+    table = [header] + [
+        (
+            r.name,
+            "yes" if r.initialised else "no",
+            (r.pinned or "-")[:12],
+            (r.checked_out or "-")[:12],
+            "?" if r.ahead is None else str(r.ahead),
+            str(r.images),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Git plumbing for sync, through GitPython, with the transport policy enforced by git itself.
+
+Every git process sync starts carries ``protocol.allow=never`` plus an explicit allow for
+https (and for local paths only when local mirrors are allowed), appended to whatever the
+user put in ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``, so ``url.<mirror>.insteadOf``
+rewriting keeps working while ``ext::``, ``fd::`` and ssh stay refused.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from .registry import RegistryError, SourceSpec, check_url
+
+ALLOW_LOCAL_ENV = "COVID19_IMAGES_ALLOW_LOCAL"
+MIRROR_ENV = "COVID19_IMAGES_MIRROR"
+GITHUB_PREFIX = "https://github.com/"
+
+
+class SourceSyncError(RuntimeError):
+    """This source could not be synced; nothing was changed for it."""
+
+
+def _config_pairs(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    try:
+        count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+    except ValueError:
+        count = 0
+    return [(env.get(f"GIT_CONFIG_KEY_{i}", ""), env.get(f"GIT_CONFIG_VALUE_{i}", "")) for i in range(count)]
+
+
+def file_protocol_allowed_by_user(env: Mapping[str, str]) -> bool:
+    """True when the user's own git configuration already allows ``protocol.file``."""
+    for key, value in reversed(_config_pairs(env)):
+        if key.lower() == "protocol.file.allow":
+            return value == "always"
+    try:
+        out = subprocess.run(
+            ["git", "config", "--get", "protocol.file.allow"],
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            check=False,
+        )
+    except OSError:
+        return False
+    return out.stdout.strip() == "always"
+
+
+def git_environment(
+    *, allow_local: bool = False, mirror: Path | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Environment for every git process of a sync."""
+    env = dict(os.environ if base is None else base)
+    mirror = mirror or (Path(env[MIRROR_ENV]) if env.get(MIRROR_ENV) else None)
+    allow_local = (
+        allow_local or mirror is not None or env.get(ALLOW_LOCAL_ENV) == "1" or file_protocol_allowed_by_user(env)
+    )
+    pairs = _config_pairs(env)
+    pairs += [
+        ("protocol.allow", "never"),
+        ("protocol.https.allow", "always"),
+        ("protocol.file.allow", "always" if allow_local else "never"),
+        ("protocol.ext.allow", "never"),
+        ("protocol.fd.allow", "never"),
+        ("core.sshCommand", "false"),
+    ]
+    if mirror is not None:
+        pairs.append((f"url.{Path(mirror).resolve().as_posix()}/.insteadOf", GITHUB_PREFIX))
+    for key in [k for k in env if k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))]:
+        del env[key]
+    for index, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    env["GIT_CONFIG_COUNT"] = str(len(pairs))
+    env["GIT_ALLOW_PROTOCOL"] = "https:file" if allow_local else "https"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_LFS_SKIP_SMUDGE"] = env.get("GIT_LFS_SKIP_SMUDGE", "1")
+    env["COVID19_IMAGES_LOCAL_ALLOWED"] = "1" if allow_local else "0"
+    return env
+
+
+def open_repo(path: Path, env: Mapping[str, str]) -> git.Repo:
+    repo = git.Repo(path)
+    repo.git.update_environment(**env)
+    return repo
+
+
+def _last_line(err: git.GitCommandError) -> str:
+    text = (err.stderr or str(err)).strip().splitlines()
+    lines = [line.strip() for line in text if line.strip() and not line.strip().startswith("stderr:")]
+    return (lines[-1] if lines else str(err)).strip("' ")
+
+
+def gitlink(repo: git.Repo, path: str) -> str | None:
+    """The commit the superproject's index pins at ``path`` (None if not a submodule)."""
+    out = repo.git.ls_files("-s", "--", path)
+    for line in out.splitlines():
+        meta, name = line.split("\t", 1)
+        mode, sha = meta.split()[:2]
+        if name == path and mode == "160000":
+            return sha
+    return None
+
+
+def registered_submodules(repo: git.Repo) -> dict[str, dict[str, str]]:
+    """``path -> {name, url, branch}`` from .gitmodules (read by git, not by hand)."""
+    gitmodules = Path(repo.working_tree_dir) / ".gitmodules"
+    if not gitmodules.is_file():
+        return {}
+    try:
+        out = repo.git.config("-f", str(gitmodules), "--get-regexp", r"^submodule\.")
+    except git.GitCommandError:
+        return {}
+    by_name: dict[str, dict[str, str]] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        name, _, field = key[len("submodule.") :].rpartition(".")
+        by_name.setdefault(name, {"name": name})[field] = value
+    return {entry["path"]: entry for entry in by_name.values() if "path" in entry}
+
+
+def is_initialised(root: Path, path: str) -> bool:
+    return (root / path / ".git").exists()
+
+
+def head_commit(directory: Path) -> str | None:
+    try:
+        return git.Repo(directory).head.commit.hexsha
+    except (git.GitError, ValueError):
+        return None
+
+
+@dataclass
+class SourceUpdate:
+    name: str
+    old: str | None
+    new: str | None
+    status: str  # added | updated | unchanged | refused | failed
+    message: str = ""
+
+
+def _is_ancestor(sub: git.Repo, old: str, new: str) -> bool:
+    try:
+        sub.git.merge_base("--is-ancestor", old, new)
+        return True
+    except git.GitCommandError:
+        return False
+
+
+def update_source(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str], *, allow_rewrite: bool) -> SourceUpdate:
+    """Move one submodule to its upstream branch tip, or explain exactly why not."""
+    root = Path(repo.working_tree_dir)
+    path = spec.path
+    allow_local = env.get("COVID19_IMAGES_LOCAL_ALLOWED") == "1"
+    pinned = gitlink(repo, path)
+    registered = registered_submodules(repo).get(path)
+    if registered is not None:
+        try:
+            check_url(registered.get("url", ""))
+        except RegistryError as err:
+            raise SourceSyncError(f".gitmodules entry for {path}: {err}") from err
+    try:
+        check_url(spec.url, allow_local=allow_local)
+    except RegistryError as err:
+        raise SourceSyncError(str(err)) from err
+
+    if registered is None and pinned is None:
+        if (root / path).exists() and any((root / path).iterdir()):
+            raise SourceSyncError(f"{path} exists but is not a submodule; move it away first")
+        try:
+            repo.git.submodule("add", "--name", spec.name, "-b", spec.branch, "--", spec.url, path)
+        except git.GitCommandError as err:
+            raise SourceSyncError(f"cannot add {spec.url}: {_last_line(err)}") from err
+        return SourceUpdate(spec.name, None, head_commit(root / path), "added", "registered as a new submodule")
+
+    if registered is not None and registered.get("url") != spec.url:
+        repo.git.submodule("set-url", "--", path, spec.url)
+    if registered is not None and registered.get("branch") != spec.branch:
+        repo.git.submodule("set-branch", "--branch", spec.branch, "--", path)
+
+    fresh_clone = not is_initialised(root, path)
+    if fresh_clone:
+        try:
+            repo.git.submodule("update", "--init", "--remote", "--no-recommend-shallow", "--", path)
+        except git.GitCommandError as err:
+            raise SourceSyncError(f"cannot clone {spec.url}: {_last_line(err)}") from err
+    sub = open_repo(root / path, env)
+    if not fresh_clone:
+        if sub.is_dirty(untracked_files=True):
+            raise SourceSyncError(
+                f"{path} has local modifications; commit or discard them first (git -C {path} status)"
+            )
+        current = sub.head.commit.hexsha
+        if pinned and current != pinned:
+            raise SourceSyncError(
+                f"{path} is checked out at {current[:12]}, not at the pinned {pinned[:12]}; "
+                f"run `git submodule update {path}` to return to the pin, or `git add {path}` to pin it"
+            )
+        sub.git.remote("set-url", "origin", spec.url)
+        try:
+            sub.git.fetch("--no-tags", "origin", f"+refs/heads/{spec.branch}:refs/remotes/origin/{spec.branch}")
+        except git.GitCommandError as err:
+            message = _last_line(err)
+            if "couldn't find remote ref" in message.lower():
+                raise SourceSyncError(f"upstream {spec.url} has no branch {spec.branch!r}") from err
+            raise SourceSyncError(f"cannot fetch {spec.url}: {message}") from err
+    new = sub.git.rev_parse(f"refs/remotes/origin/{spec.branch}")
+    if pinned and new != pinned and not _is_ancestor(sub, pinned, new) and not allow_rewrite:
+        if fresh_clone:
+            repo.git.submodule("deinit", "-f", "--", path)
+        raise SourceSyncError(
+            f"upstream {spec.branch} no longer contains the pinned commit {pinned[:12]} "
+            "(force-push or history rewrite); review it, then rerun with --allow-rewrite"
+        )
+    sub.git.checkout("--quiet", "--detach", new)
+    repo.git.add("--", path)
+    if pinned == new:
+        return SourceUpdate(spec.name, pinned, new, "unchanged")
+    return SourceUpdate(spec.name, pinned, new, "updated")
+
+
+def commits_ahead(directory: Path, branch: str) -> int | None:
+    """How far the fetched upstream branch is ahead of the checkout (None if never fetched)."""
+    try:
+        sub = git.Repo(directory)
+        return int(sub.git.rev_list("--count", f"HEAD..refs/remotes/origin/{branch}"))
+    except (git.GitError, ValueError):
+        return None

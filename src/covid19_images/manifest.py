@@ -1,0 +1,335 @@
+"""Build, read, write and compare the unified manifest.
+
+The builder runs each source's parser over its checkout, keeps paths inside the source
+folder, probes every new file once (hash, real format, geometry, fingerprints) and reuses
+the previous manifest's facts for files whose git blob is unchanged. It never fails as a
+whole because of one bad input: each problem is recorded with source, file and row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .dedup import assign_dup_groups
+from .licenses import normalise_license
+from .parsers import get_parser
+from .parsers._common import SourceContext, list_files
+from .paths import UnsafePath, safe_relative
+from .probe import FileFacts, ProbeError, probe_file
+from .registry import SourceSpec
+from .schema import LABELS, MANIFEST_COLUMNS, MODALITIES, Entry, Problem
+from .splits import assign_splits
+from .vocab import harmonise_finding
+
+MANIFEST_FILE = "manifests/manifest.csv"
+PROBLEMS_FILE = "manifests/problems.csv"
+PROBLEM_COLUMNS = ("level", "source", "path", "row", "message")
+_FACT_COLUMNS = ("sha256", "pixel_sha256", "phash", "format", "width", "height", "frames")
+
+
+@dataclass
+class BuildResult:
+    manifest: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    commits: dict[str, str] = field(default_factory=dict)
+
+
+def image_id(source: str, path: str) -> str:
+    """Stable id from source + path: survives rebuilds, moves only when upstream renames."""
+    return hashlib.sha1(f"{source}/{path}".encode()).hexdigest()[:16]
+
+
+def empty_manifest() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in MANIFEST_COLUMNS})
+
+
+def read_manifest(root: Path) -> pd.DataFrame | None:
+    """The manifest as strings (``""`` for blank), or None if there is none yet."""
+    path = Path(root) / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+    for column in MANIFEST_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+    return frame[list(MANIFEST_COLUMNS)]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write-then-rename in the same folder: readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def manifest_bytes(frame: pd.DataFrame) -> bytes:
+    ordered = frame[list(MANIFEST_COLUMNS)].sort_values(["source", "path"], kind="mergesort")
+    return ordered.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def problems_bytes(problems: Iterable[Problem]) -> bytes:
+    rows = [[p.level, p.source, p.path, p.row, p.message] for p in problems]
+    return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS)).to_csv(index=False, lineterminator="\n").encode()
+
+
+def write_manifest(root: Path, result: BuildResult) -> None:
+    write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
+    write_atomic(Path(root) / MANIFEST_FILE, manifest_bytes(result.manifest))
+
+
+def _checkout_state(directory: Path) -> tuple[str, dict[str, str], set[str]]:
+    """(HEAD commit, tracked path -> blob id, locally modified paths) of a source checkout."""
+    if not (directory / ".git").exists():
+        return "", {}, set()
+    try:
+        repo = git.Repo(directory)
+        commit = repo.head.commit.hexsha
+        blobs: dict[str, str] = {}
+        for line in repo.git.ls_files("-s", "-z").split("\0"):
+            if line:
+                meta, path = line.split("\t", 1)
+                blobs[path] = meta.split()[1]
+        modified = set(repo.git.diff("--name-only", "-z").split("\0")) - {""}
+        return commit, blobs, modified
+    except (git.GitError, ValueError):
+        return "", {}, set()
+
+
+def _is_checked_out(directory: Path) -> bool:
+    return directory.is_dir() and any(p.name != ".git" for p in directory.iterdir())
+
+
+def _rows_for_source(
+    spec: SourceSpec, directory: Path, problems: list[Problem]
+) -> tuple[list[tuple[Entry, str]], list[str]]:
+    """Run the parser; return (entry, safe relative path) pairs and the file list."""
+    ctx = SourceContext(spec, directory, list_files(directory))
+    parse = get_parser(spec.parser)
+    pairs: list[tuple[Entry, str]] = []
+    seen: set[str] = set()
+    for item in parse(ctx):
+        problems.extend(ctx.problems)
+        ctx.problems.clear()
+        if isinstance(item, Problem):
+            problems.append(item)
+            continue
+        try:
+            clean = safe_relative(directory, item.path).as_posix()
+        except UnsafePath as err:
+            problems.append(Problem(spec.name, f"refused: {err}", path=item.path, row=item.row, level="error"))
+            continue
+        full = directory / clean
+        if not full.is_file():
+            problems.append(Problem(spec.name, "metadata points at a missing file", path=clean, row=item.row))
+            continue
+        if item.modality not in MODALITIES:
+            problems.append(Problem(spec.name, f"unknown modality {item.modality!r}", path=clean, row=item.row))
+            continue
+        if clean in seen:
+            problems.append(Problem(spec.name, "file listed more than once; first row kept", path=clean, row=item.row))
+            continue
+        seen.add(clean)
+        pairs.append((item, clean))
+    problems.extend(ctx.problems)
+    return pairs, ctx.files
+
+
+def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob: str) -> dict[str, str]:
+    label = entry.label
+    detail = entry.label_detail
+    if label is None:
+        label, derived_detail, _known = harmonise_finding(entry.finding)
+        detail = detail or derived_detail
+    if label not in LABELS:
+        label = "unknown"
+    path = f"{spec.path}/{relative}"
+    raw_patient = entry.patient_id.strip()
+    return {
+        "image_id": image_id(spec.name, relative),
+        "source": spec.name,
+        "source_commit": commit,
+        "path": path,
+        "git_blob": blob,
+        "modality": entry.modality,
+        "view": entry.view or "unknown",
+        "label": label,
+        "label_detail": detail,
+        "finding": entry.finding,
+        "patient_id": f"{spec.name}:{raw_patient}" if raw_patient else f"{spec.name}:file:{relative}",
+        "age": "" if entry.age is None else f"{entry.age:g}",
+        "sex": entry.sex,
+        "license": normalise_license(entry.license, spec.license),
+        "official_split": entry.official_split,
+        "extra": json.dumps(entry.extra, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        if entry.extra
+        else "",
+    }
+
+
+def build_manifest(
+    root: Path,
+    registry: dict[str, SourceSpec],
+    previous: pd.DataFrame | None = None,
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+) -> BuildResult:
+    """Rebuild the whole manifest from the checkouts under ``root``."""
+    root = Path(root)
+    previous = previous if previous is not None else empty_manifest()
+    known_facts = {
+        blob: row
+        for blob, row in zip(previous["git_blob"], previous[list(_FACT_COLUMNS)].to_dict("records"), strict=True)
+        if blob
+    }
+    problems: list[Problem] = []
+    rows: list[dict[str, str]] = []
+    kept: list[pd.DataFrame] = []
+    commits: dict[str, str] = {}
+    to_probe: list[tuple[int, Path]] = []
+
+    for spec in registry.values():
+        directory = root / spec.path
+        if not _is_checked_out(directory):
+            old = previous[previous["source"] == spec.name]
+            problems.append(
+                Problem(
+                    spec.name,
+                    f"not checked out; run `git submodule update --init {spec.path}` or `covid19-images sync {spec.name}`"
+                    + (f" (kept its {len(old)} rows from the previous manifest)" if len(old) else ""),
+                    path=spec.path,
+                )
+            )
+            kept.append(old)
+            continue
+        commit, blobs, modified = _checkout_state(directory)
+        commits[spec.name] = commit
+        try:
+            pairs, _files = _rows_for_source(spec, directory, problems)
+        except Exception as err:
+            old = previous[previous["source"] == spec.name]
+            problems.append(
+                Problem(
+                    spec.name,
+                    f"parser {spec.parser} failed: {type(err).__name__}: {err}; kept {len(old)} previous rows",
+                    level="error",
+                )
+            )
+            kept.append(old)
+            continue
+        for entry, relative in pairs:
+            blob = "" if relative in modified else blobs.get(relative, "")
+            row = _entry_row(spec, commit, relative, entry, blob)
+            facts = known_facts.get(blob) if blob else None
+            if facts is not None:
+                row.update(facts)
+            else:
+                to_probe.append((len(rows), directory / relative))
+            row["_row"] = entry.row
+            rows.append(row)
+
+    failed: set[int] = set()
+
+    def run(item: tuple[int, Path]) -> tuple[int, FileFacts | ProbeError]:
+        index, path = item
+        try:
+            return index, probe_file(path)
+        except ProbeError as err:
+            return index, err
+
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
+        results = pool.map(run, to_probe)
+        for index, outcome in tqdm(
+            results, total=len(to_probe), desc="probing images", unit="img", disable=not progress or not to_probe
+        ):
+            row = rows[index]
+            if isinstance(outcome, ProbeError):
+                failed.add(index)
+                problems.append(Problem(row["source"], str(outcome), path=row["path"], row=row["_row"], level="error"))
+                continue
+            row.update(
+                sha256=outcome.sha256,
+                pixel_sha256=outcome.pixel_sha256,
+                phash=outcome.phash,
+                format=outcome.format,
+                width=str(outcome.width),
+                height=str(outcome.height),
+                frames=str(outcome.frames),
+            )
+
+    fresh = pd.DataFrame([r for i, r in enumerate(rows) if i not in failed], columns=[*MANIFEST_COLUMNS, "_row"])
+    fresh = fresh.drop(columns=["_row"]).fillna("").astype(str)
+    frames = [f for f in (fresh, *kept) if not f.empty]
+    manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
+    manifest = manifest[list(MANIFEST_COLUMNS)].fillna("").astype(object)
+    if not manifest.empty:
+        manifest["dup_group"] = assign_dup_groups(manifest)
+        assign_splits(manifest)
+        manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
+    return BuildResult(manifest, problems, commits)
+
+
+@dataclass
+class SourceChange:
+    source: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    relabelled: list[tuple[str, str, str]] = field(default_factory=list)
+    moved: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed or self.relabelled or self.moved)
+
+
+def diff_manifests(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, SourceChange]:
+    """Per source: image paths added and removed, (path, old, new) relabelled and split-moved."""
+    old = old if old is not None else empty_manifest()
+    before = old.set_index("image_id")
+    after = new.set_index("image_id")
+    changes: dict[str, SourceChange] = {}
+
+    def change(source: str) -> SourceChange:
+        return changes.setdefault(source, SourceChange(source))
+
+    for key in after.index.difference(before.index):
+        change(after.at[key, "source"]).added.append(after.at[key, "path"])
+    for key in before.index.difference(after.index):
+        change(before.at[key, "source"]).removed.append(before.at[key, "path"])
+    common = after.index.intersection(before.index)
+    for key in common:
+        a, b = before.loc[key], after.loc[key]
+        if a["label"] != b["label"]:
+            change(b["source"]).relabelled.append((b["path"], a["label"], b["label"]))
+        if a["split"] != b["split"]:
+            change(b["source"]).moved.append((b["path"], a["split"], b["split"]))
+    for item in changes.values():
+        item.added.sort()
+        item.removed.sort()
+        item.relabelled.sort()
+        item.moved.sort()
+    return changes

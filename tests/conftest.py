@@ -1,0 +1,102 @@
+"""Shared fixtures: the real upstream samples, local bare mirrors built from them, and roots.
+
+Tests that need ``../shared/upstream`` are marked ``upstream``: they skip with a reason on a
+machine without it, and fail in CI (CI=true always has it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+import yaml
+
+from covid19_images.registry import load_registry
+from covid19_images.samples import build_sample_mirrors, default_shared, shared_available
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED = default_shared()
+IN_CI = os.environ.get("CI") == "true"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if shared_available(SHARED):
+        return
+    if IN_CI:
+        raise pytest.UsageError(f"CI=true but the real upstream samples are missing at {SHARED}")
+    skip = pytest.mark.skip(reason=f"real upstream samples not found at {SHARED} (../shared/upstream)")
+    for item in items:
+        if "upstream" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The real upstream samples folder."""
+    if not shared_available(SHARED):
+        pytest.skip(f"real upstream samples not found at {SHARED}")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def registry():
+    return load_registry(PROJECT)
+
+
+@pytest.fixture(scope="session")
+def mirrors(tmp_path_factory: pytest.TempPathFactory, shared: Path, registry) -> Path:
+    """Bare "upstream" repos for every source with a sample, at ``<mirror>/<owner>/<repo>.git``.
+
+    ieee8023 gets its real history order: the March 2020 snapshot, then the June 2020 one.
+    """
+    root = tmp_path_factory.mktemp("mirrors")
+    build_sample_mirrors(shared, root, list(registry.values()))
+    return root
+
+
+def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+    full_env = {**os.environ, **(env or {})}
+    out = subprocess.run(["git", *args], cwd=cwd, env=full_env, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+IDENTITY = ("-c", "user.name=Test", "-c", "user.email=test@example.invalid")
+
+
+@pytest.fixture
+def make_root(tmp_path: Path) -> Callable[..., Path]:
+    """A fresh covid19-images root (git repo + sources.yaml limited to ``sources``)."""
+
+    def factory(sources: Sequence[str], *, name: str = "root") -> Path:
+        data = yaml.safe_load((PROJECT / "sources.yaml").read_text())
+        data["sources"] = [s for s in data["sources"] if s["name"] in sources]
+        missing = set(sources) - {s["name"] for s in data["sources"]}
+        assert not missing, f"unknown sources {missing}"
+        root = tmp_path / name
+        root.mkdir()
+        git("init", "-q", "-b", "main", cwd=root)
+        (root / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        git("add", "sources.yaml", cwd=root)
+        git(*IDENTITY, "commit", "-q", "-m", "init", cwd=root)
+        git("config", "user.name", "Test", cwd=root)
+        git("config", "user.email", "test@example.invalid", cwd=root)
+        return root
+
+    return factory
+
+
+@pytest.fixture
+def synced_root(make_root, mirrors: Path) -> Callable[..., Path]:
+    """A root synced against the sample mirrors for the given sources."""
+    from covid19_images.sync import sync
+
+    def factory(sources: Sequence[str], **kwargs) -> Path:
+        root = make_root(sources)
+        report = sync(root, mirror=mirrors, progress=False, **kwargs)
+        assert not report.failed, report.summary()
+        return root
+
+    return factory
