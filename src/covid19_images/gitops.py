@@ -93,9 +93,12 @@ def open_repo(path: Path, env: Mapping[str, str]) -> git.Repo:
 
 
 def _last_line(err: git.GitCommandError) -> str:
+    """git's own explanation: every ``fatal:``/``error:`` line, first cause first."""
     text = (err.stderr or str(err)).strip().splitlines()
-    lines = [line.strip() for line in text if line.strip() and not line.strip().startswith("stderr:")]
-    return (lines[-1] if lines else str(err)).strip("' ")
+    lines = [line.strip().strip("'\"") for line in text]
+    lines = [line.removeprefix("stderr: ").strip("'\" ") for line in lines if line]
+    causes = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return "; ".join(dict.fromkeys(causes)) if causes else (lines[-1] if lines else str(err))
 
 
 def gitlink(repo: git.Repo, path: str) -> str | None:

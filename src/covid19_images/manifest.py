@@ -43,6 +43,7 @@ class BuildResult:
     manifest: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
     commits: dict[str, str] = field(default_factory=dict)
+    probed: int = 0  # files decoded in this build; unchanged git blobs reuse earlier facts
 
 
 def image_id(source: str, path: str) -> str:
@@ -219,7 +220,8 @@ def build_manifest(
             problems.append(
                 Problem(
                     spec.name,
-                    f"not checked out; run `git submodule update --init {spec.path}` or `covid19-images sync {spec.name}`"
+                    f"not checked out; run `git submodule update --init {spec.path}` "
+                    f"or `covid19-images sync {spec.name}`"
                     + (f" (kept its {len(old)} rows from the previous manifest)" if len(old) else ""),
                     path=spec.path,
                 )
@@ -230,7 +232,7 @@ def build_manifest(
         commits[spec.name] = commit
         try:
             pairs, _files = _rows_for_source(spec, directory, problems)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - a crashing parser must not take the build down
             old = previous[previous["source"] == spec.name]
             problems.append(
                 Problem(
@@ -282,7 +284,7 @@ def build_manifest(
             )
 
     fresh = pd.DataFrame([r for i, r in enumerate(rows) if i not in failed], columns=[*MANIFEST_COLUMNS, "_row"])
-    fresh = fresh.drop(columns=["_row"]).fillna("").astype(str)
+    fresh = fresh.drop(columns=["_row"]).astype(object).where(fresh.notna(), "").astype(str)
     frames = [f for f in (fresh, *kept) if not f.empty]
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
     manifest = manifest[list(MANIFEST_COLUMNS)].fillna("").astype(object)
@@ -290,7 +292,7 @@ def build_manifest(
         manifest["dup_group"] = assign_dup_groups(manifest)
         assign_splits(manifest)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
-    return BuildResult(manifest, problems, commits)
+    return BuildResult(manifest, problems, commits, probed=len(to_probe))
 
 
 @dataclass

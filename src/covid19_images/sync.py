@@ -27,8 +27,8 @@ from .manifest import (
 )
 from .registry import load_registry
 
-LOCK_FILE = "manifests/.lock"
-PID_FILE = "manifests/.sync.pid"
+LOCK_NAME = "covid19-images-sync.lock"  # kept in the root's git dir: never shows up as an untracked file
+PID_NAME = "covid19-images-sync.pid"
 
 
 class SyncBusy(RuntimeError):
@@ -68,15 +68,15 @@ class SyncReport:
 
 
 def _acquire(root: Path, wait: bool) -> filelock.BaseFileLock:
-    lock_path = root / LOCK_FILE
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    git_dir = Path(git.Repo(root).git_dir)
+    lock_path, pid_path = git_dir / LOCK_NAME, git_dir / PID_NAME
     lock = filelock.FileLock(str(lock_path), timeout=-1 if wait else 0)
     try:
         lock.acquire()
     except filelock.Timeout:
-        pid = (root / PID_FILE).read_text().strip() if (root / PID_FILE).is_file() else "unknown"
+        pid = pid_path.read_text().strip() if pid_path.is_file() else "unknown"
         raise SyncBusy(f"sync already running (pid {pid}) on {root}; wait for it or use --wait") from None
-    (root / PID_FILE).write_text(str(os.getpid()))
+    pid_path.write_text(str(os.getpid()))
     return lock
 
 
@@ -133,7 +133,7 @@ def sync(
         if commit:
             report.committed = _commit(repo, root, env, report)
     finally:
-        (root / PID_FILE).unlink(missing_ok=True)
+        (Path(git.Repo(root).git_dir) / PID_NAME).unlink(missing_ok=True)
         lock.release()
     return report
 
