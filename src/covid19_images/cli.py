@@ -109,5 +109,26 @@ def status_command(root: Path | None) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
+@main.command("new-source")
+@click.argument("name")
+@click.argument("url")
+@click.option("--modality", type=click.Choice(["xray", "ct", "ultrasound"]), default="xray", show_default=True)
+@click.option("--branch", default="master", show_default=True)
+@root_option
+def new_source_command(name: str, url: str, modality: str, branch: str, root: Path | None) -> None:
+    """Scaffold a new source: a parser module, a registry entry and a test (see CONTRIBUTING.md)."""
+    from .registry import RegistryError
+    from .scaffold import scaffold_source
+
+    try:
+        written = scaffold_source(find_root(root), name, url, modality=modality, branch=branch)
+    except (ValueError, FileExistsError, RegistryError) as err:
+        raise click.ClickException(str(err)) from err
+    for path in written:
+        click.echo(f"wrote {path}")
+    test = f"tests/test_source_{name.replace('-', '_')}.py"
+    click.echo(f"next: edit the parser, run `pytest {test}`, then `covid19-images sync {name}`")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,130 @@
+"""``covid19-images new-source``: the three files a new source needs, so contributors start right.
+
+A source is one parser module, one registry entry and one test; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .registry import REGISTRY_FILE, check_url, load_registry
+
+PARSER_TEMPLATE = '''"""{name}: <describe the upstream layout here and every quirk a reader must know>.
+
+Say *why* the parser does what it does: where labels live, what a blank means (never
+"negative"), how patients are identified, which files are not images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..schema import Entry, Problem
+from ..vocab import harmonise_finding, harmonise_view
+from ._common import SourceContext, column, iter_rows
+
+METADATA = "metadata.csv"
+
+
+def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+    if not ctx.exists(METADATA):
+        yield ctx.problem(f"no {{METADATA}} in checkout", path=METADATA, level="error")
+        return
+    frame = ctx.read_csv(METADATA)
+    if frame is None:
+        return
+    for row in iter_rows(frame):
+        relative = column(row, "filename")
+        if not ctx.exists(relative):
+            yield ctx.problem(f"metadata points at {{relative}}, not in the checkout", path=METADATA, row=row["_row"])
+            continue
+        finding = column(row, "finding")
+        label, detail, known = harmonise_finding(finding)
+        if not known:
+            yield ctx.problem(f"unmapped finding {{finding!r}} -> unknown", path=METADATA, row=row["_row"])
+        yield Entry(
+            path=relative,
+            modality="{modality}",
+            finding=finding,
+            label=label,
+            label_detail=detail,
+            view=harmonise_view(column(row, "view")),
+            patient_id=column(row, "patientid"),
+            row=row["_row"],
+        )
+'''
+
+TEST_TEMPLATE = '''"""{name}: the parser on a small generated upstream; add checks against the real sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from covid19_images.parsers import get_parser
+from covid19_images.parsers._common import SourceContext, list_files
+from covid19_images.registry import load_registry
+from covid19_images.schema import Entry
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def test_parser_reads_generated_upstream(tmp_path: Path) -> None:
+    Image.new("L", (64, 64), 128).save(tmp_path / "a.png")
+    rows = ["patientid,filename,finding,view", "1,a.png,COVID-19,PA", "2,missing.png,,AP"]
+    (tmp_path / "metadata.csv").write_text("\\n".join(rows) + "\\n")
+    spec = load_registry(PROJECT)["{name}"]
+    items = list(get_parser(spec.parser)(SourceContext(spec, tmp_path, list_files(tmp_path))))
+    entries = [i for i in items if isinstance(i, Entry)]
+    assert [e.path for e in entries] == ["a.png"]
+    assert entries[0].label == "covid-19"
+    assert any("missing.png" in str(i) for i in items if not isinstance(i, Entry))
+'''
+
+REGISTRY_TEMPLATE = """
+  - name: {name}
+    url: {url}
+    branch: {branch}
+    parser: {parser}
+    modalities: [{modality}]
+    license: unknown
+    homepage: {url}
+    citation: "TODO: how the upstream asks to be cited"
+    description: "TODO: one line on what the images are, and what they are not"
+    pending: true
+"""
+
+
+def scaffold_source(root: Path, name: str, url: str, *, modality: str = "xray", branch: str = "master") -> list[Path]:
+    """Write the parser, the test and the registry entry for a new source; refuse to overwrite."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+        raise ValueError(f"invalid source name {name!r}: lower-case letters, digits, '-' and '_'")
+    if modality not in ("xray", "ct", "ultrasound"):
+        raise ValueError(f"modality must be xray, ct or ultrasound, not {modality!r}")
+    check_url(url)
+    if name in load_registry(root):
+        raise ValueError(f"source {name} is already registered")
+    parser = name.replace("-", "_")
+    parser_file = root / "src" / "covid19_images" / "parsers" / f"{parser}.py"
+    test_file = root / "tests" / f"test_source_{parser}.py"
+    for path in (parser_file, test_file):
+        if path.exists():
+            raise FileExistsError(f"{path} exists already")
+    registry_file = root / REGISTRY_FILE
+    old_text = registry_file.read_text()
+    new_text = (
+        old_text.rstrip("\n")
+        + "\n"
+        + REGISTRY_TEMPLATE.format(name=name, url=url, branch=branch, parser=parser, modality=modality)
+    )
+    registry_file.write_text(new_text)
+    try:
+        load_registry(root)  # the new entry must parse before anything else is written
+    except Exception:
+        registry_file.write_text(old_text)
+        raise
+    parser_file.write_text(PARSER_TEMPLATE.format(name=name, modality=modality))
+    test_file.write_text(TEST_TEMPLATE.format(name=name))
+    return [parser_file, test_file, registry_file]
