@@ -82,6 +82,12 @@ def main(shared: Path, workdir: Path) -> None:
         table = manifest.pivot_table(index="source", columns="label", values="image_id", aggfunc="count", fill_value=0)
         click.echo(table.to_string())
         click.echo(f"splits: {manifest['split'].value_counts().to_dict()}")
+    if build.problems:
+        counts: dict[str, int] = {}
+        for problem in build.problems:
+            counts[problem.source] = counts.get(problem.source, 0) + 1
+        listing = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+        click.echo(f"problems by source (details in {root / 'manifests/problems.csv'}): {listing}")
     click.echo("\n3/3 loading a few images")
     _load_some(root)
     click.echo(f"\n{MEDICAL_WARNING}")
