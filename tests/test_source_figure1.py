@@ -1,0 +1,147 @@
+"""Figure1 COVID-19 X-rays: metadata without a file-name column, letter-suffixed patient ids."""
+
+from __future__ import annotations
+
+import csv
+import string
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from covid19_images.parsers import get_parser
+from covid19_images.parsers._common import SourceContext, list_files
+from covid19_images.schema import Entry, Problem
+
+SOURCE = "figure1-xray"
+SAMPLE = "agchung-Figure1-COVID-chestxray-dataset"
+LABELS = {"COVID-19": "covid-19", "No finding": "normal", "Pneumonia": "pneumonia", "": "unknown"}
+VIEWS = {"AP erect": "AP", "AP": "AP", "PA": "PA", "": "unknown"}
+HEADER = (
+    "patientid,offset,sex,age,finding,survival,temperature,pO2 saturation,view,modality,artifacts/distortion,notes\n"
+)
+
+
+def run(registry, directory: Path) -> tuple[list[Entry], list[Problem]]:
+    spec = registry[SOURCE]
+    ctx = SourceContext(spec, directory, list_files(directory))
+    items = list(get_parser(spec.parser)(ctx))
+    entries = [i for i in items if isinstance(i, Entry)]
+    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
+    return entries, problems
+
+
+def image(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (8, 8), 90).save(path, "PNG" if path.suffix.lower() == ".png" else "JPEG")
+
+
+def rows_with_lines(metadata: Path) -> list[tuple[int, dict[str, str]]]:
+    with metadata.open(newline="", encoding="cp1252") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        found = []
+        start = reader.line_num + 1
+        for record in reader:
+            found.append((start, dict(zip(header, record, strict=True))))
+            start = reader.line_num + 1
+    return found
+
+
+def encoding_note(metadata: Path) -> str:
+    """The shared reader's note when the file is not UTF-8 (Figure1's is cp1252: ``38\xb0``)."""
+    try:
+        metadata.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"not valid UTF-8 at byte {err.start}; read as cp1252 (check accented names)"
+    return ""
+
+
+@pytest.mark.upstream
+def test_sample_rows_images_labels_patients(shared: Path, registry) -> None:
+    directory = shared / SAMPLE
+    stems = {p.stem: p for p in (directory / "images").iterdir() if p.suffix.lower() in {".jpg", ".png"}}
+    rows = rows_with_lines(directory / "metadata.csv")
+    present = [(line, row) for line, row in rows if row["patientid"] in stems]
+    absent = [(line, row) for line, row in rows if row["patientid"] not in stems]
+    assert present and absent
+
+    entries, problems = run(registry, directory)
+
+    assert len(entries) == len(present)
+    assert sorted(e.path for e in entries) == sorted(
+        stems[row["patientid"]].relative_to(directory).as_posix() for _line, row in present
+    )
+    assert Counter(e.label for e in entries) == Counter(LABELS[row["finding"]] for _line, row in present)
+    assert Counter(e.view for e in entries) == Counter(VIEWS[row["view"]] for _line, row in present)
+    patients = {row["patientid"].rstrip(string.ascii_lowercase) for _line, row in present}
+    assert {e.patient_id for e in entries} == patients
+    assert len(patients) < len(present)  # the sample holds a/b/c images of one patient
+    for entry in entries:
+        assert entry.modality == "xray"
+        assert entry.row.startswith("metadata.csv line ")
+    # every row without an image is reported with its line
+    missing_rows = {p.row for p in problems if "in the checkout" in p.message}
+    assert missing_rows == {f"metadata.csv line {line}" for line, _row in absent}
+    others = [p for p in problems if "in the checkout" not in p.message]
+    assert [p.message for p in others] == [m for m in [encoding_note(directory / "metadata.csv")] if m]
+
+
+@pytest.mark.upstream
+def test_sample_free_text_ages(shared: Path, registry) -> None:
+    entries, _problems = run(registry, shared / SAMPLE)
+    for line, row in rows_with_lines(shared / SAMPLE / "metadata.csv"):
+        entry = next((e for e in entries if e.row == f"metadata.csv line {line}"), None)
+        if entry is None:
+            continue
+        raw = row["age"]
+        if raw.isdigit():
+            assert entry.age == float(raw) and "age_raw" not in entry.extra
+        elif raw:
+            assert entry.extra["age_raw"] == raw
+
+
+def test_generated_extensions_suffixes_and_unlisted(tmp_path: Path, registry) -> None:
+    (tmp_path / "metadata.csv").write_text(
+        HEADER
+        + "COVID-00001,3,M,early 40s,COVID-19,,,,AP erect,X-ray,,\n"
+        + "COVID-00002a,,F,67+,No finding,,,,PA,X-ray,,\n"
+        + "COVID-00002b,,F,67+,,,,,AP semi erect,X-ray,,\n"
+        + "COVID-00003,,,,Tuberculosis?,,,,Oblique,X-ray,,\n"
+        + "COVID-00004,,,,COVID-19,,,,,X-ray,,\n"
+    )
+    image(tmp_path / "images" / "COVID-00001.JPG")
+    image(tmp_path / "images" / "COVID-00002a.png")
+    image(tmp_path / "images" / "COVID-00002b.jpg")
+    image(tmp_path / "images" / "COVID-00003.jpg")
+    image(tmp_path / "images" / "COVID-00003.png")
+    image(tmp_path / "images" / "COVID-00099.jpg")
+
+    entries, problems = run(registry, tmp_path)
+    by_path = {e.path: e for e in entries}
+    assert set(by_path) == {
+        "images/COVID-00001.JPG",
+        "images/COVID-00002a.png",
+        "images/COVID-00002b.jpg",
+        "images/COVID-00003.jpg",
+    }
+    first = by_path["images/COVID-00001.JPG"]
+    assert (first.label, first.view, first.age, first.extra["age_raw"]) == ("covid-19", "AP", None, "early 40s")
+    assert by_path["images/COVID-00002a.png"].age == 67
+    assert by_path["images/COVID-00002a.png"].patient_id == by_path["images/COVID-00002b.jpg"].patient_id
+    assert by_path["images/COVID-00002b.jpg"].label == "unknown"  # blank finding is not normal
+    assert by_path["images/COVID-00003.jpg"].label == "unknown"
+    by_row: dict[str, list[str]] = {}
+    for problem in problems:
+        by_row.setdefault(problem.row or problem.path, []).append(problem.message)
+    line5 = " ".join(by_row["metadata.csv line 5"])
+    assert "Tuberculosis?" in line5 and "Oblique" in line5 and "several images" in line5
+    assert any("COVID-00004" in m for m in by_row["metadata.csv line 6"])
+    assert by_row["images/COVID-00099.jpg"] == ["image has no row in metadata.csv; not indexed"]
+
+
+def test_missing_metadata_is_an_error(tmp_path: Path, registry) -> None:
+    image(tmp_path / "images" / "COVID-00001.jpg")
+    entries, problems = run(registry, tmp_path)
+    assert entries == [] and [p.level for p in problems] == ["error"]
