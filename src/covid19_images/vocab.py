@@ -60,6 +60,9 @@ FINDING_LABELS: dict[str, tuple[str, str]] = {
     "negative": ("normal", ""),
     # other, not pneumonia
     "ards": ("other", "ards"),
+    # UCSD COVID-CT's CT_NonCOVID: normal scans and other lung diseases, not told apart
+    "noncovid": ("other", "non-covid"),
+    "non-covid": ("other", "non-covid"),
     # NIH ChestX-ray14's 14 findings besides Pneumonia and "No Finding" (radiological signs,
     # text-mined from reports; consolidation/infiltration are kept apart from pneumonia as NIH does)
     "atelectasis": ("other", "atelectasis"),
