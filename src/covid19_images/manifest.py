@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,9 @@ import git
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .dedup import assign_dup_groups
+from . import privacy
+from .dedup import PHASH_HEX, assign_dup_groups
+from .faults import checkpoint
 from .licenses import normalise_license
 from .parsers import get_parser
 from .parsers._common import SourceContext, list_files
@@ -67,16 +69,27 @@ def read_manifest(root: Path) -> pd.DataFrame | None:
     return frame[list(MANIFEST_COLUMNS)]
 
 
+_TEMPORARY_OF = (MANIFEST_FILE, PROBLEMS_FILE)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write-then-rename in the same folder: readers see the old file or the new one, never half."""
+    """Write-then-rename in the same folder: readers see the old file or the new one, never half.
+
+    The data is fsynced before the rename and the folder after it, so even a power cut
+    leaves one complete version. A process killed mid-write leaves only a ``.<name>.*.tmp``
+    file, which the next sync removes (:func:`remove_stale_temporaries`).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+            checkpoint("write.tmp-written")
             out.flush()
             os.fsync(out.fileno())
+        checkpoint("write.fsynced")
         os.replace(tmp, path)
+        checkpoint("write.replaced")
         directory = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(directory)
@@ -85,6 +98,19 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Delete unfinished ``write_atomic`` temporaries of the manifest files (call with the sync lock held)."""
+    removed: list[Path] = []
+    for relative in _TEMPORARY_OF:
+        target = Path(root) / relative
+        if not target.parent.is_dir():
+            continue
+        for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
 
 
 def manifest_bytes(frame: pd.DataFrame) -> bytes:
@@ -98,8 +124,11 @@ def problems_bytes(problems: Iterable[Problem]) -> bytes:
 
 
 def write_manifest(root: Path, result: BuildResult) -> None:
+    """Problems first, manifest last: the manifest is the record, replaced only when all else is written."""
     write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
+    checkpoint("write.problems-done")
     write_atomic(Path(root) / MANIFEST_FILE, manifest_bytes(result.manifest))
+    checkpoint("write.manifest-done")
 
 
 def _checkout_state(directory: Path) -> tuple[str, dict[str, str], set[str]]:
@@ -198,14 +227,20 @@ def build_manifest(
     *,
     progress: bool = True,
     workers: int | None = None,
+    keep: Collection[str] = (),
 ) -> BuildResult:
-    """Rebuild the whole manifest from the checkouts under ``root``."""
+    """Rebuild the whole manifest from the checkouts under ``root``.
+
+    Sources named in ``keep`` (sync refused to update them because their checkout is not
+    what their pin says) keep their previous rows verbatim.
+    """
     root = Path(root)
     previous = previous if previous is not None else empty_manifest()
     known_facts = {
         blob: row
         for blob, row in zip(previous["git_blob"], previous[list(_FACT_COLUMNS)].to_dict("records"), strict=True)
-        if blob
+        # facts from a manifest written with another perceptual-hash size are recomputed
+        if blob and (row["phash"] == "" or len(row["phash"]) == PHASH_HEX)
     }
     problems: list[Problem] = []
     rows: list[dict[str, str]] = []
@@ -215,6 +250,23 @@ def build_manifest(
 
     for spec in registry.values():
         directory = root / spec.path
+        if spec.name in keep or directory.is_symlink():
+            old = previous[previous["source"] == spec.name]
+            reason = (
+                f"{spec.path} is a symlink; refused (a source folder must be its submodule checkout)"
+                if directory.is_symlink()
+                else "sync refused to update it (see the sync summary)"
+            )
+            problems.append(
+                Problem(
+                    spec.name,
+                    f"{reason}; kept its {len(old)} rows from the previous manifest",
+                    path=spec.path,
+                    level="error" if directory.is_symlink() else "warning",
+                )
+            )
+            kept.append(old)
+            continue
         if not _is_checked_out(directory):
             old = previous[previous["source"] == spec.name]
             problems.append(
@@ -253,6 +305,7 @@ def build_manifest(
                 to_probe.append((len(rows), directory / relative))
             row["_row"] = entry.row
             rows.append(row)
+        checkpoint("build.source-parsed")
 
     failed: set[int] = set()
 
@@ -268,6 +321,7 @@ def build_manifest(
         for index, outcome in tqdm(
             results, total=len(to_probe), desc="probing images", unit="img", disable=not progress or not to_probe
         ):
+            checkpoint("build.probed")
             row = rows[index]
             if isinstance(outcome, ProbeError):
                 failed.add(index)
@@ -283,16 +337,80 @@ def build_manifest(
                 frames=str(outcome.frames),
             )
 
+    _keep_identifying_values_out(root, rows, failed, problems)
     fresh = pd.DataFrame([r for i, r in enumerate(rows) if i not in failed], columns=[*MANIFEST_COLUMNS, "_row"])
     fresh = fresh.drop(columns=["_row"]).astype(object).where(fresh.notna(), "").astype(str)
     frames = [f for f in (fresh, *kept) if not f.empty]
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
     manifest = manifest[list(MANIFEST_COLUMNS)].fillna("").astype(object)
     if not manifest.empty:
-        manifest["dup_group"] = assign_dup_groups(manifest)
-        assign_splits(manifest)
+        manifest["dup_group"] = assign_dup_groups(manifest, root)
+        assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
     return BuildResult(manifest, problems, commits, probed=len(to_probe))
+
+
+def _keep_identifying_values_out(
+    root: Path, rows: list[dict[str, str]], failed: set[int], problems: list[Problem]
+) -> None:
+    """Check every DICOM row against its own file's identifying header values (privacy layer 2).
+
+    A parser may copy a header value, or upstream metadata may repeat it (a CSV ``patientid``
+    that is the hospital ID in the DICOM): either way it is removed here, a leaked patient
+    ID becomes a pseudonym, a row whose file name itself is identifying is left out, and
+    every problem message is redacted. Problems name the tags, never the values.
+    """
+    from .formats import read_head, sniff_format
+
+    secrets: set[str] = set()
+    for index, row in enumerate(rows):
+        full = root / row["path"]
+        if index in failed:
+            try:
+                if sniff_format(read_head(full)) != "dicom":
+                    continue
+            except OSError:
+                continue
+        elif row.get("format") != "dicom":
+            continue
+        values = privacy.identifying_values(full)
+        if not values:
+            continue
+        found = privacy.match_strings(values)
+        secrets |= found
+        if index in failed:
+            continue
+        if privacy.contains(row["path"], found):
+            failed.add(index)
+            problems.append(
+                Problem(
+                    row["source"],
+                    "left out of the manifest: the file path contains an identifying DICOM header value "
+                    f"({', '.join(values)}); rename it upstream",
+                    path=privacy.redact(row["path"], found),
+                    row=row["_row"],
+                    level="error",
+                )
+            )
+            continue
+        changed = privacy.scrub_row(row, values)
+        if changed:
+            tags = ", ".join(k for k in values if k not in privacy.FLAG_KEYWORDS)
+            problems.append(
+                Problem(
+                    row["source"],
+                    f"identifying DICOM header values ({tags}) removed from column(s) {', '.join(changed)}",
+                    path=row["path"],
+                    row=row["_row"],
+                    level="error",
+                )
+            )
+    if secrets:
+        for problem in problems:
+            problem.message = privacy.redact(problem.message, secrets)
+            problem.path = privacy.redact(problem.path, secrets)
+            problem.row = privacy.redact(problem.row, secrets)
+    checkpoint("build.privacy-checked")
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path, PurePosixPath
 
 from .registry import REGISTRY_FILE
@@ -27,23 +28,38 @@ class UnsafePath(ValueError):
     """A path from upstream metadata that would leave its source folder."""
 
 
+_DRIVE = re.compile(r"^[A-Za-z]:([/\\]|$)")
+
+
+def lexical_problem(relative: str) -> str | None:
+    """Why ``relative`` cannot name a file inside its folder, judged from the text alone (None if it can).
+
+    Cheap (no file system access), so parsers can ask it for every metadata row; symlinks
+    are :func:`safe_relative`'s job.
+    """
+    if not relative or "\0" in relative:
+        return f"empty or NUL-containing path {relative!r}"
+    text = relative.replace("\\", "/")
+    if text.startswith("/") or _DRIVE.match(text):
+        return f"absolute path {relative!r} refused"
+    parts = PurePosixPath(text).parts
+    if ".." in parts:
+        return f"path {relative!r} climbs out with '..'"
+    if not [p for p in parts if p not in ("", ".")]:
+        return f"path {relative!r} names no file"
+    return None
+
+
 def safe_relative(source_dir: Path, relative: str) -> PurePosixPath:
     """Normalise a metadata path and prove it stays inside ``source_dir``.
 
     Refuses absolute paths, ``..`` components, NUL bytes and symlinks (at any level) that
     resolve outside the source folder: upstream metadata is data, not something to trust.
     """
-    if not relative or "\0" in relative:
-        raise UnsafePath(f"empty or NUL-containing path {relative!r}")
-    text = relative.replace("\\", "/")
-    pure = PurePosixPath(text)
-    if pure.is_absolute() or text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise UnsafePath(f"absolute path {relative!r} refused")
-    if ".." in pure.parts:
-        raise UnsafePath(f"path {relative!r} climbs out with '..'")
-    parts = [p for p in pure.parts if p not in ("", ".")]
-    if not parts:
-        raise UnsafePath(f"path {relative!r} names no file")
+    problem = lexical_problem(relative)
+    if problem:
+        raise UnsafePath(problem)
+    parts = [p for p in PurePosixPath(relative.replace("\\", "/")).parts if p not in ("", ".")]
     clean = PurePosixPath(*parts)
     base = source_dir.resolve()
     target = (source_dir / clean).resolve()

@@ -17,6 +17,8 @@ REGISTRY_FILE = "sources.yaml"
 DATASETS_DIR = "datasets"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
 
 
 class RegistryError(ValueError):
@@ -50,32 +52,64 @@ class SourceSpec:
 def check_url(url: str, *, allow_local: bool = False) -> None:
     """Refuse every URL form that could run a command or read outside the mirror.
 
-    Only ``https://`` is accepted; local paths and ``file://`` only when the caller
-    explicitly allows local mirrors. ``ext::``/``fd::`` transports, ssh (option injection
-    via ``-oProxyCommand``), and anything starting with ``-`` are always refused.
+    Only ``https://`` is accepted; absolute local paths and ``file:///`` only when the
+    caller explicitly allows local mirrors. ``ext::``/``fd::`` and other transport helpers,
+    ssh in every spelling (``ssh://``, scp-like ``git@host:-oProxyCommand=...``: option
+    injection), anything starting with ``-``, control characters and embedded passwords
+    (they would be committed to ``.gitmodules``) are always refused. git enforces the same
+    policy again at run time (:func:`covid19_images.gitops.git_environment`), so a
+    ``.gitmodules`` edited behind the registry's back is refused too.
     """
-    if not isinstance(url, str) or not url or url != url.strip() or any(c in url for c in "\n\r\0 "):
-        raise RegistryError(f"invalid URL {url!r}")
-    if url.startswith("-") or "::" in url.split("/", 1)[0]:
+    if not isinstance(url, str) or not url:
+        raise RegistryError(f"invalid URL {url!r}: empty")
+    if url.lstrip().startswith("-") or "::" in url.split("/", 1)[0]:
         raise RegistryError(f"refused URL {url!r}: transport helpers and option-like URLs are not allowed")
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        if not parts.hostname or (parts.hostname or "").startswith("-"):
-            raise RegistryError(f"refused URL {url!r}: no host")
+    if _CONTROL.search(url) or not url.isascii():
+        raise RegistryError(f"invalid URL {url!r}: contains spaces, control or non-ASCII characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as err:
+        raise RegistryError(f"invalid URL {url!r}: {err}") from err
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        host = parts.hostname or ""
+        if not _HOST.fullmatch(host) or host.startswith(("-", ".")):
+            raise RegistryError(f"refused URL {url!r}: missing or malformed host")
+        if parts.password is not None:
+            raise RegistryError(
+                f"refused URL {url!r}: credentials in a URL would be committed; use a credential helper"
+            )
         return
-    if allow_local and (parts.scheme == "file" or (not parts.scheme and url.startswith("/"))):
-        return
+    if allow_local:
+        if scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/"):
+            return
+        if not parts.scheme and url.startswith("/") and not url.startswith("//"):
+            return
     raise RegistryError(
         f"refused URL {url!r}: only https:// sources are allowed"
         + ("" if allow_local else " (local mirrors need --mirror or --allow-local)")
     )
 
 
+def check_branch(branch: str) -> None:
+    """A branch name git accepts and that cannot be read as an option or a revision range."""
+    if (
+        not _BRANCH.fullmatch(branch)
+        or ".." in branch
+        or "//" in branch
+        or "@{" in branch
+        or branch.endswith(("/", ".", ".lock"))
+        or "/." in branch
+    ):
+        raise RegistryError(f"invalid branch {branch!r}")
+
+
 def _spec(entry: dict, index: int) -> SourceSpec:
     if not isinstance(entry, dict):
         raise RegistryError(f"{REGISTRY_FILE}: entry {index} is not a mapping")
     name = str(entry.get("name", ""))
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise RegistryError(f"{REGISTRY_FILE}: entry {index}: invalid source name {name!r}")
     path = entry.get("path", f"{DATASETS_DIR}/{name}")
     pure = PurePosixPath(str(path))
@@ -87,14 +121,23 @@ def _spec(entry: dict, index: int) -> SourceSpec:
     ):
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: path {path!r} must be {DATASETS_DIR}/{name}")
     url = str(entry.get("url", ""))
-    check_url(url)
+    try:
+        check_url(url)
+    except RegistryError as err:
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
     branch = str(entry.get("branch", "master"))
-    if not _BRANCH.match(branch) or ".." in branch:
-        raise RegistryError(f"{REGISTRY_FILE}: source {name}: invalid branch {branch!r}")
+    try:
+        check_branch(branch)
+    except RegistryError as err:
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
     parser = str(entry.get("parser", name.replace("-", "_")))
     if not re.fullmatch(r"[a-z][a-z0-9_]*", parser):
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: invalid parser name {parser!r}")
-    modalities = tuple(entry.get("modalities", ()))
+    modalities = entry.get("modalities", ()) or ()
+    options = entry.get("options", {}) or {}
+    if not isinstance(modalities, (list, tuple)) or not isinstance(options, dict):
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: 'modalities' must be a list and 'options' a mapping")
+    modalities = tuple(str(m) for m in modalities)
     return SourceSpec(
         name=name,
         url=url,
@@ -108,7 +151,7 @@ def _spec(entry: dict, index: int) -> SourceSpec:
         description=str(entry.get("description", "")).strip(),
         lfs=bool(entry.get("lfs", False)),
         pending=bool(entry.get("pending", False)),
-        options=dict(entry.get("options", {}) or {}),
+        options=dict(options),
     )
 
 

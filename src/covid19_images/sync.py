@@ -1,20 +1,35 @@
 """``sync``: move each submodule to its upstream tip, rebuild the manifest, say what changed.
 
 One source failing (unreachable, rewritten, locally modified) never stops the others,
-and the manifest is only replaced once the new one is completely built.
+and the manifest is only replaced once the new one is completely built. Syncs are meant to
+run unattended (cron mirrors), so a sync killed at any point leaves the last good manifest
+in place, and the next one cleans up after it: leftover temporary files, git lock files of
+the dead run, and a submodule it had moved but not yet pinned.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import filelock
 import git
+import pandas as pd
 
-from .gitops import SourceSyncError, SourceUpdate, git_environment, open_repo, update_source
+from .faults import checkpoint
+from .gitops import (
+    SourceSyncError,
+    SourceUpdate,
+    check_gitmodules,
+    git_environment,
+    gitlink,
+    open_repo,
+    update_source,
+)
 from .manifest import (
     MANIFEST_FILE,
     PROBLEMS_FILE,
@@ -23,9 +38,11 @@ from .manifest import (
     build_manifest,
     diff_manifests,
     read_manifest,
+    remove_stale_temporaries,
     write_manifest,
 )
 from .registry import load_registry
+from .splits import SplitMove, explain_split_moves, format_split_moves
 
 LOCK_NAME = "covid19-images-sync.lock"  # kept in the root's git dir: never shows up as an untracked file
 PID_NAME = "covid19-images-sync.pid"
@@ -41,6 +58,8 @@ class SyncReport:
     changes: dict[str, SourceChange] = field(default_factory=dict)
     build: BuildResult | None = None
     committed: str | None = None
+    notes: list[str] = field(default_factory=list)
+    split_moves: list[SplitMove] = field(default_factory=list)
 
     @property
     def failed(self) -> list[SourceUpdate]:
@@ -64,20 +83,118 @@ class SyncReport:
                 f"{name}: {old}→{new}, +{len(change.added)} images, −{len(change.removed)} images, "
                 f"{len(change.relabelled)} relabelled{moved}{status}"
             )
+        if self.split_moves:
+            lines.append(format_split_moves(self.split_moves))
+        lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
-def _acquire(root: Path, wait: bool) -> filelock.BaseFileLock:
+def _lock_paths(root: Path) -> tuple[Path, Path]:
     git_dir = Path(git.Repo(root).git_dir)
-    lock_path, pid_path = git_dir / LOCK_NAME, git_dir / PID_NAME
+    return git_dir / LOCK_NAME, git_dir / PID_NAME
+
+
+def _write_pid(pid_path: Path) -> None:
+    tmp = pid_path.with_name(f"{pid_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(str(os.getpid()), encoding="ascii")
+    os.replace(tmp, pid_path)
+
+
+def _acquire(root: Path, wait: bool) -> tuple[filelock.BaseFileLock, tuple[str, float] | None]:
+    """Take the root's sync lock; also return ``(pid, start time)`` of a sync that died holding it.
+
+    The lock is an OS lock (``flock``), released by the kernel when its holder dies, so a
+    killed sync never blocks the next one. The pid file is only for the message; a pid
+    file found once we hold the lock was left by a sync that did not finish.
+    """
+    lock_path, pid_path = _lock_paths(root)
     lock = filelock.FileLock(str(lock_path), timeout=-1 if wait else 0)
     try:
         lock.acquire()
     except filelock.Timeout:
-        pid = pid_path.read_text().strip() if pid_path.is_file() else "unknown"
+        try:
+            pid = pid_path.read_text(encoding="ascii").strip() or "unknown"
+        except OSError:
+            pid = "unknown"
         raise SyncBusy(f"sync already running (pid {pid}) on {root}; wait for it or use --wait") from None
-    pid_path.write_text(str(os.getpid()))
-    return lock
+    try:
+        stale: tuple[str, float] | None = (
+            pid_path.read_text(encoding="ascii").strip() or "unknown",
+            pid_path.stat().st_mtime,
+        )
+    except OSError:
+        stale = None
+    _write_pid(pid_path)
+    checkpoint("sync.locked")
+    return lock, stale
+
+
+_GIT_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock", "FETCH_HEAD.lock")
+
+
+def _remove_stale_git_locks(root: Path, repo: git.Repo, since: float) -> list[str]:
+    """Delete git lock files a killed sync left behind (created after it started).
+
+    git refuses to work while ``index.lock`` & co. exist, so without this one killed run
+    would stop every later cron run. Only locks younger than the dead sync's pid file are
+    touched: older ones belong to something else and are reported by git as usual.
+    """
+    git_dir = Path(repo.git_dir)
+    git_dirs = [git_dir, *sorted(p for p in (git_dir / "modules").glob("*") if p.is_dir())]
+    candidates = [root / ".gitmodules.lock"]
+    for directory in git_dirs:
+        candidates += [directory / name for name in _GIT_LOCKS]
+        if (directory / "refs").is_dir():
+            candidates += sorted((directory / "refs").rglob("*.lock"))
+    removed: list[str] = []
+    for lock_file in candidates:
+        try:
+            if lock_file.is_file() and lock_file.stat().st_mtime >= since - 2:
+                lock_file.unlink()
+                removed.append(lock_file.relative_to(root).as_posix())
+        except OSError:
+            continue
+    return removed
+
+
+def _recover(root: Path, repo: git.Repo, stale: tuple[str, float] | None) -> list[str]:
+    notes: list[str] = []
+    leftovers = remove_stale_temporaries(root)
+    for pid_tmp in Path(repo.git_dir).glob(f"{PID_NAME}.*.tmp"):
+        pid_tmp.unlink(missing_ok=True)
+    if stale is not None:
+        pid, started = stale
+        removed = _remove_stale_git_locks(root, repo, started)
+        notes.append(
+            f"the previous sync (pid {pid}) did not finish (killed?); the manifest it left is the last complete one"
+            + (f"; removed its git lock files {', '.join(removed)}" if removed else "")
+            + (f"; removed {len(leftovers)} unfinished temporary file(s)" if leftovers else "")
+        )
+    elif leftovers:
+        notes.append(f"removed {len(leftovers)} unfinished temporary file(s) in manifests/")
+    return notes
+
+
+def _pin(repo: git.Repo, path: str) -> str | None:
+    """The gitlink a refused source keeps (shown as ``old→old`` in the summary: nothing moved)."""
+    try:
+        return gitlink(repo, path)
+    except git.GitCommandError:
+        return None
+
+
+def _previous_manifest(root: Path, notes: list[str]) -> pd.DataFrame | None:
+    """The current manifest, or None if there is none or it is unreadable (kept aside, not lost)."""
+    try:
+        return read_manifest(root)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        aside = (root / MANIFEST_FILE).with_name(f"manifest.unreadable-{time.strftime('%Y%m%dT%H%M%S')}.csv")
+        shutil.copy2(root / MANIFEST_FILE, aside)
+        notes.append(
+            f"{MANIFEST_FILE} was unreadable ({type(err).__name__}: {str(err)[:200]}); kept it as "
+            f"{aside.relative_to(root).as_posix()} and rebuilt the manifest from the checkouts"
+        )
+        return None
 
 
 def _git_identity(env: dict[str, str], repo: git.Repo) -> dict[str, str]:
@@ -115,34 +232,59 @@ def sync(
     selected = [registry[s] for s in (sources or registry)]
     env = git_environment(allow_local=allow_local, mirror=mirror)
     report = SyncReport()
-    lock = _acquire(root, wait)
+    lock, stale = _acquire(root, wait)
     try:
         repo = open_repo(root, env)
+        report.notes += _recover(root, repo, stale)
+        keep: set[str] = set()
         if not offline:
+            refusals = check_gitmodules(repo, registry)
+            for name, reason in refusals:
+                report.updates.append(SourceUpdate(name, None, None, "refused", reason))
+            refused_names = {name for name, _ in refusals}
             for spec in selected:
+                if spec.name in refused_names:
+                    keep.add(spec.name)
+                    continue
                 try:
-                    report.updates.append(update_source(repo, spec, env, allow_rewrite=allow_rewrite))
+                    update = update_source(repo, spec, env, allow_rewrite=allow_rewrite)
+                    report.updates.append(update)
+                    report.notes += update.notes
                 except SourceSyncError as err:
-                    report.updates.append(SourceUpdate(spec.name, None, None, "refused", str(err)))
+                    pinned = _pin(repo, spec.path)
+                    report.updates.append(SourceUpdate(spec.name, pinned, pinned, "refused", str(err)))
+                    if err.keep_manifest_rows:
+                        keep.add(spec.name)
                 except git.GitCommandError as err:
-                    report.updates.append(SourceUpdate(spec.name, None, None, "failed", str(err).strip()))
-        previous = read_manifest(root)
-        report.build = build_manifest(root, registry, previous, progress=progress)
+                    pinned = _pin(repo, spec.path)
+                    report.updates.append(SourceUpdate(spec.name, pinned, pinned, "failed", str(err).strip()))
+                    keep.add(spec.name)
+                checkpoint("sync.source-done")
+        previous = _previous_manifest(root, report.notes)
+        report.build = build_manifest(root, registry, previous, progress=progress, keep=keep)
+        checkpoint("sync.built")
         report.changes = diff_manifests(previous, report.build.manifest)
+        report.split_moves = explain_split_moves(previous, report.build.manifest)
         write_manifest(root, report.build)
+        checkpoint("sync.written")
         if commit:
             report.committed = _commit(repo, root, env, report)
+            checkpoint("sync.committed")
     finally:
-        (Path(git.Repo(root).git_dir) / PID_NAME).unlink(missing_ok=True)
+        checkpoint("sync.unlocking")
+        _lock_paths(root)[1].unlink(missing_ok=True)
         lock.release()
     return report
 
 
 def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport) -> str | None:
-    paths = [MANIFEST_FILE, PROBLEMS_FILE, ".gitmodules"]
+    # a .gitmodules that sync refused must not be laundered into a commit
+    tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
+    paths = [MANIFEST_FILE, PROBLEMS_FILE, *([] if tampered else [".gitmodules"])]
     paths += [f"datasets/{u.name}" for u in report.updates if u.status in ("added", "updated", "unchanged")]
     paths = [p for p in paths if (root / p).exists()]
     repo.git.add("--", *paths)
+    checkpoint("commit.staged")
     if not repo.git.diff("--cached", "--name-only", "--", *paths).strip():
         return None
     message = "sync: update upstream datasets\n\n" + report.summary() + "\n"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from ..paths import UnsafePath, lexical_problem, safe_relative
 from ..registry import SourceSpec
 from ..schema import Problem
 
@@ -43,8 +46,31 @@ class SourceContext:
         prefix = prefix.rstrip("/") + "/"
         return [f for f in self.files if f.startswith(prefix)]
 
-    def exists(self, relative: str) -> bool:
-        return relative in self._file_set
+    def exists(self, relative: str, row: str = "") -> bool:
+        """True if ``relative`` is a file of the checkout.
+
+        A path that would leave the source folder (``..``, absolute) never exists; the
+        refusal is recorded here, once per path, so the report says "refused" rather than
+        just "missing" even when the parser only asked whether the file is there.
+        """
+        if relative in self._file_set:
+            return True
+        reason = lexical_problem(relative)
+        refused = self.__dict__.setdefault("_refused", set())
+        if reason and relative not in refused:
+            refused.add(relative)
+            self.problems.append(self.problem(f"refused: {reason}", path=relative, row=row, level="error"))
+        return False
+
+    def require(self, relative: str, row: str, referenced_by: str) -> bool:
+        """``exists`` for a file named by a metadata row: one problem, with the row, if it is not usable."""
+        if self.exists(relative, row=row):
+            return True
+        if lexical_problem(relative) is None:
+            self.problems.append(
+                self.problem(f"metadata points at {relative}, which is not in the checkout", referenced_by, row)
+            )
+        return False
 
     @property
     def _file_set(self) -> set[str]:
@@ -72,16 +98,46 @@ def list_files(directory: Path) -> list[str]:
     return sorted(found)
 
 
+def _cp1252_fallback(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    return err.object[err.start : err.end].decode("cp1252", errors="replace"), err.end
+
+
+codecs.register_error("covid19-images-cp1252", _cp1252_fallback)
+
+
 def _decode_text(ctx: SourceContext, relative: str, raw: bytes) -> str:
+    """UTF-8 where it is UTF-8, cp1252 only for the bytes that are not.
+
+    Upstream CSVs get edited in Excel: a file can be UTF-8 except for a few rows saved as
+    Windows-1252. Decoding the whole file as cp1252 would garble every correct non-ASCII
+    file name, so only the offending bytes are read as cp1252, and their lines reported.
+    """
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
         return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        ctx.problems.append(
-            ctx.problem(f"not valid UTF-8 at byte {err.start}; read as cp1252 (check accented names)", path=relative)
+    except UnicodeDecodeError:
+        pass
+    parts: list[str] = []
+    bad: list[int] = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            parts.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad.append(number)
+            parts.append(line.decode("utf-8", errors="covid19-images-cp1252"))
+    shown = ", ".join(str(n) for n in bad[:10]) + (" ..." if len(bad) > 10 else "")
+    ctx.problems.append(
+        ctx.problem(
+            f"not valid UTF-8 on {len(bad)} line(s) ({shown}); those bytes were read as cp1252 "
+            "(check accented names on those lines)",
+            path=relative,
+            row=f"{relative} line {bad[0]}",
         )
-        return raw.decode("cp1252", errors="replace")
+    )
+    return "\n".join(parts)
 
 
 def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.DataFrame | None:
@@ -93,7 +149,11 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
     Returns None (after reporting) when the file cannot be used at all.
     A ``_row`` column carries ``"<file> line N"`` for every row so problems can point at it.
     """
-    path = ctx.directory / relative
+    try:
+        path = ctx.directory / safe_relative(ctx.directory, relative)
+    except UnsafePath as err:
+        ctx.problems.append(ctx.problem(f"refused: {err}", path=relative, level="error"))
+        return None
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -108,7 +168,9 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as err:
-        ctx.problems.append(ctx.problem(f"cannot parse header: {err}", path=relative, level="error"))
+        ctx.problems.append(
+            ctx.problem(f"cannot parse header: {err}", path=relative, row=f"{relative} line 1", level="error")
+        )
         return None
     names = [h.strip() for h in header]
     seen: dict[str, int] = {}
@@ -119,7 +181,9 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
         if name in seen:
             ctx.problems.append(
                 ctx.problem(
-                    f"header column {name!r} appears twice; kept as {name}.{seen[name]}", path=relative, row="line 1"
+                    f"header column {name!r} appears twice; kept as {name}.{seen[name]}",
+                    path=relative,
+                    row=f"{relative} line 1",
                 )
             )
             seen[name] += 1
@@ -127,8 +191,7 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
         else:
             seen[name] = 1
         columns.append(name)
-    rows: list[list[str]] = []
-    lines: list[str] = []
+    records: list[tuple[int, list[str]]] = []
     while True:
         line_no = reader.line_num + 1
         try:
@@ -137,20 +200,24 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
             break
         except csv.Error as err:
             ctx.problems.append(
-                ctx.problem(f"malformed CSV record skipped: {err}", path=relative, row=f"line {line_no}")
+                ctx.problem(f"malformed CSV record skipped: {err}", path=relative, row=f"{relative} line {line_no}")
             )
             continue
-        if not record or all(not cell.strip() for cell in record):
-            continue
+        if record and any(cell.strip() for cell in record):
+            records.append((line_no, record))
+    widths = Counter(len(record) for _, record in records)
+    usual = widths.most_common(1)[0][0] if widths else len(columns)
+    rows: list[list[str]] = []
+    lines: list[str] = []
+    for line_no, record in records:
         if len(record) != len(columns):
-            width = len(record)
-            fitted = _fit_record(record, columns)
+            fitted = _fit_record(record, columns, usual)
             if fitted is None:
                 ctx.problems.append(
                     ctx.problem(
-                        f"ragged row: {width} fields, header has {len(columns)}; row skipped",
+                        f"ragged row: {len(record)} fields, header has {len(columns)} (unquoted comma?); row skipped",
                         path=relative,
-                        row=f"line {line_no}",
+                        row=f"{relative} line {line_no}",
                     )
                 )
                 continue
@@ -162,11 +229,18 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
     return frame
 
 
-def _fit_record(record: list[str], columns: list[str]) -> list[str] | None:
-    """Forgive only what is harmless: empty trailing cells, or a missing unnamed trailing column."""
+def _fit_record(record: list[str], columns: list[str], usual: int) -> list[str] | None:
+    """Forgive only what is harmless: a missing unnamed trailing column, or trailing empty cells
+    that every record has (``usual`` is the most common record width).
+
+    A single record longer than the others is not trimmed even if it ends in empty cells:
+    that is what an unquoted comma looks like, and trimming it would silently shift the
+    record's values into the wrong columns (a label read from the wrong cell).
+    """
     trimmed = list(record)
-    while len(trimmed) > len(columns) and not trimmed[-1].strip():
-        trimmed.pop()
+    if len(trimmed) > len(columns) and len(trimmed) == usual:
+        while len(trimmed) > len(columns) and not trimmed[-1].strip():
+            trimmed.pop()
     if len(trimmed) == len(columns) - 1 and columns[-1].startswith("unnamed_"):
         trimmed.append("")
     return trimmed if len(trimmed) == len(columns) else None

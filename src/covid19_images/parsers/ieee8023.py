@@ -33,8 +33,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
             continue
         folder = column(row, "folder", default="images") or "images"
         relative = f"{folder}/{filename}"
-        if not ctx.exists(relative):
-            yield ctx.problem(f"metadata points at {relative}, which is not in the checkout", path=METADATA, row=where)
+        if not ctx.require(relative, where, METADATA):
             continue
         finding = column(row, "finding")
         label, detail, known = harmonise_finding(finding)
