@@ -56,8 +56,8 @@ def fingerprints(pixels: np.ndarray) -> tuple[str, str]:
     The pixel hash is taken on the grayscale image so a colour re-save of a gray picture
     still matches. The perceptual hash is 256 bits (16x16 lowest DCT frequencies of a
     z-scored 64x64 thumbnail): 64 bits put different chest X-rays of the sample within
-    8 bits of each other, 256 bits keep them 68 or more apart while resized and re-encoded
-    copies stay within 22 (docs/dedup-threshold.md).
+    8 bits of each other, 256 bits keep them 64 or more apart while resized, re-encoded and
+    re-windowed copies stay within 24 (docs/dedup-threshold.md).
     """
     from .dedup import perceptual_hash, pixel_digest, to_gray
 
