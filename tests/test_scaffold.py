@@ -46,7 +46,8 @@ def test_new_source_scaffold_produces_a_working_parser(project_copy: Path, tmp_p
         upstream.mkdir()
         Image.new("L", (32, 32), 9).save(upstream / "x.png")
         (upstream / "metadata.csv").write_text("patientid,filename,finding\n7,x.png,COVID-19\n8,gone.png,todo\n")
-        items = list(module.parse(SourceContext(spec, upstream, list_files(upstream))))
+        ctx = SourceContext(spec, upstream, list_files(upstream))
+        items = [*module.parse(ctx), *ctx.problems]
     finally:
         del sys.modules[module_spec.name]
     entries = [i for i in items if isinstance(i, Entry)]

@@ -21,28 +21,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..schema import Entry, Problem
-from ..vocab import harmonise_finding, harmonise_view
-from ._common import SourceContext, column, iter_rows
+from ..vocab import harmonise_view
+from ._common import SourceContext, column
 
 METADATA = "metadata.csv"
 
 
 def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
-    if not ctx.exists(METADATA):
-        yield ctx.problem(f"no {{METADATA}} in checkout", path=METADATA, level="error")
-        return
-    frame = ctx.read_csv(METADATA)
-    if frame is None:
-        return
-    for row in iter_rows(frame):
+    for row in ctx.metadata_rows(METADATA) or ():
         relative = column(row, "filename")
-        if not ctx.exists(relative):
-            yield ctx.problem(f"metadata points at {{relative}}, not in the checkout", path=METADATA, row=row["_row"])
+        if not ctx.require(relative, row["_row"], METADATA):
             continue
         finding = column(row, "finding")
-        label, detail, known = harmonise_finding(finding)
-        if not known:
-            yield ctx.problem(f"unmapped finding {{finding!r}} -> unknown", path=METADATA, row=row["_row"])
+        label, detail = ctx.label(finding, METADATA, row["_row"])
         yield Entry(
             path=relative,
             modality="{modality}",
@@ -76,7 +67,8 @@ def test_parser_reads_generated_upstream(tmp_path: Path) -> None:
     rows = ["patientid,filename,finding,view", "1,a.png,COVID-19,PA", "2,missing.png,,AP"]
     (tmp_path / "metadata.csv").write_text("\\n".join(rows) + "\\n")
     spec = load_registry(PROJECT)["{name}"]
-    items = list(get_parser(spec.parser)(SourceContext(spec, tmp_path, list_files(tmp_path))))
+    ctx = SourceContext(spec, tmp_path, list_files(tmp_path))
+    items = [*get_parser(spec.parser)(ctx), *ctx.problems]
     entries = [i for i in items if isinstance(i, Entry)]
     assert [e.path for e in entries] == ["a.png"]
     assert entries[0].label == "covid-19"

@@ -16,6 +16,7 @@ import pandas as pd
 from ..paths import UnsafePath, lexical_problem, safe_relative
 from ..registry import SourceSpec
 from ..schema import Problem
+from ..vocab import harmonise_finding
 
 
 @dataclass
@@ -79,6 +80,23 @@ class SourceContext:
             cached = set(self.files)
             self.__dict__["_files_cache"] = cached
         return cached
+
+    def label(self, finding: str, path: str, row: str) -> tuple[str, str]:
+        """``(label, label_detail)`` of a raw finding; a value the vocabulary lacks is reported, never guessed."""
+        label, detail, known = harmonise_finding(finding)
+        if not known:
+            self.problems.append(self.problem(f"unmapped finding {finding!r} -> unknown", path=path, row=row))
+        return label, detail
+
+    def metadata_rows(self, relative: str) -> Iterator[dict[str, str]] | None:
+        """Rows of the source's required metadata CSV; None (after reporting) if it is absent or unusable."""
+        if not self.exists(relative):
+            self.problems.append(
+                self.problem(f"no {relative} in checkout; nothing to index", path=relative, level="error")
+            )
+            return None
+        frame = self.read_csv(relative)
+        return None if frame is None else iter_rows(frame)
 
     def read_csv(self, relative: str, **kwargs) -> pd.DataFrame | None:
         """Read upstream metadata tolerantly; see :func:`read_metadata_csv`."""

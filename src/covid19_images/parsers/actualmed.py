@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from ..schema import Entry, Problem
-from ..vocab import harmonise_finding, harmonise_sex, parse_age
-from ._common import SourceContext, column, iter_rows
+from ..vocab import harmonise_sex, parse_age
+from ._common import SourceContext, column
 from .figure1 import clinical_extra, modality_of, view_of
 
 METADATA = "metadata.csv"
@@ -45,9 +45,7 @@ def notes_extra(notes: str) -> dict[str, str]:
 def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry | Problem]:
     where = row["_row"]
     finding = column(row, "finding")
-    label, detail, known = harmonise_finding(finding)
-    if not known:
-        yield ctx.problem(f"unmapped finding {finding!r} -> unknown", path=METADATA, row=where)
+    label, detail = ctx.label(finding, METADATA, where)
     view, problems = view_of(ctx, column(row, "view"), METADATA, where)
     yield from problems
     yield Entry(
@@ -66,22 +64,18 @@ def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[E
 
 
 def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
-    if not ctx.exists(METADATA):
-        yield ctx.problem(f"no {METADATA} in checkout; nothing to index", path=METADATA, level="error")
-        return
-    frame = ctx.read_csv(METADATA)
-    if frame is None:
-        return
     used: set[str] = set()
-    for row in iter_rows(frame):
+    rows = ctx.metadata_rows(METADATA)
+    if rows is None:
+        return
+    for row in rows:
         where = row["_row"]
         name = column(row, "imagename")
         if not name:
             yield ctx.problem("row has no imagename", path=METADATA, row=where)
             continue
         relative = f"{IMAGES}/{name}"
-        if not ctx.exists(relative):
-            yield ctx.problem(f"metadata points at {relative}, which is not in the checkout", path=METADATA, row=where)
+        if not ctx.require(relative, where, METADATA):
             continue
         used.add(relative)
         yield from _entry(ctx, row, relative)

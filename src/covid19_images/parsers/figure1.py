@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from ..schema import Entry, Problem
-from ..vocab import harmonise_finding, harmonise_sex, harmonise_view, parse_age
-from ._common import SourceContext, column, iter_rows
+from ..vocab import harmonise_sex, harmonise_view, parse_age
+from ._common import SourceContext, column
 
 METADATA = "metadata.csv"
 IMAGES = "images"
@@ -78,9 +78,7 @@ def _age(raw: str) -> tuple[float | None, dict[str, str]]:
 def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry | Problem]:
     where = row["_row"]
     finding = column(row, "finding")
-    label, detail, known = harmonise_finding(finding)
-    if not known:
-        yield ctx.problem(f"unmapped finding {finding!r} -> unknown", path=METADATA, row=where)
+    label, detail = ctx.label(finding, METADATA, where)
     view, problems = view_of(ctx, column(row, "view"), METADATA, where)
     yield from problems
     age, age_extra = _age(column(row, "age"))
@@ -104,15 +102,12 @@ def _find(index: dict[tuple[str, str], str], patientid: str) -> list[str]:
 
 
 def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
-    if not ctx.exists(METADATA):
-        yield ctx.problem(f"no {METADATA} in checkout; nothing to index", path=METADATA, level="error")
-        return
-    frame = ctx.read_csv(METADATA)
-    if frame is None:
-        return
     index = image_index(ctx.files)
     used: set[str] = set()
-    for row in iter_rows(frame):
+    rows = ctx.metadata_rows(METADATA)
+    if rows is None:
+        return
+    for row in rows:
         where = row["_row"]
         patientid = column(row, "patientid")
         if not patientid:

@@ -12,20 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..schema import Entry, Problem
-from ..vocab import harmonise_finding, harmonise_sex, harmonise_view, parse_age
-from ._common import SourceContext, column, iter_rows
+from ..vocab import harmonise_sex, harmonise_view, parse_age
+from ._common import SourceContext, column
 
 METADATA = "metadata.csv"
 
 
 def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
-    if not ctx.exists(METADATA):
-        yield ctx.problem(f"no {METADATA} in checkout; nothing to index", path=METADATA, level="error")
-        return
-    frame = ctx.read_csv(METADATA)
-    if frame is None:
-        return
-    for row in iter_rows(frame):
+    for row in ctx.metadata_rows(METADATA) or ():
         where = row["_row"]
         filename = column(row, "filename")
         if not filename:
@@ -36,9 +30,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
         if not ctx.require(relative, where, METADATA):
             continue
         finding = column(row, "finding")
-        label, detail, known = harmonise_finding(finding)
-        if not known:
-            yield ctx.problem(f"unmapped finding {finding!r} -> unknown", path=METADATA, row=where)
+        label, detail = ctx.label(finding, METADATA, where)
         modality_raw = column(row, "modality").lower()
         modality = "ct" if modality_raw == "ct" else "xray"
         extra = {
