@@ -1,0 +1,44 @@
+"""One served item -> uint8 ``(H, W, C)`` pixels: decode, channel conversion, resize.
+
+Torch, fastai, the TF fallback path and the cache all call :func:`load_item`, so a cached
+pixel is bit-identical to a freshly decoded one and the frameworks cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..decode import read_pixels
+
+#: bump when load_item's output changes for the same input (part of the cache key).
+PIPELINE_VERSION = "1"
+
+
+def load_item(
+    path: str,
+    frame: int = 0,
+    fmt: str | None = None,
+    size: tuple[int, int] | None = (224, 224),
+    channels: int = 3,
+) -> np.ndarray:
+    """Decode one 2-D item and squash it to ``size`` = (height, width).
+
+    JPEGs decode at a DCT-reduced scale no smaller than the target (``draft_size``), which
+    is where most of the speed over decode-then-resize comes from. Gray images are
+    converted before the resize (a third of the work) and replicated to 3 channels after.
+    The resize is bilinear with antialiasing (Pillow's ``resize`` widens its kernel when
+    shrinking), the same filter torchvision's ``Resize`` uses by default.
+    """
+    from PIL import Image
+
+    draft = (size[1], size[0]) if size is not None else None
+    pixels = read_pixels(path, frame=int(frame), fmt=fmt or None, draft_size=draft)
+    if channels == 1 and pixels.ndim == 3:
+        pixels = np.asarray(Image.fromarray(pixels).convert("L"))
+    if size is not None and pixels.shape[:2] != size:
+        pixels = np.asarray(Image.fromarray(pixels).resize((size[1], size[0]), Image.Resampling.BILINEAR))
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+        if channels == 3:
+            pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels, dtype=np.uint8)

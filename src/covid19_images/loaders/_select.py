@@ -1,0 +1,197 @@
+"""Manifest rows -> the ordered list of 2-D items a loader serves.
+
+Every framework adapter serves exactly the same items in the same order with the same
+label indices, because all of them start here. Filtering order matters and is fixed:
+
+1. modality, labels, sources, views, licenses, augmented copies, non-axial CT series;
+2. duplicates (one image per ``dup_group``) *before* the split filter, so the copy kept
+   is the same whatever split is asked for, and no picture is served in two splits even
+   under a split scheme that puts two copies on different sides;
+3. class list from what is left across *all* splits, so ``train``, ``val`` and ``test``
+   datasets agree on the index of every label;
+4. the split;
+5. stable order (source, path, frame) and expansion of volumes, multi-frame DICOM and
+   videos into one item per served slice/frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..formats import VIDEO_FORMATS
+from ._options import KNOWN_LABELS, Options
+
+
+class NoItemsError(ValueError):
+    """The filters left nothing to serve; the message shows where the rows went."""
+
+
+class DataNotAvailableError(FileNotFoundError):
+    """A source is not checked out, or files the manifest lists are missing on disk."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The served items: ``items`` has the manifest columns plus ``frame`` (int),
+    ``label_index`` (int) and ``file`` (absolute path), one row per served 2-D item."""
+
+    items: pd.DataFrame
+    classes: tuple[str, ...]
+    root: Path
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _extra(text: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _is_true(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"))
+
+
+def _frames(row_format: str, count: int, modality: str, video_frames: str | int) -> list[int]:
+    """Which frames of one file become items.
+
+    Volumes (NIfTI) and multi-frame DICOM serve every slice: in CT each slice is its own
+    picture of different anatomy. Videos and animated GIFs sample frames: neighbouring
+    frames are near-copies, so serving all of them mostly re-weights clips against stills.
+    """
+    count = max(int(count), 1)
+    if count == 1:
+        return [0]
+    if row_format in VIDEO_FORMATS or row_format == "gif":
+        if video_frames == "all":
+            return list(range(count))
+        if video_frames == "middle":
+            return [count // 2]
+        stride = int(video_frames)
+        return list(range(0, count, stride))
+    return list(range(count))
+
+
+def _describe(steps: list[tuple[str, int]]) -> str:
+    return "; ".join(f"{name}: {count}" for name, count in steps)
+
+
+def select(manifest: pd.DataFrame, options: Options) -> Selection:
+    """Apply the filters, dedup, class list, split and frame expansion described above."""
+    from ..split_schemes import resolve_split
+
+    frame = manifest.copy()
+    # schemes such as leave-one-source-out need to see every row, so resolve before filtering
+    split = resolve_split(manifest, options.split_scheme)
+    frame["split"] = pd.Series(split, index=manifest.index).fillna("").astype(str)
+    steps: list[tuple[str, int]] = [("manifest rows", len(frame))]
+    frame = frame[frame["modality"] == options.modality]
+    steps.append((f"modality {options.modality}", len(frame)))
+
+    if options.sources is not None:
+        known = set(manifest["source"])
+        unknown = [s for s in options.sources if s not in known]
+        if unknown:
+            raise NoItemsError(
+                f"sources {unknown} have no rows in the manifest (sources with rows: {', '.join(sorted(known))}); "
+                "check the name, or fetch it with `covid19-images sync <name>`"
+            )
+        frame = frame[frame["source"].isin(options.sources)]
+        steps.append((f"sources {list(options.sources)}", len(frame)))
+
+    labels = options.labels if options.labels is not None else (options.classes or KNOWN_LABELS)
+    frame = frame[frame["label"].isin(labels)]
+    steps.append((f"labels {list(labels)}", len(frame)))
+
+    if options.views is not None:
+        frame = frame[frame["view"].isin(options.views)]
+        steps.append((f"views {list(options.views)}", len(frame)))
+    if options.licenses is not None:
+        frame = frame[frame["license"].isin(options.licenses)]
+        steps.append((f"licenses {list(options.licenses)}", len(frame)))
+
+    extras = [_extra(text) for text in frame["extra"]]
+    if not options.include_augmented:
+        keep = np.array([not _is_true(e.get("augmented")) for e in extras], dtype=bool)
+        frame, extras = frame[keep], [e for e, k in zip(extras, keep, strict=True) if k]
+        steps.append(("without augmented copies", len(frame)))
+    if not options.include_non_axial:
+        keep = np.array([str(e.get("series_role", "axial") or "axial") == "axial" for e in extras], dtype=bool)
+        frame = frame[keep]
+        steps.append(("without localizer/reformat series", len(frame)))
+
+    if options.deduplicate and len(frame):
+        ordered = frame.sort_values("image_id", kind="mergesort")
+        grouped = ordered["dup_group"].astype(str)
+        repeat = grouped.ne("") & grouped.duplicated(keep="first")
+        frame = frame.loc[~frame.index.isin(ordered.index[repeat])]
+        steps.append(("one image per duplicate group", len(frame)))
+
+    classes = options.classes or tuple(sorted(set(frame["label"])))
+
+    if options.split is not None:
+        frame = frame[frame["split"] == options.split]
+        steps.append((f"split {options.split} ({options.split_scheme})", len(frame)))
+
+    if frame.empty:
+        raise NoItemsError(f"no {options.modality} images match the filters ({_describe(steps)})")
+
+    frame = frame.sort_values(["source", "path"], kind="mergesort")
+    counts = pd.to_numeric(frame["frames"], errors="coerce").fillna(1).astype(int).to_numpy()
+    per_row = [
+        _frames(fmt, count, options.modality, options.video_frames)
+        for fmt, count in zip(frame["format"], counts, strict=True)
+    ]
+    repeats = np.array([len(f) for f in per_row], dtype=np.int64)
+    items = frame.loc[frame.index.repeat(repeats)].reset_index(drop=True)
+    items["frame"] = np.concatenate([np.asarray(f, dtype=np.int64) for f in per_row])
+    index = {label: i for i, label in enumerate(classes)}
+    items["label_index"] = items["label"].map(index).astype(np.int64)
+    items["file"] = [os.fspath(options.root / p) for p in items["path"]]
+    return Selection(items=items, classes=tuple(classes), root=options.root)
+
+
+def _checked_out(directory: Path) -> bool:
+    try:
+        return any(child.name != ".git" for child in directory.iterdir())
+    except OSError:
+        return False
+
+
+def check_available(selection: Selection) -> None:
+    """Stat every served file once, up front, so a missing checkout is one clear error now
+    rather than a worker-process traceback twenty minutes into the first epoch."""
+    root = selection.root
+    unique = selection.items.drop_duplicates("path")
+    problems: list[str] = []
+    for source, group in unique.groupby("source", sort=True):
+        parts = Path(group["path"].iloc[0]).parts
+        folder = "/".join(parts[:2]) if len(parts) > 2 else f"datasets/{source}"
+        fetch = f"`git submodule update --init {folder}` (or `covid19-images sync {source}`)"
+        if not _checked_out(root / folder):
+            problems.append(
+                f"source {source!r} is not checked out ({root / folder} is missing or empty): "
+                f"fetch it with {fetch}, or leave it out with sources=[...]"
+            )
+            continue
+        missing = [p for p in group["path"] if not os.path.isfile(root / p)]
+        if missing:
+            shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+            problems.append(
+                f"source {source!r}: {len(missing)} of {len(group)} files listed in the manifest are missing "
+                f"({shown}): restore the pinned checkout with {fetch}, or rebuild the manifest from what is "
+                "checked out with `covid19-images sync --offline`"
+            )
+    if problems:
+        raise DataNotAvailableError("\n".join(problems))

@@ -1,0 +1,101 @@
+"""fastai: ``DataLoaders`` whose train/valid sets are the manifest's ``train``/``val`` rows.
+
+Built from a standard ``DataBlock`` (ImageBlock + CategoryBlock, ``ColSplitter`` on an
+``is_valid`` column derived from the split), so everything fastai users expect keeps
+working: ``show_batch``, ``item_tfms``/``batch_tfms``, ``vision_learner``. The only
+custom piece is ``get_x``, which reads a manifest row through the shared reader (DCT
+downscaled JPEG decode, already resized to ``image_size``) or from the cache; fastai's
+``IntToFloatTensor`` then scales to [0, 1] as usual.
+
+The ``test`` rows are never in train or valid: they are ``dls.test_items``, to be served
+with ``dls.test_dl(dls.test_items, with_labels=True)`` when the model is final.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import guard_tf_then_torchvision, require, selection_for
+from ._options import Options
+from ._pixels import load_item
+from .cache import PixelCache, open_cache
+
+
+class RowPixels:
+    """``get_x``: one served row -> uint8 pixels (2-D for 1 channel, as PIL expects).
+
+    A module-level class (not a lambda) so DataLoader worker processes can receive it.
+    """
+
+    def __init__(self, size: tuple[int, int] | None, channels: int, cache: PixelCache | None) -> None:
+        self.size, self.channels, self.cache = size, channels, cache
+
+    def __call__(self, row: pd.Series) -> np.ndarray:
+        if self.cache is not None:
+            pixels = self.cache.array[int(row["item"])]
+        else:
+            pixels = load_item(row["file"], int(row["frame"]), row["format"], self.size, self.channels)
+        return pixels[:, :, 0] if self.channels == 1 else pixels
+
+
+def make_fastai_dataloaders(
+    options: Options,
+    *,
+    split_given: bool = False,
+    bs: int = 64,
+    item_tfms: Any = None,
+    batch_tfms: Any = None,
+    num_workers: int | None = None,
+    shuffle: bool = True,
+    device: Any = None,
+) -> Any:
+    if split_given and options.split is not None:
+        raise ValueError(
+            "fastai DataLoaders hold both train and valid (the manifest's train and val rows); leave split= out. "
+            "Test rows are in dls.test_items: dls.test_dl(dls.test_items, with_labels=True)"
+        )
+    guard_tf_then_torchvision("fastai")
+    require("fastai", "fastai")
+    from fastai.data.block import CategoryBlock, ColReader, ColSplitter, DataBlock
+    from fastai.vision.core import PILImage, PILImageBW
+    from fastai.vision.data import ImageBlock
+
+    selection = selection_for(options, split=None)
+    items = selection.items.copy()
+    items["item"] = np.arange(len(items))
+    cache = None
+    if options.cache:
+        assert options.image_size is not None
+        cache = open_cache(selection, options.image_size, options.channels, options.cache_directory)
+    served = items[items["split"].isin(["train", "val"])].reset_index(drop=True)
+    served["is_valid"] = served["split"] == "val"
+    if not served["is_valid"].any() or served["is_valid"].all():
+        raise ValueError(
+            f"fastai needs rows in both train and val; this selection has {int((~served['is_valid']).sum())} train "
+            f"and {int(served['is_valid'].sum())} val rows under split_scheme {options.split_scheme!r}"
+        )
+    block = DataBlock(
+        blocks=(
+            ImageBlock(cls=PILImage if options.channels == 3 else PILImageBW),
+            CategoryBlock(vocab=selection.classes),
+        ),
+        get_x=RowPixels(options.image_size, options.channels, cache),
+        get_y=ColReader("label"),
+        splitter=ColSplitter("is_valid"),
+        item_tfms=item_tfms,
+        batch_tfms=batch_tfms,
+    )
+    kwargs: dict[str, Any] = {"bs": bs, "shuffle": shuffle}
+    if num_workers is not None:
+        kwargs["num_workers"] = num_workers
+    if device is not None:
+        kwargs["device"] = device
+    dls = block.dataloaders(served, **kwargs)
+    drop = ["file", "label_index", "item"]
+    dls.classes = list(selection.classes)
+    dls.manifest = served.drop(columns=drop)
+    dls.test_items = items[items["split"] == "test"].reset_index(drop=True)
+    return dls

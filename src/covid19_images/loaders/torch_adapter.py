@@ -1,0 +1,141 @@
+"""PyTorch: a ``torch.utils.data.Dataset`` shaped like a torchvision dataset.
+
+Per-item metadata is kept in plain lists and NumPy arrays (not the DataFrame) so
+``__getitem__`` does no pandas work and the dataset pickles small and fast into
+DataLoader worker processes. Only ``torch`` is imported, never torchvision, so this
+adapter also works in a process that imported TensorFlow first (see ``loaders``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import require, selection_for
+from ._options import Options
+from ._pixels import load_item
+from ._select import Selection
+from .cache import PixelCache, open_cache
+
+torch = require("torch", "torch")
+_SCALE = np.float32(1.0 / 255.0)
+
+
+class CovidImageDataset(torch.utils.data.Dataset):
+    """``ds[i]`` is ``(image, label)``: a float32 tensor ``[C, H, W]`` in [0, 1] and an int.
+
+    Like torchvision datasets it takes ``root``, ``transform`` (applied to the image
+    tensor) and ``target_transform`` (applied to the label index), and exposes
+    ``classes``, ``class_to_idx`` and ``targets``. ``manifest`` holds the served rows,
+    one per item, in serving order (a volume contributes one row per slice, ``frame``).
+
+    ``dtype="uint8"`` serves ``[C, H, W]`` uint8 tensors (0..255) instead: a quarter of the
+    bytes to move from DataLoader workers to the training process, for pipelines that
+    convert and normalise on the GPU (e.g. ``v2.ToDtype(torch.float32, scale=True)``).
+    With ``cache=True`` that transfer, not decoding, is what limits throughput.
+    """
+
+    def __init__(
+        self,
+        root: Any = None,
+        transform: Callable[[Any], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+        *,
+        modality: str = "xray",
+        options: Options | None = None,
+        selection: Selection | None = None,
+        dtype: str = "float32",
+        **kwargs: Any,
+    ) -> None:
+        from . import make_options, warn_medical
+
+        if options is None:
+            options = make_options(modality, root=root, **kwargs)
+            warn_medical()
+        elif kwargs:
+            raise TypeError("pass either options= or keyword options, not both")
+        if dtype not in ("float32", "uint8"):
+            raise ValueError(f"dtype must be 'float32' or 'uint8', not {dtype!r}")
+        self.dtype = dtype
+        self.options = options
+        self.root = options.root
+        self.transform = transform
+        self.target_transform = target_transform
+        selection = selection if selection is not None else selection_for(options)
+        self.classes: list[str] = list(selection.classes)
+        self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
+        items = selection.items
+        self._files: list[str] = items["file"].tolist()
+        self._frames = items["frame"].to_numpy(dtype=np.int64)
+        self._formats: list[str] = items["format"].tolist()
+        self._labels = items["label_index"].to_numpy(dtype=np.int64)
+        self._manifest = items.drop(columns=["file", "label_index"])
+        self._cache: PixelCache | None = None
+        if options.cache:
+            assert options.image_size is not None
+            self._cache = open_cache(selection, options.image_size, options.channels, options.cache_directory)
+
+    @property
+    def manifest(self) -> pd.DataFrame:
+        return self._manifest
+
+    @property
+    def targets(self) -> list[int]:
+        return self._labels.tolist()
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def pixels(self, index: int) -> np.ndarray:
+        """The uint8 ``(H, W, C)`` pixels of item ``index``, before ``transform`` (a copy)."""
+        return np.array(self._pixels(index))
+
+    def _pixels(self, index: int) -> np.ndarray:
+        if self._cache is not None:
+            return self._cache.array[index]  # read-only view of the memory map
+        return load_item(
+            self._files[index],
+            int(self._frames[index]),
+            self._formats[index],
+            self.options.image_size,
+            self.options.channels,
+        )
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        pixels = self._pixels(index)
+        if self.dtype == "uint8":
+            image = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+        else:
+            # one pass: HWC uint8 -> CHW float32 in [0, 1], into a fresh (writable) array
+            chw = np.empty((pixels.shape[2], pixels.shape[0], pixels.shape[1]), dtype=np.float32)
+            np.multiply(pixels.transpose(2, 0, 1), _SCALE, out=chw)
+            image = torch.from_numpy(chw)
+        label: Any = int(self._labels[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+    def __repr__(self) -> str:
+        o = self.options
+        return (
+            f"CovidImageDataset({o.modality}, split={o.split!r}, {len(self)} items, classes={self.classes}, "
+            f"image_size={o.image_size}, channels={o.channels}, dtype={self.dtype}, cache={o.cache})"
+        )
+
+
+def make_torch_dataset(
+    options: Options,
+    transform: Callable[[Any], Any] | None = None,
+    target_transform: Callable[[int], Any] | None = None,
+    dtype: str = "float32",
+) -> CovidImageDataset:
+    return CovidImageDataset(transform=transform, target_transform=target_transform, options=options, dtype=dtype)
