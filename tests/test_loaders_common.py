@@ -178,6 +178,11 @@ def test_splits_are_disjoint_and_cover_everything(xray_root: Path) -> None:
     assert not patients["train"] & patients["test"] and not patients["train"] & patients["val"]
     official = _select(xray_root, split=None, split_scheme="official", sources=["darshan-xray"]).items
     assert set(official["split"]) <= {"train", "val"}
+    # leave-one-source-out: the held-out source is the whole test split, and nowhere else
+    held_out = _select(xray_root, split="test", split_scheme="loso:figure1-xray").items
+    assert set(held_out["source"]) == {"figure1-xray"}
+    trained = _select(xray_root, split="train", split_scheme="loso:figure1-xray").items
+    assert "figure1-xray" not in set(trained["source"])
 
 
 def test_filters(xray_root: Path) -> None:

@@ -48,6 +48,16 @@ def test_image_size_and_channels(root: Path) -> None:
         assert torch.equal(replicated[0], replicated[1])
 
 
+def test_uint8_output_is_the_same_picture(root: Path) -> None:
+    floats = load_covid_xray("torch", root=root, split="val", image_size=64)
+    raw = load_covid_xray("torch", root=root, split="val", image_size=64, dtype="uint8")
+    image, label = raw[0]
+    assert image.dtype == torch.uint8 and tuple(image.shape) == (3, 64, 64) and label == floats[0][1]
+    assert torch.equal(image.float() * (1 / 255), floats[0][0])
+    with pytest.raises(ValueError, match="dtype"):
+        load_covid_xray("torch", root=root, split="val", dtype="float16")
+
+
 def test_transform_and_target_transform(root: Path) -> None:
     plain = load_covid_xray("torch", root=root, split="test")
     flipped = load_covid_xray(

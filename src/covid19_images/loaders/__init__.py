@@ -60,8 +60,8 @@ def require(module: str, framework: str) -> Any:
     except ImportError as err:
         extra = _EXTRAS.get(module.split(".")[0], framework)
         raise ImportError(
-            f"covid19-images {framework!r} datasets need {module.split('.')[0]}, which is not installed: "
-            f'pip install "covid19-images[{extra}]"'
+            f"covid19-images {framework!r} datasets need {module.split('.')[0]}, which cannot be imported "
+            f'({err}): pip install "covid19-images[{extra}]"'
         ) from err
 
 

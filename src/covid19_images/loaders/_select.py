@@ -93,7 +93,7 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
 
     frame = manifest.copy()
     # schemes such as leave-one-source-out need to see every row, so resolve before filtering
-    split = resolve_split(manifest, options.split_scheme)
+    split = resolve_split(manifest, options.split_scheme, root=options.root)
     frame["split"] = pd.Series(split, index=manifest.index).fillna("").astype(str)
     steps: list[tuple[str, int]] = [("manifest rows", len(frame))]
     frame = frame[frame["modality"] == options.modality]
