@@ -16,7 +16,6 @@ failure modes so they are visible before anyone trains on the data:
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -27,6 +26,7 @@ import pandas as pd
 
 from .dedup import group_pairs, hamming
 from .licenses import is_unknown, license_terms
+from .schema import parse_extra
 from .splits import groups_across_splits
 
 #: A label is confounded when this share of its rows comes from one source or one age group.
@@ -35,16 +35,6 @@ DOMINANCE = 0.9
 MIN_ROWS = 5
 IGNORED_LABELS = ("unknown",)
 AGE_GROUPS = ((0, 18, "child (<18)"), (18, 65, "adult (18-64)"), (65, 200, "older (65+)"))
-
-
-def _extra(text: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def age_group(age: str, extra: dict[str, Any]) -> str:
@@ -168,7 +158,7 @@ def _licences(manifest: pd.DataFrame) -> dict[str, Any]:
 def _confounding(manifest: pd.DataFrame) -> dict[str, Any]:
     """Per modality: source x label table, Cramér's V, age groups per label, and warnings."""
     out: dict[str, Any] = {}
-    extras = manifest["extra"].map(_extra)
+    extras = manifest["extra"].map(parse_extra)
     ages = pd.Series(
         [age_group(a, e) for a, e in zip(manifest["age"], extras, strict=True)], index=manifest.index, dtype=object
     )
@@ -261,7 +251,7 @@ def _patient_ids(manifest: pd.DataFrame) -> dict[str, Any]:
 
 
 def _augmented(manifest: pd.DataFrame) -> dict[str, int]:
-    flags = manifest["extra"].map(lambda text: _extra(text).get("augmented") in (True, "true", "True", 1))
+    flags = manifest["extra"].map(lambda text: parse_extra(text).get("augmented") in (True, "true", "True", 1))
     return _counts(manifest.loc[flags, "source"])
 
 

@@ -6,6 +6,7 @@ invent a column or a label spelling without a test noticing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,3 +84,14 @@ class Problem:
             row = row[len(self.path) :].strip()
         where = " ".join(part for part in (self.path, row) if part)
         return f"[{self.source}] {where + ': ' if where else ''}{self.message}"
+
+
+def parse_extra(text: str) -> dict[str, Any]:
+    """The manifest's ``extra`` JSON cell as a dict; ``{}`` for a blank or hand-damaged cell."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

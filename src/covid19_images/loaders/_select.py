@@ -16,7 +16,6 @@ label indices, because all of them start here. Filtering order matters and is fi
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..formats import VIDEO_FORMATS
+from ..schema import parse_extra
 from ._options import KNOWN_LABELS, Options
 
 
@@ -47,16 +47,6 @@ class Selection:
 
     def __len__(self) -> int:
         return len(self.items)
-
-
-def _extra(text: str) -> dict:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _is_true(value: object) -> bool:
@@ -121,7 +111,7 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
         frame = frame[frame["license"].isin(options.licenses)]
         steps.append((f"licenses {list(options.licenses)}", len(frame)))
 
-    extras = [_extra(text) for text in frame["extra"]]
+    extras = [parse_extra(text) for text in frame["extra"]]
     if not options.include_augmented:
         keep = np.array([not _is_true(e.get("augmented")) for e in extras], dtype=bool)
         frame, extras = frame[keep], [e for e, k in zip(extras, keep, strict=True) if k]
