@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -32,11 +33,11 @@ def _fresh_root(root: Path, registry_file: Path) -> None:
 
 
 def _load_some(root: Path) -> None:
-    try:
-        from . import load_covid_ct, load_covid_xray
-    except ImportError as err:  # pragma: no cover - loaders ship with the package
-        click.echo(f"loaders unavailable: {err}")
-        return
+    from . import load_covid_ct, load_covid_xray
+    from .loaders import MedicalWarning
+
+    # the demo prints the warning itself, once, where it is read: at the end
+    warnings.simplefilter("ignore", MedicalWarning)
     for title, loader in (("X-ray", load_covid_xray), ("CT", load_covid_ct)):
         try:
             dataset = loader("torch", root=root, split="train", image_size=224)
