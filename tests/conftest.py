@@ -57,6 +57,20 @@ def mirrors(tmp_path_factory: pytest.TempPathFactory, shared: Path, registry) ->
     return root
 
 
+def run_parser(spec, directory: Path) -> tuple[list, list]:
+    """A source's parser over a folder, as the builder runs it: its entries and every problem
+    (those it yielded and those the shared readers collected)."""
+    from covid19_images.parsers import get_parser
+    from covid19_images.parsers._common import SourceContext, list_files
+    from covid19_images.schema import Entry, Problem
+
+    ctx = SourceContext(spec, directory, list_files(directory))
+    items = list(get_parser(spec.parser)(ctx))
+    entries = [i for i in items if isinstance(i, Entry)]
+    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
+    return entries, problems
+
+
 def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     full_env = {**os.environ, **(env or {})}
     out = subprocess.run(["git", *args], cwd=cwd, env=full_env, check=True, capture_output=True, text=True)

@@ -12,9 +12,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from covid19_images.parsers import get_parser
-from covid19_images.parsers._common import SourceContext, list_files
 from covid19_images.schema import Entry, Problem
+
+from .conftest import run_parser
 
 SOURCE = "covid19-pos-case"
 SAMPLE = "coyotespike-covid-19-pos-case"
@@ -37,11 +37,7 @@ IDENTIFYING = (
 
 def run(registry, directory: Path) -> tuple[list[Entry], list[Problem]]:
     spec = registry[SOURCE]
-    ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    return run_parser(spec, directory)
 
 
 def dicom_files(directory: Path) -> list[Path]:

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from covid19_images.covidx import covidx_split, entries_per_version, parse_line, read_version
-from covid19_images.parsers import get_parser
-from covid19_images.parsers._common import SourceContext, list_files
 from covid19_images.schema import Entry, Problem
+
+from .conftest import run_parser
 
 SOURCE = "covidx-splits"
 SAMPLE = "lindawangg-COVID-Net"
@@ -26,11 +26,7 @@ HELD = (
 
 def run(registry, name: str, directory: Path) -> tuple[list[Entry], list[Problem]]:
     spec = registry[name]
-    ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    return run_parser(spec, directory)
 
 
 def write(path: Path, lines: list[str]) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from covid19_images.parsers import get_parser
-from covid19_images.parsers._common import SourceContext, list_files
 from covid19_images.schema import Entry, Problem
+
+from .conftest import run_parser
 
 SOURCE = "darshan-xray"
 SAMPLE = "coyotespike-covid19-detection-xray-dataset"
@@ -29,11 +29,7 @@ def run(registry, directory: Path, **options) -> tuple[list[Entry], list[Problem
     spec = registry[SOURCE]
     if options:
         spec = dataclasses.replace(spec, options={**spec.options, **options})
-    ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    return run_parser(spec, directory)
 
 
 def jpeg(path: Path) -> None:

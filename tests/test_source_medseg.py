@@ -11,10 +11,10 @@ import pydicom
 import pytest
 
 from covid19_images.decode import LUNG_WINDOW, read_pixels
-from covid19_images.parsers import get_parser
-from covid19_images.parsers._common import SourceContext, list_files
 from covid19_images.probe import probe_file
 from covid19_images.schema import Entry, Problem
+
+from .conftest import run_parser
 
 SOURCE = "medseg-ct"
 SAMPLE = "coyotespike-medseg_ct_dataset"
@@ -23,11 +23,7 @@ POS_CASE = "coyotespike-covid-19-pos-case/COVID-19-pos-case"
 
 def run(registry, directory: Path) -> tuple[list[Entry], list[Problem]]:
     spec = registry[SOURCE]
-    ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    return run_parser(spec, directory)
 
 
 def series_slices(shared: Path, series: int) -> list[pydicom.Dataset]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from covid19_images.parsers import get_parser
-from covid19_images.parsers._common import SourceContext, list_files
 from covid19_images.parsers.nih_chestxray14 import harmonise_labels
 from covid19_images.schema import Entry, Problem
+
+from .conftest import run_parser
 
 SOURCE = "nih-chestxray14-sample"
 SAMPLE = "nih-chestxray14-sample"
@@ -24,11 +24,7 @@ HEADER = (
 
 def run(registry, directory: Path) -> tuple[list[Entry], list[Problem]]:
     spec = registry[SOURCE]
-    ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    return run_parser(spec, directory)
 
 
 def png(path: Path) -> None:

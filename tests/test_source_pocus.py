@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from covid19_images.parsers import get_parser
-from covid19_images.parsers._common import SourceContext, list_files
 from covid19_images.schema import Entry, Problem
+
+from .conftest import run_parser
 
 SOURCE = "pocus-ultrasound"
 SAMPLE = "jannisborn-covid19_ultrasound"
@@ -27,11 +27,7 @@ LABELS = {
 
 def run(registry, directory: Path) -> tuple[list[Entry], list[Problem]]:
     spec = registry[SOURCE]
-    ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    return run_parser(spec, directory)
 
 
 def metadata_rows(directory: Path) -> list[tuple[int, dict[str, str]]]:

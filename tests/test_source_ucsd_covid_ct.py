@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from covid19_images.parsers import get_parser
-from covid19_images.parsers._common import SourceContext, list_files
 from covid19_images.parsers.ucsd_covid_ct import grouping_key
 from covid19_images.schema import Entry, Problem
+
+from .conftest import run_parser
 
 SOURCE = "ucsd-covid-ct"
 SAMPLE = "UCSD-AI4H-COVID-CT"
@@ -21,11 +21,7 @@ CLASSES = ("CT_COVID", "CT_NonCOVID")
 
 def run(registry, directory: Path) -> tuple[list[Entry], list[Problem]]:
     spec = registry[SOURCE]
-    ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    return run_parser(spec, directory)
 
 
 def split_lists(directory: Path) -> dict[Path, tuple[str, str, list[str]]]:

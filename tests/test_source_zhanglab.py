@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from covid19_images.parsers import get_parser
-from covid19_images.parsers._common import SourceContext, list_files
 from covid19_images.parsers.zhanglab import patient_from_name
 from covid19_images.schema import Entry, Problem
+
+from .conftest import run_parser
 
 SOURCE = "zhanglab-pediatric-xray"
 SAMPLE = "zhanglab-kermany-chest-xray"
@@ -19,11 +19,7 @@ SAMPLE = "zhanglab-kermany-chest-xray"
 
 def run(registry, directory: Path) -> tuple[list[Entry], list[Problem]]:
     spec = registry[SOURCE]
-    ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    return run_parser(spec, directory)
 
 
 def jpeg(path: Path) -> None:
