@@ -77,40 +77,42 @@ def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     return out.stdout.strip()
 
 
-IDENTITY = ("-c", "user.name=Test", "-c", "user.email=test@example.invalid")
+def new_root(path: Path, sources: Sequence[str]) -> Path:
+    """A fresh covid19-images root at ``path``: a git repo whose sources.yaml lists only ``sources``.
+
+    A plain function (not only a fixture) so module-scoped fixtures can sync once per module.
+    """
+    data = yaml.safe_load((PROJECT / "sources.yaml").read_text())
+    data["sources"] = [s for s in data["sources"] if s["name"] in sources]
+    missing = set(sources) - {s["name"] for s in data["sources"]}
+    assert not missing, f"unknown sources {missing}"
+    path.mkdir(parents=True)
+    git("init", "-q", "-b", "main", cwd=path)
+    (path / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    git("config", "user.name", "Test", cwd=path)
+    git("config", "user.email", "test@example.invalid", cwd=path)
+    git("add", "sources.yaml", cwd=path)
+    git("commit", "-q", "-m", "init", cwd=path)
+    return path
+
+
+def build_synced_root(base: Path, mirrors: Path, sources: Sequence[str], **kwargs) -> Path:
+    """``new_root`` under ``base``, synced against the sample mirrors."""
+    from covid19_images.sync import sync
+
+    root = new_root(base / "root", sources)
+    report = sync(root, mirror=mirrors, progress=False, **kwargs)
+    assert not report.failed, report.summary()
+    return root
 
 
 @pytest.fixture
 def make_root(tmp_path: Path) -> Callable[..., Path]:
     """A fresh covid19-images root (git repo + sources.yaml limited to ``sources``)."""
-
-    def factory(sources: Sequence[str], *, name: str = "root") -> Path:
-        data = yaml.safe_load((PROJECT / "sources.yaml").read_text())
-        data["sources"] = [s for s in data["sources"] if s["name"] in sources]
-        missing = set(sources) - {s["name"] for s in data["sources"]}
-        assert not missing, f"unknown sources {missing}"
-        root = tmp_path / name
-        root.mkdir()
-        git("init", "-q", "-b", "main", cwd=root)
-        (root / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-        git("add", "sources.yaml", cwd=root)
-        git(*IDENTITY, "commit", "-q", "-m", "init", cwd=root)
-        git("config", "user.name", "Test", cwd=root)
-        git("config", "user.email", "test@example.invalid", cwd=root)
-        return root
-
-    return factory
+    return lambda sources, *, name="root": new_root(tmp_path / name, sources)
 
 
 @pytest.fixture
-def synced_root(make_root, mirrors: Path) -> Callable[..., Path]:
+def synced_root(tmp_path: Path, mirrors: Path) -> Callable[..., Path]:
     """A root synced against the sample mirrors for the given sources."""
-    from covid19_images.sync import sync
-
-    def factory(sources: Sequence[str], **kwargs) -> Path:
-        root = make_root(sources)
-        report = sync(root, mirror=mirrors, progress=False, **kwargs)
-        assert not report.failed, report.summary()
-        return root
-
-    return factory
+    return lambda sources, **kwargs: build_synced_root(tmp_path, mirrors, sources, **kwargs)

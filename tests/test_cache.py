@@ -17,7 +17,7 @@ from covid19_images import load_covid_xray
 from covid19_images.loaders.cache import cache_key
 from covid19_images.manifest import read_manifest
 
-from .test_loaders_common import build_synced_root
+from .conftest import build_synced_root
 
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.upstream, pytest.mark.framework, pytest.mark.xdist_group("loaders-cache")]

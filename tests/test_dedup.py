@@ -31,7 +31,7 @@ from covid19_images.dedup import (
 from covid19_images.probe import fingerprints
 from covid19_images.samples import build_mirror, mirror_path
 
-from .test_loaders_common import build_synced_root
+from .conftest import build_synced_root
 
 # --- generated data ---------------------------------------------------------------------------
 

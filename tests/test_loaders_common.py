@@ -14,12 +14,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from covid19_images.loaders import (
     KNOWN_LABELS,
@@ -32,35 +30,13 @@ from covid19_images.loaders._options import make_options
 from covid19_images.loaders._select import check_available, select
 from covid19_images.manifest import MANIFEST_FILE, manifest_bytes, read_manifest, write_atomic
 
+from .conftest import build_synced_root
+
 pytestmark = [pytest.mark.upstream, pytest.mark.xdist_group("loaders-common")]
 
 PROJECT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 XRAY_SOURCES = ("ieee8023-covid-chestxray", "zhanglab-pediatric-xray", "darshan-xray", "figure1-xray")
-
-
-def _git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-
-
-def build_synced_root(base: Path, mirrors: Path, sources: Sequence[str]) -> Path:
-    """A root synced from the sample mirrors (conftest's ``synced_root``, but usable from
-    module-scoped fixtures so a module syncs once instead of once per test)."""
-    from covid19_images.sync import sync
-
-    data = yaml.safe_load((PROJECT / "sources.yaml").read_text())
-    data["sources"] = [s for s in data["sources"] if s["name"] in sources]
-    root = base / "root"
-    root.mkdir(parents=True)
-    _git("init", "-q", "-b", "main", cwd=root)
-    (root / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    _git("add", "sources.yaml", cwd=root)
-    _git("-c", "user.name=Test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", "init", cwd=root)
-    _git("config", "user.name", "Test", cwd=root)
-    _git("config", "user.email", "test@example.invalid", cwd=root)
-    report = sync(root, mirror=mirrors, progress=False)
-    assert not report.failed, report.summary()
-    return root
 
 
 def run_python(code: str, *, env: dict[str, str] | None = None, timeout: int = 240) -> subprocess.CompletedProcess:

@@ -8,7 +8,8 @@ import pytest
 
 from covid19_images import load_covid_xray
 
-from .test_loaders_common import XRAY_SOURCES, build_synced_root, run_python
+from .conftest import build_synced_root
+from .test_loaders_common import XRAY_SOURCES, run_python
 
 pytest.importorskip("fastai")
 pytestmark = [pytest.mark.upstream, pytest.mark.framework, pytest.mark.xdist_group("loaders-fastai")]

@@ -26,7 +26,8 @@ from covid19_images.loaders.tf_adapter import (
     route_ratio,
 )
 
-from .test_loaders_common import build_synced_root, run_python
+from .conftest import build_synced_root
+from .test_loaders_common import run_python
 
 pytestmark = [pytest.mark.upstream, pytest.mark.framework, pytest.mark.xdist_group("loaders-tf")]
 

@@ -9,7 +9,8 @@ import pytest
 
 from covid19_images import MEDICAL_WARNING, load_covid_ct, load_covid_ultrasound, load_covid_xray, load_manifest
 
-from .test_loaders_common import XRAY_SOURCES, build_synced_root, run_python
+from .conftest import build_synced_root
+from .test_loaders_common import XRAY_SOURCES, run_python
 
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.upstream, pytest.mark.framework, pytest.mark.xdist_group("loaders-torch")]

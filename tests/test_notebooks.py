@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_loaders_common import build_synced_root
+from .conftest import build_synced_root
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

@@ -15,7 +15,7 @@ from covid19_images.cli import main
 from covid19_images.manifest import read_manifest
 from covid19_images.report import DOMINANCE, MIN_ROWS, age_group, build_report, cramers_v, render_text
 
-from .test_loaders_common import build_synced_root
+from .conftest import build_synced_root
 
 SOURCES = ("ieee8023-covid-chestxray", "zhanglab-pediatric-xray", "nih-chestxray14-sample")
 

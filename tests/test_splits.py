@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from PIL import Image
 
 from covid19_images.manifest import read_manifest
@@ -22,6 +21,8 @@ from covid19_images.splits import (
     groups_across_splits,
     split_for,
 )
+
+from .conftest import new_root
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -154,22 +155,6 @@ ZHANG = "zhanglab-pediatric-xray"
 IEEE = "ieee8023-covid-chestxray"
 
 
-def _git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-
-
-def make_root(base: Path, sources: tuple[str, ...]) -> Path:
-    data = yaml.safe_load((PROJECT / "sources.yaml").read_text())
-    data["sources"] = [s for s in data["sources"] if s["name"] in sources]
-    root = base / "root"
-    root.mkdir(parents=True)
-    _git("init", "-q", "-b", "main", cwd=root)
-    (root / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    _git("add", "sources.yaml", cwd=root)
-    _git("-c", "user.name=T", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "init", cwd=root)
-    return root
-
-
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory: pytest.TempPathFactory, shared: Path, registry) -> dict:
     """Sync ieee8023 (March 2020 snapshot) + part of Zhang Lab, then both upstreams grow:
@@ -190,7 +175,7 @@ def grown(tmp_path_factory: pytest.TempPathFactory, shared: Path, registry) -> d
     zhang_mirror = mirror_path(mirror_root, registry[ZHANG].url)
     build_mirror(ieee_mirror, ieee[:1])
     build_mirror(zhang_mirror, [first])
-    root = make_root(base, (IEEE, ZHANG))
+    root = new_root(base / "root", (IEEE, ZHANG))
     report = sync(root, mirror=mirror_root, progress=False)
     assert not report.failed, report.summary()
     before = read_manifest(root)
@@ -265,7 +250,7 @@ def test_split_distribution_uses_numpy_free_hash() -> None:
 
 @pytest.fixture(scope="module")
 def covidx_root(tmp_path_factory: pytest.TempPathFactory, mirrors: Path) -> Path:
-    from .test_loaders_common import build_synced_root
+    from .conftest import build_synced_root
 
     return build_synced_root(tmp_path_factory.mktemp("covidx-scheme"), mirrors, (IEEE, "covidx-splits"))
 

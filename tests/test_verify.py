@@ -15,7 +15,7 @@ from covid19_images.cli import main
 from covid19_images.manifest import read_manifest
 from covid19_images.verify import verify
 
-from .test_loaders_common import build_synced_root
+from .conftest import build_synced_root
 
 pytestmark = pytest.mark.upstream
 SOURCES = ("ieee8023-covid-chestxray", "zhanglab-pediatric-xray")
