@@ -71,6 +71,22 @@ def run_parser(spec, directory: Path) -> tuple[list, list]:
     return entries, problems
 
 
+def csv_rows_with_lines(metadata: Path, encoding: str = "utf-8") -> list[tuple[int, dict[str, str]]]:
+    """Every record of a real metadata CSV with the physical line it starts on, read with the
+    csv module (independently of the project's tolerant reader, so tests can check it)."""
+    import csv
+
+    with metadata.open(newline="", encoding=encoding) as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        found = []
+        start = reader.line_num + 1
+        for record in reader:
+            found.append((start, dict(zip(header, record, strict=True))))
+            start = reader.line_num + 1
+    return found
+
+
 def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     full_env = {**os.environ, **(env or {})}
     out = subprocess.run(["git", *args], cwd=cwd, env=full_env, check=True, capture_output=True, text=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from PIL import Image
 from covid19_images.parsers.actualmed import notes_extra
 from covid19_images.schema import Entry, Problem
 
-from .conftest import run_parser
+from .conftest import csv_rows_with_lines, run_parser
 
 SOURCE = "actualmed-xray"
 SAMPLE = "agchung-Actualmed-COVID-chestxray-dataset"
@@ -28,23 +27,11 @@ def run(registry, directory: Path) -> tuple[list[Entry], list[Problem]]:
     return run_parser(spec, directory)
 
 
-def rows_with_lines(metadata: Path) -> list[tuple[int, dict[str, str]]]:
-    with metadata.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        found = []
-        start = reader.line_num + 1
-        for record in reader:
-            found.append((start, dict(zip(header, record, strict=True))))
-            start = reader.line_num + 1
-    return found
-
-
 @pytest.mark.upstream
 def test_sample_rows_images_labels_patients(shared: Path, registry) -> None:
     directory = shared / SAMPLE
     assert b"\r\n" in (directory / "metadata.csv").read_bytes()
-    rows = rows_with_lines(directory / "metadata.csv")
+    rows = csv_rows_with_lines(directory / "metadata.csv")
     present = [(line, row) for line, row in rows if (directory / "images" / row["imagename"]).is_file()]
     absent = [(line, row) for line, row in rows if not (directory / "images" / row["imagename"]).is_file()]
     assert present and absent

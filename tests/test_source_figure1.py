@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import string
 from collections import Counter
 from pathlib import Path
@@ -12,7 +11,7 @@ from PIL import Image
 
 from covid19_images.schema import Entry, Problem
 
-from .conftest import run_parser
+from .conftest import csv_rows_with_lines, run_parser
 
 SOURCE = "figure1-xray"
 SAMPLE = "agchung-Figure1-COVID-chestxray-dataset"
@@ -33,18 +32,6 @@ def image(path: Path) -> None:
     Image.new("L", (8, 8), 90).save(path, "PNG" if path.suffix.lower() == ".png" else "JPEG")
 
 
-def rows_with_lines(metadata: Path) -> list[tuple[int, dict[str, str]]]:
-    with metadata.open(newline="", encoding="cp1252") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        found = []
-        start = reader.line_num + 1
-        for record in reader:
-            found.append((start, dict(zip(header, record, strict=True))))
-            start = reader.line_num + 1
-    return found
-
-
 def bad_utf8_lines(metadata: Path) -> list[int]:
     """Physical lines that are not UTF-8 (Figure1's file has cp1252 bytes such as ``38\xb0``)."""
     bad = []
@@ -60,7 +47,7 @@ def bad_utf8_lines(metadata: Path) -> list[int]:
 def test_sample_rows_images_labels_patients(shared: Path, registry) -> None:
     directory = shared / SAMPLE
     stems = {p.stem: p for p in (directory / "images").iterdir() if p.suffix.lower() in {".jpg", ".png"}}
-    rows = rows_with_lines(directory / "metadata.csv")
+    rows = csv_rows_with_lines(directory / "metadata.csv", "cp1252")
     present = [(line, row) for line, row in rows if row["patientid"] in stems]
     absent = [(line, row) for line, row in rows if row["patientid"] not in stems]
     assert present and absent
@@ -94,7 +81,7 @@ def test_sample_rows_images_labels_patients(shared: Path, registry) -> None:
 @pytest.mark.upstream
 def test_sample_free_text_ages(shared: Path, registry) -> None:
     entries, _problems = run(registry, shared / SAMPLE)
-    for line, row in rows_with_lines(shared / SAMPLE / "metadata.csv"):
+    for line, row in csv_rows_with_lines(shared / SAMPLE / "metadata.csv", "cp1252"):
         entry = next((e for e in entries if e.row == f"metadata.csv line {line}"), None)
         if entry is None:
             continue
