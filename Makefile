@@ -19,7 +19,7 @@ $(STAMP): constraints.txt pyproject.toml
 env: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m covid19_images.demo --shared $(SHARED) --workdir $(DEMO_DIR)
+	$(PY) -m covid19_images.testing.demo --shared $(SHARED) --workdir $(DEMO_DIR)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

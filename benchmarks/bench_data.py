@@ -20,8 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 if str(SRC) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(SRC))
 
-from covid19_images.manifest import MANIFEST_FILE, write_atomic  # noqa: E402
-from covid19_images.schema import MANIFEST_COLUMNS  # noqa: E402
+from covid19_images.core.schema import MANIFEST_COLUMNS  # noqa: E402
+from covid19_images.manifest.build import MANIFEST_FILE, write_atomic  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 XRAY_FOLDERS = {

@@ -1,4 +1,4 @@
-"""Measure the near-duplicate thresholds of covid19_images.dedup on the real upstream samples.
+"""Measure the near-duplicate thresholds of covid19_images.manifest.duplicates on the real upstream samples.
 
 Run: ``.venv/bin/python scripts/measure_dedup_threshold.py [--shared ../shared/upstream] [--timing]``.
 Writes nothing; prints the tables quoted in docs/dedup-threshold.md.
@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from covid19_images import dedup
-from covid19_images.decode import decode_file
-from covid19_images.formats import IMAGE_FORMATS, VIDEO_FORMATS, read_head, sniff_format
-from covid19_images.probe import fingerprints, probe_file
-from covid19_images.samples import default_shared
+from covid19_images.imaging import fingerprints as fingerprints_lib
+from covid19_images.imaging.decode import decode_file
+from covid19_images.imaging.formats import IMAGE_FORMATS, VIDEO_FORMATS, read_head, sniff_format
+from covid19_images.imaging.probe import fingerprints, probe_file
+from covid19_images.manifest import duplicates as dedup
+from covid19_images.testing.mirrors import default_shared
 
 SKIP_PARTS = ("annotations", "pocovidscreen")
 TRUTH_MSE = 0.05
@@ -82,10 +83,10 @@ def measure(shared: Path) -> None:
     files = sample_files(shared)
     gray = {}
     for path in files:
-        gray[path] = dedup.to_gray(decode_file(path, frame=None).pixels)
-    names = [p for p in files if dedup.phash_of_thumbnail(dedup.normalised_thumbnail(gray[p]))]
-    thumbs = {p: dedup.normalised_thumbnail(gray[p]) for p in names}
-    hashes = {p: dedup.phash_of_thumbnail(thumbs[p]) for p in names}
+        gray[path] = fingerprints_lib.to_gray(decode_file(path, frame=None).pixels)
+    names = [p for p in files if fingerprints_lib.phash_of_thumbnail(fingerprints_lib.normalised_thumbnail(gray[p]))]
+    thumbs = {p: fingerprints_lib.normalised_thumbnail(gray[p]) for p in names}
+    hashes = {p: fingerprints_lib.phash_of_thumbnail(thumbs[p]) for p in names}
     flat = len(files) - len(names)
     label = {p: str(p.relative_to(shared)) for p in names}
     folders = len({p.relative_to(shared).parts[0] for p in files})
@@ -94,7 +95,7 @@ def measure(shared: Path) -> None:
     real_pos, neg = [], []
     for a, b in itertools.combinations(names, 2):
         distance = dedup.hamming(hashes[a], hashes[b])
-        mse = dedup.thumbnail_mse(thumbs[a], thumbs[b])
+        mse = fingerprints_lib.thumbnail_mse(thumbs[a], thumbs[b])
         (real_pos if mse < TRUTH_MSE else neg).append((distance, mse, label[a], label[b]))
     print(f"\nall {len(real_pos) + len(neg)} real pairs; same picture by pixel ground truth (MSE < {TRUTH_MSE}):")
     for distance, mse, a, b in sorted(real_pos):
@@ -113,16 +114,16 @@ def measure(shared: Path) -> None:
     cross_neg = []
     for path in names:
         for kind, pixels in transforms(gray[path]).items():
-            thumb = dedup.normalised_thumbnail(pixels)
-            h = dedup.phash_of_thumbnail(thumb)
+            thumb = fingerprints_lib.normalised_thumbnail(pixels)
+            h = fingerprints_lib.phash_of_thumbnail(thumb)
             synthetic.setdefault(kind, []).append(
-                (dedup.hamming(h, hashes[path]), dedup.thumbnail_mse(thumb, thumbs[path]))
+                (dedup.hamming(h, hashes[path]), fingerprints_lib.thumbnail_mse(thumb, thumbs[path]))
             )
             if kind.startswith("darshan"):
                 cross_neg.extend(
                     dedup.hamming(h, hashes[o])
                     for o in names
-                    if o != path and dedup.thumbnail_mse(thumbs[o], thumbs[path]) >= TRUTH_MSE
+                    if o != path and fingerprints_lib.thumbnail_mse(thumbs[o], thumbs[path]) >= TRUTH_MSE
                 )
     for kind, values in synthetic.items():
         d = np.array([v[0] for v in values])
@@ -188,7 +189,7 @@ def timing(shared: Path, count: int = 10_000, workers: int = 2) -> None:
     )
     rng = np.random.default_rng(0)
     random_hashes = [
-        rng.integers(0, 256, dedup.PHASH_BITS // 8, dtype=np.uint8).tobytes().hex() for _ in range(100_000)
+        rng.integers(0, 256, fingerprints_lib.PHASH_BITS // 8, dtype=np.uint8).tobytes().hex() for _ in range(100_000)
     ]
     started = time.perf_counter()
     list(dedup.near_pairs(random_hashes, dedup.NEAR_CANDIDATE))

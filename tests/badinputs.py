@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from covid19_images.samples import default_shared
+from covid19_images.testing.mirrors import default_shared
 
 SHARED = default_shared()
 IEEE = SHARED / "ieee8023-covid-chestxray-dataset"

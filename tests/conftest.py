@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from covid19_images.registry import load_registry
-from covid19_images.samples import build_sample_mirrors, default_shared, shared_available
+from covid19_images.sources.registry import load_registry
+from covid19_images.testing.mirrors import build_sample_mirrors, default_shared, shared_available
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED = default_shared()
@@ -60,9 +60,9 @@ def mirrors(tmp_path_factory: pytest.TempPathFactory, shared: Path, registry) ->
 def run_parser(spec, directory: Path) -> tuple[list, list]:
     """A source's parser over a folder, as the builder runs it: its entries and every problem
     (those it yielded and those the shared readers collected)."""
-    from covid19_images.parsers import get_parser
-    from covid19_images.parsers._common import SourceContext, list_files
-    from covid19_images.schema import Entry, Problem
+    from covid19_images.core.schema import Entry, Problem
+    from covid19_images.sources.parsers import get_parser
+    from covid19_images.sources.parsing import SourceContext, list_files
 
     ctx = SourceContext(spec, directory, list_files(directory))
     items = list(get_parser(spec.parser)(ctx))
@@ -114,7 +114,7 @@ def new_root(path: Path, sources: Sequence[str]) -> Path:
 
 def build_synced_root(base: Path, mirrors: Path, sources: Sequence[str], **kwargs) -> Path:
     """``new_root`` under ``base``, synced against the sample mirrors."""
-    from covid19_images.sync import sync
+    from covid19_images.sync.run import sync
 
     root = new_root(base / "root", sources)
     report = sync(root, mirror=mirrors, progress=False, **kwargs)

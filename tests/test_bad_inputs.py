@@ -19,12 +19,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from covid19_images.manifest import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
-from covid19_images.parsers._common import SourceContext, read_metadata_csv
-from covid19_images.paths import UnsafePath, safe_relative
-from covid19_images.registry import SourceSpec
-from covid19_images.schema import Problem
-from covid19_images.sync import SyncReport, sync
+from covid19_images.core.paths import UnsafePath, safe_relative
+from covid19_images.core.schema import Problem
+from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
+from covid19_images.sources.parsing import SourceContext, read_metadata_csv
+from covid19_images.sources.registry import SourceSpec
+from covid19_images.sync.run import SyncReport, sync
 
 from .badinputs import (
     FAILING_CASES,

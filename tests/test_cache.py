@@ -15,7 +15,7 @@ import pytest
 
 from covid19_images import load_covid_xray
 from covid19_images.loaders.cache import cache_key
-from covid19_images.manifest import read_manifest
+from covid19_images.manifest.build import read_manifest
 
 from .conftest import build_synced_root
 
@@ -69,7 +69,7 @@ def test_settings_change_the_key(root: Path, tmp_path: Path) -> None:
 
 
 def test_changed_image_content_gives_a_new_cache(root: Path, tmp_path: Path) -> None:
-    from covid19_images.sync import sync
+    from covid19_images.sync.run import sync
 
     copy = tmp_path / "root"
     shutil.copytree(root, copy, symlinks=True)

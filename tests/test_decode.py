@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from covid19_images.decode import LUNG_WINDOW, DecodeError, decode_file, read_pixels, to_uint8
-from covid19_images.formats import LFS_POINTER_PREFIX, read_head, sniff_format
-from covid19_images.probe import ProbeError, fingerprints, probe_file
+from covid19_images.imaging.decode import LUNG_WINDOW, DecodeError, decode_file, read_pixels, to_uint8
+from covid19_images.imaging.formats import LFS_POINTER_PREFIX, read_head, sniff_format
+from covid19_images.imaging.probe import ProbeError, fingerprints, probe_file
 
 POS_CASE = "coyotespike-covid-19-pos-case/COVID-19-pos-case"
 AXIAL = "IM000118"  # series 2, 512x512, window 50/350, intercept -1024, padding -2000

@@ -17,19 +17,18 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from covid19_images import dedup
-from covid19_images.dedup import (
+from covid19_images.imaging.fingerprints import PHASH_HEX, perceptual_hash
+from covid19_images.imaging.probe import fingerprints
+from covid19_images.manifest import duplicates as dedup
+from covid19_images.manifest.duplicates import (
     NEAR_ACCEPT,
     NEAR_CANDIDATE,
-    PHASH_HEX,
     find_duplicates,
     group_pairs,
     hamming,
     near_pairs,
-    perceptual_hash,
 )
-from covid19_images.probe import fingerprints
-from covid19_images.samples import build_mirror, mirror_path
+from covid19_images.testing.mirrors import build_mirror, mirror_path
 
 from .conftest import build_synced_root
 
@@ -199,7 +198,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory, mirrors: Path, shared: Pat
         planted_copies[target.relative_to(snapshot).as_posix()] = original.name
     build_mirror(mirror_path(mirror_root, registry["darshan-xray"].url), [snapshot])
     root = build_synced_root(base, mirror_root, SOURCES)
-    from covid19_images.manifest import read_manifest
+    from covid19_images.manifest.build import read_manifest
 
     return {"root": root, "manifest": read_manifest(root), "planted": planted_copies}
 

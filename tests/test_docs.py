@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from covid19_images.schema import MANIFEST_COLUMNS
-from covid19_images.vocab import FINDING_LABELS, VIEWS
+from covid19_images.core.schema import MANIFEST_COLUMNS
+from covid19_images.core.vocab import FINDING_LABELS, VIEWS
 
 DOC = (Path(__file__).resolve().parents[1] / "manifests" / "README.md").read_text()
 

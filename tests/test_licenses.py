@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from covid19_images.licenses import is_unknown, license_terms, normalise_license, parse_license
+from covid19_images.core.licenses import is_unknown, license_terms, normalise_license, parse_license
 
 #: Every raw value seen in ieee8023 metadata.csv (June 2020 and March 2020) and pocus
 #: dataset_metadata.csv, with the id a person reading the licence would write down.

@@ -28,7 +28,7 @@ from covid19_images.loaders import (
 )
 from covid19_images.loaders._options import make_options
 from covid19_images.loaders._select import check_available, select
-from covid19_images.manifest import MANIFEST_FILE, manifest_bytes, read_manifest, write_atomic
+from covid19_images.manifest.build import MANIFEST_FILE, manifest_bytes, read_manifest, write_atomic
 
 from .conftest import build_synced_root
 
@@ -217,7 +217,7 @@ def test_bad_options_fail_fast_with_the_choices(xray_root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def dup_root(xray_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    from covid19_images.sync import sync
+    from covid19_images.sync.run import sync
 
     root = tmp_path_factory.mktemp("dups") / "root"
     shutil.copytree(xray_root, root, symlinks=True)
@@ -285,8 +285,8 @@ def test_volume_rows_expand_to_one_item_per_slice(xray_root: Path, tmp_path: Pat
     pytest.importorskip("torch")
     import numpy as np
 
-    from covid19_images.decode import read_pixels
-    from covid19_images.probe import probe_file
+    from covid19_images.imaging.decode import read_pixels
+    from covid19_images.imaging.probe import probe_file
 
     dicoms = sorted((shared / "coyotespike-covid-19-pos-case").rglob("IM*"))
     slices = [s for s in (read_pixels(p) for p in dicoms) if s.shape == (512, 512)][:3]  # axial, not the localizer

@@ -197,7 +197,7 @@ def test_torchvision_is_imported_before_tensorflow(tf_results: dict) -> None:
 
 def test_routes_for_formats_tf_would_get_wrong(shared: Path) -> None:
     """RGBA PNGs are composited on black (TF's own decode would drop alpha); DICOM uses the reader."""
-    from covid19_images.formats import read_head, sniff_format
+    from covid19_images.imaging.formats import read_head, sniff_format
     from covid19_images.loaders.tf_adapter import png_info
 
     pngs = sorted(shared.rglob("*.png"))

@@ -90,7 +90,7 @@ def test_pixels_match_the_shared_reader(root: Path) -> None:
     """The dataset adds no preprocessing of its own beyond resize + scale: a regression guard."""
     from PIL import Image
 
-    from covid19_images.decode import read_pixels
+    from covid19_images.imaging.decode import read_pixels
 
     ds = load_covid_xray(
         "torch", root=root, split="train", sources="zhanglab-pediatric-xray", image_size=None, channels=1
@@ -166,7 +166,7 @@ def test_ct_serves_axial_dicom_slices_by_default(ct_us_root: Path) -> None:
 
 
 def test_ultrasound_videos_are_sampled_into_frames(ct_us_root: Path) -> None:
-    from covid19_images.formats import VIDEO_FORMATS
+    from covid19_images.imaging.formats import VIDEO_FORMATS
     from covid19_images.loaders import DEFAULT_VIDEO_STRIDE
 
     manifest = load_manifest(ct_us_root)

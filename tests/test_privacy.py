@@ -4,7 +4,7 @@ Checked on the real covid-19-pos-case study, on real CT slices with a name, birt
 IDs, institution and staff written into their headers, and on an upstream whose metadata
 CSV copies those values next to the DICOM files (which the DICOM parser alone cannot
 catch: the builder's check must). The identifying values are read here with pydicom
-directly, not through ``covid19_images.privacy``, so the check does not trust the code it
+directly, not through ``covid19_images.manifest.privacy``, so the check does not trust the code it
 checks. ``scan_identifying`` must name the tags and never the values.
 """
 
@@ -17,10 +17,10 @@ import pandas as pd
 import pydicom
 import pytest
 
-from covid19_images.manifest import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
-from covid19_images.privacy import is_anonymised, pseudonym, scan_identifying
-from covid19_images.samples import build_mirror, mirror_path
-from covid19_images.sync import sync
+from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
+from covid19_images.manifest.privacy import is_anonymised, pseudonym, scan_identifying
+from covid19_images.sync.run import sync
+from covid19_images.testing.mirrors import build_mirror, mirror_path
 
 from .badinputs import IEEE_HEADER, POS_CASE, Upstream, dicom_without_pixels, ieee_row
 from .badinputs import make_root as make_test_root

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from covid19_images.parsers import get_parser
-from covid19_images.registry import RegistryError, load_registry
+from covid19_images.sources.parsers import get_parser
+from covid19_images.sources.registry import RegistryError, load_registry
 
 PROJECT = Path(__file__).resolve().parents[1]
 

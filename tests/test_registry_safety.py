@@ -18,10 +18,10 @@ import git
 import pytest
 import yaml
 
-from covid19_images.gitops import git_environment
-from covid19_images.manifest import read_manifest
-from covid19_images.registry import RegistryError, check_url, load_registry
-from covid19_images.sync import sync
+from covid19_images.manifest.build import read_manifest
+from covid19_images.sources.git import git_environment
+from covid19_images.sources.registry import RegistryError, check_url, load_registry
+from covid19_images.sync.run import sync
 
 from .badinputs import Upstream, make_root, run_git, small_tree
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from covid19_images.cli import main
-from covid19_images.manifest import read_manifest
-from covid19_images.report import DOMINANCE, MIN_ROWS, age_group, build_report, cramers_v, render_text
+from covid19_images.manifest.build import read_manifest
+from covid19_images.quality.report import DOMINANCE, MIN_ROWS, age_group, build_report, cramers_v, render_text
 
 from .conftest import build_synced_root
 
@@ -122,7 +122,7 @@ def test_sources_without_patient_ids_and_straddling_groups_are_reported() -> Non
 
 @pytest.mark.upstream
 def test_cli_report_text_json_plots_and_privacy(xray_root: Path, tmp_path: Path, monkeypatch) -> None:
-    from covid19_images import privacy
+    from covid19_images.manifest import privacy
 
     finding = {"path": "datasets/x/IM0001", "tags": "PatientName,PatientBirthDate"}
     monkeypatch.setattr(privacy, "scan_identifying", lambda root, manifest: [finding])

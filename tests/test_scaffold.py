@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from covid19_images.cli import main as cli
-from covid19_images.parsers._common import SourceContext, list_files
-from covid19_images.registry import load_registry
-from covid19_images.schema import Entry, Problem
+from covid19_images.core.schema import Entry, Problem
+from covid19_images.sources.parsing import SourceContext, list_files
+from covid19_images.sources.registry import load_registry
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
     root = tmp_path / "project"
-    (root / "src" / "covid19_images" / "parsers").mkdir(parents=True)
+    (root / "src" / "covid19_images" / "sources" / "parsers").mkdir(parents=True)
     (root / "tests").mkdir()
     shutil.copyfile(PROJECT / "sources.yaml", root / "sources.yaml")
     return root
@@ -36,8 +36,8 @@ def test_new_source_scaffold_produces_a_working_parser(project_copy: Path, tmp_p
     assert result.exit_code == 0, result.output
     spec = load_registry(project_copy)["hospital-x"]
     assert spec.pending and spec.parser == "hospital_x" and spec.path == "datasets/hospital-x"
-    parser_file = project_copy / "src/covid19_images/parsers/hospital_x.py"
-    module_spec = importlib.util.spec_from_file_location("covid19_images.parsers.hospital_x", parser_file)
+    parser_file = project_copy / "src/covid19_images/sources/parsers/hospital_x.py"
+    module_spec = importlib.util.spec_from_file_location("covid19_images.sources.parsers.hospital_x", parser_file)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_spec.name] = module
     try:
@@ -69,4 +69,4 @@ def test_new_source_refuses_bad_input(project_copy: Path, args: list[str]) -> No
     result = CliRunner().invoke(cli, [*args, "--root", str(project_copy)])
     assert result.exit_code != 0
     assert (project_copy / "sources.yaml").read_text() == before
-    assert not list((project_copy / "src/covid19_images/parsers").iterdir())
+    assert not list((project_copy / "src/covid19_images/sources/parsers").iterdir())

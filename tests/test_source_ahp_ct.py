@@ -12,7 +12,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from covid19_images.schema import Entry, Problem
+from covid19_images.core.schema import Entry, Problem
 
 from .conftest import run_parser
 

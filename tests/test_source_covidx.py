@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from covid19_images.covidx import covidx_split, entries_per_version, parse_line, read_version
-from covid19_images.schema import Entry, Problem
+from covid19_images.core.schema import Entry, Problem
+from covid19_images.manifest.covidx import covidx_split, entries_per_version, parse_line, read_version
 
 from .conftest import run_parser
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from covid19_images.schema import Entry, Problem
+from covid19_images.core.schema import Entry, Problem
 
 from .conftest import csv_rows_with_lines, run_parser
 

@@ -10,9 +10,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from covid19_images.decode import LUNG_WINDOW, read_pixels
-from covid19_images.probe import probe_file
-from covid19_images.schema import Entry, Problem
+from covid19_images.core.schema import Entry, Problem
+from covid19_images.imaging.decode import LUNG_WINDOW, read_pixels
+from covid19_images.imaging.probe import probe_file
 
 from .conftest import run_parser
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from covid19_images.parsers.nih_chestxray14 import harmonise_labels
-from covid19_images.schema import Entry, Problem
+from covid19_images.core.schema import Entry, Problem
+from covid19_images.sources.parsers.nih_chestxray14 import harmonise_labels
 
 from .conftest import run_parser
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from covid19_images.parsers.ucsd_covid_ct import grouping_key
-from covid19_images.schema import Entry, Problem
+from covid19_images.core.schema import Entry, Problem
+from covid19_images.sources.parsers.ucsd_covid_ct import grouping_key
 
 from .conftest import run_parser
 

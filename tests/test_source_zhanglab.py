@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from covid19_images.parsers.zhanglab import patient_from_name
-from covid19_images.schema import Entry, Problem
+from covid19_images.core.schema import Entry, Problem
+from covid19_images.sources.parsers.zhanglab import patient_from_name
 
 from .conftest import run_parser
 

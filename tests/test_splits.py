@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from covid19_images.manifest import read_manifest
-from covid19_images.samples import build_mirror, mirror_path
-from covid19_images.split_schemes import loso_dropped, resolve_split
-from covid19_images.splits import (
+from covid19_images.manifest.build import read_manifest
+from covid19_images.manifest.split_schemes import loso_dropped, resolve_split
+from covid19_images.manifest.splits import (
     assign_splits,
     components,
     explain_split_moves,
@@ -21,6 +20,7 @@ from covid19_images.splits import (
     groups_across_splits,
     split_for,
 )
+from covid19_images.testing.mirrors import build_mirror, mirror_path
 
 from .conftest import new_root
 
@@ -160,7 +160,7 @@ def grown(tmp_path_factory: pytest.TempPathFactory, shared: Path, registry) -> d
     """Sync ieee8023 (March 2020 snapshot) + part of Zhang Lab, then both upstreams grow:
     ieee8023 moves to its June 2020 snapshot, Zhang Lab adds the rest of its sample and a
     re-encoded copy of an existing picture under a new patient that sorts before the original."""
-    from covid19_images.sync import sync
+    from covid19_images.sync.run import sync
 
     base = tmp_path_factory.mktemp("splits-growth")
     mirror_root = base / "mirrors"
@@ -243,7 +243,7 @@ def test_split_distribution_uses_numpy_free_hash() -> None:
     """The bucket hash must not depend on Python's randomised ``hash``: same value in a subprocess."""
     import sys
 
-    code = "from covid19_images.splits import split_for; print(split_for('x:1'), split_for('y:2'))"
+    code = "from covid19_images.manifest.splits import split_for; print(split_for('x:1'), split_for('y:2'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == [split_for("x:1"), split_for("y:2")]
 

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from covid19_images.cli import main as cli
-from covid19_images.manifest import MANIFEST_FILE, read_manifest
-from covid19_images.samples import build_mirror, mirror_path
-from covid19_images.sync import sync
+from covid19_images.manifest.build import MANIFEST_FILE, read_manifest
+from covid19_images.sync.run import sync
+from covid19_images.testing.mirrors import build_mirror, mirror_path
 
 from .conftest import git
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from covid19_images.faults import KILL_ENV, STOP_ENV, TRACE_ENV
-from covid19_images.manifest import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
-from covid19_images.schema import MANIFEST_COLUMNS
-from covid19_images.sync import SyncBusy, sync
+from covid19_images.core.failpoints import KILL_ENV, STOP_ENV, TRACE_ENV
+from covid19_images.core.schema import MANIFEST_COLUMNS
+from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
+from covid19_images.sync.run import SyncBusy, sync
 
 from .badinputs import Upstream, make_root, run_git, small_tree
 
@@ -263,7 +263,7 @@ def test_second_sync_refuses_or_waits_and_a_killed_one_does_not_block(world: Wor
 # Killed syncs run in processes forked from a server that has already imported everything, so
 # each of the many kill points costs a sync, not a Python start-up with pandas and pydicom.
 _FORK = multiprocessing.get_context("forkserver")
-_FORK.set_forkserver_preload(["covid19_images.sync", "imagehash", "pydicom", "tests.test_sync_faults"])
+_FORK.set_forkserver_preload(["covid19_images.sync.run", "imagehash", "pydicom", "tests.test_sync_faults"])
 
 
 def _sync_child(root: str, mirror: str, env: dict[str, str]) -> None:

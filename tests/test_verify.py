@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from covid19_images.cli import main
-from covid19_images.manifest import read_manifest
-from covid19_images.verify import verify
+from covid19_images.manifest.build import read_manifest
+from covid19_images.quality.verify import verify
 
 from .conftest import build_synced_root
 

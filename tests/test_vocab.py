@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from covid19_images.vocab import harmonise_finding, harmonise_view, parse_age
+from covid19_images.core.vocab import harmonise_finding, harmonise_view, parse_age
 
 
 @pytest.mark.parametrize(

@@ -21,28 +21,28 @@ MEDICAL_WARNING = (
 
 def load_manifest(root: Any = None, **kwargs: Any):
     """The unified manifest as a pandas DataFrame (see manifests/README.md for the columns)."""
-    from .loaders import load_manifest as _load_manifest
+    from covid19_images.loaders import load_manifest as _load_manifest
 
     return _load_manifest(root=root, **kwargs)
 
 
 def load_covid_xray(framework: str = "torch", **kwargs: Any):
     """Chest X-rays as a native dataset of ``framework`` ("torch", "tf" or "fastai")."""
-    from .loaders import load
+    from covid19_images.loaders import load
 
     return load("xray", framework, **kwargs)
 
 
 def load_covid_ct(framework: str = "torch", **kwargs: Any):
     """CT slices (DICOM instances, NIfTI volumes expanded to slices, 2-D CT images)."""
-    from .loaders import load
+    from covid19_images.loaders import load
 
     return load("ct", framework, **kwargs)
 
 
 def load_covid_ultrasound(framework: str = "torch", **kwargs: Any):
     """Lung ultrasound images and video frames."""
-    from .loaders import load
+    from covid19_images.loaders import load
 
     return load("ultrasound", framework, **kwargs)
 

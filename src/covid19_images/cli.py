@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .paths import find_root
+from covid19_images.core.paths import find_root
 
 root_option = click.option(
     "--root",
@@ -55,8 +55,8 @@ def sync_command(
     quiet: bool,
 ) -> None:
     """Pull each upstream (or only SOURCES), move its submodule, rebuild manifests/manifest.csv."""
-    from .registry import RegistryError
-    from .sync import SyncBusy, sync
+    from covid19_images.sources.registry import RegistryError
+    from covid19_images.sync.run import SyncBusy, sync
 
     try:
         report = sync(
@@ -89,7 +89,7 @@ def sync_command(
 @root_option
 def status_command(root: Path | None) -> None:
     """Per source: initialised, pinned commit, checked-out commit, upstream ahead by, images in manifest."""
-    from .status import source_status
+    from covid19_images.sync.status import source_status
 
     rows = source_status(find_root(root))
     header = ("source", "initialised", "pinned", "checked out", "ahead", "images")
@@ -117,8 +117,8 @@ def status_command(root: Path | None) -> None:
 @root_option
 def new_source_command(name: str, url: str, modality: str, branch: str, root: Path | None) -> None:
     """Scaffold a new source: a parser module, a registry entry and a test (see CONTRIBUTING.md)."""
-    from .registry import RegistryError
-    from .scaffold import scaffold_source
+    from covid19_images.sources.registry import RegistryError
+    from covid19_images.sources.scaffold import scaffold_source
 
     try:
         written = scaffold_source(find_root(root), name, url, modality=modality, branch=branch)
@@ -144,8 +144,8 @@ def report_command(root: Path | None, as_json: bool, plots: Path | None, no_priv
     """Per source and overall: images, patients, labels, duplicates, licences, confounding, splits."""
     import json
 
-    from .manifest import read_manifest
-    from .report import build_report, render_text, write_plots
+    from covid19_images.manifest.build import read_manifest
+    from covid19_images.quality.report import build_report, render_text, write_plots
 
     base = find_root(root)
     manifest = read_manifest(base)
@@ -175,7 +175,7 @@ def verify_command(root: Path | None, decode: bool, as_json: bool, quiet: bool) 
     """
     import json
 
-    from .verify import NoManifest, verify
+    from covid19_images.quality.verify import NoManifest, verify
 
     try:
         result = verify(find_root(root), decode=decode, progress=not quiet and not as_json)

@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from ._options import DEFAULT_VIDEO_STRIDE, KNOWN_LABELS, Options, make_options
-from ._select import DataNotAvailableError, NoItemsError, Selection, check_available, select
+from covid19_images.loaders._options import DEFAULT_VIDEO_STRIDE, KNOWN_LABELS, Options, make_options
+from covid19_images.loaders._select import DataNotAvailableError, NoItemsError, Selection, check_available, select
 
 FRAMEWORKS = ("torch", "tf", "fastai")
 _EXTRAS = {"torch": "torch", "torchvision": "torch", "tensorflow": "tf", "fastai": "fastai"}
@@ -43,7 +43,7 @@ def warn_medical() -> None:
     if _warned:
         return
     _warned = True
-    from .. import MEDICAL_WARNING
+    from covid19_images import MEDICAL_WARNING
 
     # point the warning at the user's line, not at whichever wrapper of ours called us
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,9 +77,9 @@ def guard_tf_then_torchvision(framework: str) -> None:
 
 def read_manifest_typed(root: Any = None) -> pd.DataFrame:
     """The manifest with numeric columns typed; a clear error if there is none yet."""
-    from ..manifest import MANIFEST_FILE, read_manifest
-    from ..paths import find_root
-    from ..registry import DATASETS_DIR, REGISTRY_FILE
+    from covid19_images.core.paths import find_root
+    from covid19_images.manifest.build import MANIFEST_FILE, read_manifest
+    from covid19_images.sources.registry import DATASETS_DIR, REGISTRY_FILE
 
     base = find_root(root)
     frame = read_manifest(base)
@@ -205,14 +205,14 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
     options = make_options(modality, **common)
     warn_medical()
     if framework == "torch":
-        from .torch_adapter import make_torch_dataset
+        from covid19_images.loaders.torch_adapter import make_torch_dataset
 
         return make_torch_dataset(options, **specific)
     if framework == "tf":
-        from .tf_adapter import make_tf_dataset
+        from covid19_images.loaders.tf_adapter import make_tf_dataset
 
         return make_tf_dataset(options, **specific)
-    from .fastai_adapter import make_fastai_dataloaders
+    from covid19_images.loaders.fastai_adapter import make_fastai_dataloaders
 
     return make_fastai_dataloaders(options, split_given="split" in kwargs, **specific)
 

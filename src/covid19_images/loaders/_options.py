@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..schema import LABELS, MODALITIES, SPLITS
+from covid19_images.core.schema import LABELS, MODALITIES, SPLITS
 
 #: labels served when the caller does not choose: every label that says something.
 #: ``unknown`` (blank, "todo", inconclusive findings) is not a class: serving it as one
@@ -109,7 +109,7 @@ def make_options(
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
 ) -> Options:
-    from ..paths import find_root
+    from covid19_images.core.paths import find_root
 
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")

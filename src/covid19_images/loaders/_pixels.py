@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..decode import read_pixels
+from covid19_images.imaging.decode import read_pixels
 
 #: bump when load_item's output changes for the same input (part of the cache key).
 PIPELINE_VERSION = "2"

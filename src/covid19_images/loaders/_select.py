@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..formats import VIDEO_FORMATS
-from ..schema import parse_extra
-from ._options import KNOWN_LABELS, Options
+from covid19_images.core.schema import parse_extra
+from covid19_images.imaging.formats import VIDEO_FORMATS
+from covid19_images.loaders._options import KNOWN_LABELS, Options
 
 
 class NoItemsError(ValueError):
@@ -79,7 +79,7 @@ def _describe(steps: list[tuple[str, int]]) -> str:
 
 def select(manifest: pd.DataFrame, options: Options) -> Selection:
     """Apply the filters, dedup, class list, split and frame expansion described above."""
-    from ..split_schemes import resolve_split
+    from covid19_images.manifest.split_schemes import resolve_split
 
     frame = manifest.copy()
     # schemes such as leave-one-source-out need to see every row, so resolve before filtering

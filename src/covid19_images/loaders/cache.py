@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._pixels import PIPELINE_VERSION, load_item
-from ._select import Selection
+from covid19_images.loaders._pixels import PIPELINE_VERSION, load_item
+from covid19_images.loaders._select import Selection
 
 CACHE_FORMAT = 1
 
@@ -44,8 +44,8 @@ def _reader_fingerprint() -> str:
     """Hash of the code that produces cached pixels: a reader fix invalidates old caches."""
     import PIL
 
-    from .. import decode
-    from . import _pixels
+    from covid19_images.imaging import decode
+    from covid19_images.loaders import _pixels
 
     digest = hashlib.sha256()
     for module in (decode, _pixels):
@@ -130,7 +130,7 @@ def _fsync_dir(directory: Path) -> None:
 def _fill(tmp: Path, selection: Selection, shape: tuple[int, int, int, int], workers: int, progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    from ..decode import DecodeError
+    from covid19_images.imaging.decode import DecodeError
 
     items = selection.items
     files = items["file"].tolist()
@@ -189,7 +189,7 @@ def open_cache(
             stale.unlink(missing_ok=True)
         tmp = directory / f".{key}.{os.getpid()}.tmp.npy"
         try:
-            from . import default_workers
+            from covid19_images.loaders import default_workers
 
             _fill(tmp, selection, shape, workers or default_workers(), progress and len(selection.items) > 200)
             meta = {
@@ -204,7 +204,7 @@ def open_cache(
                     )
                 ],
             }
-            from ..manifest import write_atomic
+            from covid19_images.manifest.build import write_atomic
 
             write_atomic(directory / f"{key}.json", json.dumps(meta, indent=0).encode())
             os.replace(tmp, final)

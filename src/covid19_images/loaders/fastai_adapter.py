@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import guard_tf_then_torchvision, require, selection_for
-from ._options import Options
-from ._pixels import load_item
-from .cache import PixelCache, open_cache
+from covid19_images.loaders import guard_tf_then_torchvision, require, selection_for
+from covid19_images.loaders._options import Options
+from covid19_images.loaders._pixels import load_item
+from covid19_images.loaders.cache import PixelCache, open_cache
 
 
 class RowPixels:

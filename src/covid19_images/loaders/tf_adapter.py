@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from . import require, selection_for
-from ._options import Options
-from ._pixels import load_item
-from .cache import open_cache
+from covid19_images.loaders import require, selection_for
+from covid19_images.loaders._options import Options
+from covid19_images.loaders._pixels import load_item
+from covid19_images.loaders.cache import open_cache
 
 RATIOS = (1, 2, 4, 8)
 #: decoding branches: colour JPEG at each ratio, grey JPEG at each ratio, PNG, reader

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import require, selection_for
-from ._options import Options
-from ._pixels import load_item
-from ._select import Selection
-from .cache import PixelCache, open_cache
+from covid19_images.loaders import require, selection_for
+from covid19_images.loaders._options import Options
+from covid19_images.loaders._pixels import load_item
+from covid19_images.loaders._select import Selection
+from covid19_images.loaders.cache import PixelCache, open_cache
 
 torch = require("torch", "torch")
 _SCALE = np.float32(1.0 / 255.0)
@@ -50,7 +50,7 @@ class CovidImageDataset(torch.utils.data.Dataset):
         dtype: str = "float32",
         **kwargs: Any,
     ) -> None:
-        from . import make_options, warn_medical
+        from covid19_images.loaders import make_options, warn_medical
 
         if options is None:
             options = make_options(modality, root=root, **kwargs)

@@ -1,0 +1,422 @@
+"""The one image reader: any supported file -> uint8 pixels, format detected from bytes.
+
+Every loader, the duplicate finder and ``verify --decode`` go through here, so a quirk
+fixed once (MONOCHROME1, 16-bit PNG, WebP named .png, CMYK JPEG) is fixed everywhere.
+Pixels come back as ``(H, W)`` for grayscale or ``(H, W, 3)`` for colour, dtype uint8.
+
+Display rules, and why:
+
+* Transparent images (RGBA/LA/P with transparency) are composited on black: the
+  transparent margins of figure crops are background, and black is what X-ray and CT
+  background looks like.
+* 16-bit and float images are stretched over the image's own value range. 16-bit PNGs
+  usually carry 10-12 significant bits, so dividing by 256 would give a near-black picture.
+* EXIF orientation is applied, as every browser and GitHub do when a curator looks at
+  the picture.
+* DICOM: stored values -> modality LUT (Rescale Slope/Intercept: Hounsfield units for CT)
+  -> the file's own VOI (VOI LUT, else Window Center/Width with its VOI LUT Function)
+  -> MONOCHROME1 inverted. Pixel padding (the area outside the scanner's field of view)
+  is shown black. A CT without any window gets the lung window -1350..150 HU (centre -600,
+  width 1500): every COVID-19 CT finding (ground glass, crazy paving, consolidation)
+  lives in the lung parenchyma, which a soft-tissue window (50/350) paints black.
+* NIfTI: the slice is oriented from the affine like a DICOM viewer shows an axial slice
+  (image left = patient right, image top = anterior); intensities that look like HU
+  (air below -500) get the lung window, anything else (masks, normalised data) its range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from covid19_images.imaging.formats import IMAGE_FORMATS, VIDEO_FORMATS, read_head, sniff_format
+
+#: The lung window in Hounsfield units, used for CT without a window of its own.
+LUNG_WINDOW: tuple[float, float] = (-1350.0, 150.0)
+#: A NIfTI slice whose minimum is below this is treated as CT in HU.
+_HU_AIR_THRESHOLD = -500.0
+
+LFS_MESSAGE = "file is a Git LFS pointer, not the data: run `git lfs install && git lfs pull` in its submodule"
+
+
+class DecodeError(ValueError):
+    """A file that cannot be turned into pixels; the message says why."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One decoded frame plus the file's geometry, from a single pass over the file.
+
+    ``width``/``height`` are those of a full-resolution frame as displayed (after EXIF
+    rotation or NIfTI orientation), even when ``draft_size`` decoded a smaller picture.
+    """
+
+    pixels: np.ndarray
+    width: int
+    height: int
+    frames: int
+    frame: int
+    format: str
+
+
+def to_uint8(array: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """Linearly map ``[low, high]`` (default: the array's own finite range) onto 0..255, clipping outside."""
+    data = np.asarray(array, dtype=np.float32)
+    if low is None or high is None:
+        finite = data[np.isfinite(data)]
+        if finite.size == 0:
+            return np.zeros(data.shape, dtype=np.uint8)
+        low, high = float(finite.min()), float(finite.max())
+    if high <= low:
+        return np.zeros(data.shape, dtype=np.uint8)
+    scaled = (np.nan_to_num(data, nan=low, posinf=high, neginf=low) - low) * (255.0 / (high - low))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def _check_frame(frame: int, frames: int, what: str) -> int:
+    if frame < 0 or frame >= frames:
+        raise DecodeError(f"{what} has {frames} frame(s); frame {frame} does not exist")
+    return frame
+
+
+# --- PIL images -------------------------------------------------------------------------
+
+
+def _composite_on_black(image: Any) -> np.ndarray:
+    from PIL import Image
+
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+    return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+
+
+def _pil_to_array(image: Any) -> np.ndarray:
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return to_uint8(np.asarray(image))
+    if mode in ("L", "1"):
+        return np.asarray(image.convert("L"))
+    if mode in ("LA", "La"):
+        la = np.asarray(image.convert("LA"), dtype=np.uint16)
+        return (la[..., 0] * la[..., 1] // 255).astype(np.uint8)
+    if mode in ("RGBA", "RGBa", "PA") or (mode == "P" and "transparency" in image.info):
+        return _composite_on_black(image)
+    return np.asarray(image.convert("RGB"))
+
+
+def _decode_pil(path: Path, fmt: str, frame: int | None, draft_size: tuple[int, int] | None) -> Decoded:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            frames = int(getattr(image, "n_frames", 1) or 1)
+            index = _check_frame(frame or 0, frames, f"{image.format} image")
+            if index:
+                image.seek(index)
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+            if orientation in (5, 6, 7, 8):
+                width, height = height, width
+            if draft_size and image.format == "JPEG":
+                # DCT-domain downscale: decode at 1/2..1/8 size, never below the target.
+                image.draft(image.mode if image.mode in ("L", "RGB") else None, draft_size)
+            image.load()
+            if orientation not in (None, 1):
+                image = ImageOps.exif_transpose(image)
+            pixels = _pil_to_array(image)
+    except DecodeError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
+        raise DecodeError(f"cannot decode {fmt} image: {err}") from err
+    return Decoded(pixels, int(width), int(height), frames, index, fmt)
+
+
+# --- DICOM ------------------------------------------------------------------------------
+
+
+def _read_dataset(path: Path) -> Any:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        try:
+            return pydicom.dcmread(path)
+        except InvalidDicomError:
+            return pydicom.dcmread(path, force=True)  # a data set without the 128-byte preamble
+    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as err:
+        raise DecodeError(f"not a readable DICOM file: {err}") from err
+
+
+def _first_number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        if not isinstance(value, str | bytes) and hasattr(value, "__len__"):
+            value = value[0] if len(value) else None
+        return None if value is None else float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _padding_mask(raw: np.ndarray, ds: Any) -> np.ndarray | None:
+    """Pixels the modality marked as padding (outside the reconstruction circle), in stored values."""
+    pad = _first_number(ds.get("PixelPaddingValue"))
+    if pad is None:
+        return None
+    limit = _first_number(ds.get("PixelPaddingRangeLimit"))
+    mask = raw == pad if limit is None else (raw >= min(pad, limit)) & (raw <= max(pad, limit))
+    return mask if mask.any() and not mask.all() else None
+
+
+def _window_to_uint8(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """DICOM PS3.3 C.11.2.1.2 windowing onto 0..255."""
+    function = function.upper() or "LINEAR"
+    if function == "SIGMOID":
+        scaled = 255.0 / (1.0 + np.exp(-4.0 * (values.astype(np.float64) - center) / width))
+        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    if function == "LINEAR_EXACT":
+        return to_uint8(values, center - width / 2, center + width / 2)
+    width = max(width, 1.0)
+    return to_uint8(values, center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2)
+
+
+def _lut_range(item: Any) -> tuple[float, float]:
+    """Output range of a VOI LUT: its actual entries (LUTData is US or OW), else what LUTDescriptor declares.
+
+    The entries are preferred because LUTs often declare 16 bits and fill only 12.
+    """
+    data = item.get("LUTData")
+    if isinstance(data, bytes | bytearray):
+        entries = np.frombuffer(bytes(data), dtype="<u2")
+    else:
+        entries = np.asarray(data if data is not None else [], dtype=np.float64).ravel()
+    if entries.size and float(entries.max()) > float(entries.min()):
+        return float(entries.min()), float(entries.max())
+    descriptor = item.get("LUTDescriptor") or [0, 0, 16]
+    return 0.0, float(2 ** int(descriptor[2]) - 1)
+
+
+def _dicom_gray(raw: np.ndarray, ds: Any, window: tuple[float, float] | None) -> np.ndarray:
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    mask = _padding_mask(raw, ds)
+    modality = np.asarray(apply_modality_lut(raw, ds))
+    values = modality.astype(np.float32)
+    center = _first_number(ds.get("WindowCenter"))
+    width = _first_number(ds.get("WindowWidth"))
+    if window is not None:
+        image = to_uint8(values, float(window[0]), float(window[1]))
+    elif "VOILUTSequence" in ds and len(ds.VOILUTSequence):
+        lut_input = modality if np.issubdtype(modality.dtype, np.integer) else np.rint(modality).astype(np.int64)
+        mapped = apply_voi_lut(lut_input, ds, index=0, prefer_lut=True)
+        image = to_uint8(mapped, *_lut_range(ds.VOILUTSequence[0]))
+    elif center is not None and width is not None and width > 0:
+        image = _window_to_uint8(values, center, width, str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR"))
+    elif str(ds.get("Modality", "")).upper() == "CT":
+        image = to_uint8(values, *LUNG_WINDOW)
+    else:
+        kept = values[~mask] if mask is not None else values
+        image = to_uint8(values, float(kept.min()), float(kept.max())) if kept.size else to_uint8(values)
+    if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        image = 255 - image
+    if mask is not None:
+        image[mask] = 0
+    return image
+
+
+def _dicom_colour(pixels: np.ndarray, ds: Any) -> np.ndarray:
+    if pixels.dtype == np.uint8:
+        return pixels
+    bits = int(ds.get("BitsStored", 8) or 8)
+    return to_uint8(pixels, 0, 2**bits - 1)
+
+
+def _decode_dicom(path: Path, frame: int | None, window: tuple[float, float] | None) -> Decoded:
+    from pydicom.pixels import apply_color_lut, pixel_array
+
+    ds = _read_dataset(path)
+    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        kind = getattr(ds.get("SOPClassUID"), "name", "") or "no SOP class"
+        raise DecodeError(f"DICOM file has no pixel data ({kind}); it is not an image")
+    frames = int(_first_number(ds.get("NumberOfFrames")) or 1)
+    index = _check_frame(frames // 2 if frame is None else frame, frames, "DICOM file")
+    try:
+        pixels = pixel_array(ds, index=index)
+    except Exception as err:  # pydicom raises many types for missing/unsupported codecs
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        name = getattr(syntax, "name", None) or str(syntax or "unknown")
+        raise DecodeError(f"cannot decode DICOM pixel data (transfer syntax {name}): {err}") from err
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric == "PALETTE COLOR" and pixels.ndim == 2:
+        rgb = apply_color_lut(pixels, ds)
+        image = rgb if rgb.dtype == np.uint8 else to_uint8(rgb, 0, 65535 if rgb.max(initial=0) > 255 else 255)
+    elif pixels.ndim == 3:  # RGB / YBR: pydicom already returns RGB (as_rgb)
+        image = _dicom_colour(pixels, ds)
+    else:
+        image = _dicom_gray(pixels, ds, window)
+    height, width = image.shape[:2]
+    return Decoded(image, int(width), int(height), frames, index, "dicom")
+
+
+# --- NIfTI ------------------------------------------------------------------------------
+
+
+def _display_slice(data: np.ndarray, affine: np.ndarray | None) -> np.ndarray:
+    """Orient one (i, j) slice for display from the image's affine.
+
+    Columns run along the in-plane world axis with the lower index (x before y before z),
+    rows along the other; both run towards negative RAS (patient left, posterior,
+    inferior). That is how a DICOM viewer shows axial, coronal and sagittal images, and for
+    the usual affines it equals ``np.rot90(slice)``, the convention MedSeg users know.
+    """
+    import nibabel
+
+    orientation = None
+    if affine is not None:
+        try:
+            orientation = nibabel.orientations.io_orientation(affine)
+        except (ValueError, np.linalg.LinAlgError):  # a singular or malformed affine
+            orientation = None
+    if orientation is None or not np.all(np.isfinite(orientation[:2])):
+        return np.rot90(data)
+    (axis0, dir0), (axis1, dir1) = orientation[0], orientation[1]
+    if axis0 < axis1:  # i -> columns, j -> rows
+        shown, col_dir, row_dir = data.T, dir0, dir1
+    else:  # i -> rows, j -> columns
+        shown, col_dir, row_dir = data, dir1, dir0
+    if col_dir > 0:
+        shown = shown[:, ::-1]
+    if row_dir > 0:
+        shown = shown[::-1, :]
+    return shown
+
+
+def _decode_nifti(path: Path, frame: int | None, window: tuple[float, float] | None) -> Decoded:
+    import nibabel
+
+    try:
+        volume = nibabel.load(str(path))
+        shape = tuple(int(n) for n in volume.shape)
+        if len(shape) < 2:
+            raise DecodeError(f"NIfTI has shape {shape}, not an image")
+        frames = shape[2] if len(shape) >= 3 else 1
+        index = _check_frame(frames // 2 if frame is None else frame, frames, "NIfTI volume")
+        slicer = (slice(None), slice(None)) + ((index,) if len(shape) >= 3 else ()) + (0,) * max(0, len(shape) - 3)
+        data = np.asarray(volume.dataobj[slicer], dtype=np.float32)
+        affine = volume.affine
+    except DecodeError:
+        raise
+    except Exception as err:  # nibabel raises ImageFileError, EOFError, zlib errors ...
+        raise DecodeError(f"cannot read NIfTI: {err}") from err
+    shown = _display_slice(data, affine)
+    if window is not None:
+        image = to_uint8(shown, float(window[0]), float(window[1]))
+    else:
+        finite = shown[np.isfinite(shown)]
+        looks_like_hu = finite.size and float(finite.min()) < _HU_AIR_THRESHOLD
+        image = to_uint8(shown, *LUNG_WINDOW) if looks_like_hu else to_uint8(shown)
+    return Decoded(np.ascontiguousarray(image), int(image.shape[1]), int(image.shape[0]), frames, index, "nifti")
+
+
+# --- video ------------------------------------------------------------------------------
+
+
+def _decode_video(path: Path, fmt: str, frame: int | None, count_frames: bool) -> Decoded:
+    """Decode one frame; with ``count_frames`` also count every frame by demuxing (not decoding).
+
+    Container metadata is not trusted for the count: MPEG program streams report 0 frames.
+    """
+    import av
+
+    target = frame or 0
+    if target < 0:
+        raise DecodeError(f"video frame {target} does not exist")
+    pixels: np.ndarray | None = None
+    packets = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DecodeError("container has no video stream")
+            stream = container.streams.video[0]
+            decoded = 0
+            for packet in container.demux(stream):
+                if packet.size:
+                    packets += 1
+                if pixels is None:
+                    for picture in packet.decode():
+                        if decoded == target:
+                            pixels = picture.to_ndarray(format="rgb24")
+                            break
+                        decoded += 1
+                elif not count_frames:
+                    break
+            frames = packets or int(stream.frames or 0)
+    except DecodeError:
+        raise
+    except Exception as err:  # PyAV raises its own error tree
+        raise DecodeError(f"cannot decode {fmt} video: {err}") from err
+    if pixels is None:
+        raise DecodeError(f"video has {decoded} decodable frame(s); frame {target} does not exist")
+    height, width = pixels.shape[:2]
+    return Decoded(pixels, int(width), int(height), frames if count_frames else 0, target, fmt)
+
+
+# --- entry points -----------------------------------------------------------------------
+
+
+def decode_file(
+    path: str | Path,
+    *,
+    frame: int | None = 0,
+    fmt: str | None = None,
+    draft_size: tuple[int, int] | None = None,
+    window: tuple[float, float] | None = None,
+    count_frames: bool = False,
+) -> Decoded:
+    """Decode one frame and report the file's geometry, opening the file once.
+
+    ``frame=None`` picks the representative frame: the middle slice of a volume (NIfTI,
+    multi-frame DICOM), the first frame of a video or animation. ``count_frames`` makes a
+    video report its exact frame count (it demuxes the whole file); other formats always
+    know theirs from the header.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DecodeError(f"file not found: {path}")
+    kind = fmt or sniff_format(read_head(path))
+    if kind in IMAGE_FORMATS:
+        return _decode_pil(path, kind, frame, draft_size)
+    if kind == "dicom":
+        return _decode_dicom(path, frame, window)
+    if kind == "nifti":
+        return _decode_nifti(path, frame, window)
+    if kind in VIDEO_FORMATS:
+        return _decode_video(path, kind, frame, count_frames)
+    if kind == "lfs-pointer":
+        raise DecodeError(LFS_MESSAGE)
+    if kind == "zip":
+        raise DecodeError("file is a zip archive, not an image: unpack it first")
+    if kind == "html":
+        raise DecodeError("file is an HTML page, not an image (a failed download?)")
+    raise DecodeError(f"unsupported or unrecognised format ({kind})")
+
+
+def read_pixels(
+    path: str | Path,
+    *,
+    frame: int = 0,
+    fmt: str | None = None,
+    draft_size: tuple[int, int] | None = None,
+    window: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Decode one 2-D image (or one slice/frame of a volume or video) to uint8 pixels.
+
+    ``frame`` selects the slice of a NIfTI volume, the frame of a multi-frame DICOM, GIF,
+    TIFF or video; a frame that does not exist is a :class:`DecodeError`. ``draft_size``
+    lets JPEG decode at a reduced scale (at least that size). ``window`` = ``(low, high)``
+    in modality units (HU for CT) overrides a DICOM's or NIfTI's own display window.
+    """
+    return decode_file(path, frame=frame, fmt=fmt, draft_size=draft_size, window=window).pixels

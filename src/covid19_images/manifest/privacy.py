@@ -1,0 +1,264 @@
+"""Identifying DICOM header values: find them, and keep them out of everything we write.
+
+DICOM headers can carry a patient's name, birth date and hospital IDs, the institution and
+the staff involved. The manifest is what users export and share, so it must never copy
+them. Three layers: the DICOM parser keeps only technical tags and a one-way hash of the
+patient ID; the builder (:mod:`covid19_images.manifest.build`) checks every DICOM row it writes
+against the file's own identifying values and removes any that slipped in (replacing a
+leaked patient ID with :func:`pseudonym`), and redacts them from problem messages; and
+:func:`scan_identifying` tells the ``report`` command which files still carry them, by tag
+name only. No function here ever returns or prints a value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+#: Header keywords whose non-empty value identifies a person or a place of care
+#: (a subset of the DICOM PS3.15 basic de-identification profile).
+IDENTIFYING_KEYWORDS: tuple[str, ...] = (
+    "PatientName",
+    "PatientID",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "PatientBirthDate",
+    "PatientBirthTime",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "MedicalRecordLocator",
+    "IssuerOfPatientID",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "ReferringPhysicianName",
+    "ReferringPhysicianAddress",
+    "ReferringPhysicianTelephoneNumbers",
+    "PerformingPhysicianName",
+    "NameOfPhysiciansReadingStudy",
+    "PhysiciansOfRecord",
+    "RequestingPhysician",
+    "OperatorsName",
+    "AccessionNumber",
+    "StationName",
+    "DeviceSerialNumber",
+)
+#: Flags that make a file identifying whatever the text tags say.
+FLAG_KEYWORDS: tuple[str, ...] = ("BurnedInAnnotation",)
+#: Keywords whose value may be replaced by a pseudonym (rather than deleted) in ``patient_id``.
+PATIENT_KEYWORDS = ("PatientID", "OtherPatientIDs", "PatientName", "OtherPatientNames")
+#: Values anonymisers put in place of the real one; they identify nobody.
+ANONYMISED = frozenset(
+    {
+        "",
+        "anon",
+        "anonymous",
+        "anonymised",
+        "anonymized",
+        "anonymisedname",
+        "anonymizedname",
+        "removed",
+        "deidentified",
+        "de-identified",
+        "none",
+        "unknown",
+        "n/a",
+        "na",
+        "null",
+        "patient",
+        "anonymous^patient",
+    }
+)
+_PLACEHOLDER = re.compile(r"^[\sx*0\-_.^=]*$", re.IGNORECASE)
+REMOVED = "[removed]"
+_PSEUDONYM_SALT = "covid19-images/patient/v1"
+
+
+def is_anonymised(value: str) -> bool:
+    """True for empty values and the usual anonymiser placeholders (``ANONYMOUS``, ``XXXX``, ``0``)."""
+    text = value.strip()
+    return text.lower() in ANONYMISED or bool(_PLACEHOLDER.match(text))
+
+
+def pseudonym(value: str) -> str:
+    """A stable one-way pseudonym for a patient identifier, for grouping without the ID.
+
+    Unsalted per site on purpose: patient-level splits must come out the same on every
+    machine. That makes it pseudonymisation, not anonymisation (a short numeric ID can be
+    recovered by trying them all), which is why raw IDs must not reach it in the first place
+    unless the upstream already published them.
+    """
+    digest = hashlib.sha256(f"{_PSEUDONYM_SALT}\0{value.strip()}".encode()).hexdigest()
+    return f"pid-{digest[:16]}"
+
+
+def _text(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return [t for item in value for t in _text(item)]
+    return [str(value).strip()]
+
+
+def identifying_values(path: Path) -> dict[str, list[str]]:
+    """``keyword -> [values]`` for the identifying tags of one DICOM file that are really filled in.
+
+    Only the listed tags are parsed (fast enough to run on every DICOM row at every build).
+    Unreadable files give ``{}``. ``BurnedInAnnotation`` is reported as ``["YES"]``.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(
+            path,
+            stop_before_pixels=True,
+            specific_tags=[*IDENTIFYING_KEYWORDS, *FLAG_KEYWORDS, "OtherPatientIDsSequence"],
+        )
+    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+    found: dict[str, list[str]] = {}
+    try:
+        for keyword in IDENTIFYING_KEYWORDS:
+            values = [v for v in _text(ds.get(keyword)) if not is_anonymised(v)]
+            if values:
+                found[keyword] = values
+        others = [
+            v
+            for item in ds.get("OtherPatientIDsSequence", None) or []
+            for v in _text(item.get("PatientID"))
+            if not is_anonymised(v)
+        ]
+        if others:
+            found.setdefault("OtherPatientIDs", []).extend(others)
+        if str(ds.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
+            found["BurnedInAnnotation"] = ["YES"]
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+        # a malformed element: report what we have; never let one header break a build
+        pass
+    return found
+
+
+def identifying_tags(path: Path) -> list[str]:
+    """Keywords of ``path``'s identifying tags that carry a value (never the values)."""
+    return list(identifying_values(path))
+
+
+def match_strings(values: Mapping[str, Iterable[str]]) -> set[str]:
+    """Every spelling of the identifying values worth searching for in our own output.
+
+    Whole values of three characters or more, the parts of a person name (``Doe^Jane`` is
+    also written ``Jane Doe``) of four or more, and dates also as ``YYYY-MM-DD``. Short
+    fragments are left out: they would match everywhere and protect nothing.
+    """
+    found: set[str] = set()
+    for keyword, items in values.items():
+        if keyword in FLAG_KEYWORDS:
+            continue
+        for value in items:
+            if len(value) >= 3:
+                found.add(value)
+            for part in re.split(r"[\^=,]", value):
+                part = part.strip()
+                if len(part) >= 4 and not is_anonymised(part):
+                    found.add(part)
+            if re.fullmatch(r"\d{8}", value):
+                found.add(f"{value[:4]}-{value[4:6]}-{value[6:]}")
+    return found
+
+
+def _pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not ordered:
+        return None
+    return re.compile("|".join(re.escape(s) for s in ordered), re.IGNORECASE)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of any secret replaced by ``[removed]``."""
+    pattern = _pattern(secrets)
+    return pattern.sub(REMOVED, text) if pattern and text else text
+
+
+def contains(text: str, secrets: Iterable[str]) -> bool:
+    pattern = _pattern(secrets)
+    return bool(pattern and text and pattern.search(text))
+
+
+def _scrub_json(value: Any, pattern: re.Pattern[str]) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(REMOVED, value)
+    if isinstance(value, list):
+        return [_scrub_json(v, pattern) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub_json(v, pattern) for k, v in value.items()}
+    return value
+
+
+#: Columns computed from bytes or git (hashes, ids, geometry), never from header text.
+_COMPUTED = frozenset(
+    {"image_id", "source", "source_commit", "path", "git_blob", "sha256", "pixel_sha256", "phash"}
+    | {"format", "width", "height", "frames", "dup_group", "split_group", "split"}
+)
+
+
+def scrub_row(row: dict[str, str], values: Mapping[str, Iterable[str]]) -> list[str]:
+    """Remove ``values`` from one manifest row in place; return the columns that held any.
+
+    A ``patient_id`` that holds the patient's ID or name becomes ``<source>:pid-<hash>`` (the
+    same patient still groups together); other text columns get ``[removed]``. ``path`` is
+    not touched: the caller must drop a row whose path itself is identifying.
+    """
+    secrets = match_strings(values)
+    pattern = _pattern(secrets)
+    if pattern is None:
+        return []
+    changed: list[str] = []
+    for column, cell in list(row.items()):
+        if column in _COMPUTED or column.startswith("_") or not isinstance(cell, str) or not pattern.search(cell):
+            continue
+        changed.append(column)
+        if column == "patient_id":
+            source = row.get("source", "")
+            raw = cell[len(source) + 1 :] if source and cell.startswith(f"{source}:") else cell
+            row[column] = f"{source}:{pseudonym(raw)}" if source else pseudonym(raw)
+        elif column == "extra":
+            try:
+                data = json.loads(cell)
+            except ValueError:
+                row[column] = pattern.sub(REMOVED, cell)
+                continue
+            row[column] = json.dumps(
+                _scrub_json(data, pattern), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+            )
+        else:
+            row[column] = pattern.sub(REMOVED, cell)
+    return changed
+
+
+def scan_identifying(root: Path, manifest: pd.DataFrame) -> list[dict[str, str]]:
+    """DICOM rows whose files still carry identifying header values: ``[{path, tags}]``.
+
+    ``tags`` is a comma-separated list of DICOM keywords (``PatientName,PatientBirthDate``),
+    never their values: the report that shows this must not become the leak. Files that
+    are missing or unreadable are skipped (``verify`` reports those).
+    """
+    if manifest is None or manifest.empty or "format" not in manifest.columns:
+        return []
+    found: list[dict[str, str]] = []
+    for path in manifest.loc[manifest["format"] == "dicom", "path"]:
+        full = Path(root) / str(path)
+        if not full.is_file():
+            continue
+        tags = identifying_tags(full)
+        if tags:
+            found.append({"path": str(path), "tags": ",".join(tags)})
+    return found

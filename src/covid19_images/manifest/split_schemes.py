@@ -1,0 +1,99 @@
+"""Named split schemes a loader can serve (``split_scheme=``).
+
+* ``default``: the stable patient/duplicate-group split (80/10/10) stored in the manifest.
+* ``official``: the upstream's own split where the source has one (``""`` elsewhere).
+* ``loso:<source>``: leave one source out. Every row of ``<source>`` is ``test``; all other
+  rows are ``train``/``val`` by the hash of their split group (8:1, the default ratio
+  without its test share). A split group that holds rows of ``<source>`` *and* of other
+  sources (a copy of a held-out picture in another source, or a shared patient) would leak
+  the test set into training, so its rows from the other sources are dropped (split ``""``,
+  served in no split); :func:`loso_dropped` counts them.
+* ``covidx`` / ``covidx:<version>``: the COVIDx train/test lists (lindawangg/COVID-Net
+  ``labels/``) matched to our rows, when :mod:`covid19_images.manifest.covidx` is installed and the
+  ``covidx-splits`` source is checked out. Without a version the newest ``<n>A`` is used.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from covid19_images.manifest.splits import DEFAULT_RATIOS, bucket
+
+LOSO_PREFIX = "loso:"
+COVIDX_SOURCE = "covidx-splits"
+
+
+def _train_share() -> float:
+    shares = dict(DEFAULT_RATIOS)
+    return shares["train"] / (shares["train"] + shares["val"])
+
+
+def loso_split(manifest: pd.DataFrame, source: str) -> pd.Series:
+    """Leave-one-source-out split (see the module docstring)."""
+    if source not in set(manifest["source"]):
+        known = ", ".join(sorted(set(manifest["source"])))
+        raise ValueError(f"split_scheme 'loso:{source}': no rows of source {source!r} (sources: {known})")
+    held = manifest["source"] == source
+    touched = set(manifest.loc[held, "split_group"])
+    share = _train_share()
+    split = manifest["split_group"].map(lambda key: "train" if bucket(str(key)) < share else "val").astype(object)
+    split[held] = "test"
+    split[~held & manifest["split_group"].isin(touched)] = ""
+    return split
+
+
+def loso_dropped(manifest: pd.DataFrame, source: str) -> pd.Series:
+    """Rows of other sources dropped by ``loso:<source>`` because they share a split group with it, per source."""
+    held = manifest["source"] == source
+    touched = set(manifest.loc[held, "split_group"])
+    dropped = manifest[~held & manifest["split_group"].isin(touched)]
+    return dropped["source"].value_counts().sort_index()
+
+
+def _version_order(version: str) -> tuple[int, str]:
+    number = re.match(r"\d+", version)
+    return (int(number.group()) if number else -1, version)
+
+
+def covidx_split(manifest: pd.DataFrame, version: str = "", root: Path | None = None) -> pd.Series:
+    """The COVIDx ``version`` split of every row, via :mod:`covid19_images.manifest.covidx`."""
+    try:
+        from covid19_images.manifest import covidx
+    except ImportError as err:  # pragma: no cover - the module ships with the package
+        raise ValueError("split_scheme 'covidx' needs covid19_images.manifest.covidx, which is not installed") from err
+    from covid19_images.core.paths import find_root
+
+    directory = find_root(root) / "datasets" / COVIDX_SOURCE
+    if not directory.is_dir() or not any(directory.iterdir()):
+        raise ValueError(
+            f"split_scheme 'covidx' needs the {COVIDX_SOURCE} source checked out at {directory}; "
+            f"run `covid19-images sync {COVIDX_SOURCE}`"
+        )
+    if not version:
+        versions = [v for v in covidx.label_files_in(directory) if v.endswith("A")]
+        if not versions:
+            raise ValueError(f"no COVIDx <n>A label files in {directory}; name a version: covidx:<version>")
+        version = max(versions, key=_version_order)
+    try:
+        series, _report = covidx.covidx_split(manifest, directory, version)
+    except KeyError as err:
+        raise ValueError(str(err).strip("'\"")) from err
+    return series
+
+
+def resolve_split(manifest: pd.DataFrame, scheme: str = "default", *, root: Path | None = None) -> pd.Series:
+    """The split (``"train"``/``"val"``/``"test"``/``""``) of every row under ``scheme``."""
+    if scheme == "default":
+        return manifest["split"]
+    if scheme == "official":
+        return manifest["official_split"]
+    if scheme.startswith(LOSO_PREFIX):
+        return loso_split(manifest, scheme[len(LOSO_PREFIX) :])
+    if scheme == "covidx" or scheme.startswith("covidx:"):
+        return covidx_split(manifest, scheme.partition(":")[2], root)
+    raise ValueError(
+        f"unknown split_scheme {scheme!r}; use 'default', 'official', 'loso:<source>' or 'covidx[:<version>]'"
+    )

@@ -1,0 +1,503 @@
+"""``report``: what the collection holds and where it will mislead a model.
+
+Aggregated COVID-19 imaging sets fail in known ways (Roberts et al. 2021, DeGrave et al.
+2021): the label is predictable from the source, every control comes from a paediatric set,
+the same picture sits in two sources, patients straddle train and test. This report counts
+images, patients, labels, views and modalities per source, and checks exactly those
+failure modes so they are visible before anyone trains on the data:
+
+* duplicates within and across sources (from ``dup_group``);
+* licences, and the images whose licence nobody stated;
+* a source x label table per modality with Cramér's V, and a WARNING when a label comes
+  (>= 90 %) from one source or one age group, or a source supplies only one label;
+* split groups that straddle splits (must be 0), and sources without patient ids;
+* privacy findings from :func:`covid19_images.manifest.privacy.scan_identifying`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from covid19_images.core.licenses import is_unknown, license_terms
+from covid19_images.core.schema import parse_extra
+from covid19_images.manifest.duplicates import group_pairs, hamming
+from covid19_images.manifest.splits import groups_across_splits
+
+#: A label is confounded when this share of its rows comes from one source or one age group.
+DOMINANCE = 0.9
+#: Labels with fewer rows than this are too small to warn about.
+MIN_ROWS = 5
+IGNORED_LABELS = ("unknown",)
+AGE_GROUPS = ((0, 18, "child (<18)"), (18, 65, "adult (18-64)"), (65, 200, "older (65+)"))
+
+
+def age_group(age: str, extra: dict[str, Any]) -> str:
+    """Age band from ``age``, else ``child (<18)`` for a source that says it is paediatric, else ``""``."""
+    try:
+        years = float(age)
+    except (TypeError, ValueError):
+        years = math.nan
+    if not math.isnan(years):
+        for low, high, name in AGE_GROUPS:
+            if low <= years < high:
+                return name
+    if extra.get("paediatric") in (True, "true", "True", 1):
+        return AGE_GROUPS[0][2]
+    return ""
+
+
+def cramers_v(table: pd.DataFrame) -> float | None:
+    """Cramér's V of a contingency table (0 independent, 1 one determines the other); None if undefined."""
+    from scipy.stats import chi2_contingency
+
+    table = table.loc[table.sum(axis=1) > 0, table.sum(axis=0) > 0]
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        return None
+    chi2 = chi2_contingency(table.to_numpy(), correction=False)[0]
+    n = float(table.to_numpy().sum())
+    return float(math.sqrt(chi2 / (n * (min(table.shape) - 1))))
+
+
+def _counts(series: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in series.value_counts().sort_index().items()}
+
+
+def _no_patient_ids(frame: pd.DataFrame) -> pd.Series:
+    flags = [str(p).startswith(f"{s}:file:") for p, s in zip(frame["patient_id"], frame["source"], strict=True)]
+    return pd.Series(flags, index=frame.index, dtype=bool)
+
+
+def _source_section(frame: pd.DataFrame) -> dict[str, Any]:
+    without = _no_patient_ids(frame)
+    return {
+        "images": len(frame),
+        "patients": int(frame["patient_id"].nunique()),
+        "rows_without_patient_id": int(without.sum()),
+        "modality": _counts(frame["modality"]),
+        "label": _counts(frame["label"]),
+        "view": _counts(frame["view"]),
+        "license": _counts(frame["license"]),
+        "split": _counts(frame["split"]),
+        "official_split": _counts(frame["official_split"][frame["official_split"] != ""]),
+    }
+
+
+def _label_view_modality(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    grouped = frame.groupby(["source", "modality", "view", "label"]).size().reset_index(name="images")
+    return grouped.to_dict("records")
+
+
+def _duplicates(manifest: pd.DataFrame) -> dict[str, Any]:
+    grouped = manifest[manifest["dup_group"].astype(str) != ""]
+    pairs = group_pairs(manifest)
+    cross = pairs[pairs["source_a"] != pairs["source_b"]] if len(pairs) else pairs
+    within = pairs[pairs["source_a"] == pairs["source_b"]] if len(pairs) else pairs
+    by_sources: Counter[str] = Counter()
+    for a, b in zip(cross.get("source_a", []), cross.get("source_b", []), strict=True):
+        by_sources[" <-> ".join(sorted((a, b)))] += 1
+    facts = manifest.set_index("image_id")
+    examples = []
+    for frame in (cross, within):
+        for record in frame.head(12 - len(examples)).to_dict("records"):
+            record = _oriented(record)
+            a, b = facts.loc[record["image_id_a"]], facts.loc[record["image_id_b"]]
+            sizes = {f"size_{side}": f"{row['width']}x{row['height']}" for side, row in (("a", a), ("b", b))}
+            examples.append({**record, **sizes, "why": _why(a, b)})
+    return {
+        "groups": int(grouped["dup_group"].nunique()),
+        "rows_in_groups": len(grouped),
+        "extra_copies": int(len(grouped) - grouped["dup_group"].nunique()),
+        "pairs_within_source": len(within),
+        "pairs_across_sources": len(cross),
+        "within_by_source": _counts(within["source_a"]) if len(within) else {},
+        "across_by_sources": dict(sorted(by_sources.items())),
+        "examples": examples,
+    }
+
+
+def _oriented(record: dict[str, Any]) -> dict[str, Any]:
+    """Sides ordered by (source, path), so a redistribution sits on the same side in every row."""
+    if (record["source_a"], record["path_a"]) <= (record["source_b"], record["path_b"]):
+        return record
+    swapped = dict(record)
+    for name in ("image_id", "source", "path"):
+        swapped[f"{name}_a"], swapped[f"{name}_b"] = record[f"{name}_b"], record[f"{name}_a"]
+    return swapped
+
+
+def _why(a: pd.Series, b: pd.Series) -> str:
+    if a["sha256"] and a["sha256"] == b["sha256"]:
+        return "identical file"
+    if a["pixel_sha256"] and a["pixel_sha256"] == b["pixel_sha256"]:
+        return "identical pixels"
+    if a["phash"] and len(a["phash"]) == len(b["phash"]):
+        return f"near duplicate (phash distance {hamming(a['phash'], b['phash'])})"
+    return "same duplicate group"
+
+
+def _licences(manifest: pd.DataFrame) -> dict[str, Any]:
+    unknown = manifest[manifest["license"].map(is_unknown)]
+    terms = {lic: license_terms(lic) for lic in manifest["license"].unique()}
+    non_commercial = manifest["license"].map(lambda lic: terms[lic]["commercial"] is False)
+    return {
+        "by_license": _counts(manifest["license"]),
+        "by_source": {s: _counts(f["license"]) for s, f in manifest.groupby("source", sort=True)},
+        "unknown_images": len(unknown),
+        "unknown_by_source": _counts(unknown["source"]),
+        "unknown_paths": sorted(unknown["path"]),
+        "non_commercial_images": int(non_commercial.sum()),
+    }
+
+
+def _confounding(manifest: pd.DataFrame) -> dict[str, Any]:
+    """Per modality: source x label table, Cramér's V, age groups per label, and warnings."""
+    out: dict[str, Any] = {}
+    extras = manifest["extra"].map(parse_extra)
+    ages = pd.Series(
+        [age_group(a, e) for a, e in zip(manifest["age"], extras, strict=True)], index=manifest.index, dtype=object
+    )
+    for modality, frame in manifest.groupby("modality", sort=True):
+        known = frame[~frame["label"].isin(IGNORED_LABELS)]
+        table = pd.crosstab(known["source"], known["label"]) if len(known) else pd.DataFrame()
+        warnings: list[str] = []
+        sources = sorted(set(known["source"]))
+        labels = sorted(set(known["label"]))
+        if len(sources) >= 2 and len(labels) >= 2:
+            for label in labels:
+                column = table[label]
+                total = int(column.sum())
+                top = str(column.idxmax())
+                share = column.max() / total
+                if total >= MIN_ROWS and share >= DOMINANCE:
+                    warnings.append(
+                        f"WARNING [{modality}] label {label!r}: {share:.0%} of its {total} images come from {top}; "
+                        "a model can learn the source instead of the finding"
+                    )
+            for source in sources:
+                supplied = table.loc[source]
+                supplied = supplied[supplied > 0]
+                if len(supplied) == 1 and int(supplied.iloc[0]) >= MIN_ROWS:
+                    warnings.append(
+                        f"WARNING [{modality}] source {source} supplies only label {supplied.index[0]!r} "
+                        f"({int(supplied.iloc[0])} images): its look alone predicts the label"
+                    )
+        age_table = pd.crosstab(known["label"], ages[known.index]) if len(known) else pd.DataFrame()
+        if "" in age_table.columns:
+            age_table = age_table.drop(columns=[""])
+        if len(labels) >= 2 and age_table.shape[1] >= 1:
+            for label in age_table.index:
+                row = age_table.loc[label]
+                total = int(row.sum())
+                if total < MIN_ROWS:
+                    continue
+                group, share = str(row.idxmax()), row.max() / total
+                others = age_table.drop(index=label)
+                other_total = int(others.to_numpy().sum())
+                if other_total < MIN_ROWS:
+                    continue  # no age known for the other labels: nothing to compare with
+                other_share = others[group].sum() / other_total
+                if share >= DOMINANCE and other_share < 0.5:
+                    warnings.append(
+                        f"WARNING [{modality}] label {label!r}: {share:.0%} of its {total} images with a known age "
+                        f"are {group}, against {other_share:.0%} of the other labels: age confounds the label"
+                    )
+        out[str(modality)] = {
+            "sources_by_label": {s: {str(k): int(v) for k, v in table.loc[s].items()} for s in table.index}
+            if len(table)
+            else {},
+            "cramers_v": cramers_v(table) if len(table) else None,
+            "age_groups_by_label": {
+                str(label): {str(k): int(v) for k, v in age_table.loc[label].items() if v} for label in age_table.index
+            }
+            if len(age_table)
+            else {},
+            "warnings": warnings,
+        }
+    return out
+
+
+def _splits(manifest: pd.DataFrame) -> dict[str, Any]:
+    straddling = groups_across_splits(manifest)
+    return {
+        "sizes": _counts(manifest["split"]),
+        "by_label": {s: _counts(f["label"]) for s, f in manifest.groupby("split", sort=True)},
+        "groups": int(manifest["split_group"].nunique()),
+        "groups_across_splits": len(straddling),
+        "groups_across_splits_examples": straddling.head(10).to_dict("records"),
+        "multi_source_groups": int(manifest.groupby("split_group")["source"].nunique().gt(1).sum()),
+    }
+
+
+def _patient_ids(manifest: pd.DataFrame) -> dict[str, Any]:
+    without = _no_patient_ids(manifest)
+    per_source = manifest.assign(without=without).groupby("source")["without"].agg(["sum", "count"])
+    missing = {
+        str(source): {"rows_without": int(row["sum"]), "rows": int(row["count"])}
+        for source, row in per_source.iterrows()
+        if row["sum"] > 0
+    }
+    return {
+        "sources_without_patient_ids": missing,
+        "note": "rows without a patient id are grouped per file (patient_id 'source:file:<path>'): each is its own "
+        "split group unless a duplicate links it to others, so images of one unknown patient can land in different "
+        "splits",
+    }
+
+
+def _augmented(manifest: pd.DataFrame) -> dict[str, int]:
+    flags = manifest["extra"].map(lambda text: parse_extra(text).get("augmented") in (True, "true", "True", 1))
+    return _counts(manifest.loc[flags, "source"])
+
+
+def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = True) -> dict[str, Any]:
+    """Everything :func:`render_text` prints, as plain JSON-ready data."""
+    report: dict[str, Any] = {
+        "overall": {
+            "images": len(manifest),
+            "patients": int(manifest["patient_id"].nunique()) if len(manifest) else 0,
+            "sources": int(manifest["source"].nunique()) if len(manifest) else 0,
+            "modality": _counts(manifest["modality"]),
+            "label": _counts(manifest["label"]),
+            "blank_images": int((manifest["phash"].astype(str) == "").sum()) if len(manifest) else 0,
+        },
+        "sources": {str(s): _source_section(f) for s, f in manifest.groupby("source", sort=True)},
+    }
+    if len(manifest):
+        report["labels_views_modality"] = _label_view_modality(manifest)
+        report["duplicates"] = _duplicates(manifest)
+        report["licenses"] = _licences(manifest)
+        report["confounding"] = _confounding(manifest)
+        report["splits"] = _splits(manifest)
+        report["patient_ids"] = _patient_ids(manifest)
+        report["augmented_copies"] = _augmented(manifest)
+    report["warnings"] = [w for section in report.get("confounding", {}).values() for w in section["warnings"]]
+    if report.get("splits", {}).get("groups_across_splits"):
+        report["warnings"].append(
+            f"ERROR {report['splits']['groups_across_splits']} split group(s) span more than one split"
+        )
+    report["privacy"] = _privacy(root, manifest) if privacy and root is not None else []
+    return report
+
+
+def _privacy(root: Path, manifest: pd.DataFrame) -> list[dict[str, str]]:
+    from covid19_images.manifest import privacy
+
+    try:
+        return list(privacy.scan_identifying(Path(root), manifest))
+    except Exception as err:  # noqa: BLE001 - the report must still print if the scanner fails
+        return [{"path": "", "tags": f"privacy scan failed: {type(err).__name__}: {err}"}]
+
+
+# --- text ----------------------------------------------------------------------------------
+
+
+def _table(rows: list[list[str]], header: list[str]) -> list[str]:
+    cells = [header, *rows]
+    widths = [max(len(str(r[i])) for r in cells) for i in range(len(header))]
+    return ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+
+
+def _inline(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k or '-'} {v}" for k, v in counts.items()) or "-"
+
+
+def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
+    """The report for a terminal: sections in the order a reviewer reads them."""
+    o = report["overall"]
+    lines = [
+        f"covid19-images report: {o['images']} images, {o['patients']} patients, {o['sources']} sources",
+        f"  modality: {_inline(o['modality'])}",
+        f"  label: {_inline(o['label'])}",
+    ]
+    if o.get("blank_images"):
+        lines.append(f"  blank (no content) images: {o['blank_images']}")
+    lines += ["", "Per source"]
+    rows = [
+        [
+            name,
+            str(s["images"]),
+            str(s["patients"]),
+            _inline(s["modality"]),
+            _inline(s["label"]),
+            _inline(s["view"]),
+        ]
+        for name, s in report["sources"].items()
+    ]
+    lines += _table(rows, ["source", "images", "patients", "modality", "labels", "views"])
+    if "labels_views_modality" in report:
+        lines += ["", "Labels x views x modality (all sources)"]
+        frame = pd.DataFrame(report["labels_views_modality"])
+        total = frame.groupby(["modality", "view", "label"])["images"].sum().reset_index()
+        lines += _table(total.astype(str).to_numpy().tolist(), ["modality", "view", "label", "images"])
+    if "duplicates" in report:
+        d = report["duplicates"]
+        lines += [
+            "",
+            "Duplicates",
+            f"  {d['groups']} duplicate groups holding {d['rows_in_groups']} images "
+            f"({d['extra_copies']} extra copies; loaders serve one image per group)",
+            f"  pairs within a source: {d['pairs_within_source']} ({_inline(d['within_by_source'])})",
+            f"  pairs across sources: {d['pairs_across_sources']} ({_inline(d['across_by_sources'])})",
+        ]
+        for example in d["examples"][:6]:
+            lines.append(f"    {example['path_a']}  <->  {example['path_b']}  [{example['why']}]")
+    if report.get("augmented_copies"):
+        lines.append(
+            f"  augmented copies (not linkable to their originals, excluded by loaders by default): "
+            f"{_inline(report['augmented_copies'])}"
+        )
+    if "licenses" in report:
+        lic = report["licenses"]
+        lines += ["", "Licences", f"  {_inline(lic['by_license'])}"]
+        lines.append(f"  non-commercial only: {lic['non_commercial_images']} images")
+        lines.append(f"  unknown licence: {lic['unknown_images']} images ({_inline(lic['unknown_by_source'])})")
+        for path in lic["unknown_paths"][:limit]:
+            lines.append(f"    {path}")
+        if len(lic["unknown_paths"]) > limit:
+            lines.append(f"    … and {len(lic['unknown_paths']) - limit} more (--json lists all)")
+    if "confounding" in report:
+        lines += ["", "Confounding (source x label per modality; unknown labels left out)"]
+        for modality, c in report["confounding"].items():
+            v = "n/a" if c["cramers_v"] is None else f"{c['cramers_v']:.2f}"
+            lines.append(f"  {modality}: Cramér's V = {v}")
+            table = pd.DataFrame(c["sources_by_label"]).T.fillna(0).astype(int)
+            if len(table):
+                lines += [
+                    "  " + line
+                    for line in _table(
+                        [[s, *map(str, r)] for s, r in zip(table.index, table.to_numpy().tolist(), strict=True)],
+                        ["source", *table.columns],
+                    )
+                ]
+            if c["age_groups_by_label"]:
+                lines.append(
+                    "    age groups by label: "
+                    + "; ".join(f"{label}: {_inline(groups)}" for label, groups in c["age_groups_by_label"].items())
+                )
+    if "splits" in report:
+        s = report["splits"]
+        lines += [
+            "",
+            "Splits",
+            f"  sizes: {_inline(s['sizes'])}; {s['groups']} split groups ({s['multi_source_groups']} span sources)",
+            f"  groups across splits: {s['groups_across_splits']} (must be 0)",
+        ]
+        for name, counts in s["by_label"].items():
+            lines.append(f"    {name or '(none)'}: {_inline(counts)}")
+    if "patient_ids" in report:
+        missing = report["patient_ids"]["sources_without_patient_ids"]
+        lines += ["", "Sources without patient ids"]
+        if missing:
+            for source, counts in missing.items():
+                lines.append(f"  {source}: {counts['rows_without']} of {counts['rows']} images")
+            lines.append(f"  note: {report['patient_ids']['note']}")
+        else:
+            lines.append("  none")
+    lines += ["", "Privacy (DICOM headers with identifying values)"]
+    if report["privacy"]:
+        for finding in report["privacy"][:limit]:
+            lines.append(f"  {finding.get('path', '')}: {finding.get('tags', '')}")
+        if len(report["privacy"]) > limit:
+            lines.append(f"  … and {len(report['privacy']) - limit} more")
+    else:
+        lines.append("  none found")
+    if report["warnings"]:
+        lines += ["", "Warnings"] + [f"  {w}" for w in report["warnings"]]
+    return "\n".join(lines)
+
+
+# --- plots ---------------------------------------------------------------------------------
+
+
+def write_plots(report: dict[str, Any], manifest: pd.DataFrame, root: Path | None, directory: Path) -> list[Path]:
+    """PNG figures: label counts by source, split sizes, source x label heat map, duplicate pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if manifest.empty:
+        return written
+
+    counts = pd.crosstab(manifest["source"], manifest["label"])
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(counts) + 1.8))
+    counts.plot.barh(stacked=True, ax=ax, colormap="tab10", width=0.75)
+    ax.set_xlabel("images")
+    ax.set_ylabel("")
+    ax.set_title("Labels by source")
+    ax.invert_yaxis()
+    ax.legend(title="label", bbox_to_anchor=(1.01, 1), loc="upper left")
+    written.append(_save(fig, directory / "labels_by_source.png"))
+
+    splits = pd.crosstab(manifest["split"].replace("", "(none)"), manifest["label"])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    splits.plot.bar(stacked=True, ax=ax, colormap="tab10", rot=0)
+    for index, total in enumerate(splits.sum(axis=1)):
+        ax.annotate(str(int(total)), (index, total), ha="center", va="bottom")
+    ax.set_ylabel("images")
+    ax.set_xlabel("")
+    ax.set_title(f"Split sizes (groups across splits: {report.get('splits', {}).get('groups_across_splits', 0)})")
+    ax.legend(title="label", bbox_to_anchor=(1.01, 1), loc="upper left")
+    written.append(_save(fig, directory / "split_sizes.png"))
+
+    modalities = [m for m, c in report.get("confounding", {}).items() if c["sources_by_label"]]
+    if modalities:
+        fig, axes = plt.subplots(1, len(modalities), figsize=(5.5 * len(modalities), 4.5), squeeze=False)
+        for ax, modality in zip(axes[0], modalities, strict=True):
+            table = pd.DataFrame(report["confounding"][modality]["sources_by_label"]).T.fillna(0)
+            share = table.div(table.sum(axis=0).replace(0, 1), axis=1)
+            ax.imshow(share.to_numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+            ax.set_xticks(range(len(share.columns)), share.columns, rotation=30, ha="right")
+            ax.set_yticks(range(len(share.index)), share.index)
+            for (i, j), value in np.ndenumerate(table.to_numpy()):
+                colour = "white" if share.to_numpy()[i, j] > 0.6 else "black"
+                ax.text(j, i, str(int(value)), ha="center", va="center", fontsize=9, color=colour)
+            v = report["confounding"][modality]["cramers_v"]
+            ax.set_title(f"{modality}: share of each label by source (V={'n/a' if v is None else f'{v:.2f}'})")
+        written.append(_save(fig, directory / "source_label_confounding.png"))
+
+    examples = report.get("duplicates", {}).get("examples", [])[:6]
+    if examples and root is not None:
+        written.append(_duplicate_grid(examples, Path(root), directory / "duplicate_examples.png", plt))
+    return written
+
+
+def _save(fig, path: Path, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> Path:
+    fig.tight_layout(rect=rect)
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def _duplicate_grid(examples: list[dict[str, Any]], root: Path, path: Path, plt) -> Path:
+    from covid19_images.imaging.decode import decode_file
+
+    fig, axes = plt.subplots(len(examples), 2, figsize=(7, 3.2 * len(examples)), squeeze=False)
+    for row, example in enumerate(examples):
+        for col, side in enumerate(("a", "b")):
+            ax = axes[row][col]
+            ax.axis("off")
+            try:
+                pixels = decode_file(root / example[f"path_{side}"], frame=None, draft_size=(512, 512)).pixels
+                ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None)
+            except Exception as err:  # noqa: BLE001 - a missing file shows as text, not a crash
+                ax.text(0.5, 0.5, f"cannot show:\n{type(err).__name__}", ha="center", va="center")
+            name = Path(example[f"path_{side}"]).name
+            size = example.get(f"size_{side}", "?")
+            ax.set_title(f"{example[f'source_{side}']}\n{name[:40]} ({size})", fontsize=8)
+        axes[row][0].text(
+            1.05, -0.04, example["why"], transform=axes[row][0].transAxes, ha="center", va="top", fontsize=8
+        )
+    fig.suptitle("Duplicate pairs (left and right are one duplicate group)")
+    return _save(fig, path, rect=(0, 0, 1, 0.97))

@@ -1,0 +1,260 @@
+"""``verify``: do the files on disk still match the manifest?
+
+A manifest is only worth citing if the bytes behind it are the bytes it describes. This
+re-hashes every referenced file (and with ``decode`` re-decodes it), and looks for
+image-like files in the checkouts that nothing explains. Mismatches, each one failing:
+
+* ``missing``: a row's file is not on disk;
+* ``changed``: its bytes no longer hash to the row's ``sha256``;
+* ``undecodable`` / ``pixels_differ`` (``decode`` only): it no longer decodes, or decodes
+  to other pixels than the manifest recorded (a changed decoder: re-run ``sync``);
+* ``stale``: a checkout is at another commit than the one the manifest was built from;
+* ``unreferenced``: an image-like file (by its bytes, not its name) that no row references,
+  that the build did not report as a problem, and that is not part of the upstream commit
+  (an untracked or locally modified file, or any such file in a folder that is not a git
+  checkout).
+
+Image-like files that *are* part of the upstream commit but that the source's parser does
+not index (ieee8023's lung masks, pictures metadata.csv does not name) are listed as
+``upstream_unused`` for information: they are upstream's business, not a mismatch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from covid19_images.core.paths import DATASETS_DIR
+from covid19_images.imaging.formats import IMAGE_FORMATS, VIDEO_FORMATS, VOLUME_FORMATS, read_head, sniff_format
+from covid19_images.imaging.probe import fingerprints, sha256_file
+from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
+
+IMAGE_LIKE = frozenset((*IMAGE_FORMATS, *VOLUME_FORMATS, *VIDEO_FORMATS))
+FAILING = ("missing", "changed", "undecodable", "pixels_differ", "stale", "unreferenced")
+
+
+class NoManifest(FileNotFoundError):
+    """There is nothing to verify yet."""
+
+
+@dataclass
+class VerifyResult:
+    checked: int = 0
+    missing: list[dict[str, str]] = field(default_factory=list)
+    changed: list[dict[str, str]] = field(default_factory=list)
+    undecodable: list[dict[str, str]] = field(default_factory=list)
+    pixels_differ: list[dict[str, str]] = field(default_factory=list)
+    stale: list[dict[str, str]] = field(default_factory=list)
+    unreferenced: list[dict[str, str]] = field(default_factory=list)
+    upstream_unused: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def mismatches(self) -> int:
+        return sum(len(getattr(self, name)) for name in FAILING)
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mismatches": self.mismatches, "ok": self.ok}
+
+    def summary(self, limit: int = 50) -> str:
+        """Human-readable listing: every failing category with up to ``limit`` entries each."""
+        lines = [f"checked {self.checked} files: {self.mismatches} mismatch(es)"]
+        for name in FAILING:
+            items = getattr(self, name)
+            if not items:
+                continue
+            lines.append(f"{name.replace('_', ' ')}: {len(items)}")
+            for item in items[:limit]:
+                lines.append("  " + _describe(name, item))
+            if len(items) > limit:
+                lines.append(f"  … and {len(items) - limit} more (--json lists all)")
+        if self.upstream_unused:
+            by_source = pd.Series([i["source"] for i in self.upstream_unused]).value_counts().sort_index()
+            listed = ", ".join(f"{source} {count}" for source, count in by_source.items())
+            lines.append(
+                f"note: {len(self.upstream_unused)} image-like upstream files are not indexed by their parser "
+                f"({listed}); not a mismatch"
+            )
+        return "\n".join(lines)
+
+
+def _describe(kind: str, item: dict[str, str]) -> str:
+    where = item.get("path", "")
+    if kind == "changed":
+        return f"{where}: sha256 {item['actual'][:12]}…, manifest says {item['expected'][:12]}…"
+    if kind == "pixels_differ":
+        return f"{where}: decoded pixels differ from the manifest's (decoder changed? re-run sync)"
+    if kind == "undecodable":
+        return f"{where}: {item['error']}"
+    if kind == "stale":
+        return (
+            f"{item['source']}: checkout at {item['checkout'][:12] or 'nothing'}, manifest built from "
+            f"{item['manifest'][:12]}; run `covid19-images sync --offline` (or check out the pinned commit)"
+        )
+    if kind == "unreferenced":
+        return f"{where} ({item['format']}, {item['why']})"
+    if kind == "missing":
+        return f"{where}{' (' + item['hint'] + ')' if item.get('hint') else ''}"
+    return where
+
+
+def _git_lines(directory: Path, *args: str) -> list[str] | None:
+    """NUL-separated git output lines, or None when ``directory`` is not a usable git checkout."""
+    if not (directory / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(directory), *args], check=True, capture_output=True, env={**os.environ, "LC_ALL": "C"}
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [part for part in out.decode("utf-8", "surrogateescape").split("\0") if part]
+
+
+def _head(directory: Path) -> str:
+    lines = _git_lines(directory, "rev-parse", "HEAD")
+    return lines[0].strip() if lines else ""
+
+
+def _reported(root: Path) -> set[str]:
+    """Root-relative paths the last build reported as problems (already explained)."""
+    path = root / PROBLEMS_FILE
+    if not path.is_file():
+        return set()
+    problems = pd.read_csv(path, dtype=str, keep_default_na=False)
+    reported = set()
+    for source, relative in zip(problems.get("source", []), problems.get("path", []), strict=True):
+        if relative:  # problems name files relative to their source folder, probe errors relative to the root
+            reported.add(relative if relative.startswith(f"{DATASETS_DIR}/") else f"{DATASETS_DIR}/{source}/{relative}")
+    return reported
+
+
+def _check_row(root: Path, row: dict[str, str], decode: bool) -> dict[str, dict[str, str]]:
+    path = root / row["path"]
+    found: dict[str, dict[str, str]] = {}
+    base = {"source": row["source"], "path": row["path"]}
+    if not path.is_file():
+        found["missing"] = base
+        return found
+    try:
+        digest = sha256_file(path)
+    except OSError as err:
+        found["undecodable"] = {**base, "error": f"cannot read: {err}"}
+        return found
+    if row.get("sha256") and digest != row["sha256"]:
+        found["changed"] = {**base, "expected": row["sha256"], "actual": digest}
+    if decode:
+        from covid19_images.imaging.decode import decode_file
+
+        try:
+            pixels = decode_file(path, frame=None, fmt=row.get("format") or None).pixels
+        except Exception as err:  # noqa: BLE001 - every decoder failure is a finding, not a crash
+            found["undecodable"] = {**base, "error": f"{type(err).__name__}: {err}"}
+            return found
+        pixel_sha, _phash = fingerprints(pixels)
+        if row.get("pixel_sha256") and pixel_sha != row["pixel_sha256"] and "changed" not in found:
+            found["pixels_differ"] = {**base, "expected": row["pixel_sha256"], "actual": pixel_sha}
+    return found
+
+
+def _source_dirs(root: Path, manifest: pd.DataFrame) -> dict[str, Path]:
+    names = set(manifest["source"])
+    datasets = root / DATASETS_DIR
+    if datasets.is_dir():
+        names |= {p.name for p in datasets.iterdir() if p.is_dir()}
+    return {name: datasets / name for name in sorted(names) if (datasets / name).is_dir()}
+
+
+def _walk(directory: Path) -> Iterable[Path]:
+    for current, folders, files in os.walk(directory):
+        folders[:] = [f for f in folders if f != ".git"]
+        for name in files:
+            yield Path(current) / name
+
+
+def _scan_checkout(
+    root: Path, name: str, directory: Path, referenced: set[str], reported: set[str], result: VerifyResult
+) -> None:
+    tracked = _git_lines(directory, "ls-files", "-z")
+    untracked = set(_git_lines(directory, "ls-files", "-z", "--others") or [])
+    modified = set(_git_lines(directory, "diff", "--name-only", "-z") or [])
+    tracked_set = set(tracked or [])
+    for path in _walk(directory):
+        relative_to_root = path.relative_to(root).as_posix()
+        if relative_to_root in referenced or relative_to_root in reported:
+            continue
+        relative = path.relative_to(directory).as_posix()
+        try:
+            fmt = sniff_format(read_head(path))
+        except OSError:
+            continue
+        if fmt not in IMAGE_LIKE:
+            continue
+        item = {"source": name, "path": relative_to_root, "format": fmt}
+        if tracked is None:
+            result.unreferenced.append({**item, "why": "in no row; folder is not a git checkout"})
+        elif relative in untracked or relative not in tracked_set:
+            result.unreferenced.append({**item, "why": "untracked file in the checkout"})
+        elif relative in modified:
+            result.unreferenced.append({**item, "why": "locally modified upstream file"})
+        else:
+            result.upstream_unused.append(item)
+
+
+def verify(
+    root: Path,
+    manifest: pd.DataFrame | None = None,
+    *,
+    decode: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+) -> VerifyResult:
+    """Check every manifest row against the files under ``root``; see the module docstring."""
+    root = Path(root)
+    manifest = read_manifest(root) if manifest is None else manifest
+    if manifest is None:
+        raise NoManifest(f"no manifest under {root}; run `covid19-images sync` first")
+    result = VerifyResult(checked=len(manifest))
+    records = manifest.to_dict("records")
+    dirs = _source_dirs(root, manifest)
+
+    for source, rows in manifest.groupby("source", sort=True):
+        commits = {c for c in rows["source_commit"] if c}
+        if source in dirs and commits:
+            head = _head(dirs[source])
+            if head and head not in commits:
+                result.stale.append({"source": str(source), "checkout": head, "manifest": sorted(commits)[0]})
+
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
+        outcomes = pool.map(lambda row: _check_row(root, row, decode), records)
+        for row, found in tqdm(
+            zip(records, outcomes, strict=True),
+            total=len(records),
+            desc="decoding" if decode else "hashing",
+            unit="file",
+            disable=not progress,
+        ):
+            for kind, item in found.items():
+                if kind == "missing" and row["source"] not in dirs:
+                    item["hint"] = (
+                        f"{row['source']} not checked out: git submodule update --init datasets/{row['source']}"
+                    )
+                getattr(result, kind).append(item)
+
+    referenced = set(manifest["path"])
+    reported = _reported(root)
+    for name, directory in tqdm(dirs.items(), desc="scanning checkouts", unit="source", disable=not progress):
+        _scan_checkout(root, name, directory, referenced, reported, result)
+    for name in (*FAILING, "upstream_unused"):
+        getattr(result, name).sort(key=lambda item: (item.get("source", ""), item.get("path", "")))
+    return result

@@ -1,0 +1,393 @@
+"""Git plumbing for sync, through GitPython, with the transport policy enforced by git itself.
+
+Every git process sync starts carries ``protocol.allow=never`` plus an explicit allow for
+https (and for local paths only when local mirrors are allowed), appended to whatever the
+user put in ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``, so ``url.<mirror>.insteadOf``
+rewriting keeps working while ``ext::``, ``fd::`` and ssh stay refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import git
+
+from covid19_images.core.failpoints import checkpoint
+from covid19_images.sources.registry import DATASETS_DIR, RegistryError, SourceSpec, check_url
+
+ALLOW_LOCAL_ENV = "COVID19_IMAGES_ALLOW_LOCAL"
+MIRROR_ENV = "COVID19_IMAGES_MIRROR"
+GITHUB_PREFIX = "https://github.com/"
+
+
+class SourceSyncError(RuntimeError):
+    """This source could not be synced; nothing was changed for it.
+
+    ``keep_manifest_rows`` is set when the checkout itself is not what the pin says (local
+    edits, another commit checked out): its previous manifest rows are then kept verbatim
+    instead of being rebuilt from files sync refused to vouch for.
+    """
+
+    def __init__(self, message: str, *, keep_manifest_rows: bool = False) -> None:
+        super().__init__(message)
+        self.keep_manifest_rows = keep_manifest_rows
+
+
+def _config_pairs(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    try:
+        count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+    except ValueError:
+        count = 0
+    return [(env.get(f"GIT_CONFIG_KEY_{i}", ""), env.get(f"GIT_CONFIG_VALUE_{i}", "")) for i in range(count)]
+
+
+def file_protocol_allowed_by_user(env: Mapping[str, str]) -> bool:
+    """True when the user's own git configuration already allows ``protocol.file``."""
+    for key, value in reversed(_config_pairs(env)):
+        if key.lower() == "protocol.file.allow":
+            return value == "always"
+    try:
+        out = subprocess.run(
+            ["git", "config", "--get", "protocol.file.allow"],
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            check=False,
+        )
+    except OSError:
+        return False
+    return out.stdout.strip() == "always"
+
+
+def git_environment(
+    *, allow_local: bool = False, mirror: Path | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Environment for every git process of a sync.
+
+    ``GIT_ALLOW_PROTOCOL`` overrides any ``protocol.*.allow`` the user or a hostile
+    environment set, so even a URL that never went through :func:`check_url` (an edited
+    ``.gitmodules``, a submodule's own config) cannot reach ``ext::``, ``fd::`` or ssh.
+    """
+    env = dict(os.environ if base is None else base)
+    mirror = mirror or (Path(env[MIRROR_ENV]) if env.get(MIRROR_ENV) else None)
+    allow_local = (
+        allow_local or mirror is not None or env.get(ALLOW_LOCAL_ENV) == "1" or file_protocol_allowed_by_user(env)
+    )
+    pairs = _config_pairs(env)
+    pairs += [
+        ("protocol.allow", "never"),
+        ("protocol.https.allow", "always"),
+        ("protocol.file.allow", "always" if allow_local else "never"),
+        ("protocol.ext.allow", "never"),
+        ("protocol.fd.allow", "never"),
+        ("protocol.ssh.allow", "never"),
+        ("core.sshCommand", "false"),
+        # an upstream's own .gitmodules is data too: never fetch or check out nested submodules
+        ("submodule.recurse", "false"),
+        ("fetch.recurseSubmodules", "false"),
+    ]
+    if mirror is not None:
+        pairs.append((f"url.{Path(mirror).resolve().as_posix()}/.insteadOf", GITHUB_PREFIX))
+    for key in [k for k in env if k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))]:
+        del env[key]
+    for index, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    env["GIT_CONFIG_COUNT"] = str(len(pairs))
+    env["GIT_ALLOW_PROTOCOL"] = "https:file" if allow_local else "https"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_LFS_SKIP_SMUDGE"] = env.get("GIT_LFS_SKIP_SMUDGE", "1")
+    env["COVID19_IMAGES_LOCAL_ALLOWED"] = "1" if allow_local else "0"
+    return env
+
+
+def open_repo(path: Path, env: Mapping[str, str]) -> git.Repo:
+    repo = git.Repo(path)
+    repo.git.update_environment(**env)
+    return repo
+
+
+def _last_line(err: git.GitCommandError) -> str:
+    """git's own explanation: every ``fatal:``/``error:`` line, first cause first."""
+    text = (err.stderr or str(err)).strip().splitlines()
+    lines = [line.strip().strip("'\"") for line in text]
+    lines = [line.removeprefix("stderr: ").strip("'\" ") for line in lines if line]
+    causes = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return "; ".join(dict.fromkeys(causes)) if causes else (lines[-1] if lines else str(err))
+
+
+def gitlink(repo: git.Repo, path: str) -> str | None:
+    """The commit the superproject's index pins at ``path`` (None if not a submodule)."""
+    out = repo.git.ls_files("-s", "--", path)
+    for line in out.splitlines():
+        meta, name = line.split("\t", 1)
+        mode, sha = meta.split()[:2]
+        if name == path and mode == "160000":
+            return sha
+    return None
+
+
+def registered_submodules(repo: git.Repo) -> dict[str, dict[str, str]]:
+    """``path -> {name, url, branch}`` from .gitmodules (read by git, not by hand)."""
+    gitmodules = Path(repo.working_tree_dir) / ".gitmodules"
+    if not gitmodules.is_file():
+        return {}
+    try:
+        out = repo.git.config("-f", str(gitmodules), "--get-regexp", r"^submodule\.")
+    except git.GitCommandError:
+        return {}
+    by_name: dict[str, dict[str, str]] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        name, _, field = key[len("submodule.") :].rpartition(".")
+        by_name.setdefault(name, {"name": name})[field] = value
+    return {entry["path"]: entry for entry in by_name.values() if "path" in entry}
+
+
+def is_initialised(root: Path, path: str) -> bool:
+    return (root / path / ".git").exists()
+
+
+def head_commit(directory: Path) -> str | None:
+    try:
+        return git.Repo(directory).head.commit.hexsha
+    except (git.GitError, ValueError):
+        return None
+
+
+@dataclass
+class SourceUpdate:
+    name: str
+    old: str | None
+    new: str | None
+    status: str  # added | updated | unchanged | refused | failed
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _is_ancestor(sub: git.Repo, old: str, new: str) -> bool:
+    try:
+        sub.git.merge_base("--is-ancestor", old, new)
+        return True
+    except git.GitCommandError:
+        return False
+
+
+def _has_commit(sub: git.Repo, sha: str) -> bool:
+    try:
+        sub.git.cat_file("-e", f"{sha}^{{commit}}")
+        return True
+    except git.GitCommandError:
+        return False
+
+
+def check_gitmodules(repo: git.Repo, specs: Mapping[str, SourceSpec]) -> list[tuple[str, str]]:
+    """``(submodule name, reason)`` for every ``.gitmodules`` entry sync refuses to touch.
+
+    ``.gitmodules`` arrives with the superproject (a pull, a contributor's branch), so it
+    is checked like the registry: paths must be ``datasets/<name>`` and URLs https.
+    """
+    refusals: list[tuple[str, str]] = []
+    for path, entry in registered_submodules(repo).items():
+        name = entry.get("name", "?")
+        pure = PurePosixPath(path)
+        if (
+            pure.is_absolute()
+            or ".." in pure.parts
+            or len(pure.parts) != 2
+            or pure.parts[0] != DATASETS_DIR
+            or pure.as_posix() != path
+        ):
+            refusals.append(
+                (
+                    name,
+                    f".gitmodules: submodule {name!r} has path {path!r} outside {DATASETS_DIR}/; refused "
+                    "(remove that entry from .gitmodules)",
+                )
+            )
+            continue
+        try:
+            check_url(entry.get("url", ""))
+        except RegistryError as err:
+            refusals.append((name, f".gitmodules: submodule {name!r} ({path}): {err}"))
+    return refusals
+
+
+# A sync killed between moving a submodule's checkout and staging its gitlink would leave a
+# checkout that no longer matches its pin, which the next sync must refuse for anyone else's
+# edits. So each move is announced first in .git/covid19-images/moving/<name>
+# ("<kind> <old> <target>") and the announcement removed once the gitlink is staged.
+def _intent_file(repo: git.Repo, name: str) -> Path:
+    return Path(repo.git_dir) / "covid19-images" / "moving" / name
+
+
+def _announce(repo: git.Repo, name: str, kind: str, old: str | None, target: str | None) -> None:
+    file = _intent_file(repo, name)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(f"{kind} {old or '-'} {target or '-'}\n", encoding="ascii")
+    os.replace(tmp, file)
+
+
+def _done(repo: git.Repo, name: str) -> None:
+    _intent_file(repo, name).unlink(missing_ok=True)
+
+
+def _resume_interrupted(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str]) -> str | None:
+    """Finish (or undo) the move of ``spec`` that a killed sync left half-done; a note if so."""
+    file = _intent_file(repo, spec.name)
+    if not file.is_file():
+        return None
+    kind, old, target = ([*file.read_text(encoding="ascii").split(), "-", "-", "-"])[:3]
+    root = Path(repo.working_tree_dir)
+    path = spec.path
+    note = f"{path}: an earlier sync was interrupted while updating it; "
+    if kind == "add":
+        if registered_submodules(repo).get(path) is None and gitlink(repo, path) is None:
+            for leftover in (root / path, Path(repo.git_dir) / "modules" / spec.name):
+                if leftover.is_symlink() or leftover.is_file():
+                    leftover.unlink()
+                elif leftover.exists():
+                    shutil.rmtree(leftover)
+            note += "removed its partial clone and registered it again"
+        else:
+            note += "git had already registered it"
+    elif is_initialised(root, path):
+        sub = open_repo(root / path, env)
+        pin = gitlink(repo, path) or (old if old != "-" else None)
+        if target != "-" and _has_commit(sub, target):
+            # the move was checked (fast-forward or --allow-rewrite) before it was announced
+            sub.git.checkout("--quiet", "--force", "--detach", target)
+            repo.git.add("--", path)
+            note += f"finished moving it to {target[:12]}"
+        elif pin and _has_commit(sub, pin):
+            sub.git.checkout("--quiet", "--force", "--detach", pin)
+            note += f"put it back at its pin {pin[:12]}"
+        else:
+            note += "left it as it is"
+    else:
+        note += "it is not checked out; nothing to undo"
+    file.unlink(missing_ok=True)
+    return note
+
+
+def update_source(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str], *, allow_rewrite: bool) -> SourceUpdate:
+    """Move one submodule to its upstream branch tip, or explain exactly why not.
+
+    Every refusal leaves the source as it was: gitlink, checkout and (see
+    :class:`SourceSyncError`) its manifest rows.
+    """
+    root = Path(repo.working_tree_dir)
+    path = spec.path
+    allow_local = env.get("COVID19_IMAGES_LOCAL_ALLOWED") == "1"
+    registered = registered_submodules(repo).get(path)
+    if registered is not None:
+        try:
+            check_url(registered.get("url", ""))
+        except RegistryError as err:
+            raise SourceSyncError(f".gitmodules entry for {path}: {err}") from err
+    try:
+        check_url(spec.url, allow_local=allow_local)
+    except RegistryError as err:
+        raise SourceSyncError(str(err)) from err
+    notes = [n for n in (_resume_interrupted(repo, spec, env),) if n]
+    pinned = gitlink(repo, path)
+    registered = registered_submodules(repo).get(path)
+
+    if registered is None and pinned is None:
+        if (root / path).is_symlink() or ((root / path).exists() and any((root / path).iterdir())):
+            raise SourceSyncError(f"{path} exists but is not a submodule; move it away first")
+        _announce(repo, spec.name, "add", None, None)
+        try:
+            repo.git.submodule("add", "--name", spec.name, "-b", spec.branch, "--", spec.url, path)
+        except git.GitCommandError as err:
+            _done(repo, spec.name)
+            raise SourceSyncError(f"cannot add {spec.url}: {_last_line(err)}") from err
+        checkpoint("update.added")
+        _done(repo, spec.name)
+        return SourceUpdate(
+            spec.name, None, head_commit(root / path), "added", "registered as a new submodule", notes=notes
+        )
+
+    if registered is not None and registered.get("url") != spec.url:
+        repo.git.submodule("set-url", "--", path, spec.url)
+    if registered is not None and registered.get("branch") != spec.branch:
+        repo.git.submodule("set-branch", "--branch", spec.branch, "--", path)
+
+    fresh_clone = not is_initialised(root, path)
+    if fresh_clone:
+        _announce(repo, spec.name, "clone", pinned, None)
+        try:
+            repo.git.submodule("update", "--init", "--remote", "--no-recommend-shallow", "--", path)
+        except git.GitCommandError as err:
+            _done(repo, spec.name)
+            raise SourceSyncError(f"cannot clone {spec.url}: {_last_line(err)}") from err
+        checkpoint("update.cloned")
+    sub = open_repo(root / path, env)
+    if not fresh_clone:
+        if sub.is_dirty(untracked_files=True):
+            raise SourceSyncError(
+                f"{path} has local modifications; commit or discard them first (git -C {path} status); "
+                "nothing was changed for this source",
+                keep_manifest_rows=True,
+            )
+        try:
+            current = sub.head.commit.hexsha
+        except ValueError as err:
+            raise SourceSyncError(
+                f"{path} has no commit checked out; run `git submodule update --init {path}`"
+            ) from err
+        if pinned and current != pinned:
+            raise SourceSyncError(
+                f"{path} is checked out at {current[:12]}, not at the pinned {pinned[:12]}; "
+                f"run `git submodule update {path}` to return to the pin, or `git add {path}` to pin it; "
+                "nothing was changed for this source",
+                keep_manifest_rows=True,
+            )
+        sub.git.remote("set-url", "origin", spec.url)
+        try:
+            sub.git.fetch("--no-tags", "origin", f"+refs/heads/{spec.branch}:refs/remotes/origin/{spec.branch}")
+        except git.GitCommandError as err:
+            message = _last_line(err)
+            if "couldn't find remote ref" in message.lower():
+                raise SourceSyncError(
+                    f"upstream {spec.url} has no branch {spec.branch!r} (deleted or renamed upstream?); "
+                    f"nothing was changed for this source; if it moved, set `branch:` in sources.yaml"
+                ) from err
+            raise SourceSyncError(
+                f"upstream unreachable: cannot fetch {spec.url}: {message}; nothing was changed for this source"
+            ) from err
+        checkpoint("update.fetched")
+    new = sub.git.rev_parse(f"refs/remotes/origin/{spec.branch}")
+    if pinned and new != pinned and not _is_ancestor(sub, pinned, new) and not allow_rewrite:
+        if fresh_clone:
+            repo.git.submodule("deinit", "-f", "--", path)
+            _done(repo, spec.name)
+        raise SourceSyncError(
+            f"upstream {spec.branch} no longer contains the pinned commit {pinned[:12]} "
+            "(force-push or history rewrite); review it, then rerun with --allow-rewrite; "
+            "nothing was changed for this source"
+        )
+    _announce(repo, spec.name, "move", pinned, new)
+    sub.git.checkout("--quiet", "--detach", new)
+    checkpoint("update.checked-out")
+    repo.git.add("--", path)
+    checkpoint("update.staged")
+    _done(repo, spec.name)
+    if pinned == new:
+        return SourceUpdate(spec.name, pinned, new, "unchanged", notes=notes)
+    return SourceUpdate(spec.name, pinned, new, "updated", notes=notes)
+
+
+def commits_ahead(directory: Path, branch: str) -> int | None:
+    """How far the fetched upstream branch is ahead of the checkout (None if never fetched)."""
+    try:
+        sub = git.Repo(directory)
+        return int(sub.git.rev_list("--count", f"HEAD..refs/remotes/origin/{branch}"))
+    except (git.GitError, ValueError):
+        return None

@@ -1,0 +1,84 @@
+"""Actualmed COVID-19 chest X-ray initiative (agchung, COVID-Net source): ``metadata.csv``.
+
+Same column family as Figure1 plus ``imagename``; the image is ``images/<imagename>``, where
+the names are DICOM-UID-like (``CR.1.2.840....png``, many dots), so they are used verbatim.
+The file has CRLF line endings (the shared reader copes).
+
+``finding`` is COVID-19, "No finding" or blank. The ``notes`` column explains them: blank is
+"Inconclusive" and therefore ``unknown`` (never ``normal``), "No finding" is "Negative
+(covid-19 viral infection is excluded)", i.e. a negative test rather than a radiologist's
+normal read; that test result and the acquisition date written in the notes go to
+``extra``. ``patientid`` is ``ANON<n>``, with several images (and sometimes different
+findings over time) per patient.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+
+from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.vocab import harmonise_sex, parse_age
+from covid19_images.sources.parsers.figure1 import clinical_extra, modality_of, view_of
+from covid19_images.sources.parsing import SourceContext, column
+
+METADATA = "metadata.csv"
+IMAGES = "images"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_DATE = re.compile(r"date taken \(YYYYMMDD\):\s*(\d{4})(\d{2})(\d{2})", re.IGNORECASE)
+_TEST_WORDS = ("negative", "positive", "inconclusive")
+
+
+def notes_extra(notes: str) -> dict[str, str]:
+    """Test result and acquisition date from notes like ``Negative (...), date taken (YYYYMMDD): 20200317``."""
+    extra: dict[str, str] = {}
+    first = notes.strip().split(",")[0].split("(")[0].strip().lower()
+    if first in _TEST_WORDS:
+        extra["covid_test"] = first
+    date = _DATE.search(notes)
+    if date:
+        extra["date"] = "-".join(date.groups())
+    return extra
+
+
+def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry | Problem]:
+    where = row["_row"]
+    finding = column(row, "finding")
+    label, detail = ctx.label(finding, METADATA, where)
+    view, problems = view_of(ctx, column(row, "view"), METADATA, where)
+    yield from problems
+    yield Entry(
+        path=relative,
+        modality=modality_of(column(row, "modality")),
+        finding=finding,
+        label=label,
+        label_detail=detail,
+        view=view,
+        patient_id=column(row, "patientid"),
+        age=parse_age(column(row, "age")),
+        sex=harmonise_sex(column(row, "sex")),
+        row=where,
+        extra={**clinical_extra(row), **notes_extra(column(row, "notes"))},
+    )
+
+
+def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+    used: set[str] = set()
+    rows = ctx.metadata_rows(METADATA)
+    if rows is None:
+        return
+    for row in rows:
+        where = row["_row"]
+        name = column(row, "imagename")
+        if not name:
+            yield ctx.problem("row has no imagename", path=METADATA, row=where)
+            continue
+        relative = f"{IMAGES}/{name}"
+        if not ctx.require(relative, where, METADATA):
+            continue
+        used.add(relative)
+        yield from _entry(ctx, row, relative)
+    images = {f for f in ctx.files_under(IMAGES) if PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES}
+    for relative in sorted(images - used):
+        yield ctx.problem(f"image has no row in {METADATA}; not indexed", path=relative)

@@ -1,0 +1,127 @@
+"""Figure1 COVID-19 chest X-ray initiative (agchung, COVID-Net source): ``metadata.csv``.
+
+The metadata has no file-name column: the image is ``images/<patientid>.jpg`` or ``.png``
+(both occur), so the file is found by trying the image extensions, case-insensitively.
+A letter suffix on the id (``COVID-00003a``, ``COVID-00003b``) marks several images of one
+patient, so the suffix is stripped for ``patient_id`` to keep them in one split group.
+
+``finding`` is COVID-19, "No finding", Pneumonia or blank; blank means the submitter gave no
+diagnosis, so it becomes ``unknown``, never ``normal``. ``view`` uses ``AP erect`` besides
+AP/PA and is often blank. ``age`` is free text ("50+", "early 40s"): numbers are kept as
+years, the raw text goes to ``extra["age_raw"]`` whenever it is not a plain number.
+Images without a metadata row are reported, as are rows without an image.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+
+from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.vocab import harmonise_sex, harmonise_view, parse_age
+from covid19_images.sources.parsing import SourceContext, column
+
+METADATA = "metadata.csv"
+IMAGES = "images"
+EXTENSIONS = (".jpg", ".jpeg", ".png")
+_SUFFIXED = re.compile(r"^(.*\d)[a-z]$")
+_UNKNOWN_VIEWS = {"", "?", "unknown"}
+#: metadata column -> extra key, for the clinical columns the COVID-Net initiatives share.
+CLINICAL_EXTRA = (
+    ("offset", "offset_days"),
+    ("survival", "survival"),
+    ("temperature", "temperature"),
+    ("pO2 saturation", "po2_saturation"),
+    ("artifacts/distortion", "artifacts"),
+)
+
+
+def patient_of(patientid: str) -> str:
+    """``COVID-00003b`` -> ``COVID-00003``: the letter only numbers images of one patient."""
+    match = _SUFFIXED.match(patientid)
+    return match.group(1) if match else patientid
+
+
+def image_index(files: list[str]) -> dict[tuple[str, str], str]:
+    """``(stem, lower-case extension) -> path`` for every image directly under ``images/``."""
+    found: dict[tuple[str, str], str] = {}
+    for relative in files:
+        path = PurePosixPath(relative)
+        if path.parent.as_posix() == IMAGES and path.suffix.lower() in EXTENSIONS:
+            found[(path.stem, path.suffix.lower())] = relative
+    return found
+
+
+def view_of(ctx: SourceContext, raw: str, path: str, where: str) -> tuple[str, list[Problem]]:
+    """Harmonised view, with a problem if a non-blank spelling is not in the vocabulary."""
+    view = harmonise_view(raw)
+    if view == "unknown" and raw.strip().lower() not in _UNKNOWN_VIEWS:
+        return view, [ctx.problem(f"unmapped view {raw!r} -> unknown", path=path, row=where)]
+    return view, []
+
+
+def clinical_extra(row: dict[str, str]) -> dict[str, str]:
+    return {key: value for name, key in CLINICAL_EXTRA if (value := column(row, name)) and value.upper() != "N/A"}
+
+
+def modality_of(raw: str) -> str:
+    return "ct" if raw.strip().lower() == "ct" else "xray"
+
+
+def _age(raw: str) -> tuple[float | None, dict[str, str]]:
+    age = parse_age(raw)
+    plain = re.fullmatch(r"\d+(?:\.\d+)?", raw.strip()) is not None
+    return age, ({} if plain or not raw else {"age_raw": raw})
+
+
+def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry | Problem]:
+    where = row["_row"]
+    finding = column(row, "finding")
+    label, detail = ctx.label(finding, METADATA, where)
+    view, problems = view_of(ctx, column(row, "view"), METADATA, where)
+    yield from problems
+    age, age_extra = _age(column(row, "age"))
+    yield Entry(
+        path=relative,
+        modality=modality_of(column(row, "modality")),
+        finding=finding,
+        label=label,
+        label_detail=detail,
+        view=view,
+        patient_id=patient_of(column(row, "patientid")),
+        age=age,
+        sex=harmonise_sex(column(row, "sex")),
+        row=where,
+        extra={**clinical_extra(row), **age_extra},
+    )
+
+
+def _find(index: dict[tuple[str, str], str], patientid: str) -> list[str]:
+    return [index[(patientid, ext)] for ext in EXTENSIONS if (patientid, ext) in index]
+
+
+def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+    index = image_index(ctx.files)
+    used: set[str] = set()
+    rows = ctx.metadata_rows(METADATA)
+    if rows is None:
+        return
+    for row in rows:
+        where = row["_row"]
+        patientid = column(row, "patientid")
+        if not patientid:
+            yield ctx.problem("row has no patientid, so no image name", path=METADATA, row=where)
+            continue
+        found = _find(index, patientid)
+        if not found:
+            yield ctx.problem(
+                f"no {IMAGES}/{patientid}.jpg/.png in the checkout for this row", path=METADATA, row=where
+            )
+            continue
+        if len(found) > 1:
+            yield ctx.problem(f"several images for {patientid}: {found}; indexed {found[0]}", path=METADATA, row=where)
+        used.add(found[0])
+        yield from _entry(ctx, row, found[0])
+    for relative in sorted(set(index.values()) - used):
+        yield ctx.problem(f"image has no row in {METADATA}; not indexed", path=relative)

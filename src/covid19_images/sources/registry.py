@@ -1,0 +1,176 @@
+"""The source registry (``sources.yaml`` at the root): the single list of upstreams.
+
+``.gitmodules`` must agree with it; ``sync`` registers any source it lists that git does
+not know yet, so adding a source is a registry entry plus a parser module.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+import yaml
+
+from covid19_images.core.paths import DATASETS_DIR, REGISTRY_FILE
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+class RegistryError(ValueError):
+    """The registry is malformed or names something unsafe."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One upstream dataset as the registry declares it."""
+
+    name: str
+    url: str
+    branch: str
+    parser: str
+    modalities: tuple[str, ...]
+    license: str
+    license_url: str = ""
+    citation: str = ""
+    homepage: str = ""
+    description: str = ""
+    lfs: bool = False
+    pending: bool = False
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def path(self) -> str:
+        """Submodule path, always ``datasets/<name>``: the registry cannot point elsewhere."""
+        return f"{DATASETS_DIR}/{self.name}"
+
+
+def check_url(url: str, *, allow_local: bool = False) -> None:
+    """Refuse every URL form that could run a command or read outside the mirror.
+
+    Only ``https://`` is accepted; absolute local paths and ``file:///`` only when the
+    caller explicitly allows local mirrors. ``ext::``/``fd::`` and other transport helpers,
+    ssh in every spelling (``ssh://``, scp-like ``git@host:-oProxyCommand=...``: option
+    injection), anything starting with ``-``, control characters and embedded passwords
+    (they would be committed to ``.gitmodules``) are always refused. git enforces the same
+    policy again at run time (:func:`covid19_images.sources.git.git_environment`), so a
+    ``.gitmodules`` edited behind the registry's back is refused too.
+    """
+    if not isinstance(url, str) or not url:
+        raise RegistryError(f"invalid URL {url!r}: empty")
+    if url.lstrip().startswith("-") or "::" in url.split("/", 1)[0]:
+        raise RegistryError(f"refused URL {url!r}: transport helpers and option-like URLs are not allowed")
+    if _CONTROL.search(url) or not url.isascii():
+        raise RegistryError(f"invalid URL {url!r}: contains spaces, control or non-ASCII characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as err:
+        raise RegistryError(f"invalid URL {url!r}: {err}") from err
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        host = parts.hostname or ""
+        if not _HOST.fullmatch(host) or host.startswith(("-", ".")):
+            raise RegistryError(f"refused URL {url!r}: missing or malformed host")
+        if parts.password is not None:
+            raise RegistryError(
+                f"refused URL {url!r}: credentials in a URL would be committed; use a credential helper"
+            )
+        return
+    if allow_local:
+        if scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/"):
+            return
+        if not parts.scheme and url.startswith("/") and not url.startswith("//"):
+            return
+    raise RegistryError(
+        f"refused URL {url!r}: only https:// sources are allowed"
+        + ("" if allow_local else " (local mirrors need --mirror or --allow-local)")
+    )
+
+
+def check_branch(branch: str) -> None:
+    """A branch name git accepts and that cannot be read as an option or a revision range."""
+    if (
+        not _BRANCH.fullmatch(branch)
+        or ".." in branch
+        or "//" in branch
+        or "@{" in branch
+        or branch.endswith(("/", ".", ".lock"))
+        or "/." in branch
+    ):
+        raise RegistryError(f"invalid branch {branch!r}")
+
+
+def _spec(entry: dict, index: int) -> SourceSpec:
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{REGISTRY_FILE}: entry {index} is not a mapping")
+    name = str(entry.get("name", ""))
+    if not _NAME.fullmatch(name):
+        raise RegistryError(f"{REGISTRY_FILE}: entry {index}: invalid source name {name!r}")
+    path = entry.get("path", f"{DATASETS_DIR}/{name}")
+    pure = PurePosixPath(str(path))
+    if (
+        pure.is_absolute()
+        or ".." in pure.parts
+        or pure.parts[:1] != (DATASETS_DIR,)
+        or str(pure) != f"{DATASETS_DIR}/{name}"
+    ):
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: path {path!r} must be {DATASETS_DIR}/{name}")
+    url = str(entry.get("url", ""))
+    try:
+        check_url(url)
+    except RegistryError as err:
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
+    branch = str(entry.get("branch", "master"))
+    try:
+        check_branch(branch)
+    except RegistryError as err:
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
+    parser = str(entry.get("parser", name.replace("-", "_")))
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", parser):
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: invalid parser name {parser!r}")
+    modalities = entry.get("modalities", ()) or ()
+    options = entry.get("options", {}) or {}
+    if not isinstance(modalities, (list, tuple)) or not isinstance(options, dict):
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: 'modalities' must be a list and 'options' a mapping")
+    modalities = tuple(str(m) for m in modalities)
+    return SourceSpec(
+        name=name,
+        url=url,
+        branch=branch,
+        parser=parser,
+        modalities=modalities,
+        license=str(entry.get("license", "")),
+        license_url=str(entry.get("license_url", "")),
+        citation=str(entry.get("citation", "")).strip(),
+        homepage=str(entry.get("homepage", "")),
+        description=str(entry.get("description", "")).strip(),
+        lfs=bool(entry.get("lfs", False)),
+        pending=bool(entry.get("pending", False)),
+        options=dict(options),
+    )
+
+
+def load_registry(root: Path) -> dict[str, SourceSpec]:
+    """Read and validate ``<root>/sources.yaml``; order is the file's order."""
+    file = Path(root) / REGISTRY_FILE
+    if not file.is_file():
+        raise RegistryError(f"no {REGISTRY_FILE} in {root}: is this a covid19-images checkout? (use --root)")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise RegistryError(f"{file}: not valid YAML: {err}") from err
+    entries = (data or {}).get("sources") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise RegistryError(f"{file}: expected a top-level 'sources:' list")
+    specs: dict[str, SourceSpec] = {}
+    for index, entry in enumerate(entries):
+        spec = _spec(entry, index)
+        if spec.name in specs:
+            raise RegistryError(f"{file}: source {spec.name} is listed twice")
+        specs[spec.name] = spec
+    return specs
