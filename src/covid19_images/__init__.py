@@ -8,7 +8,12 @@ A positive scan can suggest COVID-19; a negative scan means nothing. Research us
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __version__ = "0.1.0"
 
@@ -19,32 +24,121 @@ MEDICAL_WARNING = (
 )
 
 
-def load_manifest(root: Any = None, **kwargs: Any):
-    """The unified manifest as a pandas DataFrame (see manifests/README.md for the columns)."""
+def load_manifest(root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The unified manifest as a pandas DataFrame (manifests/README.md documents the columns).
+
+    Args:
+        root: the data root; default ``$COVID19_IMAGES_ROOT``, else this checkout, else cwd.
+    """
     from covid19_images.loaders import load_manifest as _load_manifest
 
-    return _load_manifest(root=root, **kwargs)
+    return _load_manifest(root)
 
 
-def load_covid_xray(framework: str = "torch", **kwargs: Any):
-    """Chest X-rays as a native dataset of ``framework`` ("torch", "tf" or "fastai")."""
+def load_covid_xray(
+    framework: str = "torch",
+    *,
+    root: str | os.PathLike | None = None,
+    split: str | None = "train",
+    split_scheme: str = "default",
+    image_size: int | tuple[int, int] | None = 224,
+    channels: int = 3,
+    labels: str | Iterable[str] | None = None,
+    sources: str | Iterable[str] | None = None,
+    views: str | Iterable[str] | None = None,
+    licenses: str | Iterable[str] | None = None,
+    classes: Iterable[str] | None = None,
+    deduplicate: bool = True,
+    include_augmented: bool = False,
+    video_frames: str | int = 10,
+    cache: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    check_files: bool = True,
+    **framework_options: Any,
+) -> Any:
+    """Chest X-rays as a native dataset of ``framework`` ("torch", "tf" or "fastai").
+
+    ``framework_options`` go to the framework's adapter: torch ``transform``,
+    ``target_transform``, ``dtype``; tf ``batch_size``, ``shuffle``, ``seed``, ``prefetch``;
+    fastai ``bs``, ``item_tfms``, ``batch_tfms``, ``num_workers``, ``shuffle``, ``device``.
+    """
+    return _load("xray", framework, locals())
+
+
+def load_covid_ct(
+    framework: str = "torch",
+    *,
+    root: str | os.PathLike | None = None,
+    split: str | None = "train",
+    split_scheme: str = "default",
+    image_size: int | tuple[int, int] | None = 224,
+    channels: int = 3,
+    labels: str | Iterable[str] | None = None,
+    sources: str | Iterable[str] | None = None,
+    views: str | Iterable[str] | None = None,
+    licenses: str | Iterable[str] | None = None,
+    classes: Iterable[str] | None = None,
+    deduplicate: bool = True,
+    include_augmented: bool = False,
+    include_non_axial: bool = False,
+    video_frames: str | int = 10,
+    cache: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    check_files: bool = True,
+    **framework_options: Any,
+) -> Any:
+    """CT slices (DICOM instances, NIfTI volumes served slice by slice, 2-D CT images from papers).
+
+    ``framework_options`` as for :func:`load_covid_xray`.
+    """
+    return _load("ct", framework, locals())
+
+
+def load_covid_ultrasound(
+    framework: str = "torch",
+    *,
+    root: str | os.PathLike | None = None,
+    split: str | None = "train",
+    split_scheme: str = "default",
+    image_size: int | tuple[int, int] | None = 224,
+    channels: int = 3,
+    labels: str | Iterable[str] | None = None,
+    sources: str | Iterable[str] | None = None,
+    views: str | Iterable[str] | None = None,
+    licenses: str | Iterable[str] | None = None,
+    classes: Iterable[str] | None = None,
+    deduplicate: bool = True,
+    include_augmented: bool = False,
+    video_frames: str | int = 10,
+    cache: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    check_files: bool = True,
+    **framework_options: Any,
+) -> Any:
+    """Lung ultrasound images and video frames (``video_frames`` chooses which frames).
+
+    ``framework_options`` as for :func:`load_covid_xray`.
+    """
+    return _load("ultrasound", framework, locals())
+
+
+def _load(modality: str, framework: str, arguments: dict[str, Any]) -> Any:
+    """Forward a public loader's arguments (its ``locals()``) to :func:`covid19_images.loaders.load`."""
     from covid19_images.loaders import load
 
-    return load("xray", framework, **kwargs)
+    options = {k: v for k, v in arguments.items() if k not in ("framework", "framework_options")}
+    return load(modality, framework, **options, **arguments["framework_options"])
 
 
-def load_covid_ct(framework: str = "torch", **kwargs: Any):
-    """CT slices (DICOM instances, NIfTI volumes expanded to slices, 2-D CT images)."""
-    from covid19_images.loaders import load
+def _append_options_doc() -> None:
+    """Append the declared options to each public loader's docstring (one declaration, one doc)."""
+    from covid19_images.loaders._options import options_doc
 
-    return load("ct", framework, **kwargs)
+    for function, modality in ((load_covid_xray, "xray"), (load_covid_ct, "ct"), (load_covid_ultrasound, "ultrasound")):
+        function.__doc__ = f"{function.__doc__}\n\n{options_doc(modality)}\n"
 
 
-def load_covid_ultrasound(framework: str = "torch", **kwargs: Any):
-    """Lung ultrasound images and video frames."""
-    from covid19_images.loaders import load
-
-    return load("ultrasound", framework, **kwargs)
+_append_options_doc()
 
 
 __all__ = [

@@ -1,5 +1,8 @@
 """Framework-native datasets over the manifest: ``load(modality, framework, **options)``.
 
+The shared options are declared once in :mod:`covid19_images.loaders._options`; adapters are
+registered by name in :mod:`covid19_images.loaders.adapters`.
+
 Nothing here imports a deep-learning framework at module level; each adapter imports its
 framework when it is asked for, and a missing one is an ``ImportError`` naming the extra
 to install.
@@ -7,9 +10,9 @@ to install.
 TensorFlow and torchvision in one process: on the pinned versions, importing
 ``torchvision`` (which fastai imports) *after* ``tensorflow`` segfaults, while the
 other order works. The TF adapter therefore imports torchvision first when it is
-installed, and the torch/fastai adapters refuse with a clear error (instead of crashing)
-when TensorFlow was imported before torchvision. The torch adapter itself does not need
-torchvision.
+installed, and the fastai adapter (which needs torchvision) refuses with a clear error
+instead of crashing when TensorFlow was imported before torchvision. The torch adapter
+imports only ``torch``, never torchvision, so it works in either order.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from typing import Any
 
 import pandas as pd
 
-from covid19_images.loaders._options import DEFAULT_VIDEO_STRIDE, KNOWN_LABELS, Options, make_options
+from covid19_images.loaders._options import DEFAULT_VIDEO_STRIDE, KNOWN_LABELS, Options, make_options, user_options
 from covid19_images.loaders._select import DataNotAvailableError, NoItemsError, Selection, check_available, select
+from covid19_images.loaders.adapters import adapter_names, framework_options, get_adapter
 
-FRAMEWORKS = ("torch", "tf", "fastai")
 _EXTRAS = {"torch": "torch", "torchvision": "torch", "tensorflow": "tf", "fastai": "fastai"}
 _NUMERIC_INT = ("width", "height", "frames")
 
@@ -112,9 +115,15 @@ def read_manifest_typed(root: Any = None) -> pd.DataFrame:
     return frame
 
 
-def load_manifest(root: Any = None) -> pd.DataFrame:
-    """The unified manifest as a DataFrame: one row per file, strings except
-    ``width``/``height``/``frames`` (nullable Int64) and ``age`` (float, NaN if unknown)."""
+def load_manifest(root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The unified manifest as a DataFrame: one row per file.
+
+    Args:
+        root: the data root; default ``$COVID19_IMAGES_ROOT``, else this checkout, else cwd.
+
+    Columns are strings except ``width``/``height``/``frames`` (nullable Int64) and ``age``
+    (float, NaN if unknown); manifests/README.md documents each.
+    """
     warn_medical()
     return read_manifest_typed(root)
 
@@ -132,89 +141,31 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
     return selection
 
 
-_COMMON = frozenset(
-    {
-        "root",
-        "split",
-        "split_scheme",
-        "image_size",
-        "channels",
-        "labels",
-        "sources",
-        "views",
-        "licenses",
-        "classes",
-        "deduplicate",
-        "include_augmented",
-        "include_non_axial",
-        "video_frames",
-        "cache",
-        "cache_dir",
-        "check_files",
-    }
-)
-_SPECIFIC = {
-    "torch": frozenset({"transform", "target_transform", "dtype"}),
-    "tf": frozenset({"batch_size", "shuffle", "seed", "prefetch"}),
-    "fastai": frozenset({"bs", "item_tfms", "batch_tfms", "num_workers", "shuffle", "device"}),
-}
-
-
 def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
     """A native dataset of ``framework`` over the ``modality`` images of the manifest.
 
-    Common options (all frameworks):
-
-    * ``split``: ``"train"`` (default), ``"val"``, ``"test"`` or None (every row); the
-      assignment comes from ``split_scheme`` (``"default"``: stable patient-level split).
-      fastai takes train and valid together and ignores ``split`` (see its adapter).
-    * ``image_size``: int or (height, width); every image is squashed to exactly that size
-      (no crop, so lung apices and costophrenic angles stay in the picture). None keeps
-      each image's own size (not batchable without a transform).
-    * ``channels``: 3 (gray replicated; what ImageNet-pretrained models expect) or 1.
-    * ``labels``: which labels to serve; default every known label (covid-19, pneumonia,
-      normal, other) and *not* ``unknown``; ``"all"`` includes unknown.
-    * ``classes``: fixed class order (label -> index); default: sorted labels present after
-      filtering, computed across all splits so train/val/test agree.
-    * ``sources``, ``views``, ``licenses``: exact-match filters on those manifest columns.
-    * ``deduplicate`` (True): one image per duplicate group (first by image_id).
-    * ``include_augmented`` (False): serve upstream's augmented copies.
-    * ``include_non_axial`` (False, CT): serve localizer and reformat series.
-    * ``video_frames``: frames of videos/animated GIFs to serve: a stride (default 10),
-      ``"middle"`` or ``"all"``. Volumes serve every slice.
-    * ``cache`` (False) / ``cache_dir``: keep decoded, resized pixels on disk (see
-      ``loaders.cache``; default folder ``<root>/.cache/covid19-images``).
-    * ``check_files`` (True): stat every file at construction and fail with the fetch
-      command if a source is not checked out or a file is missing.
-
-    Framework options: torch ``transform``, ``target_transform``, ``dtype`` ("float32" or
-    "uint8"); tf ``batch_size``, ``shuffle``, ``seed``, ``prefetch``; fastai ``bs``,
-    ``item_tfms``, ``batch_tfms``, ``num_workers``, ``shuffle``, ``device``.
+    ``kwargs`` are the options declared in :mod:`covid19_images.loaders._options` (shared by
+    every framework) plus the framework's own, declared by its adapter's signature
+    (:mod:`covid19_images.loaders.adapters`). The public ``load_covid_xray``/``ct``/``ultrasound``
+    spell the shared ones out; this is what they call.
     """
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
-    allowed = _COMMON | _SPECIFIC[framework]
-    unknown = sorted(set(kwargs) - allowed)
+    factory = get_adapter(framework)
+    declared = {f.name for f in user_options(modality)} | {"root"}
+    shared = {k: v for k, v in kwargs.items() if k in declared or k in _ALL_USER_OPTIONS}
+    options = make_options(modality, **shared)
+    specific = {k: v for k, v in kwargs.items() if k not in shared}
+    accepted = framework_options(factory)
+    unknown = sorted(set(specific) - set(accepted))
     if unknown:
         raise TypeError(
-            f"unknown option(s) {', '.join(unknown)} for the {framework!r} loader; "
-            f"options: {', '.join(sorted(allowed))}"
+            f"unknown option(s) {', '.join(unknown)} for the {framework!r} loader; its own options: "
+            f"{', '.join(accepted) or 'none'}; shared options: {', '.join(sorted(declared))}"
         )
-    common = {k: v for k, v in kwargs.items() if k in _COMMON}
-    specific = {k: v for k, v in kwargs.items() if k not in _COMMON}
-    options = make_options(modality, **common)
     warn_medical()
-    if framework == "torch":
-        from covid19_images.loaders.torch_adapter import make_torch_dataset
+    return factory(options, **specific)
 
-        return make_torch_dataset(options, **specific)
-    if framework == "tf":
-        from covid19_images.loaders.tf_adapter import make_tf_dataset
 
-        return make_tf_dataset(options, **specific)
-    from covid19_images.loaders.fastai_adapter import make_fastai_dataloaders
-
-    return make_fastai_dataloaders(options, split_given="split" in kwargs, **specific)
+_ALL_USER_OPTIONS = frozenset(f.name for f in user_options())
 
 
 def default_workers() -> int:
@@ -225,6 +176,8 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+FRAMEWORKS = adapter_names()
+
 __all__ = [
     "DEFAULT_VIDEO_STRIDE",
     "FRAMEWORKS",
@@ -234,6 +187,7 @@ __all__ = [
     "NoItemsError",
     "Options",
     "Selection",
+    "adapter_names",
     "load",
     "load_manifest",
 ]

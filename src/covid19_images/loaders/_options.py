@@ -1,16 +1,26 @@
-"""The options every framework adapter shares, validated once before any framework is imported.
+"""The one declaration of the loader options: names, accepted types, defaults, checks and docs.
 
-Validating first means a typo (``lables=``, ``split="valid"``, ``channels=4``) fails in
-milliseconds with a message naming the valid choices, instead of after TensorFlow has
-spent seconds importing.
+Every option the three public loaders share is a field of :class:`Options` declared with
+:func:`option`. From those fields come the validation (:func:`make_options`), the defaults,
+the docs appended to ``load_covid_xray``/``ct``/``ultrasound`` (:func:`options_doc`), and the
+test that holds the loaders' explicit signatures to this declaration
+(``tests/test_loader_signatures.py``). Framework-specific options (torch ``transform``, tf
+``batch_size``, fastai ``bs``, ...) are declared once too: by the signature and docstring of
+each adapter's factory, registered by name in :mod:`covid19_images.loaders.adapters`.
+
+Validating before any framework is imported means a typo (``lables=``, ``split="valid"``,
+``channels=4``) fails in milliseconds with a message naming the valid choices, instead of
+after TensorFlow has spent seconds importing.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from covid19_images.core.schema import LABELS, MODALITIES, SPLITS
 
@@ -22,38 +32,46 @@ KNOWN_LABELS: tuple[str, ...] = tuple(label for label in LABELS if label != "unk
 #: ``video_frames`` default: every 10th frame, about 3 frames per second of a 30 fps clip
 #: (the sampling POCOVID-Net used), so a long clip does not outweigh a hundred still images.
 DEFAULT_VIDEO_STRIDE = 10
+#: Largest image side accepted for ``image_size``.
+MAX_IMAGE_SIDE = 16384
+
+Check = Callable[[Any, str], Any]
 
 
-@dataclass(frozen=True)
-class Options:
-    """What to serve and how to preprocess it; see :func:`covid19_images.loaders.load`."""
+def option(default: Any, accepts: str, doc: str, check: Check, *, modalities: tuple[str, ...] = MODALITIES) -> Any:
+    """Declare one loader option as a dataclass field.
 
-    modality: str
-    root: Path
-    split: str | None = "train"
-    split_scheme: str = "default"
-    image_size: tuple[int, int] | None = (224, 224)
-    channels: int = 3
-    labels: tuple[str, ...] | None = None
-    sources: tuple[str, ...] | None = None
-    views: tuple[str, ...] | None = None
-    licenses: tuple[str, ...] | None = None
-    classes: tuple[str, ...] | None = None
-    deduplicate: bool = True
-    include_augmented: bool = False
-    include_non_axial: bool = False
-    video_frames: str | int = DEFAULT_VIDEO_STRIDE
-    cache: bool = False
-    cache_dir: Path | None = None
-    check_files: bool = True
-
-    @property
-    def cache_directory(self) -> Path:
-        return self.cache_dir if self.cache_dir is not None else self.root / ".cache" / "covid19-images"
+    Args:
+        default: the value a caller gets by leaving the option out (before ``check``).
+        accepts: the accepted types as written in the loaders' signatures.
+        doc: one paragraph for the loaders' docstrings.
+        check: ``check(value, name)`` returns the normalised value or raises TypeError/ValueError.
+        modalities: the loaders that take the option (``include_non_axial`` is CT only).
+    """
+    metadata = {"accepts": accepts, "doc": doc, "check": check, "modalities": modalities}
+    return field(default=default, metadata=metadata)
 
 
-def _names(value: str | Iterable[str] | None, what: str) -> tuple[str, ...] | None:
-    """Accept one name or any iterable of names; a bare string is one name, not its letters."""
+# --- checks: each takes (value, option name) and returns the normalised value ---------------------
+
+
+def whole_number(value: Any, name: str) -> int:
+    """An integer, numpy integers included; bools, strings and non-integral floats are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+            return int(value)
+        raise TypeError(f"{name} must be a whole number, not {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__} {value!r}")
+    return value
+
+
+def _names(value: Any, name: str) -> tuple[str, ...] | None:
+    """One name or any iterable of names; a bare string is one name, not its letters."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -61,103 +79,224 @@ def _names(value: str | Iterable[str] | None, what: str) -> tuple[str, ...] | No
     try:
         names = tuple(value)
     except TypeError:
-        raise TypeError(f"{what} must be a string or a list of strings, not {type(value).__name__}") from None
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"{what} must contain strings, got {name!r}")
+        raise TypeError(f"{name} must be a string or a list of strings, not {type(value).__name__}") from None
+    for item in names:
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must contain strings, got {item!r}")
     return names
 
 
-def image_size_tuple(value: int | Sequence[int] | None) -> tuple[int, int] | None:
-    """``224`` -> ``(224, 224)``; ``(h, w)`` kept. Squashed to exactly that size (see docs)."""
+def _split(value: Any, name: str) -> str | None:
+    if value is not None and value not in SPLITS:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(SPLITS)} or None for all rows")
+    return value
+
+
+def _scheme(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty string such as 'default', 'official', 'loso:<source>'")
+    return value
+
+
+def image_size_tuple(value: Any, name: str = "image_size") -> tuple[int, int] | None:
+    """``224`` -> ``(224, 224)``; ``(h, w)`` kept; None keeps each image's own size."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise TypeError("image_size must be an int or an (height, width) pair")
-    if isinstance(value, int):
-        size = (value, value)
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be an int or a (height, width) pair of ints, not the string {value!r}")
+    if isinstance(value, Iterable):
+        parts = tuple(value)
+        if len(parts) != 2:
+            raise ValueError(f"{name} must be (height, width), got {value!r}")
+        size = (whole_number(parts[0], name), whole_number(parts[1], name))
     else:
-        try:
-            size = tuple(int(v) for v in value)
-        except (TypeError, ValueError):
-            raise TypeError(f"image_size must be an int or an (height, width) pair, not {value!r}") from None
-        if len(size) != 2:
-            raise ValueError(f"image_size must be (height, width), got {value!r}")
-    if min(size) < 1 or max(size) > 16384:
-        raise ValueError(f"image_size {value!r} is out of range (1..16384)")
-    return size  # type: ignore[return-value]
+        side = whole_number(value, name)
+        size = (side, side)
+    if min(size) < 1 or max(size) > MAX_IMAGE_SIDE:
+        raise ValueError(f"{name} {value!r} is out of range (1..{MAX_IMAGE_SIDE})")
+    return size
 
 
-def make_options(
-    modality: str,
-    *,
-    root: str | os.PathLike | None = None,
-    split: str | None = "train",
-    split_scheme: str = "default",
-    image_size: int | Sequence[int] | None = 224,
-    channels: int = 3,
-    labels: str | Iterable[str] | None = None,
-    sources: str | Iterable[str] | None = None,
-    views: str | Iterable[str] | None = None,
-    licenses: str | Iterable[str] | None = None,
-    classes: Iterable[str] | None = None,
-    deduplicate: bool = True,
-    include_augmented: bool = False,
-    include_non_axial: bool = False,
-    video_frames: str | int = DEFAULT_VIDEO_STRIDE,
-    cache: bool = False,
-    cache_dir: str | os.PathLike | None = None,
-    check_files: bool = True,
-) -> Options:
+def _channels(value: Any, name: str) -> int:
+    if isinstance(value, bool) or value not in (1, 3):
+        raise ValueError(f"{name} must be 1 (grayscale) or 3 (RGB), not {value!r}")
+    return int(value)
+
+
+def _labels(value: Any, name: str) -> tuple[str, ...] | None:
+    names = _names(value, name)
+    if names == ("all",):
+        return LABELS
+    for label in names or ():
+        if label not in LABELS:
+            raise ValueError(f"unknown label {label!r}; labels are {', '.join(LABELS)} (or 'all')")
+    return names
+
+
+def _classes(value: Any, name: str) -> tuple[str, ...] | None:
+    names = _names(value, name)
+    if names is None:
+        return None
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"{name} must be a non-empty list without repeats, got {list(names)}")
+    for label in names:
+        if label not in LABELS:
+            raise ValueError(f"unknown class {label!r}; labels are {', '.join(LABELS)}")
+    return names
+
+
+def _video_frames(value: Any, name: str) -> str | int:
+    if value in ("middle", "all") and isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1:
+        return int(value)
+    raise ValueError(f"{name} must be 'middle', 'all' or a stride >= 1, not {value!r}")
+
+
+def _directory(value: Any, name: str) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path, not {type(value).__name__}")
+    return Path(value).resolve()
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to serve and how to preprocess it, validated; built by :func:`make_options`.
+
+    ``modality`` and ``root`` are fixed by the loader called and by :func:`find_root`; every
+    other field is a user option declared with :func:`option`.
+    """
+
+    modality: str
+    root: Path
+    split: str | None = option(
+        "train",
+        "str | None",
+        '"train" (default), "val", "test", or None for every row; assigned by ``split_scheme``. fastai '
+        "DataLoaders hold train and valid together and refuse ``split`` (test rows are in ``dls.test_items``).",
+        _split,
+    )
+    split_scheme: str = option(
+        "default",
+        "str",
+        '"default" (stable patient-level 80/10/10), "official" (the upstream\'s own), "loso:<source>" '
+        '(leave one source out), "covidx[:<version>]" (COVIDx\'s lists applied to the images held).',
+        _scheme,
+    )
+    image_size: tuple[int, int] | None = option(
+        224,
+        "int | tuple[int, int] | None",
+        "int or (height, width): every image is squashed to exactly that size (no crop, so lung apices and "
+        "costophrenic angles stay in the picture). None keeps each image's own size (not batchable).",
+        image_size_tuple,
+    )
+    channels: int = option(
+        3, "int", "3 (gray replicated; what ImageNet-pretrained models expect) or 1.", _channels
+    )
+    labels: tuple[str, ...] | None = option(
+        None,
+        "str | Iterable[str] | None",
+        "labels to serve; default every known label (covid-19, pneumonia, normal, other), never ``unknown`` "
+        'unless asked; "all" includes unknown.',
+        _labels,
+    )
+    sources: tuple[str, ...] | None = option(
+        None, "str | Iterable[str] | None", "only these sources (registry names).", _names
+    )
+    views: tuple[str, ...] | None = option(
+        None, "str | Iterable[str] | None", 'only these views ("PA", "AP", "L", "axial", ...).', _names
+    )
+    licenses: tuple[str, ...] | None = option(
+        None, "str | Iterable[str] | None", "only these licence ids (manifest ``license`` column).", _names
+    )
+    classes: tuple[str, ...] | None = option(
+        None,
+        "Iterable[str] | None",
+        "fixed class order (label -> index); default: the sorted labels present after filtering, computed "
+        "across all splits so train/val/test agree.",
+        _classes,
+    )
+    deduplicate: bool = option(True, "bool", "serve one image per duplicate group (the first by image_id).", _flag)
+    include_augmented: bool = option(
+        False, "bool", "serve the augmented copies some upstreams ship (Darshan's TrainData).", _flag
+    )
+    include_non_axial: bool = option(
+        False, "bool", "serve CT localizers and reformatted series too.", _flag, modalities=("ct",)
+    )
+    video_frames: str | int = option(
+        DEFAULT_VIDEO_STRIDE,
+        "str | int",
+        'frames of videos and animated images: a stride (default 10), "middle" or "all". Volumes serve every slice.',
+        _video_frames,
+    )
+    cache: bool = option(
+        False,
+        "bool",
+        "decode and resize once into a file under ``cache_dir`` keyed by content hashes and settings "
+        "(needs a fixed ``image_size``).",
+        _flag,
+    )
+    cache_dir: Path | None = option(
+        None, "str | os.PathLike | None", "where the cache lives; default ``<root>/.cache/covid19-images``.", _directory
+    )
+    check_files: bool = option(
+        True,
+        "bool",
+        "stat every file at construction and fail with the fetch command when a source is not checked out.",
+        _flag,
+    )
+
+    @property
+    def cache_directory(self) -> Path:
+        """The cache folder in use: ``cache_dir`` or ``<root>/.cache/covid19-images``."""
+        return self.cache_dir if self.cache_dir is not None else self.root / ".cache" / "covid19-images"
+
+
+def user_options(modality: str | None = None) -> list[Any]:
+    """The declared user options (dataclass fields), in declaration order, for ``modality`` or all."""
+    return [
+        f
+        for f in fields(Options)
+        if "check" in f.metadata and (modality is None or modality in f.metadata["modalities"])
+    ]
+
+
+def options_doc(modality: str | None = None) -> str:
+    """The options section of a loader docstring, rendered from the declaration."""
+    lines = ["Options (validated before any framework is imported):", ""]
+    for f in user_options(modality):
+        lines.append(f"* ``{f.name}`` ({f.metadata['accepts']}, default ``{f.default!r}``): {f.metadata['doc']}")
+    return "\n".join(lines)
+
+
+def make_options(modality: str, *, root: str | os.PathLike | None = None, **given: Any) -> Options:
+    """Validate and normalise ``given`` for the ``modality`` loader.
+
+    Args:
+        modality: "xray", "ct" or "ultrasound".
+        root: the data root (see :func:`covid19_images.core.paths.find_root`).
+        **given: user options by name; unknown names and options of another modality are refused.
+    """
     from covid19_images.core.paths import find_root
 
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)} or None for all rows")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), not {channels!r}")
-    label_names = _names(labels, "labels")
-    if label_names == ("all",):
-        label_names = LABELS
-    for name in label_names or ():
-        if name not in LABELS:
-            raise ValueError(f"unknown label {name!r}; labels are {', '.join(LABELS)} (or 'all')")
-    class_names = _names(classes, "classes")
-    if class_names is not None:
-        if len(set(class_names)) != len(class_names) or not class_names:
-            raise ValueError(f"classes must be a non-empty list without repeats, got {list(class_names)}")
-        for name in class_names:
-            if name not in LABELS:
-                raise ValueError(f"unknown class {name!r}; labels are {', '.join(LABELS)}")
-        if label_names is not None and not set(label_names) <= set(class_names):
-            extra = sorted(set(label_names) - set(class_names))
-            raise ValueError(f"labels {extra} are not in classes {list(class_names)}: give them an index or drop them")
-    if isinstance(video_frames, bool) or not (
-        video_frames in ("middle", "all") or (isinstance(video_frames, int) and video_frames >= 1)
-    ):
-        raise ValueError(f"video_frames must be 'middle', 'all' or a stride >= 1, not {video_frames!r}")
-    size = image_size_tuple(image_size)
-    if cache and size is None:
+    declared = {f.name: f for f in user_options(modality)}
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)} for {modality}; options: {', '.join(declared)}")
+    values = {name: f.metadata["check"](given.get(name, f.default), name) for name, f in declared.items()}
+    options = Options(modality=modality, root=find_root(root), **values)
+    if options.classes is not None and options.labels is not None and not set(options.labels) <= set(options.classes):
+        extra = sorted(set(options.labels) - set(options.classes))
+        raise ValueError(f"labels {extra} are not in classes {list(options.classes)}: give them an index or drop them")
+    if options.cache and options.image_size is None:
         raise ValueError("cache=True needs a fixed image_size: the cache stores resized pixels")
-    resolved = find_root(root)
-    return Options(
-        modality=modality,
-        root=resolved,
-        split=split,
-        split_scheme=split_scheme,
-        image_size=size,
-        channels=channels,
-        labels=label_names,
-        sources=_names(sources, "sources"),
-        views=_names(views, "views"),
-        licenses=_names(licenses, "licenses"),
-        classes=class_names,
-        deduplicate=bool(deduplicate),
-        include_augmented=bool(include_augmented),
-        include_non_axial=bool(include_non_axial),
-        video_frames=video_frames,
-        cache=bool(cache),
-        cache_dir=Path(cache_dir).resolve() if cache_dir is not None else None,
-        check_files=bool(check_files),
-    )
+    return options
+
+
+def with_split(options: Options, split: str | None) -> Options:
+    """``options`` for another split (fastai builds train and valid from one set of options)."""
+    return replace(options, split=_split(split, "split"))

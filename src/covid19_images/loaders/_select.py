@@ -53,7 +53,7 @@ def _is_true(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"))
 
 
-def _frames(row_format: str, count: int, modality: str, video_frames: str | int) -> list[int]:
+def _frames(row_format: str, count: int, video_frames: str | int) -> list[int]:
     """Which frames of one file become items.
 
     Volumes (NIfTI) and multi-frame DICOM serve every slice: in CT each slice is its own
@@ -140,7 +140,7 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
     frame = frame.sort_values(["source", "path"], kind="mergesort")
     counts = pd.to_numeric(frame["frames"], errors="coerce").fillna(1).astype(int).to_numpy()
     per_row = [
-        _frames(fmt, count, options.modality, options.video_frames)
+        _frames(fmt, count, options.video_frames)
         for fmt, count in zip(frame["format"], counts, strict=True)
     ]
     repeats = np.array([len(f) for f in per_row], dtype=np.int64)

@@ -44,7 +44,6 @@ class RowPixels:
 def make_fastai_dataloaders(
     options: Options,
     *,
-    split_given: bool = False,
     bs: int = 64,
     item_tfms: Any = None,
     batch_tfms: Any = None,
@@ -52,7 +51,19 @@ def make_fastai_dataloaders(
     shuffle: bool = True,
     device: Any = None,
 ) -> Any:
-    if split_given and options.split is not None:
+    """fastai ``DataLoaders`` with train and valid from the manifest's split column.
+
+    Args:
+        options: the validated shared options; ``split`` must be left at its default (or None):
+            the DataLoaders hold both train and val rows, and asking for "val" or "test" is refused.
+        bs: batch size.
+        item_tfms: fastai item transforms (after the loader's own resize).
+        batch_tfms: fastai batch transforms (e.g. ``aug_transforms()``, ``Normalize``).
+        num_workers: DataLoader workers; default fastai's.
+        shuffle: shuffle the training set each epoch.
+        device: where batches go; default fastai's (the GPU when there is one).
+    """
+    if options.split not in (None, "train"):
         raise ValueError(
             "fastai DataLoaders hold both train and valid (the manifest's train and val rows); leave split= out. "
             "Test rows are in dls.test_items: dls.test_dl(dls.test_items, with_labels=True)"

@@ -191,10 +191,18 @@ def make_tf_dataset(
     seed: int | None = None,
     prefetch: bool = True,
 ) -> Any:
-    """Build the pipeline; ``shuffle`` shuffles the (cheap) file list before decoding,
-    ``batch_size`` batches before the final prefetch. The returned dataset carries
-    ``classes``, ``class_to_idx`` and ``manifest`` attributes (lost by later transforms
-    such as ``.batch()``: read them first)."""
+    """A ``tf.data.Dataset`` of ``(image float32 [H, W, C], label int32)``.
+
+    The returned dataset carries ``classes``, ``class_to_idx`` and ``manifest`` attributes
+    (lost by later transforms such as ``.batch()``: read them first).
+
+    Args:
+        options: the validated shared options.
+        batch_size: batch before the final prefetch; None serves single items.
+        shuffle: shuffle the (cheap) file list before decoding.
+        seed: the shuffle's seed.
+        prefetch: end the pipeline with ``prefetch(AUTOTUNE)``.
+    """
     tf = import_tensorflow()
     selection = selection_for(options)
     items = selection.items
