@@ -52,6 +52,14 @@ class SyncBusy(RuntimeError):
     """Another sync holds the lock on this root."""
 
 
+class UnknownSourceError(LookupError):
+    """A source named on the command line (or by a caller) is not in the registry.
+
+    A user error with a one-line answer (the known names), so the CLI catches exactly this
+    and nothing broader: a ``KeyError`` from a bug inside sync must keep its traceback.
+    """
+
+
 @dataclass
 class SyncReport:
     updates: list[SourceUpdate] = field(default_factory=list)
@@ -228,7 +236,7 @@ def sync(
     registry = load_registry(root)
     unknown = [s for s in sources if s not in registry]
     if unknown:
-        raise KeyError(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(registry)}")
+        raise UnknownSourceError(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(registry)}")
     selected = [registry[s] for s in (sources or registry)]
     env = git_environment(allow_local=allow_local, mirror=mirror)
     report = SyncReport()
