@@ -21,6 +21,8 @@ LFS_POINTER_PREFIXES = (LFS_POINTER_PREFIX, b"version https://hawser.github.com/
 IMAGE_FORMATS = ("jpeg", "png", "webp", "gif", "bmp", "tiff", "jpeg2000")
 VOLUME_FORMATS = ("dicom", "nifti")
 VIDEO_FORMATS = ("mp4", "mov", "avi", "mpeg", "webm")
+#: every value the manifest's ``format`` column can hold (documented in manifests/README.md).
+DECODABLE_FORMATS = (*IMAGE_FORMATS, *VOLUME_FORMATS, *VIDEO_FORMATS)
 
 #: How many bytes :func:`read_head` returns (enough for every check below).
 HEAD_SIZE = 512

@@ -32,11 +32,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from covid19_images.core.paths import DATASETS_DIR
-from covid19_images.imaging.formats import IMAGE_FORMATS, VIDEO_FORMATS, VOLUME_FORMATS, read_head, sniff_format
+from covid19_images.imaging.formats import DECODABLE_FORMATS, read_head, sniff_format
 from covid19_images.imaging.probe import fingerprints, sha256_file
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
 
-IMAGE_LIKE = frozenset((*IMAGE_FORMATS, *VOLUME_FORMATS, *VIDEO_FORMATS))
+IMAGE_LIKE = frozenset(DECODABLE_FORMATS)
 FAILING = ("missing", "changed", "undecodable", "pixels_differ", "stale", "unreferenced")
 
 
