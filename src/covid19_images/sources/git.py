@@ -9,6 +9,7 @@ rewriting keeps working while ``ext::``, ``fd::`` and ssh stay refused.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -112,13 +113,35 @@ def open_repo(path: Path, env: Mapping[str, str]) -> git.Repo:
     return repo
 
 
+#: git's generic closing lines: they say *that* an operation failed, the line before says why.
+_WRAPPER_LINES = re.compile(
+    r"^(fatal|error): (could not read from remote repository\.?|clone of .* failed|failed to clone .*"
+    r"|unable to fetch in submodule path .*|failed to recurse into submodule .*)$",
+    re.IGNORECASE,
+)
+
+
+def _stderr_text(err: git.GitCommandError) -> str:
+    """git's stderr without GitPython's ``stderr: '...'`` wrapping."""
+    text = (err.stderr or "").strip()
+    if text.startswith("stderr: '") and text.endswith("'"):
+        text = text[len("stderr: '") : -1]
+    return text or str(err)
+
+
 def _last_line(err: git.GitCommandError) -> str:
-    """git's own explanation: every ``fatal:``/``error:`` line, first cause first."""
-    text = (err.stderr or str(err)).strip().splitlines()
-    lines = [line.strip().strip("'\"") for line in text]
-    lines = [line.removeprefix("stderr: ").strip("'\" ") for line in lines if line]
-    causes = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    return "; ".join(dict.fromkeys(causes)) if causes else (lines[-1] if lines else str(err))
+    """git's own explanation in one line: the last ``fatal:``/``error:`` line that says why.
+
+    git often ends a failure with a generic line ("Could not read from remote repository.",
+    "clone of ... into submodule path ... failed") and advice text; those are skipped, so
+    ``cannot fetch URL: <reason>`` names the cause. Without any ``fatal:``/``error:`` line,
+    the last non-empty line of stderr.
+    """
+    lines = [line.strip() for line in _stderr_text(err).splitlines() if line.strip()]
+    causes = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
+    specific = [line for line in causes if not _WRAPPER_LINES.match(line)]
+    chosen = specific or causes or lines
+    return chosen[-1] if chosen else str(err)
 
 
 def gitlink(repo: git.Repo, path: str) -> str | None:
