@@ -22,12 +22,12 @@ not index (ieee8023's lung masks, pictures metadata.csv does not name) are liste
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import git
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -35,6 +35,7 @@ from covid19_images.core.paths import DATASETS_DIR
 from covid19_images.imaging.formats import DECODABLE_FORMATS, read_head, sniff_format
 from covid19_images.imaging.probe import fingerprints, sha256_file
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
+from covid19_images.sources.git import head_commit
 
 IMAGE_LIKE = frozenset(DECODABLE_FORMATS)
 FAILING = ("missing", "changed", "undecodable", "pixels_differ", "stale", "unreferenced")
@@ -109,21 +110,18 @@ def _describe(kind: str, item: dict[str, str]) -> str:
 
 
 def _git_lines(directory: Path, *args: str) -> list[str] | None:
-    """NUL-separated git output lines, or None when ``directory`` is not a usable git checkout."""
+    """NUL-separated git output lines, or None when ``directory`` is not a usable git checkout.
+
+    Read as bytes and decoded with ``surrogateescape``: a file name that is not UTF-8 must
+    still be compared, not crash the check.
+    """
     if not (directory / ".git").exists():
         return None
     try:
-        out = subprocess.run(
-            ["git", "-C", str(directory), *args], check=True, capture_output=True, env={**os.environ, "LC_ALL": "C"}
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
+        out = git.Git(directory).execute(["git", *args], stdout_as_string=False, env={"LC_ALL": "C"})
+    except (OSError, git.GitError):
         return None
-    return [part for part in out.decode("utf-8", "surrogateescape").split("\0") if part]
-
-
-def _head(directory: Path) -> str:
-    lines = _git_lines(directory, "rev-parse", "HEAD")
-    return lines[0].strip() if lines else ""
+    return [part for part in bytes(out).decode("utf-8", "surrogateescape").split("\0") if part]
 
 
 def _reported(root: Path) -> set[str]:
@@ -231,7 +229,7 @@ def verify(
     for source, rows in manifest.groupby("source", sort=True):
         commits = {c for c in rows["source_commit"] if c}
         if source in dirs and commits:
-            head = _head(dirs[source])
+            head = head_commit(dirs[source]) or ""
             if head and head not in commits:
                 result.stale.append({"source": str(source), "checkout": head, "manifest": sorted(commits)[0]})
 
