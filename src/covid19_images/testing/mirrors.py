@@ -40,7 +40,6 @@ SAMPLE_FOLDERS: dict[str, tuple[str, ...]] = {
 #: files the sample curators added next to the real upstream files.
 CURATION_FILES = ("SOURCE.yaml",)
 CURATION_PREFIXES = ("FULL_TREE",)
-_FIXED_DATE = "2020-01-01T00:00:00+00:00"
 
 
 def default_shared() -> Path:
