@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from covid19_images.imaging.decode import LFS_MESSAGE, DecodeError, decode_file
-from covid19_images.imaging.formats import read_head, sniff_format
+from covid19_images.imaging.decode import DecodeError, decode_file
+from covid19_images.imaging.formats import LFS_MESSAGE, read_head, sniff_format
 
 
 @dataclass(frozen=True)
