@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from covid19_images.core.unionfind import UnionFind
 from covid19_images.imaging.fingerprints import (
     PHASH_BITS,
     PHASH_HEX,
     normalised_thumbnail,
     thumbnail_mse,
 )
-from covid19_images.manifest.splits import _UnionFind
 
 #: Hamming distance at or below which two rows are the same picture without a pixel check.
 NEAR_ACCEPT = 24
@@ -178,7 +178,7 @@ def find_duplicates(
             continue
         edge.mse = thumbnail_mse(ta, tb)
         (edges if edge.mse <= confirm_mse else rejected).append(edge)
-    sets = _UnionFind()
+    sets = UnionFind()
     for image_id in ids:
         sets.find(image_id)
     for edge in edges:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from covid19_images.core.unionfind import UnionFind
+
 SPLIT_SALT = "covid19-images/v1"
 DEFAULT_RATIOS: tuple[tuple[str, float], ...] = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 _DUP_PREFIX = "\uffffdup:"  # sorts after every patient key, so it is never chosen as a group key
@@ -43,27 +45,6 @@ def split_for(key: str, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS) 
     return ratios[-1][0]
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, item: str) -> str:
-        self.parent.setdefault(item, item)
-        root = item
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[item] != root:
-            self.parent[item], item = root, self.parent[item]
-        return root
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            # the smaller key wins, so a group's key is its smallest member: stable under growth
-            keep, drop = (ra, rb) if ra < rb else (rb, ra)
-            self.parent[drop] = keep
-
-
 def patient_keys(manifest: pd.DataFrame) -> list[str]:
     """Each row's namespaced patient; a row without one is its own patient (``source:file:path``)."""
     keys = []
@@ -74,7 +55,7 @@ def patient_keys(manifest: pd.DataFrame) -> list[str]:
 
 def components(manifest: pd.DataFrame) -> list[str]:
     """The stateless group key of every row: the smallest patient key in its connected component."""
-    sets = _UnionFind()
+    sets = UnionFind()
     keys = patient_keys(manifest)
     for patient, dup in zip(keys, manifest["dup_group"], strict=True):
         sets.find(patient)
