@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import git
 
+from covid19_images.core.atomic import write_atomic
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.sources.registry import DATASETS_DIR, RegistryError, SourceSpec, check_url
 
@@ -250,11 +251,7 @@ def _intent_file(repo: git.Repo, name: str) -> Path:
 
 
 def _announce(repo: git.Repo, name: str, kind: str, old: str | None, target: str | None) -> None:
-    file = _intent_file(repo, name)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp")
-    tmp.write_text(f"{kind} {old or '-'} {target or '-'}\n", encoding="ascii")
-    os.replace(tmp, file)
+    write_atomic(_intent_file(repo, name), f"{kind} {old or '-'} {target or '-'}\n".encode("ascii"))
 
 
 def _done(repo: git.Repo, name: str) -> None:

@@ -20,6 +20,7 @@ import filelock
 import git
 import pandas as pd
 
+from covid19_images.core.atomic import remove_temporaries, write_atomic
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.manifest.build import (
     MANIFEST_FILE,
@@ -103,9 +104,7 @@ def _lock_paths(root: Path) -> tuple[Path, Path]:
 
 
 def _write_pid(pid_path: Path) -> None:
-    tmp = pid_path.with_name(f"{pid_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(str(os.getpid()), encoding="ascii")
-    os.replace(tmp, pid_path)
+    write_atomic(pid_path, str(os.getpid()).encode("ascii"))
 
 
 def _acquire(root: Path, wait: bool) -> tuple[filelock.BaseFileLock, tuple[str, float] | None]:
@@ -168,8 +167,7 @@ def _remove_stale_git_locks(root: Path, repo: git.Repo, since: float) -> list[st
 def _recover(root: Path, repo: git.Repo, stale: tuple[str, float] | None) -> list[str]:
     notes: list[str] = []
     leftovers = remove_stale_temporaries(root)
-    for pid_tmp in Path(repo.git_dir).glob(f"{PID_NAME}.*.tmp"):
-        pid_tmp.unlink(missing_ok=True)
+    remove_temporaries(Path(repo.git_dir) / PID_NAME)
     if stale is not None:
         pid, started = stale
         removed = _remove_stale_git_locks(root, repo, started)
