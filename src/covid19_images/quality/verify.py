@@ -32,6 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from covid19_images.core.paths import DATASETS_DIR
+from covid19_images.core.workers import io_workers
 from covid19_images.imaging.formats import DECODABLE_FORMATS, read_head, sniff_format
 from covid19_images.imaging.probe import fingerprints, sha256_file
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
@@ -233,7 +234,7 @@ def verify(
             if head and head not in commits:
                 result.stale.append({"source": str(source), "checkout": head, "manifest": sorted(commits)[0]})
 
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
+    with ThreadPoolExecutor(max_workers=io_workers(workers)) as pool:
         outcomes = pool.map(lambda row: _check_row(root, row, decode), records)
         for row, found in tqdm(
             zip(records, outcomes, strict=True),
