@@ -217,6 +217,17 @@ def decode_file(
     multi-frame DICOM), the first frame of a video or animation. ``count_frames`` makes a
     video report its exact frame count (it demuxes the whole file); other formats always
     know theirs from the header.
+
+    Args:
+        path: the file; its format is sniffed from the bytes unless ``fmt`` names it.
+        frame: frame / slice index, or None for the representative one.
+        fmt: the format if already sniffed (:func:`~covid19_images.imaging.formats.sniff_format`).
+        draft_size: let JPEG decode at a reduced scale of at least this ``(width, height)``.
+        window: ``(low, high)`` in modality units (HU for CT) overriding a DICOM's or NIfTI's own window.
+        count_frames: count a video's frames exactly (demuxes the whole file).
+
+    Raises:
+        DecodeError: the file is missing, not an image, or cannot be decoded; the message says why.
     """
     path = Path(path)
     if not path.is_file():

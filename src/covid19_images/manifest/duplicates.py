@@ -146,6 +146,15 @@ def find_duplicates(
 
     Without ``root`` (or ``thumbnails``) nothing can be decoded, so only pairs at or below
     ``accept`` count as near duplicates; candidates above it are listed as ``unconfirmed``.
+
+    Args:
+        manifest: rows with ``image_id``, ``sha256``, ``pixel_sha256`` and ``phash``.
+        root: project root, to decode thumbnails of candidate pairs from the files.
+        accept: phash distance (bits) at or below which a pair is a duplicate without a pixel check.
+        candidate: phash distance up to which a pair is checked on its thumbnails.
+        confirm_mse: largest thumbnail difference (:func:`~covid19_images.imaging.fingerprints.thumbnail_mse`)
+            that confirms a candidate.
+        thumbnails: a thumbnail source to use instead of decoding under ``root`` (tests, caches).
     """
     ids = [str(i) for i in manifest["image_id"]]
     hashes = [str(h) for h in manifest["phash"]] if "phash" in manifest.columns else [""] * len(manifest)

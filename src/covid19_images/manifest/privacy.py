@@ -186,6 +186,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def contains(text: str, secrets: Iterable[str]) -> bool:
+    """True when any secret occurs in ``text`` (case-insensitive), as :func:`redact` would find it."""
     pattern = _pattern(secrets)
     return bool(pattern and text and pattern.search(text))
 

@@ -30,7 +30,12 @@ _DUP_PREFIX = "\uffffdup:"  # sorts after every patient key, so it is never chos
 
 
 def bucket(key: str, salt: str = SPLIT_SALT) -> float:
-    """A uniform number in [0, 1) from a key: stable across machines and Python versions."""
+    """A uniform number in [0, 1) from a key: stable across machines and Python versions.
+
+    Args:
+        key: a split group key.
+        salt: changes every bucket at once (a new salt is a new random split).
+    """
     digest = hashlib.sha256(f"{salt}\0{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -65,7 +70,14 @@ def components(manifest: pd.DataFrame) -> list[str]:
 
 
 def assign_split_groups(manifest: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.Series:
-    """The split group key of every row, keeping each existing group's previous key."""
+    """The split group key of every row, keeping each existing group's previous key.
+
+    Args:
+        manifest: rows with ``image_id``, ``patient_id``, ``source``, ``path`` and ``dup_group``.
+        previous: the last written manifest; a group holding its rows keeps the key most of
+            them had (ties: the smallest), so existing images never change split unless
+            two groups merge.
+    """
     roots = components(manifest)
     if previous is None or previous.empty or "split_group" not in previous.columns:
         return pd.Series(roots, index=manifest.index, dtype=object)
@@ -85,7 +97,13 @@ def assign_split_groups(manifest: pd.DataFrame, previous: pd.DataFrame | None = 
 def assign_splits(
     manifest: pd.DataFrame, previous: pd.DataFrame | None = None, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS
 ) -> pd.DataFrame:
-    """Fill ``split_group`` and ``split`` in place and return the frame."""
+    """Fill ``split_group`` and ``split`` in place and return the frame.
+
+    Args:
+        manifest: the new manifest (see :func:`assign_split_groups` for the columns used).
+        previous: the last written manifest, whose group keys are kept.
+        ratios: ``(split, share)`` pairs in order, summing to 1.
+    """
     if manifest.empty:
         return manifest
     manifest["split_group"] = assign_split_groups(manifest, previous)

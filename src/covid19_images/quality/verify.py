@@ -48,6 +48,8 @@ class NoManifest(FileNotFoundError):
 
 @dataclass
 class VerifyResult:
+    """The findings of :func:`verify`, one list per kind (each item names ``source`` and ``path``)."""
+
     checked: int = 0
     missing: list[dict[str, str]] = field(default_factory=list)
     changed: list[dict[str, str]] = field(default_factory=list)
@@ -59,13 +61,16 @@ class VerifyResult:
 
     @property
     def mismatches(self) -> int:
+        """How many findings fail the check (everything but ``upstream_unused``)."""
         return sum(len(getattr(self, name)) for name in FAILING)
 
     @property
     def ok(self) -> bool:
+        """True when nothing failed."""
         return self.mismatches == 0
 
     def to_dict(self) -> dict:
+        """JSON-ready findings plus ``mismatches`` and ``ok`` (``verify --json``)."""
         return {**asdict(self), "mismatches": self.mismatches, "ok": self.ok}
 
     def summary(self, limit: int = 50) -> str:
@@ -218,7 +223,18 @@ def verify(
     progress: bool = True,
     workers: int | None = None,
 ) -> VerifyResult:
-    """Check every manifest row against the files under ``root``; see the module docstring."""
+    """Check every manifest row against the files under ``root``; see the module docstring.
+
+    Args:
+        root: the project root.
+        manifest: the manifest to check (default: the one written under ``root``).
+        decode: also decode every file and compare its pixel hash (slow).
+        progress: show progress bars.
+        workers: hashing threads (default: :func:`~covid19_images.core.workers.io_workers`).
+
+    Raises:
+        NoManifest: there is no manifest to check.
+    """
     root = Path(root)
     manifest = read_manifest(root) if manifest is None else manifest
     if manifest is None:

@@ -63,6 +63,8 @@ class UnknownSourceError(LookupError):
 
 @dataclass
 class SyncReport:
+    """What one :func:`sync` did: per-source updates, manifest changes, the build, notes."""
+
     updates: list[SourceUpdate] = field(default_factory=list)
     changes: dict[str, SourceChange] = field(default_factory=dict)
     build: BuildResult | None = None
@@ -72,6 +74,7 @@ class SyncReport:
 
     @property
     def failed(self) -> list[SourceUpdate]:
+        """Sources that were refused or failed (the CLI exits 1 when there are any)."""
         return [u for u in self.updates if u.status in ("failed", "refused")]
 
     def summary(self) -> str:
@@ -229,7 +232,24 @@ def sync(
     wait: bool = False,
     progress: bool = True,
 ) -> SyncReport:
-    """Update the selected sources (all by default) and rebuild the manifest under ``root``."""
+    """Update the selected sources (all by default) and rebuild the manifest under ``root``.
+
+    Args:
+        root: the project root (a git repository holding ``sources.yaml``).
+        sources: registry names to update; empty means all. The manifest is always rebuilt
+            for every source.
+        offline: do not fetch; rebuild from the current checkouts.
+        allow_rewrite: accept an upstream whose history no longer holds the pinned commit.
+        commit: commit the moved gitlinks, ``.gitmodules`` and the manifest files.
+        mirror: a local mirror root (``<owner>/<repo>.git``) that ``https://github.com/`` is rewritten to.
+        allow_local: allow local-path remotes (the user's own ``insteadOf`` rules).
+        wait: wait for a running sync on the same root instead of raising :class:`SyncBusy`.
+        progress: show progress bars.
+
+    Raises:
+        UnknownSourceError: a name in ``sources`` is not in the registry.
+        SyncBusy: another sync holds the root's lock and ``wait`` is false.
+    """
     root = Path(root).resolve()
     registry = load_registry(root)
     unknown = [s for s in sources if s not in registry]

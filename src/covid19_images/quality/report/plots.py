@@ -10,7 +10,17 @@ import pandas as pd
 
 
 def write_plots(report: dict[str, Any], manifest: pd.DataFrame, root: Path | None, directory: Path) -> list[Path]:
-    """PNG figures: label counts by source, split sizes, source x label heat map, duplicate pairs."""
+    """PNG figures: label counts by source, split sizes, source x label heat map, duplicate pairs.
+
+    Args:
+        report: the computed report (:func:`~covid19_images.quality.report.compute.build_report`).
+        manifest: the manifest it was computed from.
+        root: project root, to decode the duplicate examples (None leaves that figure out).
+        directory: where the PNG files go (created if needed).
+
+    Returns:
+        The files written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

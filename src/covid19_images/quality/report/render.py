@@ -18,7 +18,12 @@ def _inline(counts: dict[str, int]) -> str:
 
 
 def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
-    """The report for a terminal: sections in the order a reviewer reads them."""
+    """The report for a terminal: sections in the order a reviewer reads them.
+
+    Args:
+        report: the computed report (:func:`~covid19_images.quality.report.compute.build_report`).
+        limit: longest listing per section (``--json`` has them all).
+    """
     o = report["overall"]
     lines = [
         f"covid19-images report: {o['images']} images, {o['patients']} patients, {o['sources']} sources",
