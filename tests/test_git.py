@@ -8,7 +8,8 @@ from pathlib import Path
 import git
 import pytest
 
-from covid19_images.sources.git import _last_line, git_environment, open_repo
+from covid19_images.sources.git import _last_line, open_repo
+from covid19_images.sources.transport import git_environment
 
 from .conftest import git as run_git
 

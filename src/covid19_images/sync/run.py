@@ -38,12 +38,12 @@ from covid19_images.sources.git import (
     SourceSyncError,
     SourceUpdate,
     check_gitmodules,
-    git_environment,
     gitlink,
     open_repo,
     update_source,
 )
 from covid19_images.sources.registry import load_registry
+from covid19_images.sources.transport import git_environment
 
 LOCK_NAME = "covid19-images-sync.lock"  # kept in the root's git dir: never shows up as an untracked file
 PID_NAME = "covid19-images-sync.pid"
