@@ -7,6 +7,7 @@ from pathlib import Path
 
 from covid19_images.core.schema import MANIFEST_COLUMNS
 from covid19_images.core.vocab import FINDING_LABELS, VIEWS
+from covid19_images.imaging.formats import DECODABLE_FORMATS
 
 DOC = (Path(__file__).resolve().parents[1] / "manifests" / "README.md").read_text()
 
@@ -40,3 +41,10 @@ def test_every_manifest_column_is_documented() -> None:
     for line in DOC.split("## Columns", 1)[1].split("##", 1)[0].splitlines():
         documented.update(re.findall(r"`([a-z_0-9]+)`", line.split("|")[1]) if line.startswith("| `") else [])
     assert documented == set(MANIFEST_COLUMNS)
+
+
+def test_format_vocabulary_is_documented_exactly() -> None:
+    """Every format the decoder can write to the ``format`` column, and nothing else."""
+    row = next(line for line in DOC.split("## Columns", 1)[1].splitlines() if line.startswith("| `format` |"))
+    vocabulary = row.strip("|").split("|")[2]
+    assert sorted(re.findall(r"[a-z0-9]+", vocabulary)) == sorted(DECODABLE_FORMATS)

@@ -10,6 +10,7 @@ checks. ``scan_identifying`` must name the tags and never the values.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,12 +19,13 @@ import pydicom
 import pytest
 
 from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
-from covid19_images.manifest.privacy import is_anonymised, pseudonym, scan_identifying
+from covid19_images.manifest.privacy import PSEUDONYM_KEY_ENV, is_anonymised, pseudonym, scan_identifying
 from covid19_images.sync.run import sync
 from covid19_images.testing.mirrors import build_mirror, mirror_path
 
 from .badinputs import IEEE_HEADER, POS_CASE, Upstream, dicom_without_pixels, ieee_row
 from .badinputs import make_root as make_test_root
+from .conftest import run_parser
 
 pytestmark = pytest.mark.upstream
 POS = "covid19-pos-case"
@@ -196,7 +198,7 @@ def test_builder_removes_identifying_values_that_metadata_copies(tmp_path: Path)
     assert_nowhere(root, set(IDENTITY.values()))
     manifest = read_manifest(root).set_index("path")
     first = manifest.loc["datasets/leaky/images/slice-1.dcm"]
-    assert first["patient_id"] == f"leaky:{pseudonym(IDENTITY['PatientID'])}"
+    assert first["patient_id"] == f"leaky:{pseudonym(IDENTITY['PatientID'], 'leaky')}"
     assert json.loads(first["extra"])["location"] == "[removed]"
     third = manifest.loc["datasets/leaky/images/slice-3.dcm"]
     assert third["finding"] == "[removed] [removed]" and third["label"] == "unknown"
@@ -244,6 +246,42 @@ def test_real_values_are_identifying(value: str) -> None:
 
 
 def test_pseudonym_is_stable_and_one_way() -> None:
-    assert pseudonym("ZZ-PAT-8842731") == pseudonym(" ZZ-PAT-8842731 ")
-    assert pseudonym("ZZ-PAT-8842731") != pseudonym("ZZ-PAT-8842732")
-    assert "8842731" not in pseudonym("ZZ-PAT-8842731") and pseudonym("x").startswith("pid-")
+    assert pseudonym("ZZ-PAT-8842731", POS) == pseudonym(" ZZ-PAT-8842731 ", POS)
+    assert pseudonym("ZZ-PAT-8842731", POS) != pseudonym("ZZ-PAT-8842732", POS)
+    assert "8842731" not in pseudonym("ZZ-PAT-8842731", POS) and pseudonym("x", POS).startswith("pid-")
+
+
+def test_pseudonym_is_not_a_plain_hash_and_differs_per_source() -> None:
+    """Plain sha256 of a record number is reversible by trying every number and joins sources."""
+    patient = "ZZ-PAT-8842731"
+    ids = {source: pseudonym(patient, source) for source in (POS, "ahp-ct")}
+    assert ids[POS] != ids["ahp-ct"]
+    plain = hashlib.sha256(patient.encode()).hexdigest()
+    for value in ids.values():
+        assert value.removeprefix("pid-") not in plain
+
+
+def test_pseudonym_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PSEUDONYM_KEY_ENV, raising=False)
+    public = pseudonym("ZZ-PAT-8842731", POS)
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, "a hospital's own secret")
+    private = pseudonym("ZZ-PAT-8842731", POS)
+    assert private != public and private.startswith("pid-")
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, "")  # empty means unset: the public default
+    assert pseudonym("ZZ-PAT-8842731", POS) == public
+
+
+def test_same_real_patient_in_two_dicom_sources_is_not_linkable(shared: Path, registry) -> None:
+    """The real pos-case study read as two sources (AH Paris republishes Arterys studies): the
+    parser gives each source its own id for the one PatientID, and neither is sha256(PatientID)."""
+    study = shared / "coyotespike-covid-19-pos-case" / "COVID-19-pos-case"
+    patient = str(pydicom.dcmread(study / "IM000118", stop_before_pixels=True).PatientID)
+    plain = hashlib.sha256(patient.encode()).hexdigest()
+    ids = {}
+    for source in (POS, "ahp-ct"):
+        entries, _problems = run_parser(registry[source], study)
+        assert entries
+        ids[source] = {entry.patient_id for entry in entries}
+        assert len(ids[source]) == 1, ids[source]  # still one patient within the source
+        assert next(iter(ids[source])).removeprefix("pid-") not in plain
+    assert ids[POS].isdisjoint(ids["ahp-ct"])

@@ -4,7 +4,6 @@ run on the real covid-19-pos-case files laid out the way AH Paris's README descr
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from covid19_images.core.pseudonyms import pseudonym
 from covid19_images.core.schema import Entry, Problem
 
 from .conftest import run_parser
@@ -24,10 +24,6 @@ POS_CASE = "coyotespike-covid-19-pos-case/COVID-19-pos-case"
 def run(registry, directory: Path) -> tuple[list[Entry], list[Problem]]:
     spec = registry[SOURCE]
     return run_parser(spec, directory)
-
-
-def short_hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 @pytest.fixture
@@ -84,7 +80,7 @@ def test_ahp_layout_dcm_and_extensionless(ahp_layout: Path, registry) -> None:
     for entry in entries:
         ds = headers[entry.path]
         key = str(ds.PatientID) if ds.PatientID else str(ds.StudyInstanceUID)
-        assert entry.patient_id == short_hash(key)
+        assert entry.patient_id == pseudonym(key, SOURCE)  # the shared keyed pseudonymiser
     patients = Counter(e.patient_id for e in entries)
     assert len(patients) == 2
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import asdict
@@ -12,6 +11,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from covid19_images.core.pseudonyms import pseudonym
 from covid19_images.core.schema import Entry, Problem
 
 from .conftest import run_parser
@@ -87,7 +87,7 @@ def test_sample_one_entry_per_instance_from_headers(shared: Path, registry) -> N
         assert extra["slice_position"] == pytest.approx(float(ds.ImagePositionPatient[2]))
         assert extra["image_type"] == "\\".join(ds.ImageType)
         assert extra["series_role"] == role_by_hand(list(ds.ImageType))
-        assert entry.patient_id == hashlib.sha256(str(ds.PatientID).encode()).hexdigest()[:16]
+        assert entry.patient_id == pseudonym(str(ds.PatientID), SOURCE)  # the shared keyed pseudonymiser
 
     # sorted by series, then instance: not by file name
     order = [(int(headers[e.path].SeriesNumber), int(headers[e.path].InstanceNumber)) for e in entries]

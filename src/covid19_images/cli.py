@@ -56,7 +56,7 @@ def sync_command(
 ) -> None:
     """Pull each upstream (or only SOURCES), move its submodule, rebuild manifests/manifest.csv."""
     from covid19_images.sources.registry import RegistryError
-    from covid19_images.sync.run import SyncBusy, sync
+    from covid19_images.sync.run import SyncBusy, UnknownSourceError, sync
 
     try:
         report = sync(
@@ -70,8 +70,8 @@ def sync_command(
             wait=wait,
             progress=not quiet,
         )
-    except (SyncBusy, RegistryError, KeyError) as err:
-        raise click.ClickException(str(err).strip("'\"")) from err
+    except (SyncBusy, RegistryError, UnknownSourceError) as err:
+        raise click.ClickException(str(err)) from err
     build = report.build
     if build is not None and not quiet:
         for problem in build.problems:

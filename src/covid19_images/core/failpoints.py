@@ -43,8 +43,3 @@ def checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGSTOP)
     if _matches(environ.get(KILL_ENV, ""), name, count):
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def reset() -> None:
-    """Forget the counts (a test running several syncs in one process starts each from zero)."""
-    _counts.clear()

@@ -1,7 +1,11 @@
 """The manifest schema: the one contract every parser, loader and report shares.
 
-Keeping the column list and the vocabularies in one module means a new source cannot
-invent a column or a label spelling without a test noticing.
+The column list, the closed vocabularies of ``modality``, ``label`` and ``split``, and the
+two records a parser yields (:class:`Entry`, :class:`Problem`). The open-ended mappings live
+elsewhere: raw findings and views in :mod:`covid19_images.core.vocab`, file formats in
+:mod:`covid19_images.imaging.formats`. ``tests/test_docs.py`` checks that manifests/README.md
+documents exactly these columns and vocabularies, so a new source cannot invent a column or
+a spelling without a test noticing.
 """
 
 from __future__ import annotations
@@ -50,7 +54,13 @@ class Entry:
     """One image as a parser sees it, before the builder adds hashes, ids and splits.
 
     ``path`` is relative to the source folder; the builder refuses paths that leave it.
-    ``row`` names the metadata row (file and 1-based line) so every problem can point at it.
+    ``label`` left ``None`` is derived by the builder from ``finding``
+    (:func:`covid19_images.core.vocab.harmonise_finding`); a value outside :data:`LABELS`
+    becomes ``unknown``. ``patient_id`` is the upstream's id as given (the builder prefixes
+    ``<source>:``; identifiers read from DICOM headers must already be pseudonymised with
+    :func:`covid19_images.core.pseudonyms.pseudonym`). ``row`` names the metadata row (file
+    and 1-based line) so every problem can point at it. ``extra`` becomes the ``extra``
+    column's JSON.
     """
 
     path: str
@@ -70,7 +80,12 @@ class Entry:
 
 @dataclass
 class Problem:
-    """Something wrong with one input, reported and skipped instead of failing the build."""
+    """Something wrong with one input, reported and skipped instead of failing the build.
+
+    ``level`` is ``warning`` (the default), ``error`` (an input the source promised could not
+    be used) or ``info`` (worth knowing, nothing wrong). ``path`` names the file, ``row`` the
+    metadata row; ``str()`` gives the one-line form sync prints.
+    """
 
     source: str
     message: str

@@ -26,61 +26,23 @@ Display rules, and why:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from covid19_images.imaging.formats import IMAGE_FORMATS, VIDEO_FORMATS, read_head, sniff_format
+from covid19_images.imaging.decoded import (
+    LUNG_WINDOW,
+    Decoded,
+    DecodeError,
+    check_frame,
+    to_uint8,
+)
+from covid19_images.imaging.dicom import decode_dicom
+from covid19_images.imaging.formats import IMAGE_FORMATS, LFS_MESSAGE, VIDEO_FORMATS, read_head, sniff_format
 
-#: The lung window in Hounsfield units, used for CT without a window of its own.
-LUNG_WINDOW: tuple[float, float] = (-1350.0, 150.0)
 #: A NIfTI slice whose minimum is below this is treated as CT in HU.
 _HU_AIR_THRESHOLD = -500.0
-
-LFS_MESSAGE = "file is a Git LFS pointer, not the data: run `git lfs install && git lfs pull` in its submodule"
-
-
-class DecodeError(ValueError):
-    """A file that cannot be turned into pixels; the message says why."""
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """One decoded frame plus the file's geometry, from a single pass over the file.
-
-    ``width``/``height`` are those of a full-resolution frame as displayed (after EXIF
-    rotation or NIfTI orientation), even when ``draft_size`` decoded a smaller picture.
-    """
-
-    pixels: np.ndarray
-    width: int
-    height: int
-    frames: int
-    frame: int
-    format: str
-
-
-def to_uint8(array: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
-    """Linearly map ``[low, high]`` (default: the array's own finite range) onto 0..255, clipping outside."""
-    data = np.asarray(array, dtype=np.float32)
-    if low is None or high is None:
-        finite = data[np.isfinite(data)]
-        if finite.size == 0:
-            return np.zeros(data.shape, dtype=np.uint8)
-        low, high = float(finite.min()), float(finite.max())
-    if high <= low:
-        return np.zeros(data.shape, dtype=np.uint8)
-    scaled = (np.nan_to_num(data, nan=low, posinf=high, neginf=low) - low) * (255.0 / (high - low))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
-
-
-def _check_frame(frame: int, frames: int, what: str) -> int:
-    if frame < 0 or frame >= frames:
-        raise DecodeError(f"{what} has {frames} frame(s); frame {frame} does not exist")
-    return frame
-
 
 # --- PIL images -------------------------------------------------------------------------
 
@@ -113,7 +75,7 @@ def _decode_pil(path: Path, fmt: str, frame: int | None, draft_size: tuple[int, 
     try:
         with Image.open(path) as image:
             frames = int(getattr(image, "n_frames", 1) or 1)
-            index = _check_frame(frame or 0, frames, f"{image.format} image")
+            index = check_frame(frame or 0, frames, f"{image.format} image")
             if index:
                 image.seek(index)
             width, height = image.size
@@ -132,133 +94,6 @@ def _decode_pil(path: Path, fmt: str, frame: int | None, draft_size: tuple[int, 
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
         raise DecodeError(f"cannot decode {fmt} image: {err}") from err
     return Decoded(pixels, int(width), int(height), frames, index, fmt)
-
-
-# --- DICOM ------------------------------------------------------------------------------
-
-
-def _read_dataset(path: Path) -> Any:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        try:
-            return pydicom.dcmread(path)
-        except InvalidDicomError:
-            return pydicom.dcmread(path, force=True)  # a data set without the 128-byte preamble
-    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as err:
-        raise DecodeError(f"not a readable DICOM file: {err}") from err
-
-
-def _first_number(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        if not isinstance(value, str | bytes) and hasattr(value, "__len__"):
-            value = value[0] if len(value) else None
-        return None if value is None else float(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def _padding_mask(raw: np.ndarray, ds: Any) -> np.ndarray | None:
-    """Pixels the modality marked as padding (outside the reconstruction circle), in stored values."""
-    pad = _first_number(ds.get("PixelPaddingValue"))
-    if pad is None:
-        return None
-    limit = _first_number(ds.get("PixelPaddingRangeLimit"))
-    mask = raw == pad if limit is None else (raw >= min(pad, limit)) & (raw <= max(pad, limit))
-    return mask if mask.any() and not mask.all() else None
-
-
-def _window_to_uint8(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
-    """DICOM PS3.3 C.11.2.1.2 windowing onto 0..255."""
-    function = function.upper() or "LINEAR"
-    if function == "SIGMOID":
-        scaled = 255.0 / (1.0 + np.exp(-4.0 * (values.astype(np.float64) - center) / width))
-        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    if function == "LINEAR_EXACT":
-        return to_uint8(values, center - width / 2, center + width / 2)
-    width = max(width, 1.0)
-    return to_uint8(values, center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2)
-
-
-def _lut_range(item: Any) -> tuple[float, float]:
-    """Output range of a VOI LUT: its actual entries (LUTData is US or OW), else what LUTDescriptor declares.
-
-    The entries are preferred because LUTs often declare 16 bits and fill only 12.
-    """
-    data = item.get("LUTData")
-    if isinstance(data, bytes | bytearray):
-        entries = np.frombuffer(bytes(data), dtype="<u2")
-    else:
-        entries = np.asarray(data if data is not None else [], dtype=np.float64).ravel()
-    if entries.size and float(entries.max()) > float(entries.min()):
-        return float(entries.min()), float(entries.max())
-    descriptor = item.get("LUTDescriptor") or [0, 0, 16]
-    return 0.0, float(2 ** int(descriptor[2]) - 1)
-
-
-def _dicom_gray(raw: np.ndarray, ds: Any, window: tuple[float, float] | None) -> np.ndarray:
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
-
-    mask = _padding_mask(raw, ds)
-    modality = np.asarray(apply_modality_lut(raw, ds))
-    values = modality.astype(np.float32)
-    center = _first_number(ds.get("WindowCenter"))
-    width = _first_number(ds.get("WindowWidth"))
-    if window is not None:
-        image = to_uint8(values, float(window[0]), float(window[1]))
-    elif "VOILUTSequence" in ds and len(ds.VOILUTSequence):
-        lut_input = modality if np.issubdtype(modality.dtype, np.integer) else np.rint(modality).astype(np.int64)
-        mapped = apply_voi_lut(lut_input, ds, index=0, prefer_lut=True)
-        image = to_uint8(mapped, *_lut_range(ds.VOILUTSequence[0]))
-    elif center is not None and width is not None and width > 0:
-        image = _window_to_uint8(values, center, width, str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR"))
-    elif str(ds.get("Modality", "")).upper() == "CT":
-        image = to_uint8(values, *LUNG_WINDOW)
-    else:
-        kept = values[~mask] if mask is not None else values
-        image = to_uint8(values, float(kept.min()), float(kept.max())) if kept.size else to_uint8(values)
-    if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
-        image = 255 - image
-    if mask is not None:
-        image[mask] = 0
-    return image
-
-
-def _dicom_colour(pixels: np.ndarray, ds: Any) -> np.ndarray:
-    if pixels.dtype == np.uint8:
-        return pixels
-    bits = int(ds.get("BitsStored", 8) or 8)
-    return to_uint8(pixels, 0, 2**bits - 1)
-
-
-def _decode_dicom(path: Path, frame: int | None, window: tuple[float, float] | None) -> Decoded:
-    from pydicom.pixels import apply_color_lut, pixel_array
-
-    ds = _read_dataset(path)
-    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        kind = getattr(ds.get("SOPClassUID"), "name", "") or "no SOP class"
-        raise DecodeError(f"DICOM file has no pixel data ({kind}); it is not an image")
-    frames = int(_first_number(ds.get("NumberOfFrames")) or 1)
-    index = _check_frame(frames // 2 if frame is None else frame, frames, "DICOM file")
-    try:
-        pixels = pixel_array(ds, index=index)
-    except Exception as err:  # pydicom raises many types for missing/unsupported codecs
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        name = getattr(syntax, "name", None) or str(syntax or "unknown")
-        raise DecodeError(f"cannot decode DICOM pixel data (transfer syntax {name}): {err}") from err
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    if photometric == "PALETTE COLOR" and pixels.ndim == 2:
-        rgb = apply_color_lut(pixels, ds)
-        image = rgb if rgb.dtype == np.uint8 else to_uint8(rgb, 0, 65535 if rgb.max(initial=0) > 255 else 255)
-    elif pixels.ndim == 3:  # RGB / YBR: pydicom already returns RGB (as_rgb)
-        image = _dicom_colour(pixels, ds)
-    else:
-        image = _dicom_gray(pixels, ds, window)
-    height, width = image.shape[:2]
-    return Decoded(image, int(width), int(height), frames, index, "dicom")
 
 
 # --- NIfTI ------------------------------------------------------------------------------
@@ -303,7 +138,7 @@ def _decode_nifti(path: Path, frame: int | None, window: tuple[float, float] | N
         if len(shape) < 2:
             raise DecodeError(f"NIfTI has shape {shape}, not an image")
         frames = shape[2] if len(shape) >= 3 else 1
-        index = _check_frame(frames // 2 if frame is None else frame, frames, "NIfTI volume")
+        index = check_frame(frames // 2 if frame is None else frame, frames, "NIfTI volume")
         slicer = (slice(None), slice(None)) + ((index,) if len(shape) >= 3 else ()) + (0,) * max(0, len(shape) - 3)
         data = np.asarray(volume.dataobj[slicer], dtype=np.float32)
         affine = volume.affine
@@ -382,6 +217,17 @@ def decode_file(
     multi-frame DICOM), the first frame of a video or animation. ``count_frames`` makes a
     video report its exact frame count (it demuxes the whole file); other formats always
     know theirs from the header.
+
+    Args:
+        path: the file; its format is sniffed from the bytes unless ``fmt`` names it.
+        frame: frame / slice index, or None for the representative one.
+        fmt: the format if already sniffed (:func:`~covid19_images.imaging.formats.sniff_format`).
+        draft_size: let JPEG decode at a reduced scale of at least this ``(width, height)``.
+        window: ``(low, high)`` in modality units (HU for CT) overriding a DICOM's or NIfTI's own window.
+        count_frames: count a video's frames exactly (demuxes the whole file).
+
+    Raises:
+        DecodeError: the file is missing, not an image, or cannot be decoded; the message says why.
     """
     path = Path(path)
     if not path.is_file():
@@ -390,7 +236,7 @@ def decode_file(
     if kind in IMAGE_FORMATS:
         return _decode_pil(path, kind, frame, draft_size)
     if kind == "dicom":
-        return _decode_dicom(path, frame, window)
+        return decode_dicom(path, frame, window)
     if kind == "nifti":
         return _decode_nifti(path, frame, window)
     if kind in VIDEO_FORMATS:

@@ -17,10 +17,25 @@ LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 #: Every pointer spelling git-lfs accepts (``hawser`` is the pre-1.0 name).
 LFS_POINTER_PREFIXES = (LFS_POINTER_PREFIX, b"version https://hawser.github.com/spec/")
 
+
+def lfs_pointer_message(folder: str = "its submodule") -> str:
+    """What to tell a user about an LFS pointer file: what it is and the command that fixes it.
+
+    Args:
+        folder: where to run ``git lfs pull`` (a source's ``datasets/<name>`` when known).
+    """
+    return f"Git LFS pointer, not the data: run `git lfs install && git lfs pull` in {folder}"
+
+
+#: The decoder's and the probe's message for a pointer file.
+LFS_MESSAGE = f"file is a {lfs_pointer_message()}"
+
 #: formats the decoder can turn into pixels, by the kind of image they hold.
 IMAGE_FORMATS = ("jpeg", "png", "webp", "gif", "bmp", "tiff", "jpeg2000")
 VOLUME_FORMATS = ("dicom", "nifti")
 VIDEO_FORMATS = ("mp4", "mov", "avi", "mpeg", "webm")
+#: every value the manifest's ``format`` column can hold (documented in manifests/README.md).
+DECODABLE_FORMATS = (*IMAGE_FORMATS, *VOLUME_FORMATS, *VIDEO_FORMATS)
 
 #: How many bytes :func:`read_head` returns (enough for every check below).
 HEAD_SIZE = 512

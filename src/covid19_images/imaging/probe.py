@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from covid19_images.imaging.decode import LFS_MESSAGE, DecodeError, decode_file
-from covid19_images.imaging.formats import read_head, sniff_format
+from covid19_images.imaging.decode import DecodeError, decode_file
+from covid19_images.imaging.formats import LFS_MESSAGE, read_head, sniff_format
 
 
 @dataclass(frozen=True)
 class FileFacts:
+    """What the builder records about one file: its hashes, real format and geometry (manifest columns)."""
+
     sha256: str
     format: str
     width: int
@@ -43,6 +45,7 @@ _NOT_IMAGES = {
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes, read ``chunk`` bytes at a time (constant memory)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
@@ -66,7 +69,12 @@ def fingerprints(pixels: np.ndarray) -> tuple[str, str]:
 
 
 def probe_file(path: Path) -> FileFacts:
-    """Hash, sniff, measure and decode one file (the representative frame of a stack)."""
+    """Hash, sniff, measure and decode one file (the representative frame of a stack).
+
+    Raises:
+        ProbeError: the file cannot be used (unreadable, empty, not an image, undecodable);
+            the message says what it is and, where known, how to fix it.
+    """
     path = Path(path)
     try:
         head = read_head(path)

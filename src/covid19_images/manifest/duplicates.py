@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from covid19_images.core.unionfind import UnionFind
 from covid19_images.imaging.fingerprints import (
     PHASH_BITS,
     PHASH_HEX,
     normalised_thumbnail,
     thumbnail_mse,
 )
-from covid19_images.manifest.splits import _UnionFind
 
 #: Hamming distance at or below which two rows are the same picture without a pixel check.
 NEAR_ACCEPT = 24
@@ -146,6 +146,15 @@ def find_duplicates(
 
     Without ``root`` (or ``thumbnails``) nothing can be decoded, so only pairs at or below
     ``accept`` count as near duplicates; candidates above it are listed as ``unconfirmed``.
+
+    Args:
+        manifest: rows with ``image_id``, ``sha256``, ``pixel_sha256`` and ``phash``.
+        root: project root, to decode thumbnails of candidate pairs from the files.
+        accept: phash distance (bits) at or below which a pair is a duplicate without a pixel check.
+        candidate: phash distance up to which a pair is checked on its thumbnails.
+        confirm_mse: largest thumbnail difference (:func:`~covid19_images.imaging.fingerprints.thumbnail_mse`)
+            that confirms a candidate.
+        thumbnails: a thumbnail source to use instead of decoding under ``root`` (tests, caches).
     """
     ids = [str(i) for i in manifest["image_id"]]
     hashes = [str(h) for h in manifest["phash"]] if "phash" in manifest.columns else [""] * len(manifest)
@@ -178,7 +187,7 @@ def find_duplicates(
             continue
         edge.mse = thumbnail_mse(ta, tb)
         (edges if edge.mse <= confirm_mse else rejected).append(edge)
-    sets = _UnionFind()
+    sets = UnionFind()
     for image_id in ids:
         sets.find(image_id)
     for edge in edges:

@@ -2,17 +2,25 @@
 
 DICOM headers can carry a patient's name, birth date and hospital IDs, the institution and
 the staff involved. The manifest is what users export and share, so it must never copy
-them. Three layers: the DICOM parser keeps only technical tags and a one-way hash of the
+them. Three layers: the DICOM parser keeps only technical tags and a keyed pseudonym of the
 patient ID; the builder (:mod:`covid19_images.manifest.build`) checks every DICOM row it writes
 against the file's own identifying values and removes any that slipped in (replacing a
 leaked patient ID with :func:`pseudonym`), and redacts them from problem messages; and
 :func:`scan_identifying` tells the ``report`` command which files still carry them, by tag
 name only. No function here ever returns or prints a value.
+
+Pseudonyms: there is one pseudonymiser, :func:`covid19_images.core.pseudonyms.pseudonym`
+(re-exported here), HMAC-SHA256 under a project key derived per source. It stops casual
+re-identification from the manifest (the id is neither the record number nor its plain
+SHA-256) and linking the same person across two published sources (per-source keys). It
+does not stop someone who holds the hospital's list of record numbers from recomputing the
+ids: the default key is public because splits must agree on every machine. A deployment
+that needs more sets its own key in ``COVID19_IMAGES_PSEUDONYM_KEY``
+(:data:`~covid19_images.core.pseudonyms.PSEUDONYM_KEY_ENV`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -20,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from covid19_images.core.pseudonyms import PSEUDONYM_KEY_ENV, pseudonym  # noqa: F401 - re-exported
 
 #: Header keywords whose non-empty value identifies a person or a place of care
 #: (a subset of the DICOM PS3.15 basic de-identification profile).
@@ -79,25 +89,12 @@ ANONYMISED = frozenset(
 )
 _PLACEHOLDER = re.compile(r"^[\sx*0\-_.^=]*$", re.IGNORECASE)
 REMOVED = "[removed]"
-_PSEUDONYM_SALT = "covid19-images/patient/v1"
 
 
 def is_anonymised(value: str) -> bool:
     """True for empty values and the usual anonymiser placeholders (``ANONYMOUS``, ``XXXX``, ``0``)."""
     text = value.strip()
     return text.lower() in ANONYMISED or bool(_PLACEHOLDER.match(text))
-
-
-def pseudonym(value: str) -> str:
-    """A stable one-way pseudonym for a patient identifier, for grouping without the ID.
-
-    Unsalted per site on purpose: patient-level splits must come out the same on every
-    machine. That makes it pseudonymisation, not anonymisation (a short numeric ID can be
-    recovered by trying them all), which is why raw IDs must not reach it in the first place
-    unless the upstream already published them.
-    """
-    digest = hashlib.sha256(f"{_PSEUDONYM_SALT}\0{value.strip()}".encode()).hexdigest()
-    return f"pid-{digest[:16]}"
 
 
 def _text(value: Any) -> list[str]:
@@ -189,6 +186,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def contains(text: str, secrets: Iterable[str]) -> bool:
+    """True when any secret occurs in ``text`` (case-insensitive), as :func:`redact` would find it."""
     pattern = _pattern(secrets)
     return bool(pattern and text and pattern.search(text))
 
@@ -229,7 +227,7 @@ def scrub_row(row: dict[str, str], values: Mapping[str, Iterable[str]]) -> list[
         if column == "patient_id":
             source = row.get("source", "")
             raw = cell[len(source) + 1 :] if source and cell.startswith(f"{source}:") else cell
-            row[column] = f"{source}:{pseudonym(raw)}" if source else pseudonym(raw)
+            row[column] = f"{source}:{pseudonym(raw, source)}" if source else pseudonym(raw, source)
         elif column == "extra":
             try:
                 data = json.loads(cell)

@@ -9,8 +9,12 @@
   the test set into training, so its rows from the other sources are dropped (split ``""``,
   served in no split); :func:`loso_dropped` counts them.
 * ``covidx`` / ``covidx:<version>``: the COVIDx train/test lists (lindawangg/COVID-Net
-  ``labels/``) matched to our rows, when :mod:`covid19_images.manifest.covidx` is installed and the
-  ``covidx-splits`` source is checked out. Without a version the newest ``<n>A`` is used.
+  ``labels/``) matched to our rows by :mod:`covid19_images.manifest.covidx`; needs the
+  ``covidx-splits`` source checked out. Rows COVIDx does not list get ``""``; there is no
+  ``val``. Without a version the newest ``<n>A`` label set is used (versions compare by
+  their leading number, so ``10A`` is newer than ``9A``).
+
+Every scheme returns one value per manifest row, in the manifest's order.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from covid19_images.core.paths import find_root
+from covid19_images.manifest import covidx
 from covid19_images.manifest.splits import DEFAULT_RATIOS, bucket
 
 LOSO_PREFIX = "loso:"
@@ -32,7 +38,15 @@ def _train_share() -> float:
 
 
 def loso_split(manifest: pd.DataFrame, source: str) -> pd.Series:
-    """Leave-one-source-out split (see the module docstring)."""
+    """Leave-one-source-out split (see the module docstring).
+
+    Args:
+        manifest: the manifest (``source`` and ``split_group`` are used).
+        source: registry name of the source served as ``test``.
+
+    Raises:
+        ValueError: the manifest holds no row of ``source``.
+    """
     if source not in set(manifest["source"]):
         known = ", ".join(sorted(set(manifest["source"])))
         raise ValueError(f"split_scheme 'loso:{source}': no rows of source {source!r} (sources: {known})")
@@ -59,13 +73,16 @@ def _version_order(version: str) -> tuple[int, str]:
 
 
 def covidx_split(manifest: pd.DataFrame, version: str = "", root: Path | None = None) -> pd.Series:
-    """The COVIDx ``version`` split of every row, via :mod:`covid19_images.manifest.covidx`."""
-    try:
-        from covid19_images.manifest import covidx
-    except ImportError as err:  # pragma: no cover - the module ships with the package
-        raise ValueError("split_scheme 'covidx' needs covid19_images.manifest.covidx, which is not installed") from err
-    from covid19_images.core.paths import find_root
+    """The COVIDx split (``"train"``/``"test"``/``""``) of every row.
 
+    Args:
+        manifest: the manifest (``source``, ``path``, ``label`` and ``patient_id`` are used).
+        version: a COVIDx label-file version such as ``9A``; ``""`` picks the newest ``<n>A``.
+        root: the project root holding ``datasets/covidx-splits`` (default: :func:`find_root`).
+
+    Raises:
+        ValueError: the source is not checked out, or has no such version.
+    """
     directory = find_root(root) / "datasets" / COVIDX_SOURCE
     if not directory.is_dir() or not any(directory.iterdir()):
         raise ValueError(
@@ -85,7 +102,16 @@ def covidx_split(manifest: pd.DataFrame, version: str = "", root: Path | None = 
 
 
 def resolve_split(manifest: pd.DataFrame, scheme: str = "default", *, root: Path | None = None) -> pd.Series:
-    """The split (``"train"``/``"val"``/``"test"``/``""``) of every row under ``scheme``."""
+    """The split (``"train"``/``"val"``/``"test"``/``""``) of every row under ``scheme``.
+
+    Args:
+        manifest: the manifest to split.
+        scheme: ``default``, ``official``, ``loso:<source>``, ``covidx`` or ``covidx:<version>``.
+        root: project root, only for ``covidx`` (where its label files are checked out).
+
+    Raises:
+        ValueError: an unknown scheme, or one that cannot be served (see each scheme).
+    """
     if scheme == "default":
         return manifest["split"]
     if scheme == "official":

@@ -22,13 +22,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from covid19_images.core.unionfind import UnionFind
+
 SPLIT_SALT = "covid19-images/v1"
 DEFAULT_RATIOS: tuple[tuple[str, float], ...] = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 _DUP_PREFIX = "\uffffdup:"  # sorts after every patient key, so it is never chosen as a group key
 
 
 def bucket(key: str, salt: str = SPLIT_SALT) -> float:
-    """A uniform number in [0, 1) from a key: stable across machines and Python versions."""
+    """A uniform number in [0, 1) from a key: stable across machines and Python versions.
+
+    Args:
+        key: a split group key.
+        salt: changes every bucket at once (a new salt is a new random split).
+    """
     digest = hashlib.sha256(f"{salt}\0{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -43,27 +50,6 @@ def split_for(key: str, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS) 
     return ratios[-1][0]
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, item: str) -> str:
-        self.parent.setdefault(item, item)
-        root = item
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[item] != root:
-            self.parent[item], item = root, self.parent[item]
-        return root
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            # the smaller key wins, so a group's key is its smallest member: stable under growth
-            keep, drop = (ra, rb) if ra < rb else (rb, ra)
-            self.parent[drop] = keep
-
-
 def patient_keys(manifest: pd.DataFrame) -> list[str]:
     """Each row's namespaced patient; a row without one is its own patient (``source:file:path``)."""
     keys = []
@@ -74,7 +60,7 @@ def patient_keys(manifest: pd.DataFrame) -> list[str]:
 
 def components(manifest: pd.DataFrame) -> list[str]:
     """The stateless group key of every row: the smallest patient key in its connected component."""
-    sets = _UnionFind()
+    sets = UnionFind()
     keys = patient_keys(manifest)
     for patient, dup in zip(keys, manifest["dup_group"], strict=True):
         sets.find(patient)
@@ -84,7 +70,14 @@ def components(manifest: pd.DataFrame) -> list[str]:
 
 
 def assign_split_groups(manifest: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.Series:
-    """The split group key of every row, keeping each existing group's previous key."""
+    """The split group key of every row, keeping each existing group's previous key.
+
+    Args:
+        manifest: rows with ``image_id``, ``patient_id``, ``source``, ``path`` and ``dup_group``.
+        previous: the last written manifest; a group holding its rows keeps the key most of
+            them had (ties: the smallest), so existing images never change split unless
+            two groups merge.
+    """
     roots = components(manifest)
     if previous is None or previous.empty or "split_group" not in previous.columns:
         return pd.Series(roots, index=manifest.index, dtype=object)
@@ -104,7 +97,13 @@ def assign_split_groups(manifest: pd.DataFrame, previous: pd.DataFrame | None = 
 def assign_splits(
     manifest: pd.DataFrame, previous: pd.DataFrame | None = None, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS
 ) -> pd.DataFrame:
-    """Fill ``split_group`` and ``split`` in place and return the frame."""
+    """Fill ``split_group`` and ``split`` in place and return the frame.
+
+    Args:
+        manifest: the new manifest (see :func:`assign_split_groups` for the columns used).
+        previous: the last written manifest, whose group keys are kept.
+        ratios: ``(split, share)`` pairs in order, summing to 1.
+    """
     if manifest.empty:
         return manifest
     manifest["split_group"] = assign_split_groups(manifest, previous)

@@ -22,21 +22,23 @@ not index (ieee8023's lung masks, pictures metadata.csv does not name) are liste
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import git
 import pandas as pd
 from tqdm.auto import tqdm
 
 from covid19_images.core.paths import DATASETS_DIR
-from covid19_images.imaging.formats import IMAGE_FORMATS, VIDEO_FORMATS, VOLUME_FORMATS, read_head, sniff_format
+from covid19_images.core.workers import io_workers
+from covid19_images.imaging.formats import DECODABLE_FORMATS, read_head, sniff_format
 from covid19_images.imaging.probe import fingerprints, sha256_file
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
+from covid19_images.sources.git import head_commit
 
-IMAGE_LIKE = frozenset((*IMAGE_FORMATS, *VOLUME_FORMATS, *VIDEO_FORMATS))
+IMAGE_LIKE = frozenset(DECODABLE_FORMATS)
 FAILING = ("missing", "changed", "undecodable", "pixels_differ", "stale", "unreferenced")
 
 
@@ -46,6 +48,8 @@ class NoManifest(FileNotFoundError):
 
 @dataclass
 class VerifyResult:
+    """The findings of :func:`verify`, one list per kind (each item names ``source`` and ``path``)."""
+
     checked: int = 0
     missing: list[dict[str, str]] = field(default_factory=list)
     changed: list[dict[str, str]] = field(default_factory=list)
@@ -57,13 +61,16 @@ class VerifyResult:
 
     @property
     def mismatches(self) -> int:
+        """How many findings fail the check (everything but ``upstream_unused``)."""
         return sum(len(getattr(self, name)) for name in FAILING)
 
     @property
     def ok(self) -> bool:
+        """True when nothing failed."""
         return self.mismatches == 0
 
     def to_dict(self) -> dict:
+        """JSON-ready findings plus ``mismatches`` and ``ok`` (``verify --json``)."""
         return {**asdict(self), "mismatches": self.mismatches, "ok": self.ok}
 
     def summary(self, limit: int = 50) -> str:
@@ -109,21 +116,18 @@ def _describe(kind: str, item: dict[str, str]) -> str:
 
 
 def _git_lines(directory: Path, *args: str) -> list[str] | None:
-    """NUL-separated git output lines, or None when ``directory`` is not a usable git checkout."""
+    """NUL-separated git output lines, or None when ``directory`` is not a usable git checkout.
+
+    Read as bytes and decoded with ``surrogateescape``: a file name that is not UTF-8 must
+    still be compared, not crash the check.
+    """
     if not (directory / ".git").exists():
         return None
     try:
-        out = subprocess.run(
-            ["git", "-C", str(directory), *args], check=True, capture_output=True, env={**os.environ, "LC_ALL": "C"}
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
+        out = git.Git(directory).execute(["git", *args], stdout_as_string=False, env={"LC_ALL": "C"})
+    except (OSError, git.GitError):
         return None
-    return [part for part in out.decode("utf-8", "surrogateescape").split("\0") if part]
-
-
-def _head(directory: Path) -> str:
-    lines = _git_lines(directory, "rev-parse", "HEAD")
-    return lines[0].strip() if lines else ""
+    return [part for part in bytes(out).decode("utf-8", "surrogateescape").split("\0") if part]
 
 
 def _reported(root: Path) -> set[str]:
@@ -219,7 +223,18 @@ def verify(
     progress: bool = True,
     workers: int | None = None,
 ) -> VerifyResult:
-    """Check every manifest row against the files under ``root``; see the module docstring."""
+    """Check every manifest row against the files under ``root``; see the module docstring.
+
+    Args:
+        root: the project root.
+        manifest: the manifest to check (default: the one written under ``root``).
+        decode: also decode every file and compare its pixel hash (slow).
+        progress: show progress bars.
+        workers: hashing threads (default: :func:`~covid19_images.core.workers.io_workers`).
+
+    Raises:
+        NoManifest: there is no manifest to check.
+    """
     root = Path(root)
     manifest = read_manifest(root) if manifest is None else manifest
     if manifest is None:
@@ -231,11 +246,11 @@ def verify(
     for source, rows in manifest.groupby("source", sort=True):
         commits = {c for c in rows["source_commit"] if c}
         if source in dirs and commits:
-            head = _head(dirs[source])
+            head = head_commit(dirs[source]) or ""
             if head and head not in commits:
                 result.stale.append({"source": str(source), "checkout": head, "manifest": sorted(commits)[0]})
 
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
+    with ThreadPoolExecutor(max_workers=io_workers(workers)) as pool:
         outcomes = pool.map(lambda row: _check_row(root, row, decode), records)
         for row, found in tqdm(
             zip(records, outcomes, strict=True),

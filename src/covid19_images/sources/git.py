@@ -1,28 +1,31 @@
-"""Git plumbing for sync, through GitPython, with the transport policy enforced by git itself.
+"""Git plumbing for sync, through GitPython: move one submodule to its upstream tip, or say why not.
 
-Every git process sync starts carries ``protocol.allow=never`` plus an explicit allow for
-https (and for local paths only when local mirrors are allowed), appended to whatever the
-user put in ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``, so ``url.<mirror>.insteadOf``
-rewriting keeps working while ``ext::``, ``fd::`` and ssh stay refused.
+Every git process runs in the environment :func:`covid19_images.sources.transport.git_environment`
+builds, so the transport policy (https only, local paths only when allowed) is enforced by
+git itself. A move is announced on disk before it starts, so a sync killed half-way is
+finished or undone by the next one (:func:`update_source`).
 """
 
 from __future__ import annotations
 
-import os
+import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import git
 
+from covid19_images.core.atomic import write_atomic
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.sources.registry import DATASETS_DIR, RegistryError, SourceSpec, check_url
-
-ALLOW_LOCAL_ENV = "COVID19_IMAGES_ALLOW_LOCAL"
-MIRROR_ENV = "COVID19_IMAGES_MIRROR"
-GITHUB_PREFIX = "https://github.com/"
+from covid19_images.sources.transport import (  # noqa: F401 - re-exported: sync and older callers import them here
+    ALLOW_LOCAL_ENV,
+    GITHUB_PREFIX,
+    MIRROR_ENV,
+    file_protocol_allowed_by_user,
+    git_environment,
+)
 
 
 class SourceSyncError(RuntimeError):
@@ -38,87 +41,41 @@ class SourceSyncError(RuntimeError):
         self.keep_manifest_rows = keep_manifest_rows
 
 
-def _config_pairs(env: Mapping[str, str]) -> list[tuple[str, str]]:
-    try:
-        count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
-    except ValueError:
-        count = 0
-    return [(env.get(f"GIT_CONFIG_KEY_{i}", ""), env.get(f"GIT_CONFIG_VALUE_{i}", "")) for i in range(count)]
-
-
-def file_protocol_allowed_by_user(env: Mapping[str, str]) -> bool:
-    """True when the user's own git configuration already allows ``protocol.file``."""
-    for key, value in reversed(_config_pairs(env)):
-        if key.lower() == "protocol.file.allow":
-            return value == "always"
-    try:
-        out = subprocess.run(
-            ["git", "config", "--get", "protocol.file.allow"],
-            capture_output=True,
-            text=True,
-            env=dict(env),
-            check=False,
-        )
-    except OSError:
-        return False
-    return out.stdout.strip() == "always"
-
-
-def git_environment(
-    *, allow_local: bool = False, mirror: Path | None = None, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """Environment for every git process of a sync.
-
-    ``GIT_ALLOW_PROTOCOL`` overrides any ``protocol.*.allow`` the user or a hostile
-    environment set, so even a URL that never went through :func:`check_url` (an edited
-    ``.gitmodules``, a submodule's own config) cannot reach ``ext::``, ``fd::`` or ssh.
-    """
-    env = dict(os.environ if base is None else base)
-    mirror = mirror or (Path(env[MIRROR_ENV]) if env.get(MIRROR_ENV) else None)
-    allow_local = (
-        allow_local or mirror is not None or env.get(ALLOW_LOCAL_ENV) == "1" or file_protocol_allowed_by_user(env)
-    )
-    pairs = _config_pairs(env)
-    pairs += [
-        ("protocol.allow", "never"),
-        ("protocol.https.allow", "always"),
-        ("protocol.file.allow", "always" if allow_local else "never"),
-        ("protocol.ext.allow", "never"),
-        ("protocol.fd.allow", "never"),
-        ("protocol.ssh.allow", "never"),
-        ("core.sshCommand", "false"),
-        # an upstream's own .gitmodules is data too: never fetch or check out nested submodules
-        ("submodule.recurse", "false"),
-        ("fetch.recurseSubmodules", "false"),
-    ]
-    if mirror is not None:
-        pairs.append((f"url.{Path(mirror).resolve().as_posix()}/.insteadOf", GITHUB_PREFIX))
-    for key in [k for k in env if k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))]:
-        del env[key]
-    for index, (key, value) in enumerate(pairs):
-        env[f"GIT_CONFIG_KEY_{index}"] = key
-        env[f"GIT_CONFIG_VALUE_{index}"] = value
-    env["GIT_CONFIG_COUNT"] = str(len(pairs))
-    env["GIT_ALLOW_PROTOCOL"] = "https:file" if allow_local else "https"
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env["GIT_LFS_SKIP_SMUDGE"] = env.get("GIT_LFS_SKIP_SMUDGE", "1")
-    env["COVID19_IMAGES_LOCAL_ALLOWED"] = "1" if allow_local else "0"
-    return env
-
-
 def open_repo(path: Path, env: Mapping[str, str]) -> git.Repo:
     repo = git.Repo(path)
     repo.git.update_environment(**env)
     return repo
 
 
+#: git's generic closing lines: they say *that* an operation failed, the line before says why.
+_WRAPPER_LINES = re.compile(
+    r"^(fatal|error): (could not read from remote repository\.?|clone of .* failed|failed to clone .*"
+    r"|unable to fetch in submodule path .*|failed to recurse into submodule .*)$",
+    re.IGNORECASE,
+)
+
+
+def _stderr_text(err: git.GitCommandError) -> str:
+    """git's stderr without GitPython's ``stderr: '...'`` wrapping."""
+    text = (err.stderr or "").strip()
+    if text.startswith("stderr: '") and text.endswith("'"):
+        text = text[len("stderr: '") : -1]
+    return text or str(err)
+
+
 def _last_line(err: git.GitCommandError) -> str:
-    """git's own explanation: every ``fatal:``/``error:`` line, first cause first."""
-    text = (err.stderr or str(err)).strip().splitlines()
-    lines = [line.strip().strip("'\"") for line in text]
-    lines = [line.removeprefix("stderr: ").strip("'\" ") for line in lines if line]
-    causes = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    return "; ".join(dict.fromkeys(causes)) if causes else (lines[-1] if lines else str(err))
+    """git's own explanation in one line: the last ``fatal:``/``error:`` line that says why.
+
+    git often ends a failure with a generic line ("Could not read from remote repository.",
+    "clone of ... into submodule path ... failed") and advice text; those are skipped, so
+    ``cannot fetch URL: <reason>`` names the cause. Without any ``fatal:``/``error:`` line,
+    the last non-empty line of stderr.
+    """
+    lines = [line.strip() for line in _stderr_text(err).splitlines() if line.strip()]
+    causes = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
+    specific = [line for line in causes if not _WRAPPER_LINES.match(line)]
+    chosen = specific or causes or lines
+    return chosen[-1] if chosen else str(err)
 
 
 def gitlink(repo: git.Repo, path: str) -> str | None:
@@ -227,11 +184,7 @@ def _intent_file(repo: git.Repo, name: str) -> Path:
 
 
 def _announce(repo: git.Repo, name: str, kind: str, old: str | None, target: str | None) -> None:
-    file = _intent_file(repo, name)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp")
-    tmp.write_text(f"{kind} {old or '-'} {target or '-'}\n", encoding="ascii")
-    os.replace(tmp, file)
+    write_atomic(_intent_file(repo, name), f"{kind} {old or '-'} {target or '-'}\n".encode("ascii"))
 
 
 def _done(repo: git.Repo, name: str) -> None:

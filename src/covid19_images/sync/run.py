@@ -20,6 +20,7 @@ import filelock
 import git
 import pandas as pd
 
+from covid19_images.core.atomic import remove_temporaries, write_atomic
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.manifest.build import (
     MANIFEST_FILE,
@@ -37,12 +38,12 @@ from covid19_images.sources.git import (
     SourceSyncError,
     SourceUpdate,
     check_gitmodules,
-    git_environment,
     gitlink,
     open_repo,
     update_source,
 )
 from covid19_images.sources.registry import load_registry
+from covid19_images.sources.transport import git_environment
 
 LOCK_NAME = "covid19-images-sync.lock"  # kept in the root's git dir: never shows up as an untracked file
 PID_NAME = "covid19-images-sync.pid"
@@ -52,8 +53,18 @@ class SyncBusy(RuntimeError):
     """Another sync holds the lock on this root."""
 
 
+class UnknownSourceError(LookupError):
+    """A source named on the command line (or by a caller) is not in the registry.
+
+    A user error with a one-line answer (the known names), so the CLI catches exactly this
+    and nothing broader: a ``KeyError`` from a bug inside sync must keep its traceback.
+    """
+
+
 @dataclass
 class SyncReport:
+    """What one :func:`sync` did: per-source updates, manifest changes, the build, notes."""
+
     updates: list[SourceUpdate] = field(default_factory=list)
     changes: dict[str, SourceChange] = field(default_factory=dict)
     build: BuildResult | None = None
@@ -63,6 +74,7 @@ class SyncReport:
 
     @property
     def failed(self) -> list[SourceUpdate]:
+        """Sources that were refused or failed (the CLI exits 1 when there are any)."""
         return [u for u in self.updates if u.status in ("failed", "refused")]
 
     def summary(self) -> str:
@@ -95,9 +107,7 @@ def _lock_paths(root: Path) -> tuple[Path, Path]:
 
 
 def _write_pid(pid_path: Path) -> None:
-    tmp = pid_path.with_name(f"{pid_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(str(os.getpid()), encoding="ascii")
-    os.replace(tmp, pid_path)
+    write_atomic(pid_path, str(os.getpid()).encode("ascii"))
 
 
 def _acquire(root: Path, wait: bool) -> tuple[filelock.BaseFileLock, tuple[str, float] | None]:
@@ -160,8 +170,7 @@ def _remove_stale_git_locks(root: Path, repo: git.Repo, since: float) -> list[st
 def _recover(root: Path, repo: git.Repo, stale: tuple[str, float] | None) -> list[str]:
     notes: list[str] = []
     leftovers = remove_stale_temporaries(root)
-    for pid_tmp in Path(repo.git_dir).glob(f"{PID_NAME}.*.tmp"):
-        pid_tmp.unlink(missing_ok=True)
+    remove_temporaries(Path(repo.git_dir) / PID_NAME)
     if stale is not None:
         pid, started = stale
         removed = _remove_stale_git_locks(root, repo, started)
@@ -223,12 +232,29 @@ def sync(
     wait: bool = False,
     progress: bool = True,
 ) -> SyncReport:
-    """Update the selected sources (all by default) and rebuild the manifest under ``root``."""
+    """Update the selected sources (all by default) and rebuild the manifest under ``root``.
+
+    Args:
+        root: the project root (a git repository holding ``sources.yaml``).
+        sources: registry names to update; empty means all. The manifest is always rebuilt
+            for every source.
+        offline: do not fetch; rebuild from the current checkouts.
+        allow_rewrite: accept an upstream whose history no longer holds the pinned commit.
+        commit: commit the moved gitlinks, ``.gitmodules`` and the manifest files.
+        mirror: a local mirror root (``<owner>/<repo>.git``) that ``https://github.com/`` is rewritten to.
+        allow_local: allow local-path remotes (the user's own ``insteadOf`` rules).
+        wait: wait for a running sync on the same root instead of raising :class:`SyncBusy`.
+        progress: show progress bars.
+
+    Raises:
+        UnknownSourceError: a name in ``sources`` is not in the registry.
+        SyncBusy: another sync holds the root's lock and ``wait`` is false.
+    """
     root = Path(root).resolve()
     registry = load_registry(root)
     unknown = [s for s in sources if s not in registry]
     if unknown:
-        raise KeyError(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(registry)}")
+        raise UnknownSourceError(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(registry)}")
     selected = [registry[s] for s in (sources or registry)]
     env = git_environment(allow_local=allow_local, mirror=mirror)
     report = SyncReport()

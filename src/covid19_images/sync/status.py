@@ -14,6 +14,8 @@ from covid19_images.sources.registry import load_registry
 
 @dataclass
 class SourceStatus:
+    """One line of ``covid19-images status``: pins and checkouts of a source, and its manifest rows."""
+
     name: str
     initialised: bool
     pinned: str | None
@@ -23,6 +25,7 @@ class SourceStatus:
 
 
 def source_status(root: Path) -> list[SourceStatus]:
+    """The status of every registered source under ``root``, in registry order (no network access)."""
     registry = load_registry(root)
     repo = git.Repo(root)
     manifest = read_manifest(root)

@@ -9,12 +9,12 @@ Without them it says how to sync from the real upstreams instead.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import warnings
 from pathlib import Path
 
 import click
+import git
 
 from covid19_images import MEDICAL_WARNING
 from covid19_images.core.paths import find_root
@@ -26,9 +26,10 @@ from covid19_images.testing.mirrors import build_sample_mirrors, shared_availabl
 def _fresh_root(root: Path, registry_file: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     if not (root / ".git").exists():
-        subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-        subprocess.run(["git", "-C", str(root), "config", "user.name", "covid19-images demo"], check=True)
-        subprocess.run(["git", "-C", str(root), "config", "user.email", "demo@covid19-images.invalid"], check=True)
+        repo = git.Repo.init(root, initial_branch="main")
+        with repo.config_writer() as config:
+            config.set_value("user", "name", "covid19-images demo")
+            config.set_value("user", "email", "demo@covid19-images.invalid")
     shutil.copyfile(registry_file, root / REGISTRY_FILE)
 
 

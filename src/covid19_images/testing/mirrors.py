@@ -40,7 +40,6 @@ SAMPLE_FOLDERS: dict[str, tuple[str, ...]] = {
 #: files the sample curators added next to the real upstream files.
 CURATION_FILES = ("SOURCE.yaml",)
 CURATION_PREFIXES = ("FULL_TREE",)
-_FIXED_DATE = "2020-01-01T00:00:00+00:00"
 
 
 def default_shared() -> Path:
@@ -80,7 +79,15 @@ def build_mirror(
     branch: str = "master",
     messages: Sequence[str] | None = None,
 ) -> list[str]:
-    """Create a bare repo at ``destination`` with one commit per snapshot folder; return the commit ids."""
+    """Create a bare repo at ``destination`` with one commit per snapshot folder; return the commit ids.
+
+    Args:
+        destination: the bare repository to (re)create; an existing one is replaced.
+        snapshots: folders whose content becomes successive commits, oldest first
+            (curation files such as ``SOURCE.yaml`` are left out).
+        branch: the branch the commits go on.
+        messages: one commit message per snapshot (default: ``snapshot of <folder>``).
+    """
     destination = Path(destination)
     if destination.exists():
         shutil.rmtree(destination)
@@ -110,7 +117,14 @@ def build_mirror(
 def build_sample_mirrors(
     shared: Path, mirror_root: Path, specs: Sequence[SourceSpec], *, history: bool = True
 ) -> dict[str, list[str]]:
-    """Mirror every source that has a sample; ``history=False`` keeps only the newest snapshot."""
+    """Mirror every source that has a sample; return ``source -> commit ids``.
+
+    Args:
+        shared: the samples folder (``../shared/upstream``).
+        mirror_root: where the mirrors go, laid out as :func:`mirror_path` says.
+        specs: the registry entries to mirror (those without a sample are skipped).
+        history: one commit per sample snapshot; False keeps only the newest one.
+    """
     built: dict[str, list[str]] = {}
     for spec in specs:
         folders = SAMPLE_FOLDERS.get(spec.name, ())
@@ -123,6 +137,7 @@ def build_sample_mirrors(
 
 
 def shared_available(shared: Path | None = None) -> bool:
+    """True when the samples folder (default :func:`default_shared`) is there, with its ``INDEX.md``."""
     path = shared or default_shared()
     return path.is_dir() and (path / "INDEX.md").is_file()
 

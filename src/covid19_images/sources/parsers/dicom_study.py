@@ -16,8 +16,9 @@ Why it looks the way it does:
   ImageOrientationPatient per instance. File order is not slice order, so entries are
   sorted by series, then InstanceNumber, then position along the slice normal.
 * Privacy: no identifying tag (PatientName, PatientID, PatientBirthDate, InstitutionName,
-  StationName, dates ...) is copied. ``patient_id`` is the first 16 hex digits of
-  sha256(PatientID), or of sha256(StudyInstanceUID) when PatientID is empty. PatientAge
+  StationName, dates ...) is copied. ``patient_id`` is the keyed per-source pseudonym of
+  PatientID (of StudyInstanceUID when PatientID is empty), see
+  :mod:`covid19_images.core.pseudonyms` for what it does and does not protect. PatientAge
   and PatientSex are kept (not identifying on their own). UIDs are kept: they identify
   the data, not the person, and let overlapping sources (AH Paris vs pos-case, both from
   Arterys) be matched.
@@ -27,7 +28,6 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from covid19_images.core.pseudonyms import pseudonym
 from covid19_images.core.schema import Entry, Problem
 from covid19_images.core.vocab import harmonise_finding, harmonise_sex, parse_age
 from covid19_images.imaging.formats import is_lfs_pointer, sniff_format
@@ -129,11 +130,6 @@ def view_from_orientation(orientation: tuple[float, ...] | None) -> str:
     return ("sagittal", "coronal", "axial")[axis]
 
 
-def hash_identifier(value: str) -> str:
-    """One-way pseudonym: the first 16 hex digits of sha256."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
-
-
 def _number(value: Any) -> float | None:
     try:
         number = float(value)
@@ -212,7 +208,7 @@ def _instance(ctx: SourceContext, relative: str, ds: Any) -> Instance | Problem 
         modality = ctx.spec.modalities[0]
     patient = _text(ds, "PatientID")
     study_uid = _text(ds, "StudyInstanceUID")
-    patient_key = hash_identifier(patient) if patient else (hash_identifier(study_uid) if study_uid else "")
+    patient_key = pseudonym(patient or study_uid, ctx.spec.name) if patient or study_uid else ""
     frames = _integer(ds.get("NumberOfFrames"))
     return Instance(
         path=relative,

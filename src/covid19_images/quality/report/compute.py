@@ -1,4 +1,4 @@
-"""``report``: what the collection holds and where it will mislead a model.
+"""Computing the ``report``: what the collection holds and where it will mislead a model.
 
 Aggregated COVID-19 imaging sets fail in known ways (Roberts et al. 2021, DeGrave et al.
 2021): the label is predictable from the source, every control comes from a paediatric set,
@@ -12,6 +12,8 @@ failure modes so they are visible before anyone trains on the data:
   (>= 90 %) from one source or one age group, or a source supplies only one label;
 * split groups that straddle splits (must be 0), and sources without patient ids;
 * privacy findings from :func:`covid19_images.manifest.privacy.scan_identifying`.
+
+The result is plain JSON-ready data; :mod:`.render` prints it and :mod:`.plots` draws it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from covid19_images.core.licenses import is_unknown, license_terms
@@ -256,7 +257,13 @@ def _augmented(manifest: pd.DataFrame) -> dict[str, int]:
 
 
 def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = True) -> dict[str, Any]:
-    """Everything :func:`render_text` prints, as plain JSON-ready data."""
+    """Everything :func:`~covid19_images.quality.report.render.render_text` prints, as plain JSON-ready data.
+
+    Args:
+        root: the project root, for the DICOM privacy scan (None skips it).
+        manifest: the manifest to describe.
+        privacy: scan every DICOM file for identifying header values (slow on large sets).
+    """
     report: dict[str, Any] = {
         "overall": {
             "images": len(manifest),
@@ -292,212 +299,3 @@ def _privacy(root: Path, manifest: pd.DataFrame) -> list[dict[str, str]]:
         return list(privacy.scan_identifying(Path(root), manifest))
     except Exception as err:  # noqa: BLE001 - the report must still print if the scanner fails
         return [{"path": "", "tags": f"privacy scan failed: {type(err).__name__}: {err}"}]
-
-
-# --- text ----------------------------------------------------------------------------------
-
-
-def _table(rows: list[list[str]], header: list[str]) -> list[str]:
-    cells = [header, *rows]
-    widths = [max(len(str(r[i])) for r in cells) for i in range(len(header))]
-    return ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-
-
-def _inline(counts: dict[str, int]) -> str:
-    return ", ".join(f"{k or '-'} {v}" for k, v in counts.items()) or "-"
-
-
-def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
-    """The report for a terminal: sections in the order a reviewer reads them."""
-    o = report["overall"]
-    lines = [
-        f"covid19-images report: {o['images']} images, {o['patients']} patients, {o['sources']} sources",
-        f"  modality: {_inline(o['modality'])}",
-        f"  label: {_inline(o['label'])}",
-    ]
-    if o.get("blank_images"):
-        lines.append(f"  blank (no content) images: {o['blank_images']}")
-    lines += ["", "Per source"]
-    rows = [
-        [
-            name,
-            str(s["images"]),
-            str(s["patients"]),
-            _inline(s["modality"]),
-            _inline(s["label"]),
-            _inline(s["view"]),
-        ]
-        for name, s in report["sources"].items()
-    ]
-    lines += _table(rows, ["source", "images", "patients", "modality", "labels", "views"])
-    if "labels_views_modality" in report:
-        lines += ["", "Labels x views x modality (all sources)"]
-        frame = pd.DataFrame(report["labels_views_modality"])
-        total = frame.groupby(["modality", "view", "label"])["images"].sum().reset_index()
-        lines += _table(total.astype(str).to_numpy().tolist(), ["modality", "view", "label", "images"])
-    if "duplicates" in report:
-        d = report["duplicates"]
-        lines += [
-            "",
-            "Duplicates",
-            f"  {d['groups']} duplicate groups holding {d['rows_in_groups']} images "
-            f"({d['extra_copies']} extra copies; loaders serve one image per group)",
-            f"  pairs within a source: {d['pairs_within_source']} ({_inline(d['within_by_source'])})",
-            f"  pairs across sources: {d['pairs_across_sources']} ({_inline(d['across_by_sources'])})",
-        ]
-        for example in d["examples"][:6]:
-            lines.append(f"    {example['path_a']}  <->  {example['path_b']}  [{example['why']}]")
-    if report.get("augmented_copies"):
-        lines.append(
-            f"  augmented copies (not linkable to their originals, excluded by loaders by default): "
-            f"{_inline(report['augmented_copies'])}"
-        )
-    if "licenses" in report:
-        lic = report["licenses"]
-        lines += ["", "Licences", f"  {_inline(lic['by_license'])}"]
-        lines.append(f"  non-commercial only: {lic['non_commercial_images']} images")
-        lines.append(f"  unknown licence: {lic['unknown_images']} images ({_inline(lic['unknown_by_source'])})")
-        for path in lic["unknown_paths"][:limit]:
-            lines.append(f"    {path}")
-        if len(lic["unknown_paths"]) > limit:
-            lines.append(f"    … and {len(lic['unknown_paths']) - limit} more (--json lists all)")
-    if "confounding" in report:
-        lines += ["", "Confounding (source x label per modality; unknown labels left out)"]
-        for modality, c in report["confounding"].items():
-            v = "n/a" if c["cramers_v"] is None else f"{c['cramers_v']:.2f}"
-            lines.append(f"  {modality}: Cramér's V = {v}")
-            table = pd.DataFrame(c["sources_by_label"]).T.fillna(0).astype(int)
-            if len(table):
-                lines += [
-                    "  " + line
-                    for line in _table(
-                        [[s, *map(str, r)] for s, r in zip(table.index, table.to_numpy().tolist(), strict=True)],
-                        ["source", *table.columns],
-                    )
-                ]
-            if c["age_groups_by_label"]:
-                lines.append(
-                    "    age groups by label: "
-                    + "; ".join(f"{label}: {_inline(groups)}" for label, groups in c["age_groups_by_label"].items())
-                )
-    if "splits" in report:
-        s = report["splits"]
-        lines += [
-            "",
-            "Splits",
-            f"  sizes: {_inline(s['sizes'])}; {s['groups']} split groups ({s['multi_source_groups']} span sources)",
-            f"  groups across splits: {s['groups_across_splits']} (must be 0)",
-        ]
-        for name, counts in s["by_label"].items():
-            lines.append(f"    {name or '(none)'}: {_inline(counts)}")
-    if "patient_ids" in report:
-        missing = report["patient_ids"]["sources_without_patient_ids"]
-        lines += ["", "Sources without patient ids"]
-        if missing:
-            for source, counts in missing.items():
-                lines.append(f"  {source}: {counts['rows_without']} of {counts['rows']} images")
-            lines.append(f"  note: {report['patient_ids']['note']}")
-        else:
-            lines.append("  none")
-    lines += ["", "Privacy (DICOM headers with identifying values)"]
-    if report["privacy"]:
-        for finding in report["privacy"][:limit]:
-            lines.append(f"  {finding.get('path', '')}: {finding.get('tags', '')}")
-        if len(report["privacy"]) > limit:
-            lines.append(f"  … and {len(report['privacy']) - limit} more")
-    else:
-        lines.append("  none found")
-    if report["warnings"]:
-        lines += ["", "Warnings"] + [f"  {w}" for w in report["warnings"]]
-    return "\n".join(lines)
-
-
-# --- plots ---------------------------------------------------------------------------------
-
-
-def write_plots(report: dict[str, Any], manifest: pd.DataFrame, root: Path | None, directory: Path) -> list[Path]:
-    """PNG figures: label counts by source, split sizes, source x label heat map, duplicate pairs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    if manifest.empty:
-        return written
-
-    counts = pd.crosstab(manifest["source"], manifest["label"])
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(counts) + 1.8))
-    counts.plot.barh(stacked=True, ax=ax, colormap="tab10", width=0.75)
-    ax.set_xlabel("images")
-    ax.set_ylabel("")
-    ax.set_title("Labels by source")
-    ax.invert_yaxis()
-    ax.legend(title="label", bbox_to_anchor=(1.01, 1), loc="upper left")
-    written.append(_save(fig, directory / "labels_by_source.png"))
-
-    splits = pd.crosstab(manifest["split"].replace("", "(none)"), manifest["label"])
-    fig, ax = plt.subplots(figsize=(7, 4))
-    splits.plot.bar(stacked=True, ax=ax, colormap="tab10", rot=0)
-    for index, total in enumerate(splits.sum(axis=1)):
-        ax.annotate(str(int(total)), (index, total), ha="center", va="bottom")
-    ax.set_ylabel("images")
-    ax.set_xlabel("")
-    ax.set_title(f"Split sizes (groups across splits: {report.get('splits', {}).get('groups_across_splits', 0)})")
-    ax.legend(title="label", bbox_to_anchor=(1.01, 1), loc="upper left")
-    written.append(_save(fig, directory / "split_sizes.png"))
-
-    modalities = [m for m, c in report.get("confounding", {}).items() if c["sources_by_label"]]
-    if modalities:
-        fig, axes = plt.subplots(1, len(modalities), figsize=(5.5 * len(modalities), 4.5), squeeze=False)
-        for ax, modality in zip(axes[0], modalities, strict=True):
-            table = pd.DataFrame(report["confounding"][modality]["sources_by_label"]).T.fillna(0)
-            share = table.div(table.sum(axis=0).replace(0, 1), axis=1)
-            ax.imshow(share.to_numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
-            ax.set_xticks(range(len(share.columns)), share.columns, rotation=30, ha="right")
-            ax.set_yticks(range(len(share.index)), share.index)
-            for (i, j), value in np.ndenumerate(table.to_numpy()):
-                colour = "white" if share.to_numpy()[i, j] > 0.6 else "black"
-                ax.text(j, i, str(int(value)), ha="center", va="center", fontsize=9, color=colour)
-            v = report["confounding"][modality]["cramers_v"]
-            ax.set_title(f"{modality}: share of each label by source (V={'n/a' if v is None else f'{v:.2f}'})")
-        written.append(_save(fig, directory / "source_label_confounding.png"))
-
-    examples = report.get("duplicates", {}).get("examples", [])[:6]
-    if examples and root is not None:
-        written.append(_duplicate_grid(examples, Path(root), directory / "duplicate_examples.png", plt))
-    return written
-
-
-def _save(fig, path: Path, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> Path:
-    fig.tight_layout(rect=rect)
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
-
-
-def _duplicate_grid(examples: list[dict[str, Any]], root: Path, path: Path, plt) -> Path:
-    from covid19_images.imaging.decode import decode_file
-
-    fig, axes = plt.subplots(len(examples), 2, figsize=(7, 3.2 * len(examples)), squeeze=False)
-    for row, example in enumerate(examples):
-        for col, side in enumerate(("a", "b")):
-            ax = axes[row][col]
-            ax.axis("off")
-            try:
-                pixels = decode_file(root / example[f"path_{side}"], frame=None, draft_size=(512, 512)).pixels
-                ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None)
-            except Exception as err:  # noqa: BLE001 - a missing file shows as text, not a crash
-                ax.text(0.5, 0.5, f"cannot show:\n{type(err).__name__}", ha="center", va="center")
-            name = Path(example[f"path_{side}"]).name
-            size = example.get(f"size_{side}", "?")
-            ax.set_title(f"{example[f'source_{side}']}\n{name[:40]} ({size})", fontsize=8)
-        axes[row][0].text(
-            1.05, -0.04, example["why"], transform=axes[row][0].transAxes, ha="center", va="top", fontsize=8
-        )
-    fig.suptitle("Duplicate pairs (left and right are one duplicate group)")
-    return _save(fig, path, rect=(0, 0, 1, 0.97))

@@ -1,0 +1,22 @@
+"""How many threads a pass over many files gets."""
+
+from __future__ import annotations
+
+import os
+
+#: Upper bound on I/O threads: past this, a laptop disk or a network share only thrashes.
+MAX_IO_WORKERS = 8
+
+
+def io_workers(requested: int | None = None) -> int:
+    """Threads for I/O-bound work over many files (hashing, probing, verifying).
+
+    Twice the cores (a thread mostly waits for the disk, and the decoders release the GIL),
+    at most :data:`MAX_IO_WORKERS`.
+
+    Args:
+        requested: an explicit count from the caller; used as is when given.
+    """
+    if requested:
+        return requested
+    return min(MAX_IO_WORKERS, (os.cpu_count() or 1) * 2)
