@@ -41,15 +41,20 @@ CACHE_FORMAT = 1
 
 
 def _reader_fingerprint() -> str:
-    """Hash of the code that produces cached pixels: a reader fix invalidates old caches."""
+    """Hash of the code that produces cached pixels: a reader fix invalidates old caches.
+
+    Every module of :mod:`covid19_images.imaging` counts (decoding is spread over
+    ``decode``, ``decoded``, ``dicom``, ``formats`` ...), plus the loaders' own pixel step.
+    """
     import PIL
 
-    from covid19_images.imaging import decode
+    from covid19_images import imaging
     from covid19_images.loaders import _pixels
 
     digest = hashlib.sha256()
-    for module in (decode, _pixels):
-        digest.update(Path(module.__file__).read_bytes())  # type: ignore[arg-type]
+    sources = [*sorted(Path(imaging.__file__).parent.glob("*.py")), Path(_pixels.__file__)]
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
     digest.update(f"{PIPELINE_VERSION}|pillow {PIL.__version__}|numpy {np.__version__}".encode())
     return digest.hexdigest()
 
