@@ -61,7 +61,7 @@ def run_parser(spec, directory: Path) -> tuple[list, list]:
     """A source's parser over a folder, as the builder runs it: its entries and every problem
     (those it yielded and those the shared readers collected)."""
     from covid19_images.core.schema import Entry, Problem
-    from covid19_images.sources.parsers import get_parser
+    from covid19_images.sources.catalog import get_parser
     from covid19_images.sources.parsing import SourceContext, list_files
 
     ctx = SourceContext(spec, directory, list_files(directory))
@@ -94,14 +94,13 @@ def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def new_root(path: Path, sources: Sequence[str]) -> Path:
-    """A fresh covid19-images root at ``path``: a git repo whose sources.yaml lists only ``sources``.
+    """A fresh covid19-images root at ``path``: a git repo whose sources.yaml lists only ``sources``
+    (catalog names, in the project's order).
 
     A plain function (not only a fixture) so module-scoped fixtures can sync once per module.
     """
-    data = yaml.safe_load((PROJECT / "sources.yaml").read_text())
-    data["sources"] = [s for s in data["sources"] if s["name"] in sources]
-    missing = set(sources) - {s["name"] for s in data["sources"]}
-    assert not missing, f"unknown sources {missing}"
+    listed = yaml.safe_load((PROJECT / "sources.yaml").read_text())["sources"]
+    data = {"sources": [s for s in listed if s in sources] + [s for s in sources if s not in listed]}
     path.mkdir(parents=True)
     git("init", "-q", "-b", "main", cwd=path)
     (path / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from covid19_images.sources.parsers import get_parser
+from covid19_images.sources.catalog import get_parser
 from covid19_images.sources.registry import RegistryError, load_registry
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_original_seven_sources_are_registered() -> None:
     ],
 )
 def test_registry_refuses_unsafe_entries(tmp_path: Path, field: str, value: str) -> None:
-    entry = {"name": "demo", "url": "https://github.com/a/b.git", "branch": "master", "parser": "ieee8023"}
+    entry = {"name": "demo", "url": "https://github.com/a/b.git", "parser": "ieee8023-covid-chestxray"}
     entry[field] = value
     import yaml
 

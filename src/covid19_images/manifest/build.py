@@ -31,7 +31,7 @@ from covid19_images.imaging.probe import FileFacts, ProbeError, probe_file
 from covid19_images.manifest import privacy
 from covid19_images.manifest.duplicates import assign_dup_groups
 from covid19_images.manifest.splits import assign_splits
-from covid19_images.sources.parsers import get_parser
+from covid19_images.sources.catalog import get_parser
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.registry import SourceSpec
 

@@ -19,22 +19,19 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry, Problem
-from covid19_images.core.vocab import harmonise_sex, harmonise_view, parse_age
+from covid19_images.core.vocab import harmonise_sex, parse_age
+from covid19_images.sources.layouts.covidnet import (
+    IMAGE_SUFFIXES,
+    IMAGES,
+    METADATA,
+    clinical_extra,
+    modality_of,
+    view_of,
+)
 from covid19_images.sources.parsing import SourceContext, column
 
-METADATA = "metadata.csv"
-IMAGES = "images"
-EXTENSIONS = (".jpg", ".jpeg", ".png")
+EXTENSIONS = IMAGE_SUFFIXES
 _SUFFIXED = re.compile(r"^(.*\d)[a-z]$")
-_UNKNOWN_VIEWS = {"", "?", "unknown"}
-#: metadata column -> extra key, for the clinical columns the COVID-Net initiatives share.
-CLINICAL_EXTRA = (
-    ("offset", "offset_days"),
-    ("survival", "survival"),
-    ("temperature", "temperature"),
-    ("pO2 saturation", "po2_saturation"),
-    ("artifacts/distortion", "artifacts"),
-)
 
 
 def patient_of(patientid: str) -> str:
@@ -51,22 +48,6 @@ def image_index(files: list[str]) -> dict[tuple[str, str], str]:
         if path.parent.as_posix() == IMAGES and path.suffix.lower() in EXTENSIONS:
             found[(path.stem, path.suffix.lower())] = relative
     return found
-
-
-def view_of(ctx: SourceContext, raw: str, path: str, where: str) -> tuple[str, list[Problem]]:
-    """Harmonised view, with a problem if a non-blank spelling is not in the vocabulary."""
-    view = harmonise_view(raw)
-    if view == "unknown" and raw.strip().lower() not in _UNKNOWN_VIEWS:
-        return view, [ctx.problem(f"unmapped view {raw!r} -> unknown", path=path, row=where)]
-    return view, []
-
-
-def clinical_extra(row: dict[str, str]) -> dict[str, str]:
-    return {key: value for name, key in CLINICAL_EXTRA if (value := column(row, name)) and value.upper() != "N/A"}
-
-
-def modality_of(raw: str) -> str:
-    return "ct" if raw.strip().lower() == "ct" else "xray"
 
 
 def _age(raw: str) -> tuple[float | None, dict[str, str]]:

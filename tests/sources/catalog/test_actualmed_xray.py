@@ -9,9 +9,8 @@ import pytest
 from PIL import Image
 
 from covid19_images.core.schema import Entry, Problem
-from covid19_images.sources.parsers.actualmed import notes_extra
-
-from .conftest import csv_rows_with_lines, run_parser
+from covid19_images.sources.catalog.actualmed_xray import notes_extra
+from tests.conftest import csv_rows_with_lines, run_parser
 
 SOURCE = "actualmed-xray"
 SAMPLE = "agchung-Actualmed-COVID-chestxray-dataset"

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from covid19_images.core.schema import Entry, Problem
-
-from .conftest import run_parser
+from tests.conftest import run_parser
 
 SOURCE = "pocus-ultrasound"
 SAMPLE = "jannisborn-covid19_ultrasound"

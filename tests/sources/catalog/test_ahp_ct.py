@@ -13,8 +13,7 @@ import pydicom
 import pytest
 
 from covid19_images.core.schema import Entry, Problem
-
-from .conftest import run_parser
+from tests.conftest import run_parser
 
 SOURCE = "ahp-ct"
 SAMPLE = "coyotespike-AHP-covid19-ctscans"

@@ -11,8 +11,7 @@ import pytest
 from PIL import Image
 
 from covid19_images.core.schema import Entry, Problem
-
-from .conftest import run_parser
+from tests.conftest import run_parser
 
 SOURCE = "darshan-xray"
 SAMPLE = "coyotespike-covid19-detection-xray-dataset"

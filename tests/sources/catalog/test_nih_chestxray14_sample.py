@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 
 from covid19_images.core.schema import Entry, Problem
-from covid19_images.sources.parsers.nih_chestxray14 import harmonise_labels
-
-from .conftest import run_parser
+from covid19_images.sources.catalog.nih_chestxray14_sample import harmonise_labels
+from tests.conftest import run_parser
 
 SOURCE = "nih-chestxray14-sample"
 SAMPLE = "nih-chestxray14-sample"

@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 
 from covid19_images.core.schema import Entry, Problem
-
-from .conftest import csv_rows_with_lines, run_parser
+from tests.conftest import csv_rows_with_lines, run_parser
 
 SOURCE = "figure1-xray"
 SAMPLE = "agchung-Figure1-COVID-chestxray-dataset"

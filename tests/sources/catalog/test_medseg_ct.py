@@ -13,8 +13,7 @@ import pytest
 from covid19_images.core.schema import Entry, Problem
 from covid19_images.imaging.decode import LUNG_WINDOW, read_pixels
 from covid19_images.imaging.probe import probe_file
-
-from .conftest import run_parser
+from tests.conftest import run_parser
 
 SOURCE = "medseg-ct"
 SAMPLE = "coyotespike-medseg_ct_dataset"

@@ -20,12 +20,16 @@ from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry, Problem
 from covid19_images.core.vocab import harmonise_sex, parse_age
-from covid19_images.sources.parsers.figure1 import clinical_extra, modality_of, view_of
+from covid19_images.sources.layouts.covidnet import (
+    IMAGE_SUFFIXES,
+    IMAGES,
+    METADATA,
+    clinical_extra,
+    modality_of,
+    view_of,
+)
 from covid19_images.sources.parsing import SourceContext, column
 
-METADATA = "metadata.csv"
-IMAGES = "images"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _DATE = re.compile(r"date taken \(YYYYMMDD\):\s*(\d{4})(\d{2})(\d{2})", re.IGNORECASE)
 _TEST_WORDS = ("negative", "positive", "inconclusive")
 

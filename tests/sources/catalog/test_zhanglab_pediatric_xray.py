@@ -9,9 +9,8 @@ import pytest
 from PIL import Image
 
 from covid19_images.core.schema import Entry, Problem
-from covid19_images.sources.parsers.zhanglab import patient_from_name
-
-from .conftest import run_parser
+from covid19_images.sources.catalog.zhanglab_pediatric_xray import patient_from_name
+from tests.conftest import run_parser
 
 SOURCE = "zhanglab-pediatric-xray"
 SAMPLE = "zhanglab-kermany-chest-xray"

@@ -11,8 +11,7 @@ import pytest
 
 from covid19_images.core.schema import Entry, Problem
 from covid19_images.manifest.covidx import covidx_split, entries_per_version, parse_line, read_version
-
-from .conftest import run_parser
+from tests.conftest import run_parser
 
 SOURCE = "covidx-splits"
 SAMPLE = "lindawangg-COVID-Net"

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from covid19_images.core.schema import Entry, Problem
-from covid19_images.sources.parsers.ucsd_covid_ct import grouping_key
-
-from .conftest import run_parser
+from covid19_images.sources.catalog.ucsd_covid_ct import grouping_key
+from tests.conftest import run_parser
 
 SOURCE = "ucsd-covid-ct"
 SAMPLE = "UCSD-AI4H-COVID-CT"

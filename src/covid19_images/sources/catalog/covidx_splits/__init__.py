@@ -16,14 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from covid19_images.core.schema import Entry, Problem
+from covid19_images.sources.catalog import covidx_names
 from covid19_images.sources.parsing import SourceContext
 
-#: COVIDx source name -> registry name of the source we hold it as.
-HELD_SOURCES: dict[str, str] = {
-    "cohen": "ieee8023-covid-chestxray",
-    "fig1": "figure1-xray",
-    "actmed": "actualmed-xray",
-}
+#: COVIDx source name -> catalog name of the source we hold it as (``covidx:`` in its source.yaml).
+HELD_SOURCES: dict[str, str] = covidx_names()
 _COVIDX_NAME = {registry: covidx for covidx, registry in HELD_SOURCES.items()}
 SOURCE_ALIASES = {"rnsa": "rsna"}
 KNOWN_SOURCES = frozenset({*HELD_SOURCES, "sirm", "rsna", "ricord", "bimcv", "stonybrook"})
