@@ -58,17 +58,17 @@ def mirrors(tmp_path_factory: pytest.TempPathFactory, shared: Path, registry) ->
 
 
 def run_parser(spec, directory: Path) -> tuple[list, list]:
-    """A source's parser over a folder, as the builder runs it: its entries and every problem
-    (those it yielded and those the shared readers collected)."""
-    from covid19_images.core.schema import Entry, Problem
+    """A source's parser over a folder: the entries it yields and every problem it reported.
+
+    Anything yielded that is not an Entry fails the test (the builder refuses it too)."""
+    from covid19_images.core.schema import Entry
     from covid19_images.sources.catalog import get_parser
     from covid19_images.sources.parsing import SourceContext, list_files
 
     ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    entries = list(get_parser(spec.parser)(ctx))
+    assert all(isinstance(e, Entry) for e in entries), "parse() must yield Entry rows only"
+    return entries, list(ctx.problems)
 
 
 def csv_rows_with_lines(metadata: Path, encoding: str = "utf-8") -> list[tuple[int, dict[str, str]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from covid19_images.core.schema import MANIFEST_COLUMNS
+from covid19_images.core.schema import MANIFEST_COLUMNS, PROBLEM_COLUMNS, PROBLEM_LEVELS
 from covid19_images.core.vocab import FINDING_LABELS, VIEWS
 
 DOC = (Path(__file__).resolve().parents[1] / "manifests" / "README.md").read_text()
@@ -40,3 +40,9 @@ def test_every_manifest_column_is_documented() -> None:
     for line in DOC.split("## Columns", 1)[1].split("##", 1)[0].splitlines():
         documented.update(re.findall(r"`([a-z_0-9]+)`", line.split("|")[1]) if line.startswith("| `") else [])
     assert documented == set(MANIFEST_COLUMNS)
+
+
+def test_every_problems_column_and_level_is_documented() -> None:
+    rows = _table_rows("| problems column | meaning | vocabulary / format |")
+    assert list(rows) == list(PROBLEM_COLUMNS)
+    assert re.findall(r"`([a-z]+)`", rows["level"][1]) == list(PROBLEM_LEVELS)

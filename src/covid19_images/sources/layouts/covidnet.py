@@ -7,7 +7,6 @@ row names its image, so each catalog source keeps its own ``parse`` and uses the
 
 from __future__ import annotations
 
-from covid19_images.core.schema import Problem
 from covid19_images.core.vocab import harmonise_view
 from covid19_images.sources.parsing import SourceContext, column
 
@@ -25,12 +24,12 @@ CLINICAL_EXTRA = (
 )
 
 
-def view_of(ctx: SourceContext, raw: str, path: str, where: str) -> tuple[str, list[Problem]]:
-    """Harmonised view, with a problem if a non-blank spelling is not in the vocabulary."""
+def view_of(ctx: SourceContext, raw: str, path: str, where: str) -> str:
+    """Harmonised view; a non-blank spelling the vocabulary lacks is reported (``path``, ``where``)."""
     view = harmonise_view(raw)
     if view == "unknown" and raw.strip().lower() not in _UNKNOWN_VIEWS:
-        return view, [ctx.problem(f"unmapped view {raw!r} -> unknown", path=path, row=where)]
-    return view, []
+        ctx.report(f"unmapped view {raw!r} -> unknown", path=path, row=where)
+    return view
 
 
 def clinical_extra(row: dict[str, str]) -> dict[str, str]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding, harmonise_sex, parse_age
 from covid19_images.imaging.formats import is_lfs_pointer, sniff_format
 from covid19_images.sources.parsing import SourceContext
@@ -171,8 +171,8 @@ def looks_like_dicom(head: bytes, name: str) -> bool:
     return sniff_format(head) == "dicom" or name.lower().endswith((".dcm", ".dicom"))
 
 
-def read_instance(ctx: SourceContext, relative: str) -> Instance | Problem | None:
-    """Header of one file as an :class:`Instance`; a Problem if it should be DICOM but is not; None to skip."""
+def read_instance(ctx: SourceContext, relative: str) -> Instance | None:
+    """Header of one file as an :class:`Instance`; None to skip it (reported if it should be DICOM but is not)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -181,34 +181,37 @@ def read_instance(ctx: SourceContext, relative: str) -> Instance | Problem | Non
         with open(full, "rb") as handle:
             head = handle.read(512)
     except OSError as err:
-        return ctx.problem(f"cannot read file: {err}", path=relative)
+        ctx.report(f"cannot read file: {err}", path=relative)
+        return None
     if not looks_like_dicom(head, PurePosixPath(relative).name):
         return None
     if is_lfs_pointer(head):
-        return ctx.problem("Git LFS pointer, not the data: run `git lfs install && git lfs pull`", path=relative)
+        ctx.report("Git LFS pointer, not the data: run `git lfs install && git lfs pull`", path=relative)
+        return None
     try:
         ds = pydicom.dcmread(full, stop_before_pixels=True, specific_tags=list(TAGS), force=head[128:132] != b"DICM")
         if "SOPClassUID" not in ds and "Rows" not in ds and "Modality" not in ds:
             raise InvalidDicomError("no DICOM elements found")
     except Exception as err:  # noqa: BLE001 - pydicom raises anything on a damaged file; report it, go on
-        return ctx.problem(f"looks like DICOM but pydicom cannot read it: {type(err).__name__}: {err}", path=relative)
+        ctx.report(f"looks like DICOM but pydicom cannot read it: {type(err).__name__}: {err}", path=relative)
+        return None
     return _instance(ctx, relative, ds)
 
 
-def _instance(ctx: SourceContext, relative: str, ds: Any) -> Instance | Problem | None:
+def _instance(ctx: SourceContext, relative: str, ds: Any) -> Instance | None:
     sop_class = str(ds.get("SOPClassUID", "") or "")
     if sop_class == _DICOMDIR_SOP_CLASS:
         return None  # a DICOMDIR is an index of the other files, not an image
     if "Rows" not in ds or "Columns" not in ds:
         name = getattr(ds.get("SOPClassUID"), "name", "") or sop_class or "unknown SOP class"
-        return ctx.problem(f"DICOM object without an image ({name}); skipped", path=relative)
+        ctx.report(f"DICOM object without an image ({name}); skipped", path=relative)
+        return None
     raw_modality = _text(ds, "Modality").upper()
     modality = _DICOM_MODALITIES.get(raw_modality)
     if modality is None:
         if raw_modality or len(ctx.spec.modalities) != 1:
-            return ctx.problem(
-                f"DICOM modality {raw_modality or '(empty)'!r} is not one we index; skipped", path=relative
-            )
+            ctx.report(f"DICOM modality {raw_modality or '(empty)'!r} is not one we index; skipped", path=relative)
+            return None
         modality = ctx.spec.modalities[0]
     patient = _text(ds, "PatientID")
     study_uid = _text(ds, "StudyInstanceUID")
@@ -311,21 +314,19 @@ def to_entry(item: Instance, role: str, finding: str) -> Entry:
     )
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
     finding = str(ctx.option("label", "") or "")
     if finding:
         _label, _detail, known = harmonise_finding(finding)
         if not known:
-            yield ctx.problem(f"registry option label {finding!r} is not in the vocabulary -> unknown", level="error")
+            ctx.report(f"registry option label {finding!r} is not in the vocabulary -> unknown", level="error")
     instances: list[Instance] = []
     for relative in ctx.files:
-        result = read_instance(ctx, relative)
-        if isinstance(result, Problem):
-            yield result
-        elif result is not None:
-            instances.append(result)
+        instance = read_instance(ctx, relative)
+        if instance is not None:
+            instances.append(instance)
     if not instances:
-        yield ctx.problem("no DICOM files found in the checkout", level="error")
+        ctx.report("no DICOM files found in the checkout", level="error")
         return
     roles = series_roles(instances)
     for item in sorted(instances, key=_sort_key):

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_sex, parse_age
 from covid19_images.sources.layouts.covidnet import (
     IMAGE_SUFFIXES,
@@ -46,12 +46,11 @@ def notes_extra(notes: str) -> dict[str, str]:
     return extra
 
 
-def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry | Problem]:
+def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry]:
     where = row["_row"]
     finding = column(row, "finding")
     label, detail = ctx.label(finding, METADATA, where)
-    view, problems = view_of(ctx, column(row, "view"), METADATA, where)
-    yield from problems
+    view = view_of(ctx, column(row, "view"), METADATA, where)
     yield Entry(
         path=relative,
         modality=modality_of(column(row, "modality")),
@@ -67,7 +66,7 @@ def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[E
     )
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
     used: set[str] = set()
     rows = ctx.metadata_rows(METADATA)
     if rows is None:
@@ -76,7 +75,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
         where = row["_row"]
         name = column(row, "imagename")
         if not name:
-            yield ctx.problem("row has no imagename", path=METADATA, row=where)
+            ctx.report("row has no imagename", path=METADATA, row=where)
             continue
         relative = f"{IMAGES}/{name}"
         if not ctx.require(relative, where, METADATA):
@@ -85,4 +84,4 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
         yield from _entry(ctx, row, relative)
     images = {f for f in ctx.files_under(IMAGES) if PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES}
     for relative in sorted(images - used):
-        yield ctx.problem(f"image has no row in {METADATA}; not indexed", path=relative)
+        ctx.report(f"image has no row in {METADATA}; not indexed", path=relative)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.sources.catalog import covidx_names
 from covid19_images.sources.parsing import SourceContext
 
@@ -171,29 +171,31 @@ def label_files(ctx: SourceContext) -> dict[str, dict[str, str]]:
     return dict(found)
 
 
-def _file_problems(ctx: SourceContext, name: str, split: str) -> Iterator[Problem]:
+def _check_file(ctx: SourceContext, name: str, split: str) -> None:
     parsed = read_label_file(ctx.directory / name, split, display=name)
     for where, message in parsed.errors[:MAX_LINE_PROBLEMS]:
-        yield ctx.problem(f"unreadable COVIDx line: {message}", path=name, row=where)
+        ctx.report(f"unreadable COVIDx line: {message}", path=name, row=where)
     if len(parsed.errors) > MAX_LINE_PROBLEMS:
-        yield ctx.problem(f"{len(parsed.errors) - MAX_LINE_PROBLEMS} more unreadable lines not listed", path=name)
+        ctx.report(f"{len(parsed.errors) - MAX_LINE_PROBLEMS} more unreadable lines not listed", path=name)
     unknown = sorted({e.source for e in parsed.entries if e.source and e.source not in KNOWN_SOURCES})
     if unknown:
-        yield ctx.problem(f"unknown COVIDx source names {unknown}; their entries stay unresolved", path=name)
+        ctx.report(f"unknown COVIDx source names {unknown}; their entries stay unresolved", path=name)
     if not parsed.entries:
-        yield ctx.problem("label file has no readable entries", path=name)
+        ctx.report("label file has no readable entries", path=name)
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
+    """Check the label files and report what is unusable; COVIDx contributes no manifest rows."""
     files = label_files(ctx)
     if not files:
-        yield ctx.problem(f"no {LABELS_DIR}/{{train,test}}_COVIDx*.txt in checkout", path=LABELS_DIR, level="error")
-        return
+        ctx.report(f"no {LABELS_DIR}/{{train,test}}_COVIDx*.txt in checkout", path=LABELS_DIR, level="error")
+        return iter(())
     for version, pair in sorted(files.items()):
         for split in SPLIT_NAMES:
             if split not in pair:
-                yield ctx.problem(
+                ctx.report(
                     f"COVIDx{version or ' v1'} has no {split} file", path=f"{LABELS_DIR}/{split}_COVIDx{version}.txt"
                 )
                 continue
-            yield from _file_problems(ctx, pair[split], split)
+            _check_file(ctx, pair[split], split)
+    return iter(())

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.sources.parsing import SourceContext
 
@@ -52,16 +52,16 @@ def _augment_index(name: str) -> str:
     return pieces[1] if len(pieces) == 3 and not pieces[0] and pieces[1].isdigit() else ""
 
 
-def _entry(ctx: SourceContext, relative: str, include_augmented: bool) -> Iterator[Entry | Problem]:
+def _entry(ctx: SourceContext, relative: str, include_augmented: bool) -> Iterator[Entry]:
     parts = PurePosixPath(relative).parts
     set_folder = _set_folder(parts)
     if not set_folder:
-        yield ctx.problem("image outside NonAugmentedTrain/TrainData/ValData; skipped", path=relative, row=relative)
+        ctx.report("image outside NonAugmentedTrain/TrainData/ValData; skipped", path=relative, row=relative)
         return
     klass = parts[-2]
     label, detail, known = harmonise_finding(klass)
     if not known or label == "unknown":
-        yield ctx.problem(f"unknown class folder {klass!r}; skipped", path=relative, row=relative)
+        ctx.report(f"unknown class folder {klass!r}; skipped", path=relative, row=relative)
         return
     split, augmented = SETS[set_folder]
     if augmented and not include_augmented:
@@ -84,11 +84,11 @@ def _entry(ctx: SourceContext, relative: str, include_augmented: bool) -> Iterat
     )
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
     include_augmented = bool(ctx.option("include_augmented", True))
     images = [f for f in ctx.files if f.lower().endswith(IMAGE_SUFFIXES)]
     if not images:
-        yield ctx.problem("no images in checkout; nothing to index", level="error")
+        ctx.report("no images in checkout; nothing to index", level="error")
         return
     for relative in images:
         yield from _entry(ctx, relative, include_augmented)

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_sex, parse_age
 from covid19_images.sources.layouts.covidnet import (
     IMAGE_SUFFIXES,
@@ -56,12 +56,11 @@ def _age(raw: str) -> tuple[float | None, dict[str, str]]:
     return age, ({} if plain or not raw else {"age_raw": raw})
 
 
-def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry | Problem]:
+def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry]:
     where = row["_row"]
     finding = column(row, "finding")
     label, detail = ctx.label(finding, METADATA, where)
-    view, problems = view_of(ctx, column(row, "view"), METADATA, where)
-    yield from problems
+    view = view_of(ctx, column(row, "view"), METADATA, where)
     age, age_extra = _age(column(row, "age"))
     yield Entry(
         path=relative,
@@ -82,7 +81,7 @@ def _find(index: dict[tuple[str, str], str], patientid: str) -> list[str]:
     return [index[(patientid, ext)] for ext in EXTENSIONS if (patientid, ext) in index]
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
     index = image_index(ctx.files)
     used: set[str] = set()
     rows = ctx.metadata_rows(METADATA)
@@ -92,17 +91,17 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
         where = row["_row"]
         patientid = column(row, "patientid")
         if not patientid:
-            yield ctx.problem("row has no patientid, so no image name", path=METADATA, row=where)
+            ctx.report("row has no patientid, so no image name", path=METADATA, row=where)
             continue
         found = _find(index, patientid)
         if not found:
-            yield ctx.problem(
+            ctx.report(
                 f"no {IMAGES}/{patientid}.jpg/.png in the checkout for this row", path=METADATA, row=where
             )
             continue
         if len(found) > 1:
-            yield ctx.problem(f"several images for {patientid}: {found}; indexed {found[0]}", path=METADATA, row=where)
+            ctx.report(f"several images for {patientid}: {found}; indexed {found[0]}", path=METADATA, row=where)
         used.add(found[0])
         yield from _entry(ctx, row, found[0])
     for relative in sorted(set(index.values()) - used):
-        yield ctx.problem(f"image has no row in {METADATA}; not indexed", path=relative)
+        ctx.report(f"image has no row in {METADATA}; not indexed", path=relative)

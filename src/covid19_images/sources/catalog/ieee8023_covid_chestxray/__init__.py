@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_sex, harmonise_view, parse_age
 from covid19_images.sources.parsing import SourceContext, column
 
 METADATA = "metadata.csv"
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
     for row in ctx.metadata_rows(METADATA) or ():
         where = row["_row"]
         filename = column(row, "filename")
         if not filename:
-            yield ctx.problem("row has no filename", path=METADATA, row=where)
+            ctx.report("row has no filename", path=METADATA, row=where)
             continue
         folder = column(row, "folder", default="images") or "images"
         relative = f"{folder}/{filename}"

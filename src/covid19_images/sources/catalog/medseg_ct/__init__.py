@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.imaging.formats import is_lfs_pointer
 from covid19_images.sources.parsing import SourceContext
@@ -46,8 +46,9 @@ def _is_pointer(ctx: SourceContext, relative: str) -> bool:
         return False
 
 
-def lfs_problem(ctx: SourceContext, relative: str) -> Problem:
-    return ctx.problem(
+def report_lfs_pointer(ctx: SourceContext, relative: str) -> None:
+    """Report a Git LFS pointer text found where a volume should be, with the command that fetches it."""
+    ctx.report(
         f"Git LFS pointer, not the data: run `git lfs install && git lfs pull` in {ctx.spec.path}",
         path=relative,
         level="error",
@@ -78,24 +79,27 @@ def find_mask(ctx: SourceContext, image: str) -> str | None:
     return None
 
 
-def _mask_extra(ctx: SourceContext, image: str, mask: str | None) -> tuple[dict[str, str], list[Problem]]:
+def _mask_extra(ctx: SourceContext, image: str, mask: str | None) -> dict[str, str]:
+    """``{"mask": path}`` when the mask is usable and fits the image; otherwise reported and ``{}``."""
     if mask is None:
-        return {}, []
+        return {}
     if _is_pointer(ctx, mask):
-        return {}, [lfs_problem(ctx, mask)]
+        report_lfs_pointer(ctx, mask)
+        return {}
     image_shape, mask_shape = _shape(ctx, image), _shape(ctx, mask)
     if mask_shape is None:
-        return {}, [ctx.problem("mask volume is not a readable NIfTI; not linked", path=mask)]
+        ctx.report("mask volume is not a readable NIfTI; not linked", path=mask)
+        return {}
     if image_shape is not None and mask_shape[:3] != image_shape[:3]:
-        problem = ctx.problem(f"mask shape {mask_shape} differs from image shape {image_shape}; not linked", path=mask)
-        return {}, [problem]
-    return {"mask": mask}, []
+        ctx.report(f"mask shape {mask_shape} differs from image shape {image_shape}; not linked", path=mask)
+        return {}
+    return {"mask": mask}
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
     images = [f for f in ctx.files if _IMAGE.match(PurePosixPath(f).name)]
     if not images:
-        yield ctx.problem("no *_im.nii volumes in the checkout; nothing to index", level="error")
+        ctx.report("no *_im.nii volumes in the checkout; nothing to index", level="error")
         return
     linked: set[str] = set()
     label, detail, _known = harmonise_finding(FINDING)
@@ -104,12 +108,11 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
         if mask:
             linked.add(mask)
         if _is_pointer(ctx, image):
-            yield lfs_problem(ctx, image)
+            report_lfs_pointer(ctx, image)
             if mask and _is_pointer(ctx, mask):
-                yield lfs_problem(ctx, mask)
+                report_lfs_pointer(ctx, mask)
             continue
-        extra, problems = _mask_extra(ctx, image, mask)
-        yield from problems
+        extra = _mask_extra(ctx, image, mask)
         stem = _IMAGE.match(PurePosixPath(image).name).group("stem")  # type: ignore[union-attr]
         yield Entry(
             path=image,
@@ -122,4 +125,4 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
             extra=extra,
         )
     for orphan in sorted(f for f in ctx.files if _MASK.match(PurePosixPath(f).name) and f not in linked):
-        yield ctx.problem("mask volume without a matching *_im.nii image; not indexed", path=orphan)
+        ctx.report("mask volume without a matching *_im.nii image; not indexed", path=orphan)

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding, harmonise_sex, harmonise_view, parse_age
 from covid19_images.sources.parsing import SourceContext, column, iter_rows
 
@@ -90,15 +90,15 @@ def _age(raw: str) -> tuple[float | None, str]:
     return age, ""
 
 
-def _entry(ctx: SourceContext, row: dict[str, str], relative: str, labels: str) -> Iterator[Entry | Problem]:
+def _entry(ctx: SourceContext, row: dict[str, str], relative: str, labels: str) -> Iterator[Entry]:
     where = row["_row"]
     finding = column(row, "Finding Labels")
     label, detail, why = harmonise_labels(finding)
     if why:
-        yield ctx.problem(f"finding {finding!r}: {why} -> unknown", path=labels, row=where)
+        ctx.report(f"finding {finding!r}: {why} -> unknown", path=labels, row=where)
     age, age_problem = _age(column(row, "Patient Age"))
     if age_problem:
-        yield ctx.problem(age_problem, path=labels, row=where)
+        ctx.report(age_problem, path=labels, row=where)
     extra = {
         key: value
         for key, value in (
@@ -124,15 +124,15 @@ def _entry(ctx: SourceContext, row: dict[str, str], relative: str, labels: str) 
     )
 
 
-def _summary(ctx: SourceContext, message: str, names: list[str], path: str) -> Problem:
+def _report_summary(ctx: SourceContext, message: str, names: list[str], path: str) -> None:
     examples = ", ".join(names[:EXAMPLES])
-    return ctx.problem(f"{message} (e.g. {examples})", path=path)
+    ctx.report(f"{message} (e.g. {examples})", path=path)
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
     labels = _labels_file(ctx)
     if labels is None:
-        yield ctx.problem(f"none of {', '.join(LABEL_FILES)} in checkout; nothing to index", level="error")
+        ctx.report(f"none of {', '.join(LABEL_FILES)} in checkout; nothing to index", level="error")
         return
     frame = ctx.read_csv(labels)
     if frame is None:
@@ -143,19 +143,19 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
     for row in iter_rows(frame):
         name = column(row, "Image Index")
         if not name:
-            yield ctx.problem("row has no Image Index", path=labels, row=row["_row"])
+            ctx.report("row has no Image Index", path=labels, row=row["_row"])
             continue
         listed.add(name)
         relative, candidates = _locate(ctx, name, by_name)
         if candidates > 1:
-            yield ctx.problem(f"{name} found in {candidates} places; skipped", path=labels, row=row["_row"])
+            ctx.report(f"{name} found in {candidates} places; skipped", path=labels, row=row["_row"])
             continue
         if not relative:
             absent.append(name)
             continue
         yield from _entry(ctx, row, relative, labels)
     if absent:
-        yield _summary(ctx, f"{len(absent)} of {len(frame)} rows have no image in this checkout", absent, labels)
+        _report_summary(ctx, f"{len(absent)} of {len(frame)} rows have no image in this checkout", absent, labels)
     unlisted = sorted(n for n in by_name if n not in listed)
     if unlisted:
-        yield _summary(ctx, f"{len(unlisted)} images are not listed in {labels}; not indexed", unlisted, labels)
+        _report_summary(ctx, f"{len(unlisted)} images are not listed in {labels}; not indexed", unlisted, labels)

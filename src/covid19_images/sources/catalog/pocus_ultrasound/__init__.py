@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding, harmonise_sex, harmonise_view, parse_age
 from covid19_images.sources.parsing import SourceContext, column, iter_rows
 
@@ -108,11 +108,13 @@ class MetadataIndex:
         return sorted(candidates, key=preference)
 
 
-def read_rows(ctx: SourceContext) -> tuple[list[Row], list[Problem]]:
+def read_rows(ctx: SourceContext) -> list[Row]:
+    """The metadata rows; none (reported) without the file: labels then come from file names."""
     if not ctx.exists(METADATA):
-        return [], [ctx.problem(f"no {METADATA}; labels come from file names only", path=METADATA)]
+        ctx.report(f"no {METADATA}; labels come from file names only", path=METADATA)
+        return []
     frame = ctx.read_csv(METADATA)
-    return (list(iter_rows(frame)) if frame is not None else []), []
+    return list(iter_rows(frame)) if frame is not None else []
 
 
 def _sex(raw: str) -> str:
@@ -137,8 +139,8 @@ def _extra(relative: str, row: Row | None, label_source: str) -> dict[str, str]:
     return extra
 
 
-def entry_for(ctx: SourceContext, relative: str, row: Row | None) -> tuple[Entry, list[Problem]]:
-    problems: list[Problem] = []
+def entry_for(ctx: SourceContext, relative: str, row: Row | None) -> Entry:
+    """The entry of one file and its matched row (if any); label disagreements are reported."""
     stem = PurePosixPath(relative).stem
     prefix_finding = label_from_prefix(stem)
     row_finding = column(row, "Label") if row else ""
@@ -146,17 +148,17 @@ def entry_for(ctx: SourceContext, relative: str, row: Row | None) -> tuple[Entry
     label, detail, known = harmonise_finding(finding)
     where = row["_row"] if row else ""
     if finding and not known:
-        problems.append(ctx.problem(f"unmapped label {finding!r} -> unknown", path=relative, row=where))
+        ctx.report(f"unmapped label {finding!r} -> unknown", path=relative, row=where)
     if row_finding and prefix_finding and harmonise_finding(prefix_finding)[:2] != (label, detail):
         message = f"metadata says {row_finding!r}, the file-name prefix says {prefix_finding!r}; metadata kept"
-        problems.append(ctx.problem(message, path=relative, row=where))
+        ctx.report(message, path=relative, row=where)
     if not finding:
-        problems.append(ctx.problem("no metadata row and no label prefix in the name -> unknown", path=relative))
+        ctx.report("no metadata row and no label prefix in the name -> unknown", path=relative)
     extra = _extra(relative, row, "metadata" if row_finding else ("filename" if prefix_finding else ""))
     if UNCERTAIN_DIR in PurePosixPath(relative).parts:
         label, detail = "unknown", ""
         extra["label_uncertain"] = "true"
-    entry = Entry(
+    return Entry(
         path=relative,
         modality="ultrasound",
         finding=finding,
@@ -170,17 +172,16 @@ def entry_for(ctx: SourceContext, relative: str, row: Row | None) -> tuple[Entry
         row=where,
         extra=extra,
     )
-    return entry, problems
 
 
-def report_unmatched(ctx: SourceContext, rows: list[Row], used: set[int]) -> Iterator[Problem]:
+def report_unmatched(ctx: SourceContext, rows: list[Row], used: set[int]) -> None:
     """One summary count of rows without a file; each InThisRepo=Yes row without a file on its own."""
     absent = [row for index, row in enumerate(rows) if index not in used]
     if not absent:
         return
     counts = Counter(column(row, "InThisRepo") or "(blank)" for row in absent)
     summary = ", ".join(f"{value} {count}" for value, count in sorted(counts.items()))
-    yield ctx.problem(
+    ctx.report(
         f"{len(absent)} of {len(rows)} metadata rows have no file in the checkout (InThisRepo: {summary})",
         path=METADATA,
         level="info",
@@ -189,18 +190,17 @@ def report_unmatched(ctx: SourceContext, rows: list[Row], used: set[int]) -> Ite
         if column(row, "InThisRepo").lower() == "yes":
             location = column(row, "Current location")
             message = f"InThisRepo=Yes but no file named {column(row, 'Filename')!r}.* exists"
-            yield ctx.problem(
+            ctx.report(
                 message + (f" (Current location: {location!r})" if location else ""), path=METADATA, row=row["_row"]
             )
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
-    rows, problems = read_rows(ctx)
-    yield from problems
+def parse(ctx: SourceContext) -> Iterator[Entry]:
+    rows = read_rows(ctx)
     index = MetadataIndex(rows)
     files = media_files(ctx)
     if not files:
-        yield ctx.problem(f"no images or videos under {' or '.join(MEDIA_DIRS)}", level="error")
+        ctx.report(f"no images or videos under {' or '.join(MEDIA_DIRS)}", level="error")
     used: set[int] = set()
     claimed: dict[int, str] = {}
     for relative in files:
@@ -209,10 +209,8 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
         row = rows[row_index] if row_index is not None else None
         if row_index is not None:
             if row_index in claimed:
-                yield ctx.problem(f"shares its metadata row with {claimed[row_index]}", path=relative, row=row["_row"])
+                ctx.report(f"shares its metadata row with {claimed[row_index]}", path=relative, row=row["_row"])
             claimed.setdefault(row_index, relative)
             used.update(matches)
-        entry, problems = entry_for(ctx, relative, row)
-        yield from problems
-        yield entry
-    yield from report_unmatched(ctx, rows, used)
+        yield entry_for(ctx, relative, row)
+    report_unmatched(ctx, rows, used)

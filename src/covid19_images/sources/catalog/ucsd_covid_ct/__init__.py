@@ -36,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding, harmonise_sex, parse_age
 from covid19_images.sources.parsing import SourceContext, column, iter_rows
 
@@ -79,10 +79,9 @@ def grouping_key(name: str, folder: str) -> str:
     return f"paper:{paper}"
 
 
-def read_split_lists(ctx: SourceContext) -> tuple[dict[str, list[tuple[str, str]]], list[Problem]]:
-    """``{list file: [(split, name), ...]}`` for every official split list."""
+def read_split_lists(ctx: SourceContext) -> dict[str, list[tuple[str, str]]]:
+    """``{list file: [(split, name), ...]}`` for every readable official split list."""
     lists: dict[str, list[tuple[str, str]]] = {}
-    problems: list[Problem] = []
     for relative in ctx.files_under(SPLIT_DIR):
         match = _SPLIT_FILE.match(PurePosixPath(relative).name)
         if not match:
@@ -90,11 +89,11 @@ def read_split_lists(ctx: SourceContext) -> tuple[dict[str, list[tuple[str, str]
         try:
             text = (ctx.directory / relative).read_bytes().decode("utf-8-sig", errors="replace")
         except OSError as err:
-            problems.append(ctx.problem(f"cannot read split list: {err}", path=relative, level="error"))
+            ctx.report(f"cannot read split list: {err}", path=relative, level="error")
             continue
         names = [line.strip() for line in text.splitlines() if line.strip()]
         lists[relative] = [(match.group("split"), name) for name in names]
-    return lists, problems
+    return lists
 
 
 def _class_of_list(relative: str) -> str:
@@ -104,11 +103,10 @@ def _class_of_list(relative: str) -> str:
 
 def official_splits(
     ctx: SourceContext, lists: dict[str, list[tuple[str, str]]], files: dict[tuple[str, str], str]
-) -> tuple[dict[str, str], list[Problem]]:
+) -> dict[str, str]:
     """Map image path -> split; report unresolved names (summarised per list) and names in two lists."""
     split_of: dict[str, str] = {}
     listed_in: dict[str, str] = {}
-    problems: list[Problem] = []
     by_name: dict[str, list[str]] = defaultdict(list)
     for (_folder, name), path in files.items():
         by_name[name].append(path)
@@ -120,32 +118,26 @@ def official_splits(
             if path is None:
                 elsewhere = by_name.get(name, [])
                 if elsewhere:
-                    problems.append(
-                        ctx.problem(f"{name} is listed for {folder} but lies in {elsewhere[0]}", path=list_file)
-                    )
+                    ctx.report(f"{name} is listed for {folder} but lies in {elsewhere[0]}", path=list_file)
                 else:
                     missing.append(name)
                 continue
             if path in split_of and split_of[path] != split:
-                problems.append(
-                    ctx.problem(
-                        f"{name} is also in {listed_in[path]} ({split_of[path]}); kept {split_of[path]}", path=list_file
-                    )
+                ctx.report(
+                    f"{name} is also in {listed_in[path]} ({split_of[path]}); kept {split_of[path]}", path=list_file
                 )
                 continue
             split_of[path] = split
             listed_in[path] = list_file
         if missing:
             examples = ", ".join(missing[:_EXAMPLES]) + (" ..." if len(missing) > _EXAMPLES else "")
-            problems.append(
-                ctx.problem(
-                    f"{len(missing)} of {len(rows)} names resolve to no file in {folder}/: {examples}", path=list_file
-                )
+            ctx.report(
+                f"{len(missing)} of {len(rows)} names resolve to no file in {folder}/: {examples}", path=list_file
             )
-    return split_of, problems
+    return split_of
 
 
-def read_metainfo(ctx: SourceContext) -> tuple[dict[str, dict[str, str]], list[Problem]]:
+def read_metainfo(ctx: SourceContext) -> dict[str, dict[str, str]]:
     """``File name`` -> row of COVID-CT-MetaInfo (csv, or xlsx when openpyxl is installed)."""
     import pandas as pd
 
@@ -159,17 +151,19 @@ def read_metainfo(ctx: SourceContext) -> tuple[dict[str, dict[str, str]], list[P
                 sheets = pd.read_excel(ctx.directory / relative, sheet_name=None, dtype=str)
             except ImportError:
                 message = "present but unread: reading .xlsx needs openpyxl; patients grouped by paper instead"
-                return {}, [ctx.problem(message, path=relative)]
+                ctx.report(message, path=relative)
+                return {}
             except Exception as err:  # noqa: BLE001 - a corrupt workbook must not stop the images
-                return {}, [ctx.problem(f"cannot read: {err}; patients grouped by paper instead", path=relative)]
+                ctx.report(f"cannot read: {err}; patients grouped by paper instead", path=relative)
+                return {}
             frame = pd.concat(list(sheets.values()), ignore_index=True).fillna("") if sheets else None
             if frame is not None:
                 frame["_row"] = [f"{relative} row {i + 2}" for i in range(len(frame))]
         if frame is None:
-            return {}, []
+            return {}
         rows = {column(row, "File name", "image", "filename"): row for row in iter_rows(frame)}
-        return {name: row for name, row in rows.items() if name}, []
-    return {}, []
+        return {name: row for name, row in rows.items() if name}
+    return {}
 
 
 def _entry(path: str, split: str, meta: dict[str, str] | None) -> Entry:
@@ -194,14 +188,16 @@ def _entry(path: str, split: str, meta: dict[str, str] | None) -> Entry:
     )
 
 
-def _zip_problem(ctx: SourceContext) -> Problem | None:
+def _report_no_images(ctx: SourceContext) -> None:
+    """Say why nothing can be indexed: the images only inside the zips (and how to unpack them), or absent."""
     zips = [f for f in ctx.files if PurePosixPath(f).name in {f"{c}.zip" for c in CLASSES}]
     if not zips:
-        return None
+        ctx.report("no CT_COVID/ or CT_NonCOVID/ image folders found", level="error")
+        return
     folders = sorted({PurePosixPath(z).parent.as_posix() for z in zips})
     commands = " && ".join(f"unzip -n {PurePosixPath(z).name}" for z in zips)
     where = f"{ctx.spec.path}/{folders[0]}" if folders[0] != "." else ctx.spec.path
-    return ctx.problem(
+    ctx.report(
         f"the images are only inside {', '.join(zips)}; the manifest indexes files, not archive members. "
         f"Unpack them next to the zips (`cd {where} && {commands}`: creates CT_COVID/ and CT_NonCOVID/ "
         "as untracked files, nothing tracked changes) and rebuild",
@@ -210,25 +206,22 @@ def _zip_problem(ctx: SourceContext) -> Problem | None:
     )
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
     roots = image_roots(ctx)
     if not roots:
-        yield _zip_problem(ctx) or ctx.problem("no CT_COVID/ or CT_NonCOVID/ image folders found", level="error")
+        _report_no_images(ctx)
         return
     root = max(sorted(roots), key=lambda r: len(roots[r]))
     for other in sorted(set(roots) - {root}):
-        yield ctx.problem(f"a second copy of the image folders; {root}/ is indexed instead", path=other)
+        ctx.report(f"a second copy of the image folders; {root}/ is indexed instead", path=other)
     files = {(PurePosixPath(p).parent.name, PurePosixPath(p).name): p for p in roots[root]}
-    lists, problems = read_split_lists(ctx)
-    yield from problems
+    lists = read_split_lists(ctx)
     if not lists:
-        yield ctx.problem(f"no split lists under {SPLIT_DIR}/; official_split left empty")
-    split_of, problems = official_splits(ctx, lists, files)
-    yield from problems
-    metainfo, problems = read_metainfo(ctx)
-    yield from problems
+        ctx.report(f"no split lists under {SPLIT_DIR}/; official_split left empty")
+    split_of = official_splits(ctx, lists, files)
+    metainfo = read_metainfo(ctx)
     for path in sorted(roots[root]):
         split = split_of.get(path, "")
         if lists and not split:
-            yield ctx.problem("image is in no split list", path=path)
+            ctx.report("image is in no split list", path=path)
         yield _entry(path, split, metainfo.get(PurePosixPath(path).name))

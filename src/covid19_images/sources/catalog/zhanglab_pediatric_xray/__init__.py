@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from covid19_images.core.schema import Entry, Problem
+from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.sources.parsing import SourceContext
 
@@ -79,17 +79,17 @@ def _choose_prefix(by_prefix: dict[str, list[tuple[str, str, str]]]) -> str:
     return max(by_prefix, key=lambda prefix: (len(by_prefix[prefix]), -prefix.count("/"), -len(prefix)))
 
 
-def _entry(ctx: SourceContext, relative: str, split: str, klass: str) -> Iterator[Entry | Problem]:
+def _entry(ctx: SourceContext, relative: str, split: str, klass: str) -> Iterator[Entry]:
     name = PurePosixPath(relative).name
     patient, subtype = patient_from_name(name)
     if not patient:
-        yield ctx.problem("file name has no personN_ / IM- patient id; grouped by file", path=relative, row=relative)
+        ctx.report("file name has no personN_ / IM- patient id; grouped by file", path=relative, row=relative)
     folder = klass.upper()
     if folder == "NORMAL" and subtype:
-        yield ctx.problem(f"NORMAL folder holds a {subtype} file name; folder label kept", path=relative, row=relative)
+        ctx.report(f"NORMAL folder holds a {subtype} file name; folder label kept", path=relative, row=relative)
         subtype = ""
     if folder == "PNEUMONIA" and not subtype:
-        yield ctx.problem("PNEUMONIA file name says neither bacteria nor virus", path=relative, row=relative)
+        ctx.report("PNEUMONIA file name says neither bacteria nor virus", path=relative, row=relative)
     finding = f"{folder}/{subtype}" if subtype else folder
     label, detail, _known = harmonise_finding(finding)
     yield Entry(
@@ -114,7 +114,7 @@ def _stray_images(files: list[str]) -> list[str]:
     ]
 
 
-def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
+def parse(ctx: SourceContext) -> Iterator[Entry]:
     by_prefix: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for relative in ctx.files:
         found = _layout(relative)
@@ -124,16 +124,16 @@ def parse(ctx: SourceContext) -> Iterator[Entry | Problem]:
     stray = _stray_images(ctx.files)
     if stray:
         examples = ", ".join(stray[:3])
-        yield ctx.problem(f"{len(stray)} images outside the split/class layout not indexed (e.g. {examples})")
+        ctx.report(f"{len(stray)} images outside the split/class layout not indexed (e.g. {examples})")
     if not by_prefix:
-        yield ctx.problem(
+        ctx.report(
             "no images under [chest_xray/]{train,test,val}/{NORMAL,PNEUMONIA}/; nothing to index", level="error"
         )
         return
     chosen = _choose_prefix(by_prefix)
     for prefix, files in sorted(by_prefix.items()):
         if prefix != chosen:
-            yield ctx.problem(
+            ctx.report(
                 f"second copy of the dataset ({len(files)} images) skipped; indexed {chosen or '.'}/ instead",
                 path=prefix or ".",
             )
