@@ -111,12 +111,20 @@ def check_branch(branch: str) -> None:
         raise RegistryError(f"invalid branch {branch!r}")
 
 
+def check_name(name: str) -> None:
+    """A source name usable as a folder, a submodule name and a catalog package (``-`` -> ``_``)."""
+    if not _NAME.fullmatch(name):
+        raise RegistryError(f"invalid source name {name!r}: lower-case letters, digits, '-' and '_' (max 64)")
+
+
 def _spec(entry: dict, index: int) -> SourceSpec:
     if not isinstance(entry, dict):
         raise RegistryError(f"{REGISTRY_FILE}: entry {index} is not a mapping")
     name = str(entry.get("name", ""))
-    if not _NAME.fullmatch(name):
-        raise RegistryError(f"{REGISTRY_FILE}: entry {index}: invalid source name {name!r}")
+    try:
+        check_name(name)
+    except RegistryError as err:
+        raise RegistryError(f"{REGISTRY_FILE}: entry {index}: {err}") from err
     path = entry.get("path", f"{DATASETS_DIR}/{name}")
     pure = PurePosixPath(str(path))
     if (
