@@ -59,7 +59,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
         )
 '''
 
-SOURCE_TEMPLATE = """# {name}: its registry entry (fields: see sources/catalog/__init__.py and CONTRIBUTING.md).
+SOURCE_TEMPLATE = """# {name}: its registry entry (every field: CONTRIBUTING.md, "Adding a source").
 name: {name}
 url: {url}
 branch: {branch}
