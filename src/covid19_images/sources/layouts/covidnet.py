@@ -2,12 +2,17 @@
 
 Both publish ``metadata.csv`` with the same column family (``patientid``, ``finding``,
 ``view``, ``modality`` and a few clinical columns) next to ``images/``; they differ in how a
-row names its image, so each catalog source keeps its own ``parse`` and uses these helpers.
+row names its image (and Figure1 how it writes ages), so each catalog source keeps its own
+``parse`` and builds its rows with :func:`entry`.
 """
 
 from __future__ import annotations
 
-from covid19_images.core.vocab import harmonise_view
+from collections.abc import Iterable
+from typing import Any
+
+from covid19_images.core.schema import Entry
+from covid19_images.core.vocab import harmonise_sex, harmonise_view
 from covid19_images.sources.parsing import SourceContext, column
 
 METADATA = "metadata.csv"
@@ -40,3 +45,40 @@ def clinical_extra(row: dict[str, str]) -> dict[str, str]:
 def modality_of(raw: str) -> str:
     """``ct`` when the row says so, else ``xray`` (both initiatives are chest X-ray collections)."""
     return "ct" if raw.strip().lower() == "ct" else "xray"
+
+
+def entry(
+    ctx: SourceContext, row: dict[str, str], relative: str, *, patient_id: str, age: float | None, extra: dict[str, Any]
+) -> Entry:
+    """The Entry of one metadata row: the shared columns, plus what the source reads its own way.
+
+    Args:
+        ctx: the source being parsed (unmapped findings and views are reported on it).
+        row: the metadata row, with its ``_row``.
+        relative: the image the row describes, relative to the checkout.
+        patient_id: the upstream patient id as this source defines it.
+        age: age in years, as this source parses it.
+        extra: source-specific ``extra`` keys, added to the shared clinical columns.
+    """
+    where = row["_row"]
+    finding = column(row, "finding")
+    label, detail = ctx.label(finding, METADATA, where)
+    return Entry(
+        path=relative,
+        modality=modality_of(column(row, "modality")),
+        finding=finding,
+        label=label,
+        label_detail=detail,
+        view=view_of(ctx, column(row, "view"), METADATA, where),
+        patient_id=patient_id,
+        age=age,
+        sex=harmonise_sex(column(row, "sex")),
+        row=where,
+        extra={**clinical_extra(row), **extra},
+    )
+
+
+def report_unlisted(ctx: SourceContext, images: Iterable[str], used: set[str]) -> None:
+    """Report every image no metadata row named: it is not indexed (there is nothing to label it with)."""
+    for relative in sorted(set(images) - used):
+        ctx.report(f"image has no row in {METADATA}; not indexed", path=relative)

@@ -19,15 +19,8 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry
-from covid19_images.core.vocab import harmonise_sex, parse_age
-from covid19_images.sources.layouts.covidnet import (
-    IMAGE_SUFFIXES,
-    IMAGES,
-    METADATA,
-    clinical_extra,
-    modality_of,
-    view_of,
-)
+from covid19_images.core.vocab import parse_age
+from covid19_images.sources.layouts.covidnet import IMAGE_SUFFIXES, IMAGES, METADATA, entry, report_unlisted
 from covid19_images.sources.parsing import SourceContext, column
 
 _DATE = re.compile(r"date taken \(YYYYMMDD\):\s*(\d{4})(\d{2})(\d{2})", re.IGNORECASE)
@@ -46,26 +39,6 @@ def notes_extra(notes: str) -> dict[str, str]:
     return extra
 
 
-def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry]:
-    where = row["_row"]
-    finding = column(row, "finding")
-    label, detail = ctx.label(finding, METADATA, where)
-    view = view_of(ctx, column(row, "view"), METADATA, where)
-    yield Entry(
-        path=relative,
-        modality=modality_of(column(row, "modality")),
-        finding=finding,
-        label=label,
-        label_detail=detail,
-        view=view,
-        patient_id=column(row, "patientid"),
-        age=parse_age(column(row, "age")),
-        sex=harmonise_sex(column(row, "sex")),
-        row=where,
-        extra={**clinical_extra(row), **notes_extra(column(row, "notes"))},
-    )
-
-
 def parse(ctx: SourceContext) -> Iterator[Entry]:
     used: set[str] = set()
     rows = ctx.metadata_rows(METADATA)
@@ -81,7 +54,13 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
         if not ctx.require(relative, where, METADATA):
             continue
         used.add(relative)
-        yield from _entry(ctx, row, relative)
-    images = {f for f in ctx.files_under(IMAGES) if PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES}
-    for relative in sorted(images - used):
-        ctx.report(f"image has no row in {METADATA}; not indexed", path=relative)
+        yield entry(
+            ctx,
+            row,
+            relative,
+            patient_id=column(row, "patientid"),
+            age=parse_age(column(row, "age")),
+            extra=notes_extra(column(row, "notes")),
+        )
+    images = [f for f in ctx.files_under(IMAGES) if PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES]
+    report_unlisted(ctx, images, used)

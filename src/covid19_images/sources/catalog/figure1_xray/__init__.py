@@ -19,15 +19,8 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry
-from covid19_images.core.vocab import harmonise_sex, parse_age
-from covid19_images.sources.layouts.covidnet import (
-    IMAGE_SUFFIXES,
-    IMAGES,
-    METADATA,
-    clinical_extra,
-    modality_of,
-    view_of,
-)
+from covid19_images.core.vocab import parse_age
+from covid19_images.sources.layouts.covidnet import IMAGE_SUFFIXES, IMAGES, METADATA, entry, report_unlisted
 from covid19_images.sources.parsing import SourceContext, column
 
 EXTENSIONS = IMAGE_SUFFIXES
@@ -56,27 +49,6 @@ def _age(raw: str) -> tuple[float | None, dict[str, str]]:
     return age, ({} if plain or not raw else {"age_raw": raw})
 
 
-def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry]:
-    where = row["_row"]
-    finding = column(row, "finding")
-    label, detail = ctx.label(finding, METADATA, where)
-    view = view_of(ctx, column(row, "view"), METADATA, where)
-    age, age_extra = _age(column(row, "age"))
-    yield Entry(
-        path=relative,
-        modality=modality_of(column(row, "modality")),
-        finding=finding,
-        label=label,
-        label_detail=detail,
-        view=view,
-        patient_id=patient_of(column(row, "patientid")),
-        age=age,
-        sex=harmonise_sex(column(row, "sex")),
-        row=where,
-        extra={**clinical_extra(row), **age_extra},
-    )
-
-
 def _find(index: dict[tuple[str, str], str], patientid: str) -> list[str]:
     return [index[(patientid, ext)] for ext in EXTENSIONS if (patientid, ext) in index]
 
@@ -95,13 +67,11 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
             continue
         found = _find(index, patientid)
         if not found:
-            ctx.report(
-                f"no {IMAGES}/{patientid}.jpg/.png in the checkout for this row", path=METADATA, row=where
-            )
+            ctx.report(f"no {IMAGES}/{patientid}.jpg/.png in the checkout for this row", path=METADATA, row=where)
             continue
         if len(found) > 1:
             ctx.report(f"several images for {patientid}: {found}; indexed {found[0]}", path=METADATA, row=where)
         used.add(found[0])
-        yield from _entry(ctx, row, found[0])
-    for relative in sorted(set(index.values()) - used):
-        ctx.report(f"image has no row in {METADATA}; not indexed", path=relative)
+        age, age_extra = _age(column(row, "age"))
+        yield entry(ctx, row, found[0], patient_id=patient_of(patientid), age=age, extra=age_extra)
+    report_unlisted(ctx, index.values(), used)

@@ -126,9 +126,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
         examples = ", ".join(stray[:3])
         ctx.report(f"{len(stray)} images outside the split/class layout not indexed (e.g. {examples})")
     if not by_prefix:
-        ctx.report(
-            "no images under [chest_xray/]{train,test,val}/{NORMAL,PNEUMONIA}/; nothing to index", level="error"
-        )
+        ctx.report("no images under [chest_xray/]{train,test,val}/{NORMAL,PNEUMONIA}/; nothing to index", level="error")
         return
     chosen = _choose_prefix(by_prefix)
     for prefix, files in sorted(by_prefix.items()):
