@@ -169,8 +169,9 @@ def test_a_local_source_names_a_catalog_parser_or_a_layout(tmp_path: Path) -> No
     registry = load_registry(root)
     assert get_parser(registry["hospital-y"].parser) is get_parser("ahp-ct")
     assert registry["z"].parser == "figure1-xray"
-    with pytest.raises(RegistryError, match="invalid parser name 'ieee8023'"):
-        load_registry(_root_listing(tmp_path, {**local, "parser": "ieee8023"}))
+    for unknown in ("ieee8023", "covidnet"):  # an old module name; a layout helper without parse()
+        with pytest.raises(RegistryError, match=f"invalid parser name '{unknown}'"):
+            load_registry(_root_listing(tmp_path, {**local, "parser": unknown}))
 
 
 def test_an_unknown_plain_name_is_refused_with_the_known_ones(tmp_path: Path) -> None:

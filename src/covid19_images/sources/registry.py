@@ -1,12 +1,13 @@
 """The source registry (``sources.yaml`` at a data root): which upstreams that root includes.
 
 Each item of its ``sources:`` list is either the name of a catalog source (a plain string:
-every fact comes from ``sources/catalog/<name>/source.yaml``), or a mapping. A mapping whose
-name is a catalog source overrides some of its fields (``options`` say); any other mapping
-is a local source the catalog does not know, with ``parser:`` naming a catalog source or a
-layout (:func:`covid19_images.sources.catalog.get_parser`). Every merged entry gets the same
-safety checks (name, path, URL policy, branch, parser). ``.gitmodules`` must agree with the
-registry; ``sync`` registers any source it lists that git does not know yet.
+every fact comes from ``sources/catalog/<name_with_underscores>/source.yaml``), or a
+mapping. A mapping whose name is a catalog source overrides some of its fields (``options``,
+say); any other mapping is a local source the catalog does not know, with ``parser:`` naming
+a catalog source or a layout (:func:`covid19_images.sources.catalog.get_parser`). Every
+merged entry gets the same safety checks (name, path, URL policy, branch, parser).
+``.gitmodules`` must agree with the registry; ``sync`` registers any source it lists that
+git does not know yet.
 """
 
 from __future__ import annotations

@@ -81,10 +81,15 @@ def covidx_names() -> dict[str, str]:
     return {str(entry["covidx"]): name for name, entry in catalog().items() if entry.get("covidx")}
 
 
+@cache
 def layout_names() -> tuple[str, ...]:
-    """Modules of ``sources/layouts/``: parsers (and helpers) shared by several sources."""
+    """Modules of ``sources/layouts/`` that define ``parse``: parsers shared by several sources."""
     layouts = importlib.import_module(LAYOUTS_PACKAGE)
-    return tuple(sorted(module.name for module in pkgutil.iter_modules(layouts.__path__)))
+    names = []
+    for module in pkgutil.iter_modules(layouts.__path__):
+        if callable(getattr(importlib.import_module(f"{LAYOUTS_PACKAGE}.{module.name}"), "parse", None)):
+            names.append(module.name)
+    return tuple(sorted(names))
 
 
 def parser_names() -> tuple[str, ...]:
