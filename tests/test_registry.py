@@ -184,3 +184,17 @@ def test_every_sample_folder_a_source_yaml_names_exists(shared: Path) -> None:
     for name, folders in sample_folders().items():
         for folder in folders:
             assert (shared / folder).is_dir(), f"{name}: samples names {folder}, not in {shared}"
+
+
+def test_parsers_report_problems_only_through_the_context() -> None:
+    """No catalog or layout module builds a Problem itself: one it built could be dropped unreported."""
+    import ast
+
+    sources = Path(catalog_module.__file__).parent.parent
+    modules = [*sources.joinpath("catalog").rglob("*.py"), *sources.joinpath("layouts").rglob("*.py")]
+    assert len(modules) > len(catalog())
+    for module in modules:
+        nodes = list(ast.walk(ast.parse(module.read_text())))
+        names = {node.id for node in nodes if isinstance(node, ast.Name)}
+        names |= {alias.name for node in nodes if isinstance(node, ast.ImportFrom) for alias in node.names}
+        assert "Problem" not in names, module
