@@ -2,13 +2,13 @@
 
 Both publish ``metadata.csv`` with the same column family (``patientid``, ``finding``,
 ``view``, ``modality`` and a few clinical columns) next to ``images/``; they differ in how a
-row names its image (and Figure1 how it writes ages), so each catalog source keeps its own
-``parse`` and builds its rows with :func:`entry`.
+row names its image (and Figure1 how it writes ages), so each catalog source's ``parse``
+says just that and hands the rest to :func:`parse_metadata`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from covid19_images.core.schema import Entry
@@ -19,6 +19,7 @@ METADATA = "metadata.csv"
 IMAGES = "images"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _UNKNOWN_VIEWS = {"", "?", "unknown"}
+Row = dict[str, str]
 #: metadata column -> extra key, for the clinical columns the COVID-Net initiatives share.
 CLINICAL_EXTRA = (
     ("offset", "offset_days"),
@@ -47,19 +48,39 @@ def modality_of(raw: str) -> str:
     return "ct" if raw.strip().lower() == "ct" else "xray"
 
 
-def entry(
-    ctx: SourceContext, row: dict[str, str], relative: str, *, patient_id: str, age: float | None, extra: dict[str, Any]
-) -> Entry:
-    """The Entry of one metadata row: the shared columns, plus what the source reads its own way.
+def parse_metadata(
+    ctx: SourceContext,
+    images: Iterable[str],
+    image_of: Callable[[Row], str | None],
+    facts: Callable[[Row], tuple[str, float | None, dict[str, Any]]],
+) -> Iterator[Entry]:
+    """One Entry per metadata row whose image is found; then every image no row named is reported.
 
     Args:
-        ctx: the source being parsed (unmapped findings and views are reported on it).
-        row: the metadata row, with its ``_row``.
-        relative: the image the row describes, relative to the checkout.
-        patient_id: the upstream patient id as this source defines it.
-        age: age in years, as this source parses it.
-        extra: source-specific ``extra`` keys, added to the shared clinical columns.
+        ctx: the source being parsed.
+        images: every image file of the checkout a row could name.
+        image_of: the image a row names, or None after reporting why there is none usable.
+        facts: ``(patient_id, age, extra)`` of a row, read the source's own way; ``extra``
+            is added to the shared clinical columns.
     """
+    rows = ctx.metadata_rows(METADATA)
+    if rows is None:
+        return
+    used: set[str] = set()
+    for row in rows:
+        relative = image_of(row)
+        if relative is None:
+            continue
+        used.add(relative)
+        patient_id, age, extra = facts(row)
+        yield _entry(ctx, row, relative, patient_id=patient_id, age=age, extra=extra)
+    for relative in sorted(set(images) - used):
+        ctx.report(f"image has no row in {METADATA}; not indexed", path=relative)
+
+
+def _entry(
+    ctx: SourceContext, row: Row, relative: str, *, patient_id: str, age: float | None, extra: dict[str, Any]
+) -> Entry:
     where = row["_row"]
     finding = column(row, "finding")
     label, detail = ctx.label(finding, METADATA, where)
@@ -76,9 +97,3 @@ def entry(
         row=where,
         extra={**clinical_extra(row), **extra},
     )
-
-
-def report_unlisted(ctx: SourceContext, images: Iterable[str], used: set[str]) -> None:
-    """Report every image no metadata row named: it is not indexed (there is nothing to label it with)."""
-    for relative in sorted(set(images) - used):
-        ctx.report(f"image has no row in {METADATA}; not indexed", path=relative)

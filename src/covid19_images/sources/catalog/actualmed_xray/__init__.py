@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import parse_age
-from covid19_images.sources.layouts.covidnet import IMAGE_SUFFIXES, IMAGES, METADATA, entry, report_unlisted
+from covid19_images.sources.layouts.covidnet import IMAGE_SUFFIXES, IMAGES, METADATA, parse_metadata
 from covid19_images.sources.parsing import SourceContext, column
 
 _DATE = re.compile(r"date taken \(YYYYMMDD\):\s*(\d{4})(\d{2})(\d{2})", re.IGNORECASE)
@@ -40,27 +40,16 @@ def notes_extra(notes: str) -> dict[str, str]:
 
 
 def parse(ctx: SourceContext) -> Iterator[Entry]:
-    used: set[str] = set()
-    rows = ctx.metadata_rows(METADATA)
-    if rows is None:
-        return
-    for row in rows:
-        where = row["_row"]
+    def image_of(row: dict[str, str]) -> str | None:
         name = column(row, "imagename")
         if not name:
-            ctx.report("row has no imagename", path=METADATA, row=where)
-            continue
+            ctx.report("row has no imagename", path=METADATA, row=row["_row"])
+            return None
         relative = f"{IMAGES}/{name}"
-        if not ctx.require(relative, where, METADATA):
-            continue
-        used.add(relative)
-        yield entry(
-            ctx,
-            row,
-            relative,
-            patient_id=column(row, "patientid"),
-            age=parse_age(column(row, "age")),
-            extra=notes_extra(column(row, "notes")),
-        )
+        return relative if ctx.require(relative, row["_row"], METADATA) else None
+
+    def facts(row: dict[str, str]) -> tuple[str, float | None, dict[str, str]]:
+        return column(row, "patientid"), parse_age(column(row, "age")), notes_extra(column(row, "notes"))
+
     images = [f for f in ctx.files_under(IMAGES) if PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES]
-    report_unlisted(ctx, images, used)
+    yield from parse_metadata(ctx, images, image_of, facts)

@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import parse_age
-from covid19_images.sources.layouts.covidnet import IMAGE_SUFFIXES, IMAGES, METADATA, entry, report_unlisted
+from covid19_images.sources.layouts.covidnet import IMAGE_SUFFIXES, IMAGES, METADATA, parse_metadata
 from covid19_images.sources.parsing import SourceContext, column
 
 EXTENSIONS = IMAGE_SUFFIXES
@@ -55,23 +55,22 @@ def _find(index: dict[tuple[str, str], str], patientid: str) -> list[str]:
 
 def parse(ctx: SourceContext) -> Iterator[Entry]:
     index = image_index(ctx.files)
-    used: set[str] = set()
-    rows = ctx.metadata_rows(METADATA)
-    if rows is None:
-        return
-    for row in rows:
-        where = row["_row"]
-        patientid = column(row, "patientid")
+
+    def image_of(row: dict[str, str]) -> str | None:
+        where, patientid = row["_row"], column(row, "patientid")
         if not patientid:
             ctx.report("row has no patientid, so no image name", path=METADATA, row=where)
-            continue
+            return None
         found = _find(index, patientid)
         if not found:
             ctx.report(f"no {IMAGES}/{patientid}.jpg/.png in the checkout for this row", path=METADATA, row=where)
-            continue
+            return None
         if len(found) > 1:
             ctx.report(f"several images for {patientid}: {found}; indexed {found[0]}", path=METADATA, row=where)
-        used.add(found[0])
+        return found[0]
+
+    def facts(row: dict[str, str]) -> tuple[str, float | None, dict[str, str]]:
         age, age_extra = _age(column(row, "age"))
-        yield entry(ctx, row, found[0], patient_id=patient_of(patientid), age=age, extra=age_extra)
-    report_unlisted(ctx, index.values(), used)
+        return patient_of(column(row, "patientid")), age, age_extra
+
+    yield from parse_metadata(ctx, index.values(), image_of, facts)
