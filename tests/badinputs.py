@@ -133,7 +133,7 @@ def make_root(path: Path, sources: Sequence[Mapping[str, object]]) -> Path:
     for source in sources:
         entry = {
             "branch": "master",
-            "parser": "ieee8023",
+            "parser": "ieee8023-covid-chestxray",
             "modalities": ["xray", "ct"],
             "license": "CC-BY-4.0",
         }

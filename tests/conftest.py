@@ -58,17 +58,17 @@ def mirrors(tmp_path_factory: pytest.TempPathFactory, shared: Path, registry) ->
 
 
 def run_parser(spec, directory: Path) -> tuple[list, list]:
-    """A source's parser over a folder, as the builder runs it: its entries and every problem
-    (those it yielded and those the shared readers collected)."""
-    from covid19_images.core.schema import Entry, Problem
-    from covid19_images.sources.parsers import get_parser
+    """A source's parser over a folder: the entries it yields and every problem it reported.
+
+    Anything yielded that is not an Entry fails the test (the builder refuses it too)."""
+    from covid19_images.core.schema import Entry
+    from covid19_images.sources.catalog import get_parser
     from covid19_images.sources.parsing import SourceContext, list_files
 
     ctx = SourceContext(spec, directory, list_files(directory))
-    items = list(get_parser(spec.parser)(ctx))
-    entries = [i for i in items if isinstance(i, Entry)]
-    problems = [i for i in items if isinstance(i, Problem)] + ctx.problems
-    return entries, problems
+    entries = list(get_parser(spec.parser)(ctx))
+    assert all(isinstance(e, Entry) for e in entries), "parse() must yield Entry rows only"
+    return entries, list(ctx.problems)
 
 
 def csv_rows_with_lines(metadata: Path, encoding: str = "utf-8") -> list[tuple[int, dict[str, str]]]:
@@ -94,14 +94,13 @@ def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def new_root(path: Path, sources: Sequence[str]) -> Path:
-    """A fresh covid19-images root at ``path``: a git repo whose sources.yaml lists only ``sources``.
+    """A fresh covid19-images root at ``path``: a git repo whose sources.yaml lists only ``sources``
+    (catalog names, in the project's order).
 
     A plain function (not only a fixture) so module-scoped fixtures can sync once per module.
     """
-    data = yaml.safe_load((PROJECT / "sources.yaml").read_text())
-    data["sources"] = [s for s in data["sources"] if s["name"] in sources]
-    missing = set(sources) - {s["name"] for s in data["sources"]}
-    assert not missing, f"unknown sources {missing}"
+    listed = yaml.safe_load((PROJECT / "sources.yaml").read_text())["sources"]
+    data = {"sources": [s for s in listed if s in sources] + [s for s in sources if s not in listed]}
     path.mkdir(parents=True)
     git("init", "-q", "-b", "main", cwd=path)
     (path / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False))

@@ -18,10 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from covid19_images.core.paths import UnsafePath, safe_relative
 from covid19_images.core.schema import Problem
+from covid19_images.manifest import build
 from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
+from covid19_images.quality.verify import verify
 from covid19_images.sources.parsing import SourceContext, read_metadata_csv
 from covid19_images.sources.registry import SourceSpec
 from covid19_images.sync.run import SyncReport, sync
@@ -171,11 +174,49 @@ def test_manifest_files_are_complete_csv(synced: Synced) -> None:
     assert set(frame.columns) == set(synced.manifest.columns)
 
 
+def test_problem_paths_are_source_relative_and_verify_reads_them(synced: Synced) -> None:
+    """A file the probe could not decode (a builder problem) is named like every problem names a
+    file, relative to datasets/<source>/, so verify knows it was explained and lists it nowhere."""
+    undecodable = [synced.case("truncated JPEG"), synced.case("zero-byte file")]
+    written = {(r["path"], r["row"]) for r in synced.problems_csv if r["source"] == SOURCE}
+    for case in undecodable:
+        assert (case.relative, f"metadata.csv line {case.line}") in written, case.what
+    assert not [r["path"] for r in synced.problems_csv if r["path"].startswith("datasets/")]
+    findings = verify(synced.root, progress=False)
+    listed = {item["path"] for item in findings.upstream_unused + findings.unreferenced}
+    assert PREFIX + synced.case("truncated JPEG").relative not in listed
+
+
+def test_a_parser_reports_problems_one_way_and_cannot_yield_them(tmp_path: Path, monkeypatch) -> None:
+    """``ctx.report`` records at once; a yielded Problem is a parser bug that fails the source loudly."""
+    folder = tmp_path / "datasets" / "rogue"
+    folder.mkdir(parents=True)
+    Image.new("L", (8, 8), 1).save(folder / "a.png")
+    spec = SourceSpec("rogue", "https://github.com/example/rogue.git", "master", "rogue", ("xray",), "CC0-1.0")
+
+    def rogue(ctx: SourceContext):
+        ctx.report("reported before the bug", path="a.png")
+        yield Problem("rogue", "yielded instead of reported", path="a.png")
+
+    monkeypatch.setattr(build, "get_parser", lambda name: rogue)
+    result = build.build_manifest(tmp_path, {"rogue": spec}, progress=False)
+    messages = [p.message for p in result.problems]
+    assert "reported before the bug" in messages
+    assert any("parser rogue failed: TypeError: parse() yielded a Problem" in m for m in messages)
+    assert "yielded instead of reported" not in messages and result.manifest.empty
+    ctx = _ctx(tmp_path)
+    assert not hasattr(ctx, "problem"), "building a Problem without recording it must not be possible"
+    with pytest.raises(AttributeError):
+        ctx.problems.append(Problem("unit", "appended behind report's back"))  # type: ignore[attr-defined]
+
+
 # ---------------------------------------------------------------- the readers on their own
 
 
 def _ctx(directory: Path) -> SourceContext:
-    spec = SourceSpec("unit", "https://github.com/example/unit.git", "master", "ieee8023", ("xray",), "CC0-1.0")
+    spec = SourceSpec(
+        "unit", "https://github.com/example/unit.git", "master", "ieee8023-covid-chestxray", ("xray",), "CC0-1.0"
+    )
     return SourceContext(spec, directory, [])
 
 

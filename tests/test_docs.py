@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from covid19_images.core.schema import MANIFEST_COLUMNS
+from covid19_images.core.schema import MANIFEST_COLUMNS, PROBLEM_COLUMNS, PROBLEM_LEVELS
 from covid19_images.core.vocab import FINDING_LABELS, VIEWS
 from covid19_images.imaging.formats import DECODABLE_FORMATS
 
@@ -48,3 +48,9 @@ def test_format_vocabulary_is_documented_exactly() -> None:
     row = next(line for line in DOC.split("## Columns", 1)[1].splitlines() if line.startswith("| `format` |"))
     vocabulary = row.strip("|").split("|")[2]
     assert sorted(re.findall(r"[a-z0-9]+", vocabulary)) == sorted(DECODABLE_FORMATS)
+
+
+def test_every_problems_column_and_level_is_documented() -> None:
+    rows = _table_rows("| problems column | meaning | vocabulary / format |")
+    assert list(rows) == list(PROBLEM_COLUMNS)
+    assert re.findall(r"`([a-z]+)`", rows["level"][1]) == list(PROBLEM_LEVELS)

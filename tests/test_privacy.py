@@ -210,15 +210,16 @@ def test_builder_removes_identifying_values_that_metadata_copies(tmp_path: Path)
         "InstitutionAddress, ReferringPhysicianName, PerformingPhysicianName, OperatorsName, AccessionNumber, "
         "StationName"
     )
-    assert problems[("datasets/leaky/images/slice-1.dcm", "metadata.csv line 2")] == (
+    # problem paths are relative to the source folder (datasets/leaky/), like every Problem.path
+    assert problems[("images/slice-1.dcm", "metadata.csv line 2")] == (
         f"identifying DICOM header values ({tags}) removed from column(s) patient_id, extra"
     )
-    assert problems[("datasets/leaky/images/[removed]_[removed]_slice-2.dcm", "metadata.csv line 3")] == (
+    assert problems[("images/[removed]_[removed]_slice-2.dcm", "metadata.csv line 3")] == (
         "left out of the manifest: the file path contains an identifying DICOM header value "
         f"({tags}, BurnedInAnnotation); rename it upstream"
     )
     assert problems[("metadata.csv", "metadata.csv line 4")] == "unmapped finding '[removed] [removed]' -> unknown"
-    assert "DICOM file has no pixel data" in problems[("datasets/leaky/images/no-pixels.dcm", "metadata.csv line 5")]
+    assert "DICOM file has no pixel data" in problems[("images/no-pixels.dcm", "metadata.csv line 5")]
 
 
 def test_scan_identifying_reads_only_dicom_rows_and_never_returns_values(tmp_path: Path) -> None:

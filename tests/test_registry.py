@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from covid19_images.sources.parsers import get_parser
+import covid19_images.sources.catalog as catalog_module
+from covid19_images.sources.catalog import catalog, get_parser, sample_folders
 from covid19_images.sources.registry import RegistryError, load_registry
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -106,10 +107,94 @@ def test_original_seven_sources_are_registered() -> None:
     ],
 )
 def test_registry_refuses_unsafe_entries(tmp_path: Path, field: str, value: str) -> None:
-    entry = {"name": "demo", "url": "https://github.com/a/b.git", "branch": "master", "parser": "ieee8023"}
+    entry = {"name": "demo", "url": "https://github.com/a/b.git", "parser": "ieee8023-covid-chestxray"}
     entry[field] = value
     import yaml
 
     (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": [entry]}))
     with pytest.raises(RegistryError):
         load_registry(tmp_path)
+
+
+# ---------------------------------------------------------------- the catalog and the short form
+
+
+def _root_listing(tmp_path: Path, *items) -> Path:
+    import yaml
+
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": list(items)}, sort_keys=False))
+    return tmp_path
+
+
+def test_every_catalog_folder_is_a_complete_home() -> None:
+    """Parser, registry entry and miniature live together; the project root lists every catalog source."""
+    package = Path(catalog_module.__file__).parent
+    for name, entry in catalog().items():
+        folder = package / name.replace("-", "_")
+        assert callable(get_parser(name)), name
+        assert (folder / "source.yaml").is_file() and entry["name"] == name
+        assert entry.get("url", "").startswith("https://"), name
+    assert list(load_registry(PROJECT)) == [
+        line.strip()[2:] for line in (PROJECT / "sources.yaml").read_text().splitlines() if line.startswith("  - ")
+    ]
+    assert set(load_registry(PROJECT)) == set(catalog())
+
+
+def test_a_catalog_name_takes_every_fact_from_its_source_yaml(tmp_path: Path) -> None:
+    import yaml
+
+    spec = load_registry(_root_listing(tmp_path, "ahp-ct"))["ahp-ct"]
+    written = yaml.safe_load((Path(catalog_module.__file__).parent / "ahp_ct" / "source.yaml").read_text())
+    assert (spec.url, spec.branch, spec.license, spec.options) == (
+        written["url"],
+        written["branch"],
+        written["license"],
+        written["options"],
+    )
+    assert spec.parser == "ahp-ct" and spec.path == "datasets/ahp-ct"
+
+
+def test_a_mapping_overrides_a_catalog_source_and_is_checked_like_any_entry(tmp_path: Path) -> None:
+    root = _root_listing(tmp_path, {"name": "darshan-xray", "options": {"include_augmented": False}})
+    spec = load_registry(root)["darshan-xray"]
+    assert spec.options == {"include_augmented": False}
+    assert spec.url == catalog()["darshan-xray"]["url"]
+    with pytest.raises(RegistryError, match="refused URL"):
+        load_registry(_root_listing(tmp_path, {"name": "darshan-xray", "url": "ext::sh -c id"}))
+
+
+def test_a_local_source_names_a_catalog_parser_or_a_layout(tmp_path: Path) -> None:
+    local = {"name": "hospital-y", "url": "https://example.org/y.git", "modalities": ["ct"], "license": "CC0-1.0"}
+    root = _root_listing(tmp_path, {**local, "parser": "dicom_study"}, {**local, "name": "z", "parser": "figure1-xray"})
+    registry = load_registry(root)
+    assert get_parser(registry["hospital-y"].parser) is get_parser("ahp-ct")
+    assert registry["z"].parser == "figure1-xray"
+    for unknown in ("ieee8023", "covidnet"):  # an old module name; a layout helper without parse()
+        with pytest.raises(RegistryError, match=f"invalid parser name '{unknown}'"):
+            load_registry(_root_listing(tmp_path, {**local, "parser": unknown}))
+
+
+def test_an_unknown_plain_name_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match=r"'hospital-z' is not a catalog source \(known: .*ahp-ct"):
+        load_registry(_root_listing(tmp_path, "hospital-z"))
+
+
+@pytest.mark.upstream
+def test_every_sample_folder_a_source_yaml_names_exists(shared: Path) -> None:
+    for name, folders in sample_folders().items():
+        for folder in folders:
+            assert (shared / folder).is_dir(), f"{name}: samples names {folder}, not in {shared}"
+
+
+def test_parsers_report_problems_only_through_the_context() -> None:
+    """No catalog or layout module builds a Problem itself: one it built could be dropped unreported."""
+    import ast
+
+    sources = Path(catalog_module.__file__).parent.parent
+    modules = [*sources.joinpath("catalog").rglob("*.py"), *sources.joinpath("layouts").rglob("*.py")]
+    assert len(modules) > len(catalog())
+    for module in modules:
+        nodes = list(ast.walk(ast.parse(module.read_text())))
+        names = {node.id for node in nodes if isinstance(node, ast.Name)}
+        names |= {alias.name for node in nodes if isinstance(node, ast.ImportFrom) for alias in node.names}
+        assert "Problem" not in names, module

@@ -88,7 +88,7 @@ def _registry(tmp_path: Path, **entry) -> Path:
         "name": "alpha",
         "url": "https://github.com/example/alpha.git",
         "branch": "master",
-        "parser": "ieee8023",
+        "parser": "ieee8023-covid-chestxray",
         "modalities": ["xray"],
         "license": "CC-BY-4.0",
     }

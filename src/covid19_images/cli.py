@@ -116,7 +116,7 @@ def status_command(root: Path | None) -> None:
 @click.option("--branch", default="master", show_default=True)
 @root_option
 def new_source_command(name: str, url: str, modality: str, branch: str, root: Path | None) -> None:
-    """Scaffold a new source: a parser module, a registry entry and a test (see CONTRIBUTING.md)."""
+    """Scaffold a new source: its catalog folder (parser, source.yaml, miniature), a test, a sources.yaml line."""
     from covid19_images.sources.registry import RegistryError
     from covid19_images.sources.scaffold import scaffold_source
 
@@ -126,7 +126,7 @@ def new_source_command(name: str, url: str, modality: str, branch: str, root: Pa
         raise click.ClickException(str(err)) from err
     for path in written:
         click.echo(f"wrote {path}")
-    test = f"tests/test_source_{name.replace('-', '_')}.py"
+    test = f"tests/sources/catalog/test_{name.replace('-', '_')}.py"
     click.echo(f"next: edit the parser, run `pytest {test}`, then `covid19-images sync {name}`")
 
 

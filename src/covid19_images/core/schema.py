@@ -47,6 +47,10 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 MODALITIES = ("xray", "ct", "ultrasound")
 LABELS = ("covid-19", "pneumonia", "normal", "other", "unknown")
 SPLITS = ("train", "val", "test")
+#: Columns of ``manifests/problems.csv`` in their written order, and the levels a problem has.
+#: Documented in manifests/README.md beside the manifest columns.
+PROBLEM_COLUMNS: tuple[str, ...] = ("level", "source", "path", "row", "message")
+PROBLEM_LEVELS = ("error", "warning", "info")
 
 
 @dataclass
@@ -82,6 +86,11 @@ class Entry:
 class Problem:
     """Something wrong with one input, reported and skipped instead of failing the build.
 
+    One row of ``manifests/problems.csv`` (columns documented in manifests/README.md).
+    ``path`` is always relative to the source's folder ``datasets/<source>/`` (``""`` when
+    the problem concerns the source as a whole), whoever reports it: a parser through
+    ``SourceContext.report`` or the builder. ``row`` names the metadata row when there is one.
+
     ``level`` is ``warning`` (the default), ``error`` (an input the source promised could not
     be used) or ``info`` (worth knowing, nothing wrong). ``path`` names the file, ``row`` the
     metadata row; ``str()`` gives the one-line form sync prints.
@@ -92,6 +101,10 @@ class Problem:
     path: str = ""
     row: str = ""
     level: str = "warning"
+
+    def __post_init__(self) -> None:
+        if self.level not in PROBLEM_LEVELS:
+            raise ValueError(f"problem level {self.level!r} is not one of {PROBLEM_LEVELS}")
 
     def __str__(self) -> str:
         row = self.row

@@ -23,21 +23,20 @@ from tqdm.auto import tqdm
 
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.core.licenses import normalise_license
-from covid19_images.core.paths import UnsafePath, safe_relative
-from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, Entry, Problem
+from covid19_images.core.paths import DATASETS_DIR, UnsafePath, safe_relative
+from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, PROBLEM_COLUMNS, Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.imaging.fingerprints import PHASH_HEX
 from covid19_images.imaging.probe import FileFacts, ProbeError, probe_file
 from covid19_images.manifest import privacy
 from covid19_images.manifest.duplicates import assign_dup_groups
 from covid19_images.manifest.splits import assign_splits
-from covid19_images.sources.parsers import get_parser
+from covid19_images.sources.catalog import get_parser
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.registry import SourceSpec
 
 MANIFEST_FILE = "manifests/manifest.csv"
 PROBLEMS_FILE = "manifests/problems.csv"
-PROBLEM_COLUMNS = ("level", "source", "path", "row", "message")
 _FACT_COLUMNS = ("sha256", "pixel_sha256", "phash", "format", "width", "height", "frames")
 
 
@@ -120,7 +119,7 @@ def manifest_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def problems_bytes(problems: Iterable[Problem]) -> bytes:
-    rows = [[p.level, p.source, p.path, p.row, p.message] for p in problems]
+    rows = [[getattr(p, column) for column in PROBLEM_COLUMNS] for p in problems]
     return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS)).to_csv(index=False, lineterminator="\n").encode()
 
 
@@ -157,36 +156,48 @@ def _is_checked_out(directory: Path) -> bool:
 def _rows_for_source(
     spec: SourceSpec, directory: Path, problems: list[Problem]
 ) -> tuple[list[tuple[Entry, str]], list[str]]:
-    """Run the parser; return (entry, safe relative path) pairs and the file list."""
+    """Run the parser; return (entry, safe relative path) pairs and the file list.
+
+    What the parser reported (``ctx.report``) is added to ``problems`` even when it crashes
+    half-way; anything it yields that is not an :class:`Entry` is a parser bug (a problem
+    must be reported, not yielded) and fails the source like a crash.
+    """
     ctx = SourceContext(spec, directory, list_files(directory))
     parse = get_parser(spec.parser)
     pairs: list[tuple[Entry, str]] = []
+    checked: list[Problem] = []
     seen: set[str] = set()
-    for item in parse(ctx):
+    try:
+        for item in parse(ctx):
+            if not isinstance(item, Entry):
+                raise TypeError(f"parse() yielded a {type(item).__name__}; it yields Entry rows and reports problems")
+            try:
+                clean = safe_relative(directory, item.path).as_posix()
+            except UnsafePath as err:
+                checked.append(Problem(spec.name, f"refused: {err}", path=item.path, row=item.row, level="error"))
+                continue
+            if not (directory / clean).is_file():
+                checked.append(Problem(spec.name, "metadata points at a missing file", path=clean, row=item.row))
+                continue
+            if item.modality not in MODALITIES:
+                checked.append(Problem(spec.name, f"unknown modality {item.modality!r}", path=clean, row=item.row))
+                continue
+            if clean in seen:
+                checked.append(
+                    Problem(spec.name, "file listed more than once; first row kept", path=clean, row=item.row)
+                )
+                continue
+            seen.add(clean)
+            pairs.append((item, clean))
+    finally:
         problems.extend(ctx.problems)
-        ctx.problems.clear()
-        if isinstance(item, Problem):
-            problems.append(item)
-            continue
-        try:
-            clean = safe_relative(directory, item.path).as_posix()
-        except UnsafePath as err:
-            problems.append(Problem(spec.name, f"refused: {err}", path=item.path, row=item.row, level="error"))
-            continue
-        full = directory / clean
-        if not full.is_file():
-            problems.append(Problem(spec.name, "metadata points at a missing file", path=clean, row=item.row))
-            continue
-        if item.modality not in MODALITIES:
-            problems.append(Problem(spec.name, f"unknown modality {item.modality!r}", path=clean, row=item.row))
-            continue
-        if clean in seen:
-            problems.append(Problem(spec.name, "file listed more than once; first row kept", path=clean, row=item.row))
-            continue
-        seen.add(clean)
-        pairs.append((item, clean))
-    problems.extend(ctx.problems)
+        problems.extend(checked)
     return pairs, ctx.files
+
+
+def _in_source(row: dict[str, str]) -> str:
+    """A manifest row's path relative to its source folder, as every ``Problem.path`` is."""
+    return row["path"].removeprefix(f"{DATASETS_DIR}/{row['source']}/")
 
 
 def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob: str) -> dict[str, str]:
@@ -262,7 +273,6 @@ def build_manifest(
                 Problem(
                     spec.name,
                     f"{reason}; kept its {len(old)} rows from the previous manifest",
-                    path=spec.path,
                     level="error" if directory.is_symlink() else "warning",
                 )
             )
@@ -276,7 +286,6 @@ def build_manifest(
                     f"not checked out; run `git submodule update --init {spec.path}` "
                     f"or `covid19-images sync {spec.name}`"
                     + (f" (kept its {len(old)} rows from the previous manifest)" if len(old) else ""),
-                    path=spec.path,
                 )
             )
             kept.append(old)
@@ -326,7 +335,9 @@ def build_manifest(
             row = rows[index]
             if isinstance(outcome, ProbeError):
                 failed.add(index)
-                problems.append(Problem(row["source"], str(outcome), path=row["path"], row=row["_row"], level="error"))
+                problems.append(
+                    Problem(row["source"], str(outcome), path=_in_source(row), row=row["_row"], level="error")
+                )
                 continue
             row.update(
                 sha256=outcome.sha256,
@@ -388,7 +399,7 @@ def _keep_identifying_values_out(
                     row["source"],
                     "left out of the manifest: the file path contains an identifying DICOM header value "
                     f"({', '.join(values)}); rename it upstream",
-                    path=privacy.redact(row["path"], found),
+                    path=privacy.redact(_in_source(row), found),
                     row=row["_row"],
                     level="error",
                 )
@@ -401,7 +412,7 @@ def _keep_identifying_values_out(
                 Problem(
                     row["source"],
                     f"identifying DICOM header values ({tags}) removed from column(s) {', '.join(changed)}",
-                    path=row["path"],
+                    path=_in_source(row),
                     row=row["_row"],
                     level="error",
                 )

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from covid19_images.sources.parsers.covidx import (  # noqa: F401 - re-exported for callers of the scheme
+from covid19_images.sources.catalog.covidx_splits import (  # noqa: F401 - re-exported for callers of the scheme
     _COVIDX_NAME,
     HELD_SOURCES,
     IMAGE_SUFFIXES,

@@ -131,16 +131,20 @@ def _git_lines(directory: Path, *args: str) -> list[str] | None:
 
 
 def _reported(root: Path) -> set[str]:
-    """Root-relative paths the last build reported as problems (already explained)."""
+    """Root-relative paths the last build reported as problems (already explained).
+
+    A problem's ``path`` is always relative to its source folder (``Problem.path``), so the
+    root-relative path is ``datasets/<source>/<path>``; a blank path names no file.
+    """
     path = root / PROBLEMS_FILE
     if not path.is_file():
         return set()
     problems = pd.read_csv(path, dtype=str, keep_default_na=False)
-    reported = set()
-    for source, relative in zip(problems.get("source", []), problems.get("path", []), strict=True):
-        if relative:  # problems name files relative to their source folder, probe errors relative to the root
-            reported.add(relative if relative.startswith(f"{DATASETS_DIR}/") else f"{DATASETS_DIR}/{source}/{relative}")
-    return reported
+    return {
+        f"{DATASETS_DIR}/{source}/{relative}"
+        for source, relative in zip(problems.get("source", []), problems.get("path", []), strict=True)
+        if relative
+    }
 
 
 def _check_row(root: Path, row: dict[str, str], decode: bool) -> dict[str, dict[str, str]]:

@@ -25,20 +25,38 @@ class SourceContext:
 
     ``files`` lists every file in the checkout (posix paths relative to ``directory``), so
     parsers never walk the disk themselves and never see ``.git``.
-    ``problems`` collects what the shared readers had to report; the builder drains it.
+
+    Problems have one way in: :meth:`report`, which records the problem at once, so there is
+    no Problem object a parser could build and then forget to hand over. A parser's ``parse``
+    yields :class:`~covid19_images.core.schema.Entry` rows only (the builder refuses anything
+    else as a parser bug); the shared readers below report through the same method.
     """
 
     spec: SourceSpec
     directory: Path
     files: list[str]
-    problems: list[Problem] = field(default_factory=list)
+    _problems: list[Problem] = field(default_factory=list, init=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    def problem(self, message: str, path: str = "", row: str = "", level: str = "warning") -> Problem:
-        return Problem(self.name, message, path=path, row=row, level=level)
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Everything reported so far, in order (read-only: :meth:`report` is the only way in)."""
+        return tuple(self._problems)
+
+    def report(self, message: str, path: str = "", row: str = "", level: str = "warning") -> None:
+        """Record a problem with this source; it reaches ``problems.csv`` without further ado.
+
+        Args:
+            message: what is wrong and what was done about it (skipped, kept, guessed nothing).
+            path: the file concerned, relative to the source folder (``datasets/<name>/``), as
+                the parser knows it; ``""`` for the source as a whole.
+            row: the metadata row (``"<file> line N"``) when one is concerned.
+            level: ``error`` (data lost or unusable), ``warning`` (skipped or doubtful), ``info``.
+        """
+        self._problems.append(Problem(self.name, message, path=path, row=row, level=level))
 
     def option(self, key: str, default=None):
         return self.spec.options.get(key, default)
@@ -60,7 +78,7 @@ class SourceContext:
         refused = self.__dict__.setdefault("_refused", set())
         if reason and relative not in refused:
             refused.add(relative)
-            self.problems.append(self.problem(f"refused: {reason}", path=relative, row=row, level="error"))
+            self.report(f"refused: {reason}", path=relative, row=row, level="error")
         return False
 
     def require(self, relative: str, row: str, referenced_by: str) -> bool:
@@ -68,9 +86,7 @@ class SourceContext:
         if self.exists(relative, row=row):
             return True
         if lexical_problem(relative) is None:
-            self.problems.append(
-                self.problem(f"metadata points at {relative}, which is not in the checkout", referenced_by, row)
-            )
+            self.report(f"metadata points at {relative}, which is not in the checkout", referenced_by, row)
         return False
 
     @property
@@ -85,15 +101,13 @@ class SourceContext:
         """``(label, label_detail)`` of a raw finding; a value the vocabulary lacks is reported, never guessed."""
         label, detail, known = harmonise_finding(finding)
         if not known:
-            self.problems.append(self.problem(f"unmapped finding {finding!r} -> unknown", path=path, row=row))
+            self.report(f"unmapped finding {finding!r} -> unknown", path=path, row=row)
         return label, detail
 
     def metadata_rows(self, relative: str) -> Iterator[dict[str, str]] | None:
         """Rows of the source's required metadata CSV; None (after reporting) if it is absent or unusable."""
         if not self.exists(relative):
-            self.problems.append(
-                self.problem(f"no {relative} in checkout; nothing to index", path=relative, level="error")
-            )
+            self.report(f"no {relative} in checkout; nothing to index", path=relative, level="error")
             return None
         frame = self.read_csv(relative)
         return None if frame is None else iter_rows(frame)
@@ -147,13 +161,11 @@ def _decode_text(ctx: SourceContext, relative: str, raw: bytes) -> str:
             bad.append(number)
             parts.append(line.decode("utf-8", errors="covid19-images-cp1252"))
     shown = ", ".join(str(n) for n in bad[:10]) + (" ..." if len(bad) > 10 else "")
-    ctx.problems.append(
-        ctx.problem(
-            f"not valid UTF-8 on {len(bad)} line(s) ({shown}); those bytes were read as cp1252 "
-            "(check accented names on those lines)",
-            path=relative,
-            row=f"{relative} line {bad[0]}",
-        )
+    ctx.report(
+        f"not valid UTF-8 on {len(bad)} line(s) ({shown}); those bytes were read as cp1252 "
+        "(check accented names on those lines)",
+        path=relative,
+        row=f"{relative} line {bad[0]}",
     )
     return "\n".join(parts)
 
@@ -170,25 +182,23 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
     try:
         path = ctx.directory / safe_relative(ctx.directory, relative)
     except UnsafePath as err:
-        ctx.problems.append(ctx.problem(f"refused: {err}", path=relative, level="error"))
+        ctx.report(f"refused: {err}", path=relative, level="error")
         return None
     try:
         raw = path.read_bytes()
     except OSError as err:
-        ctx.problems.append(ctx.problem(f"cannot read metadata: {err}", path=relative, level="error"))
+        ctx.report(f"cannot read metadata: {err}", path=relative, level="error")
         return None
     text = _decode_text(ctx, relative, raw)
     if not text.strip():
-        ctx.problems.append(ctx.problem("metadata file is empty", path=relative, level="error"))
+        ctx.report("metadata file is empty", path=relative, level="error")
         return None
     # Find the physical line on which each record starts (records may span lines in quotes).
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as err:
-        ctx.problems.append(
-            ctx.problem(f"cannot parse header: {err}", path=relative, row=f"{relative} line 1", level="error")
-        )
+        ctx.report(f"cannot parse header: {err}", path=relative, row=f"{relative} line 1", level="error")
         return None
     names = [h.strip() for h in header]
     seen: dict[str, int] = {}
@@ -197,12 +207,10 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
         if not name:
             name = f"unnamed_{index}"
         if name in seen:
-            ctx.problems.append(
-                ctx.problem(
-                    f"header column {name!r} appears twice; kept as {name}.{seen[name]}",
-                    path=relative,
-                    row=f"{relative} line 1",
-                )
+            ctx.report(
+                f"header column {name!r} appears twice; kept as {name}.{seen[name]}",
+                path=relative,
+                row=f"{relative} line 1",
             )
             seen[name] += 1
             name = f"{name}.{seen[name] - 1}"
@@ -217,9 +225,7 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
         except StopIteration:
             break
         except csv.Error as err:
-            ctx.problems.append(
-                ctx.problem(f"malformed CSV record skipped: {err}", path=relative, row=f"{relative} line {line_no}")
-            )
+            ctx.report(f"malformed CSV record skipped: {err}", path=relative, row=f"{relative} line {line_no}")
             continue
         if record and any(cell.strip() for cell in record):
             records.append((line_no, record))
@@ -231,12 +237,10 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
         if len(record) != len(columns):
             fitted = _fit_record(record, columns, usual)
             if fitted is None:
-                ctx.problems.append(
-                    ctx.problem(
-                        f"ragged row: {len(record)} fields, header has {len(columns)} (unquoted comma?); row skipped",
-                        path=relative,
-                        row=f"{relative} line {line_no}",
-                    )
+                ctx.report(
+                    f"ragged row: {len(record)} fields, header has {len(columns)} (unquoted comma?); row skipped",
+                    path=relative,
+                    row=f"{relative} line {line_no}",
                 )
                 continue
             record = fitted

@@ -1,7 +1,13 @@
-"""The source registry (``sources.yaml`` at the root): the single list of upstreams.
+"""The source registry (``sources.yaml`` at a data root): which upstreams that root includes.
 
-``.gitmodules`` must agree with it; ``sync`` registers any source it lists that git does
-not know yet, so adding a source is a registry entry plus a parser module.
+Each item of its ``sources:`` list is either the name of a catalog source (a plain string:
+every fact comes from ``sources/catalog/<name_with_underscores>/source.yaml``), or a
+mapping. A mapping whose name is a catalog source overrides some of its fields (``options``,
+say); any other mapping is a local source the catalog does not know, with ``parser:`` naming
+a catalog source or a layout (:func:`covid19_images.sources.catalog.get_parser`). Every
+merged entry gets the same safety checks (name, path, URL policy, branch, parser).
+``.gitmodules`` must agree with the registry; ``sync`` registers any source it lists that
+git does not know yet.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from covid19_images.core.paths import DATASETS_DIR, REGISTRY_FILE
+from covid19_images.sources.catalog import CatalogError, catalog, parser_names
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
@@ -105,12 +112,20 @@ def check_branch(branch: str) -> None:
         raise RegistryError(f"invalid branch {branch!r}")
 
 
+def check_name(name: str) -> None:
+    """A source name usable as a folder, a submodule name and a catalog package (``-`` -> ``_``)."""
+    if not _NAME.fullmatch(name):
+        raise RegistryError(f"invalid source name {name!r}: lower-case letters, digits, '-' and '_' (max 64)")
+
+
 def _spec(entry: dict, index: int) -> SourceSpec:
     if not isinstance(entry, dict):
         raise RegistryError(f"{REGISTRY_FILE}: entry {index} is not a mapping")
     name = str(entry.get("name", ""))
-    if not _NAME.fullmatch(name):
-        raise RegistryError(f"{REGISTRY_FILE}: entry {index}: invalid source name {name!r}")
+    try:
+        check_name(name)
+    except RegistryError as err:
+        raise RegistryError(f"{REGISTRY_FILE}: entry {index}: {err}") from err
     path = entry.get("path", f"{DATASETS_DIR}/{name}")
     pure = PurePosixPath(str(path))
     if (
@@ -130,9 +145,12 @@ def _spec(entry: dict, index: int) -> SourceSpec:
         check_branch(branch)
     except RegistryError as err:
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
-    parser = str(entry.get("parser", name.replace("-", "_")))
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", parser):
-        raise RegistryError(f"{REGISTRY_FILE}: source {name}: invalid parser name {parser!r}")
+    parser = str(entry.get("parser", name))
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", parser) or parser not in parser_names():
+        raise RegistryError(
+            f"{REGISTRY_FILE}: source {name}: invalid parser name {parser!r}: "
+            f"name a catalog source or a layout ({', '.join(parser_names())})"
+        )
     modalities = entry.get("modalities", ()) or ()
     options = entry.get("options", {}) or {}
     if not isinstance(modalities, (list, tuple)) or not isinstance(options, dict):
@@ -155,6 +173,24 @@ def _spec(entry: dict, index: int) -> SourceSpec:
     )
 
 
+def _merged(item: object, index: int) -> object:
+    """The full entry of one ``sources:`` item: catalog facts, then the item's own fields on top."""
+    try:
+        known = catalog()
+    except CatalogError as err:
+        raise RegistryError(f"the installed source catalog is broken: {err}") from err
+    if isinstance(item, str):
+        if item not in known:
+            raise RegistryError(
+                f"{REGISTRY_FILE}: entry {index}: {item!r} is not a catalog source "
+                f"(known: {', '.join(known)}); a local source needs a full mapping with url and parser"
+            )
+        return known[item]
+    if isinstance(item, dict) and str(item.get("name", "")) in known:
+        return {**known[str(item["name"])], **item}
+    return item
+
+
 def load_registry(root: Path) -> dict[str, SourceSpec]:
     """Read and validate ``<root>/sources.yaml``; order is the file's order."""
     file = Path(root) / REGISTRY_FILE
@@ -169,7 +205,7 @@ def load_registry(root: Path) -> dict[str, SourceSpec]:
         raise RegistryError(f"{file}: expected a top-level 'sources:' list")
     specs: dict[str, SourceSpec] = {}
     for index, entry in enumerate(entries):
-        spec = _spec(entry, index)
+        spec = _spec(_merged(entry, index), index)
         if spec.name in specs:
             raise RegistryError(f"{file}: source {spec.name} is listed twice")
         specs[spec.name] = spec

@@ -17,26 +17,12 @@ from urllib.parse import urlsplit
 
 import git
 
+from covid19_images.sources.catalog import sample_folders
 from covid19_images.sources.registry import SourceSpec
 
-#: registry source -> sample folders in ../shared/upstream, oldest snapshot first.
-SAMPLE_FOLDERS: dict[str, tuple[str, ...]] = {
-    "ieee8023-covid-chestxray": (
-        "ieee8023-covid-chestxray-dataset__pinned-548bb58",
-        "ieee8023-covid-chestxray-dataset",
-    ),
-    "zhanglab-pediatric-xray": ("zhanglab-kermany-chest-xray",),
-    "ahp-ct": ("coyotespike-AHP-covid19-ctscans",),
-    "nih-chestxray14-sample": ("nih-chestxray14-sample",),
-    "covid19-pos-case": ("coyotespike-covid-19-pos-case",),
-    "darshan-xray": ("coyotespike-covid19-detection-xray-dataset",),
-    "medseg-ct": ("coyotespike-medseg_ct_dataset",),
-    "ucsd-covid-ct": ("UCSD-AI4H-COVID-CT",),
-    "figure1-xray": ("agchung-Figure1-COVID-chestxray-dataset",),
-    "actualmed-xray": ("agchung-Actualmed-COVID-chestxray-dataset",),
-    "pocus-ultrasound": ("jannisborn-covid19_ultrasound",),
-    "covidx-splits": ("lindawangg-COVID-Net",),
-}
+#: catalog source -> sample folders in ../shared/upstream, oldest snapshot first (``samples:``
+#: in each catalog folder's source.yaml).
+SAMPLE_FOLDERS: dict[str, tuple[str, ...]] = sample_folders()
 #: files the sample curators added next to the real upstream files.
 CURATION_FILES = ("SOURCE.yaml",)
 CURATION_PREFIXES = ("FULL_TREE",)

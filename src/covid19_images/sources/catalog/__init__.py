@@ -1,0 +1,126 @@
+"""The source catalog: one folder per upstream, holding everything specific to it.
+
+``catalog/<source_name_with_underscores>/`` is a source's only home:
+
+* ``__init__.py``: its parser, ``parse(ctx: SourceContext) -> Iterator[Entry]``. It maps the
+  upstream's own layout and metadata to :class:`~covid19_images.core.schema.Entry` rows and
+  reports anything it has to skip with ``ctx.report(...)`` (the one way a parser reports a
+  problem). The builder does the rest (safe paths, hashing, format, geometry, ids, splits).
+  A parser shared by several sources lives in ``sources/layouts/``; the source's
+  ``__init__.py`` then just re-exports its ``parse``.
+* ``source.yaml``: its registry entry (url, branch, licence, citation, options ...; the
+  fields of :class:`~covid19_images.sources.registry.SourceSpec`) plus two catalog facts:
+  ``samples``, the folders of ``../shared/upstream`` its test mirror is built from (oldest
+  snapshot first), and ``covidx``, the name COVIDx label files give the source, if any.
+* ``miniature/``: a tiny embedded copy of the upstream layout for tests and demos.
+
+The catalog is found by scanning this package, so nothing else lists the sources: the
+sample folders (:func:`sample_folders`), the COVIDx names (:func:`covidx_names`) and the
+``parser:`` lookup (:func:`get_parser`) all derive from it. A data root's ``sources.yaml``
+only says which catalog sources it includes (see :mod:`covid19_images.sources.registry`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator
+from functools import cache
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from covid19_images.core.schema import Entry
+    from covid19_images.sources.parsing import SourceContext
+
+    ParseFn = Callable[[SourceContext], Iterator[Entry]]
+
+SOURCE_FILE = "source.yaml"
+MINIATURE_DIR = "miniature"
+#: Keys of ``source.yaml`` that are catalog facts rather than registry fields.
+CATALOG_ONLY = ("samples", "covidx")
+LAYOUTS_PACKAGE = "covid19_images.sources.layouts"
+
+
+class CatalogError(ValueError):
+    """A catalog folder is malformed (a packaging bug, not a user error)."""
+
+
+def package_name(source: str) -> str:
+    """The catalog folder (and module) name of a source: ``ahp-ct`` -> ``ahp_ct``."""
+    return source.replace("-", "_")
+
+
+@cache
+def catalog() -> dict[str, dict[str, Any]]:
+    """Source name -> its ``source.yaml`` mapping, for every catalog folder, sorted by name."""
+    found: dict[str, dict[str, Any]] = {}
+    for folder in sorted(files(__name__).iterdir(), key=lambda item: item.name):
+        entry_file = folder / SOURCE_FILE
+        if not folder.is_dir() or not entry_file.is_file():
+            continue
+        try:
+            entry = yaml.safe_load(entry_file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise CatalogError(f"catalog/{folder.name}/{SOURCE_FILE}: not valid YAML: {err}") from err
+        if not isinstance(entry, dict) or package_name(str(entry.get("name", ""))) != folder.name:
+            raise CatalogError(f"catalog/{folder.name}/{SOURCE_FILE}: must be a mapping whose name is its folder's")
+        found[str(entry["name"])] = entry
+    return found
+
+
+def sample_folders() -> dict[str, tuple[str, ...]]:
+    """Source name -> its sample folders in ``../shared/upstream``, oldest snapshot first."""
+    return {name: tuple(entry.get("samples") or ()) for name, entry in catalog().items() if entry.get("samples")}
+
+
+def covidx_names() -> dict[str, str]:
+    """COVIDx source name (``cohen``) -> the catalog source it is held as (``ieee8023-covid-chestxray``)."""
+    return {str(entry["covidx"]): name for name, entry in catalog().items() if entry.get("covidx")}
+
+
+@cache
+def layout_names() -> tuple[str, ...]:
+    """Modules of ``sources/layouts/`` that define ``parse``: parsers shared by several sources."""
+    layouts = importlib.import_module(LAYOUTS_PACKAGE)
+    names = []
+    for module in pkgutil.iter_modules(layouts.__path__):
+        if callable(getattr(importlib.import_module(f"{LAYOUTS_PACKAGE}.{module.name}"), "parse", None)):
+            names.append(module.name)
+    return tuple(sorted(names))
+
+
+def parser_names() -> tuple[str, ...]:
+    """Every value ``parser:`` may take: a catalog source name or a layout module name."""
+    return (*catalog(), *layout_names())
+
+
+def get_parser(name: str) -> ParseFn:
+    """The ``parse`` of a catalog source (by source name) or of a layout module (by module name)."""
+    if name in catalog():
+        module_name = f"{__name__}.{package_name(name)}"
+    elif name in layout_names():
+        module_name = f"{LAYOUTS_PACKAGE}.{name}"
+    else:
+        raise LookupError(
+            f"parser {name!r} is neither a catalog source nor a layout (known: {', '.join(parser_names())})"
+        )
+    parse = getattr(importlib.import_module(module_name), "parse", None)
+    if not callable(parse):
+        raise LookupError(f"{module_name} has no parse(ctx) function")
+    return parse
+
+
+__all__ = [
+    "CATALOG_ONLY",
+    "CatalogError",
+    "catalog",
+    "covidx_names",
+    "get_parser",
+    "layout_names",
+    "package_name",
+    "parser_names",
+    "sample_folders",
+]
