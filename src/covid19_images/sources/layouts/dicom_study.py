@@ -38,7 +38,7 @@ from typing import Any
 from covid19_images.core.pseudonyms import pseudonym
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding, harmonise_sex, parse_age
-from covid19_images.imaging.formats import is_lfs_pointer, sniff_format
+from covid19_images.imaging.formats import is_lfs_pointer, lfs_pointer_message, sniff_format
 from covid19_images.sources.parsing import SourceContext
 
 #: Header fields read per file; everything else (names, dates, institution) is never loaded.
@@ -182,7 +182,7 @@ def read_instance(ctx: SourceContext, relative: str) -> Instance | None:
     if not looks_like_dicom(head, PurePosixPath(relative).name):
         return None
     if is_lfs_pointer(head):
-        ctx.report("Git LFS pointer, not the data: run `git lfs install && git lfs pull`", path=relative)
+        ctx.report(lfs_pointer_message(ctx.spec.path), path=relative)
         return None
     try:
         ds = pydicom.dcmread(full, stop_before_pixels=True, specific_tags=list(TAGS), force=head[128:132] != b"DICM")

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
+from covid19_images.core.files import JPEG_PNG_SUFFIXES, is_image_name
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.sources.parsing import SourceContext
@@ -36,7 +37,6 @@ SETS: dict[str, tuple[str, bool]] = {
     "ValData": ("val", False),
 }
 OVERSAMPLED = "OversampledAugmentedCOVID-19"
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 
 def _set_folder(parts: tuple[str, ...]) -> str:
@@ -86,7 +86,7 @@ def _entry(ctx: SourceContext, relative: str, include_augmented: bool) -> Iterat
 
 def parse(ctx: SourceContext) -> Iterator[Entry]:
     include_augmented = bool(ctx.option("include_augmented", True))
-    images = [f for f in ctx.files if f.lower().endswith(IMAGE_SUFFIXES)]
+    images = [f for f in ctx.files if is_image_name(f, JPEG_PNG_SUFFIXES)]
     if not images:
         ctx.report("no images in checkout; nothing to index", level="error")
         return

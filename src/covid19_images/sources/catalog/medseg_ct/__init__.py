@@ -28,7 +28,7 @@ from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding
-from covid19_images.imaging.formats import is_lfs_pointer
+from covid19_images.imaging.formats import is_lfs_pointer, lfs_pointer_message
 from covid19_images.sources.parsing import SourceContext
 
 _IMAGE = re.compile(r"^(?P<stem>.*?)_im\.nii(?P<gz>\.gz)?$")
@@ -49,7 +49,7 @@ def _is_pointer(ctx: SourceContext, relative: str) -> bool:
 def report_lfs_pointer(ctx: SourceContext, relative: str) -> None:
     """Report a Git LFS pointer text found where a volume should be, with the command that fetches it."""
     ctx.report(
-        f"Git LFS pointer, not the data: run `git lfs install && git lfs pull` in {ctx.spec.path}",
+        lfs_pointer_message(ctx.spec.path),
         path=relative,
         level="error",
     )

@@ -23,13 +23,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
+from covid19_images.core.files import JPEG_PNG_SUFFIXES, is_image_name
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding, harmonise_sex, harmonise_view, parse_age
 from covid19_images.sources.parsing import SourceContext, column, iter_rows
 
 LABEL_FILES = ("sample_labels.csv", "sample/sample_labels.csv", "Data_Entry_2017.csv", "Data_Entry_2017_v2020.csv")
 IMAGE_DIRS = ("sample/images", "images")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_AGE_YEARS = 120.0
 EXAMPLES = 3
 
@@ -45,7 +45,7 @@ def _labels_file(ctx: SourceContext) -> str | None:
 def _images_by_name(files: list[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
     for relative in files:
-        if relative.lower().endswith(IMAGE_SUFFIXES):
+        if is_image_name(relative, JPEG_PNG_SUFFIXES):
             found[PurePosixPath(relative).name].append(relative)
     return found
 

@@ -36,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
+from covid19_images.core.files import is_image_name, largest_copy
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding, harmonise_sex, parse_age
 from covid19_images.sources.parsing import SourceContext, column, iter_rows
@@ -44,20 +45,13 @@ from covid19_images.sources.parsing import SourceContext, column, iter_rows
 CLASSES: dict[str, tuple[str, str]] = {"CT_COVID": ("COVID", "COVID-19"), "CT_NonCOVID": ("NonCOVID", "NonCOVID")}
 SPLIT_DIR = "Data-split"
 _SPLIT_FILE = re.compile(r"^(?P<split>train|val|test)CT_(?P<cls>COVID|NonCOVID)\.txt$")
-_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
 _PAPER = re.compile(r"^(?P<paper>.+?)-p\d+-\d+")
 METAINFO = ("COVID-CT-MetaInfo.csv", "COVID-CT-MetaInfo.xlsx")
 _EXAMPLES = 5
 
 
 def _is_image(relative: str) -> bool:
-    path = PurePosixPath(relative)
-    return (
-        path.suffix.lower() in _IMAGE_EXTENSIONS
-        and not path.name.startswith("._")
-        and "__MACOSX" not in path.parts
-        and path.parent.name in CLASSES
-    )
+    return is_image_name(relative) and PurePosixPath(relative).parent.name in CLASSES
 
 
 def image_roots(ctx: SourceContext) -> dict[str, list[str]]:
@@ -211,7 +205,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
     if not roots:
         _report_no_images(ctx)
         return
-    root = max(sorted(roots), key=lambda r: len(roots[r]))
+    root = largest_copy(roots)
     for other in sorted(set(roots) - {root}):
         ctx.report(f"a second copy of the image folders; {root}/ is indexed instead", path=other)
     files = {(PurePosixPath(p).parent.name, PurePosixPath(p).name): p for p in roots[root]}

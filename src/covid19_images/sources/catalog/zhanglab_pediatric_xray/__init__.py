@@ -31,13 +31,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
+from covid19_images.core.files import JPEG_PNG_SUFFIXES, is_image_name, largest_copy
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.sources.parsing import SourceContext
 
 SPLITS = {"train": "train", "test": "test", "val": "val"}
 CLASSES = ("NORMAL", "PNEUMONIA")
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 NESTING = "chest_xray"
 EXTRA = {"paediatric": True, "age_range_years": "1-5"}
 
@@ -45,14 +45,10 @@ _PERSON = re.compile(r"^(person\d+)_(bacteria|virus)_\d+(?:_\d+)?$", re.IGNORECA
 _IM = re.compile(r"^((?:NORMAL\d+-)?IM-\d+)-\d+(?:-\d+)?$", re.IGNORECASE)
 
 
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("._")
-
-
 def _layout(relative: str) -> tuple[str, str, str] | None:
     """``(prefix, split folder, class folder)`` if the file sits in a known layout, else None."""
     parts = PurePosixPath(relative).parts
-    if len(parts) < 3 or not _is_image(parts[-1]):
+    if len(parts) < 3 or not is_image_name(relative, JPEG_PNG_SUFFIXES):
         return None
     split, klass = parts[-3], parts[-2]
     prefix = parts[:-3]
@@ -73,10 +69,6 @@ def patient_from_name(name: str) -> tuple[str, str]:
     if image:
         return image.group(1).upper(), ""
     return "", ""
-
-
-def _choose_prefix(by_prefix: dict[str, list[tuple[str, str, str]]]) -> str:
-    return max(by_prefix, key=lambda prefix: (len(by_prefix[prefix]), -prefix.count("/"), -len(prefix)))
 
 
 def _entry(ctx: SourceContext, relative: str, split: str, klass: str) -> Iterator[Entry]:
@@ -110,7 +102,7 @@ def _stray_images(files: list[str]) -> list[str]:
     return [
         f
         for f in files
-        if _is_image(PurePosixPath(f).name) and "__MACOSX" not in PurePosixPath(f).parts and _layout(f) is None
+        if is_image_name(f, JPEG_PNG_SUFFIXES) and _layout(f) is None
     ]
 
 
@@ -128,7 +120,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
     if not by_prefix:
         ctx.report("no images under [chest_xray/]{train,test,val}/{NORMAL,PNEUMONIA}/; nothing to index", level="error")
         return
-    chosen = _choose_prefix(by_prefix)
+    chosen = largest_copy(by_prefix)
     for prefix, files in sorted(by_prefix.items()):
         if prefix != chosen:
             ctx.report(
