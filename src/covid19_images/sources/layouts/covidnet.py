@@ -17,8 +17,8 @@ from covid19_images.sources.parsing import SourceContext, column
 
 METADATA = "metadata.csv"
 IMAGES = "images"
-#: in preference order: Figure1 names no file, and a patient id with both a .jpg and a .png
-#: is served from the .jpg (the order the upstream published them)
+#: in preference order, not a set: Figure1's metadata names no file, so a patient id with
+#: both a .jpg and a .png is served from the .jpg (tests/sources/catalog/test_figure1_xray.py)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _UNKNOWN_VIEWS = {"", "?", "unknown"}
 Row = dict[str, str]
