@@ -36,6 +36,8 @@ SAMPLE_FOLDERS: dict[str, tuple[str, ...]] = {
     "actualmed-xray": ("agchung-Actualmed-COVID-chestxray-dataset",),
     "pocus-ultrasound": ("jannisborn-covid19_ultrasound",),
     "covidx-splits": ("lindawangg-COVID-Net",),
+    "brixia-score": ("BrixIA-Brixia-score-COVID-19",),
+    "v7labs-lung-masks": ("v7labs-covid-19-xray-dataset",),
 }
 #: files the sample curators added next to the real upstream files.
 CURATION_FILES = ("SOURCE.yaml",)
