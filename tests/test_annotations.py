@@ -1,0 +1,141 @@
+"""manifests/annotations.csv on the real samples: scores, masks and boxes land on their images."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from .conftest import build_synced_root, csv_rows_with_lines
+
+SOURCES = ["ieee8023-covid-chestxray", "brixia-score", "v7labs-lung-masks"]
+IEEE = "ieee8023-covid-chestxray-dataset"
+BRIXIA = "BrixIA-Brixia-score-COVID-19"
+V7 = "v7labs-covid-19-xray-dataset"
+#: the columns as issue 13 lists them
+COLUMNS = [
+    "annotation_id", "image_id", "kind", "source", "source_commit", "path", "sha256", "frame", "name",
+    "value", "rater", "x0", "y0", "x1", "y1", "license",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory, mirrors: Path) -> Path:
+    return build_synced_root(tmp_path_factory.mktemp("annotations"), mirrors, SOURCES)
+
+
+def read(root: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(root / "manifests" / name, dtype=str, keep_default_na=False)
+
+
+@pytest.mark.upstream
+def test_file_has_the_documented_columns(root: Path) -> None:
+    annotations = read(root, "annotations.csv")
+    assert list(annotations.columns) == COLUMNS
+    assert set(annotations["kind"]) == {"severity", "mask", "box"}
+    readme = (Path(__file__).resolve().parents[1] / "manifests" / "README.md").read_text()
+    for column in COLUMNS:
+        assert f"`{column}`" in readme, column
+
+
+@pytest.mark.upstream
+def test_every_brixia_score_of_a_held_image_lands_with_its_value(root: Path, shared: Path) -> None:
+    manifest, annotations = read(root, "manifest.csv"), read(root, "annotations.csv")
+    ids = dict(zip(manifest["path"], manifest["image_id"], strict=True))
+    groups = dict(zip(manifest["image_id"], manifest["dup_group"], strict=True))
+    brixia = annotations[annotations["source"] == "brixia-score"]
+    got = {(r.image_id, r.name, r.rater): r.value for r in brixia.itertuples()}
+    expected: dict[tuple[str, str, str], str] = {}
+    for _, row in csv_rows_with_lines(shared / BRIXIA / "data/public-annotations.csv", encoding="utf-8-sig"):
+        name = row["filename"]
+        own = ids.get(f"datasets/brixia-score/data/public-cohen-subset/{name}")
+        other = ids.get(f"datasets/ieee8023-covid-chestxray/images/{name}")
+        images = {i for i in (own or other,) if i}
+        # byte-identical copies share a duplicate group: the score reaches every member
+        images |= {i for i, g in groups.items() if g and any(groups[j] == g for j in images)}
+        for image in images:
+            for prefix, rater in (("S", "senior"), ("J", "junior")):
+                for zone in "ABCDEF":
+                    expected[(image, f"brixia_{zone}", rater)] = row[f"{prefix}-{zone}"]
+                expected[(image, "brixia_global", rater)] = row[f"{prefix}-Global"]
+    assert expected and got == expected
+    copies = manifest[manifest["source"] == "brixia-score"]
+    shared_groups = set(copies["dup_group"]) & set(manifest.loc[manifest["source"] != "brixia-score", "dup_group"])
+    assert len(shared_groups - {""}) >= 6  # the sample's ieee8023 files that BrixIA copies byte for byte
+    assert set(brixia["license"]) == {"CC-BY-NC-SA-4.0"}
+
+
+@pytest.mark.upstream
+def test_ieee8023_severity_rows_land_with_their_values(root: Path, shared: Path) -> None:
+    manifest, annotations = read(root, "manifest.csv"), read(root, "annotations.csv")
+    ids = dict(zip(manifest["path"], manifest["image_id"], strict=True))
+    lines = (shared / IEEE / "annotations/covid-severity-scores.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    expected = {}
+    for line in lines[header + 1 :]:
+        filename, geographic, opacity = line.split(",")[:3]
+        image = ids.get(f"datasets/ieee8023-covid-chestxray/images/{filename}")
+        if image:
+            expected[(image, "geographic_extent_mean")] = geographic
+            expected[(image, "opacity_mean")] = opacity
+    rows = annotations[annotations["kind"] == "severity"]
+    rows = rows[rows["source"] == "ieee8023-covid-chestxray"]
+    assert expected and {(r.image_id, r.name): r.value for r in rows.itertuples()} == expected
+    assert set(rows["rater"]) == {"mean_of_3"}
+
+
+@pytest.mark.upstream
+def test_v7_masks_join_named_images_and_the_rest_are_reported(root: Path, shared: Path) -> None:
+    manifest, annotations = read(root, "manifest.csv"), read(root, "annotations.csv")
+    problems = read(root, "problems.csv")
+    by_path = manifest.set_index("path")
+    with zipfile.ZipFile(shared / V7 / "annotations/covid-only.zip") as archive:
+        darwin = {Path(m).stem: json.loads(archive.read(m))["image"] for m in archive.namelist() if m.endswith(".json")}
+    masks = sorted((shared / V7 / "annotations/all-images-semantic-masks").glob("*.png"))
+    joined, reported = set(), set()
+    for mask in masks:
+        image = darwin.get(mask.stem)
+        path = f"datasets/ieee8023-covid-chestxray/images/{image['original_filename']}" if image else ""
+        if path in by_path.index and (str(image["width"]), str(image["height"])) == (
+            by_path.at[path, "width"],
+            by_path.at[path, "height"],
+        ):
+            joined.add(mask.stem)
+            with Image.open(mask) as opened:
+                assert opened.size == (image["width"], image["height"])
+            rows = annotations[
+                annotations["path"] == f"datasets/v7labs-lung-masks/annotations/all-images-semantic-masks/{mask.name}"
+            ]
+            assert by_path.at[path, "image_id"] in set(rows["image_id"])
+        else:
+            reported.add(mask.stem)
+            mine = problems[problems["path"] == f"annotations/all-images-semantic-masks/{mask.name}"]
+            assert len(mine) == 1 and "not joined" in mine["message"].iloc[0]
+    assert joined and reported and len(joined) + len(reported) == len(masks)
+    v7 = annotations[annotations["source"] == "v7labs-lung-masks"]
+    assert {Path(p).stem for p in v7["path"]} == joined
+    assert set(v7["kind"]) == {"mask"} and set(v7["license"]) == {"CC-BY-4.0"}
+
+
+@pytest.mark.upstream
+def test_lung_boxes_are_corner_coordinates_inside_their_image(root: Path, shared: Path) -> None:
+    manifest, annotations = read(root, "manifest.csv"), read(root, "annotations.csv")
+    boxes = annotations[annotations["kind"] == "box"].merge(manifest, on="image_id", suffixes=("", "_image"))
+    data = json.loads((shared / IEEE / "annotations/imageannotation_ai_lung_bounding_boxes.json").read_text())
+    files = {i["id"]: i["file_name"] for i in data["images"]}
+    coco = {
+        (f"datasets/ieee8023-covid-chestxray/images/{files[a['image_id']]}", a["category_id"]): a["bbox"]
+        for a in data["annotations"]
+    }
+    own = boxes[boxes["source_image"] == "ieee8023-covid-chestxray"]
+    assert len(own)
+    # a copy of the same size elsewhere (BrixIA) gets the same box, as the same annotation
+    assert set(boxes["annotation_id"]) == set(own["annotation_id"])
+    for row in own.itertuples():
+        x, y, w, h = coco[(row.path_image, 1 if row.name == "right_lung" else 2)]
+        assert [float(row.x0), float(row.y0), float(row.x1), float(row.y1)] == [x, y, x + w, y + h]
+        assert 0 <= float(row.x0) < float(row.x1) <= int(row.width)
