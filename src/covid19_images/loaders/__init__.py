@@ -126,7 +126,9 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
         from dataclasses import replace
 
         options = replace(options, split=split)  # type: ignore[arg-type]
-    selection = select(manifest, options)
+    from covid19_images.loaders.tasks import needs_task_selection, select_for_task  # issue 13
+
+    selection = (select_for_task if needs_task_selection(options) else select)(manifest, options)
     if options.check_files:
         check_available(selection)
     return selection
@@ -151,6 +153,16 @@ _COMMON = frozenset(
         "cache",
         "cache_dir",
         "check_files",
+        # issue 13
+        "task",
+        "mask_source",
+        "score",
+        "rater",
+        "target",
+        "volumes",
+        "spacing",
+        "volume_size",
+        "monai_dict",
     }
 )
 _SPECIFIC = {
@@ -187,6 +199,16 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
     * ``check_files`` (True): stat every file at construction and fail with the fetch
       command if a source is not checked out or a file is missing.
 
+    Annotations and volumes (torch; see ``loaders.tasks`` and ``loaders.volumes``):
+
+    * ``task``: ``"classification"`` (default), ``"segmentation"`` (image, mask; choose
+      the mask set with ``mask_source``: ``"v7labs"``, ``"lungvae"``, ``"medseg"``),
+      ``"severity"`` (image, float; ``score``, ``rater``), ``"detection"`` (image, boxes).
+      Only images with the requested annotation are served.
+    * ``target="multilabel"``: multi-hot vector over ``tasks.MULTILABEL_VOCABULARY``.
+    * ``volumes=True`` (CT): one item per series / NIfTI volume, ``spacing`` or
+      ``volume_size`` to resample, ``monai_dict=True`` for MONAI-style dicts.
+
     Framework options: torch ``transform``, ``target_transform``, ``dtype`` ("float32" or
     "uint8"); tf ``batch_size``, ``shuffle``, ``seed``, ``prefetch``; fastai ``bs``,
     ``item_tfms``, ``batch_tfms``, ``num_workers``, ``shuffle``, ``device``.
@@ -204,6 +226,13 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
     specific = {k: v for k, v in kwargs.items() if k not in _COMMON}
     options = make_options(modality, **common)
     warn_medical()
+    from covid19_images.loaders.tasks import check_framework  # issue 13
+
+    check_framework(options, framework)
+    if options.volumes:
+        from covid19_images.loaders.volumes import make_volume_dataset
+
+        return make_volume_dataset(options, **specific)
     if framework == "torch":
         from covid19_images.loaders.torch_adapter import make_torch_dataset
 

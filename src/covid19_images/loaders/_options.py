@@ -46,6 +46,26 @@ class Options:
     cache: bool = False
     cache_dir: Path | None = None
     check_files: bool = True
+    # --- issue 13: annotations and volumes (validated by loaders.tasks / loaders.volumes) ---
+    #: "classification" (label), "segmentation" (image, mask), "severity" (image, float), "detection" (image, boxes)
+    task: str = "classification"
+    #: segmentation masks: "v7labs" (X-ray lungs, default), "lungvae" (X-ray lungs, model), "medseg" (CT lesions)
+    mask_source: str | None = None
+    #: severity score name (loaders.tasks.SEVERITY_SCORES), default "brixia_global"
+    score: str | None = None
+    #: severity rater: Brixia "senior" (default) / "junior" / "mean"; ieee8023 scores "mean_of_3"
+    rater: str | None = None
+    #: classification target: "label" (class index) or "multilabel" (multi-hot over MULTILABEL_VOCABULARY)
+    target: str = "label"
+    #: CT: one item per DICOM series / NIfTI volume as a 3-D array instead of one per slice
+    volumes: bool = False
+    #: volumes resampled to this voxel spacing (z, y, x) in mm; None keeps each volume's own
+    spacing: tuple[float, float, float] | None = None
+    #: volumes resampled to exactly this shape (z, y, x); exclusive with spacing
+    volume_size: tuple[int, int, int] | None = None
+    #: volumes served as MONAI-style dicts {"image", "label", "mask", "meta"}
+    monai_dict: bool = False
+    # --- end issue 13 ---
 
     @property
     def cache_directory(self) -> Path:
@@ -108,6 +128,17 @@ def make_options(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    # --- issue 13: see the Options fields of the same names ---
+    task: str = "classification",
+    mask_source: str | None = None,
+    score: str | None = None,
+    rater: str | None = None,
+    target: str = "label",
+    volumes: bool = False,
+    spacing: float | Sequence[float] | None = None,
+    volume_size: int | Sequence[int] | None = None,
+    monai_dict: bool = False,
+    # --- end issue 13 ---
 ) -> Options:
     from covid19_images.core.paths import find_root
 
@@ -141,6 +172,13 @@ def make_options(
     if cache and size is None:
         raise ValueError("cache=True needs a fixed image_size: the cache stores resized pixels")
     resolved = find_root(root)
+    # --- issue 13 ---
+    from covid19_images.loaders.tasks import validate
+    from covid19_images.loaders.volumes import validate_volume_options
+
+    mask_source, score, rater = validate(task, mask_source, score, rater, target, modality)
+    spacing_zyx, size_zyx = validate_volume_options(modality, task, volumes, spacing, volume_size, monai_dict)
+    # --- end issue 13 ---
     return Options(
         modality=modality,
         root=resolved,
@@ -160,4 +198,13 @@ def make_options(
         cache=bool(cache),
         cache_dir=Path(cache_dir).resolve() if cache_dir is not None else None,
         check_files=bool(check_files),
+        task=task,
+        mask_source=mask_source,
+        score=score,
+        rater=rater,
+        target=target,
+        volumes=bool(volumes),
+        spacing=spacing_zyx,
+        volume_size=size_zyx,
+        monai_dict=bool(monai_dict),
     )
