@@ -139,3 +139,30 @@ def test_lung_boxes_are_corner_coordinates_inside_their_image(root: Path, shared
         x, y, w, h = coco[(row.path_image, 1 if row.name == "right_lung" else 2)]
         assert [float(row.x0), float(row.y0), float(row.x1), float(row.y1)] == [x, y, x + w, y + h]
         assert 0 <= float(row.x0) < float(row.x1) <= int(row.width)
+
+
+@pytest.mark.upstream
+def test_report_shows_coverage_and_brixia_agreement(root: Path, shared: Path) -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    from covid19_images.quality.report import build_report, render_text
+
+    manifest = read(root, "manifest.csv")
+    report = build_report(root, manifest, privacy=False)
+    section = report["annotations"]
+    held = {Path(p).name for p in manifest.loc[manifest["source"] == "brixia-score", "path"]}
+    rows = [r for _, r in csv_rows_with_lines(shared / BRIXIA / "data/public-annotations.csv", encoding="utf-8-sig")]
+    rows = [r for r in rows if r["filename"] in held]
+    senior = [int(r["S-Global"]) for r in rows]
+    junior = [int(r["J-Global"]) for r in rows]
+    overall = next(a for a in section["brixia_agreement"] if a["score"] == "brixia_global")
+    assert overall["images"] == len(rows) == 20
+    assert overall["mean_abs_diff"] == pytest.approx(
+        sum(abs(s - j) for s, j in zip(senior, junior, strict=True)) / len(rows)
+    )
+    kappa = cohen_kappa_score(senior, junior, weights="quadratic", labels=list(range(19)))
+    assert overall["weighted_kappa"] == pytest.approx(kappa)
+    coverage = {(r["source"], r["label"]): r for r in section["coverage"]}
+    assert coverage[("brixia-score", "unknown")]["severity"] == 20
+    text = render_text(report)
+    assert "Brixia senior vs junior radiologist" in text and "brixia_global: n=20" in text

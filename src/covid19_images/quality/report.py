@@ -28,6 +28,7 @@ from covid19_images.core.licenses import is_unknown, license_terms
 from covid19_images.core.schema import parse_extra
 from covid19_images.manifest.duplicates import group_pairs, hamming
 from covid19_images.manifest.splits import groups_across_splits
+from covid19_images.quality.annotations_report import annotation_section, render_annotations
 
 #: A label is confounded when this share of its rows comes from one source or one age group.
 DOMINANCE = 0.9
@@ -282,6 +283,7 @@ def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = T
             f"ERROR {report['splits']['groups_across_splits']} split group(s) span more than one split"
         )
     report["privacy"] = _privacy(root, manifest) if privacy and root is not None else []
+    report["annotations"] = annotation_section(root, manifest)  # issue 13
     return report
 
 
@@ -407,6 +409,7 @@ def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
             lines.append(f"  … and {len(report['privacy']) - limit} more")
     else:
         lines.append("  none found")
+    lines += render_annotations(report.get("annotations", {}))  # issue 13
     if report["warnings"]:
         lines += ["", "Warnings"] + [f"  {w}" for w in report["warnings"]]
     return "\n".join(lines)
