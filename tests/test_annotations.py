@@ -166,3 +166,25 @@ def test_report_shows_coverage_and_brixia_agreement(root: Path, shared: Path) ->
     assert coverage[("brixia-score", "unknown")]["severity"] == 20
     text = render_text(report)
     assert "Brixia senior vs junior radiologist" in text and "brixia_global: n=20" in text
+
+
+@pytest.mark.upstream
+def test_a_mask_whose_image_has_another_size_is_reported_not_joined(root: Path) -> None:
+    """The V7 JSON states the size of the image each mask was drawn on; an ieee8023 file of that
+    name but another size (re-encoded, cropped upstream) must not get the mask."""
+    from covid19_images.manifest.annotations import join_annotations
+    from covid19_images.sources.registry import load_registry
+
+    manifest, annotations = read(root, "manifest.csv"), read(root, "annotations.csv")
+    v7 = annotations[annotations["source"] == "v7labs-lung-masks"]
+    target = manifest[(manifest["source"] == "ieee8023-covid-chestxray") & manifest["image_id"].isin(v7["image_id"])]
+    victim = target.index[0]
+    manifest.loc[victim, "width"] = str(int(manifest.at[victim, "width"]) + 7)
+    registry = load_registry(root)
+    joined, problems = join_annotations(root, {"v7labs-lung-masks": registry["v7labs-lung-masks"]}, manifest,
+                                        {"v7labs-lung-masks": ""}, progress=False)  # fmt: skip
+    assert manifest.at[victim, "image_id"] not in set(joined["image_id"])
+    mismatch = [p for p in problems if "drawn on a" in p.message]
+    assert len(mismatch) == 1 and manifest.at[victim, "path"].rsplit("/", 1)[1] in mismatch[0].message
+    joined_v7 = joined[joined["source"] == "v7labs-lung-masks"]  # other sources keep their previous rows
+    assert len(set(joined_v7["path"])) == len(set(v7["path"])) - 1

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from covid19_images.sources.parsers import get_parser
 from covid19_images.sources.registry import RegistryError, load_registry
@@ -113,3 +114,16 @@ def test_registry_refuses_unsafe_entries(tmp_path: Path, field: str, value: str)
     (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": [entry]}))
     with pytest.raises(RegistryError):
         load_registry(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["brixia-score", "v7labs-lung-masks"])
+def test_catalog_source_yaml_matches_the_root_registry_entry(name: str) -> None:
+    """Issue 13's sources live in sources/catalog/<name>/source.yaml (the catalog convention) and,
+    until the catalog loader lands, also in the root sources.yaml: the two must not drift."""
+    root_entry = next(s for s in yaml.safe_load((PROJECT / "sources.yaml").read_text())["sources"] if s["name"] == name)
+    home = PROJECT / "src/covid19_images/sources/catalog" / name.replace("-", "_")
+    entry = yaml.safe_load((home / "source.yaml").read_text())
+    samples = entry.pop("samples")
+    assert entry == root_entry
+    assert samples and all(isinstance(s, str) for s in samples)
+    assert (home / "__init__.py").is_file() and (home / "annotations.py").is_file()

@@ -128,8 +128,17 @@ def _boxes(ctx: SourceContext) -> Iterator[Annotation | Problem]:
             x, y, w, h = (float(v) for v in box["bbox"])
         except (KeyError, TypeError, ValueError):
             x = y = w = h = -1.0
-        if image is None or not name or w <= 0 or h <= 0:
-            yield ctx.problem("box without a known image, category or a positive size; skipped", BOXES, where)
+        reason = (
+            "names no image of the file"
+            if image is None
+            else "has an unknown category"
+            if not name
+            else f"has no usable coordinates (bbox {box.get('bbox')!r})"
+            if w <= 0 or h <= 0
+            else ""
+        )
+        if reason:
+            yield ctx.problem(f"box {reason}; skipped", BOXES, where)
             continue
         yield Annotation(
             kind="box",
