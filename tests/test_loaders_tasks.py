@@ -156,8 +156,50 @@ def test_task_options_are_validated_before_any_work(tmp_path: Path) -> None:
 
 @pytest.mark.upstream
 def test_other_frameworks_refuse_tasks_clearly(root: Path) -> None:
-    with pytest.raises(NotImplementedError, match="'torch' loader only"):
+    with pytest.raises(NotImplementedError, match="served by the 'torch' and 'tf' loaders"):
         load("xray", "fastai", root=root, task="segmentation")
+    with pytest.raises(NotImplementedError, match="'torch' loader only"):
+        load("xray", "tf", root=root, task="detection")
+
+
+TF_SCRIPT = r"""
+import json, sys
+import numpy as np
+from covid19_images import load_covid_xray
+root = sys.argv[1]
+out = {}
+seg = load_covid_xray("tf", root=root, split=None, task="segmentation")
+out["seg_paths"] = seg.manifest["path"].tolist()
+out["seg_spec"] = [list(s.shape) + [s.dtype.name] for s in seg.element_spec]
+out["masks"] = [np.asarray(m)[:, :, 0].tolist() for _, m in seg.as_numpy_iterator()]
+sev = load_covid_xray("tf", root=root, split=None, task="severity", rater="junior")
+out["sev_paths"] = sev.manifest["path"].tolist()
+out["scores"] = [float(v) for _, v in sev.as_numpy_iterator()]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.framework
+@pytest.mark.xdist_group("loaders-tf")
+@pytest.mark.upstream
+def test_tf_serves_the_same_masks_and_scores_as_torch(root: Path) -> None:
+    import importlib.util
+
+    from .test_loaders_common import run_python
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")
+    done = run_python(f"import sys; sys.argv = ['x', {str(root)!r}]\n" + TF_SCRIPT, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    seg = load_covid_xray(root=root, split=None, task="segmentation")
+    assert out["seg_paths"] == seg.manifest["path"].tolist()
+    assert out["seg_spec"] == [[SIZE, SIZE, 3, "float32"], [SIZE, SIZE, 1, "uint8"]]
+    for index, mask in enumerate(out["masks"]):
+        assert np.array_equal(np.asarray(mask), seg[index][1].numpy())
+    sev = load_covid_xray(root=root, split=None, task="severity", rater="junior")
+    assert out["sev_paths"] == sev.manifest["path"].tolist()
+    assert out["scores"] == [sev[i][1] for i in range(len(sev))]
 
 
 @pytest.mark.upstream

@@ -10,7 +10,7 @@ requested annotation:
   (255; pass ``ignore_index=255`` to the loss).
 * ``"severity"`` → ``(image, float)``: ``score=`` one of :data:`SEVERITY_SCORES`,
   ``rater=`` whose score (Brixia: ``senior`` default, ``junior`` or ``mean`` of both).
-* ``"detection"`` → ``(image, {"boxes", "labels"})``, boxes in pixels of the served image,
+* ``"detection"`` → ``(image, {"boxes", "labels"})`` (torch only), boxes in pixels of the served image,
   corners ``(x0, y0, x1, y1)``; torch serves ``tv_tensors.BoundingBoxes(format="XYXY")``
   and labels from :data:`BOX_CLASSES` (0 is background, torchvision's convention).
 
@@ -311,7 +311,9 @@ def torch_item(targets: TaskTargets, index: int, image: Any, transform: Any, tar
 
 
 def check_framework(options: Options, framework: str) -> None:
-    """Tasks beyond classification are served by the torch loader only (for now)."""
-    if framework != "torch" and (needs_task_selection(options) or options.volumes):
+    """torch serves every task and volumes; tf serves segmentation, severity and multi-label; fastai none yet."""
+    tf_ok = framework == "tf" and options.task in ("classification", "segmentation", "severity")
+    if framework != "torch" and (options.volumes or (needs_task_selection(options) and not tf_ok)):
         what = "volumes=True" if options.volumes else f"task={options.task!r}, target={options.target!r}"
-        raise NotImplementedError(f"{what} is served by the 'torch' loader only; use framework='torch'")
+        served = "'torch' loader only" if options.volumes or options.task == "detection" else "'torch' and 'tf' loaders"
+        raise NotImplementedError(f"{what} is served by the {served}; use framework='torch'")
