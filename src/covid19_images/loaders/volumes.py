@@ -13,6 +13,8 @@ filters, same splits: a series never straddles two) into series and volumes:
   MedSeg's mask volume (``extra.mask``) comes with it, oriented the same way.
 * ``spacing=`` (mm, one number or ``(z, y, x)``) or ``volume_size=`` (voxels) resample:
   trilinear for the image, nearest neighbour for the mask.
+* ``deduplicate`` does not apply: a volume keeps every slice (a duplicate slice inside a
+  series is still a slice of it).
 * ``monai_dict=True`` serves ``{"image": [1, z, y, x], "label": int, "mask": [1, z, y, x]
   (only when the volume has one), "meta": {...}}`` so MONAI dictionary transforms apply.
 """
@@ -113,6 +115,8 @@ def read_dicom_series(files: Sequence[str | Path]) -> tuple[np.ndarray, tuple[fl
     slices = []
     for path in files:
         ds = pydicom.dcmread(str(path))
+        if "ImageOrientationPatient" not in ds or "ImagePositionPatient" not in ds:
+            raise ValueError(f"{path}: no ImageOrientationPatient/ImagePositionPatient, cannot place the slice")
         orientation = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=np.float64)
         normal = np.cross(orientation[:3], orientation[3:])
         position = float(np.dot(np.array([float(v) for v in ds.ImagePositionPatient]), normal))
