@@ -206,3 +206,23 @@ def test_tf_serves_the_same_masks_and_scores_as_torch(root: Path) -> None:
 def test_a_task_without_annotations_says_so(root: Path) -> None:
     with pytest.raises(NoItemsError, match="with a medseg mask"):
         load("xray", root=root, split=None, task="segmentation", mask_source="medseg")
+
+
+@pytest.mark.upstream
+def test_ultrasound_multilabel_serves_the_rated_pocus_findings(
+    tmp_path_factory: pytest.TempPathFactory, mirrors: Path
+) -> None:
+    from covid19_images import load_covid_ultrasound
+    from covid19_images.loaders.tasks import ULTRASOUND_VOCABULARY
+
+    root = build_synced_root(tmp_path_factory.mktemp("pocus-tasks"), mirrors, ["pocus-ultrasound"])
+    rows = annotations(root)
+    findings = rows[rows["kind"] == "finding"]
+    rated = {i: dict(zip(g["name"], g["value"], strict=True)) for i, g in findings.groupby("image_id")}
+    ds = load_covid_ultrasound(root=root, split=None, target="multilabel", deduplicate=False, video_frames="middle")
+    assert ds.target_classes == list(ULTRASOUND_VOCABULARY)
+    assert set(ds.manifest["image_id"]) == set(rated)
+    for index in range(len(ds)):
+        _image, vector = ds[index]
+        sheet = rated[ds.manifest["image_id"].iloc[index]]
+        assert vector.tolist() == [1.0 if sheet.get(name) == "1" else 0.0 for name in ULTRASOUND_VOCABULARY]

@@ -18,7 +18,9 @@ requested annotation:
 :data:`MULTILABEL_VOCABULARY` instead of the label index: NIH ChestX-ray14's 14 findings
 plus the pathogens and syndromes of ieee8023's compound findings (``COVID-19, ARDS``,
 ``Pneumonia/Viral/COVID-19``). ``No Finding`` is the all-zero vector; an item whose finding
-names nothing in the vocabulary (blank, ``todo``) is not served.
+names nothing in the vocabulary (blank, ``todo``) is not served. For ultrasound the
+vocabulary is the POCUS sheet's rated findings (:data:`ULTRASOUND_VOCABULARY`: B-lines,
+A-lines, consolidation, effusion ...), from ``annotations.csv``; unrated clips are not served.
 
 Selection for a task: every row with the annotation across all splits first, then one
 image per duplicate group *among annotated rows* (so a resized copy without the mask never
@@ -92,6 +94,15 @@ MULTILABEL_VOCABULARY: tuple[str, ...] = (
     "Staphylococcus", "Pneumocystis", "Tuberculosis", "Lipoid", "Aspiration",
 )  # fmt: skip
 _NO_FINDING = {"no finding", "normal"}
+#: ultrasound multi-label vocabulary: the POCUS sheet's rated findings (annotations, kind "finding")
+ULTRASOUND_VOCABULARY: tuple[str, ...] = (
+    "b_lines", "a_lines", "consolidation", "pleural_effusion", "pleural_line_irregularities", "air_bronchogram",
+    "healthy",
+)  # fmt: skip
+
+
+def multilabel_vocabulary(modality: str) -> tuple[str, ...]:
+    return ULTRASOUND_VOCABULARY if modality == "ultrasound" else MULTILABEL_VOCABULARY
 
 
 def validate(
@@ -162,6 +173,17 @@ def _frame_key(image_id: str, frame: str) -> tuple[str, int]:
 def _attach(items: pd.DataFrame, options: Options) -> tuple[pd.DataFrame, str]:
     """Items with their target columns, only those that have one; and what was asked, for messages."""
     keys = list(zip(items["image_id"], items["frame"].astype(int), strict=True))
+    if options.task == "classification" and options.modality == "ultrasound":  # multilabel from POCUS ratings
+        rows = _annotations(options)
+        rows = rows[(rows["kind"] == "finding") & rows["name"].isin(ULTRASOUND_VOCABULARY)]
+        rated: dict[str, list[int]] = {}
+        for image_id, name, value in zip(rows["image_id"], rows["name"], rows["value"], strict=True):
+            rated.setdefault(image_id, [])
+            if value == "1":
+                rated[image_id].append(ULTRASOUND_VOCABULARY.index(name))
+        terms = [sorted(set(rated[i])) if i in rated else None for i, _ in keys]
+        items = items.assign(multilabel=terms)
+        return items[[t is not None for t in terms]], "rated POCUS findings"
     if options.task == "classification":  # multilabel
         terms = [finding_terms(f) for f in items["finding"]]
         items = items.assign(multilabel=terms)
@@ -247,8 +269,8 @@ class TaskTargets:
             self._boxes = list(items["boxes"])
             self._sizes = list(zip(items["width"].astype(float), items["height"].astype(float), strict=True))
         elif self.target == "multilabel":
-            self.classes = MULTILABEL_VOCABULARY
-            self._multihot = np.zeros((len(items), len(MULTILABEL_VOCABULARY)), dtype=np.float32)
+            self.classes = multilabel_vocabulary(options.modality)
+            self._multihot = np.zeros((len(items), len(self.classes)), dtype=np.float32)
             for row, terms in enumerate(items["multilabel"]):
                 self._multihot[row, list(terms)] = 1.0
 
