@@ -155,11 +155,11 @@ def test_task_options_are_validated_before_any_work(tmp_path: Path) -> None:
 
 
 @pytest.mark.upstream
-def test_other_frameworks_refuse_tasks_clearly(root: Path) -> None:
-    with pytest.raises(NotImplementedError, match="served by the 'torch' and 'tf' loaders"):
-        load("xray", "fastai", root=root, task="segmentation")
+def test_other_frameworks_refuse_detection_clearly(root: Path) -> None:
     with pytest.raises(NotImplementedError, match="'torch' loader only"):
         load("xray", "tf", root=root, task="detection")
+    with pytest.raises(NotImplementedError, match="'torch' loader only"):
+        load("xray", "fastai", root=root, task="detection")
 
 
 TF_SCRIPT = r"""
@@ -226,3 +226,24 @@ def test_ultrasound_multilabel_serves_the_rated_pocus_findings(
         _image, vector = ds[index]
         sheet = rated[ds.manifest["image_id"].iloc[index]]
         assert vector.tolist() == [1.0 if sheet.get(name) == "1" else 0.0 for name in ULTRASOUND_VOCABULARY]
+
+
+@pytest.mark.framework
+@pytest.mark.upstream
+def test_fastai_masks_follow_the_image_through_item_transforms(root: Path) -> None:
+    pytest.importorskip("fastai")
+    from fastai.vision.augment import FlipItem
+
+    options = {"root": root, "task": "segmentation", "bs": 4, "num_workers": 0, "shuffle": False}
+    plain = load_covid_xray("fastai", **options)
+    flipped = load_covid_xray("fastai", **options, item_tfms=FlipItem(p=1.0))  # augments the train set
+    x, y = plain.train.one_batch()
+    x_f, y_f = flipped.train.one_batch()
+    assert type(y).__name__ == "TensorMask" and y.shape == (4, SIZE, SIZE)
+    assert torch.equal(x_f, x.flip(-1)) and torch.equal(y_f, y.flip(-1))
+    assert not torch.equal(y_f, y)
+    # the same masks as torch serves for those rows
+    torch_ds = load_covid_xray(root=root, split="train", task="segmentation")
+    by_path = {p: i for i, p in enumerate(torch_ds.manifest["path"])}
+    for k, path in enumerate(plain.train_ds.items["path"].iloc[:4]):
+        assert torch.equal(y[k], torch_ds[by_path[path]][1].long())

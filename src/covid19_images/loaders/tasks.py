@@ -10,9 +10,10 @@ requested annotation:
   (255; pass ``ignore_index=255`` to the loss).
 * ``"severity"`` → ``(image, float)``: ``score=`` one of :data:`SEVERITY_SCORES`,
   ``rater=`` whose score (Brixia: ``senior`` default, ``junior`` or ``mean`` of both).
-* ``"detection"`` → ``(image, {"boxes", "labels"})`` (torch only), boxes in pixels of the served image,
+* ``"detection"`` → ``(image, {"boxes", "labels"})``, boxes in pixels of the served image,
   corners ``(x0, y0, x1, y1)``; torch serves ``tv_tensors.BoundingBoxes(format="XYXY")``
-  and labels from :data:`BOX_CLASSES` (0 is background, torchvision's convention).
+  and labels from :data:`BOX_CLASSES` (0 is background, torchvision's convention). Torch
+  only; tf and fastai serve the other tasks.
 
 ``target="multilabel"`` (with classification) serves a multi-hot float vector over
 :data:`MULTILABEL_VOCABULARY` instead of the label index: NIH ChestX-ray14's 14 findings
@@ -333,9 +334,7 @@ def torch_item(targets: TaskTargets, index: int, image: Any, transform: Any, tar
 
 
 def check_framework(options: Options, framework: str) -> None:
-    """torch serves every task and volumes; tf serves segmentation, severity and multi-label; fastai none yet."""
-    tf_ok = framework == "tf" and options.task in ("classification", "segmentation", "severity")
-    if framework != "torch" and (options.volumes or (needs_task_selection(options) and not tf_ok)):
-        what = "volumes=True" if options.volumes else f"task={options.task!r}, target={options.target!r}"
-        served = "'torch' loader only" if options.volumes or options.task == "detection" else "'torch' and 'tf' loaders"
-        raise NotImplementedError(f"{what} is served by the {served}; use framework='torch'")
+    """torch serves every task and volumes; tf and fastai serve segmentation, severity and multi-label."""
+    if framework != "torch" and (options.volumes or options.task == "detection"):
+        what = "volumes=True" if options.volumes else "task='detection'"
+        raise NotImplementedError(f"{what} is served by the 'torch' loader only; use framework='torch'")
