@@ -247,3 +247,40 @@ def test_fastai_masks_follow_the_image_through_item_transforms(root: Path) -> No
     by_path = {p: i for i, p in enumerate(torch_ds.manifest["path"])}
     for k, path in enumerate(plain.train_ds.items["path"].iloc[:4]):
         assert torch.equal(y[k], torch_ds[by_path[path]][1].long())
+
+
+@pytest.mark.upstream
+def test_multilabel_vocabulary_covers_every_nih_finding_string(shared: Path) -> None:
+    """Every 'Finding Labels' value of the real NIH sample (5,606 rows) maps to exactly its findings."""
+    from covid19_images.loaders.tasks import MULTILABEL_VOCABULARY, finding_terms
+
+    rows = csv_rows_with_lines(shared / "nih-chestxray14-sample/sample_labels.csv")
+    assert len(rows) > 5000
+    for _, row in rows:
+        raw = row["Finding Labels"]
+        expected = set() if raw == "No Finding" else set(raw.split("|"))
+        found = finding_terms(raw)
+        assert found is not None and {MULTILABEL_VOCABULARY[i] for i in found} == expected, raw
+
+
+@pytest.mark.upstream
+def test_every_ieee8023_finding_but_todo_names_vocabulary_terms(shared: Path) -> None:
+    from covid19_images.loaders.tasks import MULTILABEL_VOCABULARY, finding_terms
+
+    findings = {r["finding"] for _, r in csv_rows_with_lines(shared / "ieee8023-covid-chestxray-dataset/metadata.csv")}
+    for finding in findings:
+        terms = finding_terms(finding)
+        if finding in ("todo", ""):
+            assert terms is None
+        elif finding == "No Finding":
+            assert terms == []
+        else:
+            named = {MULTILABEL_VOCABULARY[i] for i in terms or []}
+            assert named, finding
+            # every vocabulary term found is a word of the finding
+            assert all(term.lower() in finding.lower() for term in named), (finding, named)
+    assert {MULTILABEL_VOCABULARY[i] for i in finding_terms("Mycoplasma Bacterial Pneumonia")} == {
+        "Mycoplasma",
+        "Bacterial",
+        "Pneumonia",
+    }
