@@ -115,3 +115,36 @@ def test_nifti_volume_comes_with_its_mask_aligned(shared: Path, tmp_path: Path) 
     expected[rows - 400 : rows - 300, 50:120] = 1
     assert np.array_equal(shown, expected)
     assert np.allclose(item["image"][0, 1].numpy(), hounsfield(slices[1]), atol=1e-3)
+
+
+@pytest.mark.upstream
+def test_monai_dictionary_transforms_apply_to_image_and_mask(shared: Path, tmp_path: Path) -> None:
+    monai_transforms = pytest.importorskip("monai.transforms")
+    from covid19_images.manifest.build import build_manifest, write_manifest
+    from covid19_images.sources.registry import load_registry
+
+    root = tmp_path / "root"
+    dataset = root / "datasets/medseg-ct/dataset"
+    dataset.mkdir(parents=True)
+    data = yaml.safe_load((PROJECT / "sources.yaml").read_text())
+    data["sources"] = [s for s in data["sources"] if s["name"] == "medseg-ct"]
+    (root / "sources.yaml").write_text(yaml.safe_dump(data))
+    image = volume_from_dicom(series_slices(shared, 2), flip_rows=False)
+    nibabel.save(image, dataset / "tr_im.nii")
+    mask = np.zeros(image.shape, dtype=np.float64)
+    mask[40:90, 10:30, 0] = 2
+    nibabel.save(nibabel.Nifti1Image(mask, image.affine), dataset / "tr_mask.nii")
+    write_manifest(root, build_manifest(root, load_registry(root), progress=False))
+
+    plain = load_covid_ct(root=root, split=None, volumes=True, monai_dict=True)[0]
+    transform = monai_transforms.Compose(
+        [
+            monai_transforms.RandFlipd(keys=["image", "mask"], prob=1.0, spatial_axis=2),
+            monai_transforms.ScaleIntensityRanged(keys=["image"], a_min=-1000, a_max=400, b_min=0, b_max=1, clip=True),
+        ]
+    )
+    moved = load_covid_ct(root=root, split=None, volumes=True, monai_dict=True, transform=transform)[0]
+    assert np.array_equal(np.asarray(moved["mask"]), np.asarray(plain["mask"]).copy()[..., ::-1])
+    expected = np.clip((np.asarray(plain["image"])[..., ::-1] + 1000) / 1400, 0, 1)
+    assert np.allclose(np.asarray(moved["image"]), expected, atol=1e-5)
+    assert int(np.asarray(moved["mask"]).max()) == 2 and moved["label"] == plain["label"]
