@@ -12,7 +12,7 @@ from PIL import Image
 
 from .conftest import build_synced_root, csv_rows_with_lines
 
-SOURCES = ["ieee8023-covid-chestxray", "brixia-score", "v7labs-lung-masks"]
+SOURCES = ["ieee8023-covid-chestxray", "brixia-score", "v7labs-lung-masks", "darshan-xray"]
 IEEE = "ieee8023-covid-chestxray-dataset"
 BRIXIA = "BrixIA-Brixia-score-COVID-19"
 V7 = "v7labs-covid-19-xray-dataset"
@@ -46,7 +46,9 @@ def test_file_has_the_documented_columns(root: Path) -> None:
 def test_every_brixia_score_of_a_held_image_lands_with_its_value(root: Path, shared: Path) -> None:
     manifest, annotations = read(root, "manifest.csv"), read(root, "annotations.csv")
     ids = dict(zip(manifest["path"], manifest["image_id"], strict=True))
-    groups = dict(zip(manifest["image_id"], manifest["dup_group"], strict=True))
+    # upstream's augmented copies (Darshan's rotated/zoomed files) get no annotation
+    augmented = {i for i, e in zip(manifest["image_id"], manifest["extra"], strict=True) if '"augmented":true' in e}
+    groups = {i: g for i, g in zip(manifest["image_id"], manifest["dup_group"], strict=True) if i not in augmented}
     brixia = annotations[annotations["source"] == "brixia-score"]
     got = {(r.image_id, r.name, r.rater): r.value for r in brixia.itertuples()}
     expected: dict[tuple[str, str, str], str] = {}
@@ -67,6 +69,10 @@ def test_every_brixia_score_of_a_held_image_lands_with_its_value(root: Path, sha
     shared_groups = set(copies["dup_group"]) & set(manifest.loc[manifest["source"] != "brixia-score", "dup_group"])
     assert len(shared_groups - {""}) >= 6  # the sample's ieee8023 files that BrixIA copies byte for byte
     assert set(brixia["license"]) == {"CC-BY-NC-SA-4.0"}
+    # resized copies elsewhere (Darshan) get the scores, which survive resizing, but no masks
+    darshan = set(manifest.loc[manifest["source"] == "darshan-xray", "image_id"])
+    assert darshan & set(brixia["image_id"])
+    assert not darshan & set(annotations.loc[annotations["kind"] == "mask", "image_id"])
 
 
 @pytest.mark.upstream
@@ -188,3 +194,25 @@ def test_a_mask_whose_image_has_another_size_is_reported_not_joined(root: Path) 
     assert len(mismatch) == 1 and manifest.at[victim, "path"].rsplit("/", 1)[1] in mismatch[0].message
     joined_v7 = joined[joined["source"] == "v7labs-lung-masks"]  # other sources keep their previous rows
     assert len(set(joined_v7["path"])) == len(set(v7["path"])) - 1
+
+
+@pytest.mark.upstream
+def test_augmented_copies_get_no_annotations(root: Path) -> None:
+    """A copy marked augmented (possibly mirrored: Brixia zones A-C are the right lung) gets nothing,
+    while its unaugmented twin keeps every score."""
+    from covid19_images.manifest.annotations import join_annotations
+    from covid19_images.sources.registry import load_registry
+
+    manifest, annotations = read(root, "manifest.csv"), read(root, "annotations.csv")
+    scored = set(annotations.loc[annotations["source"] == "brixia-score", "image_id"])
+    copies = manifest[(manifest["source"] == "darshan-xray") & manifest["image_id"].isin(scored)]
+    assert len(copies)
+    victim = copies.index[0]
+    manifest.loc[victim, "extra"] = '{"augmented":true}'
+    registry = load_registry(root)
+    joined, _problems = join_annotations(
+        root, {"brixia-score": registry["brixia-score"]}, manifest, {"brixia-score": ""}, progress=False
+    )
+    brixia = joined[joined["source"] == "brixia-score"]
+    assert manifest.at[victim, "image_id"] not in set(brixia["image_id"])
+    assert set(brixia["image_id"]) == scored - {manifest.at[victim, "image_id"]}

@@ -6,7 +6,8 @@ Each source may ship an annotation reader, ``sources/catalog/<name>/annotations.
 (``targets``, in order of preference); the first target the manifest holds is the image
 it was made on. From there it spreads through that image's duplicate group, so every copy
 of the picture carries it whichever copy a loader keeps: scores and findings to every
-copy, masks and boxes (pixel-aligned) only to copies of the same width and height.
+copy, masks and boxes (pixel-aligned) only to copies of the same width and height, and
+nothing to upstream's augmented copies (a mirrored copy would swap Brixia's lung sides).
 
 An annotation whose image the manifest does not hold, or whose stated image size differs
 from the image found, is a problem with its reason, never guessed onto another image.
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 
 from covid19_images.core.annotation import ANNOTATION_COLUMNS, Annotation
 from covid19_images.core.licenses import normalise_license
-from covid19_images.core.schema import Problem
+from covid19_images.core.schema import Problem, parse_extra
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.registry import SourceSpec
 
@@ -93,8 +94,9 @@ class _Joiner:
         self.rows = manifest.reset_index(drop=True)
         self.by_path = {(s, p): i for i, (s, p) in enumerate(zip(self.rows["source"], self.rows["path"], strict=True))}
         self.groups: dict[str, list[int]] = defaultdict(list)
-        for i, group in enumerate(self.rows["dup_group"].astype(str)):
-            if group:
+        for i, (group, extra) in enumerate(zip(self.rows["dup_group"].astype(str), self.rows["extra"], strict=True)):
+            # augmented copies (rotated, zoomed, maybe mirrored: zone scores name a side) get nothing
+            if group and str(parse_extra(extra).get("augmented", "")).lower() not in ("true", "1", "yes"):
                 self.groups[group].append(i)
 
     def size(self, index: int) -> tuple[str, str]:
