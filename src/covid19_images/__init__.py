@@ -34,7 +34,11 @@ def load_covid_xray(framework: str = "torch", **kwargs: Any):
 
 
 def load_covid_ct(framework: str = "torch", **kwargs: Any):
-    """CT slices (DICOM instances, NIfTI volumes expanded to slices, 2-D CT images)."""
+    """CT slices (DICOM instances, NIfTI volumes expanded to slices, 2-D CT images).
+
+    ``volumes=True`` serves one 3-D item per DICOM series or NIfTI volume instead (see
+    ``covid19_images.loaders.volumes``).
+    """
     from covid19_images.loaders import load
 
     return load("ct", framework, **kwargs)
