@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 import covid19_images.sources.catalog as catalog_module
 from covid19_images.sources.catalog import catalog, get_parser, sample_folders
@@ -109,7 +110,6 @@ def test_original_seven_sources_are_registered() -> None:
 def test_registry_refuses_unsafe_entries(tmp_path: Path, field: str, value: str) -> None:
     entry = {"name": "demo", "url": "https://github.com/a/b.git", "parser": "ieee8023-covid-chestxray"}
     entry[field] = value
-    import yaml
 
     (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": [entry]}))
     with pytest.raises(RegistryError):
@@ -120,7 +120,6 @@ def test_registry_refuses_unsafe_entries(tmp_path: Path, field: str, value: str)
 
 
 def _root_listing(tmp_path: Path, *items) -> Path:
-    import yaml
 
     (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": list(items)}, sort_keys=False))
     return tmp_path
@@ -141,7 +140,6 @@ def test_every_catalog_folder_is_a_complete_home() -> None:
 
 
 def test_a_catalog_name_takes_every_fact_from_its_source_yaml(tmp_path: Path) -> None:
-    import yaml
 
     spec = load_registry(_root_listing(tmp_path, "ahp-ct"))["ahp-ct"]
     written = yaml.safe_load((Path(catalog_module.__file__).parent / "ahp_ct" / "source.yaml").read_text())

@@ -410,11 +410,12 @@ def test_sigkill_while_git_holds_index_lock(world: World, pending_update) -> Non
 
 
 def test_interrupted_sync_leaves_previous_manifest_and_cleans_temporaries(world: World) -> None:
-    """Killed between writing manifest.csv's temporary file and renaming it."""
+    """Killed between writing manifest.csv's temporary file and renaming it (the third atomic
+    write: problems.csv, annotations.csv, then manifest.csv)."""
     world.alpha.publish(world.tree("a2", A2))
     before = (world.root / MANIFEST_FILE).read_bytes()
     killed = subprocess.run(
-        _cli(world.root, world.mirror), env=_env(**{KILL_ENV: "write.fsynced:2"}), capture_output=True
+        _cli(world.root, world.mirror), env=_env(**{KILL_ENV: "write.fsynced:3"}), capture_output=True
     )
     assert killed.returncode == -signal.SIGKILL
     assert (world.root / MANIFEST_FILE).read_bytes() == before

@@ -9,7 +9,7 @@ A positive scan can suggest COVID-19; a negative scan means nothing. Research us
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -54,6 +54,11 @@ def load_covid_xray(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    task: str = "classification",
+    mask_source: str | None = None,
+    score: str | None = None,
+    rater: str | None = None,
+    target: str = "label",
     **framework_options: Any,
 ) -> Any:
     """Chest X-rays as a native dataset of ``framework`` ("torch", "tf" or "fastai").
@@ -85,9 +90,21 @@ def load_covid_ct(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    task: str = "classification",
+    mask_source: str | None = None,
+    score: str | None = None,
+    rater: str | None = None,
+    target: str = "label",
+    volumes: bool = False,
+    spacing: float | Sequence[float] | None = None,
+    volume_size: int | Sequence[int] | None = None,
+    monai_dict: bool = False,
     **framework_options: Any,
 ) -> Any:
     """CT slices (DICOM instances, NIfTI volumes served slice by slice, 2-D CT images from papers).
+
+    ``volumes=True`` serves one 3-D item per DICOM series or NIfTI volume instead (see
+    :mod:`covid19_images.loaders.volumes`).
 
     ``framework_options`` as for :func:`load_covid_xray`.
     """
@@ -113,6 +130,11 @@ def load_covid_ultrasound(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    task: str = "classification",
+    mask_source: str | None = None,
+    score: str | None = None,
+    rater: str | None = None,
+    target: str = "label",
     **framework_options: Any,
 ) -> Any:
     """Lung ultrasound images and video frames (``video_frames`` chooses which frames).

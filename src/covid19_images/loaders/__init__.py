@@ -135,7 +135,9 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
         from dataclasses import replace
 
         options = replace(options, split=split)  # type: ignore[arg-type]
-    selection = select(manifest, options)
+    from covid19_images.loaders.tasks import needs_task_selection, select_for_task  # issue 13
+
+    selection = (select_for_task if needs_task_selection(options) else select)(manifest, options)
     if options.check_files:
         check_available(selection)
     return selection
@@ -161,7 +163,14 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
             f"unknown option(s) {', '.join(unknown)} for the {framework!r} loader; its own options: "
             f"{', '.join(accepted) or 'none'}; shared options: {', '.join(sorted(declared))}"
         )
+    from covid19_images.loaders.tasks import check_framework
+
+    check_framework(options, framework)
     warn_medical()
+    if options.volumes:  # one 3-D item per series (torch only, checked above)
+        from covid19_images.loaders.volumes import make_volume_dataset
+
+        return make_volume_dataset(options, **specific)
     return factory(options, **specific)
 
 

@@ -153,6 +153,21 @@ def _video_frames(value: Any, name: str) -> str | int:
     raise ValueError(f"{name} must be 'middle', 'all' or a stride >= 1, not {value!r}")
 
 
+def _name(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty string, not {type(value).__name__} {value!r}")
+    return value
+
+
+def _optional_name(value: Any, name: str) -> str | None:
+    return None if value is None else _name(value, name)
+
+
+def _checked_with_the_others(value: Any, name: str) -> Any:
+    """Checked in :func:`make_options` together with the options it depends on."""
+    return value
+
+
 def _directory(value: Any, name: str) -> Path | None:
     if value is None:
         return None
@@ -248,6 +263,69 @@ class Options:
         _flag,
     )
 
+    # annotations (loaders.tasks) and volumes (loaders.volumes); cross-checked in make_options
+    task: str = option(
+        "classification",
+        "str",
+        '"classification" (image, label), "segmentation" (image, mask), "severity" (image, float score), '
+        '"detection" (image, boxes; torch only). Only images that have the annotation are served.',
+        _name,
+    )
+    mask_source: str | None = option(
+        None,
+        "str | None",
+        'segmentation masks: "v7labs" (X-ray lungs, default for X-ray), "lungvae" (X-ray lungs, model-made), '
+        '"medseg" (CT lesions: 1 ground-glass, 2 consolidation, 3 pleural effusion).',
+        _optional_name,
+    )
+    score: str | None = option(
+        None,
+        "str | None",
+        'severity score (loaders.tasks.SEVERITY_SCORES): default "brixia_global" (0-18); "brixia_A".."brixia_F", '
+        '"geographic_extent_mean", "opacity_mean".',
+        _optional_name,
+    )
+    rater: str | None = option(
+        None,
+        "str | None",
+        'severity rater: Brixia "senior" (default), "junior" or "mean"; ieee8023 scores "mean_of_3".',
+        _optional_name,
+    )
+    target: str = option(
+        "label",
+        "str",
+        '"label" (class index) or "multilabel" (multi-hot over loaders.tasks.MULTILABEL_VOCABULARY).',
+        _name,
+    )
+    volumes: bool = option(
+        False,
+        "bool",
+        "one item per DICOM series or NIfTI volume as a 3-D array (slices ordered along the slice normal; torch).",
+        _flag,
+        modalities=("ct",),
+    )
+    spacing: tuple[float, float, float] | None = option(
+        None,
+        "float | Sequence[float] | None",
+        "with volumes: resample to this voxel spacing (z, y, x) in mm; None keeps each volume's own.",
+        _checked_with_the_others,
+        modalities=("ct",),
+    )
+    volume_size: tuple[int, int, int] | None = option(
+        None,
+        "int | Sequence[int] | None",
+        "with volumes: resample to exactly this shape (z, y, x); exclusive with spacing.",
+        _checked_with_the_others,
+        modalities=("ct",),
+    )
+    monai_dict: bool = option(
+        False,
+        "bool",
+        'with volumes: serve MONAI-style dicts {"image", "label", "mask", "meta"} so MONAI transforms apply.',
+        _flag,
+        modalities=("ct",),
+    )
+
     @property
     def cache_directory(self) -> Path:
         """The cache folder in use: ``cache_dir`` or ``<root>/.cache/covid19-images``."""
@@ -294,7 +372,18 @@ def make_options(modality: str, *, root: str | os.PathLike | None = None, **give
         raise ValueError(f"labels {extra} are not in classes {list(options.classes)}: give them an index or drop them")
     if options.cache and options.image_size is None:
         raise ValueError("cache=True needs a fixed image_size: the cache stores resized pixels")
-    return options
+    return _check_tasks_and_volumes(options)
+
+
+def _check_tasks_and_volumes(options: Options) -> Options:
+    """The task and volume options depend on each other and on the modality: check them together."""
+    from covid19_images.loaders.tasks import validate
+    from covid19_images.loaders.volumes import validate_volume_options
+
+    o = options
+    mask_source, score, rater = validate(o.task, o.mask_source, o.score, o.rater, o.target, o.modality)
+    spacing, size = validate_volume_options(o.modality, o.task, o.volumes, o.spacing, o.volume_size, o.monai_dict)
+    return replace(o, mask_source=mask_source, score=score, rater=rater, spacing=spacing, volume_size=size)
 
 
 def with_split(options: Options, split: str | None) -> Options:

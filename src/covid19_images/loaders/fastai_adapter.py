@@ -88,13 +88,17 @@ def make_fastai_dataloaders(
             f"fastai needs rows in both train and val; this selection has {int((~served['is_valid']).sum())} train "
             f"and {int(served['is_valid'].sum())} val rows under split_scheme {options.split_scheme!r}"
         )
+    y_block, get_y = CategoryBlock(vocab=selection.classes), ColReader("label")
+    from covid19_images.loaders.tasks import needs_task_selection  # issue 13
+
+    if needs_task_selection(options):
+        from covid19_images.loaders.fastai_tasks import task_block
+
+        y_block, get_y = task_block(options, selection.items)
     block = DataBlock(
-        blocks=(
-            ImageBlock(cls=PILImage if options.channels == 3 else PILImageBW),
-            CategoryBlock(vocab=selection.classes),
-        ),
+        blocks=(ImageBlock(cls=PILImage if options.channels == 3 else PILImageBW), y_block),
         get_x=RowPixels(options.image_size, options.channels, cache),
-        get_y=ColReader("label"),
+        get_y=get_y,
         splitter=ColSplitter("is_valid"),
         item_tfms=item_tfms,
         batch_tfms=batch_tfms,

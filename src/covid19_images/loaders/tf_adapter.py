@@ -203,6 +203,12 @@ def make_tf_dataset(
         seed: the shuffle's seed.
         prefetch: end the pipeline with ``prefetch(AUTOTUNE)``.
     """
+    from covid19_images.loaders.tasks import needs_task_selection  # issue 13
+
+    if needs_task_selection(options):
+        from covid19_images.loaders.tf_tasks import make_tf_task_dataset
+
+        return make_tf_task_dataset(options, batch_size, shuffle, seed, prefetch)
     tf = import_tensorflow()
     selection = selection_for(options)
     items = selection.items

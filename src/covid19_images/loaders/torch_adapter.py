@@ -67,6 +67,11 @@ class CovidImageDataset(torch.utils.data.Dataset):
         selection = selection if selection is not None else selection_for(options)
         self.classes: list[str] = list(selection.classes)
         self.class_to_idx: dict[str, int] = {c: i for i, c in enumerate(self.classes)}
+        from covid19_images.loaders.tasks import TaskTargets, needs_task_selection  # issue 13
+
+        self._task = TaskTargets(selection.items, options) if needs_task_selection(options) else None
+        #: what the target indexes: mask classes, box classes, the multi-label vocabulary, or the labels
+        self.target_classes: list[str] = list(self._task.classes if self._task else self.classes)
         items = selection.items
         self._files: list[str] = items["file"].tolist()
         self._frames = items["frame"].to_numpy(dtype=np.int64)
@@ -117,6 +122,10 @@ class CovidImageDataset(torch.utils.data.Dataset):
             chw = np.empty((pixels.shape[2], pixels.shape[0], pixels.shape[1]), dtype=np.float32)
             np.multiply(pixels.transpose(2, 0, 1), _SCALE, out=chw)
             image = torch.from_numpy(chw)
+        if self._task is not None:  # issue 13: masks/boxes/scores, joint transforms
+            from covid19_images.loaders.tasks import torch_item
+
+            return torch_item(self._task, index, image, self.transform, self.target_transform)
         label: Any = int(self._labels[index])
         if self.transform is not None:
             image = self.transform(image)

@@ -29,6 +29,7 @@ from covid19_images.core.vocab import harmonise_finding
 from covid19_images.imaging.fingerprints import PHASH_HEX
 from covid19_images.imaging.probe import FileFacts, ProbeError, probe_file
 from covid19_images.manifest import privacy
+from covid19_images.manifest.annotations import ANNOTATIONS_FILE, annotations_bytes, join_annotations
 from covid19_images.manifest.duplicates import assign_dup_groups
 from covid19_images.manifest.splits import assign_splits
 from covid19_images.sources.catalog import get_parser
@@ -46,6 +47,7 @@ class BuildResult:
     problems: list[Problem] = field(default_factory=list)
     commits: dict[str, str] = field(default_factory=dict)
     probed: int = 0  # files decoded in this build; unchanged git blobs reuse earlier facts
+    annotations: pd.DataFrame | None = None  # manifests/annotations.csv (manifest.annotations)
 
 
 def image_id(source: str, path: str) -> str:
@@ -69,7 +71,7 @@ def read_manifest(root: Path) -> pd.DataFrame | None:
     return frame[list(MANIFEST_COLUMNS)]
 
 
-_TEMPORARY_OF = (MANIFEST_FILE, PROBLEMS_FILE)
+_TEMPORARY_OF = (MANIFEST_FILE, PROBLEMS_FILE, ANNOTATIONS_FILE)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -127,6 +129,7 @@ def write_manifest(root: Path, result: BuildResult) -> None:
     """Problems first, manifest last: the manifest is the record, replaced only when all else is written."""
     write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
     checkpoint("write.problems-done")
+    write_atomic(Path(root) / ANNOTATIONS_FILE, annotations_bytes(result.annotations))
     write_atomic(Path(root) / MANIFEST_FILE, manifest_bytes(result.manifest))
     checkpoint("write.manifest-done")
 
@@ -359,7 +362,9 @@ def build_manifest(
         manifest["dup_group"] = assign_dup_groups(manifest, root)
         assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
-    return BuildResult(manifest, problems, commits, probed=len(to_probe))
+    annotations, joined_problems = join_annotations(root, registry, manifest, commits, progress=progress)
+    problems.extend(joined_problems)
+    return BuildResult(manifest, problems, commits, probed=len(to_probe), annotations=annotations)
 
 
 def _keep_identifying_values_out(

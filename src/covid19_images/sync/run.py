@@ -22,6 +22,7 @@ import pandas as pd
 
 from covid19_images.core.atomic import remove_temporaries, write_atomic
 from covid19_images.core.failpoints import checkpoint
+from covid19_images.manifest.annotations import ANNOTATIONS_FILE
 from covid19_images.manifest.build import (
     MANIFEST_FILE,
     PROBLEMS_FILE,
@@ -306,7 +307,7 @@ def sync(
 def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport) -> str | None:
     # a .gitmodules that sync refused must not be laundered into a commit
     tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
-    paths = [MANIFEST_FILE, PROBLEMS_FILE, *([] if tampered else [".gitmodules"])]
+    paths = [MANIFEST_FILE, PROBLEMS_FILE, ANNOTATIONS_FILE, *([] if tampered else [".gitmodules"])]
     paths += [f"datasets/{u.name}" for u in report.updates if u.status in ("added", "updated", "unchanged")]
     paths = [p for p in paths if (root / p).exists()]
     repo.git.add("--", *paths)

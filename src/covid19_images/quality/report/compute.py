@@ -29,6 +29,7 @@ from covid19_images.core.licenses import is_unknown, license_terms
 from covid19_images.core.schema import parse_extra
 from covid19_images.manifest.duplicates import group_pairs, hamming
 from covid19_images.manifest.splits import groups_across_splits
+from covid19_images.quality.report.annotations import annotation_section
 
 #: A label is confounded when this share of its rows comes from one source or one age group.
 DOMINANCE = 0.9
@@ -289,6 +290,7 @@ def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = T
             f"ERROR {report['splits']['groups_across_splits']} split group(s) span more than one split"
         )
     report["privacy"] = _privacy(root, manifest) if privacy and root is not None else []
+    report["annotations"] = annotation_section(root, manifest)
     return report
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import pandas as pd
 
+from covid19_images.quality.report.annotations import render_annotations
+
 
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     cells = [header, *rows]
@@ -122,6 +124,7 @@ def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
             lines.append(f"  … and {len(report['privacy']) - limit} more")
     else:
         lines.append("  none found")
+    lines += render_annotations(report.get("annotations", {}))
     if report["warnings"]:
         lines += ["", "Warnings"] + [f"  {w}" for w in report["warnings"]]
     return "\n".join(lines)

@@ -1,0 +1,340 @@
+"""What a loader serves besides a label: masks, severity scores, boxes, multi-hot findings.
+
+``task="classification"`` (the default) is the label loader the adapters always served.
+The other tasks read ``manifests/annotations.csv`` and serve only the items that carry the
+requested annotation:
+
+* ``"segmentation"`` → ``(image, mask)``; the mask is resized by nearest neighbour to the
+  served image size, its values mapped to class indices (:data:`MASK_SOURCES`). Pixels the
+  annotators marked "ignore" (V7's devices over the lungs) become :data:`IGNORE_INDEX`
+  (255; pass ``ignore_index=255`` to the loss).
+* ``"severity"`` → ``(image, float)``: ``score=`` one of :data:`SEVERITY_SCORES`,
+  ``rater=`` whose score (Brixia: ``senior`` default, ``junior`` or ``mean`` of both).
+* ``"detection"`` → ``(image, {"boxes", "labels"})``, boxes in pixels of the served image,
+  corners ``(x0, y0, x1, y1)``; torch serves ``tv_tensors.BoundingBoxes(format="XYXY")``
+  and labels from :data:`BOX_CLASSES` (0 is background, torchvision's convention). Torch
+  only; tf and fastai serve the other tasks.
+
+``target="multilabel"`` (with classification) serves a multi-hot float vector over
+:data:`MULTILABEL_VOCABULARY` instead of the label index: NIH ChestX-ray14's 14 findings
+plus the pathogens and syndromes of ieee8023's compound findings (``COVID-19, ARDS``,
+``Pneumonia/Viral/COVID-19``). ``No Finding`` is the all-zero vector; an item whose finding
+names nothing in the vocabulary (blank, ``todo``) is not served. For ultrasound the
+vocabulary is the POCUS sheet's rated findings (:data:`ULTRASOUND_VOCABULARY`: B-lines,
+A-lines, consolidation, effusion ...), from ``annotations.csv``; unrated clips are not served.
+
+Selection for a task: every row with the annotation across all splits first, then one
+image per duplicate group *among annotated rows* (so a resized copy without the mask never
+displaces the copy that has it), then the split. Same order as ``_select``: the copy kept
+does not depend on the split asked for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from covid19_images.core.schema import LABELS
+from covid19_images.loaders._select import NoItemsError, Selection, select
+
+if TYPE_CHECKING:
+    from covid19_images.loaders._options import Options
+
+TASKS = ("classification", "segmentation", "severity", "detection")
+TARGETS = ("label", "multilabel")
+IGNORE_INDEX = 255
+
+
+@dataclass(frozen=True)
+class MaskSource:
+    """One mask set: which annotation rows, and stored value -> class index."""
+
+    source: str
+    names: tuple[str, ...]
+    classes: tuple[str, ...]
+    values: dict[int, int]
+    #: class index for stored values not in ``values``
+    other: int = IGNORE_INDEX
+
+
+MASK_SOURCES: dict[str, MaskSource] = {
+    # V7 Labs: 0 background, 127 Ignore (devices, markup over the lungs), 255 Lung
+    "v7labs": MaskSource("v7labs-lung-masks", ("lung",), ("background", "lung"), {0: 0, 127: IGNORE_INDEX, 255: 1}),
+    # ieee8023 lungVAE (model-generated): 0 background, 255 lung
+    "lungvae": MaskSource("ieee8023-covid-chestxray", ("lung",), ("background", "lung"), {0: 0, 255: 1}),
+    # MedSeg (radiologist): 1 ground-glass, 2 consolidation, 3 pleural effusion
+    "medseg": MaskSource(
+        "medseg-ct",
+        ("ground_glass", "consolidation", "pleural_effusion", "no_lesion"),
+        ("background", "ground_glass", "consolidation", "pleural_effusion"),
+        {0: 0, 1: 1, 2: 2, 3: 3},
+    ),
+}
+DEFAULT_MASK_SOURCE = {"xray": "v7labs", "ct": "medseg"}
+
+_BRIXIA_RATERS = ("senior", "junior", "mean")
+#: score name -> (source, raters; the first is the default)
+SEVERITY_SCORES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "brixia_global": ("brixia-score", _BRIXIA_RATERS),
+    **{f"brixia_{zone}": ("brixia-score", _BRIXIA_RATERS) for zone in "ABCDEF"},
+    "geographic_extent_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
+    "opacity_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
+}
+BOX_CLASSES = ("background", "right_lung", "left_lung")
+
+#: NIH ChestX-ray14's 14 findings, then ieee8023's pathogens and syndromes
+MULTILABEL_VOCABULARY: tuple[str, ...] = (
+    "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion", "Emphysema", "Fibrosis",
+    "Hernia", "Infiltration", "Mass", "Nodule", "Pleural_Thickening", "Pneumonia", "Pneumothorax",
+    "COVID-19", "SARS", "MERS", "ARDS", "Influenza", "Varicella", "Viral", "Bacterial", "Fungal",
+    "Streptococcus", "Klebsiella", "Mycoplasma", "Legionella", "Chlamydophila", "E.Coli",
+    "Staphylococcus", "Pneumocystis", "Tuberculosis", "Lipoid", "Aspiration",
+)  # fmt: skip
+_NO_FINDING = {"no finding", "normal"}
+#: ultrasound multi-label vocabulary: the POCUS sheet's rated findings (annotations, kind "finding")
+ULTRASOUND_VOCABULARY: tuple[str, ...] = (
+    "b_lines", "a_lines", "consolidation", "pleural_effusion", "pleural_line_irregularities", "air_bronchogram",
+    "healthy",
+)  # fmt: skip
+
+
+def multilabel_vocabulary(modality: str) -> tuple[str, ...]:
+    return ULTRASOUND_VOCABULARY if modality == "ultrasound" else MULTILABEL_VOCABULARY
+
+
+def validate(
+    task: str, mask_source: str | None, score: str | None, rater: str | None, target: str, modality: str
+) -> tuple[str | None, str | None, str | None]:
+    """Check the task options; return (mask_source, score, rater) with defaults filled in."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if target == "multilabel" and task != "classification":
+        raise ValueError('target="multilabel" goes with task="classification"')
+    if task != "segmentation" and mask_source is not None:
+        raise ValueError('mask_source= only applies to task="segmentation"')
+    if task != "severity" and (score is not None or rater is not None):
+        raise ValueError('score= and rater= only apply to task="severity"')
+    if task == "segmentation":
+        mask_source = mask_source or DEFAULT_MASK_SOURCE.get(modality)
+        if mask_source not in MASK_SOURCES:
+            raise ValueError(f"unknown mask_source {mask_source!r}; choose one of {', '.join(MASK_SOURCES)}")
+    if task == "severity":
+        score = score or "brixia_global"
+        if score not in SEVERITY_SCORES:
+            raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SEVERITY_SCORES)}")
+        raters = SEVERITY_SCORES[score][1]
+        rater = rater or raters[0]
+        if rater not in raters:
+            raise ValueError(f"score {score!r} has raters {', '.join(raters)}, not {rater!r}")
+    return mask_source, score, rater
+
+
+def needs_task_selection(options: Options) -> bool:
+    return options.task != "classification" or options.target != "label"
+
+
+def finding_terms(finding: str) -> list[int] | None:
+    """Vocabulary indices named by a raw finding; ``[]`` for No Finding, None if nothing is named."""
+    parts = [p.strip() for p in re.split(r"[,|/]", finding or "") if p.strip()]
+    if not parts:
+        return None
+    if all(p.lower() in _NO_FINDING for p in parts):
+        return []
+    found: set[int] = set()
+    for part in parts:
+        words = part.lower().replace("_", " ")
+        for index, term in enumerate(MULTILABEL_VOCABULARY):
+            if re.search(rf"(?<![\w.-]){re.escape(term.lower().replace('_', ' '))}(?![\w-])", words):
+                found.add(index)
+    return sorted(found) if found else None
+
+
+def _annotations(options: Options) -> pd.DataFrame:
+    from covid19_images.manifest.annotations import ANNOTATIONS_FILE, read_annotations
+
+    frame = read_annotations(options.root)
+    if frame is None:
+        raise NoItemsError(
+            f"task={options.task!r} needs {options.root / ANNOTATIONS_FILE}, which does not exist yet: "
+            "rebuild the manifest with `covid19-images sync --offline`"
+        )
+    return frame
+
+
+def _frame_key(image_id: str, frame: str) -> tuple[str, int]:
+    return image_id, int(frame) if frame else 0
+
+
+def _attach(items: pd.DataFrame, options: Options) -> tuple[pd.DataFrame, str]:
+    """Items with their target columns, only those that have one; and what was asked, for messages."""
+    keys = list(zip(items["image_id"], items["frame"].astype(int), strict=True))
+    if options.task == "classification" and options.modality == "ultrasound":  # multilabel from POCUS ratings
+        rows = _annotations(options)
+        rows = rows[(rows["kind"] == "finding") & rows["name"].isin(ULTRASOUND_VOCABULARY)]
+        rated: dict[str, list[int]] = {}
+        for image_id, name, value in zip(rows["image_id"], rows["name"], rows["value"], strict=True):
+            rated.setdefault(image_id, [])
+            if value == "1":
+                rated[image_id].append(ULTRASOUND_VOCABULARY.index(name))
+        terms = [sorted(set(rated[i])) if i in rated else None for i, _ in keys]
+        items = items.assign(multilabel=terms)
+        return items[[t is not None for t in terms]], "rated POCUS findings"
+    if options.task == "classification":  # multilabel
+        terms = [finding_terms(f) for f in items["finding"]]
+        items = items.assign(multilabel=terms)
+        return items[[t is not None for t in terms]], "a finding in the multi-label vocabulary"
+    annotations = _annotations(options)
+    if options.task == "segmentation":
+        spec = MASK_SOURCES[str(options.mask_source)]
+        rows = annotations[
+            (annotations["kind"] == "mask")
+            & (annotations["source"] == spec.source)
+            & annotations["name"].isin(spec.names)
+        ]
+        masks = {_frame_key(i, f): p for i, f, p in zip(rows["image_id"], rows["frame"], rows["path"], strict=True)}
+        found = [masks.get(k, "") for k in keys]
+        items = items.assign(mask_path=found)
+        return items[[bool(p) for p in found]], f"a {options.mask_source} mask"
+    if options.task == "severity":
+        source, _raters = SEVERITY_SCORES[str(options.score)]
+        rows = annotations[
+            (annotations["kind"] == "severity")
+            & (annotations["source"] == source)
+            & (annotations["name"] == options.score)
+        ]
+        if options.rater != "mean":
+            rows = rows[rows["rater"] == options.rater]
+        values = pd.to_numeric(rows["value"], errors="coerce")
+        scores = values.groupby(rows["image_id"]).mean().to_dict()
+        found = [scores.get(i, np.nan) for i, _ in keys]
+        items = items.assign(severity=found)
+        return items[~np.isnan(np.asarray(found, dtype=float))], f"a {options.score} score by {options.rater}"
+    rows = annotations[annotations["kind"] == "box"]
+    boxes: dict[str, list[tuple[float, float, float, float, int]]] = {}
+    for row in rows.itertuples():
+        if row.name in BOX_CLASSES:
+            corners = (float(row.x0), float(row.y0), float(row.x1), float(row.y1))
+            boxes.setdefault(row.image_id, []).append((*corners, BOX_CLASSES.index(row.name)))
+    found_boxes = [tuple(sorted(set(boxes.get(i, [])))) for i, _ in keys]
+    items = items.assign(boxes=found_boxes)
+    return items[[bool(b) for b in found_boxes]], "lung boxes"
+
+
+def select_for_task(manifest: pd.DataFrame, options: Options) -> Selection:
+    """The items of ``options.task``: annotated rows, one per duplicate group, then the split."""
+    # the label is not the target here: unless asked otherwise, every label (incl. unknown) is served
+    every_label = LABELS if options.labels is None and options.classes is None else options.labels
+    base = select(manifest, replace(options, deduplicate=False, split=None, labels=every_label))
+    items, wanted = _attach(base.items, options)
+    steps = [f"{len(base.items)} items before", f"{len(items)} with {wanted}"]
+    if options.deduplicate and len(items):
+        ordered = items.sort_values("image_id", kind="mergesort")
+        first = ordered.drop_duplicates("dup_group").set_index("dup_group")["image_id"]
+        keep = [g == "" or first.get(g) == i for g, i in zip(items["dup_group"], items["image_id"], strict=True)]
+        items = items[keep]
+        steps.append(f"{len(items)} after one image per duplicate group")
+    if options.split is not None:
+        items = items[items["split"] == options.split]
+        steps.append(f"{len(items)} in split {options.split}")
+    if items.empty:
+        raise NoItemsError(f"no {options.modality} items with {wanted} ({'; '.join(steps)})")
+    return Selection(items=items.reset_index(drop=True), classes=base.classes, root=base.root)
+
+
+class TaskTargets:
+    """Per-item targets of one selection, framework-neutral (NumPy)."""
+
+    def __init__(self, items: pd.DataFrame, options: Options) -> None:
+        self.task = options.task
+        self.target = options.target
+        self.root = options.root
+        self.classes: tuple[str, ...] = ()
+        if self.task == "segmentation":
+            spec = MASK_SOURCES[str(options.mask_source)]
+            self.classes = spec.classes
+            self._lut = np.full(256, spec.other, dtype=np.uint8)
+            for stored, index in spec.values.items():
+                self._lut[stored] = index
+            self._masks = items["mask_path"].tolist()
+            self._frames = items["frame"].astype(int).tolist()
+        elif self.task == "severity":
+            self._values = items["severity"].to_numpy(dtype=np.float32)
+        elif self.task == "detection":
+            self.classes = BOX_CLASSES
+            self._boxes = list(items["boxes"])
+            self._sizes = list(zip(items["width"].astype(float), items["height"].astype(float), strict=True))
+        elif self.target == "multilabel":
+            self.classes = multilabel_vocabulary(options.modality)
+            self._multihot = np.zeros((len(items), len(self.classes)), dtype=np.float32)
+            for row, terms in enumerate(items["multilabel"]):
+                self._multihot[row, list(terms)] = 1.0
+
+    def mask(self, index: int, height: int, width: int) -> np.ndarray:
+        """Class-index mask ``(height, width)`` uint8, nearest-neighbour resized to the image."""
+        from covid19_images.imaging.masks import read_mask, resize_nearest
+
+        stored = read_mask(self.root / self._masks[index], self._frames[index])
+        return resize_nearest(self._lut[stored], height, width)
+
+    def boxes(self, index: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(boxes [N, 4] float32 XYXY in served pixels, labels [N] int64)``."""
+        found = np.asarray(self._boxes[index], dtype=np.float64).reshape(-1, 5)
+        source_width, source_height = self._sizes[index]
+        scale = np.array([width / source_width, height / source_height] * 2)
+        return (found[:, :4] * scale).astype(np.float32), found[:, 4].astype(np.int64)
+
+    def value(self, index: int) -> float:
+        return float(self._values[index])
+
+    def multihot(self, index: int) -> np.ndarray:
+        return self._multihot[index].copy()
+
+
+def torch_item(targets: TaskTargets, index: int, image: Any, transform: Any, target_transform: Any) -> tuple:
+    """One torch item of a non-classification task; joint transforms move masks and boxes with the image.
+
+    ``transform`` is called as ``transform(image, target)`` for segmentation and detection
+    (torchvision ``transforms.v2`` applies the same geometric transform to the
+    ``tv_tensors.Image``, the ``tv_tensors.Mask`` and the ``tv_tensors.BoundingBoxes``),
+    and as ``transform(image)`` for severity and multi-label targets.
+    """
+    import torch
+
+    height, width = int(image.shape[-2]), int(image.shape[-1])
+    if targets.task in ("segmentation", "detection"):
+        from covid19_images.loaders import guard_tf_then_torchvision
+
+        guard_tf_then_torchvision("torch")
+        from torchvision import tv_tensors
+
+        image = tv_tensors.Image(image)
+        if targets.task == "segmentation":
+            target: Any = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(targets.mask(index, height, width))))
+        else:
+            boxes, labels = targets.boxes(index, height, width)
+            target = {
+                "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY", canvas_size=(height, width)),
+                "labels": torch.from_numpy(labels),
+            }
+        if transform is not None:
+            image, target = transform(image, target)
+    else:
+        target = targets.value(index) if targets.task == "severity" else torch.from_numpy(targets.multihot(index))
+        if transform is not None:
+            image = transform(image)
+    if target_transform is not None:
+        target = target_transform(target)
+    return image, target
+
+
+def check_framework(options: Options, framework: str) -> None:
+    """torch serves every task and volumes; tf and fastai serve segmentation, severity and multi-label."""
+    if framework != "torch" and (options.volumes or options.task == "detection"):
+        what = "volumes=True" if options.volumes else "task='detection'"
+        raise NotImplementedError(f"{what} is served by the 'torch' loader only; use framework='torch'")

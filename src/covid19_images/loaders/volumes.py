@@ -1,0 +1,187 @@
+"""CT as volumes: one item per DICOM series or NIfTI volume, a 3-D array ``(z, y, x)``.
+
+``load_covid_ct(volumes=True)`` groups the slice items the 2-D loader would serve (same
+filters, same splits: a series never straddles two) into series and volumes:
+
+* DICOM slices are ordered by their position along the slice normal,
+  ``ImagePositionPatient · (row direction × column direction)`` from
+  ``ImageOrientationPatient``, never by file name or InstanceNumber (both lie in the wild).
+  Values are Hounsfield units (``RescaleSlope``/``Intercept`` applied), float32. Spacing
+  ``(z, y, x)`` in mm: the median step between sorted positions, then ``PixelSpacing``.
+* NIfTI volumes are turned slice by slice into the display orientation ``read_pixels``
+  uses, so slice k of the volume is the 2-D loader's slice k; spacing from the header.
+  MedSeg's mask volume (``extra.mask``) comes with it, oriented the same way.
+* ``spacing=`` (mm, one number or ``(z, y, x)``) or ``volume_size=`` (voxels) resample:
+  trilinear for the image, nearest neighbour for the mask.
+* ``deduplicate`` does not apply: a volume keeps every slice (a duplicate slice inside a
+  series is still a slice of it).
+* ``monai_dict=True`` serves ``{"image": [1, z, y, x], "label": int, "mask": [1, z, y, x]
+  (only when the volume has one), "meta": {...}}`` so MONAI dictionary transforms apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from covid19_images.core.paths import DATASETS_DIR
+from covid19_images.core.schema import parse_extra
+
+if TYPE_CHECKING:
+    from covid19_images.loaders._options import Options
+    from covid19_images.loaders._select import Selection
+
+
+def _triple(value: Any, what: str, kind: type) -> tuple | None:
+    if value is None:
+        return None
+    values = (value,) * 3 if isinstance(value, (int, float)) and not isinstance(value, bool) else tuple(value)
+    if len(values) != 3:
+        raise ValueError(f"{what} must be one number or (z, y, x), got {value!r}")
+    converted = tuple(kind(v) for v in values)
+    if min(converted) <= 0:
+        raise ValueError(f"{what} must be positive, got {value!r}")
+    return converted
+
+
+def validate_volume_options(
+    modality: str,
+    task: str,
+    volumes: bool,
+    spacing: float | Sequence[float] | None,
+    volume_size: int | Sequence[int] | None,
+    monai_dict: bool,
+) -> tuple[tuple[float, float, float] | None, tuple[int, int, int] | None]:
+    """Check the volume options; return (spacing, volume_size) as (z, y, x) triples."""
+    if not volumes:
+        if spacing is not None or volume_size is not None or monai_dict:
+            raise ValueError("spacing=, volume_size= and monai_dict= need volumes=True")
+        return None, None
+    if modality != "ct":
+        raise ValueError(f"volumes=True is for CT, not {modality!r}")
+    if task != "classification":
+        raise ValueError("volumes=True serves (volume, label) and the mask volume where one exists; task= must stay")
+    if spacing is not None and volume_size is not None:
+        raise ValueError("give spacing= or volume_size=, not both")
+    return _triple(spacing, "spacing", float), _triple(volume_size, "volume_size", int)  # type: ignore[return-value]
+
+
+@dataclass
+class VolumeItem:
+    """One volume: its files (DICOM slices, or one NIfTI), label and provenance."""
+
+    kind: str  # "dicom" or "nifti"
+    files: list[str]
+    label_index: int
+    label: str
+    source: str
+    key: str
+    image_ids: list[str] = field(default_factory=list)
+    mask: str = ""
+
+
+def group_volumes(selection: Selection) -> list[VolumeItem]:
+    """Slice items -> volumes: DICOM by (source, series UID), NIfTI by file."""
+    volumes: dict[tuple[str, str], VolumeItem] = {}
+    items = selection.items
+    for row in items.drop_duplicates("path").itertuples():
+        extra = parse_extra(row.extra)
+        if row.format == "nifti":
+            key = (row.source, row.path)
+            mask = extra.get("mask")
+            root_mask = f"{DATASETS_DIR}/{row.source}/{mask}" if mask else ""  # extra.mask is source-relative
+            volumes[key] = VolumeItem(
+                "nifti", [row.file], int(row.label_index), row.label, row.source, row.path, [row.image_id], root_mask
+            )
+            continue
+        if row.format != "dicom":
+            continue  # 2-D CT pictures (JPEG/PNG slices from papers) are not volumes
+        series = str(extra.get("series_uid") or f"path:{row.path}")
+        key = (row.source, series)
+        volume = volumes.setdefault(key, VolumeItem("dicom", [], int(row.label_index), row.label, row.source, series))
+        volume.files.append(row.file)
+        volume.image_ids.append(row.image_id)
+    return list(volumes.values())
+
+
+def read_dicom_series(files: Sequence[str | Path]) -> tuple[np.ndarray, tuple[float, float, float], list[str]]:
+    """HU volume ``(z, y, x)`` float32, spacing ``(z, y, x)`` mm and the files in the order used."""
+    import pydicom
+
+    slices = []
+    for path in files:
+        ds = pydicom.dcmread(str(path))
+        if "ImageOrientationPatient" not in ds or "ImagePositionPatient" not in ds:
+            raise ValueError(f"{path}: no ImageOrientationPatient/ImagePositionPatient, cannot place the slice")
+        orientation = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=np.float64)
+        normal = np.cross(orientation[:3], orientation[3:])
+        position = float(np.dot(np.array([float(v) for v in ds.ImagePositionPatient]), normal))
+        slices.append((position, str(path), ds))
+    slices.sort(key=lambda item: item[0])
+    arrays = []
+    for _, _, ds in slices:
+        slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+        intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+        arrays.append(ds.pixel_array.astype(np.float32) * slope + intercept)
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError(f"slices of one series differ in size ({sorted(shapes)})")
+    positions = np.array([p for p, _, _ in slices])
+    step = (
+        float(np.median(np.diff(positions)))
+        if len(positions) > 1
+        else float(getattr(slices[0][2], "SliceThickness", 1) or 1)
+    )
+    row_spacing, column_spacing = (float(v) for v in slices[0][2].PixelSpacing)
+    return np.stack(arrays), (abs(step) or 1.0, row_spacing, column_spacing), [p for _, p, _ in slices]
+
+
+def read_nifti_volume(path: str | Path, *, mask: bool = False) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Volume ``(z, y, x)`` in the 2-D loader's display orientation, spacing (z, y, x) mm."""
+    import nibabel
+
+    from covid19_images.imaging.decode import _display_slice
+
+    image = nibabel.load(str(path))
+    proxy = image.dataobj
+    count = image.shape[2] if len(image.shape) >= 3 else 1
+    planes = []
+    for k in range(count):
+        data = np.asarray(proxy[:, :, k] if len(image.shape) >= 3 else proxy[:, :], dtype=np.float32)
+        planes.append(_display_slice(data, image.affine))
+    volume = np.stack(planes)
+    if mask:
+        volume = np.rint(volume)
+    zooms = tuple(float(z) for z in image.header.get_zooms()[:3]) + (1.0,) * max(0, 3 - len(image.shape))
+    shown_first = _display_slice(np.zeros(image.shape[:2]), image.affine).shape
+    in_plane = (zooms[1], zooms[0]) if shown_first == (image.shape[1], image.shape[0]) else (zooms[0], zooms[1])
+    return np.ascontiguousarray(volume), (zooms[2], *in_plane)
+
+
+def target_shape(
+    shape: Sequence[int], spacing: Sequence[float], options: Options
+) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    """Shape to resample to, and the spacing it will have."""
+    if options.volume_size is not None:
+        size = tuple(options.volume_size)
+    elif options.spacing is not None:
+        size = tuple(max(1, round(n * s / t)) for n, s, t in zip(shape, spacing, options.spacing, strict=True))
+    else:
+        return tuple(shape), tuple(spacing)  # type: ignore[return-value]
+    new_spacing = tuple(n * s / m for n, s, m in zip(shape, spacing, size, strict=True))
+    return size, new_spacing  # type: ignore[return-value]
+
+
+def make_volume_dataset(options: Options, transform: Any = None, target_transform: Any = None, **_: Any) -> Any:
+    from covid19_images.loaders.torch_volumes import CovidVolumeDataset
+
+    return CovidVolumeDataset(options, transform=transform, target_transform=target_transform)
+
+
+def volume_selection_options(options: Options) -> Options:
+    """The slice selection volumes are grouped from: every slice, not one per duplicate."""
+    return replace(options, volumes=False, spacing=None, volume_size=None, monai_dict=False, deduplicate=False)

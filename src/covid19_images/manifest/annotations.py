@@ -1,0 +1,223 @@
+"""Join every source's annotations to the manifest's images: ``manifests/annotations.csv``.
+
+Each source may ship an annotation reader, ``sources/catalog/<name>/annotations.py`` with
+``read(ctx)`` yielding :class:`~covid19_images.core.annotation.Annotation` rows and
+reporting problems through ``ctx.report`` (the parsers' contract). An annotation names where its image may be
+(``targets``, in order of preference); the first target the manifest holds is the image
+it was made on. From there it spreads through that image's duplicate group, so every copy
+of the picture carries it whichever copy a loader keeps: scores and findings to every
+copy, masks and boxes (pixel-aligned) only to copies of the same width and height, and
+nothing to upstream's augmented copies (a mirrored copy would swap Brixia's lung sides).
+
+An annotation whose image the manifest does not hold, or whose stated image size differs
+from the image found, is a problem with its reason, never guessed onto another image.
+Problems are grouped per annotation file row, so 14 Brixia scores of one missing image
+are one line, not fourteen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from covid19_images.core.annotation import ANNOTATION_COLUMNS, Annotation
+from covid19_images.core.licenses import normalise_license
+from covid19_images.core.schema import Problem, parse_extra
+from covid19_images.sources.parsing import SourceContext, list_files
+from covid19_images.sources.registry import SourceSpec
+
+ANNOTATIONS_FILE = "manifests/annotations.csv"
+#: kinds tied to pixel positions: they only spread to duplicate copies of the same size
+PIXEL_KINDS = ("mask", "box")
+ReadFn = Callable[[SourceContext], Iterator[Annotation]]
+
+
+def reader_for(spec: SourceSpec) -> ReadFn | None:
+    """The source's ``catalog/<name>/annotations.read``, or None when it has no annotations."""
+    module = f"covid19_images.sources.catalog.{spec.name.replace('-', '_')}.annotations"
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name and module.startswith(err.name):
+            return None
+        raise
+    read = getattr(loaded, "read", None)
+    return read if callable(read) else None
+
+
+def empty_annotations() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in ANNOTATION_COLUMNS})
+
+
+def read_annotations(root: Path) -> pd.DataFrame | None:
+    """``manifests/annotations.csv`` as strings, or None if there is none yet."""
+    path = Path(root) / ANNOTATIONS_FILE
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+    for name in ANNOTATION_COLUMNS:
+        if name not in frame.columns:
+            frame[name] = ""
+    return frame[list(ANNOTATION_COLUMNS)]
+
+
+def annotations_bytes(frame: pd.DataFrame | None) -> bytes:
+    frame = frame if frame is not None else empty_annotations()
+    ordered = frame[list(ANNOTATION_COLUMNS)].sort_values(
+        ["image_id", "source", "path", "frame", "name", "rater", "annotation_id"], kind="mergesort"
+    )
+    return ordered.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+class _Joiner:
+    """Lookups over one manifest: (source, path) -> row, dup group -> rows."""
+
+    def __init__(self, manifest: pd.DataFrame) -> None:
+        self.rows = manifest.reset_index(drop=True)
+        self.by_path = {(s, p): i for i, (s, p) in enumerate(zip(self.rows["source"], self.rows["path"], strict=True))}
+        self.groups: dict[str, list[int]] = defaultdict(list)
+        for i, (group, extra) in enumerate(zip(self.rows["dup_group"].astype(str), self.rows["extra"], strict=True)):
+            # augmented copies (rotated, zoomed, maybe mirrored: zone scores name a side) get nothing
+            if group and str(parse_extra(extra).get("augmented", "")).lower() not in ("true", "1", "yes"):
+                self.groups[group].append(i)
+
+    def size(self, index: int) -> tuple[str, str]:
+        return str(self.rows.at[index, "width"]), str(self.rows.at[index, "height"])
+
+    def find(self, spec: SourceSpec, item: Annotation) -> tuple[list[int], str]:
+        """Rows the annotation lands on, or ``([], reason)``."""
+        tried: list[str] = []
+        for source, relative in item.targets:
+            source = source or spec.name
+            index = self.by_path.get((source, f"datasets/{source}/{relative}"))
+            if index is None:
+                tried.append(f"{source}:{relative}")
+                continue
+            if item.width is not None and item.height is not None:
+                stated = (str(item.width), str(item.height))
+                if self.size(index) != stated:
+                    width, height = self.size(index)
+                    return [], (
+                        f"drawn on a {item.width}x{item.height} image but {source}:{relative} is {width}x{height}"
+                    )
+            group = str(self.rows.at[index, "dup_group"])
+            members = self.groups.get(group, [index]) if group else [index]
+            if item.kind in PIXEL_KINDS:
+                members = [m for m in members if self.size(m) == self.size(index)]
+            return sorted(set(members) | {index}), ""
+        return [], f"its image is not in the manifest (looked for {', '.join(tried)})"
+
+
+def _annotation_id(spec: SourceSpec, item: Annotation) -> str:
+    key = "|".join(
+        (
+            spec.name,
+            item.path,
+            repr(item.targets[:1]),
+            "" if item.frame is None else str(item.frame),
+            item.name,
+            item.rater,
+            repr(item.box),
+        )
+    )
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def join_annotations(
+    root: Path,
+    registry: dict[str, SourceSpec],
+    manifest: pd.DataFrame,
+    commits: dict[str, str],
+    *,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Read every checked-out source's annotations and join them to ``manifest``.
+
+    Sources that were not re-read in this build (not checked out, kept by sync) keep
+    their previous ``annotations.csv`` rows whose image is still in the manifest.
+    """
+    root = Path(root)
+    joiner = _Joiner(manifest)
+    problems: list[Problem] = []
+    rows: list[dict[str, str]] = []
+    done: set[str] = set()
+    hashes: dict[Path, str] = {}
+    specs = [s for s in registry.values() if s.name in commits]
+    for spec in tqdm(specs, desc="joining annotations", unit="source", disable=not progress):
+        read = reader_for(spec)
+        if read is None:
+            continue
+        directory = root / spec.path
+        ctx = SourceContext(spec, directory, list_files(directory))
+        unjoined: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        try:
+            for item in read(ctx):
+                if not isinstance(item, Annotation):
+                    raise TypeError(f"yielded {type(item).__name__}; readers yield Annotation and report problems")
+                members, reason = joiner.find(spec, item)
+                if not members:
+                    unjoined[(item.path, item.row, reason)].append(
+                        f"{item.name}/{item.rater}" if item.rater else item.name
+                    )
+                    continue
+                full = directory / item.path
+                if full not in hashes:
+                    hashes[full] = _sha256(full)
+                box = item.box or ("", "", "", "")
+                for index in members:
+                    image = joiner.rows.loc[index]
+                    rows.append(
+                        {
+                            "annotation_id": _annotation_id(spec, item),
+                            "image_id": image["image_id"],
+                            "kind": item.kind,
+                            "source": spec.name,
+                            "source_commit": commits.get(spec.name, ""),
+                            "path": f"{spec.path}/{item.path}",
+                            "sha256": hashes[full],
+                            "frame": "" if item.frame is None else str(item.frame),
+                            "name": item.name,
+                            "value": item.value,
+                            "rater": item.rater,
+                            "x0": box[0] if box[0] == "" else _number(box[0]),
+                            "y0": box[1] if box[1] == "" else _number(box[1]),
+                            "x1": box[2] if box[2] == "" else _number(box[2]),
+                            "y1": box[3] if box[3] == "" else _number(box[3]),
+                            "license": normalise_license(item.license, "") if item.license else image["license"],
+                        }
+                    )
+        except Exception as err:  # noqa: BLE001 - a crashing reader must not take the build down
+            problems.append(Problem(spec.name, f"annotation reader failed: {type(err).__name__}: {err}", level="error"))
+        problems.extend(ctx.problems)
+        for (path, row, reason), names in unjoined.items():
+            shown = ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
+            message = f"{len(names)} annotation(s) ({shown}) not joined: {reason}"
+            problems.append(Problem(spec.name, message, path=path, row=row))
+        done.add(spec.name)
+    frame = pd.DataFrame(rows, columns=list(ANNOTATION_COLUMNS)) if rows else empty_annotations()
+    previous = read_annotations(root)
+    if previous is not None and not previous.empty:
+        held = set(manifest["image_id"])
+        kept = previous[~previous["source"].isin(done) & previous["image_id"].isin(held)]
+        if not kept.empty:
+            frame = pd.concat([frame, kept], ignore_index=True)
+    frame = frame.drop_duplicates(["annotation_id", "image_id"]).astype(object)
+    return frame.reset_index(drop=True), problems
