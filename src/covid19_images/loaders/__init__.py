@@ -151,11 +151,19 @@ _COMMON = frozenset(
         "cache",
         "cache_dir",
         "check_files",
+        # issue 12: streaming, ids, augmentation
+        "shards",
+        "with_id",
+        "augment",
+        "augment_splits",
+        "seed",
+        "shuffle_buffer",
+        "equalize",
     }
 )
 _SPECIFIC = {
     "torch": frozenset({"transform", "target_transform", "dtype"}),
-    "tf": frozenset({"batch_size", "shuffle", "seed", "prefetch"}),
+    "tf": frozenset({"batch_size", "shuffle", "prefetch"}),
     "fastai": frozenset({"bs", "item_tfms", "batch_tfms", "num_workers", "shuffle", "device"}),
 }
 
@@ -186,9 +194,15 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
       ``loaders.cache``; default folder ``<root>/.cache/covid19-images``).
     * ``check_files`` (True): stat every file at construction and fail with the fetch
       command if a source is not checked out or a file is missing.
+    * ``shards``: stream a ``covid19-images export`` (webdataset for torch, tfrecord for tf)
+      folder or shard URL pattern instead of the manifest (``loaders.streaming``).
+    * ``with_id`` (False): also return each item's ``image_id``.
+    * ``augment``: None, ``"light"`` or a callable, applied to ``augment_splits`` (train)
+      only; ``seed`` and the epoch (``set_epoch``) fix every draw (``loaders.augment``).
+    * ``shuffle_buffer``, ``equalize``: streaming shuffle buffer; DDP step equalisation.
 
     Framework options: torch ``transform``, ``target_transform``, ``dtype`` ("float32" or
-    "uint8"); tf ``batch_size``, ``shuffle``, ``seed``, ``prefetch``; fastai ``bs``,
+    "uint8"); tf ``batch_size``, ``shuffle``, ``prefetch``; fastai ``bs``,
     ``item_tfms``, ``batch_tfms``, ``num_workers``, ``shuffle``, ``device``.
     """
     if framework not in FRAMEWORKS:
@@ -204,6 +218,16 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
     specific = {k: v for k, v in kwargs.items() if k not in _COMMON}
     options = make_options(modality, **common)
     warn_medical()
+    if options.shards is not None:  # issue 12: stream an export instead of the manifest
+        if framework == "torch":
+            from covid19_images.loaders.streaming import make_torch_stream
+
+            return make_torch_stream(options, **specific)
+        if framework == "tf":
+            from covid19_images.loaders.streaming_tf import make_tf_stream
+
+            return make_tf_stream(options, **specific)
+        raise ValueError("shards= streams for 'torch' and 'tf'; fastai reads the manifest (leave shards out)")
     if framework == "torch":
         from covid19_images.loaders.torch_adapter import make_torch_dataset
 

@@ -46,6 +46,22 @@ class Options:
     cache: bool = False
     cache_dir: Path | None = None
     check_files: bool = True
+    # --- issue 12: streaming, ids, augmentation (begin) -----------------------------------
+    #: WebDataset/TFRecord export folder, or a shard URL pattern (brace-expanded): stream it instead of the manifest
+    shards: str | None = None
+    #: also return each item's image_id (torch: (image, label, id); tf: a third element)
+    with_id: bool = False
+    #: None, "light" (chest-imaging preset) or a callable (image[, target]) -> augmented; see loaders.augment
+    augment: object = None
+    #: splits whose items are augmented (others never are)
+    augment_splits: tuple[str, ...] = ("train",)
+    #: seed of every random draw (augmentation, shuffle buffer, shard order); with the epoch it fixes them all
+    seed: int = 0
+    #: streaming: samples held in the shuffle buffer (0: no shuffling); None: 1000 for train, 0 otherwise
+    shuffle_buffer: int | None = None
+    #: streaming under DDP: None (every sample exactly once), "pad" or "drop" (same steps on every rank)
+    equalize: str | None = None
+    # --- issue 12 (end) ------------------------------------------------------------------
 
     @property
     def cache_directory(self) -> Path:
@@ -108,6 +124,15 @@ def make_options(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    # --- issue 12 (begin) ---
+    shards: str | os.PathLike | None = None,
+    with_id: bool = False,
+    augment: object = None,
+    augment_splits: str | Iterable[str] = ("train",),
+    seed: int = 0,
+    shuffle_buffer: int | None = None,
+    equalize: str | None = None,
+    # --- issue 12 (end) ---
 ) -> Options:
     from covid19_images.core.paths import find_root
 
@@ -140,6 +165,20 @@ def make_options(
     size = image_size_tuple(image_size)
     if cache and size is None:
         raise ValueError("cache=True needs a fixed image_size: the cache stores resized pixels")
+    # --- issue 12 (begin) ---
+    if not (augment is None or augment == "light" or callable(augment)):
+        raise ValueError(f"augment must be None, 'light' or a callable, not {augment!r}")
+    augment_split_names = _names(augment_splits, "augment_splits") or ()
+    for name in augment_split_names:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r} in augment_splits; choose from {', '.join(SPLITS)}")
+    if equalize not in (None, "pad", "drop"):
+        raise ValueError(f"equalize must be None, 'pad' or 'drop', not {equalize!r}")
+    if shuffle_buffer is not None and (isinstance(shuffle_buffer, bool) or int(shuffle_buffer) < 0):
+        raise ValueError(f"shuffle_buffer must be >= 0 or None, not {shuffle_buffer!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, not {seed!r}")
+    # --- issue 12 (end) ---
     resolved = find_root(root)
     return Options(
         modality=modality,
@@ -160,4 +199,13 @@ def make_options(
         cache=bool(cache),
         cache_dir=Path(cache_dir).resolve() if cache_dir is not None else None,
         check_files=bool(check_files),
+        # --- issue 12 (begin) ---
+        shards=os.fspath(shards) if shards is not None else None,
+        with_id=bool(with_id),
+        augment=augment,
+        augment_splits=augment_split_names,
+        seed=int(seed),
+        shuffle_buffer=None if shuffle_buffer is None else int(shuffle_buffer),
+        equalize=equalize,
+        # --- issue 12 (end) ---
     )

@@ -201,6 +201,7 @@ def make_tf_dataset(
     size, channels = options.image_size, options.channels
     labels = items["label_index"].to_numpy(dtype=np.int32)
     autotune = tf.data.AUTOTUNE
+    post, meta = _id_and_augment_hook(tf, options, items)
 
     if options.cache:
         assert size is not None
@@ -208,14 +209,14 @@ def make_tf_dataset(
         records = tf.data.FixedLengthRecordDataset(
             str(cache.path), record_bytes=cache.record_bytes, header_bytes=cache.offset
         )
-        dataset = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensor_slices(labels)))
+        dataset = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensor_slices(labels), meta))
         if shuffle:
             dataset = dataset.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
         shape = [size[0], size[1], channels]
 
-        def from_record(record: Any, label: Any) -> tuple[Any, Any]:
+        def from_record(record: Any, label: Any, item: Any) -> tuple[Any, ...]:
             pixels = tf.reshape(tf.io.decode_raw(record, tf.uint8), shape)
-            return tf.cast(pixels, tf.float32) * (1.0 / 255.0), label
+            return post(tf.cast(pixels, tf.float32) * (1.0 / 255.0), label, item)
 
         dataset = dataset.map(from_record, num_parallel_calls=autotune)
     else:
@@ -228,7 +229,9 @@ def make_tf_dataset(
             dtype=np.int32,
         )
         frames = items["frame"].to_numpy(dtype=np.int64)
-        dataset = tf.data.Dataset.from_tensor_slices((files, frames, formats, routes, labels))
+        dataset = tf.data.Dataset.zip(
+            (tf.data.Dataset.from_tensor_slices((files, frames, formats, routes, labels)), meta)
+        ).map(lambda main, item: (*main, item))
         if shuffle:
             dataset = dataset.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
 
@@ -259,7 +262,7 @@ def make_tf_dataset(
                 image = tf.tile(image, [1, 1, channels])
             return image
 
-        def decode(path: Any, frame: Any, fmt: Any, route: Any, label: Any) -> tuple[Any, Any]:
+        def decode(path: Any, frame: Any, fmt: Any, route: Any, label: Any, item: Any) -> tuple[Any, ...]:
             def jpeg(ratio: int, gray: bool) -> Any:
                 wanted = 1 if gray else channels
                 return lambda: finish(tf.io.decode_jpeg(tf.io.read_file(path), channels=wanted, ratio=ratio), wanted)
@@ -298,14 +301,41 @@ def make_tf_dataset(
             ]
             image = tf.switch_case(route, branches)
             image.set_shape([*(size or (None, None)), channels])
-            return image * (1.0 / 255.0), label
+            return post(image * (1.0 / 255.0), label, item)
 
         dataset = dataset.map(decode, num_parallel_calls=autotune, deterministic=True)
     if batch_size:
         dataset = dataset.batch(batch_size)
     if prefetch:
         dataset = dataset.prefetch(autotune)
+    dataset.set_epoch = post.set_epoch
     dataset.classes = list(selection.classes)
     dataset.class_to_idx = {c: i for i, c in enumerate(selection.classes)}
     dataset.manifest = items.drop(columns=["file", "label_index"])
     return dataset
+
+
+def _id_and_augment_hook(tf: Any, options: Options, items: Any) -> tuple[Any, Any]:
+    """Issue 12 hook: ``(post, meta)``. ``meta`` is a dataset of (image_id, augmentation key,
+    split) aligned with the items; ``post(image, label, meta)`` augments items of
+    ``augment_splits`` (stateless seeds from seed, epoch, key: see ``loaders.augment``) and
+    appends the image id when ``with_id``. ``post.set_epoch(n)`` sets the epoch variable."""
+    from covid19_images.loaders.augment import item_key, tf_light, tf_seed
+
+    ids = items["image_id"].astype(str).tolist()
+    keys = [item_key(i, f) for i, f in zip(ids, items["frame"].astype(int), strict=True)]
+    meta = tf.data.Dataset.from_tensor_slices((ids, keys, items["split"].astype(str).tolist()))
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    splits = tf.constant(list(options.augment_splits) or [""])
+    augment = options.augment
+    function = (lambda image, seed: tf_light(tf, image, seed)) if augment == "light" else augment
+
+    def post(image: Any, label: Any, item: Any) -> tuple[Any, ...]:
+        image_id, key, split = item
+        if augment is not None:
+            seed = tf_seed(tf, options.seed, epoch, key)
+            image = tf.cond(tf.reduce_any(tf.equal(splits, split)), lambda: function(image, seed), lambda: image)
+        return (image, label, image_id) if options.with_id else (image, label)
+
+    post.set_epoch = lambda value: epoch.assign(int(value))  # type: ignore[attr-defined]
+    return post, meta
