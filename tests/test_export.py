@@ -184,3 +184,29 @@ def test_tfrecord_export_is_read_by_tensorflow_and_deterministic(root: Path, tmp
         assert found[split]["ids"] and found[split]["shapes"] == [[48, 48]]
     assert found["train"]["files"] == -(-len(loader_rows(root, "train")) // 20) >= 2
     assert_same_tree(tmp_path / "a", tmp_path / "b")
+
+
+def test_ct_dicom_is_exported_as_png_with_the_loaders_pixels(tmp_path: Path, mirrors: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from covid19_images.loaders._pixels import load_item
+
+    ct_root = build_synced_root(tmp_path, mirrors, ["covid19-pos-case"])
+    export(tmp_path / "ct", "webdataset", root=ct_root, modality="ct", image_size=32, shard_size=50)
+    rows = exported(tmp_path / "ct")
+    manifest = load_manifest(ct_root)
+    for split in set(rows["split"]):
+        served = select(manifest, make_options("ct", root=ct_root, split=split)).items
+        assert len(rows[rows["split"] == split]) == len(served) > 0
+    everything = select(manifest, make_options("ct", root=ct_root, split=None)).items
+    assert len(rows) == everything["split"].isin(SPLITS).sum()
+    first = rows.iloc[0]
+    shard, member = first["export_path"].split("/")
+    assert member.endswith(".png") and first["format"] == "dicom"
+    with tarfile.open(tmp_path / "ct" / shard) as tar:
+        stored = np.asarray(Image.open(io.BytesIO(tar.extractfile(member).read())))
+    expected = load_item(str(ct_root / first["path"]), int(first["frame"]), "dicom", (32, 32), 3)
+    assert stored.shape == (32, 32) and np.array_equal(stored, expected[..., 0])

@@ -153,15 +153,33 @@ def payload(row: Any, image_size: tuple[int, int] | None) -> Payload:
 
 
 def iter_payloads(
-    items: pd.DataFrame, image_size: tuple[int, int] | None, desc: str
+    items: pd.DataFrame, image_size: tuple[int, int] | None, desc: str, *, window: int = 64
 ) -> Iterator[tuple[str, Any, Payload]]:
-    """``(key, row, payload)`` per item in export order, with a progress bar."""
+    """``(key, row, payload)`` per item in export order, with a progress bar.
+
+    Decoding and PNG encoding run on a thread pool (Pillow and the decoders release the GIL)
+    over a bounded window of ``window`` items, so memory stays flat and the order, hence
+    every output byte, stays the same whatever the number of threads.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
-    for key, (_, row) in tqdm(
-        zip(keys(items), items.iterrows(), strict=True), total=len(items), desc=desc, unit="img", leave=False
+    from covid19_images.loaders import default_workers
+
+    rows = [row for _, row in items.iterrows()]
+    names = keys(items)
+    with (
+        ThreadPoolExecutor(max_workers=default_workers()) as pool,
+        tqdm(total=len(rows), desc=desc, unit="img", leave=False) as bar,
     ):
-        yield key, row, payload(row, image_size)
+        for start in range(0, len(rows), window):
+            block = rows[start : start + window]
+            for key, row, data in zip(
+                names[start : start + window], block, pool.map(lambda r: payload(r, image_size), block), strict=True
+            ):
+                bar.update(1)
+                yield key, row, data
 
 
 def row_record(row: Any) -> dict[str, Any]:

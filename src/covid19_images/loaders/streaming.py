@@ -100,6 +100,9 @@ class ShardStream(torch.utils.data.IterableDataset):
         self.buffer = (DEFAULT_BUFFER if options.split == "train" else 0) if buffer is None else buffer
         self.augmenter = make_torch_augmenter(options.augment, options.seed)
         self.epoch = 0
+        #: the DataLoader's num_workers, for ``len()`` in the main process (inside workers the real
+        #: count is used); only matters with ``equalize``, whose budgets are per worker index
+        self.num_workers = 1
 
     def set_epoch(self, epoch: int) -> None:
         """Set before iterating each epoch: shard order, shuffle buffer and augmentation follow it."""
@@ -113,8 +116,8 @@ class ShardStream(torch.utils.data.IterableDataset):
         if self.counts is None:
             raise TypeError("the number of samples is unknown for a shard URL pattern (no export.json)")
         rank, _ = rank_and_world()
-        _, workers = worker_and_count()
-        layout = self._layout(workers)
+        info = torch.utils.data.get_worker_info()
+        layout = self._layout(info.num_workers if info is not None else max(1, self.num_workers))
         limits = budgets(layout, self.counts, self.options.equalize)
         if limits is not None:
             return sum(limits)
