@@ -231,3 +231,10 @@ def test_tensorflow_streams_the_tfrecord_export(root: Path, tmp_path: Path) -> N
     assert found["same_seed_same"] and found["augmented_share"] > 0.9 and found["val_untouched"]
     assert found["distributed_items"] == len(train)
     assert found["map_ids"] == found["map_manifest_ids"] and found["map_ids"]
+
+
+def test_row_filters_are_refused_with_shards(shards: Path) -> None:
+    with pytest.raises(ValueError, match="export"):
+        load_covid_xray("torch", shards=shards, sources=["darshan-xray"])
+    with pytest.raises(ValueError, match="unknown split"):
+        load_covid_xray("torch", shards=shards, split="nope")

@@ -219,6 +219,9 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
     options = make_options(modality, **common)
     warn_medical()
     if options.shards is not None:  # issue 12: stream an export instead of the manifest
+        from covid19_images.loaders.shards import check_stream_options
+
+        check_stream_options(options)
         if framework == "torch":
             from covid19_images.loaders.streaming import make_torch_stream
 

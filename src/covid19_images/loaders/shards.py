@@ -67,3 +67,17 @@ def budgets(layout: list[list[list[int]]], counts: list[int], equalize: str | No
     totals = [[sum(counts[i] for i in shards) for shards in rank] for rank in layout]
     pick = min if equalize == "drop" else max
     return [pick(rank[w] for rank in totals) for w in range(len(totals[0]))]
+
+
+def check_stream_options(options: Any) -> None:
+    """Row filters belong to the export: refuse them with ``shards=`` instead of ignoring them."""
+    given = [
+        name for name in ("labels", "sources", "views", "licenses", "classes") if getattr(options, name) is not None
+    ]
+    if options.cache:
+        given.append("cache")
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} cannot be applied to shards=: the rows of an export are fixed when it is written "
+            "(covid19-images export --sources/--views/--labels/--licenses); leave them out or export again"
+        )
