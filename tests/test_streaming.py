@@ -214,6 +214,16 @@ found["distributed_items"] = sum(int(strategy.experimental_local_results(y)[0].s
 mapped = load_covid_xray("tf", root=root, split="test", image_size=32, with_id=True)
 found["map_ids"] = [x[2].decode() for x in mapped.as_numpy_iterator()]
 found["map_manifest_ids"] = mapped.manifest["image_id"].tolist()
+cached = load_covid_xray(
+    "tf", root=root, split="test", image_size=32, with_id=True, cache=True, cache_dir=out + "-cache"
+)
+found["cached_ids"] = [x[2].decode() for x in cached.as_numpy_iterator()]
+kw = dict(root=root, split="train", image_size=32, augment="light", seed=9)
+one = [x[0] for x in load_covid_xray("tf", **kw).as_numpy_iterator()]
+two = [x[0] for x in load_covid_xray("tf", **kw).as_numpy_iterator()]
+base = [x[0] for x in load_covid_xray("tf", root=root, split="train", image_size=32).as_numpy_iterator()]
+found["map_same_seed_same"] = all(np.array_equal(x, y) for x, y in zip(one, two))
+found["map_augmented_share"] = float(np.mean([not np.allclose(x, y) for x, y in zip(one, base)]))
 print("RESULT " + json.dumps(found))
 """
 
@@ -230,7 +240,8 @@ def test_tensorflow_streams_the_tfrecord_export(root: Path, tmp_path: Path) -> N
     assert sorted(found["ids"]) == sorted(train) and len(found["ids"]) == len(train)
     assert found["same_seed_same"] and found["augmented_share"] > 0.9 and found["val_untouched"]
     assert found["distributed_items"] == len(train)
-    assert found["map_ids"] == found["map_manifest_ids"] and found["map_ids"]
+    assert found["map_ids"] == found["map_manifest_ids"] == found["cached_ids"] and found["map_ids"]
+    assert found["map_same_seed_same"] and found["map_augmented_share"] > 0.9
 
 
 def test_row_filters_are_refused_with_shards(shards: Path) -> None:

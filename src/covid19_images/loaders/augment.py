@@ -179,3 +179,27 @@ def tf_seed(tf: Any, seed: int, epoch: Any, key: Any) -> Any:
     bucket = tf.strings.to_hash_bucket_fast(key, 2**62)
     base = tf.stack([tf.constant(int(seed), tf.int64), tf.cast(epoch, tf.int64)])
     return tf.random.experimental.stateless_fold_in(base, bucket)
+
+
+def tf_item_hook(tf: Any, options: Any, items: Any) -> tuple[Any, Any]:
+    """The TF map-style loader's hook: ``(post, meta)``. ``meta`` is a dataset of (image_id, augmentation key,
+    split) aligned with the items; ``post(image, label, meta)`` augments items of
+    ``augment_splits`` (stateless seeds from seed, epoch, key: see ``loaders.augment``) and
+    appends the image id when ``with_id``. ``post.set_epoch(n)`` sets the epoch variable."""
+    ids = items["image_id"].astype(str).tolist()
+    keys = [item_key(i, f) for i, f in zip(ids, items["frame"].astype(int), strict=True)]
+    meta = tf.data.Dataset.from_tensor_slices((ids, keys, items["split"].astype(str).tolist()))
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    splits = tf.constant(list(options.augment_splits) or [""])
+    augment = options.augment
+    function = (lambda image, seed: tf_light(tf, image, seed)) if augment == "light" else augment
+
+    def post(image: Any, label: Any, item: Any) -> tuple[Any, ...]:
+        image_id, key, split = item
+        if augment is not None:
+            seed = tf_seed(tf, options.seed, epoch, key)
+            image = tf.cond(tf.reduce_any(tf.equal(splits, split)), lambda: function(image, seed), lambda: image)
+        return (image, label, image_id) if options.with_id else (image, label)
+
+    post.set_epoch = lambda value: epoch.assign(int(value))  # type: ignore[attr-defined]
+    return post, meta

@@ -35,6 +35,7 @@ import numpy as np
 from covid19_images.loaders import require, selection_for
 from covid19_images.loaders._options import Options
 from covid19_images.loaders._pixels import load_item
+from covid19_images.loaders.augment import tf_item_hook
 from covid19_images.loaders.cache import open_cache
 
 RATIOS = (1, 2, 4, 8)
@@ -201,7 +202,7 @@ def make_tf_dataset(
     size, channels = options.image_size, options.channels
     labels = items["label_index"].to_numpy(dtype=np.int32)
     autotune = tf.data.AUTOTUNE
-    post, meta = _id_and_augment_hook(tf, options, items)
+    post, meta = tf_item_hook(tf, options, items)  # issue 12: with_id, augment
 
     if options.cache:
         assert size is not None
@@ -313,29 +314,3 @@ def make_tf_dataset(
     dataset.class_to_idx = {c: i for i, c in enumerate(selection.classes)}
     dataset.manifest = items.drop(columns=["file", "label_index"])
     return dataset
-
-
-def _id_and_augment_hook(tf: Any, options: Options, items: Any) -> tuple[Any, Any]:
-    """Issue 12 hook: ``(post, meta)``. ``meta`` is a dataset of (image_id, augmentation key,
-    split) aligned with the items; ``post(image, label, meta)`` augments items of
-    ``augment_splits`` (stateless seeds from seed, epoch, key: see ``loaders.augment``) and
-    appends the image id when ``with_id``. ``post.set_epoch(n)`` sets the epoch variable."""
-    from covid19_images.loaders.augment import item_key, tf_light, tf_seed
-
-    ids = items["image_id"].astype(str).tolist()
-    keys = [item_key(i, f) for i, f in zip(ids, items["frame"].astype(int), strict=True)]
-    meta = tf.data.Dataset.from_tensor_slices((ids, keys, items["split"].astype(str).tolist()))
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    splits = tf.constant(list(options.augment_splits) or [""])
-    augment = options.augment
-    function = (lambda image, seed: tf_light(tf, image, seed)) if augment == "light" else augment
-
-    def post(image: Any, label: Any, item: Any) -> tuple[Any, ...]:
-        image_id, key, split = item
-        if augment is not None:
-            seed = tf_seed(tf, options.seed, epoch, key)
-            image = tf.cond(tf.reduce_any(tf.equal(splits, split)), lambda: function(image, seed), lambda: image)
-        return (image, label, image_id) if options.with_id else (image, label)
-
-    post.set_epoch = lambda value: epoch.assign(int(value))  # type: ignore[attr-defined]
-    return post, meta
