@@ -224,6 +224,13 @@ two = [x[0] for x in load_covid_xray("tf", **kw).as_numpy_iterator()]
 base = [x[0] for x in load_covid_xray("tf", root=root, split="train", image_size=32).as_numpy_iterator()]
 found["map_same_seed_same"] = all(np.array_equal(x, y) for x, y in zip(one, two))
 found["map_augmented_share"] = float(np.mean([not np.allclose(x, y) for x, y in zip(one, base)]))
+from covid19_images.loaders.augment import tf_light
+mask = np.zeros((64, 64, 1), np.uint8)
+mask[12:40, 20:50] = 1
+moved, moved_mask = tf_light(tf, tf.constant(np.repeat(mask, 3, 2), tf.float32), tf.constant([1, 2]), tf.constant(mask))
+bright, region = moved.numpy()[..., 0] > 0.5, moved_mask.numpy()[..., 0] > 0
+found["mask_moved"] = bool((region != (mask[..., 0] > 0)).any())
+found["mask_iou"] = float((bright & region).sum() / (bright | region).sum())
 print("RESULT " + json.dumps(found))
 """
 
@@ -242,6 +249,7 @@ def test_tensorflow_streams_the_tfrecord_export(root: Path, tmp_path: Path) -> N
     assert found["distributed_items"] == len(train)
     assert found["map_ids"] == found["map_manifest_ids"] == found["cached_ids"] and found["map_ids"]
     assert found["map_same_seed_same"] and found["map_augmented_share"] > 0.9
+    assert found["mask_moved"] and found["mask_iou"] > 0.9  # a mask gets the image's geometric transform
 
 
 def test_row_filters_are_refused_with_shards(shards: Path) -> None:
