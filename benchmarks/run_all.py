@@ -22,6 +22,7 @@ RUNS = (
     ("fastai_large", "bench_fastai.py", ["--kind", "large-jpeg", "--count", "1000", "--rounds", "3"]),
     ("torch_all", "bench_torch.py", ["--kind", "all", "--count", "1000", "--rounds", "4"]),
     ("tf_all", "bench_tf.py", ["--kind", "all", "--count", "1000", "--rounds", "6"]),
+    ("export_large", "bench_export.py", ["--kind", "large-jpeg", "--count", "1000", "--rounds", "3"]),
 )
 
 
@@ -39,6 +40,11 @@ def table(results: dict[str, dict]) -> str:
             rows = [
                 ("vs hand-written tf.data", "handwritten", "ours", ""),
                 ("cache", "handwritten", "cached", "cached"),
+            ]
+        elif name.startswith("export"):
+            rows = [
+                ("map-style loader vs ImageFolder", "imagefolder", "map_style", "map_style"),
+                ("stream of a 224 px webdataset export vs ImageFolder", "imagefolder", "stream", "stream"),
             ]
         else:
             rows = [("epoch vs ImageDataLoaders.from_df", "from_df_epoch", "ours_epoch", "epoch")]

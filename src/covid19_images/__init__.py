@@ -9,7 +9,7 @@ A positive scan can suggest COVID-19; a negative scan means nothing. Research us
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -54,6 +54,13 @@ def load_covid_xray(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    shards: str | os.PathLike | None = None,
+    with_id: bool = False,
+    augment: str | Callable | None = None,
+    augment_splits: str | Iterable[str] = ("train",),
+    seed: int = 0,
+    shuffle_buffer: int | None = None,
+    equalize: str | None = None,
     task: str = "classification",
     mask_source: str | None = None,
     score: str | None = None,
@@ -90,6 +97,13 @@ def load_covid_ct(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    shards: str | os.PathLike | None = None,
+    with_id: bool = False,
+    augment: str | Callable | None = None,
+    augment_splits: str | Iterable[str] = ("train",),
+    seed: int = 0,
+    shuffle_buffer: int | None = None,
+    equalize: str | None = None,
     task: str = "classification",
     mask_source: str | None = None,
     score: str | None = None,
@@ -130,6 +144,13 @@ def load_covid_ultrasound(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    shards: str | os.PathLike | None = None,
+    with_id: bool = False,
+    augment: str | Callable | None = None,
+    augment_splits: str | Iterable[str] = ("train",),
+    seed: int = 0,
+    shuffle_buffer: int | None = None,
+    equalize: str | None = None,
     task: str = "classification",
     mask_source: str | None = None,
     score: str | None = None,

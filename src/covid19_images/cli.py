@@ -186,5 +186,56 @@ def verify_command(root: Path | None, decode: bool, as_json: bool, quiet: bool) 
         sys.exit(1)
 
 
+@main.command("export")
+@root_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write.")
+@click.option("--format", "fmt", type=click.Choice(["imagefolder", "webdataset", "hf", "tfrecord"]), required=True)
+@click.option("--modality", type=click.Choice(["xray", "ct", "ultrasound"]), default="xray", show_default=True)
+@click.option("--split-scheme", default="default", show_default=True, help="As the loaders' split_scheme.")
+@click.option("--image-size", type=int, default=None, help="Squash to SIZE x SIZE pixels (PNG); omit: original files.")
+@click.option("--sources", multiple=True, help="Only these sources (repeatable).")
+@click.option("--views", multiple=True, help="Only these views (repeatable).")
+@click.option("--labels", multiple=True, help="Only these labels (repeatable; 'all' includes unknown).")
+@click.option("--licenses", multiple=True, help="Only these licences (repeatable).")
+@click.option("--shard-size", type=int, default=1000, show_default=True, help="Images per tar/Parquet/TFRecord file.")
+@click.option("--overwrite", is_flag=True, help="Delete --out first if it is not empty.")
+def export_command(
+    root: Path | None,
+    out: Path,
+    fmt: str,
+    modality: str,
+    split_scheme: str,
+    image_size: int | None,
+    sources: tuple[str, ...],
+    views: tuple[str, ...],
+    labels: tuple[str, ...],
+    licenses: tuple[str, ...],
+    shard_size: int,
+    overwrite: bool,
+) -> None:
+    """Write the loaders' selection as an assembled dataset, with manifest.csv and DATASHEET.md."""
+    from covid19_images.export import export
+    from covid19_images.loaders import NoItemsError
+
+    try:
+        result = export(
+            out,
+            fmt,
+            root=find_root(root),
+            modality=modality,
+            split_scheme=split_scheme,
+            image_size=image_size,
+            sources=sources or None,
+            views=views or None,
+            labels=labels or None,
+            licenses=licenses or None,
+            shard_size=shard_size,
+            overwrite=overwrite,
+        )
+    except (FileExistsError, FileNotFoundError, NoItemsError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(result.summary())
+
+
 if __name__ == "__main__":
     main()

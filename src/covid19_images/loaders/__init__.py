@@ -147,31 +147,50 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
     """A native dataset of ``framework`` over the ``modality`` images of the manifest.
 
     ``kwargs`` are the options declared in :mod:`covid19_images.loaders._options` (shared by
-    every framework) plus the framework's own, declared by its adapter's signature
+    every framework) plus the framework's own, declared by its factory's signature
     (:mod:`covid19_images.loaders.adapters`). The public ``load_covid_xray``/``ct``/``ultrasound``
     spell the shared ones out; this is what they call.
     """
-    factory = get_adapter(framework)
-    declared = {f.name for f in user_options(modality)} | {"root"}
-    shared = {k: v for k, v in kwargs.items() if k in declared or k in _ALL_USER_OPTIONS}
+    adapter = get_adapter(framework)
+    shared = {k: v for k, v in kwargs.items() if k in _ALL_USER_OPTIONS or k == "root"}
     options = make_options(modality, **shared)
+    factory = _factory_for(options, framework, adapter)
     specific = {k: v for k, v in kwargs.items() if k not in shared}
     accepted = framework_options(factory)
     unknown = sorted(set(specific) - set(accepted))
     if unknown:
+        declared = sorted(f.name for f in user_options(modality))
         raise TypeError(
             f"unknown option(s) {', '.join(unknown)} for the {framework!r} loader; its own options: "
-            f"{', '.join(accepted) or 'none'}; shared options: {', '.join(sorted(declared))}"
+            f"{', '.join(accepted) or 'none'}; shared options: {', '.join(declared)}"
         )
+    warn_medical()
+    return factory(options, **specific)
+
+
+def _factory_for(options: Options, framework: str, adapter: Any) -> Any:
+    """The registered adapter, or the streaming / volume factory when the options ask for one."""
     from covid19_images.loaders.tasks import check_framework
 
     check_framework(options, framework)
-    warn_medical()
+    if options.shards is not None:  # stream an export instead of the manifest
+        from covid19_images.loaders.shards import check_stream_options
+
+        check_stream_options(options)
+        if framework == "torch":
+            from covid19_images.loaders.streaming import make_torch_stream
+
+            return make_torch_stream
+        if framework == "tf":
+            from covid19_images.loaders.streaming_tf import make_tf_stream
+
+            return make_tf_stream
+        raise ValueError("shards= streams for 'torch' and 'tf'; fastai reads the manifest (leave shards out)")
     if options.volumes:  # one 3-D item per series (torch only, checked above)
         from covid19_images.loaders.volumes import make_volume_dataset
 
-        return make_volume_dataset(options, **specific)
-    return factory(options, **specific)
+        return make_volume_dataset
+    return adapter
 
 
 _ALL_USER_OPTIONS = frozenset(f.name for f in user_options())

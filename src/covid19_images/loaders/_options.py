@@ -168,6 +168,42 @@ def _checked_with_the_others(value: Any, name: str) -> Any:
     return value
 
 
+def _shards(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be an export folder or a shard URL pattern, not {type(value).__name__}")
+    return os.fspath(value)
+
+
+def _augment(value: Any, name: str) -> Any:
+    if value is None or value == "light" or callable(value):
+        return value
+    raise ValueError(f"{name} must be None, 'light' or a callable, not {value!r}")
+
+
+def _splits(value: Any, name: str) -> tuple[str, ...]:
+    names = _names(value, name) or ()
+    for split in names:
+        _split(split, name)
+    return names
+
+
+def _buffer(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    size = whole_number(value, name)
+    if size < 0:
+        raise ValueError(f"{name} must be >= 0 or None, not {value!r}")
+    return size
+
+
+def _equalize(value: Any, name: str) -> str | None:
+    if value not in (None, "pad", "drop"):
+        raise ValueError(f"{name} must be None, 'pad' or 'drop', not {value!r}")
+    return value
+
+
 def _directory(value: Any, name: str) -> Path | None:
     if value is None:
         return None
@@ -263,6 +299,44 @@ class Options:
         _flag,
     )
 
+    # streaming over exported shards, ids, augmentation (loaders.streaming, loaders.augment)
+    shards: str | None = option(
+        None,
+        "str | os.PathLike | None",
+        "stream a ``covid19-images export`` instead of the manifest: its folder or a shard URL pattern "
+        "(webdataset for torch, tfrecord for tf); split by torch.distributed rank and DataLoader worker.",
+        _shards,
+    )
+    with_id: bool = option(
+        False, "bool", "also return each item's ``image_id``, so predictions trace back to files.", _flag
+    )
+    augment: Any = option(
+        None,
+        "str | Callable | None",
+        'None, "light" (rotation <= 7 degrees, scale, shift, brightness/contrast; no flips) or a callable, from '
+        "the framework's own transforms; masks and boxes follow the image (loaders.augment).",
+        _augment,
+    )
+    augment_splits: tuple[str, ...] = option(
+        ("train",), "str | Iterable[str]", "the splits whose items are augmented; others never are.", _splits
+    )
+    seed: int = option(
+        0,
+        "int",
+        "seed of every random draw (augmentation, shuffles, shard order); with the epoch (``set_epoch``) it fixes "
+        "them all, whatever the number of workers.",
+        whole_number,
+    )
+    shuffle_buffer: int | None = option(
+        None, "int | None", "streaming: samples in the shuffle buffer (0: none); None: 1000 for train, else 0.", _buffer
+    )
+    equalize: str | None = option(
+        None,
+        "str | None",
+        'streaming under DDP: None (every sample exactly once), "pad" or "drop" (the same number of steps on '
+        "every rank, from the export's shard counts).",
+        _equalize,
+    )
     # annotations (loaders.tasks) and volumes (loaders.volumes); cross-checked in make_options
     task: str = option(
         "classification",

@@ -70,6 +70,7 @@ def make_fastai_dataloaders(
         )
     guard_tf_then_torchvision("fastai")
     require("fastai", "fastai")
+    batch_tfms = _augment_hook(options, batch_tfms)
     from fastai.data.block import CategoryBlock, ColReader, ColSplitter, DataBlock
     from fastai.vision.core import PILImage, PILImageBW
     from fastai.vision.data import ImageBlock
@@ -114,3 +115,22 @@ def make_fastai_dataloaders(
     dls.manifest = served.drop(columns=drop)
     dls.test_items = items[items["split"] == "test"].reset_index(drop=True)
     return dls
+
+
+def _augment_hook(options: Options, batch_tfms: Any) -> Any:
+    """Issue 12 hook: ``augment`` -> fastai batch transforms (training set only, fastai's rule);
+    ``with_id`` is refused with where the ids are (fastai batches carry no strings)."""
+    if options.with_id:
+        raise ValueError(
+            "with_id is not supported by the fastai loader: dls.train.items / dls.valid.items are the manifest "
+            "rows (column image_id) in dataset order; use dls.valid.items['image_id'] with get_preds"
+        )
+    if options.augment is None:
+        return batch_tfms
+    if tuple(options.augment_splits) != ("train",):
+        raise ValueError("fastai augments its training set only: leave augment_splits at its default")
+    from covid19_images.loaders.augment import fastai_light
+
+    extra = fastai_light() if options.augment == "light" else [options.augment]
+    given = [] if batch_tfms is None else list(batch_tfms) if isinstance(batch_tfms, (list, tuple)) else [batch_tfms]
+    return given + extra

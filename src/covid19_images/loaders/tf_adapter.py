@@ -35,6 +35,7 @@ import numpy as np
 from covid19_images.loaders import require, selection_for
 from covid19_images.loaders._options import Options
 from covid19_images.loaders._pixels import load_item
+from covid19_images.loaders.augment import tf_item_hook
 from covid19_images.loaders.cache import open_cache
 
 RATIOS = (1, 2, 4, 8)
@@ -188,7 +189,6 @@ def make_tf_dataset(
     options: Options,
     batch_size: int | None = None,
     shuffle: bool = False,
-    seed: int | None = None,
     prefetch: bool = True,
 ) -> Any:
     """A ``tf.data.Dataset`` of ``(image float32 [H, W, C], label int32)``.
@@ -199,8 +199,7 @@ def make_tf_dataset(
     Args:
         options: the validated shared options.
         batch_size: batch before the final prefetch; None serves single items.
-        shuffle: shuffle the (cheap) file list before decoding.
-        seed: the shuffle's seed.
+        shuffle: shuffle the (cheap) file list before decoding (seeded by ``options.seed``).
         prefetch: end the pipeline with ``prefetch(AUTOTUNE)``.
     """
     from covid19_images.loaders.tasks import needs_task_selection  # issue 13
@@ -208,13 +207,14 @@ def make_tf_dataset(
     if needs_task_selection(options):
         from covid19_images.loaders.tf_tasks import make_tf_task_dataset
 
-        return make_tf_task_dataset(options, batch_size, shuffle, seed, prefetch)
+        return make_tf_task_dataset(options, batch_size, shuffle, options.seed, prefetch)
     tf = import_tensorflow()
     selection = selection_for(options)
     items = selection.items
     size, channels = options.image_size, options.channels
     labels = items["label_index"].to_numpy(dtype=np.int32)
     autotune = tf.data.AUTOTUNE
+    post, meta = tf_item_hook(tf, options, items)  # issue 12: with_id, augment
 
     if options.cache:
         assert size is not None
@@ -222,14 +222,14 @@ def make_tf_dataset(
         records = tf.data.FixedLengthRecordDataset(
             str(cache.path), record_bytes=cache.record_bytes, header_bytes=cache.offset
         )
-        dataset = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensor_slices(labels)))
+        dataset = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensor_slices(labels), meta))
         if shuffle:
-            dataset = dataset.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
+            dataset = dataset.shuffle(len(items), seed=options.seed, reshuffle_each_iteration=True)
         shape = [size[0], size[1], channels]
 
-        def from_record(record: Any, label: Any) -> tuple[Any, Any]:
+        def from_record(record: Any, label: Any, item: Any) -> tuple[Any, ...]:
             pixels = tf.reshape(tf.io.decode_raw(record, tf.uint8), shape)
-            return tf.cast(pixels, tf.float32) * (1.0 / 255.0), label
+            return post(tf.cast(pixels, tf.float32) * (1.0 / 255.0), label, item)
 
         dataset = dataset.map(from_record, num_parallel_calls=autotune)
     else:
@@ -242,9 +242,11 @@ def make_tf_dataset(
             dtype=np.int32,
         )
         frames = items["frame"].to_numpy(dtype=np.int64)
-        dataset = tf.data.Dataset.from_tensor_slices((files, frames, formats, routes, labels))
+        dataset = tf.data.Dataset.zip(
+            (tf.data.Dataset.from_tensor_slices((files, frames, formats, routes, labels)), meta)
+        ).map(lambda main, item: (*main, item))
         if shuffle:
-            dataset = dataset.shuffle(len(items), seed=seed, reshuffle_each_iteration=True)
+            dataset = dataset.shuffle(len(items), seed=options.seed, reshuffle_each_iteration=True)
 
         def read_with_reader(path: bytes, frame: np.int64, fmt: bytes) -> np.ndarray:
             return load_item(path.decode(), int(frame), fmt.decode(), size, channels)
@@ -273,7 +275,7 @@ def make_tf_dataset(
                 image = tf.tile(image, [1, 1, channels])
             return image
 
-        def decode(path: Any, frame: Any, fmt: Any, route: Any, label: Any) -> tuple[Any, Any]:
+        def decode(path: Any, frame: Any, fmt: Any, route: Any, label: Any, item: Any) -> tuple[Any, ...]:
             def jpeg(ratio: int, gray: bool) -> Any:
                 wanted = 1 if gray else channels
                 return lambda: finish(tf.io.decode_jpeg(tf.io.read_file(path), channels=wanted, ratio=ratio), wanted)
@@ -312,13 +314,14 @@ def make_tf_dataset(
             ]
             image = tf.switch_case(route, branches)
             image.set_shape([*(size or (None, None)), channels])
-            return image * (1.0 / 255.0), label
+            return post(image * (1.0 / 255.0), label, item)
 
         dataset = dataset.map(decode, num_parallel_calls=autotune, deterministic=True)
     if batch_size:
         dataset = dataset.batch(batch_size)
     if prefetch:
         dataset = dataset.prefetch(autotune)
+    dataset.set_epoch = post.set_epoch
     dataset.classes = list(selection.classes)
     dataset.class_to_idx = {c: i for i, c in enumerate(selection.classes)}
     dataset.manifest = items.drop(columns=["file", "label_index"])

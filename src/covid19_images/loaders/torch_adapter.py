@@ -18,6 +18,7 @@ from covid19_images.loaders import require, selection_for
 from covid19_images.loaders._options import Options
 from covid19_images.loaders._pixels import load_item
 from covid19_images.loaders._select import Selection
+from covid19_images.loaders.augment import item_key, make_torch_augmenter
 from covid19_images.loaders.cache import PixelCache, open_cache
 
 torch = require("torch", "torch")
@@ -25,7 +26,8 @@ _SCALE = np.float32(1.0 / 255.0)
 
 
 class CovidImageDataset(torch.utils.data.Dataset):
-    """``ds[i]`` is ``(image, label)``: a float32 tensor ``[C, H, W]`` in [0, 1] and an int.
+    """``ds[i]`` is ``(image, label)``: a float32 tensor ``[C, H, W]`` in [0, 1] and an int
+    (``(image, label, image_id)`` with ``with_id=True``).
 
     Like torchvision datasets it takes ``root``, ``transform`` (applied to the image
     tensor) and ``target_transform`` (applied to the label index), and exposes
@@ -78,6 +80,11 @@ class CovidImageDataset(torch.utils.data.Dataset):
         self._formats: list[str] = items["format"].tolist()
         self._labels = items["label_index"].to_numpy(dtype=np.int64)
         self._manifest = items.drop(columns=["file", "label_index"])
+        # issue 12: ids, augmentation, epoch (see loaders.augment)
+        self._ids: list[str] = items["image_id"].astype(str).tolist()
+        self._splits: list[str] = items["split"].astype(str).tolist()
+        self._augmenter = make_torch_augmenter(options.augment, options.seed)
+        self.epoch = 0
         self._cache: PixelCache | None = None
         if options.cache:
             assert options.image_size is not None
@@ -109,7 +116,11 @@ class CovidImageDataset(torch.utils.data.Dataset):
             self.options.channels,
         )
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
+    def set_epoch(self, epoch: int) -> None:
+        """Set before each epoch (as with ``DistributedSampler``): augmentation draws follow it."""
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
@@ -127,10 +138,15 @@ class CovidImageDataset(torch.utils.data.Dataset):
 
             return torch_item(self._task, index, image, self.transform, self.target_transform)
         label: Any = int(self._labels[index])
+        if self._augmenter is not None and self._splits[index] in self.options.augment_splits:
+            key = item_key(self._ids[index], int(self._frames[index]))
+            image = self._augmenter(image, key=key, epoch=self.epoch)
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
             label = self.target_transform(label)
+        if self.options.with_id:
+            return image, label, self._ids[index]
         return image, label
 
     def __repr__(self) -> str:

@@ -1,0 +1,147 @@
+"""Assembled datasets: the loaders' selection written out as ImageFolder, WebDataset shards,
+a Hugging Face datasets repository or TFRecord files, with a manifest and a datasheet.
+
+One call, :func:`export`, does the same for every format: select the rows exactly as the
+loaders do (same filters, dedup, ``unknown`` left out, same class indices), hand them to
+the format's writer, then write ``manifest.csv`` (the rows and where each went),
+``export.json`` (classes, counts, shard files with their counts) and ``DATASHEET.md``.
+Every step is deterministic, so two exports of the same inputs are byte-identical.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from covid19_images.export.common import (
+    DEFAULT_SHARD_SIZE,
+    ExportRequest,
+    ExportResult,
+    read_index,
+    selected_items,
+    write_bytes,
+    write_index,
+    write_manifest_csv,
+)
+from covid19_images.loaders._options import image_size_tuple
+
+FORMATS = ("imagefolder", "webdataset", "hf", "tfrecord")
+
+
+def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = (value,) if isinstance(value, str) else tuple(value)
+    return names or None
+
+
+def export(
+    out: str | os.PathLike,
+    format: str,
+    *,
+    root: str | os.PathLike | None = None,
+    modality: str = "xray",
+    split_scheme: str = "default",
+    image_size: int | tuple[int, int] | None = None,
+    sources: str | Iterable[str] | None = None,
+    views: str | Iterable[str] | None = None,
+    labels: str | Iterable[str] | None = None,
+    licenses: str | Iterable[str] | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Export the ``modality`` images of the manifest to ``out`` as ``format`` (see :data:`FORMATS`).
+
+    ``image_size`` None keeps the original files (JPEG/PNG byte for byte; other formats
+    decoded to PNG); an int or (height, width) squashes like the loaders do and stores PNG.
+    ``shard_size`` is the number of images per WebDataset tar / Parquet / TFRecord file.
+    ``out`` must be absent or empty unless ``overwrite`` (which deletes it first).
+    """
+    from covid19_images.core.paths import find_root
+
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, not {shard_size}")
+    target = Path(out).resolve()
+    if target.exists() and any(target.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{target} is not empty: choose a new folder or pass overwrite=True (--overwrite)")
+        shutil.rmtree(target)
+    request = ExportRequest(
+        root=find_root(root),
+        out=target,
+        format=format,
+        modality=modality,
+        split_scheme=split_scheme,
+        image_size=image_size_tuple(image_size),
+        sources=_names(sources),
+        views=_names(views),
+        labels=_names(labels),
+        licenses=_names(licenses),
+        shard_size=int(shard_size),
+    )
+    selection = selected_items(request)
+    target.mkdir(parents=True, exist_ok=True)
+    writer = importlib.import_module(f"covid19_images.export.{format}")
+    paths, shards = writer.write(request, selection)
+    items = selection.items
+    counts = {split: int((items["split"] == split).sum()) for split in dict.fromkeys(items["split"].astype(str))}
+    write_manifest_csv(target, items, paths)
+    write_index(target, request, selection.classes, counts, shards)
+    sheet = _datasheet(request, selection, paths)
+    write_bytes(target / "DATASHEET.md", sheet.encode("utf-8"))
+    if format == "hf":
+        _write_card(request, selection, shards, sheet)
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    return ExportResult(out=target, format=format, classes=selection.classes, counts=counts, files=files)
+
+
+def _meta(request: ExportRequest) -> dict:
+    return {
+        "format": request.format,
+        "modality": request.modality,
+        "split_scheme": request.split_scheme,
+        "image_size": request.image_size,
+        "filters": {
+            "sources": request.sources,
+            "views": request.views,
+            "labels": request.labels,
+            "licenses": request.licenses,
+        },
+    }
+
+
+def _datasheet(request: ExportRequest, selection, paths: list[str]) -> str:
+    from covid19_images.export.datasheet import render
+
+    return render(selection.items, paths, selection.classes, request.root, _meta(request))
+
+
+def _write_card(request: ExportRequest, selection, shards: dict, sheet: str) -> None:
+    """README.md of the Hugging Face layout: YAML header + the datasheet as the card body."""
+    import yaml
+
+    from covid19_images.export.hf import card_header
+    from covid19_images.sources.registry import load_registry
+
+    items = selection.items
+    licences = sorted(set(items["license"].astype(str)))
+    header = card_header(selection.classes, shards, licences, len(items), request.modality)
+    registry = load_registry(request.root)
+    citations = [
+        f"- **{s}**: {registry[s].citation.strip()}"
+        for s in sorted(set(items["source"]))
+        if s in registry and registry[s].citation
+    ]
+    body = sheet
+    if citations:
+        body += "\n## Citation\n\nCite every source you use:\n\n" + "\n".join(citations) + "\n"
+    text = "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=1000) + "---\n\n" + body
+    write_bytes(request.out / "README.md", text.encode("utf-8"))
+
+
+__all__ = ["FORMATS", "ExportRequest", "ExportResult", "export", "read_index"]

@@ -1,0 +1,101 @@
+"""A Hugging Face datasets repository: ``data/<split>-NNNNN-of-MMMMM.parquet`` + ``README.md``.
+
+Each Parquet file has an ``image`` column stored as the ``Image`` feature does (struct of
+``bytes`` and ``path``), ``label`` as a ``ClassLabel`` (int64 + names) and every manifest
+column (``label`` renamed ``label_name``) plus ``frame``. The features are written into
+the Parquet schema metadata (key ``huggingface``) *and* into the card's ``dataset_info``,
+so ``datasets.load_dataset(DIR)`` reads the ClassLabel names and ``push_to_hub`` publishes
+the folder as it is. The card's ``configs`` maps each split to its files explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from covid19_images.core.schema import MANIFEST_COLUMNS
+from covid19_images.export.common import ExportRequest, chunks, iter_payloads
+from covid19_images.loaders._select import Selection
+
+#: manifest columns as Parquet string columns (``label`` becomes the ClassLabel; its text is ``label_name``)
+TEXT_COLUMNS = tuple("label_name" if c == "label" else c for c in MANIFEST_COLUMNS)
+DATA_DIR = "data"
+
+
+def features(classes: tuple[str, ...]) -> Any:
+    from datasets import ClassLabel, Features, Image, Value
+
+    spec: dict[str, Any] = {"image": Image(), "label": ClassLabel(names=list(classes))}
+    spec.update({column: Value("string") for column in TEXT_COLUMNS})
+    spec["frame"] = Value("int64")
+    return Features(spec)
+
+
+def parquet_name(split: str, number: int, total: int) -> str:
+    return f"{DATA_DIR}/{split}-{number:05d}-of-{total:05d}.parquet"
+
+
+def write(request: ExportRequest, selection: Selection) -> tuple[list[str], dict]:
+    """Write the Parquet files; return ``<file>#<row>`` per item and per split its files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = features(selection.classes).arrow_schema
+    items = selection.items
+    payloads = iter_payloads(items, request.image_size, "hf")
+    paths: list[str] = []
+    shards: dict[str, list[dict]] = {}
+    (request.out / DATA_DIR).mkdir(parents=True, exist_ok=True)
+    for split in dict.fromkeys(items["split"].astype(str)):
+        blocks = chunks(int((items["split"] == split).sum()), request.shard_size)
+        shards[split] = []
+        for number, block in enumerate(blocks):
+            name = parquet_name(split, number, len(blocks))
+            rows = []
+            for position in block:
+                key, row, data = next(payloads)
+                record: dict[str, Any] = {"image": {"bytes": data.data, "path": f"{key}.{data.ext}"}}
+                record["label"] = int(row["label_index"])
+                for column, text in zip(MANIFEST_COLUMNS, TEXT_COLUMNS, strict=True):
+                    record[text] = str(row[column])
+                record["frame"] = int(row["frame"])
+                rows.append(record)
+                paths.append(f"{name}#{position}")
+            table = pa.Table.from_pylist(rows, schema=schema)
+            # fixed writer settings: same rows, same bytes (no statistics timestamps exist in Parquet)
+            pq.write_table(table, request.out / name, compression="snappy", row_group_size=256)
+            shards[split].append({"file": name, "count": len(block)})
+    return paths, shards
+
+
+def card_header(classes: tuple[str, ...], shards: dict, licences: list[str], count: int, modality: str) -> dict:
+    """The YAML header of the dataset card (the Hub reads licence, task, size, configs, features)."""
+    sizes = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+    size = next((name for limit, name in sizes if count < limit), "n>1M")
+    return {
+        "pretty_name": f"covid19-images ({modality})",
+        "license": "other",
+        "license_name": "per-image",
+        "license_details": "Each image keeps its upstream licence (column `license`): "
+        + ", ".join(licences)
+        + ". See DATASHEET.md for the attribution list.",
+        "task_categories": ["image-classification"],
+        "tags": ["medical", "covid-19", modality],
+        "size_categories": [size],
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": split, "path": f"{DATA_DIR}/{split}-*.parquet"} for split in shards],
+            }
+        ],
+        "dataset_info": {
+            "features": [
+                {"name": "image", "dtype": "image"},
+                {"name": "label", "dtype": {"class_label": {"names": {str(i): c for i, c in enumerate(classes)}}}},
+                *({"name": c, "dtype": "string"} for c in TEXT_COLUMNS),
+                {"name": "frame", "dtype": "int64"},
+            ],
+            "splits": [
+                {"name": split, "num_examples": sum(s["count"] for s in files)} for split, files in shards.items()
+            ],
+        },
+    }
