@@ -15,14 +15,35 @@ after TensorFlow has spent seconds importing.
 
 from __future__ import annotations
 
-import numbers
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from covid19_images.core.schema import LABELS, MODALITIES, SPLITS
+from covid19_images.core.schema import LABELS, MODALITIES
+from covid19_images.loaders._checks import (
+    MAX_IMAGE_SIDE,  # noqa: F401 - part of the options' public surface
+    _augment,
+    _buffer,
+    _channels,
+    _checked_with_the_others,
+    _classes,
+    _directory,
+    _equalize,
+    _flag,
+    _labels,
+    _name,
+    _names,
+    _optional_name,
+    _scheme,
+    _shards,
+    _split,
+    _splits,
+    _video_frames,
+    image_size_tuple,
+    whole_number,
+)
 
 #: labels served when the caller does not choose: every label that says something.
 #: ``unknown`` (blank, "todo", inconclusive findings) is not a class: serving it as one
@@ -32,8 +53,6 @@ KNOWN_LABELS: tuple[str, ...] = tuple(label for label in LABELS if label != "unk
 #: ``video_frames`` default: every 10th frame, about 3 frames per second of a 30 fps clip
 #: (the sampling POCOVID-Net used), so a long clip does not outweigh a hundred still images.
 DEFAULT_VIDEO_STRIDE = 10
-#: Largest image side accepted for ``image_size``.
-MAX_IMAGE_SIDE = 16384
 
 Check = Callable[[Any, str], Any]
 
@@ -50,166 +69,6 @@ def option(default: Any, accepts: str, doc: str, check: Check, *, modalities: tu
     """
     metadata = {"accepts": accepts, "doc": doc, "check": check, "modalities": modalities}
     return field(default=default, metadata=metadata)
-
-
-# --- checks: each takes (value, option name) and returns the normalised value ---------------------
-
-
-def whole_number(value: Any, name: str) -> int:
-    """An integer, numpy integers included; bools, strings and non-integral floats are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
-            return int(value)
-        raise TypeError(f"{name} must be a whole number, not {type(value).__name__} {value!r}")
-    return int(value)
-
-
-def _flag(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, not {type(value).__name__} {value!r}")
-    return value
-
-
-def _names(value: Any, name: str) -> tuple[str, ...] | None:
-    """One name or any iterable of names; a bare string is one name, not its letters."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return (value,)
-    try:
-        names = tuple(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a string or a list of strings, not {type(value).__name__}") from None
-    for item in names:
-        if not isinstance(item, str):
-            raise TypeError(f"{name} must contain strings, got {item!r}")
-    return names
-
-
-def _split(value: Any, name: str) -> str | None:
-    if value is not None and value not in SPLITS:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(SPLITS)} or None for all rows")
-    return value
-
-
-def _scheme(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"{name} must be a non-empty string such as 'default', 'official', 'loso:<source>'")
-    return value
-
-
-def image_size_tuple(value: Any, name: str = "image_size") -> tuple[int, int] | None:
-    """``224`` -> ``(224, 224)``; ``(h, w)`` kept; None keeps each image's own size."""
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be an int or a (height, width) pair of ints, not the string {value!r}")
-    if isinstance(value, Iterable):
-        parts = tuple(value)
-        if len(parts) != 2:
-            raise ValueError(f"{name} must be (height, width), got {value!r}")
-        size = (whole_number(parts[0], name), whole_number(parts[1], name))
-    else:
-        side = whole_number(value, name)
-        size = (side, side)
-    if min(size) < 1 or max(size) > MAX_IMAGE_SIDE:
-        raise ValueError(f"{name} {value!r} is out of range (1..{MAX_IMAGE_SIDE})")
-    return size
-
-
-def _channels(value: Any, name: str) -> int:
-    if isinstance(value, bool) or value not in (1, 3):
-        raise ValueError(f"{name} must be 1 (grayscale) or 3 (RGB), not {value!r}")
-    return int(value)
-
-
-def _labels(value: Any, name: str) -> tuple[str, ...] | None:
-    names = _names(value, name)
-    if names == ("all",):
-        return LABELS
-    for label in names or ():
-        if label not in LABELS:
-            raise ValueError(f"unknown label {label!r}; labels are {', '.join(LABELS)} (or 'all')")
-    return names
-
-
-def _classes(value: Any, name: str) -> tuple[str, ...] | None:
-    names = _names(value, name)
-    if names is None:
-        return None
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f"{name} must be a non-empty list without repeats, got {list(names)}")
-    for label in names:
-        if label not in LABELS:
-            raise ValueError(f"unknown class {label!r}; labels are {', '.join(LABELS)}")
-    return names
-
-
-def _video_frames(value: Any, name: str) -> str | int:
-    if value in ("middle", "all") and isinstance(value, str):
-        return value
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1:
-        return int(value)
-    raise ValueError(f"{name} must be 'middle', 'all' or a stride >= 1, not {value!r}")
-
-
-def _name(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"{name} must be a non-empty string, not {type(value).__name__} {value!r}")
-    return value
-
-
-def _optional_name(value: Any, name: str) -> str | None:
-    return None if value is None else _name(value, name)
-
-
-def _checked_with_the_others(value: Any, name: str) -> Any:
-    """Checked in :func:`make_options` together with the options it depends on."""
-    return value
-
-
-def _shards(value: Any, name: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be an export folder or a shard URL pattern, not {type(value).__name__}")
-    return os.fspath(value)
-
-
-def _augment(value: Any, name: str) -> Any:
-    if value is None or value == "light" or callable(value):
-        return value
-    raise ValueError(f"{name} must be None, 'light' or a callable, not {value!r}")
-
-
-def _splits(value: Any, name: str) -> tuple[str, ...]:
-    names = _names(value, name) or ()
-    for split in names:
-        _split(split, name)
-    return names
-
-
-def _buffer(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    size = whole_number(value, name)
-    if size < 0:
-        raise ValueError(f"{name} must be >= 0 or None, not {value!r}")
-    return size
-
-
-def _equalize(value: Any, name: str) -> str | None:
-    if value not in (None, "pad", "drop"):
-        raise ValueError(f"{name} must be None, 'pad' or 'drop', not {value!r}")
-    return value
-
-
-def _directory(value: Any, name: str) -> Path | None:
-    if value is None:
-        return None
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a path, not {type(value).__name__}")
-    return Path(value).resolve()
 
 
 @dataclass(frozen=True)
