@@ -38,14 +38,15 @@ def recorded(monkeypatch) -> list[tuple[str, str, int]]:
 
 
 def test_data_is_fsynced_then_renamed_then_the_folder_is_fsynced(tmp_path: Path, recorded) -> None:
-    target = tmp_path / "out" / "manifest.csv"
+    target = tmp_path / "new" / "folders" / "manifest.csv"
     data = b"a,b\n" * 5000
     write_atomic(target, data)
     assert target.read_bytes() == data
     assert [e[0] for e in recorded] == ["fsync", "replace", "fsync"]
     (_, synced, size), (_, src, dst), (_, folder, _) = recorded
     assert synced == src and Path(dst) == target, "the file fsynced is the one renamed into place"
-    assert Path(src).parent == target.parent and Path(src).name.startswith(".manifest.csv.")
+    # the temporary's name is the one remove_stale_temporaries sweeps: .<name>.<random>.tmp
+    assert Path(src).parent == target.parent and Path(src).match(".manifest.csv.*.tmp")
     assert size == len(data), "fsync came after the last byte was written"
     assert folder == str(target.parent)
     assert sorted(p.name for p in target.parent.iterdir()) == ["manifest.csv"], "no temporary left"
@@ -71,3 +72,32 @@ def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(tmp_path: P
         write_atomic(target, b"new\n")
     assert target.read_bytes() == b"old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["m.csv"]
+
+
+def test_failure_after_the_rename_reports_the_real_error(tmp_path: Path, monkeypatch) -> None:
+    """The folder fsync fails after the rename: the new file is in place and the caller sees
+    that error, not a complaint about the temporary already being gone."""
+    target = tmp_path / "m.csv"
+    real_fsync = os.fsync
+
+    def folder_fails(fd: int) -> None:
+        if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", folder_fails)
+    with pytest.raises(OSError, match="Input/output error"):
+        write_atomic(target, b"new\n")
+    assert target.read_bytes() == b"new\n"
+
+
+def test_checkpoints_mark_each_step_for_the_fault_tests(tmp_path: Path, monkeypatch) -> None:
+    """tests/test_sync_faults.py kills a sync at these names; they must be reached in this order."""
+    from covid19_images.core import failpoints
+
+    trace = tmp_path / "trace.txt"
+    monkeypatch.setenv(failpoints.TRACE_ENV, str(trace))
+    failpoints.reset()
+    write_atomic(tmp_path / "out" / "m.csv", b"x\n")
+    failpoints.reset()
+    assert trace.read_text().split() == ["write.tmp-written:1", "write.fsynced:1", "write.replaced:1"]

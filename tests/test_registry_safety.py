@@ -353,15 +353,19 @@ def test_check_gitmodules_accepts_exactly_datasets_slash_name(tmp_path: Path) ->
         "abs": "/datasets/abs",
         "elsewhere": "data/elsewhere",
         "trailing": "datasets/trailing/",
+        "up": "datasets/..",
     }
     text = "".join(
         f'[submodule "{name}"]\n\tpath = {path}\n\turl = https://github.com/example/{name}.git\n'
         for name, path in entries.items()
     )
     text += '[submodule "badurl"]\n\tpath = datasets/badurl\n\turl = ext::sh -c touch% /tmp/pwned\n'
+    text += '[submodule "nourl"]\n\tpath = datasets/nourl\n'
     (tmp_path / "root" / ".gitmodules").write_text(text)
     refused = dict(check_gitmodules(repo, {}))
-    assert set(refused) == (set(entries) - {"ok"}) | {"badurl"}
+    assert set(refused) == (set(entries) - {"ok"}) | {"badurl", "nourl"}
+    assert refused["nourl"] == ".gitmodules: submodule 'nourl' (datasets/nourl): invalid URL '': empty"
+    assert refused["up"].startswith(".gitmodules: submodule 'up' has path 'datasets/..' outside datasets/")
     assert refused["nested"] == (
         ".gitmodules: submodule 'nested' has path 'datasets/alpha/nested' outside datasets/; "
         "refused (remove that entry from .gitmodules)"
