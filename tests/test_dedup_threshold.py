@@ -8,8 +8,9 @@ sync probes them, and grouped by ``assign_dup_groups`` with the files at hand:
 
 * hash distance at most 24 is trusted without looking at pixels (a Darshan-style resize,
   and a 2.4 % crop at 22 bits whose thumbnails already differ by MSE 0.12);
-* between 26 and 48 bits a pair is joined only when its pixels match: border crops of real
-  X-rays at 26, 36 and 44 bits with thumbnail MSE 0.106-0.199 stay apart (the doc's known
+* between 26 and 48 bits a pair is joined only when its pixels match, which needs the files:
+  thin border crops at 26, 30 and 48 bits (MSE 0.013-0.039) are confirmed and joined, while
+  crops at 26, 36 and 44 bits with thumbnail MSE 0.106-0.199 stay apart (the doc's known
   limit: crops are missed), so raising the sure threshold into that band fails here.
 """
 
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.upstream
 
 KLEBSIELLA = "klebsiella-pneumonia-1.jpg"  # 780x671 RGB JPEG
 CHILD = "16744_2_1.jpg"  # 696x482 JPEG
+JUMBO = "959dea122c905d6581f71b4a000bbb_jumbo-2.jpeg"  # 785x1024 JPEG
+CORNER = "7867b1aa2d1241045c917f07a9e683_jumbo.jpeg"  # 1024x862 JPEG
 
 
 def crop(left_top: int, right_bottom: int):
@@ -57,6 +60,9 @@ def hamming(a: str, b: str) -> int:
 CASES = [
     pytest.param(KLEBSIELLA, darshan, 2, 0.0, True, id="darshan-resize-2-bits"),
     pytest.param(CHILD, crop(8, 8), 22, 0.12, True, id="crop-22-bits-trusted-without-pixels"),
+    pytest.param(CORNER, crop(8, 8), 26, 0.017, True, id="crop-26-bits-pixels-match"),
+    pytest.param(JUMBO, crop(10, 10), 30, 0.013, True, id="crop-30-bits-pixels-match"),
+    pytest.param(JUMBO, crop(18, 18), 48, 0.039, True, id="crop-48-bits-pixels-match"),
     pytest.param(KLEBSIELLA, crop(9, 0), 26, 0.106, False, id="crop-26-bits-pixels-differ"),
     pytest.param(KLEBSIELLA, crop(12, 0), 36, 0.164, False, id="crop-36-bits-pixels-differ"),
     pytest.param(CHILD, crop(12, 0), 44, 0.199, False, id="crop-44-bits-pixels-differ"),
