@@ -45,6 +45,21 @@ def test_old_manifest_without_fingerprint_columns_groups_by_bytes() -> None:
     assert find_duplicates(manifest).groups.tolist() == ["x", "x", ""]
 
 
+def test_without_perceptual_hashes_equal_pixels_are_not_trusted() -> None:
+    """A manifest with no ``phash`` column cannot tell a blank picture from a real one, so equal
+    pixels of different files do not join (equal bytes still do)."""
+    manifest = pd.DataFrame(
+        {
+            "image_id": ["x", "y", "z"],
+            "source": "s",
+            "path": ["x", "y", "z"],
+            "sha256": ["S", "T", "S"],
+            "pixel_sha256": ["P", "P", "P"],
+        }
+    )
+    assert find_duplicates(manifest).groups.tolist() == ["x", "", "x"]
+
+
 def test_no_usable_hash_at_all_still_groups_exact_copies() -> None:
     manifest = frame(
         [
