@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha256s
 SHARED ?= ../shared/upstream
 DEMO_DIR ?= build/demo
 
-.PHONY: demo test lint env clean
+.PHONY: demo test lint env clean mutation
 
 $(STAMP): constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,5 +29,25 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
+# Mutation testing of the safety-critical functions (docs/mutation.md); minutes, not in CI.
+MUTANTS := \
+	"covid19_images.core.paths.x_lexical_problem*" "covid19_images.core.paths.x_safe_relative*" \
+	"covid19_images.manifest.splits.x_bucket*" "covid19_images.manifest.splits.x_split_for*" \
+	"covid19_images.manifest.splits.x*_UnionFind*" "covid19_images.manifest.splits.x_patient_keys*" \
+	"covid19_images.manifest.splits.x_components*" "covid19_images.manifest.splits.x_assign_split_groups*" \
+	"covid19_images.manifest.splits.x_groups_across_splits*" \
+	"covid19_images.manifest.duplicates.x_hash_bits*" "covid19_images.manifest.duplicates.x_hamming*" \
+	"covid19_images.manifest.duplicates.x_near_pairs*" "covid19_images.manifest.duplicates.x_find_duplicates*" \
+	"covid19_images.manifest.duplicates.x_assign_dup_groups*" \
+	"covid19_images.manifest.build.x_write_atomic*" \
+	"covid19_images.loaders.cache.x_cache_key*" "covid19_images.loaders.cache.x__content_id*" \
+	"covid19_images.loaders.cache.x__reader_fingerprint*" "covid19_images.loaders.cache.x__open_valid*" \
+	"covid19_images.sources.git.x_check_gitmodules*" "covid19_images.sources.registry.x_check_url*"
+
+mutation: $(STAMP)
+	rm -rf mutants
+	env -u PYTHONPATH $(VENV)/bin/mutmut run $(MUTANTS)
+	$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache mutants

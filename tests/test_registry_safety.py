@@ -194,7 +194,18 @@ def test_hostile_gitmodules_url_is_refused_by_sync(world, monkeypatch) -> None:
     assert len(after[after["source"] == "beta"]) == 2
 
 
-@pytest.mark.parametrize("path", ["../escape", "src/evil", "datasets/../../escape", ".git/hooks", "/tmp/abs"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../escape",
+        "src/evil",
+        "datasets/../../escape",
+        ".git/hooks",
+        "/tmp/abs",
+        "datasets/alpha/nested",
+        "datasets/x/y",
+    ],
+)
 def test_hostile_gitmodules_path_outside_datasets_is_refused(world, path: str) -> None:
     root, mirror, _alpha, beta, tmp_path = world
     evil = Upstream(mirror, "example", "evil")
@@ -216,7 +227,13 @@ def test_hostile_gitmodules_path_outside_datasets_is_refused(world, path: str) -
     # the other sources' update is committed, the tampered .gitmodules is not
     assert report.committed
     assert "evil" not in run_git("show", "HEAD:.gitmodules", cwd=root)
-    for candidate in (root / "src" / "evil", tmp_path / "escape", root / ".git" / "hooks" / ".git"):
+    for candidate in (
+        root / "src" / "evil",
+        tmp_path / "escape",
+        root / ".git" / "hooks" / ".git",
+        root / "datasets" / "alpha" / "nested",
+        root / "datasets" / "x",
+    ):
         assert not candidate.exists()
     assert not (root / ".git" / "modules" / "evil").exists()
     assert "evil" in report.summary() and "refused" in report.summary()
@@ -318,3 +335,39 @@ def test_git_environment_sets_the_transport_policy_twice_over() -> None:
         assert last[f"protocol.{scheme}.allow"] == "never"
     assert last["protocol.https.allow"] == "always"
     assert last["submodule.recurse"] == "false" and last["fetch.recurseSubmodules"] == "false"
+
+
+def test_check_gitmodules_accepts_exactly_datasets_slash_name(tmp_path: Path) -> None:
+    """Every ``.gitmodules`` path but ``datasets/<name>`` (one level, normalised) is refused, read
+    from a real repository's ``.gitmodules`` by git."""
+    from covid19_images.sources.git import check_gitmodules
+
+    repo = git.Repo.init(tmp_path / "root")
+    entries = {
+        "ok": "datasets/ok",
+        "nested": "datasets/alpha/nested",
+        "deeper": "datasets/x/y",
+        "bare": "datasets",
+        "dotted": "datasets/./dotted",
+        "climb": "datasets/../dotted",
+        "abs": "/datasets/abs",
+        "elsewhere": "data/elsewhere",
+        "trailing": "datasets/trailing/",
+        "up": "datasets/..",
+    }
+    text = "".join(
+        f'[submodule "{name}"]\n\tpath = {path}\n\turl = https://github.com/example/{name}.git\n'
+        for name, path in entries.items()
+    )
+    text += '[submodule "badurl"]\n\tpath = datasets/badurl\n\turl = ext::sh -c touch% /tmp/pwned\n'
+    text += '[submodule "nourl"]\n\tpath = datasets/nourl\n'
+    (tmp_path / "root" / ".gitmodules").write_text(text)
+    refused = dict(check_gitmodules(repo, {}))
+    assert set(refused) == (set(entries) - {"ok"}) | {"badurl", "nourl"}
+    assert refused["nourl"] == ".gitmodules: submodule 'nourl' (datasets/nourl): invalid URL '': empty"
+    assert refused["up"].startswith(".gitmodules: submodule 'up' has path 'datasets/..' outside datasets/")
+    assert refused["nested"] == (
+        ".gitmodules: submodule 'nested' has path 'datasets/alpha/nested' outside datasets/; "
+        "refused (remove that entry from .gitmodules)"
+    )
+    assert refused["badurl"].startswith(".gitmodules: submodule 'badurl' (datasets/badurl): refused URL 'ext::sh")

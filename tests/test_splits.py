@@ -37,11 +37,38 @@ def rows(*items: tuple[str, str, str, str]) -> pd.DataFrame:
     )
 
 
-def test_split_for_is_close_to_the_ratios_and_deterministic() -> None:
+#: ``split_for`` of fixed keys, worked out once outside the package from the documented rule
+#: (``sha256("covid19-images/v1\\0" + key)``, first 8 bytes big-endian / 2**64, then cumulative
+#: 0.8 train / 0.1 val / 0.1 test), with the bucket value to 4 places. Keys near the edges
+#: (p:26 at 0.796, p:2 at 0.8936, p:38 at 0.9097) pin the comparison and the cumulative sums.
+SPLIT_TABLE = {
+    "p:0": ("train", 0.0431), "p:1": ("train", 0.6188), "p:2": ("val", 0.8936), "p:3": ("train", 0.0896),
+    "p:4": ("train", 0.0799), "p:5": ("train", 0.5437), "p:6": ("train", 0.3764), "p:7": ("test", 0.955),
+    "p:8": ("train", 0.5571), "p:9": ("train", 0.0079), "p:10": ("train", 0.4608), "p:11": ("train", 0.0206),
+    "p:17": ("val", 0.8496), "p:18": ("test", 0.9477), "p:20": ("test", 0.9645), "p:21": ("test", 0.9535),
+    "p:26": ("train", 0.796), "p:27": ("val", 0.8265), "p:32": ("val", 0.8257), "p:35": ("val", 0.8579),
+    "p:38": ("test", 0.9097), "p:39": ("val", 0.8462), "alpha:5": ("train", 0.7747), "alpha:12": ("val", 0.8337),
+    "zhanglab-pediatric-xray:person1": ("test", 0.9497), "darshan-xray:file:a.jpeg": ("val", 0.8534),
+}  # fmt: skip
+
+
+def test_split_for_matches_a_table_worked_out_independently() -> None:
+    from covid19_images.manifest.splits import bucket
+
+    assert {key: split_for(key) for key in SPLIT_TABLE} == {key: split for key, (split, _) in SPLIT_TABLE.items()}
+    for key, (_, value) in SPLIT_TABLE.items():
+        assert bucket(key) == pytest.approx(value, abs=5e-5), key
+    assert 0.0 <= bucket("") < 1.0 and bucket("p:0", salt="another salt") != bucket("p:0")
+    # other ratios: cumulative edges at 0.5, 0.7 and 0.75; a bucket past the last edge goes to the last split
+    short = (("a", 0.5), ("b", 0.2), ("c", 0.05))
+    assert [split_for(k, short) for k in ("p:0", "p:1", "alpha:5", "p:26", "p:7")] == ["a", "b", "c", "c", "c"]
+    assert [split_for(k, (("x", 0.6), ("y", 0.4))) for k in ("p:5", "p:1", "p:38")] == ["x", "y", "y"]
+
+
+def test_split_for_is_close_to_the_ratios() -> None:
     keys = [f"src:{i}" for i in range(20000)]
     splits = pd.Series([split_for(k) for k in keys]).value_counts(normalize=True)
     assert abs(splits["train"] - 0.8) < 0.015 and abs(splits["val"] - 0.1) < 0.01 and abs(splits["test"] - 0.1) < 0.01
-    assert [split_for(k) for k in keys[:50]] == [split_for(k) for k in keys[:50]]
 
 
 def test_groups_join_patients_through_duplicates_across_sources() -> None:
@@ -239,13 +266,19 @@ def test_no_group_spans_splits_on_real_samples(grown: dict) -> None:
         assert groups_across_splits(after, resolve_split(after, f"loso:{source}")).empty
 
 
-def test_split_distribution_uses_numpy_free_hash() -> None:
-    """The bucket hash must not depend on Python's randomised ``hash``: same value in a subprocess."""
+def test_split_for_is_the_same_in_processes_with_other_hash_seeds() -> None:
+    """The bucket must not depend on Python's randomised ``hash``: two interpreters with different
+    ``PYTHONHASHSEED`` give the table's splits."""
+    import os
     import sys
 
-    code = "from covid19_images.manifest.splits import split_for; print(split_for('x:1'), split_for('y:2'))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == [split_for("x:1"), split_for("y:2")]
+    keys = sorted(SPLIT_TABLE)
+    code = f"from covid19_images.manifest.splits import split_for; print(*[split_for(k) for k in {keys!r}])"
+    expected = [SPLIT_TABLE[k][0] for k in keys]
+    for seed in ("1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        assert out.stdout.split() == expected
 
 
 @pytest.fixture(scope="module")
