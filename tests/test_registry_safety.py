@@ -77,10 +77,22 @@ def test_local_mirrors_only_when_explicitly_allowed(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://github.com/ieee8023/covid-chestxray-dataset.git", "https://gitlab.example.org:8443/a/b"]
+    "url",
+    [
+        "https://github.com/ieee8023/covid-chestxray-dataset.git",
+        "https://gitlab.example.org:8443/a/b",
+        "https://[2001:db8::1]/mirror/a.git",
+        "https://[::1]:8443/a.git",
+    ],
 )
 def test_https_is_accepted(url: str) -> None:
     check_url(url)
+
+
+@pytest.mark.parametrize("url", ["https://[2001:db8::zz]/a.git", "https://[not-an-address]/a.git"])
+def test_malformed_ipv6_host_is_refused(url: str) -> None:
+    with pytest.raises(RegistryError):
+        check_url(url)
 
 
 def _registry(tmp_path: Path, **entry) -> Path:

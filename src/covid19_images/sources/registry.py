@@ -12,6 +12,7 @@ git does not know yet.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -25,7 +26,16 @@ from covid19_images.sources.catalog import CatalogError, catalog, parser_names
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
-_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+#: a DNS name or IPv4 address; IPv6 literals are checked with ``ipaddress`` (urlsplit strips their brackets)
+_HOST = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class RegistryError(ValueError):
@@ -81,7 +91,9 @@ def check_url(url: str, *, allow_local: bool = False) -> None:
     scheme = parts.scheme.lower()
     if scheme == "https":
         host = parts.hostname or ""
-        if not _HOST.fullmatch(host) or host.startswith(("-", ".")):
+        if ":" in host and _is_ipv6(host):
+            pass
+        elif not _HOST.fullmatch(host) or host.startswith(("-", ".")):
             raise RegistryError(f"refused URL {url!r}: missing or malformed host")
         if parts.password is not None:
             raise RegistryError(
