@@ -10,16 +10,15 @@ from __future__ import annotations
 import os
 import sys
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
 from covid19_images.quality.verify import verify
-from covid19_images.sync.run import sync
 
-from .badinputs import SHARED, Upstream, make_root, real_image
+from .badinputs import SHARED, real_image
+from .hostile_world import CLASS, World, make_world
 
 pytestmark = [
     pytest.mark.upstream,
@@ -27,41 +26,9 @@ pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that stores names as bytes"),
 ]
 
-CLASS = Path("ValData") / "COVID-19"  # a darshan-layout upstream: every image file under a class folder is a row
-
-
-@dataclass
-class World:
-    root: Path
-    mirror: Path
-    upstream: Upstream
-    tree: Path
-
-    def publish(self) -> None:
-        self.upstream.publish(self.tree)
-
-    def sync(self, **kwargs):
-        report = sync(self.root, mirror=self.mirror, progress=False, **kwargs)
-        assert not report.failed, report.summary()
-        return report
-
-    def rows(self) -> list[str]:
-        manifest = read_manifest(self.root)
-        return sorted(manifest["path"].str.rsplit("/", n=1).str[-1])
-
-
 @pytest.fixture
 def world(tmp_path: Path) -> World:
-    mirror = tmp_path / "mirror"
-    tree = tmp_path / "tree"
-    (tree / CLASS).mkdir(parents=True)
-    (tree / CLASS / "a.jpeg").write_bytes(real_image("000005-5-b.jpg"))
-    w = World(tmp_path / "root", mirror, Upstream(mirror, "example", "darsh"), tree)
-    w.publish()
-    make_root(w.root, [{"name": "darsh", "url": w.upstream.url, "parser": "darshan", "modalities": ["xray"]}])
-    w.sync()
-    assert w.rows() == ["a.jpeg"]
-    return w
+    return make_world(tmp_path)
 
 
 def _problems_text(root: Path) -> str:

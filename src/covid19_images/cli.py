@@ -17,7 +17,35 @@ root_option = click.option(
 )
 
 
-@click.group()
+class UserError(click.ClickException):
+    """A mistake in what the user pointed us at (not a git repository, a damaged manifest): message, exit 2."""
+
+    exit_code = 2
+
+
+class _Commands(click.Group):
+    """Every command: errors that describe the user's data root become a message and exit 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        import git
+
+        from covid19_images.manifest.integrity import DamagedManifest
+        from covid19_images.sources.registry import RegistryError
+
+        try:
+            return super().invoke(ctx)
+        except git.InvalidGitRepositoryError as err:
+            raise UserError(
+                f"{err} is not a git repository: a covid19-images root is a git checkout holding sources.yaml "
+                "(clone the project, or pass --root)"
+            ) from err
+        except git.NoSuchPathError as err:
+            raise UserError(f"{err} does not exist (pass --root)") from err
+        except (DamagedManifest, RegistryError) as err:
+            raise UserError(str(err)) from err
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="covid19-images")
 def main() -> None:
     """Public COVID-19 lung-imaging datasets as one leak-free, citable collection.
@@ -70,7 +98,9 @@ def sync_command(
             wait=wait,
             progress=not quiet,
         )
-    except (SyncBusy, RegistryError, KeyError) as err:
+    except RegistryError as err:
+        raise UserError(str(err)) from err
+    except (SyncBusy, KeyError) as err:
         raise click.ClickException(str(err).strip("'\"")) from err
     build = report.build
     if build is not None and not quiet:

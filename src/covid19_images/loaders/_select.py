@@ -149,7 +149,43 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
     index = {label: i for i, label in enumerate(classes)}
     items["label_index"] = items["label"].map(index).astype(np.int64)
     items["file"] = [os.fspath(options.root / p) for p in items["path"]]
+    refuse_paths_outside(options.root, frame["path"])
     return Selection(items=items, classes=tuple(classes), root=options.root)
+
+
+class UnsafeManifestPath(ValueError):
+    """A manifest row names a file outside ``<root>/datasets/<source>``."""
+
+
+def refuse_paths_outside(root: Path, paths: pd.Series) -> None:
+    """Prove every served path stays inside the root's datasets folder, as sync proved when it wrote them.
+
+    The manifest is a file anyone with write access (or a bad merge) can change: a row
+    ``../secret.jpeg`` or ``/etc/passwd`` must not be opened and served as a training image.
+    Checked lexically for every row, and through symlinks once per folder.
+    """
+    from covid19_images.core.paths import DATASETS_DIR, UnsafePath, lexical_problem, safe_relative
+
+    base = Path(root) / DATASETS_DIR
+    bad: list[str] = []
+    folders: set[str] = set()
+    for path in paths:
+        text = str(path)
+        if lexical_problem(text) or not text.startswith(f"{DATASETS_DIR}/"):
+            bad.append(text)
+            continue
+        folders.add(text.rsplit("/", 1)[0])
+    for folder in sorted(folders):
+        try:
+            safe_relative(base, folder[len(DATASETS_DIR) + 1 :])
+        except UnsafePath:
+            bad.append(folder + "/")
+    if bad:
+        shown = ", ".join(repr(p) for p in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        raise UnsafeManifestPath(
+            f"{len(bad)} manifest row(s) name files outside {base}: {shown}; refused (a manifest edited by hand "
+            "or a bad merge?): rebuild it with `covid19-images sync --offline`"
+        )
 
 
 def _checked_out(directory: Path) -> bool:

@@ -32,6 +32,7 @@ from covid19_images.manifest.build import (
     remove_stale_temporaries,
     write_manifest,
 )
+from covid19_images.manifest.integrity import record_path
 from covid19_images.manifest.splits import SplitMove, explain_split_moves, format_split_moves
 from covid19_images.sources.git import (
     SourceSyncError,
@@ -280,7 +281,8 @@ def sync(
 def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport) -> str | None:
     # a .gitmodules that sync refused must not be laundered into a commit
     tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
-    paths = [MANIFEST_FILE, PROBLEMS_FILE, *([] if tampered else [".gitmodules"])]
+    record = record_path(Path(MANIFEST_FILE)).as_posix()
+    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, *([] if tampered else [".gitmodules"])]
     paths += [f"datasets/{u.name}" for u in report.updates if u.status in ("added", "updated", "unchanged")]
     paths = [p for p in paths if (root / p).exists()]
     repo.git.add("--", *paths)
