@@ -139,3 +139,28 @@ def test_status_and_sync_outside_a_git_repository_say_so_without_a_traceback(wor
             out = cli(*command, root=folder)
             assert out.returncode == 2, (command, out.stdout, out.stderr)
             assert "Traceback" not in out.stderr and expected in out.stderr, out.stderr
+
+
+def test_a_lying_apng_upstream_is_one_problem_and_the_rest_builds(world: World, tmp_path: Path) -> None:
+    from .test_budgets import apng_claiming
+
+    shutil.copy(apng_claiming(tmp_path, 2**31), world.tree / CLASS / "lie.png")
+    world.publish()
+    report = world.sync()
+    about = {p.path: p.message for p in report.build.problems}
+    assert "over the budget" in about["datasets/darsh/ValData/COVID-19/lie.png"]
+    assert world.rows() == ["a.jpeg", "b.jpeg"]
+    assert len(load("xray", "torch", root=world.root, split=None)) == 2
+
+
+def test_a_manifest_frame_count_over_the_budget_is_refused_at_load_naming_the_file(world: World) -> None:
+    from covid19_images.imaging.budget import OverBudget
+
+    manifest = read_manifest(world.root)
+    manifest.loc[0, "format"] = "png"
+    manifest.loc[0, "frames"] = str(2**31)
+    data = manifest.to_csv(index=False, lineterminator="\n").encode()
+    write_record(world.root / MANIFEST_FILE, data)  # a manifest written before the budget existed
+    write_atomic(world.root / MANIFEST_FILE, data)
+    with pytest.raises(OverBudget, match=r"a\.jpeg \(2,147,483,648 frames\)"):
+        load("xray", "torch", root=world.root, split=None)

@@ -73,6 +73,20 @@ def _frames(row_format: str, count: int, modality: str, video_frames: str | int)
     return list(range(count))
 
 
+def _refuse_over_budget(paths: pd.Series, counts: np.ndarray) -> None:
+    """A frame count over the budget (a manifest from before the budget, or edited) is refused, never expanded."""
+    from covid19_images.imaging.budget import FRAMES_ENV, OverBudget, max_frames
+
+    limit = max_frames()
+    over = [f"{p} ({int(c):,} frames)" for p, c in zip(paths, counts, strict=True) if c > limit]
+    if over:
+        shown = ", ".join(over[:3]) + (" ..." if len(over) > 3 else "")
+        raise OverBudget(
+            f"{len(over)} manifest row(s) claim more than {limit:,} frames: {shown}; refused (rebuild the manifest "
+            f"with `covid19-images sync --offline`, which reports such files, or raise ${FRAMES_ENV})"
+        )
+
+
 def _describe(steps: list[tuple[str, int]]) -> str:
     return "; ".join(f"{name}: {count}" for name, count in steps)
 
@@ -138,7 +152,8 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
         raise NoItemsError(f"no {options.modality} images match the filters ({_describe(steps)})")
 
     frame = frame.sort_values(["source", "path"], kind="mergesort")
-    counts = pd.to_numeric(frame["frames"], errors="coerce").fillna(1).astype(int).to_numpy()
+    counts = pd.to_numeric(frame["frames"], errors="coerce").fillna(1).astype(np.int64).to_numpy()
+    _refuse_over_budget(frame["path"], counts)
     per_row = [
         _frames(fmt, count, options.modality, options.video_frames)
         for fmt, count in zip(frame["format"], counts, strict=True)
