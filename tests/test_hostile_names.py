@@ -16,8 +16,9 @@ import pytest
 
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
 from covid19_images.quality.verify import verify
+from covid19_images.sync.run import sync
 
-from .badinputs import SHARED, real_image
+from .badinputs import SHARED, Upstream, ieee_row, make_root, real_image, write_ieee_tree
 from .hostile_world import CLASS, World, make_world
 
 pytestmark = [
@@ -25,6 +26,7 @@ pytestmark = [
     pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/upstream"),
     pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that stores names as bytes"),
 ]
+
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
@@ -90,3 +92,16 @@ def test_a_fifo_in_a_checkout_is_reported_not_read(world: World) -> None:
     assert "FIFO" in about["ValData/COVID-19/pipe.jpeg"]
     assert world.rows() == ["a.jpeg"]
     verify(world.root, progress=False)  # would block forever sniffing the pipe
+
+
+def test_a_metadata_field_of_any_length_keeps_its_row(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    upstream = Upstream(mirror, "example", "alpha")
+    names = ["000005-5-b.jpg", "000002-14.jpg"]
+    notes = "long clinical notes, " * 20_000  # 420 KB in one quoted cell (csv's default limit is 128 KiB)
+    rows = [ieee_row(names[0], patientid="1", clinical_notes=notes), ieee_row(names[1], patientid="2")]
+    upstream.publish(write_ieee_tree(tmp_path / "tree", {n: real_image(n) for n in names}, rows))
+    root = make_root(tmp_path / "root", [{"name": "alpha", "url": upstream.url}])
+    report = sync(root, mirror=mirror, progress=False)
+    assert not [p for p in report.build.problems if "malformed" in p.message or "field" in p.message]
+    assert sorted(read_manifest(root)["path"].str.rsplit("/", n=1).str[-1]) == sorted(names)

@@ -70,6 +70,9 @@ def main() -> None:
 )
 @click.option("--allow-local", is_flag=True, help="Allow local-path remotes (for your own url.<path>.insteadOf rules).")
 @click.option("--wait", is_flag=True, help="Wait for a running sync on the same root instead of exiting.")
+@click.option(
+    "--allow-shrink", is_flag=True, help="Accept a source losing most of its images (e.g. its metadata was removed)."
+)
 @click.option("--quiet", is_flag=True, help="No progress bars and no problem listing.")
 def sync_command(
     sources: tuple[str, ...],
@@ -80,6 +83,7 @@ def sync_command(
     mirror: Path | None,
     allow_local: bool,
     wait: bool,
+    allow_shrink: bool,
     quiet: bool,
 ) -> None:
     """Pull each upstream (or only SOURCES), move its submodule, rebuild manifests/manifest.csv."""
@@ -97,6 +101,7 @@ def sync_command(
             allow_local=allow_local,
             wait=wait,
             progress=not quiet,
+            allow_shrink=allow_shrink,
         )
     except RegistryError as err:
         raise UserError(str(err)) from err

@@ -8,6 +8,7 @@ import errno
 import io
 import os
 import stat
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -166,6 +167,11 @@ def list_files(directory: Path) -> FileList:
     found.sort()
     found.skipped.sort()
     return found
+
+
+#: CSV fields of any length: Python's csv module refuses fields over 128 KiB by default, which
+#: made a row with long clinical notes "malformed" and dropped its image.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 def _cp1252_fallback(err: UnicodeError) -> tuple[str, int]:

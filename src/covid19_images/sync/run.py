@@ -44,6 +44,7 @@ from covid19_images.sources.git import (
     update_source,
 )
 from covid19_images.sources.registry import load_registry
+from covid19_images.sync.shrink import Shrink, find_shrinks, restore_checkout
 
 LOCK_NAME = "covid19-images-sync.lock"  # kept in the root's git dir: never shows up as an untracked file
 PID_NAME = "covid19-images-sync.pid"
@@ -223,6 +224,7 @@ def sync(
     allow_local: bool = False,
     wait: bool = False,
     progress: bool = True,
+    allow_shrink: bool = False,
 ) -> SyncReport:
     """Update the selected sources (all by default) and rebuild the manifest under ``root``."""
     root = Path(root).resolve()
@@ -263,6 +265,10 @@ def sync(
                 checkpoint("sync.source-done")
         previous = _previous_manifest(root, report.notes)
         report.build = build_manifest(root, registry, previous, progress=progress, keep=keep)
+        shrinks = [] if allow_shrink else find_shrinks(previous, report.build, keep)
+        if shrinks:
+            _refuse_shrinks(root, registry, report, previous, shrinks, keep)
+            report.build = build_manifest(root, registry, previous, progress=progress, keep=keep)
         checkpoint("sync.built")
         report.changes = diff_manifests(previous, report.build.manifest)
         report.split_moves = explain_split_moves(previous, report.build.manifest)
@@ -276,6 +282,22 @@ def sync(
         _lock_paths(root)[1].unlink(missing_ok=True)
         lock.release()
     return report
+
+
+def _refuse_shrinks(root, registry, report: SyncReport, previous, shrinks: list[Shrink], keep: set[str]) -> None:
+    """Mark each shrinking source refused, put its checkout back, and keep its rows (see ``sync.shrink``)."""
+    updates = {u.name: u for u in report.updates}
+    for item in shrinks:
+        update = updates.get(item.source)
+        note = restore_checkout(root, registry[item.source], update, previous)
+        if note:
+            report.notes.append(note)
+        keep.add(item.source)
+        if update is None:
+            update = SourceUpdate(item.source, None, None, "refused")
+            report.updates.append(update)
+        update.status, update.message = "refused", item.message()
+        update.new = update.old
 
 
 def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport) -> str | None:
