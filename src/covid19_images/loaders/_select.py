@@ -93,12 +93,16 @@ def _describe(steps: list[tuple[str, int]]) -> str:
 
 def select(manifest: pd.DataFrame, options: Options) -> Selection:
     """Apply the filters, dedup, class list, split and frame expansion described above."""
-    from covid19_images.manifest.split_schemes import resolve_split
+    from covid19_images.manifest.split_schemes import resolve_labels, resolve_split
 
     frame = manifest.copy()
     # schemes such as leave-one-source-out need to see every row, so resolve before filtering
     split = resolve_split(manifest, options.split_scheme, root=options.root)
     frame["split"] = pd.Series(split, index=manifest.index).fillna("").astype(str)
+    scheme_labels = resolve_labels(manifest, options.split_scheme, root=options.root)
+    if scheme_labels is not None:  # a scheme that labels an image we hold serves it with its label
+        relabel = scheme_labels.reindex(manifest.index).fillna("").astype(str)
+        frame["label"] = relabel.where(relabel != "", frame["label"])
     steps: list[tuple[str, int]] = [("manifest rows", len(frame))]
     frame = frame[frame["modality"] == options.modality]
     steps.append((f"modality {options.modality}", len(frame)))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -58,8 +59,8 @@ def _version_order(version: str) -> tuple[int, str]:
     return (int(number.group()) if number else -1, version)
 
 
-def covidx_split(manifest: pd.DataFrame, version: str = "", root: Path | None = None) -> pd.Series:
-    """The COVIDx ``version`` split of every row, via :mod:`covid19_images.manifest.covidx`."""
+def _covidx_source(version: str, root: Path | None) -> tuple[Any, Path, str]:
+    """(the covidx module, the COVID-Net checkout, the version: the newest ``<n>A`` when none is named)."""
     try:
         from covid19_images.manifest import covidx
     except ImportError as err:  # pragma: no cover - the module ships with the package
@@ -77,11 +78,32 @@ def covidx_split(manifest: pd.DataFrame, version: str = "", root: Path | None = 
         if not versions:
             raise ValueError(f"no COVIDx <n>A label files in {directory}; name a version: covidx:<version>")
         version = max(versions, key=_version_order)
+    return covidx, directory, version
+
+
+def covidx_split(manifest: pd.DataFrame, version: str = "", root: Path | None = None) -> pd.Series:
+    """The COVIDx ``version`` split of every row, via :mod:`covid19_images.manifest.covidx`."""
+    covidx, directory, version = _covidx_source(version, root)
     try:
         series, _report = covidx.covidx_split(manifest, directory, version)
     except KeyError as err:
         raise ValueError(str(err).strip("'\"")) from err
     return series
+
+
+def resolve_labels(manifest: pd.DataFrame, scheme: str = "default", *, root: Path | None = None) -> pd.Series | None:
+    """The label a scheme serves each row with (``""``: the row's own), or None when the scheme keeps every label.
+
+    Only COVIDx labels: a row it lists is served with COVIDx's label, so images we hold that
+    have no upstream metadata row (manifest label ``unknown``) are served as COVIDx says.
+    """
+    if scheme != "covidx" and not scheme.startswith("covidx:"):
+        return None
+    covidx, directory, version = _covidx_source(scheme.partition(":")[2], root)
+    try:
+        return covidx.covidx_labels(manifest, directory, version)
+    except KeyError as err:
+        raise ValueError(str(err).strip("'\"")) from err
 
 
 def resolve_split(manifest: pd.DataFrame, scheme: str = "default", *, root: Path | None = None) -> pd.Series:
