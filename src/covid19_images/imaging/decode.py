@@ -34,6 +34,7 @@ import numpy as np
 
 from covid19_images.imaging.budget import OverBudget, check_frame_pixels, check_frames, max_frames
 from covid19_images.imaging.formats import IMAGE_FORMATS, VIDEO_FORMATS, read_head, sniff_format
+from covid19_images.imaging.png import fast_png_pixels
 
 #: The lung window in Hounsfield units, used for CT without a window of its own.
 LUNG_WINDOW: tuple[float, float] = (-1350.0, 150.0)
@@ -145,6 +146,13 @@ def _decode_pil(path: Path, fmt: str, frame: int | None, draft_size: tuple[int, 
             orientation = image.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
+            fast = (
+                fast_png_pixels(path, read_head(path))
+                if image.format == "PNG" and frames == 1 and orientation in (None, 1)
+                else None
+            )
+            if fast is not None:
+                return Decoded(fast, int(width), int(height), frames, index, fmt)
             if draft_size and image.format == "JPEG":
                 # DCT-domain downscale: decode at 1/2..1/8 size, never below the target.
                 image.draft(image.mode if image.mode in ("L", "RGB") else None, draft_size)
