@@ -143,16 +143,13 @@ def _decode_pil(path: Path, fmt: str, frame: int | None, draft_size: tuple[int, 
             if index:
                 image.seek(index)
             width, height = image.size
+            # before getexif(): Pillow's PNG getexif() decodes the whole image to look for eXIf
+            fast = fast_png_pixels(path, read_head(path)) if image.format == "PNG" and frames == 1 else None
+            if fast is not None:  # libspng served it: no eXIf chunk, so no EXIF rotation
+                return Decoded(fast, int(width), int(height), frames, index, fmt)
             orientation = image.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
-            fast = (
-                fast_png_pixels(path, read_head(path))
-                if image.format == "PNG" and frames == 1 and orientation in (None, 1)
-                else None
-            )
-            if fast is not None:
-                return Decoded(fast, int(width), int(height), frames, index, fmt)
             if draft_size and image.format == "JPEG":
                 # DCT-domain downscale: decode at 1/2..1/8 size, never below the target.
                 image.draft(image.mode if image.mode in ("L", "RGB") else None, draft_size)

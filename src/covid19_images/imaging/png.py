@@ -35,7 +35,7 @@ def fast_png_pixels(path: Path, head: bytes) -> np.ndarray | None:
         return None
     try:
         data = Path(path).read_bytes()
-        if b"tRNS" in data or b"acTL" in data or b"eXIf" in data:
+        if any(tag in data for tag in (b"tRNS", b"acTL", b"eXIf", b"Raw profile type exif")):
             return None  # transparency, animation or EXIF orientation: Pillow's rules apply
         pixels = pyspng.load(data)
     except Exception:  # noqa: BLE001 - any libspng failure falls back to Pillow, which reports properly
