@@ -67,9 +67,11 @@ def read_video_frame(path: Path, frame: int) -> tuple[np.ndarray, int]:
             container.seek(target, stream=stream, backward=True, any_frame=False)
             for picture in container.decode(stream):
                 if picture.pts is not None and picture.pts >= target:
-                    return picture.to_ndarray(format="rgb24"), len(times)
-            raise IndexError(f"video frame {frame} could not be decoded after seeking")
-        decoded = 0  # no timestamps (or the first frame): decode from the start
+                    if picture.pts == target:
+                        return picture.to_ndarray(format="rgb24"), len(times)
+                    break  # the decoder's timestamps differ from the packets': count from the start instead
+            container.seek(0, stream=stream, backward=True, any_frame=False)
+        decoded = 0  # no timestamps, the first frame, or a seek that did not land: decode from the start
         for picture in container.decode(stream):
             if decoded == frame:
                 return picture.to_ndarray(format="rgb24"), len(times)
