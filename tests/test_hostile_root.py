@@ -164,3 +164,22 @@ def test_a_manifest_frame_count_over_the_budget_is_refused_at_load_naming_the_fi
     write_atomic(world.root / MANIFEST_FILE, data)
     with pytest.raises(OverBudget, match=r"a\.jpeg \(2,147,483,648 frames\)"):
         load("xray", "torch", root=world.root, split=None)
+
+
+def test_sync_on_a_read_only_root_says_so_and_changes_nothing(world: World, tmp_path: Path) -> None:
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        shutil.copytree(world.root, mount / "root", symlinks=True)
+        before = (mount / "root" / MANIFEST_FILE).read_bytes()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        out = cli("sync", "--offline", root=mount / "root")
+        assert out.returncode == 2, (out.stdout, out.stderr[-2000:])
+        assert "Traceback" not in out.stderr and "read-only" in out.stderr.lower(), out.stderr
+        assert (mount / "root" / MANIFEST_FILE).read_bytes() == before
+        assert cli("status", root=mount / "root").returncode == 0
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ class UserError(click.ClickException):
     """A mistake in what the user pointed us at (not a git repository, a damaged manifest): message, exit 2."""
 
     exit_code = 2
+
+
+_DISK_ERRORS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM})
 
 
 class _Commands(click.Group):
@@ -43,6 +47,13 @@ class _Commands(click.Group):
             raise UserError(f"{err} does not exist (pass --root)") from err
         except (DamagedManifest, RegistryError) as err:
             raise UserError(str(err)) from err
+        except OSError as err:
+            if err.errno not in _DISK_ERRORS:
+                raise
+            raise UserError(
+                f"cannot write {err.filename or 'to the data root'}: {err.strerror} (a read-only or full disk?); "
+                "nothing was changed"
+            ) from err
 
 
 @click.group(cls=_Commands)
