@@ -69,4 +69,6 @@ def test_a_later_good_upstream_commit_syncs_normally(setup) -> None:
     upstream.publish(tree, "fixed")
     report = sync(root, mirror=mirror, progress=False)
     assert not report.failed, report.summary()
-    assert len(read_manifest(root)) == len(NAMES)
+    manifest = read_manifest(root)
+    assert len(manifest) == len(NAMES) + 1  # extra.jpg has no metadata row: indexed as unknown
+    assert manifest.loc[manifest["path"].str.endswith("/extra.jpg"), "label"].tolist() == ["unknown"]

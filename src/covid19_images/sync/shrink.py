@@ -35,17 +35,19 @@ class Shrink:
 
     def message(self) -> str:
         return (
-            f"would drop {self.before - self.after} of its {self.before} images ({self.why}); refused, kept its "
-            f"previous rows and checkout (use --allow-shrink to accept)"
+            f"would drop {self.before - self.after} of its {self.before} labelled images ({self.why}); refused, "
+            "kept its previous rows and checkout (use --allow-shrink to accept)"
         )
 
 
 def find_shrinks(previous: pd.DataFrame | None, build: BuildResult, keep: set[str]) -> list[Shrink]:
-    """Sources of ``build`` that lost more than :data:`MAX_LOSS` of their rows in ``previous``."""
+    """Sources of ``build`` that lost more than :data:`MAX_LOSS` of their labelled rows in ``previous``."""
     if previous is None or previous.empty:
         return []
-    before = previous["source"].value_counts()
-    after = build.manifest["source"].value_counts() if not build.manifest.empty else pd.Series(dtype=int)
+    # rows with a known label: a source whose rows all turn "unknown" has lost them as surely as deleted ones
+    before = previous.loc[previous["label"] != "unknown", "source"].value_counts()
+    fresh = build.manifest
+    after = fresh.loc[fresh["label"] != "unknown", "source"].value_counts() if not fresh.empty else pd.Series(dtype=int)
     found: list[Shrink] = []
     for source, count in before.items():
         now = int(after.get(source, 0))

@@ -76,6 +76,8 @@ def _unreferenced_images(ctx: SourceContext, referenced: set[str]) -> Iterator[E
     split schemes such as COVIDx list them with a label; indexing them lets such a scheme
     serve them. ``unknown`` keeps them out of the default loaders.
     """
+    if not referenced:
+        return  # metadata without one usable row (binary, wrong columns): indexing every image as unknown hides that
     try:
         text = (ctx.directory / METADATA).read_bytes()
     except OSError:
