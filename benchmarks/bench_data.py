@@ -58,7 +58,7 @@ class BenchSet:
 def real_xrays(kind: str) -> list[Source]:
     """``large-jpeg``: full-resolution JPEG chest X-rays (both sides >= 896 px, the kind a
     hospital export gives). ``all``: every sample X-ray image as it comes (JPEG and PNG,
-    any size)."""
+    any size). ``png-heavy``: every sample PNG X-ray plus half as many JPEGs (2/3 PNG)."""
     from PIL import Image
 
     found: list[Source] = []
@@ -77,6 +77,10 @@ def real_xrays(kind: str) -> list[Source]:
             found.append(Source(path, label, fmt, width, height, hashlib.sha256(path.read_bytes()).hexdigest()))
     if not found:
         raise SystemExit(f"no sample images under {SHARED}")
+    if kind == "png-heavy":
+        pngs = [s for s in found if s.fmt == "png"]
+        jpegs = [s for s in found if s.fmt == "jpeg"]
+        found = [*pngs, *jpegs[: len(pngs) // 2]]
     return found
 
 

@@ -29,7 +29,7 @@ def epoch(dataset, workers: int, batch: int = 64) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", default="large-jpeg", choices=("large-jpeg", "all"))
+    parser.add_argument("--kind", default="large-jpeg", choices=("large-jpeg", "all", "png-heavy"))
     parser.add_argument("--count", type=int, default=1000, help="items in the dataset (replicas of real files)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)

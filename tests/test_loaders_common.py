@@ -29,6 +29,7 @@ from covid19_images.loaders import (
 from covid19_images.loaders._options import make_options
 from covid19_images.loaders._select import check_available, select
 from covid19_images.manifest.build import MANIFEST_FILE, manifest_bytes, read_manifest, write_atomic
+from covid19_images.manifest.integrity import write_record
 
 from .conftest import build_synced_root
 
@@ -316,7 +317,9 @@ def test_volume_rows_expand_to_one_item_per_slice(xray_root: Path, tmp_path: Pat
         split="train",
     )
     manifest = pd.concat([manifest, pd.DataFrame([row])], ignore_index=True)
-    write_atomic(root / MANIFEST_FILE, manifest_bytes(manifest))
+    data = manifest_bytes(manifest)
+    write_record(root / MANIFEST_FILE, data)
+    write_atomic(root / MANIFEST_FILE, data)
     items = _select(root, "ct", split=None, sources="volume-test").items
     assert items["frame"].tolist() == list(range(len(slices)))
     dataset = load("ct", "torch", root=root, split=None, sources="volume-test", image_size=None, channels=1)

@@ -37,6 +37,12 @@ def _expected_rows(sample: Path) -> dict[str, dict[str, str]]:
     return expected
 
 
+def _orphans(sample: Path) -> set[str]:
+    """Images under ``images/`` that no line of metadata.csv names: indexed with label unknown (issue 14)."""
+    text = (sample / "metadata.csv").read_text(encoding="utf-8", errors="replace")
+    return {f"images/{p.name}" for p in (sample / "images").iterdir() if p.is_file() and p.name not in text}
+
+
 def _mirror(registry, shared: Path, root: Path, snapshots: list[str]) -> Path:
     mirror_root = root / "mirror"
     build_mirror(mirror_path(mirror_root, registry[IEEE].url), [shared / s for s in snapshots])
@@ -49,8 +55,11 @@ def test_sync_builds_manifest_that_matches_real_metadata(make_root, registry, sh
     report = sync(root, mirror=mirror_root, progress=False)
     manifest = read_manifest(root)
     expected = _expected_rows(shared / NEW)
-    assert len(manifest) == len(expected) > 0
+    orphans = _orphans(shared / NEW)
+    assert len(manifest) == len(expected) + len(orphans) and expected
     by_path = manifest.set_index("path")
+    for relative in orphans:
+        assert by_path.loc[f"datasets/{IEEE}/{relative}", "label"] == "unknown"
     for relative, row in expected.items():
         got = by_path.loc[f"datasets/{IEEE}/{relative}"]
         assert got["finding"] == row["finding"]
@@ -82,7 +91,7 @@ def test_sync_reports_exactly_the_images_an_upstream_commit_adds(make_root, regi
     change = second.changes[IEEE]
     assert sorted(change.added) == sorted(set(after["path"]) - set(before["path"]))
     assert sorted(change.removed) == sorted(set(before["path"]) - set(after["path"]))
-    expected_new = {f"datasets/{IEEE}/{p}" for p in _expected_rows(shared / NEW)}
+    expected_new = {f"datasets/{IEEE}/{p}" for p in [*_expected_rows(shared / NEW), *_orphans(shared / NEW)]}
     assert set(after["path"]) == expected_new
     # only the new files were decoded; unchanged git blobs reuse their facts
     assert second.build.probed == len(set(after["git_blob"]) - set(before["git_blob"]))
@@ -151,7 +160,7 @@ def test_insteadof_from_environment_works_without_mirror_flag(make_root, registr
     monkeypatch.setenv("GIT_CONFIG_VALUE_1", "always")
     report = sync(root, progress=False)
     assert report.updates[0].status == "added"
-    assert len(read_manifest(root)) == len(_expected_rows(shared / NEW))
+    assert len(read_manifest(root)) == len(_expected_rows(shared / NEW)) + len(_orphans(shared / NEW))
 
 
 def test_local_rewrite_without_permission_is_refused(make_root, registry, shared, tmp_path, monkeypatch) -> None:

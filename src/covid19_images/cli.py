@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
@@ -17,7 +18,45 @@ root_option = click.option(
 )
 
 
-@click.group()
+class UserError(click.ClickException):
+    """A mistake in what the user pointed us at (not a git repository, a damaged manifest): message, exit 2."""
+
+    exit_code = 2
+
+
+_DISK_ERRORS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM})
+
+
+class _Commands(click.Group):
+    """Every command: errors that describe the user's data root become a message and exit 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        import git
+
+        from covid19_images.manifest.integrity import DamagedManifest
+        from covid19_images.sources.registry import RegistryError
+
+        try:
+            return super().invoke(ctx)
+        except git.InvalidGitRepositoryError as err:
+            raise UserError(
+                f"{err} is not a git repository: a covid19-images root is a git checkout holding sources.yaml "
+                "(clone the project, or pass --root)"
+            ) from err
+        except git.NoSuchPathError as err:
+            raise UserError(f"{err} does not exist (pass --root)") from err
+        except (DamagedManifest, RegistryError) as err:
+            raise UserError(str(err)) from err
+        except OSError as err:
+            if err.errno not in _DISK_ERRORS:
+                raise
+            raise UserError(
+                f"cannot write {err.filename or 'to the data root'}: {err.strerror} (a read-only or full disk?); "
+                "nothing was changed"
+            ) from err
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="covid19-images")
 def main() -> None:
     """Public COVID-19 lung-imaging datasets as one leak-free, citable collection.
@@ -42,6 +81,9 @@ def main() -> None:
 )
 @click.option("--allow-local", is_flag=True, help="Allow local-path remotes (for your own url.<path>.insteadOf rules).")
 @click.option("--wait", is_flag=True, help="Wait for a running sync on the same root instead of exiting.")
+@click.option(
+    "--allow-shrink", is_flag=True, help="Accept a source losing most of its images (e.g. its metadata was removed)."
+)
 @click.option("--quiet", is_flag=True, help="No progress bars and no problem listing.")
 def sync_command(
     sources: tuple[str, ...],
@@ -52,6 +94,7 @@ def sync_command(
     mirror: Path | None,
     allow_local: bool,
     wait: bool,
+    allow_shrink: bool,
     quiet: bool,
 ) -> None:
     """Pull each upstream (or only SOURCES), move its submodule, rebuild manifests/manifest.csv."""
@@ -69,8 +112,11 @@ def sync_command(
             allow_local=allow_local,
             wait=wait,
             progress=not quiet,
+            allow_shrink=allow_shrink,
         )
-    except (SyncBusy, RegistryError, UnknownSourceError) as err:
+    except RegistryError as err:
+        raise UserError(str(err)) from err
+    except (SyncBusy, UnknownSourceError) as err:
         raise click.ClickException(str(err)) from err
     build = report.build
     if build is not None and not quiet:

@@ -68,3 +68,13 @@ def safe_relative(source_dir: Path, relative: str) -> PurePosixPath:
     if target != base and base not in target.parents:
         raise UnsafePath(f"path {relative!r} resolves outside the source folder (symlink?)")
     return clean
+
+
+def shown_path(relative: str) -> str:
+    """``relative`` printable and writable as UTF-8: bytes that are not UTF-8 as backslash escapes.
+
+    ``os.walk`` hands back a name that is not UTF-8 (``caf\\xe9`` from a Windows zip) with
+    surrogates, which cannot be written to a UTF-8 CSV or printed; this is how such a name
+    appears in every message. A name is valid UTF-8 exactly when ``shown_path`` returns it unchanged.
+    """
+    return os.fsencode(relative).decode("utf-8", errors="backslashreplace")

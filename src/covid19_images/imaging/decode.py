@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from covid19_images.imaging.budget import OverBudget, check_frame_pixels, check_frames, max_frames
 from covid19_images.imaging.decoded import (
     LUNG_WINDOW,
     Decoded,
@@ -40,6 +41,7 @@ from covid19_images.imaging.decoded import (
 )
 from covid19_images.imaging.dicom import decode_dicom
 from covid19_images.imaging.formats import IMAGE_FORMATS, LFS_MESSAGE, VIDEO_FORMATS, read_head, sniff_format
+from covid19_images.imaging.png import fast_png_pixels
 
 #: A NIfTI slice whose minimum is below this is treated as CT in HU.
 _HU_AIR_THRESHOLD = -500.0
@@ -69,16 +71,44 @@ def _pil_to_array(image: Any) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
+def _pil_frames(image: Any) -> int:
+    """The frame count, checked against the budget without walking an unbounded animation.
+
+    APNG and TIFF know theirs from the header (an APNG may claim 2^31); GIF has no count, and
+    Pillow's ``n_frames`` walks every frame, so a GIF is walked only up to the budget.
+    """
+    limit = max_frames()
+    if image.format == "GIF" and getattr(image, "_n_frames", None) is None:
+        count = 1
+        try:
+            while count <= limit:
+                image.seek(count)
+                count += 1
+        except EOFError:
+            pass
+        image.seek(0)
+        frames = count
+    else:
+        frames = int(getattr(image, "n_frames", 1) or 1)
+    check_frames(frames, f"{image.format} image")
+    return frames
+
+
 def _decode_pil(path: Path, fmt: str, frame: int | None, draft_size: tuple[int, int] | None) -> Decoded:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            frames = int(getattr(image, "n_frames", 1) or 1)
+            check_frame_pixels(*image.size, f"{image.format} image")
+            frames = _pil_frames(image)
             index = check_frame(frame or 0, frames, f"{image.format} image")
             if index:
                 image.seek(index)
             width, height = image.size
+            # before getexif(): Pillow's PNG getexif() decodes the whole image to look for eXIf
+            fast = fast_png_pixels(path, read_head(path)) if image.format == "PNG" and frames == 1 else None
+            if fast is not None:  # libspng served it: no eXIf chunk, so no EXIF rotation
+                return Decoded(fast, int(width), int(height), frames, index, fmt)
             orientation = image.getexif().get(0x0112, 1)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
@@ -91,6 +121,8 @@ def _decode_pil(path: Path, fmt: str, frame: int | None, draft_size: tuple[int, 
             pixels = _pil_to_array(image)
     except DecodeError:
         raise
+    except OverBudget as err:
+        raise DecodeError(str(err)) from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
         raise DecodeError(f"cannot decode {fmt} image: {err}") from err
     return Decoded(pixels, int(width), int(height), frames, index, fmt)
@@ -138,12 +170,16 @@ def _decode_nifti(path: Path, frame: int | None, window: tuple[float, float] | N
         if len(shape) < 2:
             raise DecodeError(f"NIfTI has shape {shape}, not an image")
         frames = shape[2] if len(shape) >= 3 else 1
+        check_frame_pixels(shape[0], shape[1], "NIfTI volume")
+        check_frames(frames, "NIfTI volume")
         index = check_frame(frames // 2 if frame is None else frame, frames, "NIfTI volume")
         slicer = (slice(None), slice(None)) + ((index,) if len(shape) >= 3 else ()) + (0,) * max(0, len(shape) - 3)
         data = np.asarray(volume.dataobj[slicer], dtype=np.float32)
         affine = volume.affine
     except DecodeError:
         raise
+    except OverBudget as err:
+        raise DecodeError(str(err)) from err
     except Exception as err:  # nibabel raises ImageFileError, EOFError, zlib errors ...
         raise DecodeError(f"cannot read NIfTI: {err}") from err
     shown = _display_slice(data, affine)
@@ -160,41 +196,18 @@ def _decode_nifti(path: Path, frame: int | None, window: tuple[float, float] | N
 
 
 def _decode_video(path: Path, fmt: str, frame: int | None, count_frames: bool) -> Decoded:
-    """Decode one frame; with ``count_frames`` also count every frame by demuxing (not decoding).
-
-    Container metadata is not trusted for the count: MPEG program streams report 0 frames.
-    """
-    import av
+    """One frame by seeking (:mod:`covid19_images.imaging.video`); the frame count comes from demuxing."""
+    from covid19_images.imaging.video import read_video_frame
 
     target = frame or 0
-    if target < 0:
-        raise DecodeError(f"video frame {target} does not exist")
-    pixels: np.ndarray | None = None
-    packets = 0
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise DecodeError("container has no video stream")
-            stream = container.streams.video[0]
-            decoded = 0
-            for packet in container.demux(stream):
-                if packet.size:
-                    packets += 1
-                if pixels is None:
-                    for picture in packet.decode():
-                        if decoded == target:
-                            pixels = picture.to_ndarray(format="rgb24")
-                            break
-                        decoded += 1
-                elif not count_frames:
-                    break
-            frames = packets or int(stream.frames or 0)
-    except DecodeError:
-        raise
+        pixels, frames = read_video_frame(path, target)
+    except OverBudget as err:
+        raise DecodeError(str(err)) from err
+    except IndexError as err:
+        raise DecodeError(str(err)) from err
     except Exception as err:  # PyAV raises its own error tree
         raise DecodeError(f"cannot decode {fmt} video: {err}") from err
-    if pixels is None:
-        raise DecodeError(f"video has {decoded} decodable frame(s); frame {target} does not exist")
     height, width = pixels.shape[:2]
     return Decoded(pixels, int(width), int(height), frames if count_frames else 0, target, fmt)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from covid19_images.imaging.budget import OverBudget, check_frame_pixels, check_frames
 from covid19_images.imaging.decoded import LUNG_WINDOW, Decoded, DecodeError, check_frame, to_uint8
 
 
@@ -129,6 +130,13 @@ def decode_dicom(path: Path, frame: int | None, window: tuple[float, float] | No
         kind = getattr(ds.get("SOPClassUID"), "name", "") or "no SOP class"
         raise DecodeError(f"DICOM file has no pixel data ({kind}); it is not an image")
     frames = int(_first_number(ds.get("NumberOfFrames")) or 1)
+    try:
+        check_frames(frames, "DICOM file")
+        check_frame_pixels(
+            int(_first_number(ds.get("Columns")) or 0), int(_first_number(ds.get("Rows")) or 0), "DICOM file"
+        )
+    except OverBudget as err:
+        raise DecodeError(str(err)) from err
     index = check_frame(frames // 2 if frame is None else frame, frames, "DICOM file")
     try:
         pixels = pixel_array(ds, index=index)

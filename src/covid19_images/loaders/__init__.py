@@ -7,12 +7,12 @@ Nothing here imports a deep-learning framework at module level; each adapter imp
 framework when it is asked for, and a missing one is an ``ImportError`` naming the extra
 to install.
 
-TensorFlow and torchvision in one process: on the pinned versions, importing
-``torchvision`` (which fastai imports) *after* ``tensorflow`` segfaults, while the
-other order works. The TF adapter therefore imports torchvision first when it is
-installed, and the fastai adapter (which needs torchvision) refuses with a clear error
-instead of crashing when TensorFlow was imported before torchvision. The torch adapter
-imports only ``torch``, never torchvision, so it works in either order.
+TensorFlow and torch in one process, in any order: TensorFlow loads its native libraries
+``RTLD_GLOBAL``; ``triton`` (which ``torch._dynamo`` pulls in, e.g. through
+``torchvision.ops`` and so fastai) imported afterwards binds to TensorFlow's LLVM symbols
+and segfaults. :func:`guard_tf_then_torchvision` imports triton once with
+``RTLD_DEEPBIND`` (its own symbols first) before any torch-side import that follows
+TensorFlow, so every order of ``load_*("torch"|"tf"|"fastai")`` works.
 """
 
 from __future__ import annotations
@@ -57,7 +57,13 @@ def warn_medical() -> None:
 
 
 def require(module: str, framework: str) -> Any:
-    """Import ``module`` or raise an ImportError that says which extra provides it."""
+    """Import ``module`` or raise an ImportError that says which extra provides it.
+
+    A torch-side module (torch, torchvision, fastai) imported after TensorFlow first gets
+    triton isolated (:func:`guard_tf_then_torchvision`), so the import cannot segfault.
+    """
+    if module.split(".")[0] in ("torch", "torchvision", "fastai"):
+        guard_tf_then_torchvision(framework)
     try:
         return importlib.import_module(module)
     except ImportError as err:
@@ -69,13 +75,25 @@ def require(module: str, framework: str) -> Any:
 
 
 def guard_tf_then_torchvision(framework: str) -> None:
-    """Fail clearly instead of segfaulting when torchvision would be imported after TensorFlow."""
-    if "tensorflow" in sys.modules and "torchvision" not in sys.modules:
-        raise RuntimeError(
-            f"cannot use the {framework!r} loader in this process: TensorFlow is already imported and "
-            "importing torchvision after TensorFlow crashes the interpreter (segfault) with these versions. "
-            "Import torch/torchvision (or fastai) before tensorflow, or use separate processes."
-        )
+    """Make torch/torchvision/fastai safe to import after TensorFlow (``framework`` is who asks).
+
+    TensorFlow's native libraries are loaded ``RTLD_GLOBAL``; triton's ``libtriton.so``
+    loaded afterwards resolves its LLVM symbols to TensorFlow's copies and crashes. Loaded
+    once with ``RTLD_DEEPBIND`` it prefers its own, and every later ``import triton`` (from
+    ``torch._dynamo``, torchvision, fastai) reuses that module. Nothing to do when
+    TensorFlow is not loaded yet (the other order is safe), triton is already loaded, or
+    the platform has no ``RTLD_DEEPBIND``; a missing triton means nothing can bind wrongly.
+    """
+    if "tensorflow" not in sys.modules or "triton" in sys.modules or not hasattr(os, "RTLD_DEEPBIND"):
+        return
+    old = sys.getdlopenflags()
+    try:
+        sys.setdlopenflags(old | os.RTLD_DEEPBIND)
+        importlib.import_module("triton")
+    except ImportError:
+        pass
+    finally:
+        sys.setdlopenflags(old)
 
 
 def read_manifest_typed(root: Any = None) -> pd.DataFrame:

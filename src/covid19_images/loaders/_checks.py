@@ -82,7 +82,9 @@ def image_size_tuple(value: Any, name: str = "image_size") -> tuple[int, int] | 
 
 
 def _channels(value: Any, name: str) -> int:
-    if isinstance(value, bool) or value not in (1, 3):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be the int 1 (grayscale) or 3 (RGB), not {type(value).__name__} {value!r}")
+    if int(value) not in (1, 3):
         raise ValueError(f"{name} must be 1 (grayscale) or 3 (RGB), not {value!r}")
     return int(value)
 

@@ -73,18 +73,36 @@ def _frames(row_format: str, count: int, video_frames: str | int) -> list[int]:
     return list(range(count))
 
 
+def _refuse_over_budget(paths: pd.Series, counts: np.ndarray) -> None:
+    """A frame count over the budget (a manifest from before the budget, or edited) is refused, never expanded."""
+    from covid19_images.imaging.budget import FRAMES_ENV, OverBudget, max_frames
+
+    limit = max_frames()
+    over = [f"{p} ({int(c):,} frames)" for p, c in zip(paths, counts, strict=True) if c > limit]
+    if over:
+        shown = ", ".join(over[:3]) + (" ..." if len(over) > 3 else "")
+        raise OverBudget(
+            f"{len(over)} manifest row(s) claim more than {limit:,} frames: {shown}; refused (rebuild the manifest "
+            f"with `covid19-images sync --offline`, which reports such files, or raise ${FRAMES_ENV})"
+        )
+
+
 def _describe(steps: list[tuple[str, int]]) -> str:
     return "; ".join(f"{name}: {count}" for name, count in steps)
 
 
 def select(manifest: pd.DataFrame, options: Options) -> Selection:
     """Apply the filters, dedup, class list, split and frame expansion described above."""
-    from covid19_images.manifest.split_schemes import resolve_split
+    from covid19_images.manifest.split_schemes import resolve_labels, resolve_split
 
     frame = manifest.copy()
     # schemes such as leave-one-source-out need to see every row, so resolve before filtering
     split = resolve_split(manifest, options.split_scheme, root=options.root)
     frame["split"] = pd.Series(split, index=manifest.index).fillna("").astype(str)
+    scheme_labels = resolve_labels(manifest, options.split_scheme, root=options.root)
+    if scheme_labels is not None:  # a scheme that labels an image we hold serves it with its label
+        relabel = scheme_labels.reindex(manifest.index).fillna("").astype(str)
+        frame["label"] = relabel.where(relabel != "", frame["label"])
     steps: list[tuple[str, int]] = [("manifest rows", len(frame))]
     frame = frame[frame["modality"] == options.modality]
     steps.append((f"modality {options.modality}", len(frame)))
@@ -138,7 +156,8 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
         raise NoItemsError(f"no {options.modality} images match the filters ({_describe(steps)})")
 
     frame = frame.sort_values(["source", "path"], kind="mergesort")
-    counts = pd.to_numeric(frame["frames"], errors="coerce").fillna(1).astype(int).to_numpy()
+    counts = pd.to_numeric(frame["frames"], errors="coerce").fillna(1).astype(np.int64).to_numpy()
+    _refuse_over_budget(frame["path"], counts)
     per_row = [
         _frames(fmt, count, options.video_frames)
         for fmt, count in zip(frame["format"], counts, strict=True)
@@ -149,7 +168,43 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
     index = {label: i for i, label in enumerate(classes)}
     items["label_index"] = items["label"].map(index).astype(np.int64)
     items["file"] = [os.fspath(options.root / p) for p in items["path"]]
+    refuse_paths_outside(options.root, frame["path"])
     return Selection(items=items, classes=tuple(classes), root=options.root)
+
+
+class UnsafeManifestPath(ValueError):
+    """A manifest row names a file outside ``<root>/datasets/<source>``."""
+
+
+def refuse_paths_outside(root: Path, paths: pd.Series) -> None:
+    """Prove every served path stays inside the root's datasets folder, as sync proved when it wrote them.
+
+    The manifest is a file anyone with write access (or a bad merge) can change: a row
+    ``../secret.jpeg`` or ``/etc/passwd`` must not be opened and served as a training image.
+    Checked lexically for every row, and through symlinks once per folder.
+    """
+    from covid19_images.core.paths import DATASETS_DIR, UnsafePath, lexical_problem, safe_relative
+
+    base = Path(root) / DATASETS_DIR
+    bad: list[str] = []
+    folders: set[str] = set()
+    for path in paths:
+        text = str(path)
+        if lexical_problem(text) or not text.startswith(f"{DATASETS_DIR}/"):
+            bad.append(text)
+            continue
+        folders.add(text.rsplit("/", 1)[0])
+    for folder in sorted(folders):
+        try:
+            safe_relative(base, folder[len(DATASETS_DIR) + 1 :])
+        except UnsafePath:
+            bad.append(folder + "/")
+    if bad:
+        shown = ", ".join(repr(p) for p in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        raise UnsafeManifestPath(
+            f"{len(bad)} manifest row(s) name files outside {base}: {shown}; refused (a manifest edited by hand "
+            "or a bad merge?): rebuild it with `covid19-images sync --offline`"
+        )
 
 
 def _checked_out(directory: Path) -> bool:

@@ -24,9 +24,11 @@ Change an image, a setting or the reader and a new file is used; old files are i
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -132,6 +134,55 @@ def _fsync_dir(directory: Path) -> None:
         os.close(handle)
 
 
+class CacheSpaceError(OSError):
+    """The cache folder cannot hold the cache (full, over a quota or file-size limit, read-only)."""
+
+
+def _reserve(path: Path, offset: int, total: int) -> None:
+    """Allocate every block of the cache file before a single pixel is written through the mapping.
+
+    ``open_memmap`` makes a sparse file; storing into a page the file system then cannot
+    back kills the process with SIGBUS (no Python error; a Jupyter kernel just dies). With
+    the blocks reserved up front a full disk is an ``OSError`` here, before any work.
+    """
+    with open(path, "rb+") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, total)
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise _space_error(err, path, total) from err
+            _write_zeros(handle, offset, total)  # no fallocate on this file system: write the blocks instead
+
+
+def _space_error(err: OSError, path: Path, total: int) -> CacheSpaceError:
+    return CacheSpaceError(
+        err.errno,
+        f"cannot reserve {total / 1e6:,.1f} MB for the pixel cache in {path.parent} "
+        f"({os.strerror(err.errno or 0)}; {_free(path.parent)}): free space, choose cache_dir=..., or use cache=False",
+    )
+
+
+def _write_zeros(handle, offset: int, total: int) -> None:
+    block = bytes(1 << 20)
+    try:
+        handle.seek(offset)
+        position = offset
+        while position < total:
+            position += handle.write(block[: min(len(block), total - position)])
+        handle.flush()
+    except OSError as err:
+        raise CacheSpaceError(
+            err.errno, f"cannot write the pixel cache: {err}: choose cache_dir=... or cache=False"
+        ) from err
+
+
+def _free(directory: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(directory).free / 1e6:,.1f} MB free there"
+    except OSError:
+        return "free space unknown"
+
+
 def _fill(tmp: Path, selection: Selection, shape: tuple[int, int, int, int], workers: int, progress: bool) -> None:
     from tqdm.auto import tqdm
 
@@ -141,7 +192,11 @@ def _fill(tmp: Path, selection: Selection, shape: tuple[int, int, int, int], wor
     files = items["file"].tolist()
     frames = items["frame"].tolist()
     formats = items["format"].tolist()
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+    except OSError as err:  # extending the sparse file already fails over RLIMIT_FSIZE or a quota
+        raise _space_error(err, tmp, int(np.prod(shape))) from err
+    _reserve(tmp, int(out.offset), int(out.offset) + out.nbytes)
     size, channels = (shape[1], shape[2]), shape[3]
 
     def work(index: int) -> None:
@@ -179,7 +234,16 @@ def open_cache(
     import filelock
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not os.access(directory, os.W_OK):
+            raise PermissionError(errno.EACCES, "not writable")
+    except OSError as err:
+        raise CacheSpaceError(
+            err.errno,
+            f"cannot use {directory} for the pixel cache ({err.strerror or err}): choose cache_dir=... "
+            "on a writable disk, or use cache=False",
+        ) from err
     key = cache_key(selection, size, channels)
     final = directory / f"{key}.npy"
     shape = (len(selection.items), size[0], size[1], channels)

@@ -9,6 +9,7 @@ whole because of one bad input: each problem is recorded with source, file and r
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -28,7 +29,7 @@ from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, PRO
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.imaging.fingerprints import PHASH_HEX
 from covid19_images.imaging.probe import FileFacts, ProbeError, probe_file
-from covid19_images.manifest import privacy
+from covid19_images.manifest import integrity, privacy
 from covid19_images.manifest.annotations import ANNOTATIONS_FILE, annotations_bytes, join_annotations
 from covid19_images.manifest.duplicates import assign_dup_groups
 from covid19_images.manifest.splits import assign_splits
@@ -64,7 +65,9 @@ def read_manifest(root: Path) -> pd.DataFrame | None:
     path = Path(root) / MANIFEST_FILE
     if not path.is_file():
         return None
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+    data = path.read_bytes()
+    integrity.check(path, data)  # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
     for column in MANIFEST_COLUMNS:
         if column not in frame.columns:
             frame[column] = ""
@@ -89,6 +92,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             checkpoint("write.tmp-written")
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, 0o666 & ~integrity.current_umask())  # mkstemp makes 0600; shared roots need the umask's mode
         checkpoint("write.fsynced")
         os.replace(tmp, path)
         checkpoint("write.replaced")
@@ -130,7 +134,9 @@ def write_manifest(root: Path, result: BuildResult) -> None:
     write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
     checkpoint("write.problems-done")
     write_atomic(Path(root) / ANNOTATIONS_FILE, annotations_bytes(result.annotations))
-    write_atomic(Path(root) / MANIFEST_FILE, manifest_bytes(result.manifest))
+    data = manifest_bytes(result.manifest)
+    integrity.write_record(Path(root) / MANIFEST_FILE, data)
+    write_atomic(Path(root) / MANIFEST_FILE, data)
     checkpoint("write.manifest-done")
 
 

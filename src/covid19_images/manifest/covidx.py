@@ -139,3 +139,54 @@ def _report(
         "patients_in_both": _patients_in_both(series, manifest),
         "errors": [f"{where}: {message}" for where, message in parsed.errors],
     }
+
+
+#: COVIDx label (lower-case) -> the manifest label a row listed with it is served as
+#: (``negative`` names no single label: the row keeps its own).
+SERVED_LABEL: dict[str, str] = {
+    "normal": "normal",
+    "pneumonia": "pneumonia",
+    "covid-19": "covid-19",
+    "positive": "covid-19",
+    "level1": "covid-19",
+    "level2": "covid-19",
+}
+
+
+def covidx_labels(manifest: pd.DataFrame, directory: Path, version: str) -> pd.Series:
+    """COVIDx's label of every manifest row it lists (``""`` for rows it does not list or labels ``negative``).
+
+    A scheme that lists an image we hold serves it with the scheme's label: ieee8023 holds
+    images (patients 426a/426b of COVIDx 9A) that have no ``metadata.csv`` row, so the
+    manifest labels them ``unknown``; COVIDx says COVID-19.
+    """
+    parsed = read_version(directory, version)
+    by_name = _rows_by_name(manifest)
+    labels: list[str] = [""] * len(manifest)
+    for entry in parsed.entries:
+        served = SERVED_LABEL.get(entry.label.lower(), "")
+        for position in _candidates(entry, by_name):
+            if served and (entry.split == "test" or not labels[position]):
+                labels[position] = served
+    return pd.Series(labels, index=manifest.index, name=f"covidx{version or '1'}_label", dtype=object)
+
+
+def held_and_served(manifest: pd.DataFrame, directory: Path, version: str, served_labels: frozenset[str]) -> dict:
+    """How many images COVIDx ``version`` lists, how many of them we hold, and how many a loader serves.
+
+    Held: entries matched to a manifest row. Served: held rows whose COVIDx label (or, for
+    ``negative``, their own) is one a loader serves by default.
+    """
+    parsed = read_version(directory, version)
+    by_name = _rows_by_name(manifest)
+    labels = covidx_labels(manifest, directory, version)
+    own = manifest["label"].astype(str).tolist()
+    listed = held = served = 0
+    for entry in parsed.entries:
+        listed += 1
+        rows = _candidates(entry, by_name)
+        if rows:
+            held += 1
+            if any((labels.iloc[p] or own[p]) in served_labels for p in rows):
+                served += 1
+    return {"version": version or "1", "listed": listed, "held": held, "served": served}

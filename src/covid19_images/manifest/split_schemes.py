@@ -72,17 +72,8 @@ def _version_order(version: str) -> tuple[int, str]:
     return (int(number.group()) if number else -1, version)
 
 
-def covidx_split(manifest: pd.DataFrame, version: str = "", root: Path | None = None) -> pd.Series:
-    """The COVIDx split (``"train"``/``"test"``/``""``) of every row.
-
-    Args:
-        manifest: the manifest (``source``, ``path``, ``label`` and ``patient_id`` are used).
-        version: a COVIDx label-file version such as ``9A``; ``""`` picks the newest ``<n>A``.
-        root: the project root holding ``datasets/covidx-splits`` (default: :func:`find_root`).
-
-    Raises:
-        ValueError: the source is not checked out, or has no such version.
-    """
+def _covidx_checkout(version: str, root: Path | None) -> tuple[Path, str]:
+    """(the COVID-Net checkout, the version: the newest ``<n>A`` when none is named)."""
     directory = find_root(root) / "datasets" / COVIDX_SOURCE
     if not directory.is_dir() or not any(directory.iterdir()):
         raise ValueError(
@@ -94,11 +85,41 @@ def covidx_split(manifest: pd.DataFrame, version: str = "", root: Path | None = 
         if not versions:
             raise ValueError(f"no COVIDx <n>A label files in {directory}; name a version: covidx:<version>")
         version = max(versions, key=_version_order)
+    return directory, version
+
+
+def covidx_split(manifest: pd.DataFrame, version: str = "", root: Path | None = None) -> pd.Series:
+    """The COVIDx split (``"train"``/``"test"``/``""``) of every row.
+
+    Args:
+        manifest: the manifest (``source``, ``path``, ``label`` and ``patient_id`` are used).
+        version: a COVIDx label-file version such as ``9A``; ``""`` picks the newest ``<n>A``.
+        root: the project root holding ``datasets/covidx-splits`` (default: :func:`find_root`).
+
+    Raises:
+        ValueError: the source is not checked out, or has no such version.
+    """
+    directory, version = _covidx_checkout(version, root)
     try:
         series, _report = covidx.covidx_split(manifest, directory, version)
     except KeyError as err:
         raise ValueError(str(err).strip("'\"")) from err
     return series
+
+
+def resolve_labels(manifest: pd.DataFrame, scheme: str = "default", *, root: Path | None = None) -> pd.Series | None:
+    """The label a scheme serves each row with (``""``: the row's own), or None when the scheme keeps every label.
+
+    Only COVIDx labels: a row it lists is served with COVIDx's label, so images we hold that
+    have no upstream metadata row (manifest label ``unknown``) are served as COVIDx says.
+    """
+    if scheme != "covidx" and not scheme.startswith("covidx:"):
+        return None
+    directory, version = _covidx_checkout(scheme.partition(":")[2], root)
+    try:
+        return covidx.covidx_labels(manifest, directory, version)
+    except KeyError as err:
+        raise ValueError(str(err).strip("'\"")) from err
 
 
 def resolve_split(manifest: pd.DataFrame, scheme: str = "default", *, root: Path | None = None) -> pd.Series:

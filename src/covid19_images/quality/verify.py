@@ -22,6 +22,7 @@ not index (ieee8023's lung masks, pictures metadata.csv does not name) are liste
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -31,9 +32,13 @@ import git
 import pandas as pd
 from tqdm.auto import tqdm
 
-from covid19_images.core.paths import DATASETS_DIR
+from covid19_images.core.paths import DATASETS_DIR, shown_path
 from covid19_images.core.workers import io_workers
-from covid19_images.imaging.formats import DECODABLE_FORMATS, read_head, sniff_format
+from covid19_images.imaging.formats import (
+    DECODABLE_FORMATS,
+    read_head,
+    sniff_format,
+)
 from covid19_images.imaging.probe import fingerprints, sha256_file
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
 from covid19_images.sources.git import head_commit
@@ -184,10 +189,16 @@ def _source_dirs(root: Path, manifest: pd.DataFrame) -> dict[str, Path]:
 
 
 def _walk(directory: Path) -> Iterable[Path]:
+    """Regular files only: opening a FIFO or a device to sniff it would block or never end."""
     for current, folders, files in os.walk(directory):
         folders[:] = [f for f in folders if f != ".git"]
         for name in files:
-            yield Path(current) / name
+            path = Path(current) / name
+            try:
+                if stat.S_ISREG(path.stat().st_mode):
+                    yield path
+            except OSError:  # broken symlink or loop: sync reported it
+                continue
 
 
 def _scan_checkout(
@@ -198,10 +209,12 @@ def _scan_checkout(
     modified = set(_git_lines(directory, "diff", "--name-only", "-z") or [])
     tracked_set = set(tracked or [])
     for path in _walk(directory):
-        relative_to_root = path.relative_to(root).as_posix()
+        relative_to_root = shown_path(path.relative_to(root).as_posix())
         if relative_to_root in referenced or relative_to_root in reported:
             continue
         relative = path.relative_to(directory).as_posix()
+        if shown_path(relative) != relative:
+            continue  # a name that is not UTF-8: sync reported it as a problem (with backslash escapes)
         try:
             fmt = sniff_format(read_head(path))
         except OSError:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
 import os
+import stat
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative
+from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative, shown_path
 from covid19_images.core.schema import Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.sources.registry import SourceSpec
@@ -36,6 +39,11 @@ class SourceContext:
     directory: Path
     files: list[str]
     _problems: list[Problem] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # files :func:`list_files` had to leave out (undecodable names, loops, pipes) are this source's problems
+        for relative, reason in getattr(self.files, "skipped", ()):
+            self.report(reason, path=relative, level="error")
 
     @property
     def name(self) -> str:
@@ -117,17 +125,67 @@ class SourceContext:
         return read_metadata_csv(self, relative, **kwargs)
 
 
-def list_files(directory: Path) -> list[str]:
-    """Every regular file under ``directory`` except git's own, sorted, as posix relative paths."""
-    found: list[str] = []
+class FileList(list):
+    """The files of a checkout, plus ``skipped``: ``(shown path, reason)`` of entries that are not usable files."""
+
+    skipped: list[tuple[str, str]]
+
+
+def _unusable(full: Path, relative: str) -> str | None:
+    """Why the directory entry ``full`` cannot be indexed as an image file (None if it can)."""
+    if shown_path(relative) != relative:
+        return (
+            "file name is not valid UTF-8 (a name from a Windows zip?); left out: rename it upstream "
+            "to UTF-8 (the bytes that are not are shown as \\x escapes)"
+        )
+    try:
+        info = full.stat()
+    except OSError as err:
+        if full.is_symlink():
+            kind = "a symlink loop" if err.errno == errno.ELOOP else "a broken symlink"
+            return f"{kind} (-> {shown_path(os.readlink(full))}); left out"
+        return f"cannot stat: {err.strerror}; left out"
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "not a regular file (device or socket)"
+        return f"{kind}; left out (reading it could block or never end)"
+    return None
+
+
+def list_files(directory: Path) -> FileList:
+    """Every regular file under ``directory`` except git's own, sorted, as posix relative paths.
+
+    Entries that cannot be images are left out with a reason in ``skipped`` (one problem
+    each, for that file only): names that are not valid UTF-8 (they could not be written to
+    the UTF-8 manifest, and would crash every later sync), broken symlinks and symlink
+    loops, FIFOs and devices (reading one blocks forever or never ends).
+    """
+    found = FileList()
+    found.skipped = []
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
         for name in filenames:
             if name == ".git":
                 continue
             full = Path(dirpath) / name
-            found.append(PurePosixPath(full.relative_to(directory).as_posix()).as_posix())
-    return sorted(found)
+            relative = PurePosixPath(full.relative_to(directory).as_posix()).as_posix()
+            reason = _unusable(full, relative)
+            if reason:
+                found.skipped.append((shown_path(relative), reason))
+            else:
+                found.append(relative)
+        for name in dirnames:  # a directory name that is not UTF-8 hides everything under it
+            relative = (Path(dirpath) / name).relative_to(directory).as_posix()
+            if shown_path(relative) != relative:
+                found.skipped.append((shown_path(relative), "folder name is not valid UTF-8; its files are left out"))
+        dirnames[:] = [d for d in dirnames if shown_path(d) == d]
+    found.sort()
+    found.skipped.sort()
+    return found
+
+
+#: CSV fields of any length: Python's csv module refuses fields over 128 KiB by default, which
+#: made a row with long clinical notes "malformed" and dropped its image.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 def _cp1252_fallback(err: UnicodeError) -> tuple[str, int]:

@@ -34,6 +34,7 @@ from covid19_images.manifest.build import (
     remove_stale_temporaries,
     write_manifest,
 )
+from covid19_images.manifest.integrity import record_path
 from covid19_images.manifest.splits import SplitMove, explain_split_moves, format_split_moves
 from covid19_images.sources.git import (
     SourceSyncError,
@@ -45,6 +46,7 @@ from covid19_images.sources.git import (
 )
 from covid19_images.sources.registry import load_registry
 from covid19_images.sources.transport import git_environment
+from covid19_images.sync.shrink import Shrink, find_shrinks, restore_checkout
 
 LOCK_NAME = "covid19-images-sync.lock"  # kept in the root's git dir: never shows up as an untracked file
 PID_NAME = "covid19-images-sync.pid"
@@ -232,6 +234,7 @@ def sync(
     allow_local: bool = False,
     wait: bool = False,
     progress: bool = True,
+    allow_shrink: bool = False,
 ) -> SyncReport:
     """Update the selected sources (all by default) and rebuild the manifest under ``root``.
 
@@ -289,6 +292,10 @@ def sync(
                 checkpoint("sync.source-done")
         previous = _previous_manifest(root, report.notes)
         report.build = build_manifest(root, registry, previous, progress=progress, keep=keep)
+        shrinks = [] if allow_shrink else find_shrinks(previous, report.build, keep)
+        if shrinks:
+            _refuse_shrinks(root, registry, report, previous, shrinks, keep)
+            report.build = build_manifest(root, registry, previous, progress=progress, keep=keep)
         checkpoint("sync.built")
         report.changes = diff_manifests(previous, report.build.manifest)
         report.split_moves = explain_split_moves(previous, report.build.manifest)
@@ -304,10 +311,27 @@ def sync(
     return report
 
 
+def _refuse_shrinks(root, registry, report: SyncReport, previous, shrinks: list[Shrink], keep: set[str]) -> None:
+    """Mark each shrinking source refused, put its checkout back, and keep its rows (see ``sync.shrink``)."""
+    updates = {u.name: u for u in report.updates}
+    for item in shrinks:
+        update = updates.get(item.source)
+        note = restore_checkout(root, registry[item.source], update, previous)
+        if note:
+            report.notes.append(note)
+        keep.add(item.source)
+        if update is None:
+            update = SourceUpdate(item.source, None, None, "refused")
+            report.updates.append(update)
+        update.status, update.message = "refused", item.message()
+        update.new = update.old
+
+
 def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport) -> str | None:
     # a .gitmodules that sync refused must not be laundered into a commit
     tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
-    paths = [MANIFEST_FILE, PROBLEMS_FILE, ANNOTATIONS_FILE, *([] if tampered else [".gitmodules"])]
+    record = record_path(Path(MANIFEST_FILE)).as_posix()
+    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, *([] if tampered else [".gitmodules"])]
     paths += [f"datasets/{u.name}" for u in report.updates if u.status in ("added", "updated", "unchanged")]
     paths = [p for p in paths if (root / p).exists()]
     repo.git.add("--", *paths)

@@ -105,7 +105,9 @@ def test_parser_reports_missing_and_broken_files(tmp_path: Path, registry) -> No
 def held_files(shared: Path) -> dict[str, set[str]]:
     """COVIDx source -> image base names that exist in our sample AND have a metadata row.
 
-    Computed from the files with the csv module, independently of the parsers.
+    Computed from the files with the csv module, independently of the parsers. ieee8023
+    images without a metadata row count too: they are indexed (label unknown) so a COVIDx
+    scheme can serve them (issue 14).
     """
     found: dict[str, set[str]] = {}
     ieee = shared / "ieee8023-covid-chestxray-dataset"
@@ -113,6 +115,7 @@ def held_files(shared: Path) -> dict[str, set[str]]:
         found["cohen"] = {
             r["filename"] for r in csv.DictReader(handle) if (ieee / r["folder"] / r["filename"]).is_file()
         }
+    found["cohen"] |= {p.name for p in (ieee / "images").iterdir() if p.is_file()}
     actualmed = shared / "agchung-Actualmed-COVID-chestxray-dataset"
     with (actualmed / "metadata.csv").open(newline="", encoding="utf-8") as handle:
         found["actmed"] = {

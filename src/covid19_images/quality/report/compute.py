@@ -291,7 +291,24 @@ def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = T
         )
     report["privacy"] = _privacy(root, manifest) if privacy and root is not None else []
     report["annotations"] = annotation_section(root, manifest)
+    report["covidx"] = _covidx(root, manifest) if root is not None and len(manifest) else []
     return report
+
+
+def _covidx(root: Path, manifest: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per COVIDx version: images it lists, how many we hold, how many the ``covidx:<v>`` scheme serves."""
+    from covid19_images.core.schema import LABELS
+    from covid19_images.manifest import covidx
+    from covid19_images.manifest.split_schemes import COVIDX_SOURCE
+
+    directory = Path(root) / "datasets" / COVIDX_SOURCE
+    if not directory.is_dir():
+        return []
+    try:
+        versions = covidx.label_files_in(directory)
+        return [covidx.held_and_served(manifest, directory, v, frozenset(LABELS) - {"unknown"}) for v in versions]
+    except Exception as err:  # noqa: BLE001 - the report must still print if a label file is unreadable
+        return [{"version": "?", "error": f"{type(err).__name__}: {err}"}]
 
 
 def _privacy(root: Path, manifest: pd.DataFrame) -> list[dict[str, str]]:

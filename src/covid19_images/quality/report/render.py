@@ -124,6 +124,15 @@ def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
             lines.append(f"  … and {len(report['privacy']) - limit} more")
     else:
         lines.append("  none found")
+    if report.get("covidx"):
+        lines += ["", "COVIDx images listed / held here / served by split_scheme='covidx:<version>'"]
+        for item in report["covidx"]:
+            if "error" in item:
+                lines.append(f"  cannot read the COVIDx label files: {item['error']}")
+            else:
+                lines.append(
+                    f"  {item['version']}: {item['listed']} listed, {item['held']} held, {item['served']} served"
+                )
     lines += render_annotations(report.get("annotations", {}))
     if report["warnings"]:
         lines += ["", "Warnings"] + [f"  {w}" for w in report["warnings"]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from covid19_images.core.files import is_image_name
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_sex, harmonise_view, parse_age
 from covid19_images.sources.parsing import SourceContext, column
@@ -19,7 +20,11 @@ METADATA = "metadata.csv"
 
 
 def parse(ctx: SourceContext) -> Iterator[Entry]:
-    for row in ctx.metadata_rows(METADATA) or ():
+    rows = ctx.metadata_rows(METADATA)
+    if rows is None:
+        return
+    referenced: set[str] = set()
+    for row in rows:
         where = row["_row"]
         filename = column(row, "filename")
         if not filename:
@@ -27,6 +32,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
             continue
         folder = column(row, "folder", default="images") or "images"
         relative = f"{folder}/{filename}"
+        referenced.add(relative)
         if not ctx.require(relative, where, METADATA):
             continue
         finding = column(row, "finding")
@@ -59,4 +65,29 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
             license=column(row, "license"),
             row=where,
             extra=extra,
+        )
+    yield from _unreferenced_images(ctx, referenced)
+
+
+def _unreferenced_images(ctx: SourceContext, referenced: set[str]) -> Iterator[Entry]:
+    """Image files under ``images/`` that no line of ``metadata.csv`` names: indexed with label ``unknown``.
+
+    Upstream adds images before their metadata rows (patients 426a/426b at 2020-06-22), and
+    split schemes such as COVIDx list them with a label; indexing them lets such a scheme
+    serve them. ``unknown`` keeps them out of the default loaders.
+    """
+    if not referenced:
+        return  # metadata without one usable row (binary, wrong columns): indexing every image as unknown hides that
+    try:
+        text = (ctx.directory / METADATA).read_bytes()
+    except OSError:
+        return
+    for relative in ctx.files_under("images"):
+        if relative in referenced or not is_image_name(relative):
+            continue
+        if relative.rsplit("/", 1)[-1].encode() in text:
+            continue  # a row names it but could not be used (ragged, no filename column ...): already reported
+        ctx.report("image file has no metadata.csv row; indexed with label unknown", path=relative)
+        yield Entry(
+            path=relative, modality="xray", finding="", label="unknown", row=relative, extra={"no_metadata_row": True}
         )

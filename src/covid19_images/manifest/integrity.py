@@ -1,0 +1,135 @@
+"""An integrity record beside the manifest, and the check every reader makes against it.
+
+A manifest that went through a failed ``git merge`` (conflict markers: one image served
+twice, as ``normal`` and as ``pneumonia``), was cut short by a full disk or a bad copy, or
+was edited by hand must never load silently. Every write of ``manifest.csv`` first writes
+``manifest.csv.integrity`` (JSON: sha256 and row count of the new manifest, plus those of
+the manifest it replaces, so a sync killed between the two renames still leaves a pair
+that checks). Readers refuse a manifest that matches neither with :class:`DamagedManifest`
+naming the file and what is wrong. A manifest without a record (older roots, hand-made
+test roots) is still checked for what damage looks like from the text: conflict markers
+and rows whose field count differs from the header's.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+RECORD_SUFFIX = ".integrity"
+_MARKERS = (b"<<<<<<< ", b"<<<<<<<\n", b"=======\n", b">>>>>>> ", b">>>>>>>\n", b"||||||| ")
+
+
+class DamagedManifest(ValueError):
+    """The manifest on disk is not one that a sync wrote; the message names it and says why."""
+
+
+def record_path(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name + RECORD_SUFFIX)
+
+
+#: CSV fields of any length: a long ``extra`` value must not make a good manifest look damaged.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def _rows(data: bytes) -> int:
+    try:
+        return max(0, sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8"), newline=""))) - 1)
+    except (UnicodeDecodeError, csv.Error):
+        return -1
+
+
+def _facts(data: bytes) -> dict[str, object]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "rows": _rows(data)}
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would race with other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_record(manifest: Path, data: bytes) -> None:
+    """Record ``data`` (the manifest about to be written) and the manifest on disk now, atomically."""
+    manifest = Path(manifest)
+    record: dict[str, object] = {"manifest": manifest.name, **_facts(data)}
+    try:
+        old = manifest.read_bytes()
+        check(manifest, old)  # only a manifest that checks may stand in for this one (a sync killed mid-write)
+        record["previous"] = _facts(old)
+    except (OSError, DamagedManifest):
+        pass
+    target = record_path(manifest)
+    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(record, out, indent=1, sort_keys=True)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _text_damage(data: bytes) -> str | None:
+    """What the bytes alone show is wrong (conflict markers, ragged or cut rows), or None."""
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.startswith(_MARKERS) or line in (b"<<<<<<<", b"=======", b">>>>>>>"):
+            return f"line {number} is a git merge-conflict marker ({line[:20].decode('utf-8', 'replace')!r})"
+    if data and not data.endswith(b"\n"):
+        return "the last line is incomplete (file cut short)"
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+        header = next(reader, [])
+        for record in reader:
+            if len(record) != len(header):
+                fields = f"{len(record)} fields, the header {len(header)}"
+                return f"line {reader.line_num} has {fields} (truncated or edited row)"
+    except (UnicodeDecodeError, csv.Error) as err:
+        return f"not a readable UTF-8 CSV ({err})"
+    return None
+
+
+def check(manifest: Path, data: bytes) -> None:
+    """Raise :class:`DamagedManifest` unless ``data`` (the bytes of ``manifest``) is a manifest a sync wrote."""
+    fix = (
+        "restore it (`git checkout -- manifests/`) or rebuild it with `covid19-images sync --offline` "
+        "(which keeps the damaged file aside)"
+    )
+    damage = _text_damage(data)
+    if damage:
+        raise DamagedManifest(f"{manifest} is damaged: {damage}; {fix}")
+    try:
+        record = json.loads(record_path(manifest).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as err:
+        raise DamagedManifest(
+            f"{record_path(manifest)} (integrity record of {manifest}) is unreadable: {err}; {fix}"
+        ) from err
+    facts = _facts(data)
+    accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
+    if any(facts["sha256"] == item.get("sha256") for item in accepted if isinstance(item, dict)):
+        return
+    raise DamagedManifest(
+        f"{manifest} does not match its integrity record {record_path(manifest).name} "
+        f"({facts['rows']} rows, sha256 {str(facts['sha256'])[:12]}…; recorded {record.get('rows')} rows, "
+        f"sha256 {str(record.get('sha256'))[:12]}…): edited, merged or cut short since the last sync; {fix}"
+    )

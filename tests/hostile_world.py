@@ -1,0 +1,46 @@
+"""A one-source world for the issue-14 tests: a darshan-layout upstream of real images, a synced root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from covid19_images.manifest.build import read_manifest
+from covid19_images.sync.run import sync
+
+from .badinputs import Upstream, make_root, real_image
+
+CLASS = Path("ValData") / "COVID-19"  # a darshan-layout upstream: every image file under a class folder is a row
+
+
+@dataclass
+class World:
+    root: Path
+    mirror: Path
+    upstream: Upstream
+    tree: Path
+
+    def publish(self) -> None:
+        self.upstream.publish(self.tree)
+
+    def sync(self, **kwargs):
+        report = sync(self.root, mirror=self.mirror, progress=False, **kwargs)
+        assert not report.failed, report.summary()
+        return report
+
+    def rows(self) -> list[str]:
+        manifest = read_manifest(self.root)
+        return sorted(manifest["path"].str.rsplit("/", n=1).str[-1])
+
+
+def make_world(tmp_path: Path) -> World:
+    mirror = tmp_path / "mirror"
+    tree = tmp_path / "tree"
+    (tree / CLASS).mkdir(parents=True)
+    (tree / CLASS / "a.jpeg").write_bytes(real_image("000005-5-b.jpg"))
+    w = World(tmp_path / "root", mirror, Upstream(mirror, "example", "darsh"), tree)
+    w.publish()
+    make_root(w.root, [{"name": "darsh", "url": w.upstream.url, "parser": "darshan-xray", "modalities": ["xray"]}])
+    w.sync()
+    assert w.rows() == ["a.jpeg"]
+    return w
