@@ -43,6 +43,9 @@ def main() -> None:
 @click.option("--allow-local", is_flag=True, help="Allow local-path remotes (for your own url.<path>.insteadOf rules).")
 @click.option("--wait", is_flag=True, help="Wait for a running sync on the same root instead of exiting.")
 @click.option("--quiet", is_flag=True, help="No progress bars and no problem listing.")
+@click.option(
+    "--rebuild", is_flag=True, help="Re-read and re-probe every source and search all duplicates again (no caches)."
+)
 def sync_command(
     sources: tuple[str, ...],
     root: Path | None,
@@ -53,6 +56,7 @@ def sync_command(
     allow_local: bool,
     wait: bool,
     quiet: bool,
+    rebuild: bool,
 ) -> None:
     """Pull each upstream (or only SOURCES), move its submodule, rebuild manifests/manifest.csv."""
     from covid19_images.sources.registry import RegistryError
@@ -69,6 +73,7 @@ def sync_command(
             allow_local=allow_local,
             wait=wait,
             progress=not quiet,
+            rebuild=rebuild,
         )
     except (SyncBusy, RegistryError, KeyError) as err:
         raise click.ClickException(str(err).strip("'\"")) from err

@@ -68,3 +68,44 @@ def safe_relative(source_dir: Path, relative: str) -> PurePosixPath:
     if target != base and base not in target.parents:
         raise UnsafePath(f"path {relative!r} resolves outside the source folder (symlink?)")
     return clean
+
+
+class SafePaths:
+    """:func:`safe_relative` for many paths of one folder, resolving the folder once.
+
+    ``Path.resolve`` per file costs a system call per path component; at 100,000 files that
+    dominated a rebuild. A path is only resolved when one of its components is a symlink
+    (found by one ``os.scandir`` walk); any other path that passes the lexical checks is
+    inside the folder by construction.
+    """
+
+    def __init__(self, source_dir: Path) -> None:
+        self.source_dir = Path(source_dir)
+        self.base = self.source_dir.resolve()
+        self.links: set[str] = set()
+        stack = [""]
+        while stack:
+            prefix = stack.pop()
+            try:
+                entries = list(os.scandir(self.source_dir / prefix if prefix else self.source_dir))
+            except OSError:
+                continue
+            for entry in entries:
+                name = f"{prefix}/{entry.name}" if prefix else entry.name
+                if entry.is_symlink():
+                    self.links.add(name)
+                elif entry.is_dir(follow_symlinks=False) and name != ".git":
+                    stack.append(name)
+
+    def check(self, relative: str) -> PurePosixPath:
+        """The normalised path, or :class:`UnsafePath` (same answers as :func:`safe_relative`)."""
+        problem = lexical_problem(relative)
+        if problem:
+            raise UnsafePath(problem)
+        parts = [p for p in PurePosixPath(relative.replace("\\", "/")).parts if p not in ("", ".")]
+        clean = PurePosixPath(*parts)
+        if self.links and any("/".join(parts[: i + 1]) in self.links for i in range(len(parts))):
+            target = (self.source_dir / clean).resolve()
+            if target != self.base and self.base not in target.parents:
+                raise UnsafePath(f"path {relative!r} resolves outside the source folder (symlink?)")
+        return clean

@@ -25,13 +25,13 @@ from covid19_images.manifest.build import (
     MANIFEST_FILE,
     PROBLEMS_FILE,
     BuildResult,
-    SourceChange,
     build_manifest,
-    diff_manifests,
     read_manifest,
     remove_stale_temporaries,
     write_manifest,
 )
+from covid19_images.manifest.diff import SourceChange, diff_manifests
+from covid19_images.manifest.source_cache import cache_dir_of
 from covid19_images.manifest.splits import SplitMove, explain_split_moves, format_split_moves
 from covid19_images.sources.git import (
     SourceSyncError,
@@ -222,8 +222,13 @@ def sync(
     allow_local: bool = False,
     wait: bool = False,
     progress: bool = True,
+    rebuild: bool = False,
 ) -> SyncReport:
-    """Update the selected sources (all by default) and rebuild the manifest under ``root``."""
+    """Update the selected sources (all by default) and rebuild the manifest under ``root``.
+
+    Only what changed is re-read (see :mod:`covid19_images.manifest.build`); ``rebuild`` re-reads
+    and re-probes every source and searches all duplicates again, ignoring every cache.
+    """
     root = Path(root).resolve()
     registry = load_registry(root)
     unknown = [s for s in sources if s not in registry]
@@ -261,11 +266,14 @@ def sync(
                     keep.add(spec.name)
                 checkpoint("sync.source-done")
         previous = _previous_manifest(root, report.notes)
-        report.build = build_manifest(root, registry, previous, progress=progress, keep=keep)
+        cache_dir = cache_dir_of(root)
+        report.build = build_manifest(
+            root, registry, previous, progress=progress, keep=keep, cache_dir=cache_dir, rebuild=rebuild
+        )
         checkpoint("sync.built")
         report.changes = diff_manifests(previous, report.build.manifest)
         report.split_moves = explain_split_moves(previous, report.build.manifest)
-        write_manifest(root, report.build)
+        write_manifest(root, report.build, cache_dir)
         checkpoint("sync.written")
         if commit:
             report.committed = _commit(repo, root, env, report)

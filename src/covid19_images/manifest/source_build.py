@@ -1,0 +1,224 @@
+"""One source's checkout to manifest rows: parse, keep paths inside, probe new blobs, scrub.
+
+Everything per row is done on whole columns where it can be: facts of unchanged git blobs
+are joined from the previous manifest in one merge, path checks resolve the source folder
+once (:class:`~covid19_images.core.paths.SafePaths`), and only DICOM rows are opened again
+for the privacy check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+import pandas as pd
+from tqdm.auto import tqdm
+
+from covid19_images.core.failpoints import checkpoint
+from covid19_images.core.licenses import normalise_license
+from covid19_images.core.paths import SafePaths, UnsafePath
+from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, Entry, Problem
+from covid19_images.core.vocab import harmonise_finding
+from covid19_images.imaging.fingerprints import PHASH_HEX
+from covid19_images.imaging.probe import FileFacts, ProbeError, probe_file
+from covid19_images.manifest import privacy
+from covid19_images.sources.parsers import get_parser
+from covid19_images.sources.parsing import SourceContext, list_files
+from covid19_images.sources.registry import SourceSpec
+
+FACT_COLUMNS = ("sha256", "pixel_sha256", "phash", "format", "width", "height", "frames")
+#: Columns a build fills; ``dup_group``, ``split_group`` and ``split`` come later, over all sources.
+ROW_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in ("dup_group", "split_group", "split"))
+
+
+def image_id(source: str, path: str) -> str:
+    """Stable id from source + path: survives rebuilds, moves only when upstream renames."""
+    return hashlib.sha1(f"{source}/{path}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class SourceRows:
+    """What one source contributes: its rows, its problems, and the identifying values it found."""
+
+    rows: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)
+    probed: int = 0
+
+
+def checkout_state(directory: Path) -> tuple[str, dict[str, str], set[str]]:
+    """(HEAD commit, tracked path -> blob id, locally modified paths) of a source checkout."""
+    if not (directory / ".git").exists():
+        return "", {}, set()
+    try:
+        repo = git.Repo(directory)
+        commit = repo.head.commit.hexsha
+        blobs: dict[str, str] = {}
+        for line in repo.git.ls_files("-s", "-z").split("\0"):
+            if line:
+                meta, path = line.split("\t", 1)
+                blobs[path] = meta.split()[1]
+        modified = set(repo.git.diff("--name-only", "-z").split("\0")) - {""}
+        return commit, blobs, modified
+    except (git.GitError, ValueError):
+        return "", {}, set()
+
+
+def head_commit(directory: Path) -> str:
+    if not (directory / ".git").exists():
+        return ""
+    try:
+        return git.Repo(directory).head.commit.hexsha
+    except (git.GitError, ValueError):
+        return ""
+
+
+def _entries(spec: SourceSpec, directory: Path, problems: list[Problem]) -> list[tuple[Entry, str]]:
+    """Run the parser; return (entry, safe relative path) pairs."""
+    ctx = SourceContext(spec, directory, list_files(directory))
+    files = set(ctx.files)
+    paths = SafePaths(directory)
+    parse = get_parser(spec.parser)
+    pairs: list[tuple[Entry, str]] = []
+    seen: set[str] = set()
+    for item in parse(ctx):
+        problems.extend(ctx.problems)
+        ctx.problems.clear()
+        if isinstance(item, Problem):
+            problems.append(item)
+            continue
+        try:
+            clean = paths.check(item.path).as_posix()
+        except UnsafePath as err:
+            problems.append(Problem(spec.name, f"refused: {err}", path=item.path, row=item.row, level="error"))
+            continue
+        plain = clean in files and not paths.links
+        if not plain and not (directory / clean).is_file():
+            problems.append(Problem(spec.name, "metadata points at a missing file", path=clean, row=item.row))
+            continue
+        if item.modality not in MODALITIES:
+            problems.append(Problem(spec.name, f"unknown modality {item.modality!r}", path=clean, row=item.row))
+            continue
+        if clean in seen:
+            problems.append(Problem(spec.name, "file listed more than once; first row kept", path=clean, row=item.row))
+            continue
+        seen.add(clean)
+        pairs.append((item, clean))
+    problems.extend(ctx.problems)
+    return pairs
+
+
+def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob: str) -> dict[str, str]:
+    label = entry.label
+    detail = entry.label_detail
+    if label is None:
+        label, derived_detail, _known = harmonise_finding(entry.finding)
+        detail = detail or derived_detail
+    if label not in LABELS:
+        label = "unknown"
+    raw_patient = entry.patient_id.strip()
+    return {
+        "image_id": image_id(spec.name, relative),
+        "source": spec.name,
+        "source_commit": commit,
+        "path": f"{spec.path}/{relative}",
+        "git_blob": blob,
+        "modality": entry.modality,
+        "view": entry.view or "unknown",
+        "label": label,
+        "label_detail": detail,
+        "finding": entry.finding,
+        "patient_id": f"{spec.name}:{raw_patient}" if raw_patient else f"{spec.name}:file:{relative}",
+        "age": "" if entry.age is None else f"{entry.age:g}",
+        "sex": entry.sex,
+        "license": normalise_license(entry.license, spec.license),
+        "official_split": entry.official_split,
+        "extra": json.dumps(entry.extra, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        if entry.extra
+        else "",
+        "_row": entry.row,
+    }
+
+
+def known_facts(previous: pd.DataFrame) -> pd.DataFrame:
+    """Probe results of the previous manifest by git blob (one row per blob), for reuse.
+
+    Facts written with another perceptual-hash size are left out, so they are recomputed.
+    """
+    facts = previous.loc[previous["git_blob"] != "", ["git_blob", *FACT_COLUMNS]]
+    facts = facts[(facts["phash"] == "") | (facts["phash"].str.len() == PHASH_HEX)]
+    return facts.drop_duplicates("git_blob").set_index("git_blob")
+
+
+def build_source(
+    root: Path,
+    spec: SourceSpec,
+    facts: pd.DataFrame,
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+) -> SourceRows:
+    """Rows and problems of one checked-out source (a failing parser raises; the caller keeps old rows)."""
+    directory = root / spec.path
+    commit, blobs, modified = checkout_state(directory)
+    problems: list[Problem] = []
+    pairs = _entries(spec, directory, problems)
+    records = [
+        _entry_row(spec, commit, relative, entry, "" if relative in modified else blobs.get(relative, ""))
+        for entry, relative in pairs
+    ]
+    frame = pd.DataFrame(records, columns=[*ROW_COLUMNS, "_row"]).drop(columns=list(FACT_COLUMNS))
+    frame = frame.join(facts, on="git_blob") if len(facts) else frame.assign(**{c: None for c in FACT_COLUMNS})
+    frame = frame[[*ROW_COLUMNS, "_row"]].astype(object)
+    missing = frame["sha256"].isna().to_numpy() | (frame["git_blob"] == "").to_numpy()
+    to_probe = [(int(i), directory / frame.at[i, "path"][len(spec.path) + 1 :]) for i in frame.index[missing]]
+    failed: set[int] = set()
+
+    def run(item: tuple[int, Path]) -> tuple[int, FileFacts | ProbeError]:
+        index, path = item
+        try:
+            return index, probe_file(path)
+        except ProbeError as err:
+            return index, err
+
+    probe_rows: dict[int, list[str]] = {}
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
+        results = pool.map(run, to_probe)
+        for index, outcome in tqdm(
+            results, total=len(to_probe), desc=f"probing {spec.name}", unit="img", disable=not progress or not to_probe
+        ):
+            checkpoint("build.probed")
+            if isinstance(outcome, ProbeError):
+                failed.add(index)
+                problems.append(
+                    Problem(
+                        spec.name,
+                        str(outcome),
+                        path=frame.at[index, "path"],
+                        row=frame.at[index, "_row"],
+                        level="error",
+                    )
+                )
+                continue
+            probe_rows[index] = [
+                outcome.sha256,
+                outcome.pixel_sha256,
+                outcome.phash,
+                outcome.format,
+                str(outcome.width),
+                str(outcome.height),
+                str(outcome.frames),
+            ]
+    if probe_rows:
+        frame.loc[list(probe_rows), list(FACT_COLUMNS)] = list(probe_rows.values())
+    frame = frame.where(frame.notna(), "")
+    secrets = privacy.scrub_rows(root, frame, failed, problems)
+    keep = ~frame.index.isin(list(failed))
+    rows = frame.loc[keep, list(ROW_COLUMNS)].reset_index(drop=True).astype(str)
+    checkpoint("build.source-parsed")
+    return SourceRows(rows, problems, secrets, probed=len(to_probe))
