@@ -31,6 +31,8 @@ class UnsafePath(ValueError):
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:([/\\]|$)")
+#: A relative posix path in normal form: no empty, ``.`` or ``..`` parts, no backslash, no NUL.
+_PLAIN = re.compile(r"(?![A-Za-z]:(/|$))(?!\.\.?(/|$))[^/\\\0]+(/(?!\.\.?(/|$))[^/\\\0]+)*")
 
 
 def lexical_problem(relative: str) -> str | None:
@@ -99,6 +101,8 @@ class SafePaths:
 
     def check(self, relative: str) -> PurePosixPath:
         """The normalised path, or :class:`UnsafePath` (same answers as :func:`safe_relative`)."""
+        if not self.links and _PLAIN.fullmatch(relative):
+            return PurePosixPath(relative)  # already normal, no '..', no link anywhere: inside
         problem = lexical_problem(relative)
         if problem:
             raise UnsafePath(problem)

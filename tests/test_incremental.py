@@ -1,0 +1,258 @@
+"""An incremental sync gives byte for byte what a full rebuild gives, whatever upstream did.
+
+Two roots follow the same mirrors of real samples: one syncs normally (unchanged sources
+reused from the cache, known git blobs not probed, only new fingerprints searched), the other
+with ``rebuild=True`` (everything read, probed and searched again). After each round of random
+upstream changes (add, delete, modify, rename, relabel, patient merge, a source removed), their
+manifests, problem lists and splits must be identical.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from covid19_images.core.paths import SafePaths, UnsafePath, safe_relative
+from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE
+from covid19_images.sync.run import sync
+from covid19_images.testing.mirrors import mirror_path
+from tests.conftest import new_root
+
+IEEE = "ieee8023-covid-chestxray"
+DARSHAN = "darshan-xray"
+NIH = "nih-chestxray14-sample"
+SOURCES = (IEEE, DARSHAN, NIH)
+
+
+@dataclass
+class Metadata:
+    """Where a source's metadata CSV names its images, labels and patients."""
+
+    csv: str
+    file_column: str
+    folder: str
+    label_column: str
+    patient_column: str
+
+
+METADATA = {
+    IEEE: Metadata("metadata.csv", "filename", "images", "finding", "patientid"),
+    NIH: Metadata("sample_labels.csv", "Image Index", "sample/images", "Finding Labels", "Patient ID"),
+}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _git(*args: str, cwd: Path) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "upstream",
+        "GIT_AUTHOR_EMAIL": "u@example.invalid",
+        "GIT_COMMITTER_NAME": "upstream",
+        "GIT_COMMITTER_EMAIL": "u@example.invalid",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "HOME": str(cwd),
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def _variant(source: Path, target: Path, rng: random.Random) -> None:
+    """Write a changed copy of an image: the same bytes, a re-encoding, or slightly changed pixels."""
+    kind = rng.choice(["copy", "reencode", "brighter"] if source != target else ["reencode", "brighter"])
+    if kind == "copy" or source.suffix.lower() not in IMAGE_SUFFIXES:
+        shutil.copyfile(source, target)
+        return
+    with Image.open(source) as image:
+        picture = image.convert("L")
+    if kind == "brighter":
+        pixels = np.asarray(picture).astype(np.int16) + rng.randint(3, 40)
+        picture = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    picture.save(target, format="PNG" if target.suffix.lower() == ".png" else "JPEG", quality=rng.randint(60, 95))
+
+
+class Upstream:
+    """A working clone of one source's mirror that receives random changes."""
+
+    def __init__(self, name: str, bare: Path, work: Path, branch: str) -> None:
+        self.name, self.bare, self.work, self.branch = name, bare, work, branch
+        _git("clone", "-q", "-b", branch, str(bare), str(work), cwd=work.parent)
+
+    def images(self) -> list[Path]:
+        return sorted(
+            p
+            for p in self.work.rglob("*")
+            if p.is_file() and ".git" not in p.parts and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+
+    def change(self, rng: random.Random, round_no: int) -> list[str]:
+        meta = METADATA.get(self.name)
+        done = []
+        for step in range(rng.randint(2, 4)):
+            op = rng.choice(
+                ["add", "delete", "modify", "rename", "relabel", "merge"]
+                if meta
+                else ["add", "delete", "modify", "rename"]
+            )
+            tag = f"r{round_no}s{step}"
+            (self._csv_change if meta else self._file_change)(op, tag, rng)
+            done.append(op)
+        _git("add", "-A", ".", cwd=self.work)
+        _git("commit", "-q", "--allow-empty", "-m", f"round {round_no}: {', '.join(done)}", cwd=self.work)
+        _git("push", "-q", "origin", f"HEAD:{self.branch}", cwd=self.work)
+        return done
+
+    def _file_change(self, op: str, tag: str, rng: random.Random) -> None:
+        images = self.images()
+        if not images:
+            return
+        picked = rng.choice(images)
+        if op == "add":
+            _variant(picked, picked.with_name(f"{tag}_{picked.stem}.png"), rng)
+        elif op == "delete":
+            picked.unlink()
+        elif op == "modify":
+            _variant(picked, picked, rng)
+        elif op == "rename":
+            picked.rename(picked.with_name(f"{tag}_{picked.name}"))
+
+    def _csv_change(self, op: str, tag: str, rng: random.Random) -> None:
+        meta = METADATA[self.name]
+        path = self.work / meta.csv
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        folder = self.work / meta.folder
+        present = [i for i, name in enumerate(frame[meta.file_column]) if (folder / name).is_file()]
+        if not present:
+            return
+        row = rng.choice(present)
+        image = folder / frame.at[row, meta.file_column]
+        if op == "add":
+            new_name = f"{tag}_{Path(image.name).stem}.png"
+            _variant(image, folder / new_name, rng)
+            added = frame.iloc[[row]].copy()
+            added[meta.file_column] = new_name
+            if rng.random() < 0.5:
+                added[meta.patient_column] = f"9{rng.randint(100, 999)}"
+            frame = pd.concat([frame, added], ignore_index=True)
+        elif op == "delete":
+            image.unlink()
+            frame = frame.drop(index=row)
+        elif op == "modify":
+            _variant(image, image, rng)
+        elif op == "rename":
+            new_name = f"{tag}_{image.name}"
+            image.rename(folder / new_name)
+            frame.at[row, meta.file_column] = new_name
+        elif op == "relabel":
+            labels = sorted(set(frame[meta.label_column]) - {frame.at[row, meta.label_column]}) or ["Pneumonia"]
+            frame.at[row, meta.label_column] = rng.choice(labels)
+        elif op == "merge":
+            other = rng.choice(present)
+            frame.at[row, meta.patient_column] = frame.at[other, meta.patient_column]
+        frame.to_csv(path, index=False)
+
+
+def _drop_source(root: Path, name: str) -> None:
+    data = yaml.safe_load((root / "sources.yaml").read_text())
+    data["sources"] = [s for s in data["sources"] if s["name"] != name]
+    (root / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _outputs(root: Path) -> tuple[bytes, bytes]:
+    return (root / MANIFEST_FILE).read_bytes(), (root / PROBLEMS_FILE).read_bytes()
+
+
+@pytest.mark.upstream
+@pytest.mark.parametrize("seed", [11, 12])
+def test_incremental_sync_equals_full_rebuild_after_random_upstream_changes(
+    seed: int, mirrors: Path, registry, tmp_path: Path
+) -> None:
+    rng = random.Random(seed)
+    local = tmp_path / "mirrors"
+    upstreams: dict[str, Upstream] = {}
+    (tmp_path / "work").mkdir()
+    for name in SOURCES:
+        spec = registry[name]
+        bare = mirror_path(local, spec.url)
+        shutil.copytree(mirror_path(mirrors, spec.url), bare)
+        upstreams[name] = Upstream(name, bare, tmp_path / "work" / name, spec.branch)
+    incremental = new_root(tmp_path / "incremental", list(SOURCES))
+    full = new_root(tmp_path / "full", list(SOURCES))
+    reused: list[str] = []
+    skipped_probes = 0
+    for round_no in range(4):
+        if round_no:
+            changed = rng.sample(sorted(upstreams), k=rng.randint(1, len(upstreams) - 1))
+            for name in changed:
+                upstreams[name].change(rng, round_no)
+        if round_no == 3:
+            gone = rng.choice(sorted(upstreams))
+            _drop_source(incremental, gone)
+            _drop_source(full, gone)
+        a = sync(incremental, mirror=local, progress=False)
+        b = sync(full, mirror=local, progress=False, rebuild=True)
+        assert not a.failed and not b.failed, a.summary()
+        manifest_a, problems_a = _outputs(incremental)
+        manifest_b, problems_b = _outputs(full)
+        assert problems_a == problems_b, f"round {round_no}: problems differ"
+        assert manifest_a == manifest_b, f"round {round_no}: manifests differ"
+        reused += a.build.reused
+        skipped_probes += b.build.probed - a.build.probed
+        assert sorted(a.changes) == sorted(b.changes)
+    frame = pd.read_csv(incremental / MANIFEST_FILE, dtype=str, keep_default_na=False)
+    assert frame.groupby("split_group")["split"].nunique().max() == 1
+    # the shortcuts were really taken, or this test compared two full rebuilds
+    assert reused, "no source was ever reused from the cache"
+    assert skipped_probes > 0, "the incremental syncs probed as much as the rebuilds"
+
+
+def test_safe_paths_give_the_same_answers_as_safe_relative(tmp_path: Path) -> None:
+    base = tmp_path / "src"
+    (base / "images" / "sub").mkdir(parents=True)
+    (base / "images" / "a.png").write_bytes(b"x")
+    (tmp_path / "outside").mkdir()
+    (base / "escape").symlink_to(tmp_path / "outside")
+    (base / "inside").symlink_to(base / "images")
+    names = [
+        "images/a.png",
+        "./images/a.png",
+        "images//a.png",
+        "images\\a.png",
+        "images/../images/a.png",
+        "../x",
+        "/etc/passwd",
+        "C:/x",
+        "C:",
+        "",
+        "a\0b",
+        "escape/x.png",
+        "inside/a.png",
+        "escape",
+        ".",
+        "images/./sub/",
+        "images/.hidden",
+        "...",
+        "images/sub/b.png",
+        "inside/../../outside",
+    ]
+    for with_links in (True, False):
+        if not with_links:
+            (base / "escape").unlink()
+            (base / "inside").unlink()
+        checker = SafePaths(base)
+        for name in names:
+            try:
+                expected: str | None = safe_relative(base, name).as_posix()
+            except UnsafePath:
+                expected = None
+            try:
+                got: str | None = checker.check(name).as_posix()
+            except UnsafePath:
+                got = None
+            assert got == expected, (name, with_links)
