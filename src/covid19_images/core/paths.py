@@ -41,6 +41,8 @@ def lexical_problem(relative: str) -> str | None:
     Cheap (no file system access), so parsers can ask it for every metadata row; symlinks
     are :func:`safe_relative`'s job.
     """
+    if _PLAIN.fullmatch(relative):
+        return None  # the common case, decided by one regular expression
     if not relative or "\0" in relative:
         return f"empty or NUL-containing path {relative!r}"
     text = relative.replace("\\", "/")
@@ -99,10 +101,10 @@ class SafePaths:
                 elif entry.is_dir(follow_symlinks=False) and name != ".git":
                     stack.append(name)
 
-    def check(self, relative: str) -> PurePosixPath:
-        """The normalised path, or :class:`UnsafePath` (same answers as :func:`safe_relative`)."""
+    def check(self, relative: str) -> str:
+        """The normalised posix path, or :class:`UnsafePath` (same answers as :func:`safe_relative`)."""
         if not self.links and _PLAIN.fullmatch(relative):
-            return PurePosixPath(relative)  # already normal, no '..', no link anywhere: inside
+            return relative  # already normal, no '..', no link anywhere: inside
         problem = lexical_problem(relative)
         if problem:
             raise UnsafePath(problem)
@@ -112,4 +114,4 @@ class SafePaths:
             target = (self.source_dir / clean).resolve()
             if target != self.base and self.base not in target.parents:
                 raise UnsafePath(f"path {relative!r} resolves outside the source folder (symlink?)")
-        return clean
+        return clean.as_posix()

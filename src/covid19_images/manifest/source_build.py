@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from covid19_images.core.paths import SafePaths, UnsafePath
 from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.imaging.fingerprints import PHASH_HEX
-from covid19_images.imaging.probe import FileFacts, ProbeError, probe_file
+from covid19_images.imaging.probe import ProbeError, probe_file
 from covid19_images.manifest import privacy
 from covid19_images.sources.parsers import get_parser
 from covid19_images.sources.parsing import SourceContext, list_files
@@ -93,7 +95,7 @@ def _entries(spec: SourceSpec, directory: Path, problems: list[Problem]) -> list
             problems.append(item)
             continue
         try:
-            clean = paths.check(item.path).as_posix()
+            clean = paths.check(item.path)
         except UnsafePath as err:
             problems.append(Problem(spec.name, f"refused: {err}", path=item.path, row=item.row, level="error"))
             continue
@@ -145,6 +147,50 @@ def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob:
     }
 
 
+#: From this many new files on, probing runs in worker processes (all cores; decoding small
+#: files is bound by the interpreter lock in threads); below it, start-up would cost more.
+PROCESS_MIN = 5000
+_CHUNK = 250
+
+
+def _probe_chunk(paths: list[str]) -> list[list[str] | str]:
+    """Facts of each file as manifest strings, or the probe error's message (runs in a worker)."""
+    out: list[list[str] | str] = []
+    for path in paths:
+        try:
+            facts = probe_file(Path(path))
+        except ProbeError as err:
+            out.append(str(err))
+            continue
+        out.append(
+            [
+                facts.sha256,
+                facts.pixel_sha256,
+                facts.phash,
+                facts.format,
+                str(facts.width),
+                str(facts.height),
+                str(facts.frames),
+            ]
+        )
+    return out
+
+
+def _probe_all(paths: list[str], workers: int | None) -> Iterator[list[str] | str]:
+    """Probe results in the order of ``paths``: processes for many files, threads for a few."""
+    cores = os.cpu_count() or 1
+    chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    if len(paths) >= PROCESS_MIN and cores > 1 and workers != 1:
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        with ProcessPoolExecutor(max_workers=workers or cores, mp_context=context) as pool:
+            for result in pool.map(_probe_chunk, chunks):
+                yield from result
+        return
+    with ThreadPoolExecutor(max_workers=workers or min(8, cores * 2)) as pool:
+        for result in pool.map(_probe_chunk, [[p] for p in paths]):
+            yield from result
+
+
 def known_facts(previous: pd.DataFrame) -> pd.DataFrame:
     """Probe results of the previous manifest by git blob (one row per blob), for reuse.
 
@@ -176,44 +222,26 @@ def build_source(
     frame = frame.join(facts, on="git_blob") if len(facts) else frame.assign(**{c: None for c in FACT_COLUMNS})
     frame = frame[[*ROW_COLUMNS, "_row"]].astype(object)
     missing = frame["sha256"].isna().to_numpy() | (frame["git_blob"] == "").to_numpy()
-    to_probe = [(int(i), directory / frame.at[i, "path"][len(spec.path) + 1 :]) for i in frame.index[missing]]
+    relative = frame.loc[missing, "path"].str[len(spec.path) + 1 :]
+    to_probe = [(int(i), directory / r) for i, r in zip(relative.index, relative, strict=True)]
     failed: set[int] = set()
-
-    def run(item: tuple[int, Path]) -> tuple[int, FileFacts | ProbeError]:
-        index, path = item
-        try:
-            return index, probe_file(path)
-        except ProbeError as err:
-            return index, err
-
     probe_rows: dict[int, list[str]] = {}
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
-        results = pool.map(run, to_probe)
-        for index, outcome in tqdm(
-            results, total=len(to_probe), desc=f"probing {spec.name}", unit="img", disable=not progress or not to_probe
-        ):
-            checkpoint("build.probed")
-            if isinstance(outcome, ProbeError):
-                failed.add(index)
-                problems.append(
-                    Problem(
-                        spec.name,
-                        str(outcome),
-                        path=frame.at[index, "path"],
-                        row=frame.at[index, "_row"],
-                        level="error",
-                    )
-                )
-                continue
-            probe_rows[index] = [
-                outcome.sha256,
-                outcome.pixel_sha256,
-                outcome.phash,
-                outcome.format,
-                str(outcome.width),
-                str(outcome.height),
-                str(outcome.frames),
-            ]
+    outcomes = _probe_all([str(path) for _, path in to_probe], workers)
+    for (index, _path), outcome in tqdm(
+        zip(to_probe, outcomes, strict=True),
+        total=len(to_probe),
+        desc=f"probing {spec.name}",
+        unit="img",
+        disable=not progress or not to_probe,
+    ):
+        checkpoint("build.probed")
+        if isinstance(outcome, str):
+            failed.add(index)
+            problems.append(
+                Problem(spec.name, outcome, path=frame.at[index, "path"], row=frame.at[index, "_row"], level="error")
+            )
+            continue
+        probe_rows[index] = outcome
     if probe_rows:
         frame.loc[list(probe_rows), list(FACT_COLUMNS)] = list(probe_rows.values())
     frame = frame.where(frame.notna(), "")
