@@ -256,3 +256,90 @@ def test_safe_paths_give_the_same_answers_as_safe_relative(tmp_path: Path) -> No
             except UnsafePath:
                 got = None
             assert got == expected, (name, with_links)
+
+
+def _random_frame(rng: np.random.Generator, count: int) -> pd.DataFrame:
+    from covid19_images.imaging.fingerprints import PHASH_HEX
+
+    hashes = [rng.integers(0, 256, PHASH_HEX // 2, dtype=np.uint8).tobytes().hex() for _ in range(count)]
+    for i in range(0, count, 4):  # near copies at every distance around both thresholds
+        bits = np.unpackbits(np.frombuffer(bytes.fromhex(hashes[i]), dtype=np.uint8))
+        flip = rng.choice(256, size=int(rng.integers(0, 60)), replace=False)
+        bits[flip] ^= 1
+        hashes.append(np.packbits(bits).tobytes().hex())
+    n = len(hashes)
+    sha = [f"s{i}" for i in range(n)]
+    sha[5] = sha[6] = "same-file"  # one file twice
+    return pd.DataFrame(
+        {
+            "image_id": [f"{i:04d}" for i in range(n)],
+            "sha256": sha,
+            "pixel_sha256": [f"p{i % (n - 3)}" for i in range(n)],  # three pixel-equal pairs
+            "phash": [h if i % 50 else "" for i, h in enumerate(hashes)],  # some blank pictures
+            "path": "",
+            "format": "png",
+        }
+    )
+
+
+def test_near_index_gives_the_same_answer_as_a_fresh_search() -> None:
+    from covid19_images.manifest.duplicates import find_duplicates
+
+    rng = np.random.default_rng(5)
+    frame = _random_frame(rng, 400)
+    pictures = {}
+
+    def thumbnails(position: int) -> np.ndarray | None:
+        # deterministic per file: most near pairs agree on pixels, some do not, some cannot be read
+        key = frame["sha256"].iat[position]
+        if key not in pictures:
+            seed = int(key[1:]) if key[1:].isdigit() else 0
+            pictures[key] = None if seed % 17 == 3 else np.full((4, 4), float(seed % 3 == 0))
+        return pictures[key]
+
+    def answer(result) -> tuple:
+        def edges(items):
+            return sorted((frame["image_id"].iat[e.a], frame["image_id"].iat[e.b], e.kind, e.distance) for e in items)
+
+        return list(result.groups), edges(result.edges), edges(result.rejected), edges(result.unconfirmed)
+
+    index = None
+    rows = rng.permutation(len(frame))
+    present = rows[:250]
+    for step in range(5):
+        current = frame.iloc[np.sort(present)].reset_index(drop=True)
+        grown = find_duplicates(
+            current,
+            thumbnails=lambda p, c=current: thumbnails(frame.index.get_loc(int(c["image_id"].iat[p]))),
+            index=index,
+        )
+        fresh = find_duplicates(
+            current, thumbnails=lambda p, c=current: thumbnails(frame.index.get_loc(int(c["image_id"].iat[p])))
+        )
+        assert answer(grown) == answer(fresh), f"step {step}"
+        assert any(e.kind == "near" for e in fresh.edges) and fresh.rejected and fresh.unconfirmed
+        index = grown.index
+        # next sync: some files go, some come
+        present = np.concatenate([present[rng.random(len(present)) > 0.1], rng.choice(rows, size=40)])
+        present = np.unique(present)
+
+
+def test_many_copies_of_one_picture_cost_one_edge_each() -> None:
+    from covid19_images.manifest.duplicates import find_duplicates
+
+    copies = 9000
+    frame = pd.DataFrame(
+        {
+            "image_id": [f"{i:05d}" for i in range(copies)],
+            "sha256": [f"s{i}" for i in range(copies)],  # re-encoded: different files ...
+            "pixel_sha256": "P",  # ... with the same pixels
+            "phash": "ab" * 32,  # and the same perceptual hash
+            "path": "",
+            "format": "png",
+        }
+    )
+    result = find_duplicates(frame)
+    assert set(result.groups) == {"00000"}
+    assert len([e for e in result.edges if e.kind == "pixels"]) == copies - 1
+    # near pairs among 9,000 equal hashes are all found, but as edges between distinct files
+    assert len([e for e in result.edges if e.kind == "near"]) == 0  # every pair is already a pixel edge

@@ -13,9 +13,9 @@ edge join two rows into one duplicate group:
   confirmed on pixels (normalised MSE of 64x64 thumbnails at most :data:`CONFIRM_MSE`), because
   chest X-rays all look alike and a perceptual hash alone puts different patients together.
 
-Near pairs are searched once per distinct file (``sha256``), exactly, by
+Near pairs are searched once per distinct perceptual hash, exactly, by
 :mod:`covid19_images.manifest.near_index`; given that module's :class:`NearIndex` from the last
-sync, only files not seen before are searched (against all others). Groups are the connected
+sync, only hashes not seen before are searched (against all others). Groups are the connected
 components of a graph with one edge per row (never one per pair, so 9,000 copies of one
 picture cost 9,000 edges), found by ``scipy.sparse.csgraph``.
 """
@@ -138,7 +138,7 @@ def _search(
     candidate: int,
     confirm_mse: float,
 ) -> NearIndex:
-    """The near-edge index over ``keys`` (distinct files), reusing ``previous`` where it applies."""
+    """The near-edge index over ``keys`` (one per distinct perceptual hash), reusing ``previous`` where it applies."""
     settings = _settings(accept, candidate, confirm_mse)
     usable = np.array([isinstance(h, str) and len(h) == PHASH_HEX for h in phashes], dtype=bool)
     fingerprints = pd.Series(phashes[usable], index=keys[usable], dtype=object)
@@ -213,34 +213,34 @@ def find_duplicates(
     pixel = manifest["pixel_sha256"].astype(str) if "pixel_sha256" in manifest.columns else empty
     file_a, file_b = _star_edges(sha, (sha != "").to_numpy())
     pixel_a, pixel_b = _star_edges(pixel, ((pixel != "") & (hashes != "")).to_numpy())
-    # one key per distinct file; a row without a file hash is its own key
-    keys = np.where(sha.to_numpy() != "", sha.to_numpy(), np.char.add("id:", ids.astype(str)))
-    codes, uniques = pd.factorize(keys)
-    representative = np.full(len(uniques), n, dtype=np.int64)
-    np.minimum.at(representative, codes, np.arange(n))
+    # Rows with one perceptual hash are one node of the search: at distance 0 they are joined
+    # anyway (``same`` edges), so 9,000 re-encodings of one picture cost 9,000 edges, not 40
+    # million pairs. The node's pixel checks use one file: the smallest ``sha256`` (content, not
+    # row order, so an incremental search and a fresh one pick the same file).
+    file_key = np.where(sha.to_numpy() != "", sha.to_numpy(), np.char.add("id:", ids.astype(str))).astype(object)
+    phashes = hashes.to_numpy().astype(object)
+    usable = np.fromiter((len(h) == PHASH_HEX for h in phashes), dtype=bool, count=n)
+    same_a, same_b = _star_edges(hashes, usable)
+    rows = pd.DataFrame({"phash": phashes[usable], "file": file_key[usable], "row": np.flatnonzero(usable)})
+    rows = rows.sort_values(["phash", "file", "row"], kind="mergesort").drop_duplicates("phash")
+    keys = (rows["phash"] + "|" + rows["file"]).to_numpy().astype(object)
+    representative = rows["row"].to_numpy().astype(np.int64)
     if thumbnails is None and root is not None:
         thumbnails = file_thumbnails(root, manifest)
     settings = _settings(accept, candidate, confirm_mse)
     previous = index if index is not None and index.settings == settings else None
     found = _search(
-        np.asarray(uniques, dtype=object),
-        hashes.to_numpy()[representative],
-        representative,
-        thumbnails,
-        previous,
-        accept,
-        candidate,
-        confirm_mse,
+        keys, rows["phash"].to_numpy(), representative, thumbnails, previous, accept, candidate, confirm_mse
     )
-    row_of = pd.Series(representative, index=np.asarray(uniques, dtype=object))
+    row_of = pd.Series(representative, index=keys)
     near = found.edges
     near_a = row_of.reindex(near["a"]).to_numpy()
     near_b = row_of.reindex(near["b"]).to_numpy()
     low, high = np.minimum(near_a, near_b), np.maximum(near_a, near_b)
     kept = (near["status"] == "near").to_numpy()
 
-    graph_a = np.concatenate([file_a, pixel_a, low[kept]]).astype(np.int64)
-    graph_b = np.concatenate([file_b, pixel_b, high[kept]]).astype(np.int64)
+    graph_a = np.concatenate([file_a, pixel_a, same_a, low[kept]]).astype(np.int64)
+    graph_b = np.concatenate([file_b, pixel_b, same_b, high[kept]]).astype(np.int64)
     if n:
         graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
         _, component = connected_components(graph, directed=False)
@@ -254,6 +254,11 @@ def find_duplicates(
     edges = [DuplicateEdge(int(x), int(y), "file") for x, y in zip(file_a, file_b, strict=True)]
     edges += [DuplicateEdge(int(x), int(y), "pixels") for x, y in zip(pixel_a, pixel_b, strict=True)]
     exact = {(e.a, e.b) for e in edges}
+    edges += [
+        DuplicateEdge(int(x), int(y), "near", 0)
+        for x, y in zip(same_a, same_b, strict=True)
+        if (int(x), int(y)) not in exact
+    ]
     order = np.lexsort((high, low))
     rejected: list[DuplicateEdge] = []
     unconfirmed: list[DuplicateEdge] = []
