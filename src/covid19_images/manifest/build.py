@@ -14,6 +14,7 @@ source, file and row.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,7 @@ class BuildResult:
     reused: list[str] = field(default_factory=list)  # sources taken whole from the cache
     cache: SourceCache | None = None  # entries to save once the manifest is written
     near_index: NearIndex | None = None
+    unchanged: bool = False  # every source reused: the manifest on disk is already this build's
 
 
 def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = None) -> None:
@@ -85,14 +87,18 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
     """
     write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
     checkpoint("write.problems-done")
-    data = manifest_bytes(result.manifest)
-    write_atomic(Path(root) / MANIFEST_FILE, data)
-    checkpoint("write.manifest-done")
+    if result.unchanged and result.cache is not None and result.cache.manifest_sha256:
+        digest = result.cache.manifest_sha256  # the same bytes are on disk already
+    else:
+        data = manifest_bytes(result.manifest)
+        write_atomic(Path(root) / MANIFEST_FILE, data)
+        checkpoint("write.manifest-done")
+        digest = hashlib.sha256(data).hexdigest()
     if cache_dir is not None:
         if result.near_index is not None:
             result.near_index.save(cache_dir)
         if result.cache is not None:
-            result.cache.save(cache_dir, data)
+            result.cache.save(cache_dir, digest)
 
 
 def _is_checked_out(directory: Path) -> bool:
@@ -200,6 +206,11 @@ def build_manifest(
 
     privacy.redact_problems(problems, secrets)
     checkpoint("build.privacy-checked")
+    if reused and len(reused) == len(registry) and set(previous["source"]) == set(reused):
+        # nothing changed anywhere: the previous manifest is exactly what a rebuild would give
+        fresh_cache.manifest_sha256 = cache.manifest_sha256
+        manifest = previous[list(MANIFEST_COLUMNS)].reset_index(drop=True)
+        return BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, unchanged=True)
     frames = [f[list(ROW_COLUMNS)] for f in parts if not f.empty]
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
     manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).fillna("").astype(object)

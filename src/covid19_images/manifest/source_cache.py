@@ -102,12 +102,12 @@ class SourceCache:
             return cls()
         return cls(digest, entries)
 
-    def save(self, directory: Path, manifest_data: bytes) -> None:
-        """Record the entries as belonging to ``manifest_data`` (the bytes just written)."""
+    def save(self, directory: Path, manifest_sha256: str) -> None:
+        """Record the entries as belonging to the manifest whose bytes hash to ``manifest_sha256``."""
         directory.mkdir(parents=True, exist_ok=True)
         data = {
             "version": CACHE_VERSION,
-            "manifest_sha256": hashlib.sha256(manifest_data).hexdigest(),
+            "manifest_sha256": manifest_sha256,
             "sources": {
                 name: {"key": e.key, "rows": e.rows, "problems": [dataclasses.asdict(p) for p in e.problems]}
                 for name, e in sorted(self.entries.items())

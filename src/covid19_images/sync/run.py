@@ -271,8 +271,9 @@ def sync(
             root, registry, previous, progress=progress, keep=keep, cache_dir=cache_dir, rebuild=rebuild
         )
         checkpoint("sync.built")
-        report.changes = diff_manifests(previous, report.build.manifest)
-        report.split_moves = explain_split_moves(previous, report.build.manifest)
+        if not report.build.unchanged:
+            report.changes = diff_manifests(previous, report.build.manifest)
+            report.split_moves = explain_split_moves(previous, report.build.manifest)
         write_manifest(root, report.build, cache_dir)
         checkpoint("sync.written")
         if commit:

@@ -158,7 +158,6 @@ def entries_per_version(directory: Path) -> dict[str, dict[str, int]]:
     return counts
 
 
-
 MAX_LINE_PROBLEMS = 20
 
 
