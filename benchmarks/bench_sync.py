@@ -273,6 +273,62 @@ def bench_duplicates(count: int, full_sample: int, added: int) -> dict:
     return results
 
 
+def bench_read(rows: int, base: Path, rounds: int = 3) -> dict:
+    """Reading a ``rows``-row manifest: ``read_manifest`` and ``load_manifest`` against the old C-engine read."""
+    import pandas as pd
+
+    from covid19_images.core.schema import MANIFEST_COLUMNS
+    from covid19_images.loaders import load_manifest
+    from covid19_images.manifest.io import MANIFEST_FILE, manifest_bytes, read_manifest
+
+    root = base / f"read-{rows}"
+    target = root / MANIFEST_FILE
+    if not target.is_file():
+        rng = np.random.default_rng(0)
+
+        def hexes(width: int) -> list[str]:
+            return [rng.integers(0, 256, width // 2, dtype=np.uint8).tobytes().hex() for _ in range(rows)]
+
+        frame = pd.DataFrame({c: [""] * rows for c in MANIFEST_COLUMNS})
+        frame["image_id"] = hexes(16)
+        frame["source"] = SOURCE
+        frame["source_commit"] = "a" * 40
+        frame["path"] = [f"datasets/{SOURCE}/images/{_name(i)}" for i in range(rows)]
+        frame["git_blob"], frame["sha256"], frame["pixel_sha256"], frame["phash"] = (
+            hexes(40),
+            hexes(64),
+            hexes(64),
+            hexes(64),
+        )
+        frame["format"], frame["width"], frame["height"], frame["frames"] = "png", "1024", "1024", "1"
+        frame["modality"], frame["view"], frame["label"], frame["finding"] = "xray", "PA", "normal", "No Finding"
+        frame["patient_id"] = [f"{SOURCE}:{i // 7}" for i in range(rows)]
+        frame["age"], frame["sex"], frame["license"] = "45", "M", "CC0-1.0"
+        frame["split_group"], frame["split"] = frame["patient_id"], "train"
+        frame["extra"] = '{"follow_up":"3"}'
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(manifest_bytes(frame))
+        (root / "sources.yaml").write_text("sources: []\n", encoding="utf-8")
+
+    def timed(call) -> tuple[float, float]:
+        best = (float("inf"), float("inf"))
+        for _ in range(rounds):
+            wall, cpu = time.perf_counter(), time.process_time()
+            call()
+            best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
+        return round(best[0], 3), round(best[1], 3)
+
+    old = timed(lambda: pd.read_csv(target, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8"))
+    new = timed(lambda: read_manifest(root))
+    loaded = timed(lambda: load_manifest(root))
+    return {
+        "rows": rows,
+        "c_engine_wall_cpu_s": old,
+        "read_manifest_wall_cpu_s": new,
+        "load_manifest_wall_cpu_s": loaded,
+    }
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_sync":
         _child_sync(*sys.argv[2:])
@@ -285,6 +341,7 @@ def main() -> None:
     parser.add_argument("--fingerprints", type=int, default=1_000_000)
     parser.add_argument("--full-sample", type=int, default=50_000)
     parser.add_argument("--added", type=int, default=1_000)
+    parser.add_argument("--read", type=int, default=0, help="also time reading a manifest of this many rows")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     args = parser.parse_args()
     args.base.mkdir(parents=True, exist_ok=True)
@@ -293,6 +350,9 @@ def main() -> None:
         for size in args.size or [50_000]:
             results[f"sync_{size}"] = bench_sync(size, args.base)
             print(json.dumps(results[f"sync_{size}"]), flush=True)
+    if args.read:
+        results["read"] = bench_read(args.read, args.base)
+        print(json.dumps(results["read"]), flush=True)
     if not args.no_dup:
         results["duplicates"] = bench_duplicates(args.fingerprints, args.full_sample, args.added)
         print(json.dumps(results["duplicates"]), flush=True)
