@@ -343,3 +343,18 @@ def test_many_copies_of_one_picture_cost_one_edge_each() -> None:
     assert len([e for e in result.edges if e.kind == "pixels"]) == copies - 1
     # near pairs among 9,000 equal hashes are all found, but as edges between distinct files
     assert len([e for e in result.edges if e.kind == "near"]) == 0  # every pair is already a pixel edge
+
+
+@pytest.mark.upstream
+def test_probing_in_worker_processes_gives_the_same_manifest(
+    mirrors: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from covid19_images.manifest import source_build
+
+    threads = new_root(tmp_path / "threads", [DARSHAN])
+    sync(threads, mirror=mirrors, progress=False)
+    monkeypatch.setattr(source_build, "PROCESS_MIN", 1)
+    processes = new_root(tmp_path / "processes", [DARSHAN])
+    report = sync(processes, mirror=mirrors, progress=False)
+    assert report.build.probed > 1
+    assert _outputs(processes) == _outputs(threads)

@@ -181,7 +181,10 @@ def _probe_all(paths: list[str], workers: int | None) -> Iterator[list[str] | st
     cores = os.cpu_count() or 1
     chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
     if len(paths) >= PROCESS_MIN and cores > 1 and workers != 1:
-        context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        # fork: the workers need nothing but this module, and spawn would re-run the caller's
+        # script in every worker when it lacks an ``if __name__ == "__main__"`` guard
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         with ProcessPoolExecutor(max_workers=workers or cores, mp_context=context) as pool:
             for result in pool.map(_probe_chunk, chunks):
                 yield from result
