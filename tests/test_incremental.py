@@ -358,3 +358,21 @@ def test_probing_in_worker_processes_gives_the_same_manifest(
     report = sync(processes, mirror=mirrors, progress=False)
     assert report.build.probed > 1
     assert _outputs(processes) == _outputs(threads)
+
+
+def test_few_queries_by_popcount_equal_the_matrix_search() -> None:
+    from covid19_images.manifest.near_index import hash_bits, hash_bytes, packed_bits, pairs_of_few, pairs_within
+
+    rng = np.random.default_rng(9)
+    frame = _random_frame(rng, 300)
+    hashes = [h for h in frame["phash"] if h]
+    _, bits = hash_bits(hashes)
+    words = packed_bits(hashes)
+    for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7))):
+        for limit in (0, 24, 48):
+            few = pairs_of_few(words, limit, np.asarray(queries))
+            many = pairs_within(bits, limit, np.asarray(queries))
+            tiled = pairs_within(hash_bytes(hashes)[1], limit, np.asarray(queries), rows_per_tile=5, cols_per_tile=11)
+            for other in (many, tiled):
+                assert all((x == y).all() for x, y in zip(few, other, strict=True)), (queries, limit)
+    assert len(pairs_within(bits, 48, np.arange(len(hashes)))[0]) > 10

@@ -32,7 +32,16 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
-from covid19_images.manifest.near_index import EDGE_COLUMNS, NearIndex, hash_bits, pairs_within
+from covid19_images.manifest.near_index import (
+    EDGE_COLUMNS,
+    FEW_QUERIES,
+    NearIndex,
+    hash_bits,
+    hash_bytes,
+    packed_bits,
+    pairs_of_few,
+    pairs_within,
+)
 
 __all__ = ["NearIndex", "hash_bits"]
 
@@ -55,7 +64,7 @@ def near_pairs(
     hashes: Sequence[str], max_distance: int, *, rows_per_tile: int = 1024, cols_per_tile: int = 8192
 ) -> Iterator[tuple[int, int, int]]:
     """Every pair ``(i, j, distance)`` with ``i < j`` whose hashes differ in at most ``max_distance`` bits."""
-    positions, bits = hash_bits(hashes)
+    positions, bits = hash_bytes(hashes)
     a, b, d = pairs_within(bits, max_distance, rows_per_tile=rows_per_tile, cols_per_tile=cols_per_tile)
     yield from zip(positions[a].tolist(), positions[b].tolist(), d.tolist(), strict=True)
 
@@ -140,8 +149,7 @@ def _search(
 ) -> NearIndex:
     """The near-edge index over ``keys`` (one per distinct perceptual hash), reusing ``previous`` where it applies."""
     settings = _settings(accept, candidate, confirm_mse)
-    usable = np.array([isinstance(h, str) and len(h) == PHASH_HEX for h in phashes], dtype=bool)
-    fingerprints = pd.Series(phashes[usable], index=keys[usable], dtype=object)
+    fingerprints = pd.Series(phashes, index=keys, dtype=object)  # the caller keeps only 256-bit hashes
     reuse = previous is not None and thumbnails is not None
     if reuse:
         known = previous.fingerprints
@@ -154,13 +162,15 @@ def _search(
     else:
         old = pd.DataFrame(columns=list(EDGE_COLUMNS))
         queries = None
-    _, bits = hash_bits(list(fingerprints.to_numpy()))
     if queries is not None and not len(queries):
         a = b = d = np.zeros(0, dtype=np.int64)
+    elif queries is not None and len(queries) <= FEW_QUERIES:
+        a, b, d = pairs_of_few(packed_bits(fingerprints.tolist()), max(accept, candidate), queries)
     else:
-        a, b, d = pairs_within(bits, max(accept, candidate), queries)
+        _, packed = hash_bytes(list(fingerprints.to_numpy()))
+        a, b, d = pairs_within(packed, max(accept, candidate), queries)
     names = fingerprints.index.to_numpy()
-    rows_of = representative[usable]
+    rows_of = representative
     status: list[str] = []
     mses: list[float] = []
     for i, j, distance in zip(a.tolist(), b.tolist(), d.tolist(), strict=True):

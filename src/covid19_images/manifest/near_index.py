@@ -35,12 +35,29 @@ def hash_bits(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     Hashes of another length (an old 64-bit manifest, a blank picture) are skipped: they
     cannot be compared with the 256-bit ones.
     """
-    positions = [i for i, h in enumerate(hashes) if isinstance(h, str) and len(h) == PHASH_HEX]
-    if not positions:
+    series = pd.Series(hashes, dtype=object)
+    usable = series.map(lambda h: isinstance(h, str) and len(h) == PHASH_HEX).to_numpy(dtype=bool)
+    positions = np.flatnonzero(usable)
+    if not len(positions):
         return np.zeros(0, dtype=np.int64), np.zeros((0, PHASH_BITS), dtype=np.float32)
-    raw = np.frombuffer(bytes.fromhex("".join(hashes[i] for i in positions)), dtype=np.uint8)
+    raw = np.frombuffer(bytes.fromhex("".join(series.to_numpy()[usable].tolist())), dtype=np.uint8)
     bits = np.unpackbits(raw.reshape(len(positions), PHASH_BITS // 8), axis=1).astype(np.float32)
-    return np.asarray(positions, dtype=np.int64), bits * 2.0 - 1.0
+    return positions.astype(np.int64), bits * 2.0 - 1.0
+
+
+def hash_bytes(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(``positions`` of the usable hashes, their bytes as an ``(n, 32)`` uint8 array)."""
+    series = pd.Series(hashes, dtype=object)
+    usable = series.map(lambda h: isinstance(h, str) and len(h) == PHASH_HEX).to_numpy(dtype=bool)
+    positions = np.flatnonzero(usable).astype(np.int64)
+    raw = bytes.fromhex("".join(series.to_numpy()[usable].tolist()))
+    return positions, np.frombuffer(raw, dtype=np.uint8).reshape(len(positions), PHASH_BITS // 8)
+
+
+def _floats(tile: np.ndarray) -> np.ndarray:
+    if tile.dtype == np.uint8:
+        return np.unpackbits(tile, axis=1).astype(np.float32) * 2.0 - 1.0
+    return tile
 
 
 def pairs_within(
@@ -53,9 +70,11 @@ def pairs_within(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(a, b, distance)`` arrays, ``a < b``, of rows of ``bits`` within ``max_distance`` bits.
 
-    With ``queries`` (row numbers into ``bits``), only pairs with at least one queried row are
-    searched: ``len(queries) x len(bits)`` products instead of all pairs. Memory stays near the
-    size of one tile (32 MB) whatever the number of rows.
+    ``bits`` is the +-1 float32 matrix of :func:`hash_bits`, or the packed ``(n, 32)`` uint8
+    bytes of :func:`hash_bytes`, unpacked one tile at a time (32 bytes per hash in memory
+    instead of 1 kB: a million hashes fit in 32 MB). With ``queries`` (row numbers into
+    ``bits``), only pairs with at least one queried row are searched: ``len(queries) x
+    len(bits)`` products instead of all pairs. Memory stays near the size of one tile (32 MB).
     """
     n = len(bits)
     least = PHASH_BITS - 2 * max_distance - 0.5
@@ -67,10 +86,10 @@ def pairs_within(
     found_d: list[np.ndarray] = []
     for start in range(0, len(rows), rows_per_tile):
         block_rows = rows[start : start + rows_per_tile]
-        block = bits[block_rows]
+        block = _floats(bits[block_rows])
         first_col = int(block_rows[0]) if queries is None else 0
         for col in range(first_col, n, cols_per_tile):
-            dots = block @ bits[col : col + cols_per_tile].T
+            dots = block @ _floats(bits[col : col + cols_per_tile]).T
             ii, jj = np.nonzero(dots >= least)
             if not len(ii):
                 continue
@@ -82,6 +101,40 @@ def pairs_within(
             found_a.append(np.minimum(a, b))
             found_b.append(np.maximum(a, b))
             found_d.append(np.rint((PHASH_BITS - d) / 2).astype(np.int64))
+    if not found_a:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), empty.copy()
+    a, b, d = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
+    order = np.lexsort((b, a))
+    return a[order], b[order], d[order]
+
+
+#: Up to this many queried hashes, pairs are measured by XOR and popcount of packed words;
+#: above it, by the matrix products of :func:`pairs_within`.
+FEW_QUERIES = 256
+
+
+def packed_bits(hashes: Sequence[str]) -> np.ndarray:
+    """256-bit hex hashes (all usable) as an ``(n, 4)`` uint64 array, for XOR and popcount."""
+    raw = bytes.fromhex("".join(hashes))
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(hashes), PHASH_BITS // 64)
+
+
+def pairs_of_few(
+    words: np.ndarray, max_distance: int, queries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pairs_within` with ``queries`` for a few queried rows: one XOR-popcount pass per query."""
+    queries = np.unique(np.asarray(queries, dtype=np.int64))
+    is_query = np.zeros(len(words), dtype=bool)
+    is_query[queries] = True
+    found_a, found_b, found_d = [], [], []
+    for q in queries.tolist():
+        distance = np.bitwise_count(words ^ words[q]).sum(axis=1)
+        hits = np.flatnonzero(distance <= max_distance)
+        hits = hits[(hits > q) | ((hits < q) & ~is_query[hits])]
+        found_a.append(np.minimum(hits, q))
+        found_b.append(np.maximum(hits, q))
+        found_d.append(distance[hits].astype(np.int64))
     if not found_a:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy()

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import git
@@ -115,11 +116,16 @@ def _entries(spec: SourceSpec, directory: Path, problems: list[Problem]) -> list
     return pairs
 
 
+# Pure functions of a handful of distinct values, called once per row: remembered per value.
+_license = lru_cache(maxsize=4096)(normalise_license)
+_finding = lru_cache(maxsize=16384)(harmonise_finding)
+
+
 def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob: str) -> dict[str, str]:
     label = entry.label
     detail = entry.label_detail
     if label is None:
-        label, derived_detail, _known = harmonise_finding(entry.finding)
+        label, derived_detail, _known = _finding(entry.finding)
         detail = detail or derived_detail
     if label not in LABELS:
         label = "unknown"
@@ -138,7 +144,7 @@ def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob:
         "patient_id": f"{spec.name}:{raw_patient}" if raw_patient else f"{spec.name}:file:{relative}",
         "age": "" if entry.age is None else f"{entry.age:g}",
         "sex": entry.sex,
-        "license": normalise_license(entry.license, spec.license),
+        "license": _license(entry.license, spec.license),
         "official_split": entry.official_split,
         "extra": json.dumps(entry.extra, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         if entry.extra
