@@ -114,10 +114,13 @@ def pairs_within(
 FEW_QUERIES = 256
 
 
+_POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint16)
+
+
 def packed_bits(hashes: Sequence[str]) -> np.ndarray:
-    """256-bit hex hashes (all usable) as an ``(n, 4)`` uint64 array, for XOR and popcount."""
+    """256-bit hex hashes (all usable) as an ``(n, 32)`` uint8 array, for XOR and popcount."""
     raw = bytes.fromhex("".join(hashes))
-    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(hashes), PHASH_BITS // 64)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(hashes), PHASH_BITS // 8)
 
 
 def pairs_of_few(
@@ -129,7 +132,7 @@ def pairs_of_few(
     is_query[queries] = True
     found_a, found_b, found_d = [], [], []
     for q in queries.tolist():
-        distance = np.bitwise_count(words ^ words[q]).sum(axis=1)
+        distance = _POPCOUNT[words ^ words[q]].sum(axis=1)
         hits = np.flatnonzero(distance <= max_distance)
         hits = hits[(hits > q) | ((hits < q) & ~is_query[hits])]
         found_a.append(np.minimum(hits, q))
