@@ -133,8 +133,15 @@ def _star_edges(values: pd.Series, usable: np.ndarray) -> tuple[np.ndarray, np.n
     return first[extra], positions[extra]
 
 
-def _settings(accept: int, candidate: int, confirm_mse: float) -> dict:
-    return {"accept": accept, "candidate": candidate, "confirm_mse": confirm_mse, "phash_hex": PHASH_HEX}
+def _settings(accept: int, candidate: int, confirm_mse: float, confirmed: bool = True) -> dict:
+    """What an index's edges depend on; ``confirmed``: candidates could be checked on pixels."""
+    return {
+        "accept": accept,
+        "candidate": candidate,
+        "confirm_mse": confirm_mse,
+        "phash_hex": PHASH_HEX,
+        "confirmed": confirmed,
+    }
 
 
 def _search(
@@ -148,10 +155,9 @@ def _search(
     confirm_mse: float,
 ) -> NearIndex:
     """The near-edge index over ``keys`` (one per distinct perceptual hash), reusing ``previous`` where it applies."""
-    settings = _settings(accept, candidate, confirm_mse)
+    settings = _settings(accept, candidate, confirm_mse, thumbnails is not None)
     fingerprints = pd.Series(phashes, index=keys, dtype=object)  # the caller keeps only 256-bit hashes
-    reuse = previous is not None and thumbnails is not None
-    if reuse:
+    if previous is not None and previous.settings == settings:
         known = previous.fingerprints
         same = fingerprints.index.isin(known.index)
         same[same] = known.reindex(fingerprints.index[same]).to_numpy() == fingerprints.to_numpy()[same]
@@ -237,7 +243,7 @@ def find_duplicates(
     representative = rows["row"].to_numpy().astype(np.int64)
     if thumbnails is None and root is not None:
         thumbnails = file_thumbnails(root, manifest)
-    settings = _settings(accept, candidate, confirm_mse)
+    settings = _settings(accept, candidate, confirm_mse, thumbnails is not None)
     previous = index if index is not None and index.settings == settings else None
     found = _search(
         keys, rows["phash"].to_numpy(), representative, thumbnails, previous, accept, candidate, confirm_mse
