@@ -131,7 +131,7 @@ def build_manifest(
     previous = previous if previous is not None else empty_manifest()
     use_cache = cache_dir is not None and not rebuild
     cache = SourceCache.load(cache_dir, root / MANIFEST_FILE) if use_cache and len(previous) else SourceCache()
-    facts = known_facts(previous) if not rebuild else known_facts(empty_manifest())
+    facts: pd.DataFrame | None = None  # built on first use: a build that reuses every source never needs it
     problems: list[Problem] = []
     parts: list[pd.DataFrame] = []
     commits: dict[str, str] = {}
@@ -185,6 +185,8 @@ def build_manifest(
             checkpoint("build.source-parsed")
             continue
         try:
+            if facts is None:
+                facts = known_facts(empty_manifest() if rebuild else previous)
             built = build_source(root, spec, facts, workers=workers, progress=progress)
         except Exception as err:  # noqa: BLE001 - a crashing parser must not take the build down
             problems.append(
