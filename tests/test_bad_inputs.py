@@ -22,7 +22,7 @@ from PIL import Image
 
 from covid19_images.core.paths import UnsafePath, safe_relative
 from covid19_images.core.schema import Problem
-from covid19_images.manifest import build
+from covid19_images.manifest import build, source_build
 from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
 from covid19_images.quality.verify import verify
 from covid19_images.sources.parsing import SourceContext, read_metadata_csv
@@ -198,7 +198,7 @@ def test_a_parser_reports_problems_one_way_and_cannot_yield_them(tmp_path: Path,
         ctx.report("reported before the bug", path="a.png")
         yield Problem("rogue", "yielded instead of reported", path="a.png")
 
-    monkeypatch.setattr(build, "get_parser", lambda name: rogue)
+    monkeypatch.setattr(source_build, "get_parser", lambda name: rogue)
     result = build.build_manifest(tmp_path, {"rogue": spec}, progress=False)
     messages = [p.message for p in result.problems]
     assert "reported before the bug" in messages

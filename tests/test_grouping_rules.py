@@ -96,7 +96,8 @@ def test_every_near_pair_is_looked_at_whatever_comes_first() -> None:
     )
     result = find_duplicates(manifest)
     assert result.groups.tolist() == ["a", "a", "", "a"]
-    assert {(e.a, e.b) for e in result.unconfirmed} >= {(0, 2), (1, 2)}
+    # c is a candidate of the group {a, b} (a and b share one hash: judged once, through either)
+    assert any(e.b == 2 and e.a in (0, 1) for e in result.unconfirmed)
 
 
 def test_an_unreadable_file_leaves_its_candidate_pair_unconfirmed() -> None:

@@ -87,7 +87,9 @@ def test_symlink_loop_and_broken_symlink_are_one_problem_each(world: World) -> N
 def test_a_fifo_in_a_checkout_is_reported_not_read(world: World) -> None:
     checkout = world.root / "datasets" / "darsh"
     os.mkfifo(checkout / CLASS / "pipe.jpeg")
-    report = world.sync(offline=True)  # would block forever opening the pipe
+    # rebuild: a source whose commit and clean checkout are cached is not listed again, and git
+    # cannot commit a FIFO, so one only appears in a checkout by hand
+    report = world.sync(offline=True, rebuild=True)  # would block forever opening the pipe
     about = {p.path: p.message for p in report.build.problems}
     assert "FIFO" in about["ValData/COVID-19/pipe.jpeg"]
     assert world.rows() == ["a.jpeg"]

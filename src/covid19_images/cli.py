@@ -85,6 +85,9 @@ def main() -> None:
     "--allow-shrink", is_flag=True, help="Accept a source losing most of its images (e.g. its metadata was removed)."
 )
 @click.option("--quiet", is_flag=True, help="No progress bars and no problem listing.")
+@click.option(
+    "--rebuild", is_flag=True, help="Re-read and re-probe every source and search all duplicates again (no caches)."
+)
 def sync_command(
     sources: tuple[str, ...],
     root: Path | None,
@@ -96,6 +99,7 @@ def sync_command(
     wait: bool,
     allow_shrink: bool,
     quiet: bool,
+    rebuild: bool,
 ) -> None:
     """Pull each upstream (or only SOURCES), move its submodule, rebuild manifests/manifest.csv."""
     from covid19_images.sources.registry import RegistryError
@@ -113,6 +117,7 @@ def sync_command(
             wait=wait,
             progress=not quiet,
             allow_shrink=allow_shrink,
+            rebuild=rebuild,
         )
     except RegistryError as err:
         raise UserError(str(err)) from err

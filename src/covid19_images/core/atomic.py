@@ -37,6 +37,7 @@ def write_atomic(path: Path, data: bytes, *, fault_points: str = "") -> None:
                 checkpoint(f"{fault_points}.tmp-written")
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600: shared roots need the user's umask
         if fault_points:
             checkpoint(f"{fault_points}.fsynced")
         os.replace(tmp, path)
@@ -50,6 +51,20 @@ def write_atomic(path: Path, data: bytes, *, fault_points: str = "") -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process umask, read from /proc without changing it (``os.umask`` would race with threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def remove_temporaries(path: Path) -> list[Path]:

@@ -29,10 +29,10 @@ from tqdm.auto import tqdm
 from covid19_images.core.annotation import ANNOTATION_COLUMNS, Annotation
 from covid19_images.core.licenses import normalise_license
 from covid19_images.core.schema import Problem, parse_extra
+from covid19_images.manifest.io import ANNOTATIONS_FILE
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.registry import SourceSpec
 
-ANNOTATIONS_FILE = "manifests/annotations.csv"
 #: kinds tied to pixel positions: they only spread to duplicate copies of the same size
 PIXEL_KINDS = ("mask", "box")
 ReadFn = Callable[[SourceContext], Iterator[Annotation]]

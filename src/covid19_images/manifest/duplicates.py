@@ -13,8 +13,11 @@ edge join two rows into one duplicate group:
   confirmed on pixels (normalised MSE of 64x64 thumbnails at most :data:`CONFIRM_MSE`), because
   chest X-rays all look alike and a perceptual hash alone puts different patients together.
 
-Candidate search compares all pairs, but as float32 matrix products of +-1 bit vectors in
-tiles (BLAS, not Python loops): 10,000 hashes take about 1 s, 100,000 about 85 s on two cores.
+Near pairs are searched once per distinct perceptual hash, exactly, by
+:mod:`covid19_images.manifest.near_index`; given that module's :class:`NearIndex` from the last
+sync, only hashes not seen before are searched (against all others). Groups are the connected
+components of a graph with one edge per row (never one per pair, so 9,000 copies of one
+picture cost 9,000 edges), found by ``scipy.sparse.csgraph``.
 """
 
 from __future__ import annotations
@@ -25,14 +28,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from covid19_images.core.unionfind import UnionFind
-from covid19_images.imaging.fingerprints import (
-    PHASH_BITS,
-    PHASH_HEX,
-    normalised_thumbnail,
-    thumbnail_mse,
+from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
+from covid19_images.manifest.near_index import (
+    EDGE_COLUMNS,
+    FEW_QUERIES,
+    NearIndex,
+    hash_bits,
+    hash_bytes,
+    packed_bits,
+    pairs_of_few,
+    pairs_within,
 )
+
+__all__ = ["NearIndex", "hash_bits"]
 
 #: Hamming distance at or below which two rows are the same picture without a pixel check.
 NEAR_ACCEPT = 24
@@ -40,20 +51,6 @@ NEAR_ACCEPT = 24
 NEAR_CANDIDATE = 48
 #: Largest mean squared difference of two z-scored 64x64 thumbnails that still counts as a match.
 CONFIRM_MSE = 0.08
-
-
-def hash_bits(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(``positions`` of the usable hashes, their bits as a float32 +-1 matrix).
-
-    Hashes of another length (an old 64-bit manifest, a blank picture) are skipped: they
-    cannot be compared with the 256-bit ones.
-    """
-    positions = [i for i, h in enumerate(hashes) if isinstance(h, str) and len(h) == PHASH_HEX]
-    if not positions:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, PHASH_BITS), dtype=np.float32)
-    raw = np.frombuffer(b"".join(bytes.fromhex(hashes[i]) for i in positions), dtype=np.uint8)
-    bits = np.unpackbits(raw.reshape(len(positions), PHASH_BITS // 8), axis=1).astype(np.float32)
-    return np.asarray(positions, dtype=np.int64), bits * 2.0 - 1.0
 
 
 def hamming(a: str, b: str) -> int:
@@ -66,24 +63,10 @@ def hamming(a: str, b: str) -> int:
 def near_pairs(
     hashes: Sequence[str], max_distance: int, *, rows_per_tile: int = 1024, cols_per_tile: int = 8192
 ) -> Iterator[tuple[int, int, int]]:
-    """Every pair ``(i, j, distance)`` with ``i < j`` whose hashes differ in at most ``max_distance`` bits.
-
-    For +-1 vectors the dot product is ``bits - 2 * distance``, so one float32 matrix product
-    per tile measures a whole block of pairs exactly (the values are small integers). Tiles
-    keep memory near 32 MB whatever the number of hashes.
-    """
-    positions, bits = hash_bits(hashes)
-    n = len(positions)
-    least = PHASH_BITS - 2 * max_distance - 0.5
-    for start in range(0, n, rows_per_tile):
-        block = bits[start : start + rows_per_tile]
-        for col in range(start, n, cols_per_tile):
-            dots = block @ bits[col : col + cols_per_tile].T
-            ii, jj = np.nonzero(dots >= least)
-            for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
-                a, b = start + i, col + j
-                if a < b:
-                    yield int(positions[a]), int(positions[b]), round((PHASH_BITS - float(dots[i, j])) / 2)
+    """Every pair ``(i, j, distance)`` with ``i < j`` whose hashes differ in at most ``max_distance`` bits."""
+    positions, bits = hash_bytes(hashes)
+    a, b, d = pairs_within(bits, max_distance, rows_per_tile=rows_per_tile, cols_per_tile=cols_per_tile)
+    yield from zip(positions[a].tolist(), positions[b].tolist(), d.tolist(), strict=True)
 
 
 ThumbnailSource = Callable[[int], "np.ndarray | None"]
@@ -125,12 +108,100 @@ class DuplicateEdge:
 
 @dataclass
 class Duplicates:
-    """Duplicate groups plus the evidence: the edges kept and the candidates turned down."""
+    """Duplicate groups plus the evidence: the edges kept and the candidates turned down.
+
+    Near edges join one representative row per distinct file (its first row); the other rows
+    of that file are joined to it by ``file`` edges. ``index`` is the near-duplicate index to
+    keep for the next search.
+    """
 
     groups: pd.Series
     edges: list[DuplicateEdge] = field(default_factory=list)
     rejected: list[DuplicateEdge] = field(default_factory=list)
     unconfirmed: list[DuplicateEdge] = field(default_factory=list)
+    index: NearIndex | None = None
+
+
+def _star_edges(values: pd.Series, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first row, other row) of every group of equal usable values: one edge per extra row."""
+    positions = np.flatnonzero(usable)
+    if not len(positions):
+        return positions, positions
+    codes, _ = pd.factorize(values.to_numpy()[positions])
+    first = pd.Series(positions).groupby(codes).transform("min").to_numpy()
+    extra = first != positions
+    return first[extra], positions[extra]
+
+
+def _settings(accept: int, candidate: int, confirm_mse: float, confirmed: bool = True) -> dict:
+    """What an index's edges depend on; ``confirmed``: candidates could be checked on pixels."""
+    return {
+        "accept": accept,
+        "candidate": candidate,
+        "confirm_mse": confirm_mse,
+        "phash_hex": PHASH_HEX,
+        "confirmed": confirmed,
+    }
+
+
+def _search(
+    keys: np.ndarray,
+    phashes: np.ndarray,
+    representative: np.ndarray,
+    thumbnails: ThumbnailSource | None,
+    previous: NearIndex | None,
+    accept: int,
+    candidate: int,
+    confirm_mse: float,
+) -> NearIndex:
+    """The near-edge index over ``keys`` (one per distinct perceptual hash), reusing ``previous`` where it applies."""
+    settings = _settings(accept, candidate, confirm_mse, thumbnails is not None)
+    fingerprints = pd.Series(phashes, index=keys, dtype=object)  # the caller keeps only 256-bit hashes
+    if previous is not None and previous.settings == settings:
+        known = previous.fingerprints
+        same = fingerprints.index.isin(known.index)
+        same[same] = known.reindex(fingerprints.index[same]).to_numpy() == fingerprints.to_numpy()[same]
+        present = set(fingerprints.index[same])
+        old = previous.edges
+        old = old[old["a"].isin(present) & old["b"].isin(present)]
+        queries = np.flatnonzero(~same)
+    else:
+        old = pd.DataFrame(columns=list(EDGE_COLUMNS))
+        queries = None
+    if queries is not None and not len(queries):
+        a = b = d = np.zeros(0, dtype=np.int64)
+    elif queries is not None and len(queries) <= FEW_QUERIES:
+        a, b, d = pairs_of_few(packed_bits(fingerprints.tolist()), max(accept, candidate), queries)
+    else:
+        _, packed = hash_bytes(list(fingerprints.to_numpy()))
+        a, b, d = pairs_within(packed, max(accept, candidate), queries)
+    names = fingerprints.index.to_numpy()
+    rows_of = representative
+    status: list[str] = []
+    mses: list[float] = []
+    for i, j, distance in zip(a.tolist(), b.tolist(), d.tolist(), strict=True):
+        if distance <= accept:
+            status.append("near")
+            mses.append(float("nan"))
+            continue
+        ta = thumbnails(int(rows_of[i])) if thumbnails else None
+        tb = thumbnails(int(rows_of[j])) if thumbnails and ta is not None else None
+        if ta is None or tb is None:
+            status.append("unconfirmed")
+            mses.append(float("nan"))
+            continue
+        mse = thumbnail_mse(ta, tb)
+        mses.append(mse)
+        status.append("near" if mse <= confirm_mse else "rejected")
+    fresh = pd.DataFrame(
+        {"a": names[a], "b": names[b], "distance": d, "mse": np.asarray(mses, dtype=float), "status": status}
+    )
+    # keys of one pair in a fixed order (the smaller first) so old and new edges compare equal
+    swap = fresh["a"].to_numpy().astype(str) > fresh["b"].to_numpy().astype(str)
+    fresh.loc[swap, ["a", "b"]] = fresh.loc[swap, ["b", "a"]].to_numpy()
+    edges = pd.concat([f for f in (old, fresh) if not f.empty], ignore_index=True) if len(old) or len(fresh) else fresh
+    edges = edges.astype({"distance": "int64", "mse": "float64"}) if len(edges) else fresh
+    return NearIndex(fingerprints, edges.reset_index(drop=True), settings)
 
 
 def find_duplicates(
@@ -141,61 +212,80 @@ def find_duplicates(
     candidate: int = NEAR_CANDIDATE,
     confirm_mse: float = CONFIRM_MSE,
     thumbnails: ThumbnailSource | None = None,
+    index: NearIndex | None = None,
 ) -> Duplicates:
     """Exact and near-duplicate edges, and the group of every row.
 
     Without ``root`` (or ``thumbnails``) nothing can be decoded, so only pairs at or below
     ``accept`` count as near duplicates; candidates above it are listed as ``unconfirmed``.
-
-    Args:
-        manifest: rows with ``image_id``, ``sha256``, ``pixel_sha256`` and ``phash``.
-        root: project root, to decode thumbnails of candidate pairs from the files.
-        accept: phash distance (bits) at or below which a pair is a duplicate without a pixel check.
-        candidate: phash distance up to which a pair is checked on its thumbnails.
-        confirm_mse: largest thumbnail difference (:func:`~covid19_images.imaging.fingerprints.thumbnail_mse`)
-            that confirms a candidate.
-        thumbnails: a thumbnail source to use instead of decoding under ``root`` (tests, caches).
+    ``index`` (from an earlier call's :attr:`Duplicates.index`) limits the search to files it
+    does not hold yet; the answer is the same as without it.
     """
-    ids = [str(i) for i in manifest["image_id"]]
-    hashes = [str(h) for h in manifest["phash"]] if "phash" in manifest.columns else [""] * len(manifest)
-    edges: list[DuplicateEdge] = []
-    for column, kind in (("sha256", "file"), ("pixel_sha256", "pixels")):
-        first: dict[str, int] = {}
-        for position, value in enumerate(manifest[column] if column in manifest.columns else []):
-            if not value or (kind == "pixels" and not hashes[position]):
-                continue  # two blank slices have equal pixels but are not the same picture
-            if value in first:
-                edges.append(DuplicateEdge(first[value], position, kind))
-            else:
-                first[value] = position
-    exact = {(e.a, e.b) for e in edges}
+    n = len(manifest)
+    ids = manifest["image_id"].astype(str).to_numpy()
+    empty = pd.Series([""] * n, index=manifest.index, dtype=object)
+    hashes = manifest["phash"].astype(str) if "phash" in manifest.columns else empty
+    sha = manifest["sha256"].astype(str) if "sha256" in manifest.columns else empty
+    pixel = manifest["pixel_sha256"].astype(str) if "pixel_sha256" in manifest.columns else empty
+    file_a, file_b = _star_edges(sha, (sha != "").to_numpy())
+    pixel_a, pixel_b = _star_edges(pixel, ((pixel != "") & (hashes != "")).to_numpy())
+    # Rows with one perceptual hash are one node of the search: at distance 0 they are joined
+    # anyway (``same`` edges), so 9,000 re-encodings of one picture cost 9,000 edges, not 40
+    # million pairs. The node's pixel checks use one file: the smallest ``sha256`` (content, not
+    # row order, so an incremental search and a fresh one pick the same file).
+    file_key = np.where(sha.to_numpy() != "", sha.to_numpy(), np.char.add("id:", ids.astype(str))).astype(object)
+    phashes = hashes.to_numpy().astype(object)
+    usable = np.fromiter((len(h) == PHASH_HEX for h in phashes), dtype=bool, count=n)
+    same_a, same_b = _star_edges(hashes, usable)
+    rows = pd.DataFrame({"phash": phashes[usable], "file": file_key[usable], "row": np.flatnonzero(usable)})
+    rows = rows.sort_values(["phash", "file", "row"], kind="mergesort").drop_duplicates("phash")
+    keys = (rows["phash"] + "|" + rows["file"]).to_numpy().astype(object)
+    representative = rows["row"].to_numpy().astype(np.int64)
     if thumbnails is None and root is not None:
         thumbnails = file_thumbnails(root, manifest)
+    settings = _settings(accept, candidate, confirm_mse, thumbnails is not None)
+    previous = index if index is not None and index.settings == settings else None
+    found = _search(
+        keys, rows["phash"].to_numpy(), representative, thumbnails, previous, accept, candidate, confirm_mse
+    )
+    row_of = pd.Series(representative, index=keys)
+    near = found.edges
+    near_a = row_of.reindex(near["a"]).to_numpy()
+    near_b = row_of.reindex(near["b"]).to_numpy()
+    low, high = np.minimum(near_a, near_b), np.maximum(near_a, near_b)
+    kept = (near["status"] == "near").to_numpy()
+
+    graph_a = np.concatenate([file_a, pixel_a, same_a, low[kept]]).astype(np.int64)
+    graph_b = np.concatenate([file_b, pixel_b, same_b, high[kept]]).astype(np.int64)
+    if n:
+        graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
+        _, component = connected_components(graph, directed=False)
+    else:
+        component = np.zeros(0, dtype=np.int64)
+    frame = pd.DataFrame({"component": component, "id": ids})
+    smallest = frame.groupby("component")["id"].transform("min")
+    size = frame.groupby("component")["id"].transform("size")
+    groups = pd.Series(np.where(size.to_numpy() > 1, smallest.to_numpy(), ""), index=manifest.index, dtype=object)
+
+    edges = [DuplicateEdge(int(x), int(y), "file") for x, y in zip(file_a, file_b, strict=True)]
+    edges += [DuplicateEdge(int(x), int(y), "pixels") for x, y in zip(pixel_a, pixel_b, strict=True)]
+    exact = {(e.a, e.b) for e in edges}
+    edges += [
+        DuplicateEdge(int(x), int(y), "near", 0)
+        for x, y in zip(same_a, same_b, strict=True)
+        if (int(x), int(y)) not in exact
+    ]
+    order = np.lexsort((high, low))
     rejected: list[DuplicateEdge] = []
     unconfirmed: list[DuplicateEdge] = []
-    for a, b, distance in near_pairs(hashes, max(accept, candidate)):
-        if (a, b) in exact:
+    for position in order.tolist():
+        x, y = int(low[position]), int(high[position])
+        if (x, y) in exact:
             continue
-        edge = DuplicateEdge(a, b, "near", distance)
-        if distance <= accept:
-            edges.append(edge)
-            continue
-        ta = thumbnails(a) if thumbnails else None
-        tb = thumbnails(b) if thumbnails and ta is not None else None
-        if ta is None or tb is None:
-            unconfirmed.append(edge)
-            continue
-        edge.mse = thumbnail_mse(ta, tb)
-        (edges if edge.mse <= confirm_mse else rejected).append(edge)
-    sets = UnionFind()
-    for image_id in ids:
-        sets.find(image_id)
-    for edge in edges:
-        sets.union(ids[edge.a], ids[edge.b])
-    roots = [sets.find(i) for i in ids]
-    sizes = pd.Series(roots).value_counts()
-    groups = pd.Series([r if sizes[r] > 1 else "" for r in roots], index=manifest.index, dtype=object)
-    return Duplicates(groups, edges, rejected, unconfirmed)
+        mse = float(near["mse"].iat[position])
+        edge = DuplicateEdge(x, y, "near", int(near["distance"].iat[position]), None if np.isnan(mse) else mse)
+        {"near": edges, "rejected": rejected, "unconfirmed": unconfirmed}[near["status"].iat[position]].append(edge)
+    return Duplicates(groups, edges, rejected, unconfirmed, found)
 
 
 def assign_dup_groups(manifest: pd.DataFrame, root: Path | None = None) -> pd.Series:

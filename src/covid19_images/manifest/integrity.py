@@ -17,10 +17,10 @@ import csv
 import hashlib
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from covid19_images.core.atomic import write_atomic
 
 RECORD_SUFFIX = ".integrity"
 _MARKERS = (b"<<<<<<< ", b"<<<<<<<\n", b"=======\n", b">>>>>>> ", b">>>>>>>\n", b"||||||| ")
@@ -49,20 +49,6 @@ def _facts(data: bytes) -> dict[str, object]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "rows": _rows(data)}
 
 
-def current_umask() -> int:
-    """The process umask, read without changing it (``os.umask`` would race with other threads)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_record(manifest: Path, data: bytes) -> None:
     """Record ``data`` (the manifest about to be written) and the manifest on disk now, atomically."""
     manifest = Path(manifest)
@@ -73,19 +59,8 @@ def write_record(manifest: Path, data: bytes) -> None:
         record["previous"] = _facts(old)
     except (OSError, DamagedManifest):
         pass
-    target = record_path(manifest)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(record, out, indent=1, sort_keys=True)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(record, indent=1, sort_keys=True) + "\n"
+    write_atomic(record_path(manifest), text.encode("utf-8"))
 
 
 def _text_damage(data: bytes) -> str | None:

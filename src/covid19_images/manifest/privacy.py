@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from covid19_images.core.paths import source_relative
 from covid19_images.core.pseudonyms import PSEUDONYM_KEY_ENV, pseudonym  # noqa: F401 - re-exported
 
 #: Header keywords whose non-empty value identifies a person or a place of care
@@ -260,3 +261,75 @@ def scan_identifying(root: Path, manifest: pd.DataFrame) -> list[dict[str, str]]
         if tags:
             found.append({"path": str(path), "tags": ",".join(tags)})
     return found
+
+
+def scrub_rows(root: Path, frame: pd.DataFrame, failed: set[int], problems: list) -> set[str]:
+    """Check every DICOM row of ``frame`` against its own file's identifying header values (layer 2).
+
+    A parser may copy a header value, or upstream metadata may repeat it (a CSV ``patientid``
+    that is the hospital ID in the DICOM): either way it is removed here in place, a leaked
+    patient ID becomes a pseudonym, and a row whose file name itself is identifying is added
+    to ``failed`` (left out). Only DICOM rows (and failed rows whose bytes sniff as DICOM) are
+    opened; every other row costs nothing. Returns the strings to redact from all problem
+    messages; problems name the tags, never the values.
+    """
+    from covid19_images.core.schema import Problem
+    from covid19_images.imaging.formats import read_head, sniff_format
+
+    secrets: set[str] = set()
+    is_failed = frame.index.isin(list(failed))
+    candidates = frame.index[(frame["format"].to_numpy() == "dicom") | is_failed]
+    for index in candidates:
+        full = Path(root) / frame.at[index, "path"]
+        if index in failed:
+            try:
+                if sniff_format(read_head(full)) != "dicom":
+                    continue
+            except OSError:
+                continue
+        values = identifying_values(full)
+        if not values:
+            continue
+        found = match_strings(values)
+        secrets |= found
+        if index in failed:
+            continue
+        row = {str(k): v for k, v in frame.loc[index].items()}
+        if contains(row["path"], found):
+            failed.add(index)
+            problems.append(
+                Problem(
+                    row["source"],
+                    "left out of the manifest: the file path contains an identifying DICOM header value "
+                    f"({', '.join(values)}); rename it upstream",
+                    path=redact(source_relative(row["path"], row["source"]), found),
+                    row=row["_row"],
+                    level="error",
+                )
+            )
+            continue
+        changed = scrub_row(row, values)
+        if changed:
+            for column in changed:
+                frame.at[index, column] = row[column]
+            tags = ", ".join(k for k in values if k not in FLAG_KEYWORDS)
+            problems.append(
+                Problem(
+                    row["source"],
+                    f"identifying DICOM header values ({tags}) removed from column(s) {', '.join(changed)}",
+                    path=source_relative(row["path"], row["source"]),
+                    row=row["_row"],
+                    level="error",
+                )
+            )
+    return secrets
+
+
+def redact_problems(problems: list, secrets: set[str]) -> None:
+    """Remove ``secrets`` from every problem's message, path and row, in place."""
+    if not secrets:
+        return
+    for problem in problems:
+        problem.message = redact(problem.message, secrets)
+        problem.path = redact(problem.path, secrets)
+        problem.row = redact(problem.row, secrets)

@@ -17,25 +17,19 @@ merges.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
-
-from covid19_images.core.unionfind import UnionFind
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 SPLIT_SALT = "covid19-images/v1"
 DEFAULT_RATIOS: tuple[tuple[str, float], ...] = (("train", 0.8), ("val", 0.1), ("test", 0.1))
-_DUP_PREFIX = "\uffffdup:"  # sorts after every patient key, so it is never chosen as a group key
 
 
 def bucket(key: str, salt: str = SPLIT_SALT) -> float:
-    """A uniform number in [0, 1) from a key: stable across machines and Python versions.
-
-    Args:
-        key: a split group key.
-        salt: changes every bucket at once (a new salt is a new random split).
-    """
+    """A uniform number in [0, 1) from a key: stable across machines and Python versions."""
     digest = hashlib.sha256(f"{salt}\0{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -52,62 +46,60 @@ def split_for(key: str, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS) 
 
 def patient_keys(manifest: pd.DataFrame) -> list[str]:
     """Each row's namespaced patient; a row without one is its own patient (``source:file:path``)."""
-    keys = []
-    for patient, source, path in zip(manifest["patient_id"], manifest["source"], manifest["path"], strict=True):
-        keys.append(str(patient) if patient else f"{source}:file:{path}")
-    return keys
+    patient = manifest["patient_id"].astype(str)
+    own = manifest["source"].astype(str) + ":file:" + manifest["path"].astype(str)
+    return patient.where(patient != "", own).tolist()
 
 
 def components(manifest: pd.DataFrame) -> list[str]:
-    """The stateless group key of every row: the smallest patient key in its connected component."""
-    sets = UnionFind()
-    keys = patient_keys(manifest)
-    for patient, dup in zip(keys, manifest["dup_group"], strict=True):
-        sets.find(patient)
-        if dup:
-            sets.union(patient, _DUP_PREFIX + str(dup))
-    return [sets.find(p) for p in keys]
+    """The stateless group key of every row: the smallest patient key in its connected component.
+
+    Patients and duplicate groups are the nodes of one sparse graph, each row an edge between
+    its patient and its duplicate group; ``scipy.sparse.csgraph`` finds the components.
+    """
+    keys = pd.Series(patient_keys(manifest), index=manifest.index)
+    patient_codes, patients = pd.factorize(keys)
+    dup = manifest["dup_group"].astype(str).to_numpy()
+    has_dup = dup != ""
+    dup_codes, _dups = pd.factorize(dup[has_dup])
+    nodes = len(patients) + len(_dups)
+    graph = coo_matrix(
+        (np.ones(int(has_dup.sum()), dtype=np.int8), (patient_codes[has_dup], dup_codes + len(patients))),
+        shape=(nodes, nodes),
+    )
+    _, label = connected_components(graph, directed=False)
+    patient_label = label[: len(patients)]
+    smallest = pd.Series(np.asarray(patients, dtype=object)).groupby(patient_label).transform("min")
+    return smallest.to_numpy()[patient_codes].tolist()
 
 
 def assign_split_groups(manifest: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.Series:
-    """The split group key of every row, keeping each existing group's previous key.
-
-    Args:
-        manifest: rows with ``image_id``, ``patient_id``, ``source``, ``path`` and ``dup_group``.
-        previous: the last written manifest; a group holding its rows keeps the key most of
-            them had (ties: the smallest), so existing images never change split unless
-            two groups merge.
-    """
-    roots = components(manifest)
+    """The split group key of every row, keeping each existing group's previous key."""
+    roots = pd.Series(components(manifest), index=manifest.index, dtype=object)
     if previous is None or previous.empty or "split_group" not in previous.columns:
-        return pd.Series(roots, index=manifest.index, dtype=object)
-    before = dict(zip(previous["image_id"], previous["split_group"], strict=True))
-    old_keys: dict[str, Counter[str]] = defaultdict(Counter)
-    for root, image_id in zip(roots, manifest["image_id"], strict=True):
-        old = before.get(image_id)
-        if old:
-            old_keys[root][str(old)] += 1
-    chosen: dict[str, str] = {}
-    for root, counts in old_keys.items():
-        # most members first, then the smallest key: deterministic when groups merge
-        chosen[root] = min(counts, key=lambda key: (-counts[key], key))
-    return pd.Series([chosen.get(root, root) for root in roots], index=manifest.index, dtype=object)
+        return roots
+    before = previous[["image_id", "split_group"]].astype(str).drop_duplicates("image_id")
+    old = manifest["image_id"].astype(str).map(before.set_index("image_id")["split_group"])
+    votes = pd.DataFrame({"root": roots, "old": old})
+    votes = votes[votes["old"].notna() & (votes["old"] != "")]
+    if votes.empty:
+        return roots
+    counts = votes.groupby(["root", "old"]).size().rename("n").reset_index()
+    # most members first, then the smallest key: deterministic when groups merge
+    counts = counts.sort_values(["root", "n", "old"], ascending=[True, False, True], kind="mergesort")
+    chosen = counts.drop_duplicates("root").set_index("root")["old"]
+    return roots.map(chosen).where(roots.isin(chosen.index), roots).astype(object)
 
 
 def assign_splits(
     manifest: pd.DataFrame, previous: pd.DataFrame | None = None, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS
 ) -> pd.DataFrame:
-    """Fill ``split_group`` and ``split`` in place and return the frame.
-
-    Args:
-        manifest: the new manifest (see :func:`assign_split_groups` for the columns used).
-        previous: the last written manifest, whose group keys are kept.
-        ratios: ``(split, share)`` pairs in order, summing to 1.
-    """
+    """Fill ``split_group`` and ``split`` in place and return the frame (one hash per group, not per row)."""
     if manifest.empty:
         return manifest
     manifest["split_group"] = assign_split_groups(manifest, previous)
-    manifest["split"] = manifest["split_group"].map(lambda key: split_for(key, ratios))
+    keys = pd.unique(manifest["split_group"])
+    manifest["split"] = manifest["split_group"].map(dict(zip(keys, (split_for(k, ratios) for k in keys), strict=True)))
     return manifest
 
 
@@ -145,33 +137,35 @@ def explain_split_moves(old: pd.DataFrame | None, new: pd.DataFrame) -> list[Spl
     Causes, checked in order: the image's patient id changed upstream; its split group
     merged with another existing group (a new duplicate or a shared patient joined them);
     its split group was re-keyed for another reason (e.g. the split salt or ratios changed).
+    One merge on ``image_id``; only the moved rows (usually none) are looked at one by one.
     """
     if old is None or old.empty or new.empty:
         return []
-    before = old.set_index("image_id")
-    after = new.set_index("image_id")
-    common = after.index.intersection(before.index)
-    moved = [key for key in common if before.at[key, "split"] != after.at[key, "split"]]
-    if not moved:
+    columns = ["image_id", "split", "split_group", "patient_id", "dup_group"]
+    both = (
+        old[columns]
+        .astype(str)
+        .merge(new[[*columns, "source", "path"]].astype(str), on="image_id", suffixes=("_a", "_b"))
+    )
+    moved = both[both["split_a"] != both["split_b"]]
+    if moved.empty:
         return []
-    old_groups_in_new: dict[str, set[str]] = defaultdict(set)
-    for key in common:
-        old_groups_in_new[str(after.at[key, "split_group"])].add(str(before.at[key, "split_group"]))
+    pairs = both[["split_group_b", "split_group_a"]].drop_duplicates()
+    old_groups_in_new = pairs.groupby("split_group_b")["split_group_a"].agg(set).to_dict()
     moves = []
-    for key in sorted(moved, key=lambda k: (after.at[k, "source"], after.at[k, "path"])):
-        a, b = before.loc[key], after.loc[key]
-        if a["patient_id"] != b["patient_id"]:
-            reason = f"patient id changed upstream: {a['patient_id']} → {b['patient_id']}"
-        elif len(old_groups_in_new[str(b["split_group"])]) > 1:
-            others = sorted(old_groups_in_new[str(b["split_group"])] - {str(a["split_group"])})
-            via = "a duplicate" if a["dup_group"] != b["dup_group"] else "a shared patient"
+    for row in moved.sort_values(["source", "path"], kind="mergesort").itertuples(index=False):
+        if row.patient_id_a != row.patient_id_b:
+            reason = f"patient id changed upstream: {row.patient_id_a} → {row.patient_id_b}"
+        elif len(old_groups_in_new[row.split_group_b]) > 1:
+            others = sorted(old_groups_in_new[row.split_group_b] - {row.split_group_a})
+            via = "a duplicate" if row.dup_group_a != row.dup_group_b else "a shared patient"
             reason = (
-                f"its split group {a['split_group']} merged with {', '.join(others[:3])}"
-                f"{' …' if len(others) > 3 else ''} through {via}; the merged group keeps {b['split_group']}"
+                f"its split group {row.split_group_a} merged with {', '.join(others[:3])}"
+                f"{' …' if len(others) > 3 else ''} through {via}; the merged group keeps {row.split_group_b}"
             )
         else:
-            reason = f"split group re-keyed {a['split_group']} → {b['split_group']}"
-        moves.append(SplitMove(str(key), str(b["source"]), str(b["path"]), str(a["split"]), str(b["split"]), reason))
+            reason = f"split group re-keyed {row.split_group_a} → {row.split_group_b}"
+        moves.append(SplitMove(row.image_id, row.source, row.path, row.split_a, row.split_b, reason))
     return moves
 
 

@@ -27,14 +27,14 @@ from covid19_images.manifest.build import (
     MANIFEST_FILE,
     PROBLEMS_FILE,
     BuildResult,
-    SourceChange,
     build_manifest,
-    diff_manifests,
     read_manifest,
     remove_stale_temporaries,
     write_manifest,
 )
+from covid19_images.manifest.diff import SourceChange, diff_manifests
 from covid19_images.manifest.integrity import record_path
+from covid19_images.manifest.source_cache import cache_dir_of
 from covid19_images.manifest.splits import SplitMove, explain_split_moves, format_split_moves
 from covid19_images.sources.git import (
     SourceSyncError,
@@ -235,6 +235,7 @@ def sync(
     wait: bool = False,
     progress: bool = True,
     allow_shrink: bool = False,
+    rebuild: bool = False,
 ) -> SyncReport:
     """Update the selected sources (all by default) and rebuild the manifest under ``root``.
 
@@ -249,6 +250,9 @@ def sync(
         allow_local: allow local-path remotes (the user's own ``insteadOf`` rules).
         wait: wait for a running sync on the same root instead of raising :class:`SyncBusy`.
         progress: show progress bars.
+        allow_shrink: accept a source losing most of its rows (metadata deleted or unreadable upstream).
+        rebuild: re-read and re-probe every source and search all duplicates again, ignoring every cache
+            (only what changed is re-read otherwise; see :mod:`covid19_images.manifest.build`).
 
     Raises:
         UnknownSourceError: a name in ``sources`` is not in the registry.
@@ -291,15 +295,21 @@ def sync(
                     keep.add(spec.name)
                 checkpoint("sync.source-done")
         previous = _previous_manifest(root, report.notes)
-        report.build = build_manifest(root, registry, previous, progress=progress, keep=keep)
+        cache_dir = cache_dir_of(root)
+        report.build = build_manifest(
+            root, registry, previous, progress=progress, keep=keep, cache_dir=cache_dir, rebuild=rebuild
+        )
         shrinks = [] if allow_shrink else find_shrinks(previous, report.build, keep)
         if shrinks:
             _refuse_shrinks(root, registry, report, previous, shrinks, keep)
-            report.build = build_manifest(root, registry, previous, progress=progress, keep=keep)
+            report.build = build_manifest(
+                root, registry, previous, progress=progress, keep=keep, cache_dir=cache_dir, rebuild=rebuild
+            )
         checkpoint("sync.built")
-        report.changes = diff_manifests(previous, report.build.manifest)
-        report.split_moves = explain_split_moves(previous, report.build.manifest)
-        write_manifest(root, report.build)
+        if not report.build.unchanged:
+            report.changes = diff_manifests(previous, report.build.manifest)
+            report.split_moves = explain_split_moves(previous, report.build.manifest)
+        write_manifest(root, report.build, cache_dir)
         checkpoint("sync.written")
         if commit:
             report.committed = _commit(repo, root, env, report)

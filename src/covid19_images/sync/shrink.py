@@ -50,6 +50,8 @@ def find_shrinks(previous: pd.DataFrame | None, build: BuildResult, keep: set[st
     after = fresh.loc[fresh["label"] != "unknown", "source"].value_counts() if not fresh.empty else pd.Series(dtype=int)
     found: list[Shrink] = []
     for source, count in before.items():
+        if source not in build.commits:  # removed from the registry on purpose, or not checked out (rows kept)
+            continue
         now = int(after.get(source, 0))
         if source in keep or count < MIN_ROWS or now >= count * (1 - MAX_LOSS):
             continue

@@ -1,0 +1,369 @@
+"""Sync at the field's real size: first sync, no-change sync, one-image sync, duplicate search.
+
+Generates an upstream laid out like the full NIH ChestX-ray14 release (``Data_Entry_2017.csv``
+plus ``images/*.png``; small random PNGs so the run measures the pipeline, not the disk),
+publishes it as a local bare mirror under the NIH source's URL, and syncs a fresh root through
+``--mirror`` exactly as a maintainer would. Each sync runs in its own process; its wall time,
+the time spent inside ``sync()`` (without interpreter start-up and imports) and its peak
+resident memory (``wait4`` rusage) are reported. Generated data and mirrors are cached under
+``build/bench-sync/`` and reused by later runs.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_sync.py --size 50000
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_sync.py --dup-only --fingerprints 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+SOURCE = "nih-chestxray14-sample"
+HEADER = (
+    "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
+    "OriginalImageWidth,OriginalImageHeight,OriginalImagePixelSpacing_x,OriginalImagePixelSpacing_y"
+)
+FINDINGS = ("No Finding", "Infiltration", "Effusion|Atelectasis", "Pneumonia", "Cardiomegaly", "Nodule|Mass")
+SIDE = 24
+
+
+def _git(*args: str, cwd: Path, env: dict[str, str] | None = None, data: bytes | None = None) -> str:
+    full = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "upstream",
+        "GIT_AUTHOR_EMAIL": "upstream@example.invalid",
+        "GIT_COMMITTER_NAME": "upstream",
+        "GIT_COMMITTER_EMAIL": "upstream@example.invalid",
+        "GIT_AUTHOR_DATE": "2020-01-01T00:00:00+00:00",
+        "GIT_COMMITTER_DATE": "2020-01-01T00:00:00+00:00",
+        **(env or {}),
+    }
+    out = subprocess.run(["git", *args], cwd=cwd, env=full, input=data, check=True, capture_output=True)
+    return out.stdout.decode().strip()
+
+
+def _png(index: int) -> bytes:
+    """A small random grayscale PNG, different for every index (so no picture repeats)."""
+    import io
+
+    from PIL import Image
+
+    pixels = np.random.default_rng(index).integers(0, 256, size=(SIDE, SIDE), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _name(index: int) -> str:
+    return f"{index // 7 + 1:08d}_{index % 7:03d}.png"
+
+
+def _row(index: int) -> str:
+    patient = index // 7 + 1
+    finding = FINDINGS[index % len(FINDINGS)]
+    age = f"{20 + patient % 60:03d}Y"
+    return f"{_name(index)},{finding},{index % 7},{patient},{age},{'MF'[patient % 2]},PA,2048,2500,0.14,0.14"
+
+
+def _write_images(bounds: tuple[int, int, str]) -> None:
+    start, stop, folder = bounds
+    for index in range(start, stop):
+        Path(folder, _name(index)).write_bytes(_png(index))
+
+
+def generate(size: int, base: Path) -> Path:
+    """``base/mirror-<size>``: a bare repo with one commit holding ``size`` images (cached)."""
+    mirror_root = base / f"mirror-{size}"
+    done = mirror_root / "COMPLETE"
+    if done.is_file():
+        return mirror_root
+    from covid19_images.sources.registry import load_registry
+    from covid19_images.testing.mirrors import mirror_path
+
+    spec = load_registry(PROJECT)[SOURCE]
+    work = base / f"upstream-{size}"
+    images = work / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    step = 2000
+    with Pool(os.cpu_count() or 1) as pool:
+        pool.map(_write_images, [(s, min(s + step, size), str(images)) for s in range(0, size, step)])
+    (work / "Data_Entry_2017.csv").write_text(
+        HEADER + "\n" + "\n".join(_row(i) for i in range(size)) + "\n", encoding="utf-8"
+    )
+    print(f"generated {size} images in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if not (work / ".git").is_dir():
+        _git("init", "-q", "-b", spec.branch, ".", cwd=work)
+    _git("add", "-A", ".", cwd=work)
+    _git("commit", "-q", "-m", f"NIH-like release, {size} images", cwd=work)
+    destination = mirror_path(mirror_root, spec.url)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    _git("clone", "-q", "--bare", "--no-local", str(work), str(destination), cwd=base)
+    done.write_text(_git("rev-parse", "HEAD", cwd=work), encoding="ascii")
+    print(f"published mirror in {time.perf_counter() - started:.1f} s total", file=sys.stderr)
+    return mirror_root
+
+
+def add_one_image(mirror_root: Path, size: int) -> str:
+    """Push one upstream commit that adds one image and its CSV row (git plumbing, no checkout)."""
+    from covid19_images.sources.registry import load_registry
+    from covid19_images.testing.mirrors import mirror_path
+
+    spec = load_registry(PROJECT)[SOURCE]
+    bare = mirror_path(mirror_root, spec.url)
+    base = (mirror_root / "COMPLETE").read_text(encoding="ascii").strip()
+    csv = _git("show", f"{base}:Data_Entry_2017.csv", cwd=bare) + "\n" + _row(size) + "\n"
+    csv_blob = _git("hash-object", "-w", "--stdin", cwd=bare, data=csv.encode())
+    png_blob = _git("hash-object", "-w", "--stdin", cwd=bare, data=_png(size))
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _git("read-tree", base, cwd=bare, env=env)
+        _git("update-index", "--add", "--cacheinfo", f"100644,{csv_blob},Data_Entry_2017.csv", cwd=bare, env=env)
+        _git("update-index", "--add", "--cacheinfo", f"100644,{png_blob},images/{_name(size)}", cwd=bare, env=env)
+        tree = _git("write-tree", cwd=bare, env=env)
+    commit = _git("commit-tree", tree, "-p", base, "-m", "add one image", cwd=bare)
+    _git("update-ref", f"refs/heads/{spec.branch}", commit, cwd=bare)
+    return commit
+
+
+def reset_mirror(mirror_root: Path) -> None:
+    from covid19_images.sources.registry import load_registry
+    from covid19_images.testing.mirrors import mirror_path
+
+    spec = load_registry(PROJECT)[SOURCE]
+    base = (mirror_root / "COMPLETE").read_text(encoding="ascii").strip()
+    _git("update-ref", f"refs/heads/{spec.branch}", base, cwd=mirror_path(mirror_root, spec.url))
+
+
+def new_root(path: Path) -> Path:
+    import yaml
+
+    data = yaml.safe_load((PROJECT / "sources.yaml").read_text(encoding="utf-8"))
+    data["sources"] = [s for s in data["sources"] if s["name"] == SOURCE]
+    path.mkdir(parents=True)
+    _git("init", "-q", "-b", "main", cwd=path)
+    (path / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    _git("add", "sources.yaml", cwd=path)
+    _git("commit", "-q", "-m", "init", cwd=path)
+    return path
+
+
+def timed_sync(root: Path, mirror_root: Path, *extra: str) -> dict:
+    """One sync in a child process: wall seconds, CPU seconds, seconds inside ``sync()``, peak RSS in MB.
+
+    CPU seconds (user + system, worker processes included) are the figure to compare on a
+    shared machine: wall time there also counts the time other jobs held the cores.
+    """
+    env = {"PYTHONPATH": str(PROJECT / "src"), **os.environ}  # a PYTHONPATH given to the benchmark wins
+    args = [sys.executable, str(Path(__file__).resolve()), "_sync", str(root), str(mirror_root), *extra]
+    started = time.perf_counter()
+    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if child.returncode:
+        raise SystemExit(f"sync failed ({child.returncode})")
+    inner = json.loads(output.decode().strip().splitlines()[-1])
+    cpu = usage.ru_utime + usage.ru_stime  # includes the worker processes it waited for
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), **inner, "peak_mb": round(usage.ru_maxrss / 1024)}
+
+
+def _child_sync(root: str, mirror_root: str, *extra: str) -> None:
+    from covid19_images.sync.run import sync
+
+    started = time.perf_counter()
+    report = sync(
+        Path(root), mirror=Path(mirror_root), offline="--offline" in extra, rebuild="--rebuild" in extra, progress=False
+    )
+    seconds = time.perf_counter() - started
+    assert not report.failed, report.summary()
+    build = report.build
+    print(
+        json.dumps(
+            {
+                "sync_s": round(seconds, 2),
+                "rows": len(build.manifest),
+                "probed": build.probed,
+                "reused_sources": build.reused,
+            }
+        )
+    )
+
+
+def bench_sync(size: int, base: Path) -> dict:
+    mirror_root = generate(size, base)
+    reset_mirror(mirror_root)
+    with tempfile.TemporaryDirectory(dir=base, prefix="root-") as tmp:
+        root = new_root(Path(tmp) / "root")
+        results = {"size": size}
+        results["first"] = timed_sync(root, mirror_root)
+        results["no_change"] = timed_sync(root, mirror_root)
+        add_one_image(mirror_root, size)
+        try:
+            results["one_image"] = timed_sync(root, mirror_root)
+        finally:
+            reset_mirror(mirror_root)
+        results["rebuild_offline"] = timed_sync(root, mirror_root, "--offline", "--rebuild")
+    return results
+
+
+def bench_duplicates(count: int, full_sample: int, added: int) -> dict:
+    """Exact near-duplicate search over ``count`` random 256-bit fingerprints.
+
+    Measures the persistent path (an index of ``count`` fingerprints, ``added`` new ones
+    searched against it) at full size, and the from-scratch search on ``full_sample``
+    fingerprints (all pairs; the full-size figure is extrapolated quadratically).
+    """
+    import tracemalloc
+
+    import pandas as pd
+
+    from covid19_images.manifest.duplicates import find_duplicates
+
+    rng = np.random.default_rng(1)
+    raw = rng.integers(0, 256, size=(count + added, 32), dtype=np.uint8)
+    hashes = raw.tobytes().hex()
+    phash = [hashes[i * 64 : (i + 1) * 64] for i in range(count + added)]
+    frame = pd.DataFrame(
+        {
+            "image_id": [f"{i:016x}" for i in range(count + added)],
+            "sha256": [f"s{i}" for i in range(count + added)],
+            "pixel_sha256": [f"p{i}" for i in range(count + added)],
+            "phash": phash,
+            "path": "",
+            "format": "png",
+        }
+    )
+    results: dict = {"fingerprints": count, "added": added}
+    sample = frame.iloc[:full_sample]
+    started, cpu = time.perf_counter(), time.process_time()
+    find_duplicates(sample)
+    full = time.perf_counter() - started
+    results["full_search_sample_cpu_s"] = round(time.process_time() - cpu, 2)
+    results["full_search_sample"] = full_sample
+    results["full_search_sample_s"] = round(full, 2)
+    results["full_search_extrapolated_s"] = round(full * (count / full_sample) ** 2)
+    # the index of `count` fingerprints, as a previous sync left it (built from its stored form)
+    from covid19_images.manifest.near_index import EDGE_COLUMNS, NearIndex
+
+    settings = find_duplicates(frame.iloc[:2]).index.settings
+    index = NearIndex(
+        # keyed as find_duplicates keys a search node: perceptual hash | file that stands for it
+        pd.Series(frame["phash"].to_numpy()[:count], index=(frame["phash"] + "|" + frame["sha256"]).to_numpy()[:count]),
+        pd.DataFrame(columns=list(EDGE_COLUMNS)),
+        settings,
+    )
+    started, cpu = time.perf_counter(), time.process_time()
+    result = find_duplicates(frame, index=index)
+    results["incremental_s"] = round(time.perf_counter() - started, 2)
+    results["incremental_cpu_s"] = round(time.process_time() - cpu, 2)
+    tracemalloc.start()  # a second run: tracing allocations slows pandas down several times
+    find_duplicates(frame, index=index)
+    results["incremental_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20)
+    tracemalloc.stop()
+    results["groups"] = int((result.groups != "").sum())
+    return results
+
+
+def bench_read(rows: int, base: Path, rounds: int = 3) -> dict:
+    """Reading a ``rows``-row manifest: ``read_manifest`` and ``load_manifest`` against the old C-engine read."""
+    import pandas as pd
+
+    from covid19_images.core.schema import MANIFEST_COLUMNS
+    from covid19_images.loaders import load_manifest
+    from covid19_images.manifest.io import MANIFEST_FILE, manifest_bytes, read_manifest
+
+    root = base / f"read-{rows}"
+    target = root / MANIFEST_FILE
+    if not target.is_file():
+        rng = np.random.default_rng(0)
+
+        def hexes(width: int) -> list[str]:
+            return [rng.integers(0, 256, width // 2, dtype=np.uint8).tobytes().hex() for _ in range(rows)]
+
+        frame = pd.DataFrame({c: [""] * rows for c in MANIFEST_COLUMNS})
+        frame["image_id"] = hexes(16)
+        frame["source"] = SOURCE
+        frame["source_commit"] = "a" * 40
+        frame["path"] = [f"datasets/{SOURCE}/images/{_name(i)}" for i in range(rows)]
+        frame["git_blob"], frame["sha256"], frame["pixel_sha256"], frame["phash"] = (
+            hexes(40),
+            hexes(64),
+            hexes(64),
+            hexes(64),
+        )
+        frame["format"], frame["width"], frame["height"], frame["frames"] = "png", "1024", "1024", "1"
+        frame["modality"], frame["view"], frame["label"], frame["finding"] = "xray", "PA", "normal", "No Finding"
+        frame["patient_id"] = [f"{SOURCE}:{i // 7}" for i in range(rows)]
+        frame["age"], frame["sex"], frame["license"] = "45", "M", "CC0-1.0"
+        frame["split_group"], frame["split"] = frame["patient_id"], "train"
+        frame["extra"] = '{"follow_up":"3"}'
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(manifest_bytes(frame))
+        (root / "sources.yaml").write_text("sources: []\n", encoding="utf-8")
+
+    def timed(call) -> tuple[float, float]:
+        best = (float("inf"), float("inf"))
+        for _ in range(rounds):
+            wall, cpu = time.perf_counter(), time.process_time()
+            call()
+            best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
+        return round(best[0], 3), round(best[1], 3)
+
+    old = timed(lambda: pd.read_csv(target, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8"))
+    new = timed(lambda: read_manifest(root))
+    loaded = timed(lambda: load_manifest(root))
+    return {
+        "rows": rows,
+        "c_engine_wall_cpu_s": old,
+        "read_manifest_wall_cpu_s": new,
+        "load_manifest_wall_cpu_s": loaded,
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_sync":
+        _child_sync(*sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, action="append", help="images in the generated upstream (repeatable)")
+    parser.add_argument("--base", type=Path, default=PROJECT / "build" / "bench-sync")
+    parser.add_argument("--dup-only", action="store_true", help="only the duplicate-search benchmark")
+    parser.add_argument("--no-dup", action="store_true", help="skip the duplicate-search benchmark")
+    parser.add_argument("--fingerprints", type=int, default=1_000_000)
+    parser.add_argument("--full-sample", type=int, default=50_000)
+    parser.add_argument("--added", type=int, default=1_000)
+    parser.add_argument("--read", type=int, default=0, help="also time reading a manifest of this many rows")
+    parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
+    args = parser.parse_args()
+    args.base.mkdir(parents=True, exist_ok=True)
+    results: dict = {}
+    if not args.dup_only:
+        for size in args.size or [50_000]:
+            results[f"sync_{size}"] = bench_sync(size, args.base)
+            print(json.dumps(results[f"sync_{size}"]), flush=True)
+    if args.read:
+        results["read"] = bench_read(args.read, args.base)
+        print(json.dumps(results["read"]), flush=True)
+    if not args.no_dup:
+        results["duplicates"] = bench_duplicates(args.fingerprints, args.full_sample, args.added)
+        print(json.dumps(results["duplicates"]), flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

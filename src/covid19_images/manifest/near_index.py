@@ -1,0 +1,187 @@
+"""Exact near-duplicate search over 256-bit perceptual hashes, and its index kept between syncs.
+
+Search: every pair within ``max_distance`` bits, measured exactly. For +-1 bit vectors the dot
+product is ``bits - 2 * distance``, so one float32 matrix product per tile measures a block of
+pairs (BLAS, not Python loops), and only the pairs that pass leave the tile as numpy arrays.
+
+Why not multi-index hashing: at radius 48 of 256 bits (19 %) the pigeonhole chunks must be
+searched with 2-3 flipped bits each, which leaves about 3 % of all pairs as candidates on
+well-spread hashes, and gathering candidates costs more per pair than the matrix product does.
+What makes a sync cheap instead is the index: the candidate edges already found are kept (keyed
+by file content), so a sync that adds ``k`` pictures searches ``k`` hashes against the ``N``
+indexed ones, ``O(k N)``, and a sync that adds none searches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from covid19_images.imaging.fingerprints import PHASH_BITS, PHASH_HEX
+
+#: Bump when the meaning of a stored edge changes; an index of another version is ignored.
+INDEX_VERSION = 1
+EDGE_COLUMNS = ("a", "b", "distance", "mse", "status")  # status: near, rejected, unconfirmed
+
+
+def hash_bits(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(``positions`` of the usable hashes, their bits as a float32 +-1 matrix).
+
+    Hashes of another length (an old 64-bit manifest, a blank picture) are skipped: they
+    cannot be compared with the 256-bit ones.
+    """
+    series = pd.Series(hashes, dtype=object)
+    usable = series.map(lambda h: isinstance(h, str) and len(h) == PHASH_HEX).to_numpy(dtype=bool)
+    positions = np.flatnonzero(usable)
+    if not len(positions):
+        return np.zeros(0, dtype=np.int64), np.zeros((0, PHASH_BITS), dtype=np.float32)
+    raw = np.frombuffer(bytes.fromhex("".join(series.to_numpy()[usable].tolist())), dtype=np.uint8)
+    bits = np.unpackbits(raw.reshape(len(positions), PHASH_BITS // 8), axis=1).astype(np.float32)
+    return positions.astype(np.int64), bits * 2.0 - 1.0
+
+
+def hash_bytes(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(``positions`` of the usable hashes, their bytes as an ``(n, 32)`` uint8 array)."""
+    series = pd.Series(hashes, dtype=object)
+    usable = series.map(lambda h: isinstance(h, str) and len(h) == PHASH_HEX).to_numpy(dtype=bool)
+    positions = np.flatnonzero(usable).astype(np.int64)
+    raw = bytes.fromhex("".join(series.to_numpy()[usable].tolist()))
+    return positions, np.frombuffer(raw, dtype=np.uint8).reshape(len(positions), PHASH_BITS // 8)
+
+
+def _floats(tile: np.ndarray) -> np.ndarray:
+    if tile.dtype == np.uint8:
+        return np.unpackbits(tile, axis=1).astype(np.float32) * 2.0 - 1.0
+    return tile
+
+
+def pairs_within(
+    bits: np.ndarray,
+    max_distance: int,
+    queries: np.ndarray | None = None,
+    *,
+    rows_per_tile: int = 1024,
+    cols_per_tile: int = 8192,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(a, b, distance)`` arrays, ``a < b``, of rows of ``bits`` within ``max_distance`` bits.
+
+    ``bits`` is the +-1 float32 matrix of :func:`hash_bits`, or the packed ``(n, 32)`` uint8
+    bytes of :func:`hash_bytes`, unpacked one tile at a time (32 bytes per hash in memory
+    instead of 1 kB: a million hashes fit in 32 MB). With ``queries`` (row numbers into
+    ``bits``), only pairs with at least one queried row are searched: ``len(queries) x
+    len(bits)`` products instead of all pairs. Memory stays near the size of one tile (32 MB).
+    """
+    n = len(bits)
+    least = PHASH_BITS - 2 * max_distance - 0.5
+    rows = np.arange(n) if queries is None else np.unique(np.asarray(queries, dtype=np.int64))
+    is_query = np.zeros(n, dtype=bool)
+    is_query[rows] = True
+    found_a: list[np.ndarray] = []
+    found_b: list[np.ndarray] = []
+    found_d: list[np.ndarray] = []
+    for start in range(0, len(rows), rows_per_tile):
+        block_rows = rows[start : start + rows_per_tile]
+        block = _floats(bits[block_rows])
+        first_col = int(block_rows[0]) if queries is None else 0
+        for col in range(first_col, n, cols_per_tile):
+            dots = block @ _floats(bits[col : col + cols_per_tile]).T
+            ii, jj = np.nonzero(dots >= least)
+            if not len(ii):
+                continue
+            a = block_rows[ii]
+            b = jj + col
+            # each unordered pair once: a < b, and a pair of two queried rows from its smaller side
+            keep = (a < b) | ((a > b) & ~is_query[b]) if queries is not None else a < b
+            a, b, d = a[keep], b[keep], dots[ii[keep], jj[keep]]
+            found_a.append(np.minimum(a, b))
+            found_b.append(np.maximum(a, b))
+            found_d.append(np.rint((PHASH_BITS - d) / 2).astype(np.int64))
+    if not found_a:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), empty.copy()
+    a, b, d = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
+    order = np.lexsort((b, a))
+    return a[order], b[order], d[order]
+
+
+#: Up to this many queried hashes, pairs are measured by XOR and popcount of packed words;
+#: above it, by the matrix products of :func:`pairs_within`.
+FEW_QUERIES = 256
+
+
+_POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint16)
+
+
+def packed_bits(hashes: Sequence[str]) -> np.ndarray:
+    """256-bit hex hashes (all usable) as an ``(n, 32)`` uint8 array, for XOR and popcount."""
+    raw = bytes.fromhex("".join(hashes))
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(hashes), PHASH_BITS // 8)
+
+
+def pairs_of_few(
+    words: np.ndarray, max_distance: int, queries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pairs_within` with ``queries`` for a few queried rows: one XOR-popcount pass per query."""
+    queries = np.unique(np.asarray(queries, dtype=np.int64))
+    is_query = np.zeros(len(words), dtype=bool)
+    is_query[queries] = True
+    found_a, found_b, found_d = [], [], []
+    for q in queries.tolist():
+        distance = _POPCOUNT[words ^ words[q]].sum(axis=1)
+        hits = np.flatnonzero(distance <= max_distance)
+        hits = hits[(hits > q) | ((hits < q) & ~is_query[hits])]
+        found_a.append(np.minimum(hits, q))
+        found_b.append(np.maximum(hits, q))
+        found_d.append(distance[hits].astype(np.int64))
+    if not found_a:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), empty.copy()
+    a, b, d = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
+    order = np.lexsort((b, a))
+    return a[order], b[order], d[order]
+
+
+@dataclass
+class NearIndex:
+    """Fingerprints already searched (``key -> phash``) and every candidate edge between them.
+
+    Keys are file contents (``sha256``), so an edge stays true whatever row, source or path
+    the file has; ``edges`` holds keys ``a``/``b``, the distance, the pixel check's ``mse``
+    (NaN when not checked) and the outcome (``near``, ``rejected`` or ``unconfirmed``).
+    """
+
+    fingerprints: pd.Series  # index: key, values: phash
+    edges: pd.DataFrame
+    settings: dict
+
+    @classmethod
+    def empty(cls, settings: dict) -> NearIndex:
+        return cls(pd.Series(dtype=object), pd.DataFrame(columns=list(EDGE_COLUMNS)), settings)
+
+    @classmethod
+    def load(cls, directory: Path, settings: dict) -> NearIndex | None:
+        """The stored index, or None when absent, unreadable or made with other settings."""
+        try:
+            meta = json.loads((directory / "near-index.json").read_text(encoding="utf-8"))
+            if meta != {**settings, "version": INDEX_VERSION}:
+                return None
+            keys = pd.read_parquet(directory / "near-fingerprints.parquet")
+            edges = pd.read_parquet(directory / "near-edges.parquet")
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(pd.Series(keys["phash"].to_numpy(), index=keys["key"].to_numpy()), edges, settings)
+
+    def save(self, directory: Path) -> None:
+        """Write the index (plain files in a private cache folder; a torn write is just ignored next time)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "near-index.json").unlink(missing_ok=True)
+        frame = pd.DataFrame({"key": self.fingerprints.index.astype(str), "phash": self.fingerprints.to_numpy()})
+        frame.to_parquet(directory / "near-fingerprints.parquet", index=False)
+        self.edges.reset_index(drop=True).to_parquet(directory / "near-edges.parquet", index=False)
+        meta = {**self.settings, "version": INDEX_VERSION}
+        (directory / "near-index.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")

@@ -1,0 +1,290 @@
+"""One source's checkout to manifest rows: parse, keep paths inside, probe new blobs, scrub.
+
+Everything per row is done on whole columns where it can be: facts of unchanged git blobs
+are joined from the previous manifest in one merge, path checks resolve the source folder
+once (:class:`~covid19_images.core.paths.SafePaths`), and only DICOM rows are opened again
+for the privacy check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import git
+import pandas as pd
+from tqdm.auto import tqdm
+
+from covid19_images.core.failpoints import checkpoint
+from covid19_images.core.licenses import normalise_license
+from covid19_images.core.paths import SafePaths, UnsafePath, source_relative
+from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, Entry, Problem
+from covid19_images.core.vocab import harmonise_finding
+from covid19_images.imaging.fingerprints import PHASH_HEX
+from covid19_images.imaging.probe import ProbeError, probe_file
+from covid19_images.manifest import privacy
+from covid19_images.sources.catalog import get_parser
+from covid19_images.sources.parsing import SourceContext, list_files
+from covid19_images.sources.registry import SourceSpec
+
+FACT_COLUMNS = ("sha256", "pixel_sha256", "phash", "format", "width", "height", "frames")
+#: Columns a build fills; ``dup_group``, ``split_group`` and ``split`` come later, over all sources.
+ROW_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in ("dup_group", "split_group", "split"))
+
+
+def image_id(source: str, path: str) -> str:
+    """Stable id from source + path: survives rebuilds, moves only when upstream renames."""
+    return hashlib.sha1(f"{source}/{path}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class SourceRows:
+    """What one source contributes: its rows, its problems, and the identifying values it found."""
+
+    rows: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)
+    probed: int = 0
+
+
+def checkout_state(directory: Path) -> tuple[str, dict[str, str], set[str]]:
+    """(HEAD commit, tracked path -> blob id, locally modified paths) of a source checkout."""
+    if not (directory / ".git").exists():
+        return "", {}, set()
+    try:
+        repo = git.Repo(directory)
+        commit = repo.head.commit.hexsha
+        blobs: dict[str, str] = {}
+        for line in repo.git.ls_files("-s", "-z").split("\0"):
+            if line:
+                meta, path = line.split("\t", 1)
+                blobs[path] = meta.split()[1]
+        modified = set(repo.git.diff("--name-only", "-z").split("\0")) - {""}
+        return commit, blobs, modified
+    except (git.GitError, ValueError):
+        return "", {}, set()
+
+
+def head_commit(directory: Path) -> str:
+    if not (directory / ".git").exists():
+        return ""
+    try:
+        return git.Repo(directory).head.commit.hexsha
+    except (git.GitError, ValueError):
+        return ""
+
+
+class ParserFailed(Exception):
+    """A source's parser crashed; ``problems`` holds what it reported before, for problems.csv."""
+
+    def __init__(self, cause: Exception, problems: list[Problem]) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.problems = problems
+
+
+def _entries(spec: SourceSpec, directory: Path, problems: list[Problem]) -> list[tuple[Entry, str]]:
+    """Run the parser; return (entry, safe relative path) pairs.
+
+    What the parser reported (``ctx.report``) is added to ``problems`` even when it crashes
+    half-way; anything it yields that is not an :class:`Entry` is a parser bug (a problem
+    must be reported, not yielded) and fails the source like a crash.
+    """
+    ctx = SourceContext(spec, directory, list_files(directory))
+    files = set(ctx.files)
+    paths = SafePaths(directory)
+    parse = get_parser(spec.parser)
+    pairs: list[tuple[Entry, str]] = []
+    checked: list[Problem] = []
+    seen: set[str] = set()
+    try:
+        for item in parse(ctx):
+            if not isinstance(item, Entry):
+                raise TypeError(f"parse() yielded a {type(item).__name__}; it yields Entry rows and reports problems")
+            try:
+                clean = paths.check(item.path)
+            except UnsafePath as err:
+                checked.append(Problem(spec.name, f"refused: {err}", path=item.path, row=item.row, level="error"))
+                continue
+            plain = clean in files and not paths.links
+            if not plain and not (directory / clean).is_file():
+                checked.append(Problem(spec.name, "metadata points at a missing file", path=clean, row=item.row))
+                continue
+            if item.modality not in MODALITIES:
+                checked.append(Problem(spec.name, f"unknown modality {item.modality!r}", path=clean, row=item.row))
+                continue
+            if clean in seen:
+                checked.append(
+                    Problem(spec.name, "file listed more than once; first row kept", path=clean, row=item.row)
+                )
+                continue
+            seen.add(clean)
+            pairs.append((item, clean))
+    finally:
+        problems.extend(ctx.problems)
+        problems.extend(checked)
+    return pairs
+
+
+# Pure functions of a handful of distinct values, called once per row: remembered per value.
+_license = lru_cache(maxsize=4096)(normalise_license)
+_finding = lru_cache(maxsize=16384)(harmonise_finding)
+
+
+def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob: str) -> dict[str, str]:
+    label = entry.label
+    detail = entry.label_detail
+    if label is None:
+        label, derived_detail, _known = _finding(entry.finding)
+        detail = detail or derived_detail
+    if label not in LABELS:
+        label = "unknown"
+    raw_patient = entry.patient_id.strip()
+    return {
+        "image_id": image_id(spec.name, relative),
+        "source": spec.name,
+        "source_commit": commit,
+        "path": f"{spec.path}/{relative}",
+        "git_blob": blob,
+        "modality": entry.modality,
+        "view": entry.view or "unknown",
+        "label": label,
+        "label_detail": detail,
+        "finding": entry.finding,
+        "patient_id": f"{spec.name}:{raw_patient}" if raw_patient else f"{spec.name}:file:{relative}",
+        "age": "" if entry.age is None else f"{entry.age:g}",
+        "sex": entry.sex,
+        "license": _license(entry.license, spec.license),
+        "official_split": entry.official_split,
+        "extra": json.dumps(entry.extra, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        if entry.extra
+        else "",
+        "_row": entry.row,
+    }
+
+
+#: From this many new files on, probing runs in worker processes (all cores; decoding small
+#: files is bound by the interpreter lock in threads); below it, start-up would cost more.
+PROCESS_MIN = 5000
+_CHUNK = 250
+
+
+def _probe_chunk(paths: list[str]) -> list[list[str] | str]:
+    """Facts of each file as manifest strings, or the probe error's message (runs in a worker)."""
+    out: list[list[str] | str] = []
+    for path in paths:
+        try:
+            facts = probe_file(Path(path))
+        except ProbeError as err:
+            out.append(str(err))
+            continue
+        out.append(
+            [
+                facts.sha256,
+                facts.pixel_sha256,
+                facts.phash,
+                facts.format,
+                str(facts.width),
+                str(facts.height),
+                str(facts.frames),
+            ]
+        )
+    return out
+
+
+def _probe_all(paths: list[str], workers: int | None) -> Iterator[list[str] | str]:
+    """Probe results in the order of ``paths``: processes for many files, threads for a few."""
+    cores = os.cpu_count() or 1
+    chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
+    if len(paths) >= PROCESS_MIN and cores > 1 and workers != 1:
+        # fork: the workers need nothing but this module, and spawn would re-run the caller's
+        # script in every worker when it lacks an ``if __name__ == "__main__"`` guard
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=workers or cores, mp_context=context) as pool:
+            for result in pool.map(_probe_chunk, chunks):
+                yield from result
+        return
+    with ThreadPoolExecutor(max_workers=workers or min(8, cores * 2)) as pool:
+        for result in pool.map(_probe_chunk, [[p] for p in paths]):
+            yield from result
+
+
+def known_facts(previous: pd.DataFrame) -> pd.DataFrame:
+    """Probe results of the previous manifest by git blob (one row per blob), for reuse.
+
+    Facts written with another perceptual-hash size are left out, so they are recomputed.
+    """
+    facts = previous.loc[previous["git_blob"] != "", ["git_blob", *FACT_COLUMNS]]
+    facts = facts[(facts["phash"] == "") | (facts["phash"].str.len() == PHASH_HEX)]
+    return facts.drop_duplicates("git_blob").set_index("git_blob")
+
+
+def build_source(
+    root: Path,
+    spec: SourceSpec,
+    facts: pd.DataFrame,
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+) -> SourceRows:
+    """Rows and problems of one checked-out source.
+
+    A failing parser raises :class:`ParserFailed` carrying what it reported before failing;
+    the caller keeps the source's old rows.
+    """
+    directory = root / spec.path
+    commit, blobs, modified = checkout_state(directory)
+    problems: list[Problem] = []
+    try:
+        pairs = _entries(spec, directory, problems)
+    except Exception as err:
+        raise ParserFailed(err, problems) from err
+    records = [
+        _entry_row(spec, commit, relative, entry, "" if relative in modified else blobs.get(relative, ""))
+        for entry, relative in pairs
+    ]
+    frame = pd.DataFrame(records, columns=[*ROW_COLUMNS, "_row"]).drop(columns=list(FACT_COLUMNS))
+    frame = frame.join(facts, on="git_blob") if len(facts) else frame.assign(**{c: None for c in FACT_COLUMNS})
+    frame = frame[[*ROW_COLUMNS, "_row"]].astype(object)
+    missing = frame["sha256"].isna().to_numpy() | (frame["git_blob"] == "").to_numpy()
+    relative = frame.loc[missing, "path"].str[len(spec.path) + 1 :]
+    to_probe = [(int(i), directory / r) for i, r in zip(relative.index, relative, strict=True)]
+    failed: set[int] = set()
+    probe_rows: dict[int, list[str]] = {}
+    outcomes = _probe_all([str(path) for _, path in to_probe], workers)
+    for (index, _path), outcome in tqdm(
+        zip(to_probe, outcomes, strict=True),
+        total=len(to_probe),
+        desc=f"probing {spec.name}",
+        unit="img",
+        disable=not progress or not to_probe,
+    ):
+        checkpoint("build.probed")
+        if isinstance(outcome, str):
+            failed.add(index)
+            problems.append(
+                Problem(
+                    spec.name,
+                    outcome,
+                    path=source_relative(frame.at[index, "path"], spec.name),
+                    row=frame.at[index, "_row"],
+                    level="error",
+                )
+            )
+            continue
+        probe_rows[index] = outcome
+    if probe_rows:
+        frame.loc[list(probe_rows), list(FACT_COLUMNS)] = list(probe_rows.values())
+    frame = frame.where(frame.notna(), "")
+    secrets = privacy.scrub_rows(root, frame, failed, problems)
+    keep = ~frame.index.isin(list(failed))
+    rows = frame.loc[keep, list(ROW_COLUMNS)].reset_index(drop=True).astype(str)
+    checkpoint("build.source-parsed")
+    return SourceRows(rows, problems, secrets, probed=len(to_probe))

@@ -1,0 +1,118 @@
+"""What lets an unchanged source cost nothing: its cache key, and the cache kept between syncs.
+
+A source's rows and problems are a pure function of its checkout (the commit, when the working
+tree is clean), the code that parses and probes it, and its registry entry. When all three match
+what the previous build recorded, that build's rows (still in the manifest it wrote) and
+problems are reused without reading one file of the source.
+
+The cache lives in the data root's git directory (``covid19-images-cache/``): never tracked,
+never shown as untracked. Its index records the SHA-256 of the manifest it belongs to, so a
+manifest edited, replaced or deleted by hand simply turns the cache off for that build.
+Sources whose files carry identifying DICOM values are never cached (those values must not
+be written anywhere).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import git
+
+from covid19_images.core.schema import MANIFEST_COLUMNS, Problem
+from covid19_images.sources.registry import SourceSpec
+
+#: Bump when a cached entry's meaning changes without the code hash noticing.
+CACHE_VERSION = 1
+CACHE_DIR = "covid19-images-cache"
+_INDEX = "sources.json"
+#: Package folders whose code decides a source's rows (parsers, probing, building).
+_CODE_DIRS = ("core", "imaging", "sources", "manifest")
+
+
+@lru_cache(maxsize=1)
+def code_hash() -> str:
+    """SHA-256 over the code that turns a checkout into rows: any edit invalidates every entry."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for folder in _CODE_DIRS:
+        for path in sorted((package / folder).rglob("*")):
+            if path.suffix in (".py", ".yaml") and "miniature" not in path.parts and path.is_file():
+                digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def source_key(spec: SourceSpec, commit: str) -> str:
+    """The cache key of one source at one commit: commit + code + registry entry + schema."""
+    entry = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    parts = [str(CACHE_VERSION), commit, code_hash(), entry, ",".join(MANIFEST_COLUMNS)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def checkout_is_clean(directory: Path) -> bool:
+    """True when the working tree is exactly its commit: nothing modified, untracked or ignored."""
+    try:
+        status = git.Repo(directory).git.status("--porcelain", "-z", "--untracked-files=all", "--ignored")
+    except (git.GitError, ValueError):
+        return False
+    return status == ""
+
+
+def cache_dir_of(root: Path) -> Path | None:
+    """``<root's git dir>/covid19-images-cache``, or None when the root is not a git repository."""
+    try:
+        return Path(git.Repo(root).git_dir) / CACHE_DIR
+    except (git.GitError, ValueError):
+        return None
+
+
+@dataclass
+class SourceEntry:
+    key: str
+    rows: int
+    problems: list[Problem]
+
+
+@dataclass
+class SourceCache:
+    """Per-source entries of the build that wrote the manifest whose hash is ``manifest_sha256``."""
+
+    manifest_sha256: str = ""
+    entries: dict[str, SourceEntry] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: Path, manifest_file: Path) -> SourceCache:
+        """The cache for the manifest now on disk; empty if none, unreadable, or another manifest's."""
+        try:
+            data = json.loads((directory / _INDEX).read_text(encoding="utf-8"))
+            if data.get("version") != CACHE_VERSION:
+                return cls()
+            digest = hashlib.sha256(manifest_file.read_bytes()).hexdigest()
+            if data.get("manifest_sha256") != digest:
+                return cls()
+            entries = {
+                name: SourceEntry(item["key"], int(item["rows"]), [Problem(**p) for p in item["problems"]])
+                for name, item in data["sources"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+        return cls(digest, entries)
+
+    def save(self, directory: Path, manifest_sha256: str) -> None:
+        """Record the entries as belonging to the manifest whose bytes hash to ``manifest_sha256``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        data = {
+            "version": CACHE_VERSION,
+            "manifest_sha256": manifest_sha256,
+            "sources": {
+                name: {"key": e.key, "rows": e.rows, "problems": [dataclasses.asdict(p) for p in e.problems]}
+                for name, e in sorted(self.entries.items())
+            },
+        }
+        tmp = directory / f".{_INDEX}.tmp"
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(directory / _INDEX)

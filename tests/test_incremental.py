@@ -1,0 +1,378 @@
+"""An incremental sync gives byte for byte what a full rebuild gives, whatever upstream did.
+
+Two roots follow the same mirrors of real samples: one syncs normally (unchanged sources
+reused from the cache, known git blobs not probed, only new fingerprints searched), the other
+with ``rebuild=True`` (everything read, probed and searched again). After each round of random
+upstream changes (add, delete, modify, rename, relabel, patient merge, a source removed), their
+manifests, problem lists and splits must be identical.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from covid19_images.core.paths import SafePaths, UnsafePath, safe_relative
+from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE
+from covid19_images.sync.run import sync
+from covid19_images.testing.mirrors import mirror_path
+from tests.conftest import new_root
+
+IEEE = "ieee8023-covid-chestxray"
+DARSHAN = "darshan-xray"
+NIH = "nih-chestxray14-sample"
+SOURCES = (IEEE, DARSHAN, NIH)
+
+
+@dataclass
+class Metadata:
+    """Where a source's metadata CSV names its images, labels and patients."""
+
+    csv: str
+    file_column: str
+    folder: str
+    label_column: str
+    patient_column: str
+
+
+METADATA = {
+    IEEE: Metadata("metadata.csv", "filename", "images", "finding", "patientid"),
+    NIH: Metadata("sample_labels.csv", "Image Index", "sample/images", "Finding Labels", "Patient ID"),
+}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _git(*args: str, cwd: Path) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "upstream",
+        "GIT_AUTHOR_EMAIL": "u@example.invalid",
+        "GIT_COMMITTER_NAME": "upstream",
+        "GIT_COMMITTER_EMAIL": "u@example.invalid",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+        "HOME": str(cwd),
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def _variant(source: Path, target: Path, rng: random.Random) -> None:
+    """Write a changed copy of an image: the same bytes, a re-encoding, or slightly changed pixels."""
+    kind = rng.choice(["copy", "reencode", "brighter"] if source != target else ["reencode", "brighter"])
+    if kind == "copy" or source.suffix.lower() not in IMAGE_SUFFIXES:
+        shutil.copyfile(source, target)
+        return
+    with Image.open(source) as image:
+        picture = image.convert("L")
+    if kind == "brighter":
+        pixels = np.asarray(picture).astype(np.int16) + rng.randint(3, 40)
+        picture = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    picture.save(target, format="PNG" if target.suffix.lower() == ".png" else "JPEG", quality=rng.randint(60, 95))
+
+
+class Upstream:
+    """A working clone of one source's mirror that receives random changes."""
+
+    def __init__(self, name: str, bare: Path, work: Path, branch: str) -> None:
+        self.name, self.bare, self.work, self.branch = name, bare, work, branch
+        _git("clone", "-q", "-b", branch, str(bare), str(work), cwd=work.parent)
+
+    def images(self) -> list[Path]:
+        return sorted(
+            p
+            for p in self.work.rglob("*")
+            if p.is_file() and ".git" not in p.parts and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+
+    def change(self, rng: random.Random, round_no: int) -> list[str]:
+        meta = METADATA.get(self.name)
+        done = []
+        for step in range(rng.randint(2, 4)):
+            op = rng.choice(
+                ["add", "delete", "modify", "rename", "relabel", "merge"]
+                if meta
+                else ["add", "delete", "modify", "rename"]
+            )
+            tag = f"r{round_no}s{step}"
+            (self._csv_change if meta else self._file_change)(op, tag, rng)
+            done.append(op)
+        _git("add", "-A", ".", cwd=self.work)
+        _git("commit", "-q", "--allow-empty", "-m", f"round {round_no}: {', '.join(done)}", cwd=self.work)
+        _git("push", "-q", "origin", f"HEAD:{self.branch}", cwd=self.work)
+        return done
+
+    def _file_change(self, op: str, tag: str, rng: random.Random) -> None:
+        images = self.images()
+        if not images:
+            return
+        picked = rng.choice(images)
+        if op == "add":
+            _variant(picked, picked.with_name(f"{tag}_{picked.stem}.png"), rng)
+        elif op == "delete":
+            picked.unlink()
+        elif op == "modify":
+            _variant(picked, picked, rng)
+        elif op == "rename":
+            picked.rename(picked.with_name(f"{tag}_{picked.name}"))
+
+    def _csv_change(self, op: str, tag: str, rng: random.Random) -> None:
+        meta = METADATA[self.name]
+        path = self.work / meta.csv
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        folder = self.work / meta.folder
+        present = [i for i, name in enumerate(frame[meta.file_column]) if (folder / name).is_file()]
+        if not present:
+            return
+        row = rng.choice(present)
+        image = folder / frame.at[row, meta.file_column]
+        if op == "add":
+            new_name = f"{tag}_{Path(image.name).stem}.png"
+            _variant(image, folder / new_name, rng)
+            added = frame.iloc[[row]].copy()
+            added[meta.file_column] = new_name
+            if rng.random() < 0.5:
+                added[meta.patient_column] = f"9{rng.randint(100, 999)}"
+            frame = pd.concat([frame, added], ignore_index=True)
+        elif op == "delete":
+            image.unlink()
+            frame = frame.drop(index=row)
+        elif op == "modify":
+            _variant(image, image, rng)
+        elif op == "rename":
+            new_name = f"{tag}_{image.name}"
+            image.rename(folder / new_name)
+            frame.at[row, meta.file_column] = new_name
+        elif op == "relabel":
+            labels = sorted(set(frame[meta.label_column]) - {frame.at[row, meta.label_column]}) or ["Pneumonia"]
+            frame.at[row, meta.label_column] = rng.choice(labels)
+        elif op == "merge":
+            other = rng.choice(present)
+            frame.at[row, meta.patient_column] = frame.at[other, meta.patient_column]
+        frame.to_csv(path, index=False)
+
+
+def _drop_source(root: Path, name: str) -> None:
+    data = yaml.safe_load((root / "sources.yaml").read_text())
+    data["sources"] = [s for s in data["sources"] if (s if isinstance(s, str) else s["name"]) != name]
+    (root / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _outputs(root: Path) -> tuple[bytes, bytes]:
+    return (root / MANIFEST_FILE).read_bytes(), (root / PROBLEMS_FILE).read_bytes()
+
+
+@pytest.mark.upstream
+@pytest.mark.parametrize("seed", [11, 12])
+def test_incremental_sync_equals_full_rebuild_after_random_upstream_changes(
+    seed: int, mirrors: Path, registry, tmp_path: Path
+) -> None:
+    rng = random.Random(seed)
+    local = tmp_path / "mirrors"
+    upstreams: dict[str, Upstream] = {}
+    (tmp_path / "work").mkdir()
+    for name in SOURCES:
+        spec = registry[name]
+        bare = mirror_path(local, spec.url)
+        shutil.copytree(mirror_path(mirrors, spec.url), bare)
+        upstreams[name] = Upstream(name, bare, tmp_path / "work" / name, spec.branch)
+    incremental = new_root(tmp_path / "incremental", list(SOURCES))
+    full = new_root(tmp_path / "full", list(SOURCES))
+    reused: list[str] = []
+    skipped_probes = 0
+    for round_no in range(4):
+        if round_no:
+            changed = rng.sample(sorted(upstreams), k=rng.randint(1, len(upstreams) - 1))
+            for name in changed:
+                upstreams[name].change(rng, round_no)
+        if round_no == 3:
+            gone = rng.choice(sorted(upstreams))
+            _drop_source(incremental, gone)
+            _drop_source(full, gone)
+        a = sync(incremental, mirror=local, progress=False)
+        b = sync(full, mirror=local, progress=False, rebuild=True)
+        assert not a.failed and not b.failed, a.summary()
+        manifest_a, problems_a = _outputs(incremental)
+        manifest_b, problems_b = _outputs(full)
+        assert problems_a == problems_b, f"round {round_no}: problems differ"
+        assert manifest_a == manifest_b, f"round {round_no}: manifests differ"
+        reused += a.build.reused
+        skipped_probes += b.build.probed - a.build.probed
+        assert sorted(a.changes) == sorted(b.changes)
+    frame = pd.read_csv(incremental / MANIFEST_FILE, dtype=str, keep_default_na=False)
+    assert frame.groupby("split_group")["split"].nunique().max() == 1
+    # the shortcuts were really taken, or this test compared two full rebuilds
+    assert reused, "no source was ever reused from the cache"
+    assert skipped_probes > 0, "the incremental syncs probed as much as the rebuilds"
+
+
+def test_safe_paths_give_the_same_answers_as_safe_relative(tmp_path: Path) -> None:
+    base = tmp_path / "src"
+    (base / "images" / "sub").mkdir(parents=True)
+    (base / "images" / "a.png").write_bytes(b"x")
+    (tmp_path / "outside").mkdir()
+    (base / "escape").symlink_to(tmp_path / "outside")
+    (base / "inside").symlink_to(base / "images")
+    names = [
+        "images/a.png",
+        "./images/a.png",
+        "images//a.png",
+        "images\\a.png",
+        "images/../images/a.png",
+        "../x",
+        "/etc/passwd",
+        "C:/x",
+        "C:",
+        "",
+        "a\0b",
+        "escape/x.png",
+        "inside/a.png",
+        "escape",
+        ".",
+        "images/./sub/",
+        "images/.hidden",
+        "...",
+        "images/sub/b.png",
+        "inside/../../outside",
+    ]
+    for with_links in (True, False):
+        if not with_links:
+            (base / "escape").unlink()
+            (base / "inside").unlink()
+        checker = SafePaths(base)
+        for name in names:
+            try:
+                expected: str | None = safe_relative(base, name).as_posix()
+            except UnsafePath:
+                expected = None
+            try:
+                got: str | None = checker.check(name)
+            except UnsafePath:
+                got = None
+            assert got == expected, (name, with_links)
+
+
+def _random_frame(rng: np.random.Generator, count: int) -> pd.DataFrame:
+    from covid19_images.imaging.fingerprints import PHASH_HEX
+
+    hashes = [rng.integers(0, 256, PHASH_HEX // 2, dtype=np.uint8).tobytes().hex() for _ in range(count)]
+    for i in range(0, count, 4):  # near copies at every distance around both thresholds
+        bits = np.unpackbits(np.frombuffer(bytes.fromhex(hashes[i]), dtype=np.uint8))
+        flip = rng.choice(256, size=int(rng.integers(0, 60)), replace=False)
+        bits[flip] ^= 1
+        hashes.append(np.packbits(bits).tobytes().hex())
+    n = len(hashes)
+    sha = [f"s{i}" for i in range(n)]
+    sha[5] = sha[6] = "same-file"  # one file twice
+    return pd.DataFrame(
+        {
+            "image_id": [f"{i:04d}" for i in range(n)],
+            "sha256": sha,
+            "pixel_sha256": [f"p{i % (n - 3)}" for i in range(n)],  # three pixel-equal pairs
+            "phash": [h if i % 50 else "" for i, h in enumerate(hashes)],  # some blank pictures
+            "path": "",
+            "format": "png",
+        }
+    )
+
+
+def test_near_index_gives_the_same_answer_as_a_fresh_search() -> None:
+    from covid19_images.manifest.duplicates import find_duplicates
+
+    rng = np.random.default_rng(5)
+    frame = _random_frame(rng, 400)
+    pictures = {}
+
+    def thumbnails(position: int) -> np.ndarray | None:
+        # deterministic per file: most near pairs agree on pixels, some do not, some cannot be read
+        key = frame["sha256"].iat[position]
+        if key not in pictures:
+            seed = int(key[1:]) if key[1:].isdigit() else 0
+            pictures[key] = None if seed % 17 == 3 else np.full((4, 4), float(seed % 3 == 0))
+        return pictures[key]
+
+    def answer(result) -> tuple:
+        def edges(items):
+            return sorted((frame["image_id"].iat[e.a], frame["image_id"].iat[e.b], e.kind, e.distance) for e in items)
+
+        return list(result.groups), edges(result.edges), edges(result.rejected), edges(result.unconfirmed)
+
+    index = None
+    rows = rng.permutation(len(frame))
+    present = rows[:250]
+    for step in range(5):
+        current = frame.iloc[np.sort(present)].reset_index(drop=True)
+        grown = find_duplicates(
+            current,
+            thumbnails=lambda p, c=current: thumbnails(frame.index.get_loc(int(c["image_id"].iat[p]))),
+            index=index,
+        )
+        fresh = find_duplicates(
+            current, thumbnails=lambda p, c=current: thumbnails(frame.index.get_loc(int(c["image_id"].iat[p])))
+        )
+        assert answer(grown) == answer(fresh), f"step {step}"
+        assert any(e.kind == "near" for e in fresh.edges) and fresh.rejected and fresh.unconfirmed
+        index = grown.index
+        # next sync: some files go, some come
+        present = np.concatenate([present[rng.random(len(present)) > 0.1], rng.choice(rows, size=40)])
+        present = np.unique(present)
+
+
+def test_many_copies_of_one_picture_cost_one_edge_each() -> None:
+    from covid19_images.manifest.duplicates import find_duplicates
+
+    copies = 9000
+    frame = pd.DataFrame(
+        {
+            "image_id": [f"{i:05d}" for i in range(copies)],
+            "sha256": [f"s{i}" for i in range(copies)],  # re-encoded: different files ...
+            "pixel_sha256": "P",  # ... with the same pixels
+            "phash": "ab" * 32,  # and the same perceptual hash
+            "path": "",
+            "format": "png",
+        }
+    )
+    result = find_duplicates(frame)
+    assert set(result.groups) == {"00000"}
+    assert len([e for e in result.edges if e.kind == "pixels"]) == copies - 1
+    # near pairs among 9,000 equal hashes are all found, but as edges between distinct files
+    assert len([e for e in result.edges if e.kind == "near"]) == 0  # every pair is already a pixel edge
+
+
+@pytest.mark.upstream
+def test_probing_in_worker_processes_gives_the_same_manifest(
+    mirrors: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from covid19_images.manifest import source_build
+
+    threads = new_root(tmp_path / "threads", [DARSHAN])
+    sync(threads, mirror=mirrors, progress=False)
+    monkeypatch.setattr(source_build, "PROCESS_MIN", 1)
+    processes = new_root(tmp_path / "processes", [DARSHAN])
+    report = sync(processes, mirror=mirrors, progress=False)
+    assert report.build.probed > 1
+    assert _outputs(processes) == _outputs(threads)
+
+
+def test_few_queries_by_popcount_equal_the_matrix_search() -> None:
+    from covid19_images.manifest.near_index import hash_bits, hash_bytes, packed_bits, pairs_of_few, pairs_within
+
+    rng = np.random.default_rng(9)
+    frame = _random_frame(rng, 300)
+    hashes = [h for h in frame["phash"] if h]
+    _, bits = hash_bits(hashes)
+    words = packed_bits(hashes)
+    for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7))):
+        for limit in (0, 24, 48):
+            few = pairs_of_few(words, limit, np.asarray(queries))
+            many = pairs_within(bits, limit, np.asarray(queries))
+            tiled = pairs_within(hash_bytes(hashes)[1], limit, np.asarray(queries), rows_per_tile=5, cols_per_tile=11)
+            for other in (many, tiled):
+                assert all((x == y).all() for x, y in zip(few, other, strict=True)), (queries, limit)
+    assert len(pairs_within(bits, 48, np.arange(len(hashes)))[0]) > 10
