@@ -203,26 +203,12 @@ def build_ieee(shared: Path) -> set[str]:
 # --- X-ray sources with folders or metadata --------------------------------------------------
 
 KERMANY = "Kermany, Zhang, Goldbaum et al., Cell 172(5) 2018; Mendeley Data rscbjbr9sj v2"
-ZHANG_FILES = (
-    "train/NORMAL/IM-0206-0001.jpeg",
-    "train/NORMAL/IM-0608-0001-0001.jpeg",
-    "train/NORMAL/NORMAL2-IM-0744-0001.jpeg",
-    "train/NORMAL/NORMAL2-IM-1269-0001-0002.jpeg",
-    "train/PNEUMONIA/person1552_bacteria_4055.jpeg",
-    "train/PNEUMONIA/person67_bacteria_333.jpeg",
-    "train/PNEUMONIA/person1263_bacteria_3221.jpeg",
-    "train/PNEUMONIA/person1159_virus_1946.jpeg",
-    "train/PNEUMONIA/person773_virus_1402.jpeg",
-    "train/PNEUMONIA/person365_virus_745.jpeg",
-)
-
-
 def build_zhang(shared: Path) -> None:
     fresh("zhanglab_pediatric_xray")
     mini = Miniature("zhanglab_pediatric_xray", shared / "zhanglab-kermany-chest-xray")
     mini.copy("README.md")
-    for relative in ZHANG_FILES:
-        mini.real(relative, "CC BY 4.0", KERMANY)
+    for path in sorted((mini.sample / "train").rglob("*.jpeg")):  # all 21: CC BY 4.0, ~8 KB each once downscaled
+        mini.real(path.relative_to(mini.sample).as_posix(), "CC BY 4.0", KERMANY)
 
 
 def build_nih(shared: Path) -> None:
@@ -363,7 +349,8 @@ def build_ucsd(shared: Path) -> None:
     for listing in sorted((sample / "Data-split").rglob("*.txt")):
         lines = listing.read_bytes().splitlines(keepends=True)
         absent = [line for line in lines if line.strip().decode() not in names][:2]
-        kept = [line for line in lines if line.strip().decode() in names or line in absent]
+        # held names, two absent ones, and the "-p23-" page tokens that look like patients (UCSD-AI4H/COVID-CT#11)
+        kept = [line for line in lines if line.strip().decode() in names or line in absent or b"-p23-" in line]
         mini.write(listing.relative_to(sample).as_posix(), b"".join(kept))
     mini.finish()
 

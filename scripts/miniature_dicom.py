@@ -6,7 +6,7 @@ uploader could waive the rights, nor that the patient consented to publication. 
 pixel is embedded. Each of the sample's 19 files keeps its header structure (series, instance
 numbers, orientation, positions, rescale, window, padding value, image type, UIDs), with every
 identifying value replaced by an obviously synthetic one, private tags removed, the matrix
-downscaled by 8 (pixel spacing scaled to match) and the pixels replaced by a phantom in
+downscaled by 4 (localizer 8; pixel spacing scaled to match) and the pixels replaced by a phantom in
 Hounsfield units. Two deviations, so the miniature holds every DICOM path the reader has: the
 reformat series (601/603/605) are stored RLE Lossless (a compressed transfer syntax) and the
 localizer is stored MONOCHROME1.
@@ -21,7 +21,8 @@ import numpy as np
 import pydicom
 from pydicom.uid import RLELossless
 
-FACTOR = 8
+FACTOR = 4  # 512 -> 128: small, yet smooth enough that lossy re-encodes stay close (tests check that)
+LOCALIZER_FACTOR = 8
 SYNTHETIC_VALUES = {
     "PatientID": "SYNTHETIC-PATIENT-0001",
     "InstitutionName": "Synthetic Institution for Tests",
@@ -48,20 +49,29 @@ def phantom(rows: int, columns: int, seed: int, localizer: bool) -> np.ndarray:
     hu[spine] = 700
     opacity = ((u - 0.15 * rng.standard_normal()) / 0.06) ** 2 + ((v - 0.1 * rng.standard_normal()) / 0.06) ** 2 < 1
     hu[opacity & body] = -300  # a ground-glass patch
-    return hu + 8 * rng.standard_normal(hu.shape) * body
+    return _box_blur(hu, 2) + 2 * rng.standard_normal(hu.shape) * body
+
+
+def _box_blur(values: np.ndarray, radius: int) -> np.ndarray:
+    """Soft organ borders, as a reconstructed CT has (hard phantom edges defeat lossy codecs)."""
+    kernel = np.ones(2 * radius + 1) / (2 * radius + 1)
+    for axis in (0, 1):
+        padded = np.pad(values, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        values = np.apply_along_axis(lambda line: np.convolve(line, kernel, "valid"), axis, padded)
+    return values
 
 
 def anonymise(ds: pydicom.Dataset) -> None:
     ds.remove_private_tags()
     for element in ds.iterall():
-        if element.VR == "PN":
-            element.value = "SYNTHETIC^PATIENT"
+        if element.VR == "PN" and str(element.value or "").strip():
+            element.value = "Synthfamily^Synthgiven"
         elif element.VR == "DA" and element.value:
             element.value = "20200101"
         elif element.VR == "DT" and element.value:
             element.value = "20200101120000"
     for keyword, value in SYNTHETIC_VALUES.items():
-        if keyword in ds:
+        if str(ds.get(keyword, "") or "").strip():
             setattr(ds, keyword, value)
 
 
@@ -75,8 +85,9 @@ def build_pos_case(sample: Path, out: Path) -> list[tuple[str, str]]:
         ds = pydicom.dcmread(path)
         dtype = ds.pixel_array.dtype
         anonymise(ds)
-        rows, columns = max(8, ds.Rows // FACTOR), max(8, ds.Columns // FACTOR)
         localizer = "LOCALIZER" in list(ds.ImageType)
+        factor = LOCALIZER_FACTOR if localizer else FACTOR
+        rows, columns = max(8, ds.Rows // factor), max(8, ds.Columns // factor)
         hu = phantom(rows, columns, index, localizer)
         stored = (hu - float(ds.RescaleIntercept)) / float(ds.RescaleSlope)
         padding = ds.get("PixelPaddingValue")
@@ -88,7 +99,7 @@ def build_pos_case(sample: Path, out: Path) -> list[tuple[str, str]]:
         stored = np.clip(np.round(stored), info.min, info.max).astype(dtype)
         ds.Rows, ds.Columns = rows, columns
         if "PixelSpacing" in ds:
-            ds.PixelSpacing = [f"{float(v) * FACTOR:.6g}" for v in ds.PixelSpacing]
+            ds.PixelSpacing = [f"{float(v) * factor:.6g}" for v in ds.PixelSpacing]
         why = "origin unknown (README): header structure kept, identifying values replaced, phantom pixels"
         if localizer:
             ds.PhotometricInterpretation = "MONOCHROME1"

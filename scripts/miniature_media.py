@@ -36,36 +36,46 @@ def _smooth_field(rng: np.random.Generator, width: int, height: int, cells: int 
 
 
 def synthetic_grey(kind: str, width: int, height: int, seed: int) -> np.ndarray:
-    """A plausible-looking but invented picture: ``xray`` (thorax), ``ct`` (axial slice), ``us`` (sector)."""
+    """A plausible-looking but invented picture: ``xray`` (thorax), ``ct`` (axial slice), ``us`` (sector).
+
+    Placement, size and texture are drawn from ``seed`` with a wide spread, so no two synthetic
+    pictures are near-duplicates of each other (the dedup tests count near-duplicate pairs).
+    """
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    u, v = x / max(width - 1, 1) - 0.5, y / max(height - 1, 1) - 0.5
-    field = _smooth_field(rng, width, height)
+    shift_x, shift_y, scale = 0.12 * rng.standard_normal(), 0.12 * rng.standard_normal(), 0.75 + 0.5 * rng.random()
+    u = (x / max(width - 1, 1) - 0.5 - shift_x) / scale
+    v = (y / max(height - 1, 1) - 0.5 - shift_y) / scale
+    field = _smooth_field(rng, width, height, cells=int(rng.integers(3, 8)))
+    blobs = np.zeros_like(u)
+    for _ in range(int(rng.integers(2, 6))):
+        cx, cy, r = rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4), rng.uniform(0.05, 0.2)
+        blobs += rng.uniform(-1, 1) * np.exp(-((u - cx) ** 2 + (v - cy) ** 2) / (2 * r * r))
     if kind == "us":
         angle, radius = np.arctan2(u, v + 0.55), np.hypot(u, v + 0.55)
-        sector = (np.abs(angle) < 0.6) & (radius > 0.15) & (radius < 1.0)
+        sector = (np.abs(angle) < 0.4 + 0.4 * rng.random()) & (radius > 0.15) & (radius < 1.0)
         speckle = rng.rayleigh(0.35, (height, width))
-        pleura = np.exp(-(((radius - 0.35 - 0.05 * rng.random()) / 0.015) ** 2))
-        image = sector * (0.25 * speckle + 0.8 * pleura + 0.3 * field)
+        pleura = np.exp(-(((radius - 0.3 - 0.2 * rng.random()) / 0.015) ** 2))
+        image = sector * (0.25 * speckle + 0.8 * pleura + 0.6 * field + 0.3 * blobs)
     elif kind == "ct":
-        body = (u / 0.45) ** 2 + (v / 0.38) ** 2 < 1
+        body = (u / (0.35 + 0.15 * rng.random())) ** 2 + (v / (0.3 + 0.12 * rng.random())) ** 2 < 1
         lungs = np.zeros_like(u, dtype=bool)
         for side in (-1, 1):
-            cx, cy = side * (0.17 + 0.04 * rng.random()), 0.02 * rng.standard_normal()
-            lungs |= ((u - cx) / (0.14 + 0.03 * rng.random())) ** 2 + ((v - cy) / 0.27) ** 2 < 1
-        image = 0.55 * body - 0.45 * lungs + 0.2 * field * body + 0.03 * rng.standard_normal(u.shape)
+            cx, cy = side * (0.12 + 0.1 * rng.random()), 0.05 * rng.standard_normal()
+            lungs |= ((u - cx) / (0.08 + 0.08 * rng.random())) ** 2 + ((v - cy) / (0.15 + 0.15 * rng.random())) ** 2 < 1
+        image = 0.5 * body - 0.4 * lungs + 0.9 * field + 0.4 * blobs + 0.03 * rng.standard_normal(u.shape)
     else:
-        body = np.clip(1 - (u / 0.48) ** 2, 0, 1) ** 0.5
-        image = 0.55 * body
+        body = np.clip(1 - (u / (0.35 + 0.2 * rng.random())) ** 2, 0, 1) ** 0.5
+        image = 0.5 * body
         for side in (-1, 1):
-            cx, cy = side * (0.2 + 0.05 * rng.random()), 0.03 * rng.standard_normal()
-            lung = ((u - cx) / (0.15 + 0.04 * rng.random())) ** 2 + ((v - cy) / (0.3 + 0.05 * rng.random())) ** 2
+            cx, cy = side * (0.12 + 0.15 * rng.random()), 0.08 * rng.standard_normal()
+            lung = ((u - cx) / (0.1 + 0.1 * rng.random())) ** 2 + ((v - cy) / (0.2 + 0.15 * rng.random())) ** 2
             image -= 0.35 * np.clip(1 - lung, 0, 1) ** 0.5
-        ribs = 0.06 * (np.sin(v * (28 + 6 * rng.random()) + np.abs(u) * 6) > 0.7)
+        ribs = 0.06 * (np.sin(v * (20 + 20 * rng.random()) + np.abs(u) * 6) > 0.7)
         spine = 0.25 * np.exp(-((u / 0.04) ** 2))
-        image = image + ribs + spine + 0.35 * field + 0.02 * rng.standard_normal(u.shape)
+        image = image + ribs + spine + 0.8 * field + 0.4 * blobs + 0.02 * rng.standard_normal(u.shape)
     image = (image - image.min()) / max(image.max() - image.min(), 1e-9)
-    return (image * 255).astype(np.uint8)
+    return (image ** rng.uniform(0.7, 1.4) * 255).astype(np.uint8)
 
 
 def to_mode(grey: np.ndarray, mode: str, seed: int) -> Image.Image:

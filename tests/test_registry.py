@@ -60,6 +60,7 @@ def test_every_pinned_source_has_a_gitlink_and_pending_ones_do_not() -> None:
 
 
 @pytest.mark.upstream
+@pytest.mark.full_sample  # PINS.md is the real samples' index, not part of the miniatures
 def test_gitlinks_are_the_real_upstream_commits(shared: Path) -> None:
     """PINS.md names the commit each real upstream has; a typo here would break `git clone --recursive`."""
     known: dict[str, str] = {}

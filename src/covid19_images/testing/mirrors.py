@@ -37,8 +37,8 @@ SAMPLE_FOLDERS: dict[str, tuple[str, ...]] = {
     "pocus-ultrasound": ("jannisborn-covid19_ultrasound",),
     "covidx-splits": ("lindawangg-COVID-Net",),
 }
-#: files the sample curators added next to the real upstream files.
-CURATION_FILES = ("SOURCE.yaml",)
+#: files the sample curators (or the miniature builder) added next to the real upstream files.
+CURATION_FILES = ("SOURCE.yaml", "SYNTHETIC.md")
 CURATION_PREFIXES = ("FULL_TREE",)
 _FIXED_DATE = "2020-01-01T00:00:00+00:00"
 
