@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from miniature_dicom import build_pos_case
+from miniature_dicom import build_medseg_resolved, build_pos_case
 from miniature_media import (
     encode_gif,
     encode_video,
@@ -203,6 +203,8 @@ def build_ieee(shared: Path) -> set[str]:
 # --- X-ray sources with folders or metadata --------------------------------------------------
 
 KERMANY = "Kermany, Zhang, Goldbaum et al., Cell 172(5) 2018; Mendeley Data rscbjbr9sj v2"
+
+
 def build_zhang(shared: Path) -> None:
     fresh("zhanglab_pediatric_xray")
     mini = Miniature("zhanglab_pediatric_xray", shared / "zhanglab-kermany-chest-xray")
@@ -310,6 +312,26 @@ def build_text_only(shared: Path, package: str, folder: str, files: tuple[str, .
     mini = Miniature(package, shared / folder)
     for relative in files:
         mini.copy(relative)
+
+
+def build_medseg(shared: Path, pos_case: Path) -> None:
+    """Two snapshots: ``lfs-pointers/`` (the real clone without git-lfs: pointer texts) and
+    ``lfs-resolved/`` (what git-lfs would put there; synthetic stand-in volumes)."""
+    fresh("medseg_ct")
+    sample = shared / "coyotespike-medseg_ct_dataset"
+    pointers = Miniature("medseg_ct", sample, "lfs-pointers")
+    resolved = Miniature("medseg_ct", sample, "lfs-resolved")
+    for relative in (".gitattributes", "LICENSE", "README.md", "dataset/tr_im.nii", "dataset/tr_mask.nii"):
+        pointers.copy(relative)
+    pointers.copy("dataset/val_im.nii")
+    for relative in ("LICENSE", "README.md"):
+        resolved.copy(relative)
+    resolved.synthetic = build_medseg_resolved(pos_case, resolved.out)
+    resolved.finish(
+        "Two snapshots: `lfs-pointers/` is the real repository as a clone without git-lfs has it (130-byte "
+        "pointer files, committed first); `lfs-resolved/` is the same tree with the volumes present "
+        "(committed second, so a synced root has NIfTI volumes)."
+    )
 
 
 UCSD_KEEP = (
@@ -475,14 +497,10 @@ def main() -> None:
     held |= build_figure1(shared)
     held |= build_actualmed(shared)
     build_text_only(shared, "ahp_ct", "coyotespike-AHP-covid19-ctscans", ("README.md",))
-    build_text_only(
-        shared,
-        "medseg_ct",
-        "coyotespike-medseg_ct_dataset",
-        (".gitattributes", "LICENSE", "README.md", "dataset/tr_im.nii", "dataset/tr_mask.nii", "dataset/val_im.nii"),
-    )
     fresh("covid19_pos_case")
-    build_pos_case(shared / "coyotespike-covid-19-pos-case", CATALOG / "covid19_pos_case" / "miniature")
+    pos_case = CATALOG / "covid19_pos_case" / "miniature"
+    build_pos_case(shared / "coyotespike-covid-19-pos-case", pos_case)
+    build_medseg(shared, pos_case / "COVID-19-pos-case")
     build_ucsd(shared)
     build_pocus(shared)
     build_covidx(shared, held)

@@ -123,3 +123,49 @@ def build_pos_case(sample: Path, out: Path) -> list[tuple[str, str]]:
     ]
     (out / "SYNTHETIC.md").write_text("\n".join(lines) + "\n")
     return notes
+
+
+def _series(directory: Path, number: int) -> list[pydicom.Dataset]:
+    found = [ds for ds in map(pydicom.dcmread, sorted(directory.iterdir())) if int(ds.SeriesNumber) == number]
+    return sorted(found, key=lambda ds: -float(ds.ImagePositionPatient[2]))
+
+
+def _volume(slices: list[pydicom.Dataset], step: int = 2):
+    """A MedSeg-style NIfTI (HU, one axial slice per z) of ``slices``, every ``step``-th pixel,
+    affine from the DICOM geometry (LPS -> RAS)."""
+    import nibabel
+
+    first, last = slices[0], slices[-1]
+    row_dir = np.array(first.ImageOrientationPatient[:3], float)
+    col_dir = np.array(first.ImageOrientationPatient[3:], float)
+    row_spacing, col_spacing = (float(v) * step for v in first.PixelSpacing)
+    lps = np.eye(4)
+    lps[:3, 0], lps[:3, 1] = row_dir * col_spacing, col_dir * row_spacing
+    lps[:3, 2] = (np.array(last.ImagePositionPatient, float) - np.array(first.ImagePositionPatient, float)) / max(
+        len(slices) - 1, 1
+    )
+    lps[:3, 3] = np.array(first.ImagePositionPatient, float)
+    hu = [(ds.pixel_array[::step, ::step] * float(ds.RescaleSlope) + float(ds.RescaleIntercept)) for ds in slices]
+    data = np.stack([np.maximum(s, -1024).astype(np.float32).T for s in hu], axis=-1)
+    return nibabel.Nifti1Image(data, np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps)
+
+
+def build_medseg_resolved(pos_case: Path, out: Path) -> list[tuple[str, str]]:
+    """MedSeg as a clone *with* git-lfs would hold it: real NIfTI volumes under the pointer names.
+
+    The MedSeg volumes are not obtainable (only their LFS pointers are), so these stand-ins are
+    built from the synthetic pos-case slices above: ``tr_im.nii`` from axial series 2 with a
+    ``tr_mask.nii`` of the body, ``val_im.nii`` from series 4. Float32, 64x64 (MedSeg: float64
+    512x512). ``.gitattributes`` is left out so the mirror stores the volumes as plain blobs.
+    """
+    import nibabel
+
+    dataset = out / "dataset"
+    dataset.mkdir(parents=True, exist_ok=True)
+    train = _volume(_series(pos_case, 2))
+    nibabel.save(train, dataset / "tr_im.nii")
+    mask = (np.asarray(train.dataobj) > -500).astype(np.uint8)
+    nibabel.save(nibabel.Nifti1Image(mask, train.affine), dataset / "tr_mask.nii")
+    nibabel.save(_volume(_series(pos_case, 4)), dataset / "val_im.nii")
+    why = "MedSeg volumes not obtainable; built from the synthetic pos-case series (see scripts/miniature_dicom.py)"
+    return [(f"lfs-resolved/dataset/{name}", why) for name in ("tr_im.nii", "tr_mask.nii", "val_im.nii")]

@@ -33,6 +33,10 @@ SNAPSHOT_FOLDERS: dict[str, tuple[tuple[str, str], ...]] = {
         ("548bb58", "ieee8023-covid-chestxray-dataset__pinned-548bb58"),
         ("584034a", "ieee8023-covid-chestxray-dataset"),
     ),
+    "medseg-ct": (
+        ("lfs-pointers", "coyotespike-medseg_ct_dataset"),
+        ("lfs-resolved", "coyotespike-medseg_ct_dataset__lfs-resolved"),
+    ),
 }
 MARKER = "MINIATURE.md"
 

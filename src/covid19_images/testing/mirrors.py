@@ -30,7 +30,8 @@ SAMPLE_FOLDERS: dict[str, tuple[str, ...]] = {
     "nih-chestxray14-sample": ("nih-chestxray14-sample",),
     "covid19-pos-case": ("coyotespike-covid-19-pos-case",),
     "darshan-xray": ("coyotespike-covid19-detection-xray-dataset",),
-    "medseg-ct": ("coyotespike-medseg_ct_dataset",),
+    # the second folder exists only in the miniatures: the same tree with the LFS volumes resolved
+    "medseg-ct": ("coyotespike-medseg_ct_dataset", "coyotespike-medseg_ct_dataset__lfs-resolved"),
     "ucsd-covid-ct": ("UCSD-AI4H-COVID-CT",),
     "figure1-xray": ("agchung-Figure1-COVID-chestxray-dataset",),
     "actualmed-xray": ("agchung-Actualmed-COVID-chestxray-dataset",),
