@@ -1,7 +1,7 @@
 """covid-19-pos-case miniature: the real study's DICOM header structure around synthetic pixels.
 
 The upstream repository is released under The Unlicense, but its README says the origin of the
-files is unknown (they are a real patient's CT from a hospital export): nobody can say the
+files is unknown (a patient CT study; the headers name a hospital code): nobody can say the
 uploader could waive the rights, nor that the patient consented to publication. So no real
 pixel is embedded. Each of the sample's 19 files keeps its header structure (series, instance
 numbers, orientation, positions, rescale, window, padding value, image type, UIDs), with every
