@@ -91,3 +91,39 @@ def test_package_data_ships_the_miniatures() -> None:
     package = PROJECT / "src" / "covid19_images"
     shipped = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
     assert set(miniature_files()) <= shipped
+
+
+def test_miniatures_cover_every_format_and_flavour_the_reader_handles() -> None:
+    """Checked with PIL / pydicom / nibabel / PyAV directly, not with the project's reader."""
+    import av
+    import nibabel
+    import pydicom
+    from PIL import Image
+
+    found: set[str] = set()
+    for path in miniature_files():
+        head = path.read_bytes()[:132]
+        if head.startswith(b"version https://git-lfs"):
+            found.add("lfs pointer")
+        elif head[128:132] == b"DICM":
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            found.add(f"dicom {ds.PhotometricInterpretation}")
+            if ds.file_meta.TransferSyntaxUID.is_compressed:
+                found.add("dicom compressed")
+        elif path.suffix == ".nii":
+            found.add(f"nifti {len(nibabel.load(path).shape)}d")
+        elif path.suffix.lower() in (".mp4", ".avi", ".mov", ".mpeg"):
+            with av.open(str(path)) as container:
+                found.add(f"video {path.suffix.lower()}" if container.streams.video[0].frames != 1 else "still")
+        elif path.suffix.lower() in (".jpg", ".jpeg", ".png", ".gif"):
+            with Image.open(path) as image:
+                progressive = image.info.get("progressive") or image.info.get("progression")
+                found.add(f"{image.format} {image.mode}" + (" progressive" if progressive else ""))
+                if image.format == "GIF" and getattr(image, "n_frames", 1) > 1:
+                    found.add("GIF animated")
+    needed = {
+        "JPEG L", "JPEG RGB", "JPEG L progressive", "PNG L", "PNG RGB", "PNG RGBA", "PNG I;16", "GIF animated",
+        "dicom MONOCHROME1", "dicom MONOCHROME2", "dicom compressed", "nifti 3d", "lfs pointer",
+        "video .mp4", "video .avi", "video .mov", "video .mpeg",
+    }  # fmt: skip
+    assert needed <= found, needed - found
