@@ -1,11 +1,12 @@
 # Two commands set everything up on a fresh clone:
-#   make demo   - sync the real upstream samples through local mirrors and load a few images
+#   make demo   - sync upstream samples through local mirrors and load one image per source
+#                 (../shared/upstream where present, else the miniatures in the package; SHARED=DIR chooses)
 #   make test   - the whole test suite on the pinned environment (what CI runs)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha256sum | cut -c1-12)
-SHARED ?= ../shared/upstream
+SHARED ?=
 DEMO_DIR ?= build/demo
 
 .PHONY: demo test lint env clean
@@ -19,7 +20,7 @@ $(STAMP): constraints.txt pyproject.toml
 env: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m covid19_images.testing.demo --shared $(SHARED) --workdir $(DEMO_DIR)
+	$(PY) -m covid19_images.testing.demo $(if $(SHARED),--shared $(SHARED)) --workdir $(DEMO_DIR)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
