@@ -13,7 +13,11 @@ machine with nothing beside the clone:
   format, mode and JPEG flavour only where its licence allows redistribution with attribution
   (CC BY, CC BY-SA, CC0, Apache-2.0); otherwise it is a synthetic stand-in with the same name,
   format, mode, aspect ratio and flavour, listed in the folder's ``SYNTHETIC.md``;
-- ``ATTRIBUTION.md`` (repository root) lists every real file embedded.
+- ``ATTRIBUTION.md`` (repository root) lists every real file embedded, and the real annotation
+  files (BrixIA scores, V7 Darwin JSON) with their licences;
+- the annotation sources (BrixIA, V7 Labs; ``miniature_annotations.py``) are built from the
+  ieee8023 miniature so their joins hold at miniature scale, and Darshan's two copies of BrixIA
+  pictures are resized copies of BrixIA's miniature files, as upstream.
 
 Deterministic: re-running gives identical bytes. Usage::
 
@@ -31,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from miniature_annotations import IEEE_MINI, build_brixia, build_v7, darshan_copy
 from miniature_dicom import build_medseg_resolved, build_pos_case
 from miniature_folder import ATTRIBUTION, CATALOG, PROJECT, Miniature, allowed, fresh, write_attribution
 from miniature_media import (
@@ -145,15 +150,29 @@ def build_nih(shared: Path) -> None:
     mini.trim_csv("sample_labels.csv", keep)
 
 
+#: Darshan files that are resized copies of BrixIA-scored pictures upstream (phash distance 2)
+DARSHAN_COPIES = {
+    "covid19-detection-xray-dataset/NonAugmentedTrain/COVID-19/36.jpeg": "7AF6C1AF-D249-4BD2-8C26-449304105D03.jpeg",
+    "covid19-detection-xray-dataset/NonAugmentedTrain/COVID-19/9.jpeg": "nCoV-radiol.2020200269.fig1-day7.jpeg",
+}
+
+
 def build_darshan(shared: Path) -> None:
     fresh("darshan_xray")
+    brixia = CATALOG / "brixia_score" / "miniature" / "data" / "public-cohen-subset"
     sample = shared / "coyotespike-covid19-detection-xray-dataset"
     mini = Miniature("darshan_xray", sample)
     for text in ("LICENSE", "README.md"):
         mini.copy(text)
     why = "resized copies of ieee8023/Zhang Lab images (mixed, partly NC/ND licences); Kaggle licence not stated"
     for path in sorted((sample / "covid19-detection-xray-dataset").rglob("*.jpeg")):
-        mini.fake(path.relative_to(sample).as_posix(), "xray", why, max_side=160)
+        relative = path.relative_to(sample).as_posix()
+        if relative in DARSHAN_COPIES:  # keep the quirk: a resized copy of a scored picture gets its scores
+            mini.write(relative, darshan_copy(brixia / DARSHAN_COPIES[relative], path, 160))
+            mini.note(relative, f"{why}; a resized copy of the brixia-score miniature's `{DARSHAN_COPIES[relative]}`, "
+                      "as upstream's file is a resized copy of that picture")  # fmt: skip
+        else:
+            mini.fake(relative, "xray", why, max_side=160)
     mini.finish()
 
 
@@ -384,6 +403,9 @@ def main() -> None:
     if not (shared / "INDEX.md").is_file():
         sys.exit(f"no upstream samples at {shared}")
     held = build_ieee(shared)
+    assert IEEE_MINI.is_dir()
+    build_brixia(shared)  # after ieee8023 (its copies are the ieee8023 miniature's bytes), before Darshan
+    build_v7(shared)
     build_zhang(shared)
     build_nih(shared)
     build_darshan(shared)

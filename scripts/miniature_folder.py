@@ -92,6 +92,8 @@ class Miniature:
 
 
 ATTRIBUTION: list[tuple[str, str, str, str]] = []
+#: real annotation texts (not pictures) kept in a miniature: (source, path, licence, what / credit)
+ANNOTATION_TEXTS: list[tuple[str, str, str, str]] = []
 
 
 def fresh(package: str) -> None:
@@ -116,4 +118,14 @@ def write_attribution() -> None:
     ]
     for source, relative, licence, credit in sorted(ATTRIBUTION):
         lines.append(f"| {source} | `{relative}` | {licence} | {credit.replace('|', '/')} |")
+    if ANNOTATION_TEXTS:
+        lines += [
+            "",
+            "## Real annotation files",
+            "",
+            "Annotation files kept with real content (trimmed or adapted as stated), under their own licences:",
+            "",
+        ]
+        for source, relative, licence, what in sorted(ANNOTATION_TEXTS):
+            lines.append(f"- {source}: `{relative}`, {licence}: {what}")
     (PROJECT / "ATTRIBUTION.md").write_text("\n".join(lines) + "\n")
