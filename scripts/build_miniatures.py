@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from miniature_annotations import IEEE_MINI, build_brixia, build_v7, darshan_copy
+from miniature_annotations import IEEE_BOXES, IEEE_MINI, build_brixia, build_v7, darshan_copy, ieee_boxes
 from miniature_dicom import build_medseg_resolved, build_pos_case
 from miniature_folder import ATTRIBUTION, CATALOG, PROJECT, Miniature, allowed, fresh, write_attribution
 from miniature_media import (
@@ -107,7 +107,9 @@ def build_ieee(shared: Path) -> set[str]:
             mini.copy("annotations/lungVAE-masks/README.md")
             for relative in ("ARDSSevere_mask.png", "X-ray_of_cyst_in_pneumocystis_pneumonia_1_mask.png"):
                 mask = f"annotations/lungVAE-masks/{relative}"
-                mini.real(mask, "CC BY-SA (annotations, README)", f"{IEEE_CITATION}; lungVAE masks", 256)
+                mini.real(mask, "CC BY-SA (annotations, README)", f"{IEEE_CITATION}; lungVAE masks", 256, mask=True)
+        if (sample / IEEE_BOXES).is_file():
+            mini.write(IEEE_BOXES, ieee_boxes(sample, mini.out / "images"))
         synthetic.extend(mini.synthetic)
     mini.synthetic = synthetic
     mini.finish(

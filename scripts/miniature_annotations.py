@@ -204,3 +204,46 @@ def build_v7(shared: Path) -> None:
             f"scaled to the miniature image. " + V7_CITATION,
         )
     )
+
+
+# --- ieee8023's own lung boxes ---------------------------------------------------------------
+
+IEEE_BOXES = "annotations/imageannotation_ai_lung_bounding_boxes.json"
+#: boxes kept for images the miniature does not hold (reported as unjoined, as in the real sample)
+BOXES_ABSENT = 2
+
+
+def ieee_boxes(sample: Path, images: Path) -> bytes:
+    """The real COCO box file (CC BY-SA per the README) trimmed to the held images, each image's
+    ``width``/``height`` and its boxes scaled (rounded to whole pixels, as upstream) to the
+    miniature picture, plus the first few images the miniature lacks, unchanged."""
+    data = json.loads((sample / IEEE_BOXES).read_text())
+    kept: dict[int, tuple[float, float]] = {}
+    absent = 0
+    for image in data["images"]:
+        held = images / image["file_name"]
+        if held.is_file():
+            with Image.open(held) as picture:
+                size = picture.size
+            kept[image["id"]] = (size[0] / image["width"], size[1] / image["height"])
+            image["width"], image["height"] = size
+        elif absent < BOXES_ABSENT:
+            absent += 1
+            kept[image["id"]] = (1.0, 1.0)
+    data["images"] = [i for i in data["images"] if i["id"] in kept]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in kept]
+    for box in data["annotations"]:
+        fx, fy = kept[box["image_id"]]
+        x, y, w, h = box["bbox"]
+        box["bbox"] = [round(x * fx), round(y * fy), max(1, round(w * fx)), max(1, round(h * fy))]
+        box["area"] = box["bbox"][2] * box["bbox"][3]
+    ANNOTATION_TEXTS.append(
+        (
+            "ieee8023_covid_chestxray",
+            f"584034a/{IEEE_BOXES}",
+            "CC BY-SA (README; the JSON itself names CC BY 4.0)",
+            f"{len(data['images'])} of the real COCO images with their boxes, sizes and boxes scaled to the "
+            "miniature pictures. Andrew Gough, General Blockchain, Inc.; " + IEEE_CITATION,
+        )
+    )
+    return (json.dumps(data, indent=1) + "\n").encode()

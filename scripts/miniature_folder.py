@@ -46,8 +46,8 @@ class Miniature:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
 
-    def real(self, relative: str, licence: str, credit: str, max_side: int = 256) -> None:
-        self.write(relative, real_downscaled(self.sample / relative, max_side))
+    def real(self, relative: str, licence: str, credit: str, max_side: int = 256, *, mask: bool = False) -> None:
+        self.write(relative, real_downscaled(self.sample / relative, max_side, mask=mask))
         ATTRIBUTION.append((self.source, relative, licence, credit))
 
     def fake(self, relative: str, kind: str, why: str, max_side: int = 256) -> None:

@@ -115,12 +115,15 @@ def facts(path: Path) -> tuple[str, str, tuple[int, int], bool]:
         return image.format, image.mode, image.size, progressive
 
 
-def real_downscaled(path: Path, max_side: int = MAX_SIDE) -> bytes:
-    """The real picture, downscaled and re-encoded in its own format, mode and JPEG flavour."""
+def real_downscaled(path: Path, max_side: int = MAX_SIDE, *, mask: bool = False) -> bytes:
+    """The real picture, downscaled and re-encoded in its own format, mode and JPEG flavour.
+
+    ``mask``: a label image (values are classes, e.g. 0/255): nearest neighbour, so no value
+    the upstream mask does not hold appears at the edges."""
     fmt, mode, size, progressive = facts(path)
     with Image.open(path) as image:
         image.load()
-        small = image.resize(small_size(size, max_side), Image.LANCZOS)
+        small = image.resize(small_size(size, max_side), Image.NEAREST if mask else Image.LANCZOS)
     if mode not in ("L", "RGB", "RGBA"):
         small = small.convert("RGB")
     return encode(small, fmt, progressive=progressive)
