@@ -1,11 +1,12 @@
 # Two commands set everything up on a fresh clone:
-#   make demo   - sync the real upstream samples through local mirrors and load a few images
+#   make demo   - sync upstream samples through local mirrors and load one image per source
+#                 (../shared/upstream where present, else the miniatures in the package; SHARED=DIR chooses)
 #   make test   - the whole test suite on the pinned environment (what CI runs)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha256sum | cut -c1-12)
-SHARED ?= ../shared/upstream
+SHARED ?=
 DEMO_DIR ?= build/demo
 
 .PHONY: demo test lint env clean mutation
@@ -19,7 +20,7 @@ $(STAMP): constraints.txt pyproject.toml
 env: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m covid19_images.testing.demo --shared $(SHARED) --workdir $(DEMO_DIR)
+	$(PY) -m covid19_images.testing.demo $(if $(SHARED),--shared $(SHARED)) --workdir $(DEMO_DIR)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -33,13 +34,14 @@ lint: $(STAMP)
 MUTANTS := \
 	"covid19_images.core.paths.x_lexical_problem*" "covid19_images.core.paths.x_safe_relative*" \
 	"covid19_images.manifest.splits.x_bucket*" "covid19_images.manifest.splits.x_split_for*" \
-	"covid19_images.manifest.splits.x*_UnionFind*" "covid19_images.manifest.splits.x_patient_keys*" \
+	"covid19_images.manifest.splits.x_patient_keys*" \
 	"covid19_images.manifest.splits.x_components*" "covid19_images.manifest.splits.x_assign_split_groups*" \
 	"covid19_images.manifest.splits.x_groups_across_splits*" \
-	"covid19_images.manifest.duplicates.x_hash_bits*" "covid19_images.manifest.duplicates.x_hamming*" \
+	"covid19_images.manifest.near_index.x_hash_bits*" "covid19_images.manifest.near_index.x_pairs_within*" \
+	"covid19_images.manifest.duplicates.x_hamming*" "covid19_images.manifest.duplicates.x__search*" \
 	"covid19_images.manifest.duplicates.x_near_pairs*" "covid19_images.manifest.duplicates.x_find_duplicates*" \
 	"covid19_images.manifest.duplicates.x_assign_dup_groups*" \
-	"covid19_images.manifest.build.x_write_atomic*" \
+	"covid19_images.core.atomic.x_write_atomic*" "covid19_images.core.unionfind.x*" \
 	"covid19_images.loaders.cache.x_cache_key*" "covid19_images.loaders.cache.x__content_id*" \
 	"covid19_images.loaders.cache.x__reader_fingerprint*" "covid19_images.loaders.cache.x__open_valid*" \
 	"covid19_images.sources.git.x_check_gitmodules*" "covid19_images.sources.registry.x_check_url*"

@@ -20,9 +20,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from covid19_images.testing.mirrors import default_shared
+from covid19_images.testing.miniature import sample_root
 
-SHARED = default_shared()
+SHARED = sample_root()
 IEEE = SHARED / "ieee8023-covid-chestxray-dataset"
 POS_CASE = SHARED / "coyotespike-covid-19-pos-case"
 MEDSEG = SHARED / "coyotespike-medseg_ct_dataset"

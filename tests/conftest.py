@@ -1,7 +1,11 @@
-"""Shared fixtures: the real upstream samples, local bare mirrors built from them, and roots.
+"""Shared fixtures: the upstream samples, local bare mirrors built from them, and roots.
 
-Tests that need ``../shared/upstream`` are marked ``upstream``: they skip with a reason on a
-machine without it, and fail in CI (CI=true always has it).
+Tests that read upstream files are marked ``upstream``. They run on the real samples in
+``../shared/upstream`` where it exists (always in CI), and otherwise on the miniatures shipped
+in ``src/covid19_images/sources/catalog/*/miniature`` (``COVID19_IMAGES_SHARED=none`` forces the
+miniatures, as on a fresh clone). Tests that need the larger real samples (statistics over
+many images, the dedup threshold corpus) are also marked ``full_sample``: they skip, with the
+reason, on the miniatures.
 """
 
 from __future__ import annotations
@@ -15,30 +19,45 @@ import pytest
 import yaml
 
 from covid19_images.sources.registry import load_registry
+from covid19_images.testing.miniature import ENV_VAR, is_miniature, requested_samples, sample_root
 from covid19_images.testing.mirrors import build_sample_mirrors, default_shared, shared_available
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED = default_shared()
+REQUESTED = requested_samples()
 IN_CI = os.environ.get("CI") == "true"
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    where = REQUESTED if REQUESTED is not None else f"the miniatures ({ENV_VAR}=none or no {default_shared()})"
+    return f"covid19-images upstream samples: {where}"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if shared_available(SHARED):
+    if REQUESTED is not None:
+        if not shared_available(REQUESTED):
+            raise pytest.UsageError(f"{ENV_VAR}={REQUESTED}: no upstream samples there (INDEX.md missing)")
         return
-    if IN_CI:
-        raise pytest.UsageError(f"CI=true but the real upstream samples are missing at {SHARED}")
-    skip = pytest.mark.skip(reason=f"real upstream samples not found at {SHARED} (../shared/upstream)")
+    if IN_CI and not os.environ.get(ENV_VAR):
+        raise pytest.UsageError(
+            f"CI=true but the real upstream samples are missing at {default_shared()} "
+            f"(set {ENV_VAR}=none to run on the miniatures on purpose)"
+        )
+    skip = pytest.mark.skip(reason="needs the larger real samples in ../shared/upstream; running on the miniatures")
     for item in items:
-        if "upstream" in item.keywords:
+        if "full_sample" in item.keywords:
             item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    """The real upstream samples folder."""
-    if not shared_available(SHARED):
-        pytest.skip(f"real upstream samples not found at {SHARED}")
-    return SHARED
+    """The upstream samples folder: the real one, or the miniatures laid out the same way."""
+    return sample_root()
+
+
+@pytest.fixture(scope="session")
+def on_miniature(shared: Path) -> bool:
+    """True when the tests read the miniatures rather than the real samples."""
+    return is_miniature(shared)
 
 
 @pytest.fixture(scope="session")

@@ -69,6 +69,7 @@ CASES = [
 ]
 
 
+@pytest.mark.full_sample  # the distances were measured on the real sample X-rays, not on the miniatures
 @pytest.mark.parametrize(("name", "make", "distance", "mse", "joined"), CASES)
 def test_real_pair_is_joined_exactly_as_measured(
     shared: Path, tmp_path: Path, name: str, make, distance: int, mse: float, joined: bool

@@ -25,9 +25,7 @@ PUBLIC = {
 def test_signature_lists_exactly_the_declared_options_with_their_defaults(modality: str) -> None:
     parameters = inspect.signature(PUBLIC[modality]).parameters
     keywords = {
-        name: p.default
-        for name, p in parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "root"
+        name: p.default for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "root"
     }
     declared = {f.name: f.default for f in user_options(modality)}
     assert keywords == declared

@@ -285,12 +285,16 @@ def test_volume_rows_expand_to_one_item_per_slice(xray_root: Path, tmp_path: Pat
     nibabel = pytest.importorskip("nibabel")
     pytest.importorskip("torch")
     import numpy as np
+    import pydicom
 
     from covid19_images.imaging.decode import read_pixels
     from covid19_images.imaging.probe import probe_file
 
     dicoms = sorted((shared / "coyotespike-covid-19-pos-case").rglob("IM*"))
-    slices = [s for s in (read_pixels(p) for p in dicoms) if s.shape == (512, 512)][:3]  # axial, not the localizer
+    headers = {p: pydicom.dcmread(p, stop_before_pixels=True) for p in dicoms}
+    series = next(int(h.SeriesNumber) for h in headers.values() if "AXIAL" in list(h.ImageType))
+    axial = [p for p, h in headers.items() if int(h.SeriesNumber) == series]  # one axial series, not the localizer
+    slices = [read_pixels(p) for p in axial][:3]
     assert len(slices) == 3
     root = tmp_path / "copy"
     shutil.copytree(xray_root, root, symlinks=True)

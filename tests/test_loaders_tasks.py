@@ -1,4 +1,4 @@
-"""task= and target= on the real samples: only annotated images, targets from the annotation files,
+"""task= and target= on the samples (real or miniature): only annotated images, targets from the annotation files,
 and the same geometric transform on image and mask/boxes."""
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def test_severity_serves_the_brixia_csv_value(root: Path, shared: Path) -> None:
     }  # fmt: skip
     senior = load_covid_xray(root=root, split=None, task="severity")
     mean = load_covid_xray(root=root, split=None, task="severity", score="brixia_C", rater="mean")
-    assert len(senior) >= 20  # the BrixIA copies are served although their label is unknown
+    held = list((shared / "BrixIA-Brixia-score-COVID-19/data/public-cohen-subset").iterdir())
+    assert len(senior) >= len(held) > 0  # the BrixIA copies are served although their label is unknown
     for index in range(len(senior)):
         name = Path(senior.manifest["path"].iloc[index]).name
         _image, value = senior[index]
@@ -250,12 +251,13 @@ def test_fastai_masks_follow_the_image_through_item_transforms(root: Path) -> No
 
 
 @pytest.mark.upstream
-def test_multilabel_vocabulary_covers_every_nih_finding_string(shared: Path) -> None:
-    """Every 'Finding Labels' value of the real NIH sample (5,606 rows) maps to exactly its findings."""
+def test_multilabel_vocabulary_covers_every_nih_finding_string(shared: Path, on_miniature: bool) -> None:
+    """Every 'Finding Labels' value of the NIH sample (5,606 rows; the miniature keeps a few, with
+    several findings per row) maps to exactly its findings."""
     from covid19_images.loaders.tasks import MULTILABEL_VOCABULARY, finding_terms
 
     rows = csv_rows_with_lines(shared / "nih-chestxray14-sample/sample_labels.csv")
-    assert len(rows) > 5000
+    assert len(rows) > 5000 or (on_miniature and any("|" in r["Finding Labels"] for _, r in rows))
     for _, row in rows:
         raw = row["Finding Labels"]
         expected = set() if raw == "No Finding" else set(raw.split("|"))

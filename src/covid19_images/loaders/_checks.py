@@ -18,7 +18,6 @@ from covid19_images.core.schema import LABELS, SPLITS
 MAX_IMAGE_SIDE = 16384
 
 
-
 def whole_number(value: Any, name: str) -> int:
     """An integer, numpy integers included; bools, strings and non-integral floats are refused."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -102,9 +102,7 @@ class Options:
         "costophrenic angles stay in the picture). None keeps each image's own size (not batchable).",
         image_size_tuple,
     )
-    channels: int = option(
-        3, "int", "3 (gray replicated; what ImageNet-pretrained models expect) or 1.", _channels
-    )
+    channels: int = option(3, "int", "3 (gray replicated; what ImageNet-pretrained models expect) or 1.", _channels)
     labels: tuple[str, ...] | None = option(
         None,
         "str | Iterable[str] | None",

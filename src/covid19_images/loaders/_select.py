@@ -158,10 +158,7 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
     frame = frame.sort_values(["source", "path"], kind="mergesort")
     counts = pd.to_numeric(frame["frames"], errors="coerce").fillna(1).astype(np.int64).to_numpy()
     _refuse_over_budget(frame["path"], counts)
-    per_row = [
-        _frames(fmt, count, options.video_frames)
-        for fmt, count in zip(frame["format"], counts, strict=True)
-    ]
+    per_row = [_frames(fmt, count, options.video_frames) for fmt, count in zip(frame["format"], counts, strict=True)]
     repeats = np.array([len(f) for f in per_row], dtype=np.int64)
     items = frame.loc[frame.index.repeat(repeats)].reset_index(drop=True)
     items["frame"] = np.concatenate([np.asarray(f, dtype=np.int64) for f in per_row])

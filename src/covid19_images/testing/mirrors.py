@@ -23,8 +23,8 @@ from covid19_images.sources.registry import SourceSpec
 #: catalog source -> sample folders in ../shared/upstream, oldest snapshot first (``samples:``
 #: in each catalog folder's source.yaml).
 SAMPLE_FOLDERS: dict[str, tuple[str, ...]] = sample_folders()
-#: files the sample curators added next to the real upstream files.
-CURATION_FILES = ("SOURCE.yaml",)
+#: files the sample curators (or the miniature builder) added next to the real upstream files.
+CURATION_FILES = ("SOURCE.yaml", "SYNTHETIC.md")
 CURATION_PREFIXES = ("FULL_TREE",)
 
 

@@ -50,11 +50,12 @@ def media(directory: Path) -> list[Path]:
 
 
 @pytest.mark.upstream
-def test_sample_entries_match_files_and_metadata(shared: Path, registry) -> None:
+def test_sample_entries_match_files_and_metadata(shared: Path, registry, on_miniature: bool) -> None:
     directory = shared / SAMPLE
     files = media(directory)
     rows = metadata_rows(directory)
-    assert len(files) >= 10 and len(rows) > 300
+    # the real catalogue has 374 rows; the miniature keeps the held files' rows and a few others
+    assert len(files) >= 10 and len(rows) > (len(files) if on_miniature else 300)
     by_stem = {row["Filename"]: (line, row) for line, row in rows}
     entries, problems = run(registry, directory)
     assert sorted(e.path for e in entries) == sorted(p.relative_to(directory).as_posix() for p in files)

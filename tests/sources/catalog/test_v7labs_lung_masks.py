@@ -1,4 +1,4 @@
-"""V7 Labs on its real sample: no images; masks mapped through covid-only.zip, the rest reported."""
+"""V7 Labs on its sample (real or miniature): no images; masks mapped through covid-only.zip, the rest reported."""
 
 from __future__ import annotations
 
@@ -23,20 +23,22 @@ def darwin_names(directory: Path) -> dict[str, dict]:
 
 
 @pytest.mark.upstream
-def test_annotation_only_source_has_no_rows(shared: Path, registry) -> None:
+def test_annotation_only_source_has_no_rows(shared: Path, registry, on_miniature: bool) -> None:
+    masks = list((shared / SAMPLE / MASKS).glob("*.png"))
+    assert on_miniature or len(masks) == 36
     entries, problems = run_parser(registry[SOURCE], shared / SAMPLE)
     assert entries == []
     assert [p.level for p in problems] == ["info"]
-    assert "36 lung masks, no images" in problems[0].message
+    assert f"{len(masks)} lung masks, no images" in problems[0].message
 
 
 @pytest.mark.upstream
-def test_masks_map_to_ieee8023_names_or_are_reported(shared: Path, registry) -> None:
+def test_masks_map_to_ieee8023_names_or_are_reported(shared: Path, registry, on_miniature: bool) -> None:
     from covid19_images.sources.catalog.v7labs_lung_masks.annotations import read
 
     directory = shared / SAMPLE
     images = darwin_names(directory)
-    assert len(images) == 517
+    assert len(images) == 517 or (on_miniature and images)  # the miniature's zip keeps a few real entries
     masks = sorted(p.stem for p in (directory / MASKS).glob("*.png"))
     ctx = SourceContext(registry[SOURCE], directory, list_files(directory))
     items = list(read(ctx))

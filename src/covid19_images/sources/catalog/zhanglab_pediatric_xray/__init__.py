@@ -99,11 +99,7 @@ def _entry(ctx: SourceContext, relative: str, split: str, klass: str) -> Iterato
 
 def _stray_images(files: list[str]) -> list[str]:
     """Images outside the layout, ignoring macOS zip debris (``__MACOSX/``, ``._*``)."""
-    return [
-        f
-        for f in files
-        if is_image_name(f, JPEG_PNG_SUFFIXES) and _layout(f) is None
-    ]
+    return [f for f in files if is_image_name(f, JPEG_PNG_SUFFIXES) and _layout(f) is None]
 
 
 def parse(ctx: SourceContext) -> Iterator[Entry]:
