@@ -7,8 +7,7 @@ from pathlib import Path
 
 from covid19_images.manifest.build import read_manifest
 from covid19_images.sync.run import sync
-
-from .badinputs import Upstream, make_root, real_image
+from tests.badinputs import Upstream, make_root, real_image
 
 CLASS = Path("ValData") / "COVID-19"  # a darshan-layout upstream: every image file under a class folder is a row
 

@@ -18,9 +18,8 @@ from covid19_images.loaders import load
 from covid19_images.loaders._select import UnsafeManifestPath
 from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE, read_manifest, write_atomic
 from covid19_images.manifest.integrity import DamagedManifest, record_path, write_record
-
-from .badinputs import SHARED, real_image
-from .hostile_world import CLASS, World, make_world
+from tests.badinputs import SHARED, real_image
+from tests.hostile_world import CLASS, World, make_world
 
 pytestmark = [pytest.mark.upstream, pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/upstream")]
 
@@ -142,7 +141,7 @@ def test_status_and_sync_outside_a_git_repository_say_so_without_a_traceback(wor
 
 
 def test_a_lying_apng_upstream_is_one_problem_and_the_rest_builds(world: World, tmp_path: Path) -> None:
-    from .test_budgets import apng_claiming
+    from tests.imaging.test_budgets import apng_claiming
 
     shutil.copy(apng_claiming(tmp_path, 2**31), world.tree / CLASS / "lie.png")
     world.publish()

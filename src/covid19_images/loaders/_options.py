@@ -4,7 +4,7 @@ Every option the three public loaders share is a field of :class:`Options` decla
 :func:`option`. From those fields come the validation (:func:`make_options`), the defaults,
 the docs appended to ``load_covid_xray``/``ct``/``ultrasound`` (:func:`options_doc`), and the
 test that holds the loaders' explicit signatures to this declaration
-(``tests/test_loader_signatures.py``). Framework-specific options (torch ``transform``, tf
+(``tests/loaders/test_loader_signatures.py``). Framework-specific options (torch ``transform``, tf
 ``batch_size``, fastai ``bs``, ...) are declared once too: by the signature and docstring of
 each adapter's factory, registered by name in :mod:`covid19_images.loaders.adapters`.
 

@@ -6,7 +6,7 @@ code and registry entry match the last build's cache (:mod:`covid19_images.manif
 is not read at all: its rows come from the previous manifest and its problems from the cache.
 Duplicate search reuses the near-duplicate index of the last build, so only new files are
 searched. ``rebuild=True`` turns every shortcut off; the result is byte-identical either way
-(tests/test_incremental.py proves it on random upstream changes).
+(tests/manifest/test_incremental.py proves it on random upstream changes).
 
 The builder never fails as a whole because of one bad input: each problem is recorded with
 source, file and row.

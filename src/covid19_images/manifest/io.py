@@ -3,7 +3,7 @@
 ``manifests/manifest.csv`` is the format of record. Reading it goes through pandas' pyarrow
 CSV reader (multi-threaded C++), which reads 200,000 rows in a fraction of a second; the
 values come back exactly as the C engine's ``dtype=str`` read gives them (every column text,
-blanks ``""``), which tests/test_incremental.py checks.
+blanks ``""``), which tests/manifest/test_incremental.py checks.
 """
 
 from __future__ import annotations

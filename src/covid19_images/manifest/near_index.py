@@ -101,12 +101,7 @@ def pairs_within(
             found_a.append(np.minimum(a, b))
             found_b.append(np.maximum(a, b))
             found_d.append(np.rint((PHASH_BITS - d) / 2).astype(np.int64))
-    if not found_a:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy(), empty.copy()
-    a, b, d = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
-    order = np.lexsort((b, a))
-    return a[order], b[order], d[order]
+    return _sorted_pairs(found_a, found_b, found_d)
 
 
 #: Up to this many queried hashes, pairs are measured by XOR and popcount of packed words;
@@ -138,12 +133,7 @@ def pairs_of_few(
         found_a.append(np.minimum(hits, q))
         found_b.append(np.maximum(hits, q))
         found_d.append(distance[hits].astype(np.int64))
-    if not found_a:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy(), empty.copy()
-    a, b, d = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
-    order = np.lexsort((b, a))
-    return a[order], b[order], d[order]
+    return _sorted_pairs(found_a, found_b, found_d)
 
 
 @dataclass
@@ -185,3 +175,15 @@ class NearIndex:
         self.edges.reset_index(drop=True).to_parquet(directory / "near-edges.parquet", index=False)
         meta = {**self.settings, "version": INDEX_VERSION}
         (directory / "near-index.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+
+
+def _sorted_pairs(
+    found_a: list[np.ndarray], found_b: list[np.ndarray], found_d: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs gathered tile by tile as three int64 arrays, ordered by (a, b)."""
+    if not found_a:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), empty.copy()
+    a, b, d = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
+    order = np.lexsort((b, a))
+    return a[order], b[order], d[order]

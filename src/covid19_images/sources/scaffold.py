@@ -4,7 +4,7 @@ A source is one catalog folder (parser, ``source.yaml``, a tiny ``miniature/`` u
 test and one line in the root's ``sources.yaml``; nothing else changes (``.gitmodules`` is
 written by the first ``sync``). The scaffold works out of the box: its parser indexes its
 miniature, its test passes, and the source syncs through a mirror built from the miniature
-(tests/test_scaffold.py proves all three), so a contributor edits working code.
+(tests/sources/test_scaffold.py proves all three), so a contributor edits working code.
 """
 
 from __future__ import annotations
