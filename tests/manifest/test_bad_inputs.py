@@ -256,6 +256,16 @@ def test_metadata_reader_refuses_a_metadata_path_outside(tmp_path: Path) -> None
     ]
 
 
+def test_leading_comment_lines_are_skipped_and_rows_keep_their_file_line_numbers(tmp_path: Path) -> None:
+    # ieee8023's covid-severity-scores.csv: "##" lines (with trailing commas) before the header
+    (tmp_path / "scores.csv").write_text("## title,,\n## licence,,\nfilename,a,b\nx.png,1,2\ny.png,3\n")
+    ctx = _ctx(tmp_path)
+    frame = read_metadata_csv(ctx, "scores.csv", comment_prefix="#")
+    assert list(frame.columns) == ["filename", "a", "b", "_row"]
+    assert frame["_row"].tolist() == ["scores.csv line 4"]
+    assert [p.row for p in ctx.problems] == ["scores.csv line 5"]  # the ragged row, by its line in the file
+
+
 def test_uniform_trailing_commas_are_forgiven_but_a_single_long_row_is_not(tmp_path: Path) -> None:
     (tmp_path / "uniform.csv").write_text("a,b\n1,2,\n3,4,\n")
     (tmp_path / "shifted.csv").write_text("a,b,c\n1,2,\n3,x,y,\n5,6,\n")

@@ -66,3 +66,17 @@ class Annotation:
     row: str = ""
     #: a mask is pixel-aligned with its image: it may only spread to copies of the same size
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def score_in_range(raw: str, top: float, *, integer: bool = False) -> float | None:
+    """The score ``raw`` holds when it is a number in ``0..top`` (a whole one if ``integer``), else None.
+
+    Severity sheets hold blanks, ``?`` and typos; a reader reports those and skips them.
+    """
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    if not 0.0 <= value <= top or (integer and not value.is_integer()):
+        return None
+    return value

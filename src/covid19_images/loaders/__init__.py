@@ -21,13 +21,27 @@ import importlib
 import os
 import sys
 import warnings
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from covid19_images.loaders._options import DEFAULT_VIDEO_STRIDE, KNOWN_LABELS, Options, make_options, user_options
-from covid19_images.loaders._select import DataNotAvailableError, NoItemsError, Selection, check_available, select
 from covid19_images.loaders.adapters import adapter_names, framework_options, get_adapter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from covid19_images.loaders._select import Selection
+
+#: names served from ``loaders._select`` on first use: ``import covid19_images`` (which renders
+#: the loaders' docstrings from ``_options``) must not pay for pandas
+_FROM_SELECT = ("DataNotAvailableError", "NoItemsError", "Selection")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SELECT:
+        from covid19_images.loaders import _select
+
+        return getattr(_select, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _EXTRAS = {"torch": "torch", "torchvision": "torch", "tensorflow": "tf", "fastai": "fastai"}
 _NUMERIC_INT = ("width", "height", "frames")
@@ -98,6 +112,8 @@ def guard_tf_then_torchvision(framework: str) -> None:
 
 def read_manifest_typed(root: Any = None) -> pd.DataFrame:
     """The manifest with numeric columns typed; a clear error if there is none yet."""
+    import pandas as pd
+
     from covid19_images.core.paths import find_root
     from covid19_images.manifest.build import MANIFEST_FILE, read_manifest
     from covid19_images.sources.registry import DATASETS_DIR, REGISTRY_FILE
@@ -148,12 +164,14 @@ def load_manifest(root: str | os.PathLike | None = None) -> pd.DataFrame:
 
 def selection_for(options: Options, *, split: str | object | None = ...) -> Selection:
     """Read the manifest, select the items and prove their files are on disk."""
+    from covid19_images.loaders._select import check_available, select
+
     manifest = read_manifest_typed(options.root)
     if split is not ...:
         from dataclasses import replace
 
         options = replace(options, split=split)  # type: ignore[arg-type]
-    from covid19_images.loaders.tasks import needs_task_selection, select_for_task  # issue 13
+    from covid19_images.loaders.tasks import needs_task_selection, select_for_task
 
     selection = (select_for_task if needs_task_selection(options) else select)(manifest, options)
     if options.check_files:

@@ -248,7 +248,7 @@ def _decode_text(ctx: SourceContext, relative: str, raw: bytes) -> str:
     return "\n".join(parts)
 
 
-def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.DataFrame | None:
+def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str, comment_prefix: str = "") -> pd.DataFrame | None:
     """Read a metadata CSV the way upstreams actually write them.
 
     Handles a BOM, CRLF, non-UTF-8 bytes, ragged rows (reported with their line and
@@ -256,6 +256,8 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
     an unnamed trailing column, and an empty file. Every cell is a string; blanks are ``""``.
     Returns None (after reporting) when the file cannot be used at all.
     A ``_row`` column carries ``"<file> line N"`` for every row so problems can point at it.
+    ``comment_prefix`` skips the comment lines some files put before their header (ieee8023's
+    severity scores start with ``##`` lines); line numbers stay those of the file.
     """
     try:
         path = ctx.directory / safe_relative(ctx.directory, relative)
@@ -268,6 +270,12 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
         ctx.report(f"cannot read metadata: {err}", path=relative, level="error")
         return None
     text = _decode_text(ctx, relative, raw)
+    skipped = 0
+    if comment_prefix:
+        physical = text.split("\n")
+        while skipped < len(physical) and physical[skipped].startswith(comment_prefix):
+            skipped += 1
+        text = "\n".join(physical[skipped:])
     if not text.strip():
         ctx.report("metadata file is empty", path=relative, level="error")
         return None
@@ -276,7 +284,7 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as err:
-        ctx.report(f"cannot parse header: {err}", path=relative, row=f"{relative} line 1", level="error")
+        ctx.report(f"cannot parse header: {err}", path=relative, row=f"{relative} line {1 + skipped}", level="error")
         return None
     names = [h.strip() for h in header]
     seen: dict[str, int] = {}
@@ -288,7 +296,7 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
             ctx.report(
                 f"header column {name!r} appears twice; kept as {name}.{seen[name]}",
                 path=relative,
-                row=f"{relative} line 1",
+                row=f"{relative} line {1 + skipped}",
             )
             seen[name] += 1
             name = f"{name}.{seen[name] - 1}"
@@ -297,7 +305,7 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str) -> pd.Dat
         columns.append(name)
     records: list[tuple[int, list[str]]] = []
     while True:
-        line_no = reader.line_num + 1
+        line_no = reader.line_num + 1 + skipped
         try:
             record = next(reader)
         except StopIteration:

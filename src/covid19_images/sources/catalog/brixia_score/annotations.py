@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from covid19_images.core.annotation import Annotation
+from covid19_images.core.annotation import Annotation, score_in_range
 from covid19_images.sources.catalog.brixia_score import IMAGES, SCORES
 from covid19_images.sources.parsing import SourceContext, column
 
@@ -32,18 +32,15 @@ def read(ctx: SourceContext) -> Iterator[Annotation]:
         for prefix, rater in RATERS.items():
             for zone, top in RANGES.items():
                 raw = column(row, f"{prefix}-{zone}")
-                try:
-                    value = int(raw)
-                except ValueError:
-                    value = -1
-                if not 0 <= value <= top:
+                value = score_in_range(raw, top, integer=True)
+                if value is None:
                     ctx.report(f"{prefix}-{zone} = {raw!r} is not a score 0-{top}; skipped", SCORES, where)
                     continue
                 yield Annotation(
                     kind="severity",
                     path=SCORES,
                     name=f"brixia_{zone if zone != 'Global' else 'global'}",
-                    value=str(value),
+                    value=str(int(value)),
                     rater=rater,
                     targets=targets,
                     license=LICENSE,

@@ -14,15 +14,12 @@ the README is the dataset's statement and the stricter of the two).
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-import pandas as pd
-
-from covid19_images.core.annotation import Annotation
-from covid19_images.sources.parsing import SourceContext
+from covid19_images.core.annotation import Annotation, score_in_range
+from covid19_images.sources.parsing import SourceContext, column, iter_rows
 
 SEVERITY = "annotations/covid-severity-scores.csv"
 LUNGVAE = "annotations/lungVAE-masks"
@@ -36,30 +33,19 @@ BOX_NAMES = {"right lung": "right_lung", "left lung": "left_lung"}
 def _severity(ctx: SourceContext) -> Iterator[Annotation]:
     if not ctx.exists(SEVERITY):
         return
-    lines = (ctx.directory / SEVERITY).read_text(encoding="utf-8-sig", errors="replace").splitlines()
-    body = [(number, line) for number, line in enumerate(lines, start=1) if not line.startswith("#")]
-    if not body:
-        ctx.report("no header line", path=SEVERITY)
+    frame = ctx.read_csv(SEVERITY, comment_prefix="#")  # "##" lines precede the header
+    if frame is None:
         return
-    try:
-        frame = pd.read_csv(io.StringIO("\n".join(line for _, line in body)), dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as err:
-        ctx.report(f"unreadable CSV ({err})", path=SEVERITY, level="error")
-        return
-    for position, record in enumerate(frame.to_dict("records")):
-        where = f"{SEVERITY} line {body[position + 1][0]}"
-        filename = str(record.get("filename", "")).strip()
+    for record in iter_rows(frame):
+        where = record["_row"]
+        filename = column(record, "filename")
         if not filename:
             ctx.report("row has no filename", path=SEVERITY, row=where)
             continue
-        for column, (name, top) in SEVERITY_COLUMNS.items():
-            raw = str(record.get(column, "")).strip()
-            try:
-                value = float(raw)
-            except ValueError:
-                value = -1.0
-            if not 0.0 <= value <= top:
-                ctx.report(f"{column} = {raw!r} is not a score 0-{top:g}; skipped", SEVERITY, where)
+        for header, (name, top) in SEVERITY_COLUMNS.items():
+            raw = column(record, header)
+            if score_in_range(raw, top) is None:
+                ctx.report(f"{header} = {raw!r} is not a score 0-{top:g}; skipped", SEVERITY, where)
                 continue
             yield Annotation(
                 kind="severity",
