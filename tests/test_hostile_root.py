@@ -19,7 +19,7 @@ from covid19_images.loaders._select import UnsafeManifestPath
 from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE, read_manifest, write_atomic
 from covid19_images.manifest.integrity import DamagedManifest, record_path, write_record
 from tests.badinputs import SHARED, real_image
-from tests.hostile_world import CLASS, World, make_world
+from tests.hostile_world import CLASS, World, make_world, mounted_tmpfs, source_env
 
 pytestmark = [pytest.mark.upstream, pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/upstream")]
 
@@ -35,12 +35,11 @@ def world(tmp_path: Path) -> World:
 
 
 def cli(*args: str, root: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     return subprocess.run(
         [sys.executable, "-m", "covid19_images.cli", *args, "--root", str(root)],
         capture_output=True,
         text=True,
-        env=env,
+        env=source_env(),
         check=False,
     )
 
@@ -166,12 +165,7 @@ def test_a_manifest_frame_count_over_the_budget_is_refused_at_load_naming_the_fi
 
 
 def test_sync_on_a_read_only_root_says_so_and_changes_nothing(world: World, tmp_path: Path) -> None:
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "size=64m") as mount:
         shutil.copytree(world.root, mount / "root", symlinks=True)
         before = (mount / "root" / MANIFEST_FILE).read_bytes()
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
@@ -180,5 +174,3 @@ def test_sync_on_a_read_only_root_says_so_and_changes_nothing(world: World, tmp_
         assert "Traceback" not in out.stderr and "read-only" in out.stderr.lower(), out.stderr
         assert (mount / "root" / MANIFEST_FILE).read_bytes() == before
         assert cli("status", root=mount / "root").returncode == 0
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)

@@ -6,7 +6,6 @@ full file system: a 2 MB tmpfs when we may mount one (root), and a real ``RLIMIT
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.badinputs import SHARED, real_image
-from tests.hostile_world import CLASS, World, make_world
+from tests.hostile_world import CLASS, World, make_world, mounted_tmpfs, source_env
 
 pytestmark = [
     pytest.mark.upstream,
@@ -56,12 +55,11 @@ def _run(world: World, cache_dir: Path, limit: int | None = None) -> subprocess.
 
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
     return subprocess.run(
         [sys.executable, "-c", LOAD, str(world.root), str(cache_dir)],
         capture_output=True,
         text=True,
-        env=env,
+        env=source_env(),
         preexec_fn=restrict,
         check=False,
         timeout=300,
@@ -77,15 +75,8 @@ def _assert_refused_cleanly(out: subprocess.CompletedProcess, cache_dir: Path) -
 
 
 def test_cache_onto_a_full_tmpfs_is_an_error_not_sigbus(world: World, tmp_path: Path) -> None:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "size=2m") as mount:
         _assert_refused_cleanly(_run(world, mount), mount)
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_cache_over_the_file_size_limit_is_an_error_not_sigbus(world: World, tmp_path: Path) -> None:
@@ -95,14 +86,7 @@ def test_cache_over_the_file_size_limit_is_an_error_not_sigbus(world: World, tmp
 
 
 def test_cache_on_a_read_only_folder_says_so(world: World, tmp_path: Path) -> None:
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,ro", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "size=2m,ro") as mount:
         out = _run(world, mount)
         assert out.returncode == 3, (out.stdout, out.stderr[-2000:])
         assert "cannot use" in out.stdout and "cache_dir" in out.stdout
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
