@@ -222,7 +222,11 @@ def _factory_for(options: Options, framework: str, adapter: Any) -> Any:
 
             return make_tf_stream
         raise ValueError("shards= streams for 'torch' and 'tf'; fastai reads the manifest (leave shards out)")
-    if options.volumes:  # one 3-D item per series (torch only, checked above)
+    if options.volumes:  # one 3-D item per series (torch and tf, checked above)
+        if framework == "tf":
+            from covid19_images.loaders.tf_volumes import make_tf_volume_dataset
+
+            return make_tf_volume_dataset
         from covid19_images.loaders.volumes import make_volume_dataset
 
         return make_volume_dataset
