@@ -136,20 +136,29 @@ def test_tf_boxes_are_the_annotation_scaled_and_follow_the_image(root: Path, sha
 def root_with_val(tmp_path_factory: pytest.TempPathFactory, mirrors: Path) -> Path:
     """The sample root with two of the boxed images' rows moved to val (the samples put all of them in train,
     and fastai DataLoaders need both); the manifest's integrity record is rewritten with it."""
-    from covid19_images.manifest import integrity
-    from covid19_images.manifest.io import manifest_bytes, read_manifest, write_atomic
+    from covid19_images.manifest.io import read_manifest
 
     warnings.simplefilter("ignore")
     root = build_synced_root(tmp_path_factory.mktemp("detection-val"), mirrors, SOURCES)
     manifest = read_manifest(root)
     assert manifest is not None
     boxed = sorted(box_image_ids(root) & set(manifest["image_id"]))
-    manifest.loc[manifest["image_id"].isin(boxed[-2:]), "split"] = "val"
+    move_to_split(root, manifest["image_id"].isin(boxed[-2:]), "val")
+    return root
+
+
+def move_to_split(root: Path, rows: pd.Series, split: str) -> None:
+    """Rewrite the manifest with ``rows`` (a boolean mask over it) in ``split``, integrity record included."""
+    from covid19_images.manifest import integrity
+    from covid19_images.manifest.io import manifest_bytes, read_manifest, write_atomic
+
+    manifest = read_manifest(root)
+    assert manifest is not None
+    manifest.loc[rows.to_numpy(), "split"] = split
     data = manifest_bytes(manifest)
     path = root / "manifests/manifest.csv"
     integrity.write_record(path, data)
     write_atomic(path, data)
-    return root
 
 
 @pytest.mark.framework

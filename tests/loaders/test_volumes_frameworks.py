@@ -123,10 +123,31 @@ def test_tf_volumes_are_torchs_voxels_channels_last(ct_world: Path, tmp_path: Pa
     assert str(got["medseg_key"]) == torch_item["meta"]["key"]
 
 
+@pytest.mark.framework
 @pytest.mark.upstream
-def test_volumes_refuse_fastai_with_the_way_to_do_it(ct_world: Path) -> None:
-    with pytest.raises(NotImplementedError, match=r"DataLoaders\.from_dsets"):
-        load_covid_ct("fastai", root=ct_world, volumes=True)
+def test_fastai_volume_dataloaders_hold_torchs_volumes_of_train_and_val(ct_world: Path, tmp_path: Path) -> None:
+    pytest.importorskip("fastai")
+    from covid19_images.manifest.io import read_manifest
+    from tests.loaders.test_loaders_detection import move_to_split
+
+    root = tmp_path / "world"
+    shutil.copytree(ct_world, root)
+    manifest = read_manifest(root)
+    move_to_split(root, manifest["source"] == "medseg-ct", "val")  # the pos-case series train, MedSeg validates
+    move_to_split(root, manifest["source"] == "covid19-pos-case", "train")
+    size = (3, 32, 24)
+    with pytest.raises(ValueError, match="volume_size"):
+        load_covid_ct("fastai", root=root, volumes=True)
+    dls = load_covid_ct("fastai", root=root, volumes=True, volume_size=size, bs=2, shuffle=False, num_workers=0)
+    assert (len(dls.train_ds), len(dls.valid_ds)) == (2, 1) and dls.test_ds is None
+    volumes, labels = dls.train.one_batch()
+    assert volumes.shape == (2, 1, *size) and labels.tolist() == [dls.classes.index("covid-19")] * 2
+    torch_train = load_covid_ct(root=root, volumes=True, volume_size=size)
+    for k in range(2):
+        assert torch.equal(volumes[k].cpu(), torch_train[k][0])
+    valid, _label = dls.valid.one_batch()
+    medseg = load_covid_ct(root=root, volumes=True, volume_size=size, split="val")[0][0]
+    assert torch.equal(valid[0].cpu(), medseg)
 
 
 @pytest.mark.upstream

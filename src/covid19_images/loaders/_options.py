@@ -239,7 +239,7 @@ class Options:
         False,
         "bool",
         "one item per DICOM series or NIfTI volume as a 3-D array (slices ordered along the slice normal); torch "
-        "[1, z, y, x], tf [z, y, x, 1] (loaders.volumes).",
+        "[1, z, y, x], tf [z, y, x, 1], fastai DataLoaders of torch's (needs volume_size) (loaders.volumes).",
         _flag,
         modalities=("ct",),
     )

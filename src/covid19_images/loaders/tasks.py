@@ -340,13 +340,3 @@ def torch_item(
     if target_transform is not None:
         target = target_transform(target)
     return image, target
-
-
-def check_framework(options: Options, framework: str) -> None:
-    """Every framework serves every task; volumes are served by torch and tf."""
-    if framework == "fastai" and options.volumes:
-        raise NotImplementedError(
-            "volumes=True is served by the 'torch' and 'tf' loaders; for fastai wrap the torch volume datasets: "
-            "DataLoaders.from_dsets(load_covid_ct(volumes=True, split='train', volume_size=...), "
-            "load_covid_ct(volumes=True, split='val', volume_size=...), bs=...)"
-        )

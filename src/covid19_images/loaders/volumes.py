@@ -3,8 +3,8 @@
 ``load_covid_ct(volumes=True)`` groups the slice items the 2-D loader would serve (same
 filters, same splits: a series never straddles two) into series and volumes. Everything
 here is framework-neutral NumPy (:class:`VolumeReader`), so torch
-(:mod:`~covid19_images.loaders.torch_volumes`) and tf (:mod:`~covid19_images.loaders.tf_volumes`)
-serve the same arrays:
+(:mod:`~covid19_images.loaders.torch_volumes`), tf (:mod:`~covid19_images.loaders.tf_volumes`)
+and fastai (:mod:`~covid19_images.loaders.fastai_volumes`) serve the same arrays:
 
 * DICOM slices are ordered by their position along the slice normal,
   ``ImagePositionPatient · (row direction × column direction)`` from
