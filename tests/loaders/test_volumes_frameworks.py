@@ -70,8 +70,9 @@ def ct_world(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
     image = volume_from_dicom(series_slices(shared, 2), flip_rows=True)
     nibabel.save(image, medseg / "tr_im.nii")
     mask = np.zeros(image.shape, dtype=np.float64)
-    mask[50:120, 300:400, 1] = 1
-    mask[200:220, 100:130, 0] = 3
+    i, j = image.shape[0], image.shape[1]  # lesions a quarter of the side: they survive resampling to 64 x 48
+    mask[i // 10 : i // 10 + i // 4, j // 2 : j // 2 + j // 4, 1] = 1
+    mask[i // 2 : i // 2 + i // 4, j // 8 : j // 8 + j // 4, 0] = 3
     nibabel.save(nibabel.Nifti1Image(mask, image.affine), medseg / "tr_mask.nii")
     return build(root, ["covid19-pos-case", "medseg-ct"])
 

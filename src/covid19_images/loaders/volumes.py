@@ -23,7 +23,10 @@ and fastai (:mod:`~covid19_images.loaders.fastai_volumes`) serve the same arrays
 * ``deduplicate=True`` (default) drops a volume that is a copy: every one of its slices
   is in a duplicate group (``dup_group``) that another served volume also covers. Volumes
   are visited largest first (then by source and key), so the copy kept is stable and a
-  series holding all the slices of a shorter one absorbs it. A volume with even one slice
+  series holding all the slices of a shorter one absorbs it. Duplicate groups are the
+  manifest's (identical bytes or pixels, confirmed near-duplicates), as for 2-D images, so
+  two reconstructions the manifest judged duplicates slice by slice count as copies too.
+  A volume with even one slice
   held nowhere else stays whole: a volume always keeps every slice it has. The dropped
   ones are listed in ``dataset.duplicates`` (dropped key -> kept key).
 * ``monai_dict=True`` serves ``{"image": [1, z, y, x], "label": int, "mask": [1, z, y, x]
@@ -243,7 +246,10 @@ def drop_duplicate_volumes(volumes: list[VolumeItem], items: Any) -> tuple[list[
     for k in order:
         holder = None
         if covers[k] and "" not in covers[k]:  # every slice is a member of a duplicate group
-            holder = next((j for j in kept if covers[k] <= covers[j]), None)
+            holders = [j for j in kept if covers[k] <= covers[j]]
+            # near-duplicate groups can span two series of one study: name the same series when it holds them
+            same = [j for j in holders if volumes[j].key.split("@")[0] == volumes[k].key.split("@")[0]]
+            holder = (same or holders or [None])[0]
         if holder is None:
             kept.append(k)
         else:
