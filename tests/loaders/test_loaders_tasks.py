@@ -154,14 +154,6 @@ def test_task_options_are_validated_before_any_work(tmp_path: Path) -> None:
         load("ct", spacing=1.0, root=tmp_path)
 
 
-@pytest.mark.upstream
-def test_other_frameworks_refuse_detection_clearly(root: Path) -> None:
-    with pytest.raises(NotImplementedError, match="'torch' loader only"):
-        load("xray", "tf", root=root, task="detection")
-    with pytest.raises(NotImplementedError, match="'torch' loader only"):
-        load("xray", "fastai", root=root, task="detection")
-
-
 TF_SCRIPT = r"""
 import json, sys
 import numpy as np

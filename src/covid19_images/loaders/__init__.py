@@ -206,9 +206,6 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
 
 def _factory_for(options: Options, framework: str, adapter: Any) -> Any:
     """The registered adapter, or the streaming / volume factory when the options ask for one."""
-    from covid19_images.loaders.tasks import check_framework
-
-    check_framework(options, framework)
     if options.shards is not None:  # stream an export instead of the manifest
         from covid19_images.loaders.shards import check_stream_options
 
@@ -222,7 +219,15 @@ def _factory_for(options: Options, framework: str, adapter: Any) -> Any:
 
             return make_tf_stream
         raise ValueError("shards= streams for 'torch' and 'tf'; fastai reads the manifest (leave shards out)")
-    if options.volumes:  # one 3-D item per series (torch only, checked above)
+    if options.volumes:  # one 3-D item per series
+        if framework == "tf":
+            from covid19_images.loaders.tf_volumes import make_tf_volume_dataset
+
+            return make_tf_volume_dataset
+        if framework == "fastai":
+            from covid19_images.loaders.fastai_volumes import make_fastai_volume_dataloaders
+
+            return make_fastai_volume_dataloaders
         from covid19_images.loaders.volumes import make_volume_dataset
 
         return make_volume_dataset

@@ -126,7 +126,13 @@ class Options:
         "across all splits so train/val/test agree.",
         _classes,
     )
-    deduplicate: bool = option(True, "bool", "serve one image per duplicate group (the first by image_id).", _flag)
+    deduplicate: bool = option(
+        True,
+        "bool",
+        "serve one image per duplicate group (the first by image_id); with volumes, drop a volume whose every "
+        "slice is a duplicate of slices of another served volume (listed in ``duplicates``).",
+        _flag,
+    )
     include_augmented: bool = option(
         False, "bool", "serve the augmented copies some upstreams ship (Darshan's TrainData).", _flag
     )
@@ -199,7 +205,8 @@ class Options:
         "classification",
         "str",
         '"classification" (image, label), "segmentation" (image, mask), "severity" (image, float score), '
-        '"detection" (image, boxes; torch only). Only images that have the annotation are served.',
+        '"detection" (image, boxes: torchvision BoundingBoxes XYXY, tf {"boxes", "labels"} xyxy pixels, fastai '
+        "TensorBBox). Only images that have the annotation are served (loaders.tasks).",
         _name,
     )
     mask_source: str | None = option(
@@ -231,7 +238,8 @@ class Options:
     volumes: bool = option(
         False,
         "bool",
-        "one item per DICOM series or NIfTI volume as a 3-D array (slices ordered along the slice normal; torch).",
+        "one item per DICOM series or NIfTI volume as a 3-D array (slices ordered along the slice normal); torch "
+        "[1, z, y, x], tf [z, y, x, 1], fastai DataLoaders of torch's (needs volume_size) (loaders.volumes).",
         _flag,
         modalities=("ct",),
     )

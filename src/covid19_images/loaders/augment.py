@@ -129,20 +129,19 @@ def fastai_light() -> list[Any]:
     )
 
 
-def tf_light(tf: Any, image: Any, seed: Any, mask: Any = None) -> Any:
-    """The "light" preset with stateless ``tf.image`` / raw ops: ``seed`` is a [2] int tensor.
+def tf_light_affine(tf: Any, shape: Any, seed: Any) -> tuple[Any, Any]:
+    """The "light" preset's random affine for an image of ``shape`` (``[H, W, ...]``): ``(transform, seeds)``.
 
-    The affine (rotation, scale, translation about the centre) goes through
-    ``ImageProjectiveTransformV3`` (bilinear for the image, nearest for a mask, zero fill);
-    brightness/contrast through ``tf.image.stateless_random_*``. Returns the image, or
-    ``(image, mask)`` when a mask is given.
+    ``transform`` is the ``[1, 8]`` projective transform ``ImageProjectiveTransformV3`` takes
+    (it maps each *output* pixel to the input pixel it samples); ``seeds`` are the remaining
+    stateless seeds for the colour changes. Shared by the image, mask and box warps so all
+    three get the same draw.
     """
     import math
 
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=6)
     angle = tf.random.stateless_uniform([], seeds[0], -LIGHT["degrees"], LIGHT["degrees"]) * (math.pi / 180.0)
     scale = tf.random.stateless_uniform([], seeds[1], LIGHT["scale"][0], LIGHT["scale"][1])
-    shape = tf.shape(image)
     height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
     dx = tf.random.stateless_uniform([], seeds[2], -LIGHT["translate"], LIGHT["translate"]) * width
     dy = tf.random.stateless_uniform([], seeds[3], -LIGHT["translate"], LIGHT["translate"]) * height
@@ -153,7 +152,20 @@ def tf_light(tf: Any, image: Any, seed: Any, mask: Any = None) -> Any:
     a0, a1, b0, b1 = cos, -sin, sin, cos
     a2 = cx - a0 * ox - a1 * oy
     b2 = cy - b0 * ox - b1 * oy
-    transform = tf.reshape(tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0]), [1, 8])
+    return tf.reshape(tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0]), [1, 8]), seeds
+
+
+def tf_light(tf: Any, image: Any, seed: Any, mask: Any = None, boxes: Any = None) -> Any:
+    """The "light" preset with stateless ``tf.image`` / raw ops: ``seed`` is a [2] int tensor.
+
+    The affine (rotation, scale, translation about the centre) goes through
+    ``ImageProjectiveTransformV3`` (bilinear for the image, nearest for a mask, zero fill);
+    brightness/contrast through ``tf.image.stateless_random_*``. Returns the image,
+    ``(image, mask)`` when a mask is given, or ``(image, boxes, kept)`` when ``boxes``
+    (``[N, 4]`` XYXY pixels) are given: see :func:`tf_warp_boxes`.
+    """
+    shape = tf.shape(image)
+    transform, seeds = tf_light_affine(tf, shape, seed)
 
     def warp(pixels: Any, interpolation: str) -> Any:
         return tf.raw_ops.ImageProjectiveTransformV3(
@@ -169,9 +181,37 @@ def tf_light(tf: Any, image: Any, seed: Any, mask: Any = None) -> Any:
     out = tf.image.stateless_random_brightness(out, LIGHT["brightness"], seed=seeds[4])
     out = tf.image.stateless_random_contrast(out, 1 - LIGHT["contrast"], 1 + LIGHT["contrast"], seed=seeds[5])
     out = tf.clip_by_value(out, 0.0, 1.0)
+    if boxes is not None:
+        return (out, *tf_warp_boxes(tf, boxes, transform, shape[0], shape[1]))
     if mask is None:
         return out
     return out, tf.cast(warp(mask, "NEAREST"), mask.dtype)
+
+
+def tf_warp_boxes(tf: Any, boxes: Any, transform: Any, height: Any, width: Any) -> tuple[Any, Any]:
+    """Move XYXY pixel boxes with an image warped by ``transform``: ``(boxes [M, 4], kept [M] indices)``.
+
+    ``transform`` maps output pixel indices to input ones (``ImageProjectiveTransformV3``),
+    so its affine part is inverted; box edges are continuous coordinates (pixel ``i`` spans
+    ``[i, i + 1]``), hence the half-pixel shifts. Each box becomes the bounding box of its
+    four moved corners, clipped to the canvas; boxes left with no area are dropped (as
+    torchvision's ``SanitizeBoundingBoxes`` and fastai's ``clip_remove_empty`` do), and
+    ``kept`` says which, to gather their labels.
+    """
+    t = tf.reshape(tf.cast(transform, tf.float32), [8])
+    forward = tf.linalg.inv(tf.reshape(tf.stack([t[0], t[1], t[3], t[4]]), [2, 2]))
+    boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
+    x0, y0, x1, y1 = tf.unstack(boxes, axis=1)
+    corners = tf.stack([tf.stack(c, axis=-1) for c in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))], axis=1)
+    source = corners - 0.5 - tf.stack([t[2], t[5]])  # [N, 4 corners, (x, y)]
+    moved = tf.einsum("ij,nkj->nki", forward, source) + 0.5
+    low = tf.reduce_min(moved, axis=1)
+    high = tf.reduce_max(moved, axis=1)
+    limit = tf.stack([tf.cast(width, tf.float32), tf.cast(height, tf.float32)])
+    low, high = tf.clip_by_value(low, 0.0, limit), tf.clip_by_value(high, 0.0, limit)
+    kept = tf.where(tf.reduce_all(high > low, axis=1))[:, 0]
+    out = tf.gather(tf.concat([low, high], axis=1), kept)
+    return out, kept
 
 
 def tf_seed(tf: Any, seed: int, epoch: Any, key: Any) -> Any:

@@ -89,15 +89,16 @@ def make_fastai_dataloaders(
             f"fastai needs rows in both train and val; this selection has {int((~served['is_valid']).sum())} train "
             f"and {int(served['is_valid'].sum())} val rows under split_scheme {options.split_scheme!r}"
         )
-    y_block, get_y = CategoryBlock(vocab=selection.classes), ColReader("label")
+    y_blocks, get_y = (CategoryBlock(vocab=selection.classes),), ColReader("label")
     from covid19_images.loaders.tasks import needs_task_selection  # issue 13
 
     if needs_task_selection(options):
         from covid19_images.loaders.fastai_tasks import task_block
 
-        y_block, get_y = task_block(options, selection.items)
+        y_blocks, get_y = task_block(options, selection.items)
     block = DataBlock(
-        blocks=(ImageBlock(cls=PILImage if options.channels == 3 else PILImageBW), y_block),
+        blocks=(ImageBlock(cls=PILImage if options.channels == 3 else PILImageBW), *y_blocks),
+        n_inp=1,
         get_x=RowPixels(options.image_size, options.channels, cache),
         get_y=get_y,
         splitter=ColSplitter("is_valid"),

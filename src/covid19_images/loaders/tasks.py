@@ -10,10 +10,14 @@ requested annotation:
   (255; pass ``ignore_index=255`` to the loss).
 * ``"severity"`` → ``(image, float)``: ``score=`` one of :data:`SEVERITY_SCORES`,
   ``rater=`` whose score (Brixia: ``senior`` default, ``junior`` or ``mean`` of both).
-* ``"detection"`` → ``(image, {"boxes", "labels"})``, boxes in pixels of the served image,
-  corners ``(x0, y0, x1, y1)``; torch serves ``tv_tensors.BoundingBoxes(format="XYXY")``
-  and labels from :data:`BOX_CLASSES` (0 is background, torchvision's convention). Torch
-  only; tf and fastai serve the other tasks.
+* ``"detection"`` → ``(image, boxes)`` in each framework's convention, scaled to the served
+  image and moved by ``augment=`` with it. Label indices follow :data:`BOX_CLASSES` (0 is
+  background). torch: ``{"boxes": tv_tensors.BoundingBoxes(format="XYXY"), "labels"}``
+  (torchvision's detection models); tf: ``{"boxes": float32 [N, 4], "labels": int32 [N]}``
+  in Keras 3's ``bounding_box_format="xyxy"`` (pixels), ragged per image, ``-1``-padded
+  when batched (:mod:`covid19_images.loaders.tf_tasks`); fastai: ``BBoxBlock`` +
+  ``BBoxLblBlock`` (``TensorBBox`` scaled to -1..1, ``bb_pad`` collate), as fastai's own
+  detection examples (:mod:`covid19_images.loaders.fastai_tasks`).
 
 ``target="multilabel"`` (with classification) serves a multi-hot float vector over
 :data:`MULTILABEL_VOCABULARY` instead of the label index: NIH ChestX-ray14's 14 findings
@@ -296,13 +300,16 @@ class TaskTargets:
         return self._multihot[index].copy()
 
 
-def torch_item(targets: TaskTargets, index: int, image: Any, transform: Any, target_transform: Any) -> tuple:
+def torch_item(
+    targets: TaskTargets, index: int, image: Any, transform: Any, target_transform: Any, augment: Any = None
+) -> tuple:
     """One torch item of a non-classification task; joint transforms move masks and boxes with the image.
 
-    ``transform`` is called as ``transform(image, target)`` for segmentation and detection
-    (torchvision ``transforms.v2`` applies the same geometric transform to the
-    ``tv_tensors.Image``, the ``tv_tensors.Mask`` and the ``tv_tensors.BoundingBoxes``),
-    and as ``transform(image)`` for severity and multi-label targets.
+    ``transform`` and ``augment`` (the per-item seeded augmenter, or None) are called as
+    ``f(image, target)`` for segmentation and detection (torchvision ``transforms.v2``
+    applies the same geometric transform to the ``tv_tensors.Image``, the
+    ``tv_tensors.Mask`` and the ``tv_tensors.BoundingBoxes``), and as ``f(image)`` for
+    severity and multi-label targets.
     """
     import torch
 
@@ -322,19 +329,14 @@ def torch_item(targets: TaskTargets, index: int, image: Any, transform: Any, tar
                 "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY", canvas_size=(height, width)),
                 "labels": torch.from_numpy(labels),
             }
-        if transform is not None:
-            image, target = transform(image, target)
+        for step in (augment, transform):
+            if step is not None:
+                image, target = step(image, target)
     else:
         target = targets.value(index) if targets.task == "severity" else torch.from_numpy(targets.multihot(index))
-        if transform is not None:
-            image = transform(image)
+        for step in (augment, transform):
+            if step is not None:
+                image = step(image)
     if target_transform is not None:
         target = target_transform(target)
     return image, target
-
-
-def check_framework(options: Options, framework: str) -> None:
-    """torch serves every task and volumes; tf and fastai serve segmentation, severity and multi-label."""
-    if framework != "torch" and (options.volumes or options.task == "detection"):
-        what = "volumes=True" if options.volumes else "task='detection'"
-        raise NotImplementedError(f"{what} is served by the 'torch' loader only; use framework='torch'")

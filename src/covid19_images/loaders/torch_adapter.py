@@ -9,6 +9,7 @@ adapter also works in a process that imported TensorFlow first (see ``loaders``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -136,7 +137,13 @@ class CovidImageDataset(torch.utils.data.Dataset):
         if self._task is not None:  # issue 13: masks/boxes/scores, joint transforms
             from covid19_images.loaders.tasks import torch_item
 
-            return torch_item(self._task, index, image, self.transform, self.target_transform)
+            augment = None
+            if self._augmenter is not None and self._splits[index] in self.options.augment_splits:
+                augment = partial(
+                    self._augmenter, key=item_key(self._ids[index], int(self._frames[index])), epoch=self.epoch
+                )
+            item = torch_item(self._task, index, image, self.transform, self.target_transform, augment)
+            return (*item, self._ids[index]) if self.options.with_id else item
         label: Any = int(self._labels[index])
         if self._augmenter is not None and self._splits[index] in self.options.augment_splits:
             key = item_key(self._ids[index], int(self._frames[index]))

@@ -1,7 +1,10 @@
 """CT as volumes: one item per DICOM series or NIfTI volume, a 3-D array ``(z, y, x)``.
 
 ``load_covid_ct(volumes=True)`` groups the slice items the 2-D loader would serve (same
-filters, same splits: a series never straddles two) into series and volumes:
+filters, same splits: a series never straddles two) into series and volumes. Everything
+here is framework-neutral NumPy (:class:`VolumeReader`), so torch
+(:mod:`~covid19_images.loaders.torch_volumes`), tf (:mod:`~covid19_images.loaders.tf_volumes`)
+and fastai (:mod:`~covid19_images.loaders.fastai_volumes`) serve the same arrays:
 
 * DICOM slices are ordered by their position along the slice normal,
   ``ImagePositionPatient · (row direction × column direction)`` from
@@ -11,16 +14,28 @@ filters, same splits: a series never straddles two) into series and volumes:
 * NIfTI volumes are turned slice by slice into the display orientation ``read_pixels``
   uses, so slice k of the volume is the 2-D loader's slice k; spacing from the header.
   MedSeg's mask volume (``extra.mask``) comes with it, oriented the same way.
+* A DICOM volume is one series UID in one folder of one source: a series copied into a
+  second folder or a second source is another volume (see ``deduplicate``).
 * ``spacing=`` (mm, one number or ``(z, y, x)``) or ``volume_size=`` (voxels) resample:
-  trilinear for the image, nearest neighbour for the mask.
-* ``deduplicate`` does not apply: a volume keeps every slice (a duplicate slice inside a
-  series is still a slice of it).
+  trilinear for the image, nearest neighbour for the mask (:func:`resample`, the same
+  arithmetic as torch's ``interpolate(mode="trilinear", align_corners=False)`` and
+  ``"nearest-exact"``).
+* ``deduplicate=True`` (default) drops a volume that is a copy: every one of its slices
+  is in a duplicate group (``dup_group``) that another served volume also covers. Volumes
+  are visited largest first (then by source and key), so the copy kept is stable and a
+  series holding all the slices of a shorter one absorbs it. Duplicate groups are the
+  manifest's (identical bytes or pixels, confirmed near-duplicates), as for 2-D images, so
+  two reconstructions the manifest judged duplicates slice by slice count as copies too.
+  A volume with even one slice
+  held nowhere else stays whole: a volume always keeps every slice it has. The dropped
+  ones are listed in ``dataset.duplicates`` (dropped key -> kept key).
 * ``monai_dict=True`` serves ``{"image": [1, z, y, x], "label": int, "mask": [1, z, y, x]
   (only when the volume has one), "meta": {...}}`` so MONAI dictionary transforms apply.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -85,8 +100,8 @@ class VolumeItem:
 
 
 def group_volumes(selection: Selection) -> list[VolumeItem]:
-    """Slice items -> volumes: DICOM by (source, series UID), NIfTI by file."""
-    volumes: dict[tuple[str, str], VolumeItem] = {}
+    """Slice items -> volumes: DICOM by (source, series UID, folder), NIfTI by file."""
+    volumes: dict[tuple[str, ...], VolumeItem] = {}
     items = selection.items
     for row in items.drop_duplicates("path").itertuples():
         extra = parse_extra(row.extra)
@@ -101,10 +116,16 @@ def group_volumes(selection: Selection) -> list[VolumeItem]:
         if row.format != "dicom":
             continue  # 2-D CT pictures (JPEG/PNG slices from papers) are not volumes
         series = str(extra.get("series_uid") or f"path:{row.path}")
-        key = (row.source, series)
+        folder = str(Path(row.path).parent)
+        key = (row.source, series, folder)
         volume = volumes.setdefault(key, VolumeItem("dicom", [], int(row.label_index), row.label, row.source, series))
         volume.files.append(row.file)
         volume.image_ids.append(row.image_id)
+    # a series UID found in two folders of one source: the key names the folder too
+    twins = Counter(k[:2] for k in volumes if len(k) == 3)
+    for key, volume in volumes.items():
+        if len(key) == 3 and twins[key[:2]] > 1:
+            volume.key = f"{key[1]}@{key[2]}"
     return list(volumes.values())
 
 
@@ -176,12 +197,125 @@ def target_shape(
     return size, new_spacing  # type: ignore[return-value]
 
 
-def make_volume_dataset(options: Options, transform: Any = None, target_transform: Any = None, **_: Any) -> Any:
+def _axis_linear(volume: np.ndarray, axis: int, size: int) -> np.ndarray:
+    """Linear interpolation along one axis, half-pixel centres (``align_corners=False``)."""
+    count = volume.shape[axis]
+    if count == size:
+        return volume
+    # float32 index arithmetic, as torch's CPU kernel does, so the weights agree to the last bit or two
+    scale = np.float32(count / size)
+    source = np.maximum((np.arange(size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5), 0)
+    low = np.minimum(source.astype(np.int64), count - 1)
+    high = np.minimum(low + 1, count - 1)
+    weight = (source - low.astype(np.float32)).astype(np.float32)
+    shape = [1, 1, 1]
+    shape[axis] = size
+    far = weight.reshape(shape)
+    near = (np.float32(1) - weight).reshape(shape)
+    return near * np.take(volume, low, axis=axis) + far * np.take(volume, high, axis=axis)
+
+
+def resample(volume: np.ndarray, size: Sequence[int], *, nearest: bool) -> np.ndarray:
+    """Trilinear (image) or nearest-neighbour (mask) resampling of a ``(z, y, x)`` array to ``size``.
+
+    Separable, with torch's conventions (``interpolate`` ``"trilinear"``, ``align_corners=False``,
+    and ``"nearest-exact"``), in NumPy so every framework serves the same voxels.
+    """
+    size = tuple(int(n) for n in size)
+    if tuple(volume.shape) == size:
+        return volume
+    if nearest:
+        picks = [
+            np.minimum(np.floor((np.arange(n) + 0.5) * (old / n)).astype(np.int64), old - 1)
+            for old, n in zip(volume.shape, size, strict=True)
+        ]
+        return volume[np.ix_(*picks)]
+    out = np.asarray(volume, dtype=np.float32)
+    for axis in (2, 1, 0):  # x, then y, then z: torch's order of the weighted sums
+        out = _axis_linear(out, axis, size[axis])
+    return np.ascontiguousarray(out)
+
+
+def drop_duplicate_volumes(volumes: list[VolumeItem], items: Any) -> tuple[list[VolumeItem], dict[str, str]]:
+    """The volumes that are not copies, and ``{dropped key: kept key}`` (see the module docstring)."""
+    groups = dict(zip(items["image_id"], items["dup_group"], strict=False))
+    covers = [frozenset(groups.get(i, "") for i in v.image_ids) for v in volumes]
+    order = sorted(range(len(volumes)), key=lambda k: (-len(volumes[k].image_ids), volumes[k].source, volumes[k].key))
+    kept: list[int] = []
+    duplicates: dict[str, str] = {}
+    for k in order:
+        holder = None
+        if covers[k] and "" not in covers[k]:  # every slice is a member of a duplicate group
+            holders = [j for j in kept if covers[k] <= covers[j]]
+            # near-duplicate groups can span two series of one study: name the same series when it holds them
+            same = [j for j in holders if volumes[j].key.split("@")[0] == volumes[k].key.split("@")[0]]
+            holder = (same or holders or [None])[0]
+        if holder is None:
+            kept.append(k)
+        else:
+            duplicates[f"{volumes[k].source}:{volumes[k].key}"] = f"{volumes[holder].source}:{volumes[holder].key}"
+    return [volumes[k] for k in sorted(kept)], duplicates
+
+
+class VolumeReader:
+    """The volumes of ``options`` and their arrays, NumPy only (shared by every framework).
+
+    ``volumes`` lists the :class:`VolumeItem` s served, ``duplicates`` the copies dropped
+    by ``deduplicate``, ``classes`` the label order.
+    """
+
+    def __init__(self, options: Options) -> None:
+        from covid19_images.loaders import selection_for
+        from covid19_images.loaders._select import NoItemsError
+
+        self.options = options
+        selection = selection_for(volume_selection_options(options))
+        self.classes: list[str] = list(selection.classes)
+        self.volumes: list[VolumeItem] = group_volumes(selection)
+        self.duplicates: dict[str, str] = {}
+        if options.deduplicate:
+            self.volumes, self.duplicates = drop_duplicate_volumes(self.volumes, selection.items)
+        if not self.volumes:
+            raise NoItemsError("no DICOM series or NIfTI volumes among the selected CT items")
+
+    def __len__(self) -> int:
+        return len(self.volumes)
+
+    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+        """``(volume float32 (z, y, x) in HU, mask uint8 or None, meta)`` after resampling."""
+        item = self.volumes[index]
+        mask = None
+        if item.kind == "dicom":
+            volume, spacing, files = read_dicom_series(item.files)
+        else:
+            volume, spacing = read_nifti_volume(item.files[0])
+            files = item.files
+            if item.mask:
+                mask, _ = read_nifti_volume(self.options.root / item.mask, mask=True)
+        size, new_spacing = target_shape(volume.shape, spacing, self.options)
+        volume = resample(volume, size, nearest=False)
+        if mask is not None:
+            mask = resample(mask, size, nearest=True).astype(np.uint8)
+        meta = {
+            "source": item.source,
+            "key": item.key,
+            "files": files,
+            "image_ids": item.image_ids,
+            "original_spacing": spacing,
+            "spacing": new_spacing,
+            "shape": tuple(volume.shape),
+            "mask_file": item.mask,
+        }
+        return volume.astype(np.float32, copy=False), mask, meta
+
+
+def make_volume_dataset(options: Options, transform: Any = None, target_transform: Any = None) -> Any:
+    """torch's volume dataset (``transform`` / ``target_transform`` as the 2-D torch loader's)."""
     from covid19_images.loaders.torch_volumes import CovidVolumeDataset
 
     return CovidVolumeDataset(options, transform=transform, target_transform=target_transform)
 
 
 def volume_selection_options(options: Options) -> Options:
-    """The slice selection volumes are grouped from: every slice, not one per duplicate."""
+    """The slice selection volumes are grouped from: every slice (duplicates are judged per volume)."""
     return replace(options, volumes=False, spacing=None, volume_size=None, monai_dict=False, deduplicate=False)

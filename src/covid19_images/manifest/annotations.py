@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,8 @@ from tqdm.auto import tqdm
 from covid19_images.core.annotation import ANNOTATION_COLUMNS, Annotation
 from covid19_images.core.licenses import normalise_license
 from covid19_images.core.schema import Problem, parse_extra
+from covid19_images.manifest import integrity
+from covid19_images.manifest.integrity import DamagedManifest
 from covid19_images.manifest.io import ANNOTATIONS_FILE
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.registry import SourceSpec
@@ -55,12 +58,20 @@ def empty_annotations() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in ANNOTATION_COLUMNS})
 
 
-def read_annotations(root: Path) -> pd.DataFrame | None:
-    """``manifests/annotations.csv`` as strings, or None if there is none yet."""
+def read_annotations(root: Path, *, check: bool = True) -> pd.DataFrame | None:
+    """``manifests/annotations.csv`` as strings, or None if there is none yet.
+
+    With ``check`` (the default), a file that does not match its integrity record, or that
+    shows damage (merge conflict markers, a cut row), raises
+    :class:`~covid19_images.manifest.integrity.DamagedManifest` naming it, as the manifest does.
+    """
     path = Path(root) / ANNOTATIONS_FILE
     if not path.is_file():
         return None
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+    data = path.read_bytes()
+    if check:
+        integrity.check(path, data)
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
     for name in ANNOTATION_COLUMNS:
         if name not in frame.columns:
             frame[name] = ""
@@ -213,7 +224,11 @@ def join_annotations(
             problems.append(Problem(spec.name, message, path=path, row=row))
         done.add(spec.name)
     frame = pd.DataFrame(rows, columns=list(ANNOTATION_COLUMNS)) if rows else empty_annotations()
-    previous = read_annotations(root)
+    try:
+        previous = read_annotations(root)
+    except DamagedManifest as err:  # the build rewrites it from the sources; kept rows cannot be trusted
+        problems.append(Problem("", f"previous annotations not kept: {err}", level="warning"))
+        previous = None
     if previous is not None and not previous.empty:
         held = set(manifest["image_id"])
         kept = previous[~previous["source"].isin(done) & previous["image_id"].isin(held)]

@@ -92,7 +92,9 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
     """
     write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
     checkpoint("write.problems-done")
-    write_atomic(Path(root) / ANNOTATIONS_FILE, annotations_bytes(result.annotations))
+    annotations = annotations_bytes(result.annotations)
+    integrity.write_record(Path(root) / ANNOTATIONS_FILE, annotations)  # verify and the loaders check it
+    write_atomic(Path(root) / ANNOTATIONS_FILE, annotations)
     if result.unchanged and result.cache is not None and result.cache.manifest_sha256:
         digest = result.cache.manifest_sha256  # the same bytes are on disk already
     else:

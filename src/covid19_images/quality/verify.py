@@ -14,6 +14,11 @@ image-like files in the checkouts that nothing explains. Mismatches, each one fa
   (an untracked or locally modified file, or any such file in a folder that is not a git
   checkout).
 
+``manifests/annotations.csv`` is checked too (:mod:`covid19_images.quality.verify_annotations`):
+``annotations_damaged`` (not the file the last sync wrote), ``annotation_files`` (a file
+holding annotations is missing or changed), ``annotation_orphans`` (annotations of an
+image the manifest does not hold), each failing.
+
 Image-like files that *are* part of the upstream commit but that the source's parser does
 not index (ieee8023's lung masks, pictures metadata.csv does not name) are listed as
 ``upstream_unused`` for information: they are upstream's business, not a mismatch.
@@ -41,10 +46,21 @@ from covid19_images.imaging.formats import (
 )
 from covid19_images.imaging.probe import fingerprints, sha256_file
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
+from covid19_images.quality.verify_annotations import verify_annotations
 from covid19_images.sources.git import head_commit
 
 IMAGE_LIKE = frozenset(DECODABLE_FORMATS)
-FAILING = ("missing", "changed", "undecodable", "pixels_differ", "stale", "unreferenced")
+FAILING = (
+    "missing",
+    "changed",
+    "undecodable",
+    "pixels_differ",
+    "stale",
+    "unreferenced",
+    "annotations_damaged",
+    "annotation_files",
+    "annotation_orphans",
+)
 
 
 class NoManifest(FileNotFoundError):
@@ -63,6 +79,10 @@ class VerifyResult:
     stale: list[dict[str, str]] = field(default_factory=list)
     unreferenced: list[dict[str, str]] = field(default_factory=list)
     upstream_unused: list[dict[str, str]] = field(default_factory=list)
+    annotations_checked: int = 0
+    annotations_damaged: list[dict[str, str]] = field(default_factory=list)
+    annotation_files: list[dict[str, str]] = field(default_factory=list)
+    annotation_orphans: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def mismatches(self) -> int:
@@ -80,7 +100,8 @@ class VerifyResult:
 
     def summary(self, limit: int = 50) -> str:
         """Human-readable listing: every failing category with up to ``limit`` entries each."""
-        lines = [f"checked {self.checked} files: {self.mismatches} mismatch(es)"]
+        annotations = f" and {self.annotations_checked} annotations" if self.annotations_checked else ""
+        lines = [f"checked {self.checked} files{annotations}: {self.mismatches} mismatch(es)"]
         for name in FAILING:
             items = getattr(self, name)
             if not items:
@@ -115,6 +136,14 @@ def _describe(kind: str, item: dict[str, str]) -> str:
         )
     if kind == "unreferenced":
         return f"{where} ({item['format']}, {item['why']})"
+    if kind == "annotations_damaged":
+        return item["error"]
+    if kind == "annotation_files":
+        if item["why"] == "changed":
+            return f"{where} (changed): sha256 {item['actual'][:12]}…, annotations.csv says {item['expected'][:12]}…"
+        return f"{where} ({item['why']})"
+    if kind == "annotation_orphans":
+        return f"{where}: {item['count']} annotation(s) of images not in the manifest ({item['image_ids']})"
     if kind == "missing":
         return f"{where}{' (' + item['hint'] + ')' if item.get('hint') else ''}"
     return where
@@ -287,6 +316,7 @@ def verify(
     reported = _reported(root)
     for name, directory in tqdm(dirs.items(), desc="scanning checkouts", unit="source", disable=not progress):
         _scan_checkout(root, name, directory, referenced, reported, result)
+    verify_annotations(root, manifest, result, progress=progress, workers=workers)
     for name in (*FAILING, "upstream_unused"):
         getattr(result, name).sort(key=lambda item: (item.get("source", ""), item.get("path", "")))
     return result

@@ -341,7 +341,9 @@ def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport)
     # a .gitmodules that sync refused must not be laundered into a commit
     tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
     record = record_path(Path(MANIFEST_FILE)).as_posix()
-    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, *([] if tampered else [".gitmodules"])]
+    annotations_record = record_path(Path(ANNOTATIONS_FILE)).as_posix()
+    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, annotations_record]
+    paths += [] if tampered else [".gitmodules"]
     paths += [f"datasets/{u.name}" for u in report.updates if u.status in ("added", "updated", "unchanged")]
     paths = [p for p in paths if (root / p).exists()]
     repo.git.add("--", *paths)
