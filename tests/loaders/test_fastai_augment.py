@@ -107,7 +107,7 @@ def test_a_fastai_transform_or_a_plain_callable_is_applied_per_item(root: Path) 
 
 def mask_as_image():
     """An item transform that replaces the image by a white-on-black picture of its mask."""
-    from fasttransform.transform import ItemTransform
+    from fastai.data.core import ItemTransform
 
     class MaskAsImage(ItemTransform):
         order = 6  # after ToTensor

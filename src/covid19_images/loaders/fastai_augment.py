@@ -41,10 +41,9 @@ from typing import Any
 import numpy as np
 import torch
 from fastai.callback.core import Callback
-from fastai.data.core import TfmdDL
+from fastai.data.core import Pipeline, TfmdDL, Transform  # fastai re-exports fasttransform
 from fastai.torch_core import TensorImage, TensorMask
 from fastai.vision.core import TensorPoint
-from fasttransform.transform import Pipeline, Transform
 
 from covid19_images.loaders.augment import draw_seed, fastai_light, item_key
 
