@@ -121,11 +121,42 @@ def test_imagefolder_hard_links_originals_and_torchvision_reads_it(root: Path, t
         assert image.size[0] > 0 and folder.classes[index] in set(mine["label"])
 
 
+def card_header_of(readme: Path) -> dict:
+    """The card's YAML header, read the way the Hub's client does (huggingface_hub) when installed."""
+    if importlib.util.find_spec("huggingface_hub") is not None:
+        from huggingface_hub import DatasetCard
+
+        return DatasetCard.load(readme).data.to_dict()
+    import yaml
+
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("\n---\n", 1)[0][4:])
+
+
+def catalog_citations() -> dict[str, str]:
+    """Every catalog source's citation, straight from its source.yaml."""
+    import yaml
+
+    catalog = Path(__file__).resolve().parents[2] / "src/covid19_images/sources/catalog"
+    specs = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(catalog.glob("*/source.yaml"))]
+    return {spec["name"]: str(spec.get("citation", "")).strip() for spec in specs}
+
+
 def test_datasets_load_dataset_reads_the_hf_export(root: Path, tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     result = export(tmp_path / "hf", "hf", root=root, image_size=64, shard_size=30)
-    card = (tmp_path / "hf" / "README.md").read_text()
-    assert card.startswith("---\n") and "task_categories:" in card and "license: other" in card
+    header = card_header_of(tmp_path / "hf" / "README.md")
+    assert header["license"] == "other" and header["task_categories"] == ["image-classification"]
+    catalog = catalog_citations()
+    sources = sorted(set(exported(tmp_path / "hf")["source"]))
+    assert len(sources) >= 2
+    cited = {entry["source"]: entry["citation"] for entry in header["source_citations"]}
+    assert sorted(cited) == sources
+    body = (tmp_path / "hf" / "README.md").read_text().split("\n---\n", 1)[1]
+    for source in sources:
+        assert cited[source] == catalog[source] and catalog[source]
+        assert catalog[source] in body  # still in the card's body too
     loaded = datasets.load_dataset(str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache"))
     rows = exported(tmp_path / "hf")
     assert set(loaded) == set(result.counts)

@@ -130,13 +130,10 @@ def _write_card(request: ExportRequest, selection, shards: dict, sheet: str) -> 
 
     items = selection.items
     licences = sorted(set(items["license"].astype(str)))
-    header = card_header(selection.classes, shards, licences, len(items), request.modality)
     registry = load_registry(request.root)
-    citations = [
-        f"- **{s}**: {registry[s].citation.strip()}"
-        for s in sorted(set(items["source"]))
-        if s in registry and registry[s].citation
-    ]
+    cited = {s: registry[s].citation.strip() if s in registry else "" for s in sorted(set(items["source"]))}
+    header = card_header(selection.classes, shards, licences, len(items), request.modality, cited)
+    citations = [f"- **{s}**: {text}" for s, text in cited.items() if text]
     body = sheet
     if citations:
         body += "\n## Citation\n\nCite every source you use:\n\n" + "\n".join(citations) + "\n"

@@ -5,7 +5,9 @@ Each Parquet file has an ``image`` column stored as the ``Image`` feature does (
 column (``label`` renamed ``label_name``) plus ``frame``. The features are written into
 the Parquet schema metadata (key ``huggingface``) *and* into the card's ``dataset_info``,
 so ``datasets.load_dataset(DIR)`` reads the ClassLabel names and ``push_to_hub`` publishes
-the folder as it is. The card's ``configs`` maps each split to its files explicitly.
+the folder as it is. The card's ``configs`` maps each split to its files explicitly; its
+header also carries the licences (``license: other`` + ``license_details``), the task
+category and every source's citation (``source_citations``: the Hub has no standard key).
 """
 
 from __future__ import annotations
@@ -67,8 +69,25 @@ def write(request: ExportRequest, selection: Selection) -> tuple[list[str], dict
     return paths, shards
 
 
-def card_header(classes: tuple[str, ...], shards: dict, licences: list[str], count: int, modality: str) -> dict:
-    """The YAML header of the dataset card (the Hub reads licence, task, size, configs, features)."""
+#: custom card key: the Hub's metadata spec (hub-docs datasetcard.md) and huggingface_hub's
+#: ``DatasetCardData`` have no citation field (citations are a body section in the Hub's template),
+#: so the sources' citations are kept under this clearly named extra key *and* in the body
+CITATIONS_KEY = "source_citations"
+
+
+def card_header(
+    classes: tuple[str, ...],
+    shards: dict,
+    licences: list[str],
+    count: int,
+    modality: str,
+    citations: dict[str, str] | None = None,
+) -> dict:
+    """The YAML header of the dataset card (the Hub reads licence, task, size, configs, features).
+
+    ``citations`` maps every exported source to its registry citation ("" when it has none);
+    it becomes ``source_citations``, a list of ``{source, citation}`` in source order.
+    """
     sizes = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
     size = next((name for limit, name in sizes if count < limit), "n>1M")
     return {
@@ -81,6 +100,7 @@ def card_header(classes: tuple[str, ...], shards: dict, licences: list[str], cou
         "task_categories": ["image-classification"],
         "tags": ["medical", "covid-19", modality],
         "size_categories": [size],
+        CITATIONS_KEY: [{"source": name, "citation": text} for name, text in sorted((citations or {}).items())],
         "configs": [
             {
                 "config_name": "default",

@@ -18,11 +18,15 @@ Reproducibility: every random draw of one item comes from a generator seeded wit
 ``hash(seed, epoch, item key)`` (the key is the image id and frame), so the augmented
 tensor of an item does not depend on the number of DataLoader workers, the sampling
 order or the rank; call ``set_epoch(epoch)`` each epoch, as with ``DistributedSampler``.
-Only items whose split is in ``augment_splits`` (default train) are augmented.
+Only items whose split is in ``augment_splits`` (default train) are augmented. The same
+holds for fastai: its ``aug_transforms`` run per item in the DataLoader under that seed
+(:mod:`covid19_images.loaders.fastai_augment`), not per batch from the global RNG.
 
 Masks and boxes: the torch augmenter takes ``(image, target)`` with torchvision
 ``tv_tensors`` (``Mask``, ``BoundingBoxes``) inside the target, and transforms v2 moves
-them with the image (geometric part only; colour changes leave masks alone).
+them with the image (geometric part only; colour changes leave masks alone). TF's
+``tf_light`` warps a mask with nearest sampling; fastai's affine moves the item's
+``TensorMask`` (and points/boxes) in the same call as its image.
 """
 
 from __future__ import annotations
@@ -107,11 +111,10 @@ def make_torch_augmenter(augment: Any, seed: int) -> TorchAugmenter | None:
 
 
 def fastai_light() -> list[Any]:
-    """The "light" preset as fastai batch transforms (``aug_transforms``, flips off, no warp).
+    """The "light" preset as fastai ``aug_transforms`` (flips off, no warp, zero padding).
 
-    fastai applies them to the training set only and draws on the GPU batch with torch's
-    global RNG: seed it with ``fastai.torch_core.set_seed`` for repeatable runs (per batch,
-    not per item: see the module docstring for the stronger torch/TF guarantee).
+    The fastai loader runs them per item, keyed like the torch and TF ones (see
+    :mod:`covid19_images.loaders.fastai_augment`), not on the collated batch.
     """
     from fastai.vision.augment import aug_transforms
 

@@ -7,6 +7,10 @@ custom piece is ``get_x``, which reads a manifest row through the shared reader 
 downscaled JPEG decode, already resized to ``image_size``) or from the cache; fastai's
 ``IntToFloatTensor`` then scales to [0, 1] as usual.
 
+``augment=`` runs fastai's ``aug_transforms`` (or the given transform) per item, under a
+seed from ``(seed, epoch, image)``: see :mod:`covid19_images.loaders.fastai_augment`;
+``dls.set_epoch(n)`` or the ``SetEpoch`` callback moves the epoch.
+
 The ``test`` rows are never in train or valid: they are ``dls.test_items``, to be served
 with ``dls.test_dl(dls.test_items, with_labels=True)`` when the model is final.
 """
@@ -70,7 +74,7 @@ def make_fastai_dataloaders(
         )
     guard_tf_then_torchvision("fastai")
     require("fastai", "fastai")
-    batch_tfms = _augment_hook(options, batch_tfms)
+    augmenting = _augment_hook(options)
     from fastai.data.block import CategoryBlock, ColReader, ColSplitter, DataBlock
     from fastai.vision.core import PILImage, PILImageBW
     from fastai.vision.data import ImageBlock
@@ -110,28 +114,30 @@ def make_fastai_dataloaders(
         kwargs["num_workers"] = num_workers
     if device is not None:
         kwargs["device"] = device
-    dls = block.dataloaders(served, **kwargs)
+    dls = block.dataloaders(served, **kwargs, **augmenting)
     drop = ["file", "label_index", "item"]
     dls.classes = list(selection.classes)
     dls.manifest = served.drop(columns=drop)
     dls.test_items = items[items["split"] == "test"].reset_index(drop=True)
+    if augmenting:
+        from covid19_images.loaders.fastai_augment import EpochSetter
+
+        dls.set_epoch = EpochSetter(dls)  # train and valid (a test_dl starts at valid's epoch)
     return dls
 
 
-def _augment_hook(options: Options, batch_tfms: Any) -> Any:
-    """Issue 12 hook: ``augment`` -> fastai batch transforms (training set only, fastai's rule);
-    ``with_id`` is refused with where the ids are (fastai batches carry no strings)."""
+def _augment_hook(options: Options) -> dict[str, Any]:
+    """Issue 12 hook: ``augment`` -> the ``dataloaders`` arguments of per-item keyed augmentation
+    (:mod:`covid19_images.loaders.fastai_augment`); ``with_id`` is refused with where the ids
+    are (fastai batches carry no strings)."""
     if options.with_id:
         raise ValueError(
             "with_id is not supported by the fastai loader: dls.train.items / dls.valid.items are the manifest "
             "rows (column image_id) in dataset order; use dls.valid.items['image_id'] with get_preds"
         )
     if options.augment is None:
-        return batch_tfms
-    if tuple(options.augment_splits) != ("train",):
-        raise ValueError("fastai augments its training set only: leave augment_splits at its default")
-    from covid19_images.loaders.augment import fastai_light
+        return {}
+    from covid19_images.loaders.fastai_augment import ItemAugmenter, KeyedAugmentDL
 
-    extra = fastai_light() if options.augment == "light" else [options.augment]
-    given = [] if batch_tfms is None else list(batch_tfms) if isinstance(batch_tfms, (list, tuple)) else [batch_tfms]
-    return given + extra
+    augmenter = ItemAugmenter(options.augment, options.seed, options.augment_splits)
+    return {"dl_type": KeyedAugmentDL, "augmenter": augmenter}

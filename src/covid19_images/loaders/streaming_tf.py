@@ -3,10 +3,22 @@
 ``load_covid_xray("tf", shards=DIR)`` reads ``DIR/<split>-*.tfrecord`` (listed in
 ``DIR/export.json``; a glob/URL pattern is taken as given). The dataset starts from the
 *file* list and sets ``auto_shard_policy = FILE``, so under ``MultiWorkerMirroredStrategy``
-(``strategy.experimental_distribute_dataset``) each worker reads whole files: keep at
-least as many files as workers (``export --shard-size``). Files are interleaved
-deterministically; with ``shuffle=True`` the file order and a record buffer are shuffled
-with ``seed`` (reshuffled each iteration). Elements are ``(image float32 [H, W, C] in
+(``strategy.experimental_distribute_dataset``) each worker reads whole files: of N workers,
+worker i reads files i, i+N, ... of the sorted list, every record exactly once across the
+workers (tests/loaders/test_streaming_tf.py runs two real workers). Keep at least as many
+files as workers (``export --shard-size``): with fewer, TF stops at the first step with
+"Could not apply FILE based sharding". Files are
+interleaved deterministically; with ``shuffle=True`` the file order and a record buffer are
+shuffled with ``seed`` (reshuffled each iteration); TF takes the FILE shard *before* that
+shuffle, so which files a worker reads does not depend on the seed, only their order does.
+
+Uneven shard counts (a short last file, or a file count not divisible by the workers) give
+the workers different numbers of records. ``experimental_distribute_dataset`` handles it:
+every worker runs the same number of steps, the workers that run out first get empty
+(zero-size) per-replica batches until all are exhausted, so collectives never hang and no
+record is dropped or repeated; losses averaged with ``tf.nn.compute_average_loss(...,
+global_batch_size=...)`` stay right. ``drop_remainder=True`` on the batch would instead drop
+each worker's own remainder. Elements are ``(image float32 [H, W, C] in
 [0, 1], label int32)`` plus the ``image_id`` string with ``with_id=True``; ``augment``
 applies :func:`covid19_images.loaders.augment.tf_light` (or the callable) to items of
 ``augment_splits`` with stateless seeds from ``(seed, epoch, image id)``; ``set_epoch``
