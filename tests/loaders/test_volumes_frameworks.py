@@ -40,7 +40,7 @@ def build(root: Path, sources: list[str]) -> Path:
 
 
 @pytest.mark.upstream
-def test_numpy_resampling_is_torchs_trilinear_and_nearest_exact(shared: Path) -> None:
+def test_scipy_resampling_is_torchs_trilinear_and_nearest_exact(shared: Path) -> None:
     volume, _spacing, _files = read_dicom_series(series_files(shared)[2])
     tensor = torch.from_numpy(volume)[None, None]
     for size in [(5, 64, 48), (2, 700, 31), (volume.shape[0], 100, 600)]:

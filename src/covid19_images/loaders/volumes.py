@@ -197,42 +197,24 @@ def target_shape(
     return size, new_spacing  # type: ignore[return-value]
 
 
-def _axis_linear(volume: np.ndarray, axis: int, size: int) -> np.ndarray:
-    """Linear interpolation along one axis, half-pixel centres (``align_corners=False``)."""
-    count = volume.shape[axis]
-    if count == size:
-        return volume
-    # float32 index arithmetic, as torch's CPU kernel does, so the weights agree to the last bit or two
-    scale = np.float32(count / size)
-    source = np.maximum((np.arange(size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5), 0)
-    low = np.minimum(source.astype(np.int64), count - 1)
-    high = np.minimum(low + 1, count - 1)
-    weight = (source - low.astype(np.float32)).astype(np.float32)
-    shape = [1, 1, 1]
-    shape[axis] = size
-    far = weight.reshape(shape)
-    near = (np.float32(1) - weight).reshape(shape)
-    return near * np.take(volume, low, axis=axis) + far * np.take(volume, high, axis=axis)
-
-
 def resample(volume: np.ndarray, size: Sequence[int], *, nearest: bool) -> np.ndarray:
     """Trilinear (image) or nearest-neighbour (mask) resampling of a ``(z, y, x)`` array to ``size``.
 
-    Separable, with torch's conventions (``interpolate`` ``"trilinear"``, ``align_corners=False``,
-    and ``"nearest-exact"``), in NumPy so every framework serves the same voxels.
+    ``scipy.ndimage.zoom`` with ``grid_mode=True`` (pixels are areas: half-pixel centres, edge
+    values extended) is the arithmetic of torch's ``interpolate(mode="trilinear",
+    align_corners=False)`` and ``"nearest-exact"``, in SciPy, so every framework serves the
+    same voxels without importing another one.
     """
+    from scipy import ndimage
+
     size = tuple(int(n) for n in size)
     if tuple(volume.shape) == size:
         return volume
-    if nearest:
-        picks = [
-            np.minimum(np.floor((np.arange(n) + 0.5) * (old / n)).astype(np.int64), old - 1)
-            for old, n in zip(volume.shape, size, strict=True)
-        ]
-        return volume[np.ix_(*picks)]
-    out = np.asarray(volume, dtype=np.float32)
-    for axis in (2, 1, 0):  # x, then y, then z: torch's order of the weighted sums
-        out = _axis_linear(out, axis, size[axis])
+    zoom = [n / old for old, n in zip(volume.shape, size, strict=True)]
+    data = volume if nearest else np.asarray(volume, dtype=np.float32)
+    out = ndimage.zoom(data, zoom, order=0 if nearest else 1, mode="nearest", grid_mode=True)
+    if out.shape != size:  # zoom rounds shape * factor: never off here, but the caller needs exactly size
+        raise ValueError(f"resampled to {out.shape}, expected {size}")
     return np.ascontiguousarray(out)
 
 
