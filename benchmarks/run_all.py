@@ -23,12 +23,20 @@ RUNS = (
     ("torch_all", "bench_torch.py", ["--kind", "all", "--count", "1000", "--rounds", "4"]),
     ("tf_all", "bench_tf.py", ["--kind", "all", "--count", "1000", "--rounds", "6"]),
     ("export_large", "bench_export.py", ["--kind", "large-jpeg", "--count", "1000", "--rounds", "3"]),
+    ("fastai_augment", "bench_fastai_augment.py", ["--count", "512", "--rounds", "3"]),
 )
 
 
 def table(results: dict[str, dict]) -> str:
     lines = ["| benchmark | baseline img/s | ours img/s | ratio (best) | ratio (CPU time) |", "|---|---|---|---|---|"]
     for name, data in results.items():
+        if name == "fastai_augment":  # keyed per-item augmentation against fastai's own per-batch aug_transforms
+            base, ours = data["batch_tfms"]["img_s_best"], data["per_item"]["img_s_best"]
+            lines.append(
+                f"| {name} per item (keyed) vs aug_transforms per batch | {base} | {ours} | "
+                f"{round(ours / base, 2)}x | |"
+            )
+            continue
         if name.startswith("torch"):
             rows = [
                 ("first epoch vs ImageFolder", "imagefolder", "ours_first_epoch", "first_epoch"),
