@@ -162,3 +162,19 @@ def test_set_epoch_callback_follows_fastais_training_loop(root: Path) -> None:
     with learn.no_logging(), learn.no_bar():
         learn.fit(3, lr=1e-3)
     assert seen == [(0, 0), (1, 1), (2, 2)]
+
+
+def test_a_plain_callable_gets_the_image_and_its_mask_and_returns_both(seg_root: Path) -> None:
+    def mirror(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return image.flip(-1), mask.flip(-1)
+
+    options = {"root": seg_root, "task": "segmentation", "image_size": 64, "bs": 4, "num_workers": 0}
+    plain = load_covid_xray("fastai", **options).train.new(shuffle=False, drop_last=False)
+    mirrored = load_covid_xray("fastai", augment=mirror, **options).train.new(shuffle=False, drop_last=False)
+    batches = 0
+    for (image, mask), (image0, mask0) in zip(mirrored, plain, strict=True):
+        assert torch.equal(mask.as_subclass(torch.Tensor), mask0.as_subclass(torch.Tensor).flip(-1))
+        assert torch.allclose(image.as_subclass(torch.Tensor), image0.as_subclass(torch.Tensor).flip(-1), atol=1e-6)
+        assert not torch.equal(mask.as_subclass(torch.Tensor), mask0.as_subclass(torch.Tensor))
+        batches += 1
+    assert batches > 0
