@@ -37,6 +37,40 @@ def test_edges_say_why_two_rows_are_one_group() -> None:
     assert result.groups.tolist() == ["a"] * 4
 
 
+def test_equal_perceptual_hashes_of_different_files_are_a_near_pair_at_distance_zero() -> None:
+    h = hashes(2, 30)
+    manifest = frame(
+        [
+            {"image_id": "a", "sha256": "S", "pixel_sha256": "P", "phash": h[0]},
+            {"image_id": "b", "sha256": "T", "pixel_sha256": "Q", "phash": h[0]},  # re-encoded elsewhere
+            {"image_id": "c", "sha256": "U", "pixel_sha256": "R", "phash": h[1]},  # 30 bits: only a candidate
+        ]
+    )
+    result = find_duplicates(manifest)
+    assert [(e.a, e.b, e.kind, e.distance) for e in result.edges] == [(0, 1, "near", 0)]
+    assert [(e.a, e.b, e.kind, e.distance) for e in result.unconfirmed] == [(0, 2, "near", 30)]
+    assert result.groups.tolist() == ["a", "a", ""]
+
+
+def test_rows_without_file_or_pixel_hash_are_not_copies_of_each_other() -> None:
+    h = hashes(3, 100, 120, 140)
+    manifest = frame(
+        [
+            {"image_id": "a", "sha256": "", "pixel_sha256": "", "phash": h[0]},
+            {"image_id": "b", "sha256": "", "pixel_sha256": "", "phash": h[1]},
+            {"image_id": "c", "sha256": "S", "pixel_sha256": "", "phash": h[2]},
+            {"image_id": "d", "sha256": "T", "pixel_sha256": "", "phash": h[3]},
+        ]
+    )
+    result = find_duplicates(manifest)
+    assert result.edges == [] and result.groups.tolist() == ["", "", "", ""]
+
+
+def test_an_empty_manifest_has_no_groups() -> None:
+    empty = frame([{"image_id": "a", "sha256": "S", "pixel_sha256": "P", "phash": hashes(4)[0]}]).iloc[:0]
+    assert assign_dup_groups(empty).tolist() == [] and find_duplicates(empty).edges == []
+
+
 def test_old_manifest_without_fingerprint_columns_groups_by_bytes() -> None:
     manifest = pd.DataFrame(
         {"image_id": ["x", "y", "z"], "source": "s", "path": ["x", "y", "z"], "sha256": ["S", "S", "T"]}
@@ -200,6 +234,14 @@ def test_previous_keys_win_by_member_count_then_by_name() -> None:
     now.index = [4, 9, 2, 5, 1]
     groups = assign_split_groups(now, previous)
     assert groups.to_dict() == {4: "s:b", 9: "s:b", 2: "s:b", 5: "s:b", 1: "s:n"}
+
+
+def test_equal_previous_groups_merge_into_the_smaller_key_and_empty_keys_do_not_vote() -> None:
+    previous = rows(("a1", "s", "s:a", ""), ("z1", "s", "s:z", ""), ("e1", "s", "s:e", ""), ("e2", "s", "s:e", ""))
+    previous["split_group"] = ["s:q", "s:c", "", ""]  # e1, e2: rows the old manifest left without a group
+    now = rows(("a1", "s", "s:a", "x"), ("z1", "s", "s:z", "x"), ("e1", "s", "s:e", "y"), ("e2", "s", "s:e", "y"))
+    # one member each: the smaller previous key wins, whatever row or key sorts first
+    assert assign_split_groups(now, previous).tolist() == ["s:c", "s:c", "s:e", "s:e"]
 
 
 def test_previous_manifest_without_split_groups_is_ignored() -> None:
