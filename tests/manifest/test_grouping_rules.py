@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from covid19_images.manifest.duplicates import assign_dup_groups, find_duplicates, hamming
-from covid19_images.manifest.splits import assign_split_groups, components, groups_across_splits
+from covid19_images.manifest.splits import (
+    assign_split_groups,
+    assign_splits,
+    components,
+    groups_across_splits,
+    split_for,
+)
 from tests.manifest.test_dedup import flip_bits, frame, random_hash
 
 
@@ -148,6 +154,21 @@ def test_an_unreadable_file_leaves_its_candidate_pair_unconfirmed() -> None:
         assert [(e.a, e.b) for e in result.unconfirmed] == [(0, 1)]
 
 
+def test_given_thumbnails_win_over_reading_the_files_under_root(tmp_path) -> None:
+    """A caller's thumbnail source is used even with a ``root`` (whose files do not exist here)."""
+    h = hashes(5, 30)
+    manifest = frame(
+        [
+            {"image_id": "a", "sha256": "S", "pixel_sha256": "P", "phash": h[0]},
+            {"image_id": "b", "sha256": "T", "pixel_sha256": "Q", "phash": h[1]},
+        ]
+    )
+    thumb = np.zeros((64, 64), np.float32)
+    result = find_duplicates(manifest, tmp_path, thumbnails=lambda p: thumb)
+    assert result.groups.tolist() == ["a", "a"] and result.unconfirmed == []
+    assert find_duplicates(manifest, tmp_path).groups.tolist() == ["", ""]  # unreadable: unconfirmed
+
+
 def test_a_pair_exactly_at_the_pixel_bound_is_joined() -> None:
     h = hashes(5, 30)
     manifest = frame(
@@ -199,6 +220,13 @@ def rows(*items: tuple[str, str, str, str]) -> pd.DataFrame:
             for i, s, p, d in items
         ]
     )
+
+
+def test_other_ratios_are_used_for_every_group() -> None:
+    now = rows(("a1", "s", "s:a", ""), ("b1", "s", "s:b", ""), ("c1", "s", "s:c", "x"), ("d1", "s", "", "x"))
+    assert assign_splits(now.copy(), ratios=(("only", 1.0),))["split"].tolist() == ["only"] * 4
+    split = assign_splits(now.copy())
+    assert split["split"].tolist() == [split_for(key) for key in split["split_group"]]
 
 
 def test_rows_without_patient_are_each_their_own_patient() -> None:

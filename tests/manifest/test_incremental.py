@@ -219,7 +219,10 @@ def test_safe_paths_give_the_same_answers_as_safe_relative(tmp_path: Path) -> No
     (tmp_path / "outside").mkdir()
     (base / "escape").symlink_to(tmp_path / "outside")
     (base / "inside").symlink_to(base / "images")
+    (base / "images" / "sub" / "deep").symlink_to(tmp_path / "outside")  # a link below the top level
     names = [
+        "images/sub/deep/x.png",
+        "images/sub/deep",
         "images/a.png",
         "./images/a.png",
         "images//a.png",
@@ -248,14 +251,16 @@ def test_safe_paths_give_the_same_answers_as_safe_relative(tmp_path: Path) -> No
         checker = SafePaths(base)
         for name in names:
             try:
-                expected: str | None = safe_relative(base, name).as_posix()
-            except UnsafePath:
-                expected = None
+                expected: str = safe_relative(base, name).as_posix()
+            except UnsafePath as err:
+                expected = f"refused: {err}"  # the reason is what the problem list shows
             try:
-                got: str | None = checker.check(name)
-            except UnsafePath:
-                got = None
+                got: str = checker.check(name)
+            except UnsafePath as err:
+                got = f"refused: {err}"
             assert got == expected, (name, with_links)
+        with pytest.raises(UnsafePath, match="outside the source folder"):
+            checker.check("images/sub/deep/x.png")
 
 
 def _random_frame(rng: np.random.Generator, count: int) -> pd.DataFrame:
@@ -366,22 +371,23 @@ def test_few_queries_by_popcount_equal_the_matrix_search() -> None:
     rng = np.random.default_rng(9)
     frame = _random_frame(rng, 300)
     hashes = [h for h in frame["phash"] if h]
+    hashes.append(hashes[0])  # the last row's only partner is row 0
     _, bits = hash_bytes(hashes)
     words = packed_bits(hashes)
     every = pairs_within(bits, 48)
     # rows whose near partner has a smaller row number, queried without that partner
     later = sorted(set(every[1][every[0] < every[1]].tolist()))[:5]
-    for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7)), later):
+    for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7)), later, [len(hashes) - 1]):
         for limit in (0, 24, 48):
             few = pairs_of_few(words, limit, np.asarray(queries))
             many = pairs_within(bits, limit, np.asarray(queries))
             tiled = pairs_within(bits, limit, np.asarray(queries), rows_per_tile=5, cols_per_tile=11)
             for other in (many, tiled):
-                assert all((x == y).all() for x, y in zip(few, other, strict=True)), (queries, limit)
+                assert all(np.array_equal(x, y) for x, y in zip(few, other, strict=True)), (queries, limit)
             # the same pairs as the full search, restricted to pairs with a queried row
             touched = np.isin(every[0], queries) | np.isin(every[1], queries)
             within = touched & (every[2] <= limit)
-            assert all((x == y[within]).all() for x, y in zip(few, every, strict=True)), (queries, limit)
+            assert all(np.array_equal(x, y[within]) for x, y in zip(few, every, strict=True)), (queries, limit)
     assert len(pairs_within(bits, 48, np.arange(len(hashes)))[0]) > 10
 
 

@@ -100,14 +100,14 @@ class SafePaths:
         while stack:
             prefix = stack.pop()
             try:
-                entries = list(os.scandir(self.source_dir / prefix if prefix else self.source_dir))
+                entries = list(os.scandir(self.source_dir / prefix))  # prefix "": the folder itself
             except OSError:
                 continue
             for entry in entries:
                 name = f"{prefix}/{entry.name}" if prefix else entry.name
                 if entry.is_symlink():
                     self.links.add(name)
-                elif entry.is_dir(follow_symlinks=False) and name != ".git":
+                elif entry.is_dir() and name != ".git":  # (a link to a folder is a link, above)
                     stack.append(name)
 
     def check(self, relative: str) -> str:

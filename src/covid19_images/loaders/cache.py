@@ -75,7 +75,7 @@ def cache_key(selection: Selection, size: tuple[int, int], channels: int) -> str
     digest = hashlib.sha256()
     header = f"cache {CACHE_FORMAT} reader {_reader_fingerprint()} size {size[0]}x{size[1]} channels {channels}"
     digest.update(f"{header} count {len(items)}".encode())
-    for sha, path, frame in items[["sha256", "file", "frame"]].itertuples(index=False):
+    for sha, path, frame in items[["sha256", "file", "frame"]].to_numpy().tolist():
         digest.update(f"\n{_content_id(sha, path)}:{int(frame)}".encode())
     return digest.hexdigest()[:40]
 

@@ -58,13 +58,10 @@ def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def near_pairs(hashes: Sequence[str], max_distance: int, **tiles: int) -> Iterator[tuple[int, int, int]]:
-    """Every pair ``(i, j, distance)`` with ``i < j`` whose hashes differ in at most ``max_distance`` bits.
-
-    ``tiles``: ``rows_per_tile`` / ``cols_per_tile`` of :func:`~covid19_images.manifest.near_index.pairs_within`.
-    """
+def near_pairs(hashes: Sequence[str], max_distance: int) -> Iterator[tuple[int, int, int]]:
+    """Every pair ``(i, j, distance)`` with ``i < j`` whose hashes differ in at most ``max_distance`` bits."""
     positions, bits = hash_bytes(hashes)
-    a, b, d = pairs_within(bits, max_distance, **tiles)
+    a, b, d = pairs_within(bits, max_distance)
     yield from map(tuple, np.column_stack((positions[a], positions[b], d)).tolist())
 
 
@@ -174,12 +171,11 @@ def _search(
         _, packed = hash_bytes(list(fingerprints.to_numpy()))
         a, b, d = pairs_within(packed, max(accept, candidate), queries)
     # pairs at or below ``accept`` are near without a look; the others are candidates, checked
-    # on pixels when thumbnails can be had (the first picture is only decoded when it can be)
+    # on pixels when thumbnails can be had
     status = np.where(d <= accept, "near", "unconfirmed").astype(object)
     mses = np.full(len(d), np.nan)
     for k in np.flatnonzero(d > accept).tolist() if thumbnails else []:
-        ta = thumbnails(int(representative[a[k]]))
-        tb = thumbnails(int(representative[b[k]])) if ta is not None else None
+        ta, tb = thumbnails(int(representative[a[k]])), thumbnails(int(representative[b[k]]))
         if ta is not None and tb is not None:
             mses[k] = thumbnail_mse(ta, tb)
             status[k] = "near" if mses[k] <= confirm_mse else "rejected"
@@ -217,7 +213,7 @@ def find_duplicates(
     # anyway (``same`` edges), so 9,000 re-encodings of one picture cost 9,000 edges, not 40
     # million pairs. The node's pixel checks use one file: the smallest ``sha256`` (content, not
     # row order, so an incremental search and a fresh one pick the same file).
-    file_key = np.where(sha.to_numpy() != "", sha.to_numpy(), np.char.add("id:", ids.astype(str))).astype(object)
+    file_key = sha.to_numpy().astype(object)
     phashes = hashes.to_numpy().astype(object)
     usable = (hashes.str.len() == PHASH_HEX).to_numpy()
     same_a, same_b = _star_edges(hashes, usable)

@@ -40,7 +40,7 @@ def hash_bytes(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def _floats(tile: np.ndarray) -> np.ndarray:
     """Packed hash bytes as a +-1 float32 matrix (one row of 256 values per hash)."""
-    return np.unpackbits(tile, axis=1).astype(np.float32) * 2.0 - 1.0
+    return np.where(np.unpackbits(tile, axis=1), np.float32(1), np.float32(-1))
 
 
 def pairs_within(
@@ -141,7 +141,7 @@ class NearIndex:
     def load(cls, directory: Path, settings: dict) -> NearIndex | None:
         """The stored index, or None when absent, unreadable or made with other settings."""
         try:
-            meta = json.loads((directory / "near-index.json").read_text(encoding="utf-8"))
+            meta = json.loads((directory / "near-index.json").read_bytes())  # JSON is UTF-8
             if meta != {**settings, "version": INDEX_VERSION}:
                 return None
             keys = pd.read_parquet(directory / "near-fingerprints.parquet")

@@ -98,7 +98,7 @@ def assign_splits(
         return manifest
     manifest["split_group"] = assign_split_groups(manifest, previous)
     keys = pd.unique(manifest["split_group"])
-    manifest["split"] = manifest["split_group"].map(dict(zip(keys, (split_for(k, ratios) for k in keys), strict=True)))
+    manifest["split"] = manifest["split_group"].map({key: split_for(key, ratios) for key in keys})
     return manifest
 
 
