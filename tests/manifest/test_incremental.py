@@ -248,6 +248,7 @@ def test_safe_paths_give_the_same_answers_as_safe_relative(tmp_path: Path) -> No
         if not with_links:
             (base / "escape").unlink()
             (base / "inside").unlink()
+            (base / "images" / "sub" / "deep").unlink()
         checker = SafePaths(base)
         for name in names:
             try:
@@ -259,8 +260,9 @@ def test_safe_paths_give_the_same_answers_as_safe_relative(tmp_path: Path) -> No
             except UnsafePath as err:
                 got = f"refused: {err}"
             assert got == expected, (name, with_links)
-        with pytest.raises(UnsafePath, match="outside the source folder"):
-            checker.check("images/sub/deep/x.png")
+        if with_links:
+            with pytest.raises(UnsafePath, match="outside the source folder"):
+                checker.check("images/sub/deep/x.png")
 
 
 def _random_frame(rng: np.random.Generator, count: int) -> pd.DataFrame:
@@ -458,3 +460,34 @@ def test_near_index_checks_the_pixels_of_a_known_pair_only_once() -> None:
         fresh = find_duplicates(grown, thumbnails=lambda p: thumbnails(p, grown))
         assert list(more.groups) == list(fresh.groups)
         assert sorted((e.a, e.b, e.kind) for e in more.edges) == sorted((e.a, e.b, e.kind) for e in fresh.edges)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({}, {"accept": 10}),
+        ({}, {"candidate": 30}),
+        ({}, {"confirm_mse": 5.0}),
+        ({"thumbnails": None}, {}),  # candidates left unconfirmed, now checkable on pixels
+    ],
+)
+def test_an_index_made_under_other_settings_is_not_reused(before: dict, after: dict) -> None:
+    """Edges decided under other thresholds, or without pixel checks, are decided again."""
+    from covid19_images.manifest.duplicates import find_duplicates
+
+    frame = _random_frame(np.random.default_rng(13), 300)
+
+    checker = np.tile([[0.0, 1.0], [1.0, 0.0]], (2, 2))
+
+    def thumbnails(position: int) -> np.ndarray:  # two pictures: a checkerboard and its negative
+        return checker if int(frame["image_id"].iat[position]) % 2 else 1 - checker
+
+    def answer(result) -> tuple:
+        kinds = (result.edges, result.rejected, result.unconfirmed)
+        return list(result.groups), [sorted((e.a, e.b, e.distance) for e in edges) for edges in kinds]
+
+    old = find_duplicates(frame, **{"thumbnails": thumbnails, **before}).index
+    settings = {"thumbnails": thumbnails, **after}
+    fresh = find_duplicates(frame, **settings)
+    assert answer(find_duplicates(frame, **settings, index=old)) == answer(fresh)
+    assert answer(fresh) != answer(find_duplicates(frame, **{"thumbnails": thumbnails, **before}))
