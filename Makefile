@@ -33,15 +33,20 @@ lint: $(STAMP)
 # Mutation testing of the safety-critical functions (docs/mutation.md); minutes, not in CI.
 MUTANTS := \
 	"covid19_images.core.paths.x_lexical_problem*" "covid19_images.core.paths.x_safe_relative*" \
+	"covid19_images.core.paths.xǁSafePathsǁ*" \
 	"covid19_images.manifest.splits.x_bucket*" "covid19_images.manifest.splits.x_split_for*" \
 	"covid19_images.manifest.splits.x_patient_keys*" \
 	"covid19_images.manifest.splits.x_components*" "covid19_images.manifest.splits.x_assign_split_groups*" \
-	"covid19_images.manifest.splits.x_groups_across_splits*" \
-	"covid19_images.manifest.near_index.x_hash_bits*" "covid19_images.manifest.near_index.x_pairs_within*" \
-	"covid19_images.manifest.duplicates.x_hamming*" "covid19_images.manifest.duplicates.x__search*" \
+	"covid19_images.manifest.splits.x_assign_splits*" "covid19_images.manifest.splits.x_groups_across_splits*" \
+	"covid19_images.manifest.near_index.x_hash_bits*" "covid19_images.manifest.near_index.x_hash_bytes*" \
+	"covid19_images.manifest.near_index.x__floats*" "covid19_images.manifest.near_index.x_pairs_within*" \
+	"covid19_images.manifest.near_index.x_packed_bits*" "covid19_images.manifest.near_index.x_pairs_of_few*" \
+	"covid19_images.manifest.near_index.x__sorted_pairs*" "covid19_images.manifest.near_index.xǁNearIndexǁload*" \
+	"covid19_images.manifest.duplicates.x_hamming*" "covid19_images.manifest.duplicates.x__star_edges*" \
+	"covid19_images.manifest.duplicates.x__settings*" "covid19_images.manifest.duplicates.x__search*" \
 	"covid19_images.manifest.duplicates.x_near_pairs*" "covid19_images.manifest.duplicates.x_find_duplicates*" \
 	"covid19_images.manifest.duplicates.x_assign_dup_groups*" \
-	"covid19_images.core.atomic.x_write_atomic*" "covid19_images.core.unionfind.x*" \
+	"covid19_images.core.atomic.x_write_atomic*" \
 	"covid19_images.loaders.cache.x_cache_key*" "covid19_images.loaders.cache.x__content_id*" \
 	"covid19_images.loaders.cache.x__reader_fingerprint*" "covid19_images.loaders.cache.x__open_valid*" \
 	"covid19_images.sources.git.x_check_gitmodules*" "covid19_images.sources.registry.x_check_url*"

@@ -8,6 +8,7 @@ checks the order. A sync-level version is in ``tests/sync/test_sync_outcomes.py`
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -101,3 +102,19 @@ def test_checkpoints_mark_each_step_for_the_fault_tests(tmp_path: Path, monkeypa
     write_atomic(tmp_path / "out" / "m.csv", b"x\n")
     failpoints.reset()
     assert trace.read_text().split() == ["write.tmp-written:1", "write.fsynced:1", "write.replaced:1"]
+    from covid19_images.core import atomic
+
+    atomic.write_atomic(tmp_path / "out" / "other.csv", b"x\n")  # without fault_points: no checkpoint
+    failpoints.reset()
+    assert trace.read_text().split() == ["write.tmp-written:1", "write.fsynced:1", "write.replaced:1"]
+
+
+@pytest.mark.parametrize("umask", [0o002, 0o022, 0o077])
+def test_written_file_has_the_permissions_the_umask_allows(tmp_path: Path, umask: int) -> None:
+    """A manifest in a shared root is group-readable when the user's umask says so (mkstemp alone gives 0600)."""
+    old = os.umask(umask)
+    try:
+        write_atomic(tmp_path / "m.csv", b"x\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.csv").stat().st_mode) == 0o666 & ~umask

@@ -26,6 +26,7 @@ from covid19_images.manifest.duplicates import (
     hamming,
     near_pairs,
 )
+from covid19_images.manifest.near_index import hash_bytes, pairs_within
 from covid19_images.testing.mirrors import build_mirror, mirror_path
 from tests.conftest import build_synced_root
 
@@ -95,7 +96,12 @@ def test_near_pairs_equals_brute_force_across_tile_edges() -> None:
         hashes.append(flip_bits(hashes[i], int(rng.integers(0, 60)), rng))
     hashes += ["", "abc", hashes[0][:16]]  # blank, malformed and an old 64-bit hash are skipped
     for threshold in (0, 10, 24, 48):
-        found = set(near_pairs(hashes, threshold, rows_per_tile=7, cols_per_tile=13))
+        found = set(near_pairs(hashes, threshold))
+        # the same pairs searched in small tiles, so that pairs cross tile edges
+        _, packed = hash_bytes(hashes)
+        usable = [i for i, h in enumerate(hashes) if len(h) == PHASH_HEX]
+        a, b, d = pairs_within(packed, threshold, rows_per_tile=7, cols_per_tile=13)
+        assert {(usable[x], usable[y], z) for x, y, z in zip(a.tolist(), b.tolist(), d.tolist(), strict=True)} == found
         expected = {
             (i, j, hamming(a, b))
             for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2)

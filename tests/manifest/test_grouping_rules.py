@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from covid19_images.manifest.duplicates import assign_dup_groups, find_duplicates, hamming
-from covid19_images.manifest.splits import assign_split_groups, components, groups_across_splits
+from covid19_images.manifest.splits import (
+    assign_split_groups,
+    assign_splits,
+    components,
+    groups_across_splits,
+    split_for,
+)
 from tests.manifest.test_dedup import flip_bits, frame, random_hash
 
 
@@ -35,6 +41,40 @@ def test_edges_say_why_two_rows_are_one_group() -> None:
     assert {(0, 1, "file", None), (0, 1, "pixels", None), (0, 2, "pixels", None), (0, 3, "near", 10)} <= edges
     assert all(kind in ("file", "pixels", "near") for _, _, kind, _ in edges)
     assert result.groups.tolist() == ["a"] * 4
+
+
+def test_equal_perceptual_hashes_of_different_files_are_a_near_pair_at_distance_zero() -> None:
+    h = hashes(2, 30)
+    manifest = frame(
+        [
+            {"image_id": "a", "sha256": "S", "pixel_sha256": "P", "phash": h[0]},
+            {"image_id": "b", "sha256": "T", "pixel_sha256": "Q", "phash": h[0]},  # re-encoded elsewhere
+            {"image_id": "c", "sha256": "U", "pixel_sha256": "R", "phash": h[1]},  # 30 bits: only a candidate
+        ]
+    )
+    result = find_duplicates(manifest)
+    assert [(e.a, e.b, e.kind, e.distance) for e in result.edges] == [(0, 1, "near", 0)]
+    assert [(e.a, e.b, e.kind, e.distance) for e in result.unconfirmed] == [(0, 2, "near", 30)]
+    assert result.groups.tolist() == ["a", "a", ""]
+
+
+def test_rows_without_file_or_pixel_hash_are_not_copies_of_each_other() -> None:
+    h = hashes(3, 100, 120, 140)
+    manifest = frame(
+        [
+            {"image_id": "a", "sha256": "", "pixel_sha256": "", "phash": h[0]},
+            {"image_id": "b", "sha256": "", "pixel_sha256": "", "phash": h[1]},
+            {"image_id": "c", "sha256": "S", "pixel_sha256": "", "phash": h[2]},
+            {"image_id": "d", "sha256": "T", "pixel_sha256": "", "phash": h[3]},
+        ]
+    )
+    result = find_duplicates(manifest)
+    assert result.edges == [] and result.groups.tolist() == ["", "", "", ""]
+
+
+def test_an_empty_manifest_has_no_groups() -> None:
+    empty = frame([{"image_id": "a", "sha256": "S", "pixel_sha256": "P", "phash": hashes(4)[0]}]).iloc[:0]
+    assert assign_dup_groups(empty).tolist() == [] and find_duplicates(empty).edges == []
 
 
 def test_old_manifest_without_fingerprint_columns_groups_by_bytes() -> None:
@@ -114,6 +154,21 @@ def test_an_unreadable_file_leaves_its_candidate_pair_unconfirmed() -> None:
         assert [(e.a, e.b) for e in result.unconfirmed] == [(0, 1)]
 
 
+def test_given_thumbnails_win_over_reading_the_files_under_root(tmp_path) -> None:
+    """A caller's thumbnail source is used even with a ``root`` (whose files do not exist here)."""
+    h = hashes(5, 30)
+    manifest = frame(
+        [
+            {"image_id": "a", "sha256": "S", "pixel_sha256": "P", "phash": h[0]},
+            {"image_id": "b", "sha256": "T", "pixel_sha256": "Q", "phash": h[1]},
+        ]
+    )
+    thumb = np.zeros((64, 64), np.float32)
+    result = find_duplicates(manifest, tmp_path, thumbnails=lambda p: thumb)
+    assert result.groups.tolist() == ["a", "a"] and result.unconfirmed == []
+    assert find_duplicates(manifest, tmp_path).groups.tolist() == ["", ""]  # unreadable: unconfirmed
+
+
 def test_a_pair_exactly_at_the_pixel_bound_is_joined() -> None:
     h = hashes(5, 30)
     manifest = frame(
@@ -167,6 +222,13 @@ def rows(*items: tuple[str, str, str, str]) -> pd.DataFrame:
     )
 
 
+def test_other_ratios_are_used_for_every_group() -> None:
+    now = rows(("a1", "s", "s:a", ""), ("b1", "s", "s:b", ""), ("c1", "s", "s:c", "x"), ("d1", "s", "", "x"))
+    assert assign_splits(now.copy(), ratios=(("only", 1.0),))["split"].tolist() == ["only"] * 4
+    split = assign_splits(now.copy())
+    assert split["split"].tolist() == [split_for(key) for key in split["split_group"]]
+
+
 def test_rows_without_patient_are_each_their_own_patient() -> None:
     manifest = rows(("a", "s", "", ""), ("b", "s", "", ""), ("c", "s", "s:7", ""))
     assert components(manifest) == ["s:file:datasets/s/a.png", "s:file:datasets/s/b.png", "s:7"]
@@ -200,6 +262,14 @@ def test_previous_keys_win_by_member_count_then_by_name() -> None:
     now.index = [4, 9, 2, 5, 1]
     groups = assign_split_groups(now, previous)
     assert groups.to_dict() == {4: "s:b", 9: "s:b", 2: "s:b", 5: "s:b", 1: "s:n"}
+
+
+def test_equal_previous_groups_merge_into_the_smaller_key_and_empty_keys_do_not_vote() -> None:
+    previous = rows(("a1", "s", "s:a", ""), ("z1", "s", "s:z", ""), ("e1", "s", "s:e", ""), ("e2", "s", "s:e", ""))
+    previous["split_group"] = ["s:q", "s:c", "", ""]  # e1, e2: rows the old manifest left without a group
+    now = rows(("a1", "s", "s:a", "x"), ("z1", "s", "s:z", "x"), ("e1", "s", "s:e", "y"), ("e2", "s", "s:e", "y"))
+    # one member each: the smaller previous key wins, whatever row or key sorts first
+    assert assign_split_groups(now, previous).tolist() == ["s:c", "s:c", "s:e", "s:e"]
 
 
 def test_previous_manifest_without_split_groups_is_ignored() -> None:

@@ -219,7 +219,10 @@ def test_safe_paths_give_the_same_answers_as_safe_relative(tmp_path: Path) -> No
     (tmp_path / "outside").mkdir()
     (base / "escape").symlink_to(tmp_path / "outside")
     (base / "inside").symlink_to(base / "images")
+    (base / "images" / "sub" / "deep").symlink_to(tmp_path / "outside")  # a link below the top level
     names = [
+        "images/sub/deep/x.png",
+        "images/sub/deep",
         "images/a.png",
         "./images/a.png",
         "images//a.png",
@@ -245,17 +248,21 @@ def test_safe_paths_give_the_same_answers_as_safe_relative(tmp_path: Path) -> No
         if not with_links:
             (base / "escape").unlink()
             (base / "inside").unlink()
+            (base / "images" / "sub" / "deep").unlink()
         checker = SafePaths(base)
         for name in names:
             try:
-                expected: str | None = safe_relative(base, name).as_posix()
-            except UnsafePath:
-                expected = None
+                expected: str = safe_relative(base, name).as_posix()
+            except UnsafePath as err:
+                expected = f"refused: {err}"  # the reason is what the problem list shows
             try:
-                got: str | None = checker.check(name)
-            except UnsafePath:
-                got = None
+                got: str = checker.check(name)
+            except UnsafePath as err:
+                got = f"refused: {err}"
             assert got == expected, (name, with_links)
+        if with_links:
+            with pytest.raises(UnsafePath, match="outside the source folder"):
+                checker.check("images/sub/deep/x.png")
 
 
 def _random_frame(rng: np.random.Generator, count: int) -> pd.DataFrame:
@@ -361,18 +368,126 @@ def test_probing_in_worker_processes_gives_the_same_manifest(
 
 
 def test_few_queries_by_popcount_equal_the_matrix_search() -> None:
-    from covid19_images.manifest.near_index import hash_bits, hash_bytes, packed_bits, pairs_of_few, pairs_within
+    from covid19_images.manifest.near_index import hash_bytes, packed_bits, pairs_of_few, pairs_within
 
     rng = np.random.default_rng(9)
     frame = _random_frame(rng, 300)
     hashes = [h for h in frame["phash"] if h]
-    _, bits = hash_bits(hashes)
+    hashes.append(hashes[0])  # the last row's only partner is row 0
+    _, bits = hash_bytes(hashes)
     words = packed_bits(hashes)
-    for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7))):
+    every = pairs_within(bits, 48)
+    # rows whose near partner has a smaller row number, queried without that partner
+    later = sorted(set(every[1][every[0] < every[1]].tolist()))[:5]
+    for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7)), later, [len(hashes) - 1]):
         for limit in (0, 24, 48):
             few = pairs_of_few(words, limit, np.asarray(queries))
             many = pairs_within(bits, limit, np.asarray(queries))
-            tiled = pairs_within(hash_bytes(hashes)[1], limit, np.asarray(queries), rows_per_tile=5, cols_per_tile=11)
+            tiled = pairs_within(bits, limit, np.asarray(queries), rows_per_tile=5, cols_per_tile=11)
             for other in (many, tiled):
-                assert all((x == y).all() for x, y in zip(few, other, strict=True)), (queries, limit)
+                assert all(np.array_equal(x, y) for x, y in zip(few, other, strict=True)), (queries, limit)
+            # the same pairs as the full search, restricted to pairs with a queried row
+            touched = np.isin(every[0], queries) | np.isin(every[1], queries)
+            within = touched & (every[2] <= limit)
+            assert all(np.array_equal(x, y[within]) for x, y in zip(few, every, strict=True)), (queries, limit)
     assert len(pairs_within(bits, 48, np.arange(len(hashes)))[0]) > 10
+
+
+def test_near_index_is_reused_only_when_stored_with_the_same_settings(tmp_path: Path) -> None:
+    """A stored index comes back as it was; one made with other settings, or torn, is ignored."""
+    import json
+
+    from covid19_images.manifest.duplicates import find_duplicates
+    from covid19_images.manifest.near_index import NearIndex
+
+    frame = _random_frame(np.random.default_rng(3), 120)
+    built = find_duplicates(frame).index
+    assert built is not None and len(built.edges) > 0
+    assert NearIndex.load(tmp_path / "absent", built.settings) is None
+    built.save(tmp_path / "index")
+    loaded = NearIndex.load(tmp_path / "index", built.settings)
+    assert loaded is not None and loaded.settings == built.settings
+    assert loaded.fingerprints.to_dict() == built.fingerprints.to_dict()
+    pd.testing.assert_frame_equal(loaded.edges, built.edges)
+    # other thresholds, or the index of another format version: not reused
+    assert NearIndex.load(tmp_path / "index", {**built.settings, "accept": 23}) is None
+    meta = tmp_path / "index" / "near-index.json"
+    meta.write_text(json.dumps({**built.settings, "version": 0}), encoding="utf-8")
+    assert NearIndex.load(tmp_path / "index", built.settings) is None
+    # a sync killed while saving: the settings file is written last, so a torn save is ignored
+    built.save(tmp_path / "index")
+    (tmp_path / "index" / "near-edges.parquet").write_bytes(b"not parquet")
+    assert NearIndex.load(tmp_path / "index", built.settings) is None
+    (tmp_path / "index" / "near-edges.parquet").unlink()
+    assert NearIndex.load(tmp_path / "index", built.settings) is None
+    meta.write_text("{", encoding="utf-8")
+    assert NearIndex.load(tmp_path / "index", built.settings) is None
+
+
+def test_near_index_checks_the_pixels_of_a_known_pair_only_once() -> None:
+    """With the last sync's index, only pairs with a new or changed picture are decoded and compared.
+
+    Decoding both files of a candidate pair is the expensive step of the duplicate search; a sync
+    that adds nothing must decode nothing, and one that adds a picture only that picture's pairs.
+    """
+    from covid19_images.manifest.duplicates import NEAR_ACCEPT, find_duplicates
+
+    frame = _random_frame(np.random.default_rng(7), 400)  # 500 rows
+    asked: list[str] = []
+
+    def thumbnails(position: int, current: pd.DataFrame) -> np.ndarray:
+        asked.append(str(current["image_id"].iat[position]))
+        return np.full((4, 4), float(int(current["image_id"].iat[position]) % 2))
+
+    grown = frame.copy()
+    grown.loc[0, "phash"] = grown.loc[4, "phash"]
+    # 20 new rows are searched one by one, 450 by matrix products: both must skip known pairs
+    for known in (list(range(480)), [*range(40), *range(400, 410)]):  # the latter: 10 copies of the 40
+        asked.clear()
+        first = frame.iloc[known].reset_index(drop=True)
+        full = find_duplicates(first, thumbnails=lambda p, f=first: thumbnails(p, f))
+        asked.clear()
+        again = find_duplicates(first, thumbnails=lambda p, f=first: thumbnails(p, f), index=full.index)
+        assert asked == []  # nothing new: no pixel check repeated
+        assert list(again.groups) == list(full.groups)
+        # a picture whose perceptual hash changed, and the new rows: only their pairs are checked
+        more = find_duplicates(grown, thumbnails=lambda p: thumbnails(p, grown), index=full.index)
+        checked = list(zip(asked[::2], asked[1::2], strict=True))
+        new_ids = {"0000", *grown["image_id"].drop(index=known)}
+        assert any(e.distance and e.distance > NEAR_ACCEPT for e in more.edges + more.rejected)
+        assert checked and all(a in new_ids or b in new_ids for a, b in checked), checked
+        assert len(set(checked)) == len(checked)  # and each pair once
+        fresh = find_duplicates(grown, thumbnails=lambda p: thumbnails(p, grown))
+        assert list(more.groups) == list(fresh.groups)
+        assert sorted((e.a, e.b, e.kind) for e in more.edges) == sorted((e.a, e.b, e.kind) for e in fresh.edges)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({}, {"accept": 10}),
+        ({}, {"candidate": 30}),
+        ({}, {"confirm_mse": 5.0}),
+        ({"thumbnails": None}, {}),  # candidates left unconfirmed, now checkable on pixels
+    ],
+)
+def test_an_index_made_under_other_settings_is_not_reused(before: dict, after: dict) -> None:
+    """Edges decided under other thresholds, or without pixel checks, are decided again."""
+    from covid19_images.manifest.duplicates import find_duplicates
+
+    frame = _random_frame(np.random.default_rng(13), 300)
+
+    checker = np.tile([[0.0, 1.0], [1.0, 0.0]], (2, 2))
+
+    def thumbnails(position: int) -> np.ndarray:  # two pictures: a checkerboard and its negative
+        return checker if int(frame["image_id"].iat[position]) % 2 else 1 - checker
+
+    def answer(result) -> tuple:
+        kinds = (result.edges, result.rejected, result.unconfirmed)
+        return list(result.groups), [sorted((e.a, e.b, e.distance) for e in edges) for edges in kinds]
+
+    old = find_duplicates(frame, **{"thumbnails": thumbnails, **before}).index
+    settings = {"thumbnails": thumbnails, **after}
+    fresh = find_duplicates(frame, **settings)
+    assert answer(find_duplicates(frame, **settings, index=old)) == answer(fresh)
+    assert answer(fresh) != answer(find_duplicates(frame, **{"thumbnails": thumbnails, **before}))

@@ -48,10 +48,10 @@ def lexical_problem(relative: str) -> str | None:
     text = relative.replace("\\", "/")
     if text.startswith("/") or _DRIVE.match(text):
         return f"absolute path {relative!r} refused"
-    parts = PurePosixPath(text).parts
+    parts = PurePosixPath(text).parts  # never holds "" or "." (pathlib drops them)
     if ".." in parts:
         return f"path {relative!r} climbs out with '..'"
-    if not [p for p in parts if p not in ("", ".")]:
+    if not parts:
         return f"path {relative!r} names no file"
     return None
 
@@ -65,8 +65,7 @@ def safe_relative(source_dir: Path, relative: str) -> PurePosixPath:
     problem = lexical_problem(relative)
     if problem:
         raise UnsafePath(problem)
-    parts = [p for p in PurePosixPath(relative.replace("\\", "/")).parts if p not in ("", ".")]
-    clean = PurePosixPath(*parts)
+    clean = PurePosixPath(relative.replace("\\", "/"))  # pathlib drops empty and "." parts
     base = source_dir.resolve()
     target = (source_dir / clean).resolve()
     if target != base and base not in target.parents:
@@ -101,14 +100,14 @@ class SafePaths:
         while stack:
             prefix = stack.pop()
             try:
-                entries = list(os.scandir(self.source_dir / prefix if prefix else self.source_dir))
+                entries = list(os.scandir(self.source_dir / prefix))  # prefix "": the folder itself
             except OSError:
                 continue
             for entry in entries:
                 name = f"{prefix}/{entry.name}" if prefix else entry.name
                 if entry.is_symlink():
                     self.links.add(name)
-                elif entry.is_dir(follow_symlinks=False) and name != ".git":
+                elif entry.is_dir() and name != ".git":  # (a link to a folder is a link, above)
                     stack.append(name)
 
     def check(self, relative: str) -> str:
@@ -118,8 +117,8 @@ class SafePaths:
         problem = lexical_problem(relative)
         if problem:
             raise UnsafePath(problem)
-        parts = [p for p in PurePosixPath(relative.replace("\\", "/")).parts if p not in ("", ".")]
-        clean = PurePosixPath(*parts)
+        clean = PurePosixPath(relative.replace("\\", "/"))  # pathlib drops empty and "." parts
+        parts = clean.parts
         if self.links and any("/".join(parts[: i + 1]) in self.links for i in range(len(parts))):
             target = (self.source_dir / clean).resolve()
             if target != self.base and self.base not in target.parents:

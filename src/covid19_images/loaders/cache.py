@@ -73,15 +73,9 @@ def cache_key(selection: Selection, size: tuple[int, int], channels: int) -> str
     """The cache file name for these items and settings (see module docstring)."""
     items = selection.items
     digest = hashlib.sha256()
-    header = {
-        "format": CACHE_FORMAT,
-        "reader": _reader_fingerprint(),
-        "size": list(size),
-        "channels": channels,
-        "count": len(items),
-    }
-    digest.update(json.dumps(header, sort_keys=True).encode())
-    for sha, path, frame in zip(items["sha256"], items["file"], items["frame"], strict=True):
+    header = f"cache {CACHE_FORMAT} reader {_reader_fingerprint()} size {size[0]}x{size[1]} channels {channels}"
+    digest.update(f"{header} count {len(items)}".encode())
+    for sha, path, frame in items[["sha256", "file", "frame"]].to_numpy().tolist():
         digest.update(f"\n{_content_id(sha, path)}:{int(frame)}".encode())
     return digest.hexdigest()[:40]
 
@@ -123,7 +117,7 @@ def _open_valid(path: Path, shape: tuple[int, ...]) -> PixelCache | None:
     offset = int(array.offset)
     if path.stat().st_size != offset + array.nbytes:
         return None
-    return PixelCache(path=path, shape=shape, offset=offset, _array=array)  # type: ignore[arg-type]
+    return PixelCache(path=path, shape=shape, offset=offset)  # type: ignore[arg-type]
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -252,4 +252,4 @@ def _join_annotations(
 def _index_settings() -> dict:
     from covid19_images.manifest.duplicates import _settings
 
-    return _settings(NEAR_ACCEPT, NEAR_CANDIDATE, CONFIRM_MSE)
+    return _settings(NEAR_ACCEPT, NEAR_CANDIDATE, CONFIRM_MSE, True)  # the build decodes files: confirmed

@@ -33,17 +33,15 @@ from scipy.sparse.csgraph import connected_components
 
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
 from covid19_images.manifest.near_index import (
-    EDGE_COLUMNS,
     FEW_QUERIES,
     NearIndex,
-    hash_bits,
     hash_bytes,
     packed_bits,
     pairs_of_few,
     pairs_within,
 )
 
-__all__ = ["NearIndex", "hash_bits"]
+__all__ = ["NearIndex"]
 
 #: Hamming distance at or below which two rows are the same picture without a pixel check.
 NEAR_ACCEPT = 24
@@ -60,13 +58,11 @@ def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def near_pairs(
-    hashes: Sequence[str], max_distance: int, *, rows_per_tile: int = 1024, cols_per_tile: int = 8192
-) -> Iterator[tuple[int, int, int]]:
+def near_pairs(hashes: Sequence[str], max_distance: int) -> Iterator[tuple[int, int, int]]:
     """Every pair ``(i, j, distance)`` with ``i < j`` whose hashes differ in at most ``max_distance`` bits."""
     positions, bits = hash_bytes(hashes)
-    a, b, d = pairs_within(bits, max_distance, rows_per_tile=rows_per_tile, cols_per_tile=cols_per_tile)
-    yield from zip(positions[a].tolist(), positions[b].tolist(), d.tolist(), strict=True)
+    a, b, d = pairs_within(bits, max_distance)
+    yield from map(tuple, np.column_stack((positions[a], positions[b], d)).tolist())
 
 
 ThumbnailSource = Callable[[int], "np.ndarray | None"]
@@ -133,14 +129,18 @@ def _star_edges(values: pd.Series, usable: np.ndarray) -> tuple[np.ndarray, np.n
     return first[extra], positions[extra]
 
 
-def _settings(accept: int, candidate: int, confirm_mse: float, confirmed: bool = True) -> dict:
-    """What an index's edges depend on; ``confirmed``: candidates could be checked on pixels."""
+def _settings(accept: int, candidate: int, confirm_mse: float, confirmed: bool) -> dict:
+    """What an index's edges depend on; ``confirmed``: candidates could be checked on pixels.
+
+    The names only label the values in the stored ``near-index.json``; an index is reused when
+    its stored settings equal these, so a renamed key only makes old indexes inert once.
+    """
     return {
-        "accept": accept,
-        "candidate": candidate,
-        "confirm_mse": confirm_mse,
-        "phash_hex": PHASH_HEX,
-        "confirmed": confirmed,
+        "accept": accept,  # pragma: no mutate - a label (see above)
+        "candidate": candidate,  # pragma: no mutate - a label
+        "confirm_mse": confirm_mse,  # pragma: no mutate - a label
+        "phash_hex": PHASH_HEX,  # pragma: no mutate - a label
+        "confirmed": confirmed,  # pragma: no mutate - a label
     }
 
 
@@ -156,51 +156,32 @@ def _search(
 ) -> NearIndex:
     """The near-edge index over ``keys`` (one per distinct perceptual hash), reusing ``previous`` where it applies."""
     settings = _settings(accept, candidate, confirm_mse, thumbnails is not None)
-    fingerprints = pd.Series(phashes, index=keys, dtype=object)  # the caller keeps only 256-bit hashes
+    fingerprints = pd.Series(phashes, index=keys)  # the caller keeps only 256-bit hashes
+    old = queries = None
     if previous is not None and previous.settings == settings:
         known = previous.fingerprints
         same = fingerprints.index.isin(known.index)
         same[same] = known.reindex(fingerprints.index[same]).to_numpy() == fingerprints.to_numpy()[same]
         present = set(fingerprints.index[same])
-        old = previous.edges
-        old = old[old["a"].isin(present) & old["b"].isin(present)]
+        old = previous.edges[previous.edges["a"].isin(present) & previous.edges["b"].isin(present)]
         queries = np.flatnonzero(~same)
-    else:
-        old = pd.DataFrame(columns=list(EDGE_COLUMNS))
-        queries = None
-    if queries is not None and not len(queries):
-        a = b = d = np.zeros(0, dtype=np.int64)
-    elif queries is not None and len(queries) <= FEW_QUERIES:
+    if queries is not None and len(queries) <= FEW_QUERIES:
         a, b, d = pairs_of_few(packed_bits(fingerprints.tolist()), max(accept, candidate), queries)
     else:
         _, packed = hash_bytes(list(fingerprints.to_numpy()))
         a, b, d = pairs_within(packed, max(accept, candidate), queries)
+    # pairs at or below ``accept`` are near without a look; the others are candidates, checked
+    # on pixels when thumbnails can be had
+    status = np.where(d <= accept, "near", "unconfirmed").astype(object)
+    mses = np.full(len(d), np.nan)
+    for k in np.flatnonzero(d > accept).tolist() if thumbnails else []:
+        ta, tb = thumbnails(int(representative[a[k]])), thumbnails(int(representative[b[k]]))
+        if ta is not None and tb is not None:
+            mses[k] = thumbnail_mse(ta, tb)
+            status[k] = "near" if mses[k] <= confirm_mse else "rejected"
     names = fingerprints.index.to_numpy()
-    rows_of = representative
-    status: list[str] = []
-    mses: list[float] = []
-    for i, j, distance in zip(a.tolist(), b.tolist(), d.tolist(), strict=True):
-        if distance <= accept:
-            status.append("near")
-            mses.append(float("nan"))
-            continue
-        ta = thumbnails(int(rows_of[i])) if thumbnails else None
-        tb = thumbnails(int(rows_of[j])) if thumbnails and ta is not None else None
-        if ta is None or tb is None:
-            status.append("unconfirmed")
-            mses.append(float("nan"))
-            continue
-        mse = thumbnail_mse(ta, tb)
-        mses.append(mse)
-        status.append("near" if mse <= confirm_mse else "rejected")
-    fresh = pd.DataFrame(
-        {"a": names[a], "b": names[b], "distance": d, "mse": np.asarray(mses, dtype=float), "status": status}
-    )
-    # keys of one pair in a fixed order (the smaller first) so old and new edges compare equal
-    swap = fresh["a"].to_numpy().astype(str) > fresh["b"].to_numpy().astype(str)
-    fresh.loc[swap, ["a", "b"]] = fresh.loc[swap, ["b", "a"]].to_numpy()
-    edges = pd.concat([f for f in (old, fresh) if not f.empty], ignore_index=True) if len(old) or len(fresh) else fresh
-    edges = edges.astype({"distance": "int64", "mse": "float64"}) if len(edges) else fresh
+    fresh = pd.DataFrame({"a": names[a], "b": names[b], "distance": d, "mse": mses, "status": status})
+    edges = pd.concat([old, fresh])  # pandas drops a None (no previous index)
     return NearIndex(fingerprints, edges.reset_index(drop=True), settings)
 
 
@@ -223,31 +204,26 @@ def find_duplicates(
     """
     n = len(manifest)
     ids = manifest["image_id"].astype(str).to_numpy()
-    empty = pd.Series([""] * n, index=manifest.index, dtype=object)
-    hashes = manifest["phash"].astype(str) if "phash" in manifest.columns else empty
-    sha = manifest["sha256"].astype(str) if "sha256" in manifest.columns else empty
-    pixel = manifest["pixel_sha256"].astype(str) if "pixel_sha256" in manifest.columns else empty
+    # a column the manifest lacks (a hand-made or older manifest) is empty: no edges of that kind
+    facts = manifest.reindex(columns=["phash", "sha256", "pixel_sha256"], fill_value="").astype(str)
+    hashes, sha, pixel = facts["phash"], facts["sha256"], facts["pixel_sha256"]
     file_a, file_b = _star_edges(sha, (sha != "").to_numpy())
     pixel_a, pixel_b = _star_edges(pixel, ((pixel != "") & (hashes != "")).to_numpy())
     # Rows with one perceptual hash are one node of the search: at distance 0 they are joined
     # anyway (``same`` edges), so 9,000 re-encodings of one picture cost 9,000 edges, not 40
     # million pairs. The node's pixel checks use one file: the smallest ``sha256`` (content, not
     # row order, so an incremental search and a fresh one pick the same file).
-    file_key = np.where(sha.to_numpy() != "", sha.to_numpy(), np.char.add("id:", ids.astype(str))).astype(object)
+    file_key = sha.to_numpy().astype(object)
     phashes = hashes.to_numpy().astype(object)
-    usable = np.fromiter((len(h) == PHASH_HEX for h in phashes), dtype=bool, count=n)
+    usable = (hashes.str.len() == PHASH_HEX).to_numpy()
     same_a, same_b = _star_edges(hashes, usable)
     rows = pd.DataFrame({"phash": phashes[usable], "file": file_key[usable], "row": np.flatnonzero(usable)})
-    rows = rows.sort_values(["phash", "file", "row"], kind="mergesort").drop_duplicates("phash")
-    keys = (rows["phash"] + "|" + rows["file"]).to_numpy().astype(object)
-    representative = rows["row"].to_numpy().astype(np.int64)
+    rows = rows.sort_values(["phash", "file", "row"]).drop_duplicates("phash")
+    keys = (rows["phash"] + rows["file"]).to_numpy().astype(object)  # the phash has a fixed width
+    representative = rows["row"].to_numpy()
     if thumbnails is None and root is not None:
         thumbnails = file_thumbnails(root, manifest)
-    settings = _settings(accept, candidate, confirm_mse, thumbnails is not None)
-    previous = index if index is not None and index.settings == settings else None
-    found = _search(
-        keys, rows["phash"].to_numpy(), representative, thumbnails, previous, accept, candidate, confirm_mse
-    )
+    found = _search(keys, rows["phash"].to_numpy(), representative, thumbnails, index, accept, candidate, confirm_mse)
     row_of = pd.Series(representative, index=keys)
     near = found.edges
     near_a = row_of.reindex(near["a"]).to_numpy()
@@ -257,24 +233,18 @@ def find_duplicates(
 
     graph_a = np.concatenate([file_a, pixel_a, same_a, low[kept]]).astype(np.int64)
     graph_b = np.concatenate([file_b, pixel_b, same_b, high[kept]]).astype(np.int64)
-    if n:
-        graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
-        _, component = connected_components(graph, directed=False)
-    else:
-        component = np.zeros(0, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
+    _, component = connected_components(graph)  # weak components of the edge list: the groups
     frame = pd.DataFrame({"component": component, "id": ids})
     smallest = frame.groupby("component")["id"].transform("min")
     size = frame.groupby("component")["id"].transform("size")
     groups = pd.Series(np.where(size.to_numpy() > 1, smallest.to_numpy(), ""), index=manifest.index, dtype=object)
 
-    edges = [DuplicateEdge(int(x), int(y), "file") for x, y in zip(file_a, file_b, strict=True)]
-    edges += [DuplicateEdge(int(x), int(y), "pixels") for x, y in zip(pixel_a, pixel_b, strict=True)]
+    edges = [DuplicateEdge(x, y, "file") for x, y in np.column_stack((file_a, file_b)).tolist()]
+    edges += [DuplicateEdge(x, y, "pixels") for x, y in np.column_stack((pixel_a, pixel_b)).tolist()]
     exact = {(e.a, e.b) for e in edges}
-    edges += [
-        DuplicateEdge(int(x), int(y), "near", 0)
-        for x, y in zip(same_a, same_b, strict=True)
-        if (int(x), int(y)) not in exact
-    ]
+    same = np.column_stack((same_a, same_b)).tolist()
+    edges += [DuplicateEdge(x, y, "near", 0) for x, y in same if (x, y) not in exact]
     order = np.lexsort((high, low))
     rejected: list[DuplicateEdge] = []
     unconfirmed: list[DuplicateEdge] = []
@@ -294,8 +264,6 @@ def assign_dup_groups(manifest: pd.DataFrame, root: Path | None = None) -> pd.Se
     The smallest member id is stable while a group only grows, which keeps ``dup_group``
     values from churning between syncs.
     """
-    if manifest.empty:
-        return pd.Series([], index=manifest.index, dtype=object)
     return find_duplicates(manifest, root).groups
 
 

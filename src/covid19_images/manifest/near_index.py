@@ -29,35 +29,18 @@ INDEX_VERSION = 1
 EDGE_COLUMNS = ("a", "b", "distance", "mse", "status")  # status: near, rejected, unconfirmed
 
 
-def hash_bits(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(``positions`` of the usable hashes, their bits as a float32 +-1 matrix).
-
-    Hashes of another length (an old 64-bit manifest, a blank picture) are skipped: they
-    cannot be compared with the 256-bit ones.
-    """
-    series = pd.Series(hashes, dtype=object)
-    usable = series.map(lambda h: isinstance(h, str) and len(h) == PHASH_HEX).to_numpy(dtype=bool)
-    positions = np.flatnonzero(usable)
-    if not len(positions):
-        return np.zeros(0, dtype=np.int64), np.zeros((0, PHASH_BITS), dtype=np.float32)
-    raw = np.frombuffer(bytes.fromhex("".join(series.to_numpy()[usable].tolist())), dtype=np.uint8)
-    bits = np.unpackbits(raw.reshape(len(positions), PHASH_BITS // 8), axis=1).astype(np.float32)
-    return positions.astype(np.int64), bits * 2.0 - 1.0
-
-
 def hash_bytes(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(``positions`` of the usable hashes, their bytes as an ``(n, 32)`` uint8 array)."""
     series = pd.Series(hashes, dtype=object)
     usable = series.map(lambda h: isinstance(h, str) and len(h) == PHASH_HEX).to_numpy(dtype=bool)
-    positions = np.flatnonzero(usable).astype(np.int64)
+    positions = np.flatnonzero(usable)
     raw = bytes.fromhex("".join(series.to_numpy()[usable].tolist()))
     return positions, np.frombuffer(raw, dtype=np.uint8).reshape(len(positions), PHASH_BITS // 8)
 
 
 def _floats(tile: np.ndarray) -> np.ndarray:
-    if tile.dtype == np.uint8:
-        return np.unpackbits(tile, axis=1).astype(np.float32) * 2.0 - 1.0
-    return tile
+    """Packed hash bytes as a +-1 float32 matrix (one row of 256 values per hash)."""
+    return np.where(np.unpackbits(tile, axis=1), np.float32(1), np.float32(-1))
 
 
 def pairs_within(
@@ -65,19 +48,20 @@ def pairs_within(
     max_distance: int,
     queries: np.ndarray | None = None,
     *,
-    rows_per_tile: int = 1024,
-    cols_per_tile: int = 8192,
+    rows_per_tile: int = 1024,  # pragma: no mutate - a tile size: the same pairs, in other blocks
+    cols_per_tile: int = 8192,  # pragma: no mutate - a tile size: the same pairs, in other blocks
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(a, b, distance)`` arrays, ``a < b``, of rows of ``bits`` within ``max_distance`` bits.
 
-    ``bits`` is the +-1 float32 matrix of :func:`hash_bits`, or the packed ``(n, 32)`` uint8
-    bytes of :func:`hash_bytes`, unpacked one tile at a time (32 bytes per hash in memory
-    instead of 1 kB: a million hashes fit in 32 MB). With ``queries`` (row numbers into
-    ``bits``), only pairs with at least one queried row are searched: ``len(queries) x
-    len(bits)`` products instead of all pairs. Memory stays near the size of one tile (32 MB).
+    ``bits`` is the packed ``(n, 32)`` uint8 array of :func:`hash_bytes`, unpacked one tile at a
+    time (32 bytes per hash in memory instead of 1 kB: a million hashes fit in 32 MB). With
+    ``queries`` (row numbers into ``bits``), only pairs with at least one queried row are
+    searched: ``len(queries) x len(bits)`` products instead of all pairs. Memory stays near the
+    size of one tile (32 MB).
     """
     n = len(bits)
-    least = PHASH_BITS - 2 * max_distance - 0.5
+    # dot products of +-1 vectors are exact integers in float32 (at most 256 in magnitude)
+    least = PHASH_BITS - 2 * max_distance
     rows = np.arange(n) if queries is None else np.unique(np.asarray(queries, dtype=np.int64))
     is_query = np.zeros(n, dtype=bool)
     is_query[rows] = True
@@ -96,7 +80,7 @@ def pairs_within(
             a = block_rows[ii]
             b = jj + col
             # each unordered pair once: a < b, and a pair of two queried rows from its smaller side
-            keep = (a < b) | ((a > b) & ~is_query[b]) if queries is not None else a < b
+            keep = (a < b) | ~is_query[b]
             a, b, d = a[keep], b[keep], dots[ii[keep], jj[keep]]
             found_a.append(np.minimum(a, b))
             found_b.append(np.maximum(a, b))
@@ -129,7 +113,7 @@ def pairs_of_few(
     for q in queries.tolist():
         distance = _POPCOUNT[words ^ words[q]].sum(axis=1)
         hits = np.flatnonzero(distance <= max_distance)
-        hits = hits[(hits > q) | ((hits < q) & ~is_query[hits])]
+        hits = hits[(hits > q) | ~is_query[hits]]  # q itself is a query: never its own pair
         found_a.append(np.minimum(hits, q))
         found_b.append(np.maximum(hits, q))
         found_d.append(distance[hits].astype(np.int64))
@@ -157,7 +141,7 @@ class NearIndex:
     def load(cls, directory: Path, settings: dict) -> NearIndex | None:
         """The stored index, or None when absent, unreadable or made with other settings."""
         try:
-            meta = json.loads((directory / "near-index.json").read_text(encoding="utf-8"))
+            meta = json.loads((directory / "near-index.json").read_bytes())  # JSON is UTF-8
             if meta != {**settings, "version": INDEX_VERSION}:
                 return None
             keys = pd.read_parquet(directory / "near-fingerprints.parquet")

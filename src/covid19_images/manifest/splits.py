@@ -57,8 +57,7 @@ def components(manifest: pd.DataFrame) -> list[str]:
     Patients and duplicate groups are the nodes of one sparse graph, each row an edge between
     its patient and its duplicate group; ``scipy.sparse.csgraph`` finds the components.
     """
-    keys = pd.Series(patient_keys(manifest), index=manifest.index)
-    patient_codes, patients = pd.factorize(keys)
+    patient_codes, patients = pd.factorize(pd.Series(patient_keys(manifest)))
     dup = manifest["dup_group"].astype(str).to_numpy()
     has_dup = dup != ""
     dup_codes, _dups = pd.factorize(dup[has_dup])
@@ -67,9 +66,9 @@ def components(manifest: pd.DataFrame) -> list[str]:
         (np.ones(int(has_dup.sum()), dtype=np.int8), (patient_codes[has_dup], dup_codes + len(patients))),
         shape=(nodes, nodes),
     )
-    _, label = connected_components(graph, directed=False)
+    _, label = connected_components(graph)  # weak components of the edge list: the groups
     patient_label = label[: len(patients)]
-    smallest = pd.Series(np.asarray(patients, dtype=object)).groupby(patient_label).transform("min")
+    smallest = pd.Series(patients).groupby(patient_label).transform("min")
     return smallest.to_numpy()[patient_codes].tolist()
 
 
@@ -86,7 +85,7 @@ def assign_split_groups(manifest: pd.DataFrame, previous: pd.DataFrame | None = 
         return roots
     counts = votes.groupby(["root", "old"]).size().rename("n").reset_index()
     # most members first, then the smallest key: deterministic when groups merge
-    counts = counts.sort_values(["root", "n", "old"], ascending=[True, False, True], kind="mergesort")
+    counts = counts.sort_values(["n", "old"], ascending=[False, True])
     chosen = counts.drop_duplicates("root").set_index("root")["old"]
     return roots.map(chosen).where(roots.isin(chosen.index), roots).astype(object)
 
@@ -99,7 +98,7 @@ def assign_splits(
         return manifest
     manifest["split_group"] = assign_split_groups(manifest, previous)
     keys = pd.unique(manifest["split_group"])
-    manifest["split"] = manifest["split_group"].map(dict(zip(keys, (split_for(k, ratios) for k in keys), strict=True)))
+    manifest["split"] = manifest["split_group"].map({key: split_for(key, ratios) for key in keys})
     return manifest
 
 

@@ -151,7 +151,7 @@ def check_gitmodules(repo: git.Repo, specs: Mapping[str, SourceSpec]) -> list[tu
     """
     refusals: list[tuple[str, str]] = []
     for path, entry in registered_submodules(repo).items():
-        name = entry.get("name", "?")
+        name = entry["name"]  # registered_submodules names every entry
         pure = PurePosixPath(path)
         if (
             pure.is_absolute()

@@ -79,7 +79,7 @@ def check_url(url: str, *, allow_local: bool = False) -> None:
     """
     if not isinstance(url, str) or not url:
         raise RegistryError(f"invalid URL {url!r}: empty")
-    if url.lstrip().startswith("-") or "::" in url.split("/", 1)[0]:
+    if url.lstrip().startswith("-") or "::" in url.partition("/")[0]:
         raise RegistryError(f"refused URL {url!r}: transport helpers and option-like URLs are not allowed")
     if _CONTROL.search(url) or not url.isascii():
         raise RegistryError(f"invalid URL {url!r}: contains spaces, control or non-ASCII characters")
@@ -91,7 +91,7 @@ def check_url(url: str, *, allow_local: bool = False) -> None:
     scheme = parts.scheme.lower()
     if scheme == "https":
         host = parts.hostname or ""
-        if ":" in host and _is_ipv6(host):
+        if _is_ipv6(host):
             pass
         elif not _HOST.fullmatch(host) or host.startswith(("-", ".")):
             raise RegistryError(f"refused URL {url!r}: missing or malformed host")
