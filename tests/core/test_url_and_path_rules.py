@@ -70,3 +70,64 @@ def test_https_urls_that_only_look_odd_are_accepted(url: str) -> None:
 )
 def test_safe_relative_normalises_windows_and_dot_segments(tmp_path: Path, relative: str, expected: str) -> None:
     assert safe_relative(tmp_path, relative) == PurePosixPath(expected)
+
+
+CHECK_IN_CHILD = """
+import sys
+from pathlib import Path
+from covid19_images.core.paths import SafePaths, UnsafePath
+checker = SafePaths(Path(sys.argv[1]))
+for name in sys.argv[2:]:
+    try:
+        checker.check(name)
+        print("accepted", name)
+    except UnsafePath:
+        print("refused", name)
+"""
+
+
+def test_a_link_inside_a_folder_that_cannot_be_listed_is_still_resolved(tmp_path: Path) -> None:
+    """A folder with search but no read permission hides its links from the walk, not from ``open``."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import covid19_images
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root lists anything: drop the capabilities that let it, as setpriv does
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root and setpriv (util-linux) is absent: cannot make a folder unlistable")
+        prefix = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+    base, outside = tmp_path / "src", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(b"x")
+    # two unlistable folders: whichever the walk meets first, the other is still to be walked
+    for folder in ("hidden1", "hidden2"):
+        (base / folder).mkdir(parents=True)
+        (base / folder / "ok.png").write_bytes(b"x")
+        (base / folder / "link").symlink_to(outside)
+    names = ["hidden1/link/secret.png", "hidden2/link/secret.png", "hidden1/ok.png", "hidden2/ok.png"]
+    src = str(Path(covid19_images.__file__).parents[1])
+    try:
+        for folder in ("hidden1", "hidden2"):
+            (base / folder).chmod(0o311)  # write and search, no read: scandir fails, paths through it open
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", CHECK_IN_CHILD, str(base), *names],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": src},
+        )
+    finally:
+        for folder in ("hidden1", "hidden2"):
+            (base / folder).chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    answers = dict(line.split(" ", 1)[::-1] for line in done.stdout.splitlines())
+    assert answers == {
+        "hidden1/link/secret.png": "refused",
+        "hidden2/link/secret.png": "refused",
+        "hidden1/ok.png": "accepted",
+        "hidden2/ok.png": "accepted",
+    }

@@ -88,8 +88,9 @@ class SafePaths:
 
     ``Path.resolve`` per file costs a system call per path component; at 100,000 files that
     dominated a rebuild. A path is only resolved when one of its components is a symlink
-    (found by one ``os.scandir`` walk); any other path that passes the lexical checks is
-    inside the folder by construction.
+    (found by one ``os.scandir`` walk), or lies under a folder the walk could not list (its
+    links are unknown; ``""`` when the folder itself is unlistable); any other path that
+    passes the lexical checks is inside the folder by construction.
     """
 
     def __init__(self, source_dir: Path) -> None:
@@ -101,7 +102,8 @@ class SafePaths:
             prefix = stack.pop()
             try:
                 entries = list(os.scandir(self.source_dir / prefix))  # prefix "": the folder itself
-            except OSError:
+            except OSError:  # unlistable (no read permission): its links are unknown, so paths under it are resolved
+                self.links.add(prefix)
                 continue
             for entry in entries:
                 name = f"{prefix}/{entry.name}" if prefix else entry.name
@@ -119,7 +121,7 @@ class SafePaths:
             raise UnsafePath(problem)
         clean = PurePosixPath(relative.replace("\\", "/"))  # pathlib drops empty and "." parts
         parts = clean.parts
-        if self.links and any("/".join(parts[: i + 1]) in self.links for i in range(len(parts))):
+        if "" in self.links or any("/".join(parts[: i + 1]) in self.links for i in range(len(parts))):
             target = (self.source_dir / clean).resolve()
             if target != self.base and self.base not in target.parents:
                 raise UnsafePath(f"path {relative!r} resolves outside the source folder (symlink?)")
