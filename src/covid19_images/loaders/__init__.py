@@ -43,6 +43,7 @@ def __getattr__(name: str) -> Any:
         return getattr(_select, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 _EXTRAS = {"torch": "torch", "torchvision": "torch", "tensorflow": "tf", "fastai": "fastai"}
 _NUMERIC_INT = ("width", "height", "frames")
 
