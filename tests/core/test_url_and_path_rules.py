@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from covid19_images.core.paths import safe_relative
+from covid19_images.core.paths import SafePaths, UnsafePath, safe_relative
 from covid19_images.sources.registry import RegistryError, check_url
 
 OPTION_OR_HELPER = "transport helpers and option-like URLs are not allowed"
@@ -110,6 +110,10 @@ def test_a_link_inside_a_folder_that_cannot_be_listed_is_still_resolved(tmp_path
         (base / folder / "link").symlink_to(outside)
     names = ["hidden1/link/secret.png", "hidden2/link/secret.png", "hidden1/ok.png", "hidden2/ok.png"]
     src = str(Path(covid19_images.__file__).parents[1])
+    listed = SafePaths(base)  # listable here: the walk finds both links (and mutmut sees this test reach it)
+    assert {"hidden1/link", "hidden2/link"} <= listed.links
+    with pytest.raises(UnsafePath):
+        listed.check("hidden1/link/secret.png")
     try:
         for folder in ("hidden1", "hidden2"):
             (base / folder).chmod(0o311)  # write and search, no read: scandir fails, paths through it open
