@@ -117,7 +117,7 @@ def _open_valid(path: Path, shape: tuple[int, ...]) -> PixelCache | None:
     offset = int(array.offset)
     if path.stat().st_size != offset + array.nbytes:
         return None
-    return PixelCache(path=path, shape=shape, offset=offset)  # type: ignore[arg-type]
+    return PixelCache(path=path, shape=shape, offset=offset, _array=array)  # type: ignore[arg-type]
 
 
 def _fsync_dir(directory: Path) -> None:
