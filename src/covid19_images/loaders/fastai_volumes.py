@@ -50,20 +50,20 @@ def make_fastai_volume_dataloaders(
     from fastai.data.core import DataLoaders
 
     from covid19_images.loaders.torch_volumes import CovidVolumeDataset
+    from covid19_images.loaders.volumes import VolumeReader
 
-    # the class order of the whole selection, so train, valid and test agree
-    classes = CovidVolumeDataset(replace(options, split=None)).classes
-    fixed = replace(options, classes=tuple(classes))
-    train, valid = (CovidVolumeDataset(replace(fixed, split=split)) for split in ("train", "val"))
+    # one selection for all three splits: one class order, the manifest read and the files checked once
+    whole = VolumeReader(replace(options, split=None))
+    train, valid = (CovidVolumeDataset(options, reader=whole.split_off(split)) for split in ("train", "val"))
     kwargs: dict[str, Any] = {"bs": bs, "shuffle": (shuffle, False), "drop_last": (False, False)}
     if num_workers is not None:
         kwargs["num_workers"] = num_workers
     if device is not None:
         kwargs["device"] = device
     dls = DataLoaders.from_dsets(train, valid, **kwargs)
-    dls.classes = classes
+    dls.classes = whole.classes
     try:
-        dls.test_ds = CovidVolumeDataset(replace(fixed, split="test"))
+        dls.test_ds = CovidVolumeDataset(options, reader=whole.split_off("test"))
     except NoItemsError:
         dls.test_ds = None
     return dls

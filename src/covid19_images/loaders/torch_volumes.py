@@ -16,11 +16,17 @@ class CovidVolumeDataset(torch.utils.data.Dataset):
     label, key)`` with ``with_id``); or a MONAI-style dict with ``monai_dict=True``.
     ``volumes`` lists the :class:`VolumeItem` s, ``duplicates`` the copies ``deduplicate`` dropped."""
 
-    def __init__(self, options: Options, transform: Any = None, target_transform: Any = None) -> None:
-        self.options = options
+    def __init__(
+        self,
+        options: Options,
+        transform: Any = None,
+        target_transform: Any = None,
+        reader: VolumeReader | None = None,
+    ) -> None:
+        self.reader = reader if reader is not None else VolumeReader(options)
+        self.options = self.reader.options
         self.transform = transform
         self.target_transform = target_transform
-        self.reader = VolumeReader(options)
         self.classes = self.reader.classes
         self.volumes = self.reader.volumes
         self.duplicates = self.reader.duplicates

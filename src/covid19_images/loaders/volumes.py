@@ -35,6 +35,7 @@ and fastai (:mod:`~covid19_images.loaders.fastai_volumes`) serve the same arrays
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -97,6 +98,7 @@ class VolumeItem:
     key: str
     image_ids: list[str] = field(default_factory=list)
     mask: str = ""
+    split: str = ""  # the manifest's split of its slices (a series never straddles two)
 
 
 def group_volumes(selection: Selection) -> list[VolumeItem]:
@@ -110,7 +112,15 @@ def group_volumes(selection: Selection) -> list[VolumeItem]:
             mask = extra.get("mask")
             root_mask = f"{DATASETS_DIR}/{row.source}/{mask}" if mask else ""  # extra.mask is source-relative
             volumes[key] = VolumeItem(
-                "nifti", [row.file], int(row.label_index), row.label, row.source, row.path, [row.image_id], root_mask
+                "nifti",
+                [row.file],
+                int(row.label_index),
+                row.label,
+                row.source,
+                row.path,
+                [row.image_id],
+                root_mask,
+                row.split,
             )
             continue
         if row.format != "dicom":
@@ -118,7 +128,8 @@ def group_volumes(selection: Selection) -> list[VolumeItem]:
         series = str(extra.get("series_uid") or f"path:{row.path}")
         folder = str(Path(row.path).parent)
         key = (row.source, series, folder)
-        volume = volumes.setdefault(key, VolumeItem("dicom", [], int(row.label_index), row.label, row.source, series))
+        item = VolumeItem("dicom", [], int(row.label_index), row.label, row.source, series, split=row.split)
+        volume = volumes.setdefault(key, item)
         volume.files.append(row.file)
         volume.image_ids.append(row.image_id)
     # a series UID found in two folders of one source: the key names the folder too
@@ -262,6 +273,23 @@ class VolumeReader:
 
     def __len__(self) -> int:
         return len(self.volumes)
+
+    def split_off(self, split: str) -> VolumeReader:
+        """The volumes of one manifest split, without reading the manifest again (fastai's train,
+        valid and test from one selection). A copy lives in its original's split (duplicate
+        groups never cross splits), so ``duplicates`` are kept by where the kept volume is."""
+        from covid19_images.loaders._select import NoItemsError
+
+        part = copy.copy(self)
+        part.options = replace(self.options, split=split)
+        part.volumes = [v for v in self.volumes if v.split == split]
+        if not part.volumes:
+            counts = Counter(v.split for v in self.volumes)
+            shown = ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "none"
+            raise NoItemsError(f"no DICOM series or NIfTI volumes in split {split!r} (volumes per split: {shown})")
+        held = {f"{v.source}:{v.key}" for v in part.volumes}
+        part.duplicates = {dropped: kept for dropped, kept in self.duplicates.items() if kept in held}
+        return part
 
     def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
         """``(volume float32 (z, y, x) in HU, mask uint8 or None, meta)`` after resampling."""
