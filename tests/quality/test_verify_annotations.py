@@ -86,6 +86,13 @@ def test_a_cut_annotations_csv_is_damaged_for_verify_and_the_loaders(root: Path)
     (root / f"{ANNOTATIONS}.integrity").unlink()
     path.write_bytes(b"".join(lines[:5]) + lines[5][:20])
     assert "file cut short" in verify(root, progress=False).annotations_damaged[0]["error"]
+    # a whole file without a record that lacks a column: readers fill it, verify names it
+    path.write_bytes(b"".join(lines))
+    table = rows(root).drop(columns=["rater"])
+    path.write_bytes(table.to_csv(index=False, lineterminator="\n").encode())
+    damaged = verify(root, progress=False).annotations_damaged
+    assert len(damaged) == 1 and damaged[0]["error"] == "columns missing: rater"
+    assert set(read_annotations(root)["rater"]) == {""}
 
 
 def test_annotations_of_images_not_in_the_manifest_are_orphans(root: Path) -> None:

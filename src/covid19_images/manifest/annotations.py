@@ -58,24 +58,26 @@ def empty_annotations() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in ANNOTATION_COLUMNS})
 
 
-def read_annotations(root: Path, *, check: bool = True) -> pd.DataFrame | None:
+def read_annotations(root: Path) -> pd.DataFrame | None:
     """``manifests/annotations.csv`` as strings, or None if there is none yet.
 
-    With ``check`` (the default), a file that does not match its integrity record, or that
-    shows damage (merge conflict markers, a cut row), raises
-    :class:`~covid19_images.manifest.integrity.DamagedManifest` naming it, as the manifest does.
+    A file that does not match its integrity record, or that shows damage (merge conflict
+    markers, a cut row), raises :class:`~covid19_images.manifest.integrity.DamagedManifest`
+    naming it, as the manifest does.
+    Columns the file lacks are filled with "" and named in ``frame.attrs["absent_columns"]``.
     """
     path = Path(root) / ANNOTATIONS_FILE
     if not path.is_file():
         return None
     data = path.read_bytes()
-    if check:
-        integrity.check(path, data)
+    integrity.check(path, data)
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
-    for name in ANNOTATION_COLUMNS:
-        if name not in frame.columns:
-            frame[name] = ""
-    return frame[list(ANNOTATION_COLUMNS)]
+    absent = [name for name in ANNOTATION_COLUMNS if name not in frame.columns]
+    for name in absent:
+        frame[name] = ""
+    frame = frame[list(ANNOTATION_COLUMNS)]
+    frame.attrs["absent_columns"] = absent  # filled with "" for readers; ``verify`` reports them
+    return frame
 
 
 def annotations_bytes(frame: pd.DataFrame | None) -> bytes:

@@ -22,7 +22,6 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from covid19_images.core.annotation import ANNOTATION_COLUMNS
 from covid19_images.core.workers import io_workers
 from covid19_images.imaging.probe import sha256_file
 from covid19_images.manifest.annotations import read_annotations
@@ -59,8 +58,7 @@ def verify_annotations(
         return
     if frame is None:
         return
-    header = pd.read_csv(root / ANNOTATIONS_FILE, dtype=str, nrows=0).columns
-    absent = [c for c in ANNOTATION_COLUMNS if c not in header]
+    absent = frame.attrs.get("absent_columns", [])
     if absent:
         result.annotations_damaged.append(
             {"source": "", "path": ANNOTATIONS_FILE, "error": f"columns missing: {', '.join(absent)}"}
