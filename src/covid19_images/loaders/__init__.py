@@ -14,8 +14,8 @@ The loaders are one framework-neutral part and one room per framework:
 
 Imports run one way: this module reaches a framework room only by name, through
 :mod:`.adapters`; a room imports the neutral part (fastai's also imports torch's, which it is
-built on), and the neutral part imports no room and no framework (``tests/test_layers.py``
-holds both, and that there is no import cycle).
+built on), and the neutral part imports no room and no framework
+(``tests/test_import_cycles.py`` holds both, and that there is no import cycle).
 
 A missing framework is an ``ImportError`` naming the extra to install; TensorFlow and torch
 work in one process in any order (:mod:`._frameworks`).
