@@ -72,9 +72,9 @@ def version_diff(root: Path, old: str, new: str) -> str:
     b = changes.after
     lines = [f"# Datasheet diff: {old} → {new}", "", f"{len(a)} → {len(b)} images.", "", verdict(a, b), ""]
     lines += ["## Splits", ""]
-    lines += _table(["split", old, new, "in both", f"only {old}", f"only {new}"], _split_rows(a, b)) + [""]
+    lines += [*_table(["split", old, new, "in both", f"only {old}", f"only {new}"], _split_rows(a, b)), ""]
     lines += ["## Labels per split", ""]
-    lines += _table(["split", *LABELS], _label_rows(a, b)) + [""]
+    lines += [*_table(["split", *LABELS], _label_rows(a, b)), ""]
     warnings_a, warnings_b = set(confounding_findings(a)), set(confounding_findings(b))
     lines += ["## Confounding warnings (`covid19-images report`)", ""]
     lines += [f"- new in {new}: {w}" for w in sorted(warnings_b - warnings_a)]
