@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from covid19_images.core.schema import LABELS, SPLITS
+from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, SPLITS
 
 CROISSANT_FILE = "croissant.json"
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
@@ -66,7 +66,14 @@ CONTEXT: dict[str, Any] = {
     "transform": "cr:transform",
 }
 #: manifest columns that are numbers (blank = unknown); every other column is text
-NUMERIC_COLUMNS = {"width": "sc:Integer", "height": "sc:Integer", "frames": "sc:Integer", "age": "sc:Float"}
+NUMERIC_COLUMNS = {
+    "width": "sc:Integer",
+    "height": "sc:Integer",
+    "frames": "sc:Integer",
+    "age": "sc:Float",
+    "frame": "sc:Integer",
+    "label_index": "sc:Integer",
+}
 FIELD_DESCRIPTIONS = {
     "image_id": "Stable id of the image: 16 hex digits of SHA-1 of <source>/<path in source>.",
     "source": "Registry name of the upstream dataset the image comes from.",
@@ -261,3 +268,78 @@ def document(
 
 def to_bytes(doc: Mapping[str, Any]) -> bytes:
     return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+#: encodingFormat of the files an export writes, by extension
+ENCODINGS = {
+    ".tar": "application/x-tar",
+    ".parquet": "application/x-parquet",
+    ".tfrecord": "application/x-tfrecord",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".md": "text/markdown",
+}
+IMAGE_ENCODINGS = {"png": "image/png", "jpg": "image/jpeg"}
+
+
+def _image_file_sets(out: Path) -> list[dict[str, Any]]:
+    """ImageFolder's images as one FileSet per format (``<split>/<class>/<key>.<ext>``)."""
+    found = {p.suffix.lstrip(".") for p in out.glob("*/*/*") if p.is_file()}
+    return [
+        {
+            "@type": "cr:FileSet",
+            "@id": f"images-{ext}",
+            "name": f"images-{ext}",
+            "description": f"The {ext.upper()} images, as <split>/<class>/<image key>.{ext}; sha256 in manifest.csv.",
+            "encodingFormat": IMAGE_ENCODINGS[ext],
+            "includes": f"*/*/*.{ext}",
+        }
+        for ext in sorted(found & set(IMAGE_ENCODINGS))
+    ]
+
+
+def write_export_croissant(
+    out: Path, request_meta: Mapping[str, Any], items: pd.DataFrame, citations: Mapping[str, str]
+) -> Path:
+    """``<export>/croissant.json``: every file written (shards with their sha256), the rows of manifest.csv typed.
+
+    Called last by :func:`covid19_images.export.export`, so it lists what is really on disk.
+    """
+    from covid19_images.export.common import EXTRA_COLUMNS, MANIFEST_NAME
+
+    out = Path(out)
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    files = [
+        data_file(out, name, ENCODINGS[Path(name).suffix])
+        for name in written
+        if "/" not in name and Path(name).suffix in ENCODINGS and name != CROISSANT_FILE
+    ]
+    distribution: list[Any] = list(files)
+    record_sets = [
+        rows_record_set(
+            "images",
+            MANIFEST_NAME,
+            (*MANIFEST_COLUMNS, *EXTRA_COLUMNS),
+            "One record per exported item: the manifest row, its frame, class index and path in the export.",
+        ),
+        labels_record_set(),
+    ]
+    doc = document(
+        name=f"covid19-images-{request_meta['modality']}-{request_meta['format']}",
+        description=(
+            f"A {request_meta['format']} export of the covid19-images {request_meta['modality']} images "
+            f"(split scheme {request_meta['split_scheme']}, filters {json.dumps(request_meta['filters'])}): "
+            "the loaders' selection, one image per duplicate group, unknown labels left out."
+        ),
+        version=request_meta.get("version"),
+        files=distribution,
+        record_sets=record_sets,
+        manifest=items,
+        citations=citations,
+        cite_as="@misc{covid19images, title={covid19-images}, howpublished={\\url{https://github.com/covid19-images/covid19-images}}}",
+    )
+    if request_meta["format"] == "imagefolder":
+        doc["distribution"] += _image_file_sets(out)
+    path = out / CROISSANT_FILE
+    path.write_bytes(to_bytes(doc))
+    return path

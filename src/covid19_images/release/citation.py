@@ -41,7 +41,7 @@ def _authors_of(citation: str, fallback: str) -> str:
 
 def _reference(spec: SourceSpec, images: int) -> dict[str, Any]:
     reference: dict[str, Any] = {
-        "type": "dataset",
+        "type": "data",  # CFF's reference type for a dataset ("dataset" is only a top-level type)
         "title": f"{spec.name}: {spec.description.strip() or spec.name}"[:300],
         "authors": [{"name": _authors_of(spec.citation, f"{spec.name} contributors")}],
         "repository": spec.url,
