@@ -149,9 +149,17 @@ def test_collection_croissant_validates_and_mlcroissant_iterates_the_manifest(re
 
 
 @pytest.mark.parametrize("fmt", ["webdataset", "imagefolder"])
-def test_export_croissant_validates_and_mlcroissant_iterates_its_records(released: Path, tmp_path: Path, fmt) -> None:
+def test_export_croissant_validates_and_mlcroissant_iterates_its_records(
+    released: Path, tmp_path: Path, fmt, monkeypatch
+) -> None:
     mlc = pytest.importorskip("mlcroissant")
     from covid19_images.export import export
+
+    # mlcroissant 1.1 extracts archives under a name made from the shard's file name alone, shared
+    # by every export (and by other tests): each run gets its own folder
+    from etils import epath
+
+    monkeypatch.setattr("mlcroissant._src.operation_graph.operations.extract.EXTRACT_PATH", epath.Path(tmp_path))
 
     out = tmp_path / fmt
     export(out, fmt, root=released, labels="all")
@@ -161,6 +169,12 @@ def test_export_croissant_validates_and_mlcroissant_iterates_its_records(release
     records = list(dataset.records("images"))
     assert [r["images/export_path"].decode() for r in records] == list(rows["export_path"])
     assert [r["images/label_index"] for r in records] == [int(v) for v in rows["label_index"]]
+    # the pictures themselves, decoded by mlcroissant, one per exported item
+    pictures = list(dataset.records("image_files"))
+    names = sorted(r["image_files/file_name"].decode() for r in pictures)
+    assert names == sorted(Path(p).name for p in rows["export_path"])
+    first = next(r for r in pictures if r["image_files/file_name"].decode() == Path(rows["export_path"][0]).name)
+    assert first["image_files/image"].size == (int(rows["width"][0]), int(rows["height"][0]))
     doc = json.loads((out / "croissant.json").read_text(encoding="utf-8"))
     assert doc["version"] == "2026.12", "an export made at a release names it"
     hashes = {f["contentUrl"]: f["sha256"] for f in doc["distribution"] if f["@type"] == "cr:FileObject"}

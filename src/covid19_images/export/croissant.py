@@ -37,6 +37,7 @@ CONTEXT: dict[str, Any] = {
     "citeAs": "cr:citeAs",
     "column": "cr:column",
     "conformsTo": "dct:conformsTo",
+    "containedIn": "cr:containedIn",
     "data": {"@id": "cr:data", "@type": "@json"},
     "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
     "equivalentProperty": "cr:equivalentProperty",
@@ -282,20 +283,56 @@ ENCODINGS = {
 IMAGE_ENCODINGS = {"png": "image/png", "jpg": "image/jpeg"}
 
 
-def _image_file_sets(out: Path) -> list[dict[str, Any]]:
-    """ImageFolder's images as one FileSet per format (``<split>/<class>/<key>.<ext>``)."""
-    found = {p.suffix.lstrip(".") for p in out.glob("*/*/*") if p.is_file()}
-    return [
-        {
-            "@type": "cr:FileSet",
-            "@id": f"images-{ext}",
-            "name": f"images-{ext}",
-            "description": f"The {ext.upper()} images, as <split>/<class>/<image key>.{ext}; sha256 in manifest.csv.",
-            "encodingFormat": IMAGE_ENCODINGS[ext],
-            "includes": f"*/*/*.{ext}",
-        }
-        for ext in sorted(found & set(IMAGE_ENCODINGS))
-    ]
+def image_files(out: Path, format: str, shard_ids: Sequence[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The exported pictures as a FileSet and a record set ``image_files`` (the decoded image and its path).
+
+    ImageFolder: ``<split>/<class>/<key>.<ext>`` on disk; WebDataset: the members of the tar shards
+    (``mlcroissant`` extracts them). Other formats hold the pictures inside Parquet/TFRecord rows.
+    """
+    if format == "imagefolder":
+        present = {p.suffix.lstrip(".") for p in out.glob("*/*/*") if p.is_file()}
+        includes = [f"*/*/*.{ext}" for ext in sorted(present & set(IMAGE_ENCODINGS))]
+        contained: dict[str, Any] = {}
+    elif format == "webdataset" and shard_ids:
+        includes = [f"*.{ext}" for ext in sorted(IMAGE_ENCODINGS)]
+        contained = {"containedIn": [{"@id": shard} for shard in shard_ids]}
+    else:
+        return [], []
+    if not includes:
+        return [], []
+    file_set = {
+        "@type": "cr:FileSet",
+        "@id": "pictures",
+        "name": "pictures",
+        "description": "The exported pictures (PNG, or the original JPEG when not resized)."
+        + (
+            " mlcroissant 1.1 extracts the shards into $CROISSANT_CACHE/extract under a name made from the "
+            "shard's file name only: clear it (or set CROISSANT_CACHE per export) before reading another export, "
+            "or it serves the previous export's pictures."
+            if contained
+            else ""
+        ),
+        **contained,
+        "encodingFormat": sorted(set(IMAGE_ENCODINGS.values())),
+        "includes": includes,
+    }
+    record_set = {
+        "@type": "cr:RecordSet",
+        "@id": "image_files",
+        "name": "image_files",
+        "description": "One record per exported picture: the decoded image and its file name (key of manifest.csv).",
+        "field": [
+            {
+                "@type": "cr:Field",
+                "@id": f"image_files/{name}",
+                "name": name,
+                "dataType": data_type,
+                "source": {"fileSet": {"@id": "pictures"}, "extract": {"fileProperty": prop}},
+            }
+            for name, data_type, prop in (("image", "sc:ImageObject", "content"), ("file_name", "sc:Text", "filename"))
+        ],
+    }
+    return [file_set], [record_set]
 
 
 def write_export_croissant(
@@ -338,8 +375,10 @@ def write_export_croissant(
         citations=citations,
         cite_as="@misc{covid19images, title={covid19-images}, howpublished={\\url{https://github.com/covid19-images/covid19-images}}}",
     )
-    if request_meta["format"] == "imagefolder":
-        doc["distribution"] += _image_file_sets(out)
+    shard_ids = [f.id for f in files if f.encoding == ENCODINGS[".tar"]]
+    file_sets, picture_sets = image_files(out, request_meta["format"], shard_ids)
+    doc["distribution"] += file_sets
+    doc["recordSet"] += picture_sets
     path = out / CROISSANT_FILE
     path.write_bytes(to_bytes(doc))
     return path
