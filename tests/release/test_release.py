@@ -153,12 +153,12 @@ def test_export_croissant_validates_and_mlcroissant_iterates_its_records(
     released: Path, tmp_path: Path, fmt, monkeypatch
 ) -> None:
     mlc = pytest.importorskip("mlcroissant")
+    from etils import epath
+
     from covid19_images.export import export
 
     # mlcroissant 1.1 extracts archives under a name made from the shard's file name alone, shared
     # by every export (and by other tests): each run gets its own folder
-    from etils import epath
-
     monkeypatch.setattr("mlcroissant._src.operation_graph.operations.extract.EXTRACT_PATH", epath.Path(tmp_path))
 
     out = tmp_path / fmt
