@@ -88,6 +88,15 @@ def test_changelog_section_says_what_the_upstream_change_did(released: Path) -> 
         f"- +{len(added)} images, −{len(removed)} images, {relabelled} relabelled ({len(old)} → {len(new)} images)"
         in (section)
     )
+    # the June sync recorded itself as data (manifests/sync.json, committed with it)
+    record = json.loads(_at(released, "2026.12", "manifests/sync.json"))
+    (entry,) = record["sources"]
+    assert (entry["old"], entry["new"], entry["status"]) == (
+        _pin(released, "2026.11"),
+        _pin(released, "2026.12"),
+        "updated",
+    )
+    assert (entry["added"], entry["removed"], entry["relabelled"]) == (len(added), len(removed), relabelled)
     first = _section(text, "2026.11")
     assert f"- new source, pinned at {_pin(released, '2026.11')[:12]}: {len(old)} images" in first
     # problems new in 2026.12 are counted against 2026.11's problems.csv

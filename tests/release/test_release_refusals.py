@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tests.conftest import PROJECT, git, new_root
 pytestmark = pytest.mark.upstream
 IEEE = "ieee8023-covid-chestxray"
 OLD = "ieee8023-covid-chestxray-dataset__pinned-548bb58"
+NEW = "ieee8023-covid-chestxray-dataset"
 
 
 @pytest.fixture
@@ -71,3 +73,22 @@ def test_release_refuses_when_verify_fails_on_a_clean_tree(root: Path) -> None:
         release(root, "2026.11", progress=False)
     _unchanged(root, head)
     assert git("status", "--porcelain", cwd=root) == ""
+
+
+def test_a_refused_upstream_update_is_recorded_by_sync_and_listed_by_the_next_release(
+    root: Path, shared: Path, tmp_path: Path
+) -> None:
+    release(root, "2026.11", date="2026-11-30", progress=False)
+    pinned = git("ls-tree", "HEAD", f"datasets/{IEEE}", cwd=root).split()[2]
+    # the upstream rewrites its history: the pinned commit is gone, sync refuses and keeps the pin
+    build_mirror(mirror_path(tmp_path / "mirror", load_registry(PROJECT)[IEEE].url), [shared / NEW])
+    report = sync(root, mirror=tmp_path / "mirror", progress=False, commit=True)
+    assert [u.status for u in report.updates] == ["refused"]
+    record = json.loads(git("show", "HEAD:manifests/sync.json", cwd=root))
+    assert record["sources"][0]["status"] == "refused" and record["sources"][0]["new"] == pinned
+    assert "no longer contains the pinned commit" in record["sources"][0]["message"]
+    result = release(root, "2026.12", date="2026-12-04", progress=False)
+    assert "### Upstream updates refused or failed (kept at their pin)" in result.section
+    assert f"- {IEEE} (refused): " in result.section and "--allow-rewrite" in result.section
+    assert f"- commit {pinned[:12]} (unchanged)" not in result.section, "nothing else changed"
+    assert f"Unchanged: {IEEE}." in result.section
