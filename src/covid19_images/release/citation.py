@@ -104,7 +104,7 @@ def collection_croissant(
         )
     if (Path(root) / PROBLEMS_FILE).is_file():
         files.append(croissant.data_file(folder, Path(PROBLEMS_FILE).name, "text/csv", "Inputs skipped or doubtful."))
-    cited = {n: s.citation.strip() for n, s in registry.items() if n in set(manifest["source"])}
+    cited = {n: s.citation.strip() for n, s in registry.items()}  # annotation-only sources have no rows
     return croissant.document(
         name="covid19-images",
         description=(
