@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from covid19_images.core.atomic import write_atomic
-
-if TYPE_CHECKING:
-    from covid19_images.sync.run import SyncReport
+from covid19_images.manifest.diff import SourceChange
 
 SYNC_RECORD_FILE = "manifests/sync.json"
 RECORD_FORMAT = 1
 
 
-def record_of(report: SyncReport) -> dict[str, Any]:
-    """The JSON-ready record of one sync: per source its pin move, status and counts; split moves; notes."""
-    from covid19_images.manifest.diff import SourceChange
+def record_of(report: Any) -> dict[str, Any]:
+    """The JSON-ready record of one sync (a ``sync.run.SyncReport``, not imported: ``run`` imports this module).
 
+    Per source its pin move, status and counts; the split moves; the notes.
+    """
     updates = {u.name: u for u in report.updates}
     names = list(dict.fromkeys([u.name for u in report.updates] + sorted(report.changes)))
     sources = []
@@ -73,7 +72,7 @@ def worth_recording(record: dict[str, Any]) -> bool:
     return bool(record["split_moves"])
 
 
-def write_sync_record(root: Path, report: SyncReport) -> bool:
+def write_sync_record(root: Path, report: Any) -> bool:
     """Write ``manifests/sync.json`` for ``report`` if it is worth recording; True when written."""
     record = record_of(report)
     if not worth_recording(record):
