@@ -198,8 +198,9 @@ def _version_status(base: Path, version: str) -> None:
 @click.argument("version")
 @root_option
 @click.option("--date", default=None, help="Release date (ISO, default today, UTC).")
+@click.option("--dry-run", is_flag=True, help="Make every check and print the changelog section; write nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def release_command(version: str, root: Path | None, date: str | None, quiet: bool) -> None:
+def release_command(version: str, root: Path | None, date: str | None, dry_run: bool, quiet: bool) -> None:
     """Release VERSION (e.g. 2026.12): CHANGELOG.md section, CITATION.cff, manifests/croissant.json, commit, tag.
 
     Refused unless the work tree is clean and `verify` passes. Never pushes.
@@ -207,10 +208,13 @@ def release_command(version: str, root: Path | None, date: str | None, quiet: bo
     from covid19_images.release.run import ReleaseRefused, release
 
     try:
-        result = release(find_root(root), version, date=date, progress=not quiet)
+        result = release(find_root(root), version, date=date, progress=not quiet, dry_run=dry_run)
     except ReleaseRefused as err:
         raise click.ClickException(str(err)) from err
     click.echo(result.section)
+    if dry_run:
+        click.echo(f"dry run: nothing written; `covid19-images release {version}` would commit and tag this")
+        return
     click.echo(f"released {version}: commit {result.commit[:12]}, tag {version} (not pushed: git push --follow-tags)")
 
 

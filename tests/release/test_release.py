@@ -99,14 +99,19 @@ def test_changelog_section_says_what_the_upstream_change_did(released: Path) -> 
     assert (entry["added"], entry["removed"], entry["relabelled"]) == (len(added), len(removed), relabelled)
     first = _section(text, "2026.11")
     assert f"- new source, pinned at {_pin(released, '2026.11')[:12]}: {len(old)} images" in first
-    # problems new in 2026.12 are counted against 2026.11's problems.csv
+    # problems new in 2026.12 are counted against 2026.11's problems.csv; a problem whose metadata
+    # line moved (rows added above it) is the same problem
     problems = [
         pd.read_csv(io.BytesIO(_at(released, v, "manifests/problems.csv")), dtype=str, keep_default_na=False)
         for v in ("2026.11", "2026.12")
     ]
-    seen = set(map(tuple, problems[0].to_numpy()))
-    fresh = sum(tuple(row) not in seen for row in problems[1].to_numpy())
+    keys = [set(map(tuple, p[["level", "source", "path", "message"]].to_numpy())) for p in problems]
+    fresh = sum(
+        1 for row in problems[1][["level", "source", "path", "message"]].to_numpy() if tuple(row) not in keys[0]
+    )
+    gone = sum(1 for row in problems[0][["level", "source", "path", "message"]].to_numpy() if tuple(row) not in keys[1])
     assert f"{fresh} new problem(s)" in section
+    assert (f"- {gone} problem(s) of the previous release no longer reported" in section) == (gone > 0)
 
 
 def test_each_release_is_an_annotated_tag_on_a_commit_holding_its_files(released: Path) -> None:

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from covid19_images.cli import main as cli
 from covid19_images.manifest import integrity
 from covid19_images.release.run import ReleaseRefused, release
 from covid19_images.sources.registry import load_registry
@@ -49,6 +51,13 @@ def test_release_refuses_a_dirty_tree_then_releases_once_clean(root: Path) -> No
         release(root, "2026.11", progress=False)
     _unchanged(root, head)
     image.write_bytes(original)
+    runner = CliRunner()
+    preview = runner.invoke(cli, ["release", "--root", str(root), "--dry-run", "--quiet", "2026.11"])
+    assert preview.exit_code == 0, preview.output
+    assert "## 2026.11 (" in preview.output and "dry run: nothing written" in preview.output
+    _unchanged(root, head)
+    refused = runner.invoke(cli, ["release", "--root", str(root), "--quiet", "2026/11"])
+    assert refused.exit_code == 1 and "not a calendar version" in refused.output
     release(root, "2026.11", date="2026-11-30", progress=False)
     assert git("tag", cwd=root) == "2026.11"
     with pytest.raises(ReleaseRefused, match="already exists"):

@@ -68,6 +68,8 @@ def source_lines(delta: SourceDelta) -> list[str]:
         f"{len(delta.new_problems)} new problem(s)",
         [f"{p['level']}: {_where(p)}: {p['message']}" for p in delta.new_problems],
     )
+    if delta.resolved_problems:
+        lines.append(f"- {delta.resolved_problems} problem(s) of the previous release no longer reported")
     return lines
 
 

@@ -21,7 +21,9 @@ from covid19_images.manifest.splits import SplitMove, explain_split_moves
 from covid19_images.manifest.versions import file_at, manifest_in, pins_at, problems_in
 from covid19_images.sync.record import SYNC_RECORD_FILE, read_sync_record
 
-_PROBLEM_KEY = ["level", "source", "path", "row", "message"]
+_PROBLEM_COLUMNS = ["level", "source", "path", "row", "message"]
+#: a problem is the same problem when only its metadata line moved (upstream added rows above it)
+_PROBLEM_KEY = ["level", "source", "path", "message"]
 
 
 @dataclass
@@ -36,6 +38,7 @@ class SourceDelta:
     change: SourceChange
     split_moves: list[SplitMove] = field(default_factory=list)
     new_problems: list[dict[str, str]] = field(default_factory=list)
+    resolved_problems: int = 0
 
     @property
     def status(self) -> str:
@@ -47,7 +50,12 @@ class SourceDelta:
 
     @property
     def changed(self) -> bool:
-        return self.status != "same" or self.change.changed or bool(self.split_moves or self.new_problems)
+        return (
+            self.status != "same"
+            or self.change.changed
+            or bool(self.split_moves or self.new_problems)
+            or (self.resolved_problems > 0)
+        )
 
 
 @dataclass
@@ -67,12 +75,13 @@ def _resolve(repo: git.Repo, rev: str) -> git.Commit:
     return repo.commit(rev)
 
 
-def _new_problems(before: pd.DataFrame | None, after: pd.DataFrame) -> pd.DataFrame:
-    if before is None or before.empty:
-        return after
-    seen = set(map(tuple, before[_PROBLEM_KEY].astype(str).to_numpy()))
-    mask = [tuple(row) not in seen for row in after[_PROBLEM_KEY].astype(str).to_numpy()]
-    return after[mask]
+def _only_in(frame: pd.DataFrame, other: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows of ``frame`` (problems) whose level, source, path and message ``other`` does not have."""
+    if other is None or other.empty:
+        return frame
+    seen = set(map(tuple, other[_PROBLEM_KEY].astype(str).to_numpy()))
+    mask = [tuple(row) not in seen for row in frame[_PROBLEM_KEY].astype(str).to_numpy()]
+    return frame[mask]
 
 
 def _sync_records(repo: git.Repo, old: str | None, new: str) -> tuple[list[dict[str, str]], list[str]]:
@@ -104,7 +113,11 @@ def collect_changes(root: Path, old: str | None, new: str = "HEAD") -> Changes:
         raise FileNotFoundError(f"{new} of {root} holds no manifest: run `covid19-images sync --commit` first")
     changes = diff_manifests(before, after)
     moves = explain_split_moves(before, after)
-    problems_new = _new_problems(problems_in(old_commit) if old_commit is not None else None, problems_in(new_commit))
+    problems_before = problems_in(old_commit) if old_commit is not None else None
+    problems_after = problems_in(new_commit)
+    problems_new = _only_in(problems_after, problems_before)
+    problems_gone = _only_in(problems_before, problems_after) if problems_before is not None else problems_after[0:0]
+    resolved = problems_gone["source"].value_counts().to_dict()
     old_pins = pins_at(old_commit) if old_commit is not None else {}
     new_pins = pins_at(new_commit)
     counts_before = before["source"].value_counts().to_dict() if before is not None else {}
@@ -119,7 +132,8 @@ def collect_changes(root: Path, old: str | None, new: str = "HEAD") -> Changes:
             images_after=int(counts_after.get(name, 0)),
             change=changes.get(name, SourceChange(name)),
             split_moves=[m for m in moves if m.source == name],
-            new_problems=problems_new[problems_new["source"] == name][_PROBLEM_KEY].astype(str).to_dict("records"),
+            new_problems=problems_new[problems_new["source"] == name][_PROBLEM_COLUMNS].astype(str).to_dict("records"),
+            resolved_problems=int(resolved.get(name, 0)),
         )
         for name in names
     }

@@ -98,8 +98,13 @@ def _check_clean_and_verified(root: Path, repo: git.Repo, progress: bool) -> Non
         )
 
 
-def release(root: Path, version: str, *, date: str | None = None, progress: bool = True) -> ReleaseResult:
-    """Write the release files of ``version``, commit them and tag the commit (see the module docstring)."""
+def release(
+    root: Path, version: str, *, date: str | None = None, progress: bool = True, dry_run: bool = False
+) -> ReleaseResult:
+    """Write the release files of ``version``, commit them and tag the commit (see the module docstring).
+
+    ``dry_run`` makes every check and returns the changelog section, writing nothing.
+    """
     root = Path(root).resolve()
     repo = git.Repo(root)
     previous = _check_version(root, version)
@@ -110,6 +115,8 @@ def release(root: Path, version: str, *, date: str | None = None, progress: bool
     registry = load_registry(root)
     changes = collect_changes(root, previous, "HEAD")
     section = render_section(version, date, changes)
+    if dry_run:
+        return ReleaseResult(version, previous, "", section)
     texts = {
         CHANGELOG_FILE: write_section(root, section),
         CITATION_FILE: citation_cff(version, date, manifest, registry),
