@@ -123,8 +123,8 @@ def _datasheet(request: ExportRequest, selection, paths: list[str]) -> str:
 
 
 def _write_croissant(request: ExportRequest, selection) -> None:
-    """croissant.json (MLCommons Croissant) of the export, written last: it hashes every file (export/croissant.py)."""
-    from covid19_images.export.croissant import write_export_croissant
+    """croissant.json (MLCommons Croissant) of the export, written last: it hashes every file it lists."""
+    from covid19_images.export.croissant_export import write_export_croissant
     from covid19_images.sources.registry import load_registry
 
     registry = load_registry(request.root)
