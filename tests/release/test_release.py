@@ -200,6 +200,7 @@ def test_export_croissant_validates_and_mlcroissant_iterates_its_records(
 
 def test_a_version_loads_its_own_rows_and_splits_after_a_newer_release(released: Path) -> None:
     from covid19_images import load_covid_xray, load_manifest
+    from covid19_images.manifest.versions import UnknownVersion
     from covid19_images.sync.versions import VersionMismatch
 
     old = _manifest(released, "2026.11")
@@ -210,6 +211,8 @@ def test_a_version_loads_its_own_rows_and_splits_after_a_newer_release(released:
     )
     current = load_manifest(released)
     assert set(current["image_id"]) != set(old["image_id"])
+    with pytest.raises(UnknownVersion, match=r"its releases: 2026\.11, 2026\.12"):
+        load_manifest(released, version="2025.1")
     # the checkout is at 2026.12's pin: serving 2026.11's files from it is refused, with the command
     with pytest.raises(VersionMismatch) as refused:
         load_covid_xray("torch", root=released, version="2026.11", split=None, labels="all", image_size=32)
