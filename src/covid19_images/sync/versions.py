@@ -33,6 +33,7 @@ class VersionPin:
     current_pin: str | None
     checked_out: str | None
     clean: bool
+    fetched: bool = False  # the pinned commit is already in the checkout's object store
 
     @property
     def matches(self) -> bool:
@@ -48,7 +49,8 @@ class VersionPin:
             return f"{init} && git -C {path} checkout --detach {self.version_pin}"
         if not self.clean and self.checked_out == self.version_pin:
             return f"git -C {path} checkout -- . && git -C {path} clean -fdx  (discards local changes)"
-        return f"git -C {path} fetch origin && git -C {path} checkout --detach {self.version_pin}"
+        fetch = "" if self.fetched else f"git -C {path} fetch origin {self.version_pin} && "
+        return f"{fetch}git -C {path} checkout --detach {self.version_pin}"
 
     def describe(self) -> str:
         if self.matches:
@@ -76,9 +78,17 @@ def version_status(root: Path, version: str) -> list[VersionPin]:
                 current_pin=gitlink(repo, path),
                 checked_out=checked_out,
                 clean=present and checkout_is_clean(root / path),
+                fetched=present and _has_commit(root / path, pinned),
             )
         )
     return rows
+
+
+def _has_commit(directory: Path, commit: str) -> bool:
+    try:
+        return git.Repo(directory).commit(commit).hexsha == commit
+    except (git.GitError, ValueError):
+        return False
 
 
 def require_version_checkouts(root: Path, version: str, sources: set[str] | None = None) -> None:
