@@ -9,7 +9,7 @@ import covid19_images
 
 PACKAGE = Path(covid19_images.__file__).parent
 #: bottom to top; a module may import its own layer and the ones before it
-LAYERS = ("core", "imaging", "sources", "manifest", "sync", "quality", "loaders", "export", "testing", "cli")
+LAYERS = ("core", "imaging", "sources", "manifest", "sync", "quality", "loaders", "export", "release", "testing", "cli")
 #: the package's own __init__ only forwards to the loaders, lazily, inside the public functions
 TOP = "__init__"
 

@@ -20,15 +20,17 @@ from covid19_images.core.medical import MEDICAL_WARNING
 __version__ = "0.1.0"
 
 
-def load_manifest(root: str | os.PathLike | None = None) -> pd.DataFrame:
+def load_manifest(root: str | os.PathLike | None = None, *, version: str | None = None) -> pd.DataFrame:
     """The unified manifest as a pandas DataFrame (manifests/README.md documents the columns).
 
     Args:
         root: the data root; default ``$COVID19_IMAGES_ROOT``, else this checkout, else cwd.
+        version: a release of the root (e.g. ``"2026.12"``): the manifest as that tag holds it, read
+            from git (no checkout needed to read it; serving its images needs the pinned checkouts).
     """
     from covid19_images.loaders import load_manifest as _load_manifest
 
-    return _load_manifest(root)
+    return _load_manifest(root, version=version)
 
 
 def load_covid_xray(
@@ -50,6 +52,7 @@ def load_covid_xray(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    version: str | None = None,
     shards: str | os.PathLike | None = None,
     with_id: bool = False,
     augment: str | Callable | None = None,
@@ -93,6 +96,7 @@ def load_covid_ct(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    version: str | None = None,
     shards: str | os.PathLike | None = None,
     with_id: bool = False,
     augment: str | Callable | None = None,
@@ -140,6 +144,7 @@ def load_covid_ultrasound(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    version: str | None = None,
     shards: str | os.PathLike | None = None,
     with_id: bool = False,
     augment: str | Callable | None = None,

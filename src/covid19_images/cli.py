@@ -138,8 +138,15 @@ def sync_command(
 
 @main.command("status")
 @root_option
-def status_command(root: Path | None) -> None:
-    """Per source: initialised, pinned commit, checked-out commit, upstream ahead by, images in manifest."""
+@click.option("--version", "version", default=None, help="Compare the checkouts with what release VERSION pins.")
+def status_command(root: Path | None, version: str | None) -> None:
+    """Per source: initialised, pinned commit, checked-out commit, upstream ahead by, images in manifest.
+
+    With --version: per source of that release, its pin, the checkout, and the command that makes them match.
+    """
+    if version is not None:
+        _version_status(find_root(root), version)
+        return
     from covid19_images.sync.status import source_status
 
     rows = source_status(find_root(root))
@@ -155,9 +162,79 @@ def status_command(root: Path | None) -> None:
         )
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    _print_table(table)
+
+
+def _print_table(table: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _version_status(base: Path, version: str) -> None:
+    from covid19_images.manifest.versions import UnknownVersion
+    from covid19_images.sync.versions import version_status
+
+    try:
+        pins = version_status(base, version)
+    except UnknownVersion as err:
+        raise UserError(str(err)) from err
+    header = ("source", f"pinned by {version}", "pinned now", "checked out", "state")
+    table = [header] + [
+        (p.source, p.version_pin[:12], (p.current_pin or "-")[:12], (p.checked_out or "-")[:12], p.describe())
+        for p in pins
+    ]
+    _print_table(table)
+    wrong = [p for p in pins if not p.matches]
+    if not wrong:
+        click.echo(f"every checkout is what {version} pins: load it with version={version!r}")
+        return
+    click.echo(f"\nto serve {version}, run:")
+    for pin in wrong:
+        click.echo(f"  {pin.command(base)}")
+
+
+@main.command("release")
+@click.argument("version")
+@root_option
+@click.option("--date", default=None, help="Release date (ISO, default today, UTC).")
+@click.option("--dry-run", is_flag=True, help="Make every check and print the changelog section; write nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def release_command(version: str, root: Path | None, date: str | None, dry_run: bool, quiet: bool) -> None:
+    """Release VERSION (e.g. 2026.12): CHANGELOG.md section, CITATION.cff, manifests/croissant.json, commit, tag.
+
+    Refused unless the work tree is clean and `verify` passes. Never pushes.
+    """
+    from covid19_images.release.run import ReleaseRefused, release
+
+    try:
+        result = release(find_root(root), version, date=date, progress=not quiet, dry_run=dry_run)
+    except ReleaseRefused as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(result.section)
+    if dry_run:
+        click.echo(f"dry run: nothing written; `covid19-images release {version}` would commit and tag this")
+        return
+    click.echo(f"released {version}: commit {result.commit[:12]}, tag {version} (not pushed: git push --follow-tags)")
+
+
+@main.command("diff")
+@click.argument("old")
+@click.argument("new")
+@root_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write it here.")
+def diff_command(old: str, new: str, root: Path | None, out: Path | None) -> None:
+    """The DATASHEET difference between releases OLD and NEW: can their numbers be compared?"""
+    from covid19_images.manifest.versions import UnknownVersion
+    from covid19_images.release.diff import version_diff
+
+    try:
+        text = version_diff(find_root(root), old, new)
+    except UnknownVersion as err:
+        raise UserError(str(err)) from err
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    click.echo(text)
 
 
 @main.command("new-source")

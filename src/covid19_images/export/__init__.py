@@ -96,6 +96,7 @@ def export(
     write_bytes(target / "DATASHEET.md", sheet.encode("utf-8"))
     if format == "hf":
         _write_card(request, selection, shards, sheet)
+    _write_croissant(request, selection)
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     return ExportResult(out=target, format=format, classes=selection.classes, counts=counts, files=files)
 
@@ -119,6 +120,31 @@ def _datasheet(request: ExportRequest, selection, paths: list[str]) -> str:
     from covid19_images.export.datasheet import render
 
     return render(selection.items, paths, selection.classes, request.root, _meta(request))
+
+
+def _write_croissant(request: ExportRequest, selection) -> None:
+    """croissant.json (MLCommons Croissant) of the export, written last: it hashes every file it lists."""
+    from covid19_images.export.croissant_export import write_export_croissant
+    from covid19_images.sources.registry import load_registry
+
+    registry = load_registry(request.root)
+    cited = {s: registry[s].citation.strip() for s in set(selection.items["source"]) if s in registry}
+    write_export_croissant(
+        request.out, {**_meta(request), "version": _release_at_head(request.root)}, selection.items, cited
+    )
+
+
+def _release_at_head(root: Path) -> str | None:
+    """The release tag of the root's HEAD, if HEAD is a release (the export then names that version)."""
+    import git
+
+    from covid19_images.manifest.versions import release_tags, version_commit
+
+    try:
+        head = git.Repo(root).head.commit.hexsha
+        return next((t for t in reversed(release_tags(root)) if version_commit(root, t).hexsha == head), None)
+    except (git.GitError, ValueError):
+        return None
 
 
 def _write_card(request: ExportRequest, selection, shards: dict, sheet: str) -> None:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 _NUMERIC_INT = ("width", "height", "frames")
 
 
-def read_manifest_typed(root: Any = None) -> pd.DataFrame:
-    """The manifest with numeric columns typed; a clear error if there is none yet."""
+def read_manifest_typed(root: Any = None, *, version: str | None = None) -> pd.DataFrame:
+    """The manifest (or release ``version``'s, read from git) with numeric columns typed; a clear error if none."""
     import pandas as pd
 
     from covid19_images.core.paths import find_root
@@ -25,7 +25,12 @@ def read_manifest_typed(root: Any = None) -> pd.DataFrame:
     from covid19_images.sources.registry import DATASETS_DIR, REGISTRY_FILE
 
     base = find_root(root)
-    frame = read_manifest(base)
+    if version is not None:
+        from covid19_images.manifest.versions import manifest_at
+
+        frame = manifest_at(base, version)
+    else:
+        frame = read_manifest(base)
     if frame is None:
         datasets = base / DATASETS_DIR
         present = sorted(
@@ -59,7 +64,7 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
     """Read the manifest, select the items and prove their files are on disk."""
     from covid19_images.loaders._select import check_available, select
 
-    manifest = read_manifest_typed(options.root)
+    manifest = read_manifest_typed(options.root, version=options.version)
     if split is not ...:
         from dataclasses import replace
 
@@ -67,6 +72,10 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
     from covid19_images.loaders.tasks import needs_task_selection, select_for_task
 
     selection = (select_for_task if needs_task_selection(options) else select)(manifest, options)
+    if options.version is not None:  # a release's rows are only its rows on the commits it pins
+        from covid19_images.sync.versions import require_version_checkouts
+
+        require_version_checkouts(selection.root, options.version, set(selection.items["source"]))
     if options.check_files:
         check_available(selection)
     return selection

@@ -162,6 +162,14 @@ class Options:
         "stat every file at construction and fail with the fetch command when a source is not checked out.",
         _flag,
     )
+    version: str | None = option(
+        None,
+        "str | None",
+        'a release of the root (its tag, e.g. "2026.12"): serve the rows, labels and splits that release tagged, '
+        "read from git; refused, with the commands to run, unless every source served is checked out at the "
+        "commit the release pins (``covid19-images status --version``).",
+        _optional_name,
+    )
 
     # streaming over exported shards, ids, augmentation (loaders.torch.streaming, loaders.augment)
     shards: str | None = option(

@@ -71,6 +71,11 @@ def read_annotations(root: Path) -> pd.DataFrame | None:
         return None
     data = path.read_bytes()
     integrity.check(path, data)
+    return annotations_from_bytes(data)
+
+
+def annotations_from_bytes(data: bytes) -> pd.DataFrame:
+    """Checked ``annotations.csv`` bytes as the frame :func:`read_annotations` returns."""
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
     absent = [name for name in ANNOTATION_COLUMNS if name not in frame.columns]
     for name in absent:

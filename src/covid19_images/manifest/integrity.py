@@ -82,8 +82,17 @@ def _text_damage(data: bytes) -> str | None:
     return None
 
 
-def check(manifest: Path, data: bytes) -> None:
-    """Raise :class:`DamagedManifest` unless ``data`` (the bytes of ``manifest``) is a manifest a sync wrote."""
+#: ``check``'s default: read the integrity record beside the manifest on disk
+ON_DISK = object()
+
+
+def check(manifest: Path, data: bytes, record_text: str | object | None = ON_DISK) -> None:
+    """Raise :class:`DamagedManifest` unless ``data`` (the bytes of ``manifest``) is a manifest a sync wrote.
+
+    ``record_text`` is the integrity record to check against when it does not come from disk
+    (a released version read from git: :mod:`covid19_images.manifest.versions`); None means
+    there was none.
+    """
     fix = (
         "restore it (`git checkout -- manifests/`) or rebuild it with `covid19-images sync --offline` "
         "(which keeps the damaged file aside)"
@@ -92,7 +101,11 @@ def check(manifest: Path, data: bytes) -> None:
     if damage:
         raise DamagedManifest(f"{manifest} is damaged: {damage}; {fix}")
     try:
-        record = json.loads(record_path(manifest).read_text(encoding="utf-8"))
+        if record_text is ON_DISK:
+            record_text = record_path(manifest).read_text(encoding="utf-8")
+        if record_text is None:
+            return
+        record = json.loads(record_text)  # type: ignore[arg-type]
     except FileNotFoundError:
         return
     except (OSError, ValueError) as err:

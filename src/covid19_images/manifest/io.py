@@ -63,6 +63,11 @@ def read_manifest(root: Path) -> pd.DataFrame | None:
         return None
     data = path.read_bytes()
     integrity.check(path, data)  # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
+    return manifest_from_bytes(data)
+
+
+def manifest_from_bytes(data: bytes) -> pd.DataFrame:
+    """A checked manifest's bytes as the frame :func:`read_manifest` returns (columns in schema order)."""
     frame = _read_strings(data)
     for column in MANIFEST_COLUMNS:
         if column not in frame.columns:

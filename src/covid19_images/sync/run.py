@@ -46,6 +46,7 @@ from covid19_images.sources.git import (
 )
 from covid19_images.sources.registry import load_registry
 from covid19_images.sources.transport import git_environment
+from covid19_images.sync.record import SYNC_RECORD_FILE, write_sync_record
 from covid19_images.sync.shrink import Shrink, find_shrinks, restore_checkout
 
 LOCK_NAME = "covid19-images-sync.lock"  # kept in the root's git dir: never shows up as an untracked file
@@ -310,6 +311,7 @@ def sync(
             report.changes = diff_manifests(previous, report.build.manifest)
             report.split_moves = explain_split_moves(previous, report.build.manifest)
         write_manifest(root, report.build, cache_dir)
+        write_sync_record(root, report)
         checkpoint("sync.written")
         if commit:
             report.committed = _commit(repo, root, env, report)
@@ -342,7 +344,7 @@ def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport)
     tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
     record = record_path(Path(MANIFEST_FILE)).as_posix()
     annotations_record = record_path(Path(ANNOTATIONS_FILE)).as_posix()
-    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, annotations_record]
+    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, annotations_record, SYNC_RECORD_FILE]
     paths += [] if tampered else [".gitmodules"]
     paths += [f"datasets/{u.name}" for u in report.updates if u.status in ("added", "updated", "unchanged")]
     paths = [p for p in paths if (root / p).exists()]
