@@ -14,7 +14,11 @@ root_option = click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Project root (default: $COVID19_IMAGES_ROOT, else the checkout holding this package, else cwd).",
+    help=(
+        "Data root. Default: $COVID19_IMAGES_ROOT, else the nearest folder at or above the current one holding "
+        "sources.yaml (a clone with no data yet: the root its `make demo` built, named in build/demo-root), "
+        "else the clone holding this package, else the current folder."
+    ),
 )
 
 
@@ -60,6 +64,15 @@ class _Commands(click.Group):
 @click.version_option(package_name="covid19-images")
 def main() -> None:
     """Public COVID-19 lung-imaging datasets as one leak-free, citable collection.
+
+    \b
+    Which data root every command uses (the loaders and notebooks use the same rule):
+      1. --root DIR;
+      2. else $COVID19_IMAGES_ROOT;
+      3. else the nearest folder at or above the current one holding sources.yaml, else the
+         clone holding this package; a clone with no data yet (no manifest, no source checked
+         out) uses the root its last `make demo` built (build/demo-root), and says so on stderr;
+      4. else the current folder.
 
     A positive scan can suggest COVID-19; a negative scan means nothing. Research use only.
     """
@@ -160,6 +173,15 @@ def status_command(root: Path | None) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
+def _clone(root: Path | None) -> Path:
+    """The project clone to scaffold into (code, not data: never the demo's root)."""
+    from covid19_images.core.roots import nearest_root, package_clone
+
+    if root is not None:
+        return root.resolve()
+    return nearest_root(Path.cwd().resolve()) or package_clone() or Path.cwd().resolve()
+
+
 @main.command("new-source")
 @click.argument("name")
 @click.argument("url")
@@ -172,7 +194,7 @@ def new_source_command(name: str, url: str, modality: str, branch: str, root: Pa
     from covid19_images.sources.scaffold import scaffold_source
 
     try:
-        written = scaffold_source(find_root(root), name, url, modality=modality, branch=branch)
+        written = scaffold_source(_clone(root), name, url, modality=modality, branch=branch)
     except (ValueError, FileExistsError, RegistryError) as err:
         raise click.ClickException(str(err)) from err
     for path in written:
