@@ -151,12 +151,24 @@ def sync_command(
 
 @main.command("status")
 @root_option
-def status_command(root: Path | None) -> None:
-    """Per source: initialised, pinned commit, checked-out commit, upstream ahead by, images in manifest."""
-    from covid19_images.sync.status import source_status
+@click.option("--fetch", is_flag=True, help="Fetch each checked-out upstream first (network), so 'ahead' is current.")
+@click.option(
+    "--mirror",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --fetch: local mirror root laid out as <owner>/<repo>.git (as for sync).",
+)
+def status_command(root: Path | None, fetch: bool, mirror: Path | None) -> None:
+    """Per source: initialised, pinned commit, checked-out commit, upstream ahead by, images in manifest.
 
-    rows = source_status(find_root(root))
-    header = ("source", "initialised", "pinned", "checked out", "ahead", "images")
+    Without --fetch nothing touches the network: 'ahead' is as of the last fetch (sync or status --fetch).
+    """
+    from covid19_images.sync.status import next_steps, source_status
+
+    base = find_root(root)
+    rows = source_status(base, fetch=fetch, mirror=mirror)
+    ahead = "ahead" if fetch else "ahead (last fetch)"
+    header = ("source", "initialised", "pinned", "checked out", ahead, "images")
     table = [header] + [
         (
             r.name,
@@ -171,6 +183,8 @@ def status_command(root: Path | None) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for line in next_steps(rows, base, fetched=fetch):
+        click.echo(line)
 
 
 def _clone(root: Path | None) -> Path:
