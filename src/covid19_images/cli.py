@@ -237,7 +237,10 @@ def report_command(root: Path | None, as_json: bool, plots: Path | None, no_priv
     base = find_root(root)
     manifest = read_manifest(base)
     if manifest is None:
-        raise click.ClickException(f"no manifest under {base}; run `covid19-images sync` first")
+        raise click.ClickException(
+            f"no manifest under {base}: run `make demo` in the clone (a demo root this clone then uses), or "
+            "`covid19-images sync` to build this one; --root or $COVID19_IMAGES_ROOT choose another root"
+        )
     report = build_report(base, manifest, privacy=not no_privacy)
     if plots is not None:
         written = write_plots(report, manifest, base, plots)

@@ -79,3 +79,22 @@ def test_the_cli_says_once_on_stderr_that_it_uses_the_demo_root(clone_with_demo)
     done = subprocess.run([sys.executable, "-c", code], cwd=clone, env=env, capture_output=True, text=True, check=True)
     assert done.stdout.split() == [str(demo.resolve())] * 2
     assert done.stderr.count("using the demo root") == 1, done.stderr
+
+
+def test_the_rule_is_documented_where_users_look() -> None:
+    import pydoc
+
+    from click.testing import CliRunner
+
+    from covid19_images import load_covid_ct, load_covid_ultrasound, load_covid_xray, load_manifest
+    from covid19_images.cli import main as cli
+
+    for function in (load_covid_xray, load_covid_ct, load_covid_ultrasound, load_manifest):
+        text = pydoc.render_doc(function, renderer=pydoc.plaintext)
+        assert ROOT_ENV in text and DEMO_POINTER in text and "sources.yaml" in text, function.__name__
+    runner = CliRunner()
+    for args in (["--help"], ["report", "--help"], ["sync", "--help"], ["export", "--help"]):
+        text = " ".join(runner.invoke(cli, args).output.split())
+        assert ROOT_ENV in text and DEMO_POINTER in text, args
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert ROOT_ENV in readme and DEMO_POINTER in readme
