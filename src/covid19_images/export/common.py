@@ -182,12 +182,11 @@ def iter_payloads(
                 yield key, row, data
 
 
-def row_record(row: Any) -> dict[str, Any]:
-    """The manifest row of an item (strings as in manifest.csv) plus ``frame`` and ``label_index``."""
-    record = {column: str(row[column]) for column in MANIFEST_COLUMNS}
-    record["frame"] = int(row["frame"])
-    record["label_index"] = int(row["label_index"])
-    return record
+def row_record(row: Any, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The manifest row of an item, typed (:func:`covid19_images.export.schema.typed_record`)."""
+    from covid19_images.export.schema import typed_record
+
+    return typed_record(row, image_size)
 
 
 def chunks(count: int, size: int) -> list[range]:
@@ -231,6 +230,11 @@ def write_index(
         "counts": counts,
         "shards": shards,
     }
+    from covid19_images.export.schema import record_schema
+
+    schema = record_schema(request.format)
+    if schema is not None:
+        data["schema"] = schema
     write_bytes(out / INDEX_FILE, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
