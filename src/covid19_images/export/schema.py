@@ -13,6 +13,23 @@ from typing import Any
 
 from covid19_images.core.schema import MANIFEST_COLUMNS
 
+#: manifest columns every TFRecord record holds as ``meta/<column>`` bytes features
+TFRECORD_COLUMNS = (
+    "source",
+    "source_commit",
+    "path",
+    "modality",
+    "view",
+    "label_detail",
+    "patient_id",
+    "sex",
+    "age",
+    "license",
+    "split_group",
+    "split",
+    "sha256",
+)
+
 INTEGER_COLUMNS = ("width", "height", "frames")
 FLOAT_COLUMNS = ("age",)
 
@@ -62,8 +79,6 @@ def record_fields() -> dict[str, str]:
 
 def tfrecord_features() -> dict[str, dict[str, str]]:
     """The ``tf.train.Example`` features of every TFRecord record: each a scalar ``FixedLenFeature``."""
-    from covid19_images.export.tfrecord import COLUMNS
-
     features = {
         "image/encoded": ("bytes", "the image file: PNG when resized or not JPEG/PNG, else the original bytes"),
         "image/format": ("bytes", "its format, 'png' or 'jpg'"),
@@ -73,7 +88,7 @@ def tfrecord_features() -> dict[str, dict[str, str]]:
         "image/key": ("bytes", "the sample key (image_id, with _fNNNNN for a frame)"),
         "image/frame": ("int64", "frame (slice) of the source file"),
     }
-    features.update({f"meta/{column}": ("bytes", f"manifest column {column}, as text") for column in COLUMNS})
+    features.update({f"meta/{column}": ("bytes", f"manifest column {column}, as text") for column in TFRECORD_COLUMNS})
     return {name: {"dtype": dtype, "shape": "[]", "description": text} for name, (dtype, text) in features.items()}
 
 
