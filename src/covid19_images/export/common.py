@@ -165,13 +165,14 @@ def iter_payloads(
 
     from tqdm.auto import tqdm
 
+    from covid19_images.core.progress import show_progress
     from covid19_images.core.workers import default_workers
 
     rows = [row for _, row in items.iterrows()]
     names = keys(items)
     with (
         ThreadPoolExecutor(max_workers=default_workers()) as pool,
-        tqdm(total=len(rows), desc=desc, unit="img", leave=False) as bar,
+        tqdm(total=len(rows), desc=desc, unit="img", leave=False, disable=not show_progress()) as bar,
     ):
         for start in range(0, len(rows), window):
             block = rows[start : start + window]
