@@ -24,7 +24,7 @@ import click
 import git
 
 from covid19_images import MEDICAL_WARNING
-from covid19_images.core.roots import DEMO_POINTER, nearest_root, package_clone
+from covid19_images.core.roots import DEMO_POINTER, holds_data, nearest_root, package_clone
 from covid19_images.sources.registry import REGISTRY_FILE, load_registry
 from covid19_images.sync.run import sync
 from covid19_images.testing.miniature import ENV_VAR, materialize_miniatures, requested_samples
@@ -165,7 +165,13 @@ def main(data: str, shared: Path | None, workdir: Path) -> None:
     click.echo(f"images loaded from {sources} sources in {time.monotonic() - started:.0f} s")
     click.echo(f"\n{MEDICAL_WARNING}")
     pointer = _point_clone_at(project, workdir, root)
-    if pointer is not None:
+    if pointer is not None and holds_data(project):
+        click.echo(
+            f"Next: this clone has sources of its own checked out, so it stays the default root (build its manifest "
+            f"with `covid19-images sync --offline`); to use the demo's instead: "
+            f"export COVID19_IMAGES_ROOT={root.resolve()}"
+        )
+    elif pointer is not None:
         click.echo(
             f"Next: in this clone, the README's snippets, `covid19-images report` and the notebooks now use {root} "
             f"(named in {pointer.relative_to(project)}; a notice on stderr says so). "
