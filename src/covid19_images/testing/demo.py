@@ -162,7 +162,12 @@ def main(data: str, shared: Path | None, workdir: Path) -> None:
         )
     click.echo("\n3/3 loading one image per source (the loaders' defaults: unknown findings are no class)")
     sources = _load_some(root)
-    click.echo(f"images loaded from {sources} sources in {time.monotonic() - started:.0f} s")
+    unlabelled = sorted(
+        set(manifest.loc[manifest["label"] == "unknown", "source"])
+        - set(manifest.loc[manifest["label"] != "unknown", "source"])
+    )
+    why = f" ({', '.join(unlabelled)}: no finding label, so no class by default)" if unlabelled else ""
+    click.echo(f"images loaded from {sources} sources{why} in {time.monotonic() - started:.0f} s")
     click.echo(f"\n{MEDICAL_WARNING}")
     pointer = _point_clone_at(project, workdir, root)
     if pointer is not None and holds_data(project):
