@@ -14,7 +14,11 @@ root_option = click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Project root (default: $COVID19_IMAGES_ROOT, else the checkout holding this package, else cwd).",
+    help=(
+        "Data root. Default: $COVID19_IMAGES_ROOT, else the nearest folder at or above the current one holding "
+        "sources.yaml (a clone with no data yet: the root its `make demo` built, named in build/demo-root), "
+        "else the clone holding this package, else the current folder."
+    ),
 )
 
 
@@ -60,6 +64,15 @@ class _Commands(click.Group):
 @click.version_option(package_name="covid19-images")
 def main() -> None:
     """Public COVID-19 lung-imaging datasets as one leak-free, citable collection.
+
+    \b
+    Which data root every command uses (the loaders and notebooks use the same rule):
+      1. --root DIR;
+      2. else $COVID19_IMAGES_ROOT;
+      3. else the nearest folder at or above the current one holding sources.yaml, else the
+         clone holding this package; a clone with no data yet (no manifest, no source checked
+         out) uses the root its last `make demo` built (build/demo-root), and says so on stderr;
+      4. else the current folder.
 
     A positive scan can suggest COVID-19; a negative scan means nothing. Research use only.
     """
@@ -139,18 +152,29 @@ def sync_command(
 @main.command("status")
 @root_option
 @click.option("--version", "version", default=None, help="Compare the checkouts with what release VERSION pins.")
-def status_command(root: Path | None, version: str | None) -> None:
+@click.option("--fetch", is_flag=True, help="Fetch each checked-out upstream first (network), so 'ahead' is current.")
+@click.option(
+    "--mirror",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --fetch: local mirror root laid out as <owner>/<repo>.git (as for sync).",
+)
+def status_command(root: Path | None, version: str | None, fetch: bool, mirror: Path | None) -> None:
     """Per source: initialised, pinned commit, checked-out commit, upstream ahead by, images in manifest.
 
     With --version: per source of that release, its pin, the checkout, and the command that makes them match.
+
+    Without --fetch nothing touches the network: 'ahead' is as of the last fetch (sync or status --fetch).
     """
     if version is not None:
         _version_status(find_root(root), version)
         return
-    from covid19_images.sync.status import source_status
+    from covid19_images.sync.status import next_steps, source_status
 
-    rows = source_status(find_root(root))
-    header = ("source", "initialised", "pinned", "checked out", "ahead", "images")
+    base = find_root(root)
+    rows = source_status(base, fetch=fetch, mirror=mirror)
+    ahead = "ahead" if fetch else "ahead (last fetch)"
+    header = ("source", "initialised", "pinned", "checked out", ahead, "images")
     table = [header] + [
         (
             r.name,
@@ -163,12 +187,23 @@ def status_command(root: Path | None, version: str | None) -> None:
         for r in rows
     ]
     _print_table(table)
+    for line in next_steps(rows, base, fetched=fetch):
+        click.echo(line)
 
 
 def _print_table(table: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _clone(root: Path | None) -> Path:
+    """The project clone to scaffold into (code, not data: never the demo's root)."""
+    from covid19_images.core.roots import nearest_root, package_clone
+
+    if root is not None:
+        return root.resolve()
+    return nearest_root(Path.cwd().resolve()) or package_clone() or Path.cwd().resolve()
 
 
 def _version_status(base: Path, version: str) -> None:
@@ -249,7 +284,7 @@ def new_source_command(name: str, url: str, modality: str, branch: str, root: Pa
     from covid19_images.sources.scaffold import scaffold_source
 
     try:
-        written = scaffold_source(find_root(root), name, url, modality=modality, branch=branch)
+        written = scaffold_source(_clone(root), name, url, modality=modality, branch=branch)
     except (ValueError, FileExistsError, RegistryError) as err:
         raise click.ClickException(str(err)) from err
     for path in written:
@@ -278,7 +313,10 @@ def report_command(root: Path | None, as_json: bool, plots: Path | None, no_priv
     base = find_root(root)
     manifest = read_manifest(base)
     if manifest is None:
-        raise click.ClickException(f"no manifest under {base}; run `covid19-images sync` first")
+        raise click.ClickException(
+            f"no manifest under {base}: run `make demo` in the clone (a demo root this clone then uses), or "
+            "`covid19-images sync` to build this one; --root or $COVID19_IMAGES_ROOT choose another root"
+        )
     report = build_report(base, manifest, privacy=not no_privacy)
     if plots is not None:
         written = write_plots(report, manifest, base, plots)

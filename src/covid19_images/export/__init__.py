@@ -151,14 +151,15 @@ def _write_card(request: ExportRequest, selection, shards: dict, sheet: str) -> 
     """README.md of the Hugging Face layout: YAML header + the datasheet as the card body."""
     import yaml
 
-    from covid19_images.export.hf import card_header
+    from covid19_images.export.hf import card_header, split_bytes
     from covid19_images.sources.registry import load_registry
 
     items = selection.items
     licences = sorted(set(items["license"].astype(str)))
     registry = load_registry(request.root)
     cited = {s: registry[s].citation.strip() if s in registry else "" for s in sorted(set(items["source"]))}
-    header = card_header(selection.classes, shards, licences, len(items), request.modality, cited)
+    sizes = split_bytes(request.out, shards)
+    header = card_header(selection.classes, shards, licences, len(items), request.modality, cited, sizes)
     citations = [f"- **{s}**: {text}" for s, text in cited.items() if text]
     body = sheet
     if citations:

@@ -165,13 +165,14 @@ def iter_payloads(
 
     from tqdm.auto import tqdm
 
+    from covid19_images.core.progress import show_progress
     from covid19_images.core.workers import default_workers
 
     rows = [row for _, row in items.iterrows()]
     names = keys(items)
     with (
         ThreadPoolExecutor(max_workers=default_workers()) as pool,
-        tqdm(total=len(rows), desc=desc, unit="img", leave=False) as bar,
+        tqdm(total=len(rows), desc=desc, unit="img", leave=False, disable=not show_progress()) as bar,
     ):
         for start in range(0, len(rows), window):
             block = rows[start : start + window]
@@ -182,12 +183,11 @@ def iter_payloads(
                 yield key, row, data
 
 
-def row_record(row: Any) -> dict[str, Any]:
-    """The manifest row of an item (strings as in manifest.csv) plus ``frame`` and ``label_index``."""
-    record = {column: str(row[column]) for column in MANIFEST_COLUMNS}
-    record["frame"] = int(row["frame"])
-    record["label_index"] = int(row["label_index"])
-    return record
+def row_record(row: Any, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The manifest row of an item, typed (:func:`covid19_images.export.schema.typed_record`)."""
+    from covid19_images.export.schema import typed_record
+
+    return typed_record(row, image_size)
 
 
 def chunks(count: int, size: int) -> list[range]:
@@ -231,6 +231,11 @@ def write_index(
         "counts": counts,
         "shards": shards,
     }
+    from covid19_images.export.schema import record_schema
+
+    schema = record_schema(request.format)
+    if schema is not None:
+        data["schema"] = schema
     write_bytes(out / INDEX_FILE, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 

@@ -41,6 +41,7 @@ from covid19_images.loaders._checks import (
     _split,
     _splits,
     _video_frames,
+    _views,
     image_size_tuple,
     whole_number,
 )
@@ -115,7 +116,10 @@ class Options:
         None, "str | Iterable[str] | None", "only these sources (registry names).", _names
     )
     views: tuple[str, ...] | None = option(
-        None, "str | Iterable[str] | None", 'only these views ("PA", "AP", "L", "axial", ...).', _names
+        None,
+        "str | Iterable[str] | None",
+        'only these views ("PA", "AP", "AP supine", "lateral", "axial", "convex", ...; manifests/README.md).',
+        _views,
     )
     licenses: tuple[str, ...] | None = option(
         None, "str | Iterable[str] | None", "only these licence ids (manifest ``license`` column).", _names

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.core.licenses import normalise_license
 from covid19_images.core.paths import SafePaths, UnsafePath, source_relative
+from covid19_images.core.progress import show_progress
 from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.imaging.fingerprints import PHASH_HEX
@@ -264,7 +265,7 @@ def build_source(
         total=len(to_probe),
         desc=f"probing {spec.name}",
         unit="img",
-        disable=not progress or not to_probe,
+        disable=not show_progress(progress) or not to_probe,
     ):
         checkpoint("build.probed")
         if isinstance(outcome, str):

@@ -38,6 +38,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from covid19_images.core.paths import DATASETS_DIR, shown_path
+from covid19_images.core.progress import show_progress
 from covid19_images.core.workers import io_workers
 from covid19_images.imaging.formats import (
     DECODABLE_FORMATS,
@@ -303,7 +304,7 @@ def verify(
             total=len(records),
             desc="decoding" if decode else "hashing",
             unit="file",
-            disable=not progress,
+            disable=not show_progress(progress),
         ):
             for kind, item in found.items():
                 if kind == "missing" and row["source"] not in dirs:
@@ -314,7 +315,9 @@ def verify(
 
     referenced = set(manifest["path"])
     reported = _reported(root)
-    for name, directory in tqdm(dirs.items(), desc="scanning checkouts", unit="source", disable=not progress):
+    for name, directory in tqdm(
+        dirs.items(), desc="scanning checkouts", unit="source", disable=not show_progress(progress)
+    ):
         _scan_checkout(root, name, directory, referenced, reported, result)
     verify_annotations(root, manifest, result, progress=progress, workers=workers)
     for name in (*FAILING, "upstream_unused"):
