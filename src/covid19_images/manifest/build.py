@@ -228,7 +228,7 @@ def build_manifest(
     manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).fillna("").astype(object)
     index = None
     if not manifest.empty:
-        stored = NearIndex.load(cache_dir, _index_settings()) if use_cache else None
+        stored = NearIndex.load(cache_dir, index_settings()) if use_cache else None
         duplicates = find_duplicates(manifest, root, index=stored, reviews=reviews)
         manifest["dup_group"] = duplicates.groups
         problems.extend(_reviews_overridden(manifest, duplicates.overruled))
@@ -270,7 +270,7 @@ def _reviews_overridden(manifest: pd.DataFrame, overruled: list) -> list[Problem
     return found
 
 
-def _index_settings() -> dict:
+def index_settings() -> dict:
     from covid19_images.manifest.duplicates import _settings
 
     return _settings(NEAR_ACCEPT, NEAR_CANDIDATE, CONFIRM_MSE, True)  # the build decodes files: confirmed
