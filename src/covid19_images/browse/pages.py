@@ -223,6 +223,7 @@ def bias(collection: Collection) -> dict[str, Any]:
         if frame.empty:
             continue
         by_age = pd.crosstab(ages[frame.index], frame["label"]).rename_axis(index="age")
+        by_source = pd.crosstab(frame["source"], frame["label"])
         charts.append(
             {
                 "modality": modality,
