@@ -230,11 +230,7 @@ def bias(collection: Collection) -> dict[str, Any]:
                 "cramers_v": section.get("cramers_v"),
                 "warnings": section.get("warnings", []),
                 "charts": [
-                    (
-                        "source",
-                        "source x label",
-                        _bars(pd.crosstab(frame["source"], frame["label"]), "source", modality),
-                    ),
+                    ("source", "source x label", _bars(by_source, "source", modality)),
                     ("age", "age x label", _bars(by_age, "age", modality)),
                     ("view", "view x label", _bars(pd.crosstab(frame["view"], frame["label"]), "view", modality)),
                 ],
