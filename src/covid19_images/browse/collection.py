@@ -77,16 +77,17 @@ def _coded(values: pd.Series) -> Facet:
 def served_copies(manifest: pd.DataFrame, extras: list[dict]) -> np.ndarray:
     """True for the copy of each duplicate group the loaders serve (and for unique images).
 
-    The loaders keep, per group, the row with the smallest ``image_id`` among those their
-    default filters let through (augmented copies are left out), so the choice is the same
-    whatever split is asked for (``loaders/_select.py``).
+    The loaders leave augmented copies out, then keep, per group, the row with the smallest
+    ``image_id`` (``loaders/_select.py``), so the choice is the same whatever split is asked
+    for; a group made only of augmented copies has no served copy.
     """
     augmented = np.array([e.get("augmented") in (True, "true", "True", 1) for e in extras], dtype=bool)
-    frame = pd.DataFrame({"group": manifest["dup_group"].astype(str), "id": manifest["image_id"].astype(str)})
-    frame["rank"] = np.where(augmented, 1, 0)
-    grouped = frame[frame["group"] != ""].sort_values(["rank", "id"], kind="mergesort")
-    first = set(grouped.drop_duplicates("group").index)
-    return np.array([g == "" or i in first for i, g in zip(frame.index, frame["group"], strict=True)], dtype=bool)
+    groups = manifest["dup_group"].astype(str).to_numpy()
+    frame = pd.DataFrame({"group": groups, "id": manifest["image_id"].astype(str).to_numpy()})
+    candidates = frame[(groups != "") & ~augmented].sort_values("id", kind="mergesort")
+    served = groups == ""
+    served[candidates.drop_duplicates("group").index.to_numpy()] = True
+    return served
 
 
 class Collection:
