@@ -266,3 +266,30 @@ def test_static_export_opens_from_file_with_no_broken_link_or_image(driver, demo
         assert driver.execute_script("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         sheet = driver.execute_script("return document.styleSheets.length")
         assert sheet == 1, name
+
+
+def test_the_command_the_demo_prints_serves_the_root(demo_root: Path) -> None:
+    import shlex
+    import subprocess
+    import time
+
+    from covid19_images.testing.browser import free_port
+    from covid19_images.testing.demo import browse_command
+
+    command = browse_command(demo_root)
+    assert command.split()[-3:] == ["browse", "--root", str(demo_root.resolve())]
+    port = free_port()
+    process = subprocess.Popen([*shlex.split(command), "--port", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status, body = fetch(f"http://127.0.0.1:{port}/") if process.poll() is None else (0, b"")
+            if status == 200:
+                break
+            time.sleep(0.3)
+        assert status == 200
+        names = set(read_manifest(demo_root)["source"])
+        assert all(name.encode() in body for name in names)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -107,6 +107,8 @@ class Collection:
         self.annotations = annotations if annotations is not None else empty_annotations()
         self.problems = self._read_problems()
         self.rows: dict[str, int] = {str(i): n for n, i in enumerate(self.manifest["image_id"])}
+        #: column -> plain object array: a grid tile reads its fields without a pandas row lookup
+        self.values = {c: self.manifest[c].astype(str).to_numpy(dtype=object) for c in self.manifest.columns}
         self.extras = [parse_extra(text) for text in self.manifest["extra"]]
         self.served = served_copies(self.manifest, self.extras)
         self.facets = self._facets()

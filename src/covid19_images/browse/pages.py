@@ -94,16 +94,17 @@ def source_examples(collection: Collection, name: str) -> list[int]:
 
 def card(collection: Collection, position: int) -> dict[str, Any]:
     """What a grid tile shows of one row."""
-    row = collection.manifest.iloc[position]
+    v = collection.values
+    source, path = v["source"][position], v["path"][position]
     return {
-        "id": row["image_id"],
-        "source": row["source"],
-        "label": row["label"],
-        "view": row["view"],
-        "modality": row["modality"],
-        "split": row["split"],
-        "name": inside_source(row).rsplit("/", 1)[-1],
-        "duplicate": row["dup_group"] != "",
+        "id": v["image_id"][position],
+        "source": source,
+        "label": v["label"][position],
+        "view": v["view"][position],
+        "modality": v["modality"][position],
+        "split": v["split"][position],
+        "name": path.rsplit("/", 1)[-1],
+        "duplicate": v["dup_group"][position] != "",
     }
 
 
@@ -266,12 +267,15 @@ def problems(
     shown = frame.iloc[(number - 1) * size : number * size]
     by_file = {}
     m = collection.manifest
-    keys = pd.Series(m["image_id"].to_numpy(), index=pd.MultiIndex.from_arrays([m["source"], m["path"]]))
+    keys = collection.remember(
+        "image-by-file",
+        lambda: pd.Series(m["image_id"].to_numpy(), index=pd.MultiIndex.from_arrays([m["source"], m["path"]])),
+    )
     for source, path in zip(shown["source"], shown["path"], strict=True):
         image_id = keys.get((source, f"datasets/{source}/{path}"))
         if isinstance(image_id, str):
             by_file[(source, path)] = image_id
-    commits = m.groupby("source")["source_commit"].first().to_dict() if len(m) else {}
+    commits = collection.remember("commits", lambda: m.groupby("source")["source_commit"].first().to_dict())
     upstream = {
         (source, path): upstream_link(collection, source, str(commits.get(source, "")), path)
         for source, path in zip(shown["source"], shown["path"], strict=True)

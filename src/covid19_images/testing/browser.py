@@ -41,12 +41,15 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopba
 
 
 def fetch(url: str, data: bytes | None = None) -> tuple[int, bytes]:
-    """(status, body) of one request to the local server; 4xx/5xx are answers, not exceptions."""
+    """(status, body) of one request to the local server; 4xx/5xx are answers, not exceptions,
+    and no answer at all (nothing listening yet) is status 0."""
     try:
         with _DIRECT.open(urllib.request.Request(url, data=data), timeout=60) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
+    except (urllib.error.URLError, ConnectionError) as err:
+        return 0, str(err).encode()
 
 
 def free_port() -> int:
