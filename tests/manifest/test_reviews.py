@@ -115,3 +115,14 @@ def test_a_review_changes_the_groups_at_the_next_incremental_sync(synced_root) -
     again = sync(root, offline=True, progress=False)
     assert again.build.unchanged
     assert set(read_manifest(root).set_index("image_id").loc[pair["image_id"], "dup_group"]) == {""}
+
+
+def test_the_reviewed_pairs_columns_are_documented_in_order() -> None:
+    import re
+
+    from covid19_images.manifest.reviews import REVIEW_COLUMNS
+
+    doc = (Path(__file__).resolve().parents[2] / "manifests" / "README.md").read_text(encoding="utf-8")
+    table = doc.split("| reviewed-pairs column |", 1)[1].split("\n\n", 1)[0]
+    documented = [name for line in table.splitlines()[2:] for name in re.findall(r"`([a-z_0-9]+)`", line.split("|")[1])]
+    assert documented == list(REVIEW_COLUMNS)
