@@ -91,3 +91,15 @@ def test_the_duplicate_facet_counts_unique_served_and_other_copies(root: Path) -
     assert counts["served copy"] + counts["other copy"] == int((groups != "").sum())
     assert 0 < counts["served copy"] <= groups[groups != ""].nunique()
     assert np.count_nonzero(collection.served) == counts["unique"] + counts["served copy"]
+
+
+def test_the_browser_imports_no_framework() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, covid19_images.browse.server, covid19_images.browse.static_site, covid19_images.cli;"
+        "print(sorted(m for m in ('torch', 'tensorflow', 'fastai', 'torchvision') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.strip() == "[]"
