@@ -27,7 +27,7 @@ from tests.conftest import PROJECT, build_synced_root
 
 pytestmark = [pytest.mark.upstream, pytest.mark.xdist_group("browser")]
 HOSTILE_FINDING = "<script>window.pwned = 1</script>"
-HOSTILE_NAME = "<script>window.pwned=2<\\script>.png"
+HOSTILE_NAME = "<script>window.pwned=2<script>.png"
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +263,7 @@ def test_static_export_opens_from_file_with_no_broken_link_or_image(driver, demo
     for name in visit:
         driver.get((out / name).as_uri())
         assert driver.find_element("tag name", "h1").is_displayed(), name
-        assert driver.execute_script("return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        assert _images_loaded(driver) or not driver.find_elements("tag name", "img"), name
         sheet = driver.execute_script("return document.styleSheets.length")
         assert sheet == 1, name
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,22 @@ def test_the_browser_imports_no_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.strip() == "[]"
+
+
+def test_pictures_are_read_only_from_inside_the_datasets_folder(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from covid19_images.browse.thumbnails import Renderer, placeholder
+
+    outside = tmp_path / "secret.png"
+    Image.new("L", (64, 64), 200).save(outside)
+    inside = tmp_path / "root" / "datasets" / "s"
+    inside.mkdir(parents=True)
+    Image.new("L", (64, 48), 90).save(inside / "fine.png")
+    (inside / "link.png").symlink_to(outside)
+    renderer = Renderer(tmp_path / "root", tmp_path / "cache")
+    row = {"sha256": "", "format": "png"}
+    data, media = renderer.picture({**row, "path": "datasets/s/fine.png"}, 32)
+    assert media == "image/jpeg" and Image.open(io.BytesIO(data)).size == (32, 24)
+    for path in ("datasets/s/link.png", "datasets/../secret.png", "../secret.png", str(outside)):
+        assert renderer.picture({**row, "path": path}, 32) == (placeholder(32), "image/png"), path

@@ -115,6 +115,7 @@ class Collection:
         self.by_annotation: dict[str, list[int]] = {}
         for position, image_id in enumerate(self.annotations["image_id"]):
             self.by_annotation.setdefault(str(image_id), []).append(position)
+        self._annotation_records: list[dict[str, str]] | None = None
         self.memo: dict[str, object] = {}  # whole-collection pages (sources, bias), made once per load
 
     def remember(self, key: str, make):
@@ -162,15 +163,17 @@ class Collection:
             raise NotFound("no image with that id in the manifest")
         return self.manifest.iloc[position]
 
-    def annotations_of(self, image_id: str) -> pd.DataFrame:
-        return self.annotations.iloc[self.by_annotation.get(image_id, [])]
+    def annotations_of(self, image_id: str) -> list[dict[str, str]]:
+        """The annotation rows that land on ``image_id``, as plain dicts (column -> text)."""
+        if self._annotation_records is None:
+            self._annotation_records = self.annotations.astype(str).to_dict("records")
+        return [self._annotation_records[p] for p in self.by_annotation.get(image_id, [])]
 
-    def annotation(self, annotation_id: str, image_id: str) -> pd.Series:
+    def annotation(self, annotation_id: str, image_id: str) -> dict[str, str]:
         """One annotation row that lands on ``image_id`` (both must be listed)."""
-        for position in self.by_annotation.get(image_id, []):
-            row = self.annotations.iloc[position]
-            if row["annotation_id"] == annotation_id:
-                return row
+        for record in self.annotations_of(image_id):
+            if record["annotation_id"] == annotation_id:
+                return record
         raise NotFound("no such annotation on that image")
 
     # --- filtering -----------------------------------------------------------------------

@@ -131,24 +131,25 @@ def _relation(a: pd.Series, b: pd.Series) -> tuple[str, int | None]:
 
 
 def _annotation_view(collection: Collection, row: pd.Series) -> dict[str, Any]:
-    annotations = collection.annotations_of(str(row["image_id"]))
-    masks = annotations[annotations["kind"] == "mask"].to_dict("records")
+    records = collection.annotations_of(str(row["image_id"]))
+    masks = [r for r in records if r["kind"] == "mask"]
     boxes = []
-    for record in annotations[annotations["kind"] == "box"].to_dict("records"):
+    for record in (r for r in records if r["kind"] == "box"):
         try:
             x0, y0, x1, y1 = (float(record[k]) for k in ("x0", "y0", "x1", "y1"))
         except ValueError:
             continue
         boxes.append({**record, "x": x0, "y": y0, "w": max(0.0, x1 - x0), "h": max(0.0, y1 - y0)})
-    severity = annotations[annotations["kind"] == "severity"]
+    by_rater: dict[str, dict[str, str]] = {}
+    for record in (r for r in records if r["kind"] == "severity"):
+        by_rater.setdefault(record["rater"], {})[record["name"]] = record["value"]
     zones = {}
-    for rater, part in severity.groupby("rater"):
-        values = dict(zip(part["name"], part["value"], strict=True))
+    for rater, values in sorted(by_rater.items()):
         grid_rows = [[values.get(f"brixia_{z}", "") for z in pair] for pair in BRIXIA_ZONES]
         others = {k: v for k, v in values.items() if not k.startswith("brixia_") or k == "brixia_global"}
-        zones[str(rater)] = {"grid": grid_rows if any(any(r) for r in grid_rows) else [], "others": others}
-    findings = annotations[annotations["kind"] == "finding"].to_dict("records")
-    return {"masks": masks, "boxes": boxes, "severity": zones, "findings": findings, "count": len(annotations)}
+        zones[rater] = {"grid": grid_rows if any(any(r) for r in grid_rows) else [], "others": others}
+    findings = [r for r in records if r["kind"] == "finding"]
+    return {"masks": masks, "boxes": boxes, "severity": zones, "findings": findings, "count": len(records)}
 
 
 def image(collection: Collection, image_id: str) -> dict[str, Any]:

@@ -22,8 +22,7 @@ from covid19_images.browse.collection import PAGE_SIZE, Collection
 from covid19_images.browse.links import StaticLinks
 from covid19_images.browse.render import STATIC, render
 from covid19_images.browse.review import candidate_pairs
-from covid19_images.browse.thumbnails import DISPLAY_SIZE, THUMB_SIZE, Renderer
-from covid19_images.core.atomic import write_atomic
+from covid19_images.browse.thumbnails import DISPLAY_SIZE, THUMB_SIZE, Renderer, write_replacing
 from covid19_images.manifest.duplicates import CONFIRM_MSE, NEAR_ACCEPT, NEAR_CANDIDATE
 
 
@@ -45,11 +44,11 @@ class _Writer:
 
     def page(self, name: str, template: str, **context) -> None:
         html = render(template, self.links, len(self.collection.manifest), **context)
-        write_atomic(self.out / name, html.encode("utf-8"))
+        write_replacing(self.out / name, html.encode("utf-8"))
         self.pages += 1
 
     def picture(self, name: str, data: bytes) -> None:
-        write_atomic(self.out / name, data)
+        write_replacing(self.out / name, data)
         self.pictures += 1
 
 

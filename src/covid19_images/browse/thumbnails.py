@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from covid19_images.core.atomic import write_atomic
+from covid19_images.core.paths import DATASETS_DIR, UnsafePath, safe_relative
 from covid19_images.imaging.decode import DecodeError, decode_file
 from covid19_images.imaging.masks import read_mask, resize_nearest
 from covid19_images.manifest.source_cache import cache_dir_of
@@ -47,6 +48,18 @@ def default_cache_dir(root: Path) -> Path:
     """``<root's git dir>/covid19-images-cache/browse`` (never tracked), else ``<root>/.cache/...``."""
     base = cache_dir_of(root)
     return (base if base is not None else Path(root) / ".cache" / "covid19-images") / "browse"
+
+
+def write_replacing(path: Path, data: bytes) -> None:
+    """Write next to ``path``, then rename over it: a reader sees the old file or the whole new one.
+
+    No fsync: a cache entry or a page of an export can be made again; a torn entry after a power
+    loss is caught on read (:meth:`Renderer.picture` checks the JPEG end marker).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 def _to_image(pixels: np.ndarray) -> Image.Image:
@@ -73,9 +86,21 @@ def placeholder(size: int, text: str = "cannot decode") -> bytes:
     return _png(image)
 
 
+def inside_datasets(root: Path, path: str) -> Path:
+    """``root/path`` once proved to stay inside ``root/datasets`` (a hand-edited manifest may say ``../``)."""
+    prefix = f"{DATASETS_DIR}/"
+    if not path.startswith(prefix):
+        raise DecodeError(f"{path!r} is not under {prefix}")
+    try:
+        clean = safe_relative(Path(root) / DATASETS_DIR, path[len(prefix) :])
+    except UnsafePath as err:
+        raise DecodeError(str(err)) from err
+    return Path(root) / DATASETS_DIR / clean
+
+
 def fitted(root: Path, path: str, fmt: str, size: int) -> Image.Image:
     """The representative frame of a manifest file, scaled to fit ``size`` x ``size``."""
-    decoded = decode_file(Path(root) / path, frame=None, fmt=fmt or None, draft_size=(size, size))
+    decoded = decode_file(inside_datasets(root, path), frame=None, fmt=fmt or None, draft_size=(size, size))
     image = _to_image(decoded.pixels)
     image.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return image
@@ -98,7 +123,9 @@ class Renderer:
         entry = self._entry(str(row["sha256"]), size)
         if entry is not None:
             try:
-                return entry.read_bytes(), "image/jpeg"
+                data = entry.read_bytes()
+                if data.endswith(b"\xff\xd9"):  # a whole JPEG (a torn entry is made again)
+                    return data, "image/jpeg"
             except OSError:
                 pass
         try:
@@ -106,7 +133,7 @@ class Renderer:
         except (DecodeError, OSError, ValueError):
             return placeholder(size), "image/png"
         if entry is not None:
-            write_atomic(entry, data)
+            write_replacing(entry, data)
         return data, "image/jpeg"
 
     def build(self, rows: Iterable, size: int = THUMB_SIZE, workers: int | None = None) -> int:
@@ -126,7 +153,7 @@ class Renderer:
         width, height = Image.open(io.BytesIO(self.picture(row, DISPLAY_SIZE)[0])).size
         frame = int(annotation["frame"]) if str(annotation["frame"]).isdigit() else 0
         try:
-            mask = read_mask(self.root / str(annotation["path"]), frame)
+            mask = read_mask(inside_datasets(self.root, str(annotation["path"])), frame)
         except (DecodeError, OSError):
             return _png(Image.new("RGBA", (width, height)))
         target = int(annotation["value"]) if str(annotation["value"]).isdigit() else 255
