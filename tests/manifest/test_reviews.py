@@ -126,3 +126,17 @@ def test_the_reviewed_pairs_columns_are_documented_in_order() -> None:
     table = doc.split("| reviewed-pairs column |", 1)[1].split("\n\n", 1)[0]
     documented = [name for line in table.splitlines()[2:] for name in re.findall(r"`([a-z_0-9]+)`", line.split("|")[1])]
     assert documented == list(REVIEW_COLUMNS)
+
+
+@pytest.mark.upstream
+def test_sync_commit_carries_the_reviews_it_was_built_with(synced_root) -> None:
+    import git
+
+    from covid19_images.sync.run import sync
+
+    root = synced_root(["nih-chestxray14-sample"])
+    append_review(root, "a" * 64, "b" * 64, "different", reviewer="tester")
+    report = sync(root, offline=True, progress=False, commit=True)
+    assert report.committed
+    changed = git.Repo(root).git.show("--name-only", "--format=", report.committed).split()
+    assert REVIEWS_FILE in changed
