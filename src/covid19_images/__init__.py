@@ -15,13 +15,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__version__ = "0.1.0"
+from covid19_images.core.medical import MEDICAL_WARNING
 
-MEDICAL_WARNING = (
-    "covid19-images: research use only. A positive scan can suggest COVID-19; a negative scan means nothing "
-    "(a normal image does not rule out COVID-19). Public COVID-19 image sets are known to contain duplicates "
-    "and source-label confounding: check `covid19-images report` before trusting a result."
-)
+__version__ = "0.1.0"
 
 
 def load_manifest(root: str | os.PathLike | None = None) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 Selection (filters, dedup, splits, classes, frame expansion), the up-front file check,
 the manifest errors and the "no framework on import" promise are framework-free, so they
 are tested here through ``loaders._select`` plus one cheap torch dataset where a native
-object is needed. Framework specifics live in test_loaders_{torch,tf,fastai}.py.
+object is needed. Framework specifics live in tests/loaders/{torch,tf,fastai}/test_adapter.py.
 """
 
 from __future__ import annotations

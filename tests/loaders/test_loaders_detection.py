@@ -62,7 +62,8 @@ import json, sys
 import numpy as np
 import tensorflow as tf
 from covid19_images import load_covid_xray
-from covid19_images.loaders.augment import item_key, tf_light, tf_seed
+from covid19_images.loaders.augment import item_key
+from covid19_images.loaders.tf.augment import tf_light, tf_seed
 root, size = sys.argv[1], 224
 out = {}
 plain = load_covid_xray("tf", root=root, split=None, task="detection")

@@ -85,7 +85,7 @@ class ExportResult:
 
 def selected_items(request: ExportRequest) -> Selection:
     """The loaders' selection over every split, ordered train, val, test; rows without a split dropped."""
-    from covid19_images.loaders import read_manifest_typed
+    from covid19_images.loaders._manifest import read_manifest_typed
     from covid19_images.manifest.build import read_manifest
 
     manifest = read_manifest(request.root)
@@ -165,7 +165,7 @@ def iter_payloads(
 
     from tqdm.auto import tqdm
 
-    from covid19_images.loaders import default_workers
+    from covid19_images.core.workers import default_workers
 
     rows = [row for _, row in items.iterrows()]
     names = keys(items)

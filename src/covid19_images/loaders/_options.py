@@ -44,6 +44,7 @@ from covid19_images.loaders._checks import (
     image_size_tuple,
     whole_number,
 )
+from covid19_images.loaders._task_options import validate, validate_volume_options
 
 #: labels served when the caller does not choose: every label that says something.
 #: ``unknown`` (blank, "todo", inconclusive findings) is not a class: serving it as one
@@ -162,7 +163,7 @@ class Options:
         _flag,
     )
 
-    # streaming over exported shards, ids, augmentation (loaders.streaming, loaders.augment)
+    # streaming over exported shards, ids, augmentation (loaders.torch.streaming, loaders.augment)
     shards: str | None = option(
         None,
         "str | os.PathLike | None",
@@ -316,9 +317,6 @@ def make_options(modality: str, *, root: str | os.PathLike | None = None, **give
 
 def _check_tasks_and_volumes(options: Options) -> Options:
     """The task and volume options depend on each other and on the modality: check them together."""
-    from covid19_images.loaders.tasks import validate
-    from covid19_images.loaders.volumes import validate_volume_options
-
     o = options
     mask_source, score, rater = validate(o.task, o.mask_source, o.score, o.rater, o.target, o.modality)
     spacing, size = validate_volume_options(o.modality, o.task, o.volumes, o.spacing, o.volume_size, o.monai_dict)

@@ -252,7 +252,7 @@ def open_cache(
             stale.unlink(missing_ok=True)
         tmp = directory / f".{key}.{os.getpid()}.tmp.npy"
         try:
-            from covid19_images.loaders import default_workers
+            from covid19_images.core.workers import default_workers
 
             _fill(tmp, selection, shape, workers or default_workers(), progress and len(selection.items) > 200)
             meta = {

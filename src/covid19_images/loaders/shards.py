@@ -3,7 +3,7 @@
 Which shard files a split has (from an export's ``export.json``, or a brace-expanded URL
 pattern), and the per-epoch plan of which rank and worker reads which shard, with the
 per-worker budgets that give every DDP rank the same number of steps (see
-``loaders.streaming``).
+``loaders.torch.streaming``).
 """
 
 from __future__ import annotations

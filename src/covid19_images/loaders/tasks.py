@@ -15,9 +15,9 @@ requested annotation:
   background). torch: ``{"boxes": tv_tensors.BoundingBoxes(format="XYXY"), "labels"}``
   (torchvision's detection models); tf: ``{"boxes": float32 [N, 4], "labels": int32 [N]}``
   in Keras 3's ``bounding_box_format="xyxy"`` (pixels), ragged per image, ``-1``-padded
-  when batched (:mod:`covid19_images.loaders.tf_tasks`); fastai: ``BBoxBlock`` +
+  when batched (:mod:`covid19_images.loaders.tf.tasks`); fastai: ``BBoxBlock`` +
   ``BBoxLblBlock`` (``TensorBBox`` scaled to -1..1, ``bb_pad`` collate), as fastai's own
-  detection examples (:mod:`covid19_images.loaders.fastai_tasks`).
+  detection examples (:mod:`covid19_images.loaders.fastai.tasks`).
 
 ``target="multilabel"`` (with classification) serves a multi-hot float vector over
 :data:`MULTILABEL_VOCABULARY` instead of the label index: NIH ChestX-ray14's 14 findings
@@ -36,8 +36,8 @@ does not depend on the split asked for.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -48,95 +48,16 @@ from covid19_images.loaders._select import NoItemsError, Selection, select
 if TYPE_CHECKING:
     from covid19_images.loaders._options import Options
 
-TASKS = ("classification", "segmentation", "severity", "detection")
-TARGETS = ("label", "multilabel")
-IGNORE_INDEX = 255
+from covid19_images.loaders._task_options import (  # re-exported: the task vocabularies' public home
+    BOX_CLASSES,
+    MASK_SOURCES,
+    MULTILABEL_VOCABULARY,
+    SEVERITY_SCORES,
+    ULTRASOUND_VOCABULARY,
+    multilabel_vocabulary,
+)
 
-
-@dataclass(frozen=True)
-class MaskSource:
-    """One mask set: which annotation rows, and stored value -> class index."""
-
-    source: str
-    names: tuple[str, ...]
-    classes: tuple[str, ...]
-    values: dict[int, int]
-    #: class index for stored values not in ``values``
-    other: int = IGNORE_INDEX
-
-
-MASK_SOURCES: dict[str, MaskSource] = {
-    # V7 Labs: 0 background, 127 Ignore (devices, markup over the lungs), 255 Lung
-    "v7labs": MaskSource("v7labs-lung-masks", ("lung",), ("background", "lung"), {0: 0, 127: IGNORE_INDEX, 255: 1}),
-    # ieee8023 lungVAE (model-generated): 0 background, 255 lung
-    "lungvae": MaskSource("ieee8023-covid-chestxray", ("lung",), ("background", "lung"), {0: 0, 255: 1}),
-    # MedSeg (radiologist): 1 ground-glass, 2 consolidation, 3 pleural effusion
-    "medseg": MaskSource(
-        "medseg-ct",
-        ("ground_glass", "consolidation", "pleural_effusion", "no_lesion"),
-        ("background", "ground_glass", "consolidation", "pleural_effusion"),
-        {0: 0, 1: 1, 2: 2, 3: 3},
-    ),
-}
-DEFAULT_MASK_SOURCE = {"xray": "v7labs", "ct": "medseg"}
-
-_BRIXIA_RATERS = ("senior", "junior", "mean")
-#: score name -> (source, raters; the first is the default)
-SEVERITY_SCORES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "brixia_global": ("brixia-score", _BRIXIA_RATERS),
-    **{f"brixia_{zone}": ("brixia-score", _BRIXIA_RATERS) for zone in "ABCDEF"},
-    "geographic_extent_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
-    "opacity_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
-}
-BOX_CLASSES = ("background", "right_lung", "left_lung")
-
-#: NIH ChestX-ray14's 14 findings, then ieee8023's pathogens and syndromes
-MULTILABEL_VOCABULARY: tuple[str, ...] = (
-    "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion", "Emphysema", "Fibrosis",
-    "Hernia", "Infiltration", "Mass", "Nodule", "Pleural_Thickening", "Pneumonia", "Pneumothorax",
-    "COVID-19", "SARS", "MERS", "ARDS", "Influenza", "Varicella", "Viral", "Bacterial", "Fungal",
-    "Streptococcus", "Klebsiella", "Mycoplasma", "Legionella", "Chlamydophila", "E.Coli",
-    "Staphylococcus", "Pneumocystis", "Tuberculosis", "Lipoid", "Aspiration",
-)  # fmt: skip
 _NO_FINDING = {"no finding", "normal"}
-#: ultrasound multi-label vocabulary: the POCUS sheet's rated findings (annotations, kind "finding")
-ULTRASOUND_VOCABULARY: tuple[str, ...] = (
-    "b_lines", "a_lines", "consolidation", "pleural_effusion", "pleural_line_irregularities", "air_bronchogram",
-    "healthy",
-)  # fmt: skip
-
-
-def multilabel_vocabulary(modality: str) -> tuple[str, ...]:
-    return ULTRASOUND_VOCABULARY if modality == "ultrasound" else MULTILABEL_VOCABULARY
-
-
-def validate(
-    task: str, mask_source: str | None, score: str | None, rater: str | None, target: str, modality: str
-) -> tuple[str | None, str | None, str | None]:
-    """Check the task options; return (mask_source, score, rater) with defaults filled in."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    if target == "multilabel" and task != "classification":
-        raise ValueError('target="multilabel" goes with task="classification"')
-    if task != "segmentation" and mask_source is not None:
-        raise ValueError('mask_source= only applies to task="segmentation"')
-    if task != "severity" and (score is not None or rater is not None):
-        raise ValueError('score= and rater= only apply to task="severity"')
-    if task == "segmentation":
-        mask_source = mask_source or DEFAULT_MASK_SOURCE.get(modality)
-        if mask_source not in MASK_SOURCES:
-            raise ValueError(f"unknown mask_source {mask_source!r}; choose one of {', '.join(MASK_SOURCES)}")
-    if task == "severity":
-        score = score or "brixia_global"
-        if score not in SEVERITY_SCORES:
-            raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SEVERITY_SCORES)}")
-        raters = SEVERITY_SCORES[score][1]
-        rater = rater or raters[0]
-        if rater not in raters:
-            raise ValueError(f"score {score!r} has raters {', '.join(raters)}, not {rater!r}")
-    return mask_source, score, rater
 
 
 def needs_task_selection(options: Options) -> bool:
@@ -298,45 +219,3 @@ class TaskTargets:
 
     def multihot(self, index: int) -> np.ndarray:
         return self._multihot[index].copy()
-
-
-def torch_item(
-    targets: TaskTargets, index: int, image: Any, transform: Any, target_transform: Any, augment: Any = None
-) -> tuple:
-    """One torch item of a non-classification task; joint transforms move masks and boxes with the image.
-
-    ``transform`` and ``augment`` (the per-item seeded augmenter, or None) are called as
-    ``f(image, target)`` for segmentation and detection (torchvision ``transforms.v2``
-    applies the same geometric transform to the ``tv_tensors.Image``, the
-    ``tv_tensors.Mask`` and the ``tv_tensors.BoundingBoxes``), and as ``f(image)`` for
-    severity and multi-label targets.
-    """
-    import torch
-
-    height, width = int(image.shape[-2]), int(image.shape[-1])
-    if targets.task in ("segmentation", "detection"):
-        from covid19_images.loaders import guard_tf_then_torchvision
-
-        guard_tf_then_torchvision("torch")
-        from torchvision import tv_tensors
-
-        image = tv_tensors.Image(image)
-        if targets.task == "segmentation":
-            target: Any = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(targets.mask(index, height, width))))
-        else:
-            boxes, labels = targets.boxes(index, height, width)
-            target = {
-                "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY", canvas_size=(height, width)),
-                "labels": torch.from_numpy(labels),
-            }
-        for step in (augment, transform):
-            if step is not None:
-                image, target = step(image, target)
-    else:
-        target = targets.value(index) if targets.task == "severity" else torch.from_numpy(targets.multihot(index))
-        for step in (augment, transform):
-            if step is not None:
-                image = step(image)
-    if target_transform is not None:
-        target = target_transform(target)
-    return image, target

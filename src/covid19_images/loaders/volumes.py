@@ -3,8 +3,8 @@
 ``load_covid_ct(volumes=True)`` groups the slice items the 2-D loader would serve (same
 filters, same splits: a series never straddles two) into series and volumes. Everything
 here is framework-neutral NumPy (:class:`VolumeReader`), so torch
-(:mod:`~covid19_images.loaders.torch_volumes`), tf (:mod:`~covid19_images.loaders.tf_volumes`)
-and fastai (:mod:`~covid19_images.loaders.fastai_volumes`) serve the same arrays:
+(:mod:`~covid19_images.loaders.torch.volumes`), tf (:mod:`~covid19_images.loaders.tf.volumes`)
+and fastai (:mod:`~covid19_images.loaders.fastai.volumes`) serve the same arrays:
 
 * DICOM slices are ordered by their position along the slice normal,
   ``ImagePositionPatient · (row direction × column direction)`` from
@@ -50,40 +50,6 @@ from covid19_images.core.schema import parse_extra
 if TYPE_CHECKING:
     from covid19_images.loaders._options import Options
     from covid19_images.loaders._select import Selection
-
-
-def _triple(value: Any, what: str, kind: type) -> tuple | None:
-    if value is None:
-        return None
-    values = (value,) * 3 if isinstance(value, (int, float)) and not isinstance(value, bool) else tuple(value)
-    if len(values) != 3:
-        raise ValueError(f"{what} must be one number or (z, y, x), got {value!r}")
-    converted = tuple(kind(v) for v in values)
-    if min(converted) <= 0:
-        raise ValueError(f"{what} must be positive, got {value!r}")
-    return converted
-
-
-def validate_volume_options(
-    modality: str,
-    task: str,
-    volumes: bool,
-    spacing: float | Sequence[float] | None,
-    volume_size: int | Sequence[int] | None,
-    monai_dict: bool,
-) -> tuple[tuple[float, float, float] | None, tuple[int, int, int] | None]:
-    """Check the volume options; return (spacing, volume_size) as (z, y, x) triples."""
-    if not volumes:
-        if spacing is not None or volume_size is not None or monai_dict:
-            raise ValueError("spacing=, volume_size= and monai_dict= need volumes=True")
-        return None, None
-    if modality != "ct":
-        raise ValueError(f"volumes=True is for CT, not {modality!r}")
-    if task != "classification":
-        raise ValueError("volumes=True serves (volume, label) and the mask volume where one exists; task= must stay")
-    if spacing is not None and volume_size is not None:
-        raise ValueError("give spacing= or volume_size=, not both")
-    return _triple(spacing, "spacing", float), _triple(volume_size, "volume_size", int)  # type: ignore[return-value]
 
 
 @dataclass
@@ -258,7 +224,7 @@ class VolumeReader:
     """
 
     def __init__(self, options: Options) -> None:
-        from covid19_images.loaders import selection_for
+        from covid19_images.loaders._manifest import selection_for
         from covid19_images.loaders._select import NoItemsError
 
         self.options = options
@@ -317,13 +283,6 @@ class VolumeReader:
             "mask_file": item.mask,
         }
         return volume.astype(np.float32, copy=False), mask, meta
-
-
-def make_volume_dataset(options: Options, transform: Any = None, target_transform: Any = None) -> Any:
-    """torch's volume dataset (``transform`` / ``target_transform`` as the 2-D torch loader's)."""
-    from covid19_images.loaders.torch_volumes import CovidVolumeDataset
-
-    return CovidVolumeDataset(options, transform=transform, target_transform=target_transform)
 
 
 def volume_selection_options(options: Options) -> Options:

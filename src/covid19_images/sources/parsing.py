@@ -20,7 +20,7 @@ import pandas as pd
 from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative, shown_path
 from covid19_images.core.schema import Problem
 from covid19_images.core.vocab import harmonise_finding
-from covid19_images.sources.registry import SourceSpec
+from covid19_images.sources.spec import SourceSpec
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ import yaml
 
 from covid19_images.core.paths import DATASETS_DIR, REGISTRY_FILE
 from covid19_images.sources.catalog import CatalogError, catalog, parser_names
+from covid19_images.sources.spec import SourceSpec
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
@@ -40,30 +41,6 @@ def _is_ipv6(host: str) -> bool:
 
 class RegistryError(ValueError):
     """The registry is malformed or names something unsafe."""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One upstream dataset as the registry declares it."""
-
-    name: str
-    url: str
-    branch: str
-    parser: str
-    modalities: tuple[str, ...]
-    license: str
-    license_url: str = ""
-    citation: str = ""
-    homepage: str = ""
-    description: str = ""
-    lfs: bool = False
-    pending: bool = False
-    options: dict = field(default_factory=dict, hash=False, compare=False)
-
-    @property
-    def path(self) -> str:
-        """Submodule path, always ``datasets/<name>``: the registry cannot point elsewhere."""
-        return f"{DATASETS_DIR}/{self.name}"
 
 
 def check_url(url: str, *, allow_local: bool = False) -> None:
@@ -130,14 +107,19 @@ def check_name(name: str) -> None:
         raise RegistryError(f"invalid source name {name!r}: lower-case letters, digits, '-' and '_' (max 64)")
 
 
+def _within(where: str, check: Callable[[str], None], value: str) -> None:
+    """Run one of the checks above, its error prefixed with where in ``sources.yaml`` the value stands."""
+    try:
+        check(value)
+    except RegistryError as err:
+        raise RegistryError(f"{where}: {err}") from err
+
+
 def _spec(entry: dict, index: int) -> SourceSpec:
     if not isinstance(entry, dict):
         raise RegistryError(f"{REGISTRY_FILE}: entry {index} is not a mapping")
     name = str(entry.get("name", ""))
-    try:
-        check_name(name)
-    except RegistryError as err:
-        raise RegistryError(f"{REGISTRY_FILE}: entry {index}: {err}") from err
+    _within(f"{REGISTRY_FILE}: entry {index}", check_name, name)
     path = entry.get("path", f"{DATASETS_DIR}/{name}")
     pure = PurePosixPath(str(path))
     if (
@@ -148,15 +130,9 @@ def _spec(entry: dict, index: int) -> SourceSpec:
     ):
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: path {path!r} must be {DATASETS_DIR}/{name}")
     url = str(entry.get("url", ""))
-    try:
-        check_url(url)
-    except RegistryError as err:
-        raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
+    _within(f"{REGISTRY_FILE}: source {name}", check_url, url)
     branch = str(entry.get("branch", "master"))
-    try:
-        check_branch(branch)
-    except RegistryError as err:
-        raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
+    _within(f"{REGISTRY_FILE}: source {name}", check_branch, branch)
     parser = str(entry.get("parser", name))
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", parser) or parser not in parser_names():
         raise RegistryError(

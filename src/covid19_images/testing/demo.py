@@ -40,7 +40,7 @@ def _fresh_root(root: Path, registry_file: Path) -> None:
 def _load_some(root: Path) -> int:
     """One image per source through the torch loaders; returns how many sources gave one."""
     from covid19_images import load_covid_ct, load_covid_ultrasound, load_covid_xray
-    from covid19_images.loaders import MedicalWarning
+    from covid19_images.core.medical import MedicalWarning
 
     # the demo prints the warning itself, once, where it is read: at the end
     warnings.simplefilter("ignore", MedicalWarning)

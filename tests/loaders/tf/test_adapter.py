@@ -17,7 +17,7 @@ import pytest
 from covid19_images.loaders import load_manifest
 from covid19_images.loaders._options import make_options
 from covid19_images.loaders._select import select
-from covid19_images.loaders.tf_adapter import (
+from covid19_images.loaders.tf.adapter import (
     ROUTE_PNG_ALPHA,
     ROUTE_PNG_COLOUR,
     ROUTE_PNG_GRAY,
@@ -43,7 +43,7 @@ CHECKS = r"""
 import json, sys
 import numpy as np
 from covid19_images import load_covid_ct, load_covid_xray
-from covid19_images.loaders import tf_adapter
+from covid19_images.loaders.tf import adapter as tf_adapter
 from covid19_images.loaders._pixels import load_item
 
 root, cache_dir = sys.argv[1], sys.argv[2]
@@ -198,7 +198,7 @@ def test_torchvision_is_imported_before_tensorflow(tf_results: dict) -> None:
 def test_routes_for_formats_tf_would_get_wrong(shared: Path) -> None:
     """RGBA PNGs are composited on black (TF's own decode would drop alpha); DICOM uses the reader."""
     from covid19_images.imaging.formats import read_head, sniff_format
-    from covid19_images.loaders.tf_adapter import png_info
+    from covid19_images.loaders.tf.adapter import png_info
 
     pngs = sorted(shared.rglob("*.png"))
     alpha = [p for p in pngs if (png_info(str(p)) or (0, 0, False))[1] == 6]

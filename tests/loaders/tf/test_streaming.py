@@ -4,7 +4,7 @@ Two worker processes on localhost (``TF_CONFIG`` with two free ports; gRPC, no n
 each read the export through ``load_covid_xray("tf", shards=..., split="train")`` and
 ``strategy.experimental_distribute_dataset``. The export has uneven files (an odd number of
 train files, the last one short), so the FILE auto-shard gives the workers
-different amounts of data. TensorFlow runs in subprocesses only (see test_loaders_tf.py).
+different amounts of data. TensorFlow runs in subprocesses only (see tests/loaders/tf/test_adapter.py).
 """
 
 from __future__ import annotations

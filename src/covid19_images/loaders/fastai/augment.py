@@ -45,10 +45,32 @@ from fastai.data.core import Pipeline, TfmdDL, Transform  # fastai re-exports fa
 from fastai.torch_core import TensorImage, TensorMask
 from fastai.vision.core import TensorPoint
 
-from covid19_images.loaders.augment import draw_seed, fastai_light, item_key
+from covid19_images.loaders.augment import LIGHT, draw_seed, item_key
 
 #: item elements that fastai's geometric transforms move with the image
 _GEOMETRIC = (TensorImage, TensorMask, TensorPoint)
+
+
+def fastai_light() -> list[Any]:
+    """The "light" preset as fastai ``aug_transforms`` (flips off, no warp, zero padding).
+
+    The fastai loader runs them per item, keyed like the torch and TF ones (see this
+    module's docstring), not on the collated batch.
+    """
+    from fastai.vision.augment import aug_transforms
+
+    return aug_transforms(
+        do_flip=False,
+        flip_vert=False,
+        max_rotate=LIGHT["degrees"],
+        min_zoom=LIGHT["scale"][0],
+        max_zoom=LIGHT["scale"][1],
+        max_lighting=LIGHT["brightness"],
+        max_warp=0.0,
+        p_affine=0.75,
+        p_lighting=0.75,
+        pad_mode="zeros",
+    )
 
 
 @contextmanager

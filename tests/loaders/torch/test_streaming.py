@@ -2,7 +2,7 @@
 
 The DDP check runs two real ``torch.distributed`` processes (gloo, world size 2), each with
 two DataLoader worker processes; TensorFlow runs in its own subprocess (see
-test_loaders_tf.py for why).
+tests/loaders/tf/test_adapter.py for why).
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def test_validation_items_are_never_augmented_by_default(root: Path, shards: Pat
 
 def test_masks_follow_the_geometric_transform() -> None:
     tv_tensors = pytest.importorskip("torchvision.tv_tensors")
-    from covid19_images.loaders.augment import make_torch_augmenter
+    from covid19_images.loaders.torch.augment import make_torch_augmenter
 
     mask = torch.zeros(1, 64, 64, dtype=torch.uint8)
     mask[:, 12:40, 20:50] = 1
@@ -223,7 +223,7 @@ two = [x[0] for x in load_covid_xray("tf", **kw).as_numpy_iterator()]
 base = [x[0] for x in load_covid_xray("tf", root=root, split="train", image_size=32).as_numpy_iterator()]
 found["map_same_seed_same"] = all(np.array_equal(x, y) for x, y in zip(one, two))
 found["map_augmented_share"] = float(np.mean([not np.allclose(x, y) for x, y in zip(one, base)]))
-from covid19_images.loaders.augment import tf_light
+from covid19_images.loaders.tf.augment import tf_light
 mask = np.zeros((64, 64, 1), np.uint8)
 mask[12:40, 20:50] = 1
 moved, moved_mask = tf_light(tf, tf.constant(np.repeat(mask, 3, 2), tf.float32), tf.constant([1, 2]), tf.constant(mask))

@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from covid19_images.loaders import selection_for
+from covid19_images.loaders._frameworks import import_tensorflow
+from covid19_images.loaders._manifest import selection_for
 from covid19_images.loaders._options import Options
 from covid19_images.loaders._pixels import load_item
-from covid19_images.loaders.augment import item_key, tf_light, tf_seed
+from covid19_images.loaders.augment import item_key
 from covid19_images.loaders.tasks import TaskTargets
-from covid19_images.loaders.tf_adapter import import_tensorflow
+from covid19_images.loaders.tf.augment import tf_light, tf_seed
 
 BOUNDING_BOX_FORMAT = "xyxy"
 

@@ -8,7 +8,7 @@ downscaled JPEG decode, already resized to ``image_size``) or from the cache; fa
 ``IntToFloatTensor`` then scales to [0, 1] as usual.
 
 ``augment=`` runs fastai's ``aug_transforms`` (or the given transform) per item, under a
-seed from ``(seed, epoch, image)``: see :mod:`covid19_images.loaders.fastai_augment`;
+seed from ``(seed, epoch, image)``: see :mod:`covid19_images.loaders.fastai.augment`;
 ``dls.set_epoch(n)`` or the ``SetEpoch`` callback moves the epoch.
 
 The ``test`` rows are never in train or valid: they are ``dls.test_items``, to be served
@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from covid19_images.loaders import guard_tf_then_torchvision, require, selection_for
+from covid19_images.loaders._frameworks import guard_tf_then_torchvision, require
+from covid19_images.loaders._manifest import selection_for
 from covid19_images.loaders._options import Options
 from covid19_images.loaders._pixels import load_item
 from covid19_images.loaders.cache import PixelCache, open_cache
@@ -97,7 +98,7 @@ def make_fastai_dataloaders(
     from covid19_images.loaders.tasks import needs_task_selection  # issue 13
 
     if needs_task_selection(options):
-        from covid19_images.loaders.fastai_tasks import task_block
+        from covid19_images.loaders.fastai.tasks import task_block
 
         y_blocks, get_y = task_block(options, selection.items)
     block = DataBlock(
@@ -120,7 +121,7 @@ def make_fastai_dataloaders(
     dls.manifest = served.drop(columns=drop)
     dls.test_items = items[items["split"] == "test"].reset_index(drop=True)
     if augmenting:
-        from covid19_images.loaders.fastai_augment import EpochSetter
+        from covid19_images.loaders.fastai.augment import EpochSetter
 
         dls.set_epoch = EpochSetter(dls)  # train and valid (a test_dl starts at valid's epoch)
     return dls
@@ -128,7 +129,7 @@ def make_fastai_dataloaders(
 
 def _augment_hook(options: Options) -> dict[str, Any]:
     """Issue 12 hook: ``augment`` -> the ``dataloaders`` arguments of per-item keyed augmentation
-    (:mod:`covid19_images.loaders.fastai_augment`); ``with_id`` is refused with where the ids
+    (:mod:`covid19_images.loaders.fastai.augment`); ``with_id`` is refused with where the ids
     are (fastai batches carry no strings)."""
     if options.with_id:
         raise ValueError(
@@ -137,7 +138,7 @@ def _augment_hook(options: Options) -> dict[str, Any]:
         )
     if options.augment is None:
         return {}
-    from covid19_images.loaders.fastai_augment import ItemAugmenter, KeyedAugmentDL
+    from covid19_images.loaders.fastai.augment import ItemAugmenter, KeyedAugmentDL
 
     augmenter = ItemAugmenter(options.augment, options.seed, options.augment_splits)
     return {"dl_type": KeyedAugmentDL, "augmenter": augmenter}

@@ -19,24 +19,24 @@ The routes are branches of one ``tf.switch_case`` inside a parallel ``map`` (AUT
 order kept), followed by ``prefetch``. With ``cache=True`` the pixels come from the cache
 file through ``FixedLengthRecordDataset`` + ``decode_raw``: no Python per item at all.
 
-Import order: importing torchvision *after* TensorFlow segfaults with the pinned
-versions, so when torch/torchvision are installed they are imported before TensorFlow.
+Import order: TensorFlow comes through :func:`covid19_images.loaders._frameworks.import_tensorflow`
+(torchvision first when installed, so the user's own ``import torchvision`` afterwards is safe);
+torch-side imports of the loaders that follow TensorFlow are guarded there too.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
 from typing import Any
 
 import numpy as np
 
-from covid19_images.loaders import require, selection_for
+from covid19_images.loaders._frameworks import import_tensorflow
+from covid19_images.loaders._manifest import selection_for
 from covid19_images.loaders._options import Options
 from covid19_images.loaders._pixels import load_item
-from covid19_images.loaders.augment import tf_item_hook
 from covid19_images.loaders.cache import open_cache
+from covid19_images.loaders.tf.augment import tf_item_hook
 
 RATIOS = (1, 2, 4, 8)
 #: decoding branches: colour JPEG at each ratio, grey JPEG at each ratio, PNG, reader
@@ -52,18 +52,6 @@ ROUTE_READER = ROUTE_PNG_GRAY_ALPHA + 1
 def route_ratio(route: int) -> int | None:
     """The JPEG DCT scale denominator of a route (None for non-JPEG routes)."""
     return RATIOS[route % len(RATIOS)] if route < ROUTE_PNG_COLOUR else None
-
-
-def import_tensorflow() -> Any:
-    """Import TensorFlow, importing torchvision first if it is installed (see module docstring)."""
-    if "tensorflow" not in sys.modules and "torchvision" not in sys.modules:
-        for name in ("torchvision",):
-            if importlib.util.find_spec(name) is not None:
-                try:
-                    importlib.import_module(name)
-                except Exception:  # noqa: BLE001 - a broken torchvision (any error) must not stop TF users
-                    continue
-    return require("tensorflow", "tf")
 
 
 def _exif_orientation(body: bytes) -> int:
@@ -205,7 +193,7 @@ def make_tf_dataset(
     from covid19_images.loaders.tasks import needs_task_selection  # issue 13
 
     if needs_task_selection(options):
-        from covid19_images.loaders.tf_tasks import make_tf_task_dataset
+        from covid19_images.loaders.tf.tasks import make_tf_task_dataset
 
         return make_tf_task_dataset(options, batch_size, shuffle, options.seed, prefetch)
     tf = import_tensorflow()

@@ -5,7 +5,7 @@
 *file* list and sets ``auto_shard_policy = FILE``, so under ``MultiWorkerMirroredStrategy``
 (``strategy.experimental_distribute_dataset``) each worker reads whole files: of N workers,
 worker i reads files i, i+N, ... of the sorted list, every record exactly once across the
-workers (tests/loaders/test_streaming_tf.py runs two real workers). Keep at least as many
+workers (tests/loaders/tf/test_streaming.py runs two real workers). Keep at least as many
 files as workers (``export --shard-size``): with fewer, TF stops at the first step with
 "Could not apply FILE based sharding". Files are
 interleaved deterministically; with ``shuffle=True`` the file order and a record buffer are
@@ -30,10 +30,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from covid19_images.loaders._frameworks import import_tensorflow
 from covid19_images.loaders._options import Options
-from covid19_images.loaders.augment import tf_light, tf_seed
 from covid19_images.loaders.shards import resolve_shards
-from covid19_images.loaders.tf_adapter import import_tensorflow
+from covid19_images.loaders.tf.augment import tf_light, tf_seed
 
 FEATURES = ("image/encoded", "image/class/label", "image/id", "image/frame", "meta/split")
 

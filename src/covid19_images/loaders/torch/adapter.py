@@ -15,12 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from covid19_images.loaders import require, selection_for
+from covid19_images.core.medical import warn_medical
+from covid19_images.loaders._frameworks import require
+from covid19_images.loaders._manifest import selection_for
 from covid19_images.loaders._options import Options
 from covid19_images.loaders._pixels import load_item
 from covid19_images.loaders._select import Selection
-from covid19_images.loaders.augment import item_key, make_torch_augmenter
+from covid19_images.loaders.augment import item_key
 from covid19_images.loaders.cache import PixelCache, open_cache
+from covid19_images.loaders.torch.augment import make_torch_augmenter
 
 torch = require("torch", "torch")
 _SCALE = np.float32(1.0 / 255.0)
@@ -53,7 +56,7 @@ class CovidImageDataset(torch.utils.data.Dataset):
         dtype: str = "float32",
         **kwargs: Any,
     ) -> None:
-        from covid19_images.loaders import make_options, warn_medical
+        from covid19_images.loaders._options import make_options
 
         if options is None:
             options = make_options(modality, root=root, **kwargs)
@@ -135,7 +138,7 @@ class CovidImageDataset(torch.utils.data.Dataset):
             np.multiply(pixels.transpose(2, 0, 1), _SCALE, out=chw)
             image = torch.from_numpy(chw)
         if self._task is not None:  # issue 13: masks/boxes/scores, joint transforms
-            from covid19_images.loaders.tasks import torch_item
+            from covid19_images.loaders.torch.tasks import torch_item
 
             augment = None
             if self._augmenter is not None and self._splits[index] in self.options.augment_splits:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from covid19_images.loaders import require
+from covid19_images.loaders._frameworks import require
 from covid19_images.loaders._options import Options
 from covid19_images.loaders.volumes import VolumeReader
 
@@ -60,3 +60,8 @@ class CovidVolumeDataset(torch.utils.data.Dataset):
     def __repr__(self) -> str:
         dropped = f", {len(self.duplicates)} duplicate volumes dropped" if self.duplicates else ""
         return f"CovidVolumeDataset({len(self)} volumes, classes={self.classes}, split={self.options.split!r}{dropped})"
+
+
+def make_volume_dataset(options: Options, transform: Any = None, target_transform: Any = None) -> Any:
+    """torch's volume dataset (``transform`` / ``target_transform`` as the 2-D torch loader's)."""
+    return CovidVolumeDataset(options, transform=transform, target_transform=target_transform)

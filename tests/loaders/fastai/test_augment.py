@@ -1,4 +1,4 @@
-"""fastai augmentation keyed per item (loaders.fastai_augment), on the real samples with real fastai.
+"""fastai augmentation keyed per item (loaders.fastai.augment), on the real samples with real fastai.
 
 The augmented tensor of an image must depend on ``seed``, the epoch and the image only: not on
 the DataLoader's workers, batch size or order; validation rows are left alone unless asked;
@@ -148,7 +148,7 @@ def test_set_epoch_callback_follows_fastais_training_loop(root: Path) -> None:
     from fastai.callback.core import Callback
     from fastai.learner import Learner
 
-    from covid19_images.loaders.fastai_augment import SetEpoch
+    from covid19_images.loaders.fastai.augment import SetEpoch
 
     dls = load_covid_xray("fastai", root=root, image_size=16, augment="light", bs=8, num_workers=0)
     seen: list[tuple[int, int]] = []

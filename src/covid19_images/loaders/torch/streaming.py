@@ -42,10 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from covid19_images.loaders import require
+from covid19_images.loaders._frameworks import require
 from covid19_images.loaders._options import Options
-from covid19_images.loaders.augment import item_key, make_torch_augmenter
+from covid19_images.loaders.augment import item_key
 from covid19_images.loaders.shards import budgets, mix, plan, resolve_shards
+from covid19_images.loaders.torch.augment import make_torch_augmenter
 
 torch = require("torch", "torch")
 DEFAULT_BUFFER = 1000

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from covid19_images.loaders import guard_tf_then_torchvision, require
+from covid19_images.loaders._frameworks import guard_tf_then_torchvision, require
 from covid19_images.loaders._options import Options
 from covid19_images.loaders._select import NoItemsError
 
@@ -49,7 +49,7 @@ def make_fastai_volume_dataloaders(
     require("fastai", "fastai")
     from fastai.data.core import DataLoaders
 
-    from covid19_images.loaders.torch_volumes import CovidVolumeDataset
+    from covid19_images.loaders.torch.volumes import CovidVolumeDataset
     from covid19_images.loaders.volumes import VolumeReader
 
     # one selection for all three splits: one class order, the manifest read and the files checked once

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from covid19_images.loaders._frameworks import import_tensorflow
 from covid19_images.loaders._options import Options
-from covid19_images.loaders.tf_adapter import import_tensorflow
 from covid19_images.loaders.volumes import VolumeReader
 
 
