@@ -403,5 +403,43 @@ def export_command(
     click.echo(result.summary())
 
 
+@main.command("browse")
+@root_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--review", is_flag=True, help="Allow recording duplicate decisions in manifests/reviewed-pairs.csv.")
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the pages as a static catalog into this folder instead of serving them.",
+)
+@click.option("--overwrite", is_flag=True, help="With --export: replace a folder that is not empty.")
+def browse_command(root: Path | None, port: int, review: bool, export_dir: Path | None, overwrite: bool) -> None:
+    """See the collection: sources, a filtered grid, images with duplicates and overlays, review, bias, problems.
+
+    Serves on http://127.0.0.1:PORT only (nothing else is opened to the network); read-only unless --review.
+    """
+    from covid19_images.manifest.build import read_manifest
+
+    base = find_root(root)
+    if read_manifest(base) is None:
+        raise click.ClickException(f"no manifest under {base}; run `covid19-images sync` first")
+    if export_dir is not None:
+        from covid19_images.browse.static_site import export_site
+
+        try:
+            result = export_site(base, export_dir, overwrite=overwrite)
+        except FileExistsError as err:
+            raise click.ClickException(str(err)) from err
+        click.echo(result.summary())
+        return
+    from covid19_images.browse.server import HOST, serve
+
+    mode = "recording duplicate decisions" if review else "read-only"
+    click.echo(f"browsing {base} at http://{HOST}:{port}/ ({mode}); Ctrl-C stops it", err=True)
+    serve(base, port, review=review)
+
+
 if __name__ == "__main__":
     main()

@@ -40,6 +40,7 @@ from covid19_images.manifest.io import (
     write_atomic,
 )
 from covid19_images.manifest.near_index import NearIndex
+from covid19_images.manifest.reviews import REVIEWS_FILE, read_reviews
 from covid19_images.manifest.source_build import (
     ROW_COLUMNS,
     ParserFailed,
@@ -213,7 +214,10 @@ def build_manifest(
 
     privacy.redact_problems(problems, secrets)
     checkpoint("build.privacy-checked")
-    if reused and len(reused) == len(registry) and set(previous["source"]) == set(reused):
+    reviews = read_reviews(root)
+    fresh_cache.reviews_sha256 = reviews.digest
+    same_reviews = cache.reviews_sha256 == reviews.digest
+    if reused and len(reused) == len(registry) and set(previous["source"]) == set(reused) and same_reviews:
         # nothing changed anywhere: the previous manifest is exactly what a rebuild would give
         fresh_cache.manifest_sha256 = cache.manifest_sha256
         manifest = previous[list(MANIFEST_COLUMNS)].reset_index(drop=True)
@@ -224,9 +228,10 @@ def build_manifest(
     manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).fillna("").astype(object)
     index = None
     if not manifest.empty:
-        stored = NearIndex.load(cache_dir, _index_settings()) if use_cache else None
-        duplicates = find_duplicates(manifest, root, index=stored)
+        stored = NearIndex.load(cache_dir, index_settings()) if use_cache else None
+        duplicates = find_duplicates(manifest, root, index=stored, reviews=reviews)
         manifest["dup_group"] = duplicates.groups
+        problems.extend(_reviews_overridden(manifest, duplicates.overruled))
         index = duplicates.index
         assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
@@ -249,7 +254,23 @@ def _join_annotations(
     return annotations
 
 
-def _index_settings() -> dict:
+def _reviews_overridden(manifest: pd.DataFrame, overruled: list) -> list[Problem]:
+    """A pair reviewed as different that other copies still join: say so (the review cannot cut them apart)."""
+    found = []
+    groups = manifest["dup_group"].to_numpy()
+    for edge in overruled:
+        a, b = manifest.iloc[edge.a], manifest.iloc[edge.b]
+        if groups[edge.a] and groups[edge.a] == groups[edge.b]:
+            message = (
+                f"reviewed as different pictures ({REVIEWS_FILE}) from {b['source']} {b['path']}, but other "
+                f"copies still join them in duplicate group {groups[edge.a]}"
+            )
+            inside = str(a["path"]).split("/", 2)[-1]  # problems name files inside datasets/<source>/
+            found.append(Problem(str(a["source"]), message, path=inside, level="info"))
+    return found
+
+
+def index_settings() -> dict:
     from covid19_images.manifest.duplicates import _settings
 
     return _settings(NEAR_ACCEPT, NEAR_CANDIDATE, CONFIRM_MSE, True)  # the build decodes files: confirmed

@@ -40,6 +40,7 @@ from covid19_images.manifest.near_index import (
     pairs_of_few,
     pairs_within,
 )
+from covid19_images.manifest.reviews import Reviews, pair_key
 
 __all__ = ["NearIndex"]
 
@@ -97,7 +98,7 @@ class DuplicateEdge:
 
     a: int
     b: int
-    kind: str  # "file", "pixels" or "near"
+    kind: str  # "file", "pixels", "near" or "reviewed" (a person said: the same picture)
     distance: int | None = None
     mse: float | None = None
 
@@ -116,6 +117,7 @@ class Duplicates:
     rejected: list[DuplicateEdge] = field(default_factory=list)
     unconfirmed: list[DuplicateEdge] = field(default_factory=list)
     index: NearIndex | None = None
+    overruled: list[DuplicateEdge] = field(default_factory=list)  # near edges a reviewer said are different
 
 
 def _star_edges(values: pd.Series, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -194,13 +196,16 @@ def find_duplicates(
     confirm_mse: float = CONFIRM_MSE,
     thumbnails: ThumbnailSource | None = None,
     index: NearIndex | None = None,
+    reviews: Reviews | None = None,
 ) -> Duplicates:
     """Exact and near-duplicate edges, and the group of every row.
 
     Without ``root`` (or ``thumbnails``) nothing can be decoded, so only pairs at or below
     ``accept`` count as near duplicates; candidates above it are listed as ``unconfirmed``.
     ``index`` (from an earlier call's :attr:`Duplicates.index`) limits the search to files it
-    does not hold yet; the answer is the same as without it.
+    does not hold yet; the answer is the same as without it. ``reviews`` (a person's decisions,
+    :mod:`covid19_images.manifest.reviews`) drop the near edges reviewed as ``different`` and add
+    an edge for each pair reviewed as ``same``; the index itself keeps what was measured.
     """
     n = len(manifest)
     ids = manifest["image_id"].astype(str).to_numpy()
@@ -230,9 +235,19 @@ def find_duplicates(
     near_b = row_of.reindex(near["b"]).to_numpy()
     low, high = np.minimum(near_a, near_b), np.maximum(near_a, near_b)
     kept = (near["status"] == "near").to_numpy()
+    overruled = np.zeros(len(kept), dtype=bool)
+    sure_a, sure_b = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if reviews is not None and (reviews.different or reviews.same):
+        pairs = [pair_key(file_key[x], file_key[y]) for x, y in zip(low.tolist(), high.tolist(), strict=True)]
+        overruled = kept & np.array([p in reviews.different for p in pairs], dtype=bool)
+        kept = kept & ~overruled
+        first_row = pd.Series(np.arange(n), index=file_key).groupby(level=0).min()
+        known = [pair for pair in sorted(reviews.same) if pair[0] in first_row.index and pair[1] in first_row.index]
+        sure_a = first_row.reindex([a for a, _ in known]).to_numpy().astype(np.int64)
+        sure_b = first_row.reindex([b for _, b in known]).to_numpy().astype(np.int64)
 
-    graph_a = np.concatenate([file_a, pixel_a, same_a, low[kept]]).astype(np.int64)
-    graph_b = np.concatenate([file_b, pixel_b, same_b, high[kept]]).astype(np.int64)
+    graph_a = np.concatenate([file_a, pixel_a, same_a, low[kept], sure_a]).astype(np.int64)
+    graph_b = np.concatenate([file_b, pixel_b, same_b, high[kept], sure_b]).astype(np.int64)
     graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
     _, component = connected_components(graph)  # weak components of the edge list: the groups
     frame = pd.DataFrame({"component": component, "id": ids})
@@ -248,14 +263,19 @@ def find_duplicates(
     order = np.lexsort((high, low))
     rejected: list[DuplicateEdge] = []
     unconfirmed: list[DuplicateEdge] = []
+    reviewed: list[DuplicateEdge] = []
     for position in order.tolist():
         x, y = int(low[position]), int(high[position])
         if (x, y) in exact:
             continue
         mse = float(near["mse"].iat[position])
         edge = DuplicateEdge(x, y, "near", int(near["distance"].iat[position]), None if np.isnan(mse) else mse)
+        if overruled[position]:
+            reviewed.append(edge)
+            continue
         {"near": edges, "rejected": rejected, "unconfirmed": unconfirmed}[near["status"].iat[position]].append(edge)
-    return Duplicates(groups, edges, rejected, unconfirmed, found)
+    edges += [DuplicateEdge(x, y, "reviewed") for x, y in zip(sure_a.tolist(), sure_b.tolist(), strict=True)]
+    return Duplicates(groups, edges, rejected, unconfirmed, found, reviewed)
 
 
 def assign_dup_groups(manifest: pd.DataFrame, root: Path | None = None) -> pd.Series:

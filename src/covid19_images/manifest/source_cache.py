@@ -83,6 +83,9 @@ class SourceCache:
 
     manifest_sha256: str = ""
     entries: dict[str, SourceEntry] = field(default_factory=dict)
+    #: SHA-256 of manifests/reviewed-pairs.csv the manifest was built with ("" = none): a new
+    #: review changes duplicate groups without any source changing
+    reviews_sha256: str = ""
 
     @classmethod
     def load(cls, directory: Path, manifest_file: Path) -> SourceCache:
@@ -98,9 +101,10 @@ class SourceCache:
                 name: SourceEntry(item["key"], int(item["rows"]), [Problem(**p) for p in item["problems"]])
                 for name, item in data["sources"].items()
             }
+            reviews = str(data.get("reviews_sha256", ""))
         except (OSError, ValueError, KeyError, TypeError):
             return cls()
-        return cls(digest, entries)
+        return cls(digest, entries, reviews)
 
     def save(self, directory: Path, manifest_sha256: str) -> None:
         """Record the entries as belonging to the manifest whose bytes hash to ``manifest_sha256``."""
@@ -108,6 +112,7 @@ class SourceCache:
         data = {
             "version": CACHE_VERSION,
             "manifest_sha256": manifest_sha256,
+            "reviews_sha256": self.reviews_sha256,
             "sources": {
                 name: {"key": e.key, "rows": e.rows, "problems": [dataclasses.asdict(p) for p in e.problems]}
                 for name, e in sorted(self.entries.items())

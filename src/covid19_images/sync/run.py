@@ -34,6 +34,7 @@ from covid19_images.manifest.build import (
 )
 from covid19_images.manifest.diff import SourceChange, diff_manifests
 from covid19_images.manifest.integrity import record_path
+from covid19_images.manifest.reviews import REVIEWS_FILE
 from covid19_images.manifest.source_cache import cache_dir_of
 from covid19_images.manifest.splits import SplitMove, explain_split_moves, format_split_moves
 from covid19_images.sources.git import (
@@ -344,7 +345,8 @@ def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport)
     tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
     record = record_path(Path(MANIFEST_FILE)).as_posix()
     annotations_record = record_path(Path(ANNOTATIONS_FILE)).as_posix()
-    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, annotations_record, SYNC_RECORD_FILE]
+    # the reviewed duplicate pairs the groups were built with belong to the same commit
+    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, annotations_record, SYNC_RECORD_FILE, REVIEWS_FILE]
     paths += [] if tampered else [".gitmodules"]
     paths += [f"datasets/{u.name}" for u in report.updates if u.status in ("added", "updated", "unchanged")]
     paths = [p for p in paths if (root / p).exists()]

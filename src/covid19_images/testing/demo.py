@@ -112,6 +112,13 @@ def _samples(shared: Path | None, data: str, workdir: Path) -> tuple[Path, str]:
     return shared, f"the real upstream samples in {shared}"
 
 
+def browse_command(root: Path) -> str:
+    """The one command that serves the dataset browser on ``root`` (this environment's entry point)."""
+    script = Path(sys.executable).parent / "covid19-images"
+    program = str(script) if script.is_file() else f"{sys.executable} -m covid19_images.cli"
+    return f"{program} browse --root {root.resolve()}"
+
+
 @click.command()
 @click.option(
     "--data",
@@ -184,6 +191,7 @@ def main(data: str, shared: Path | None, workdir: Path) -> None:
         )
     else:
         click.echo(f"Next: export COVID19_IMAGES_ROOT={root.resolve()}  (or root=... in Python, --root on the CLI)")
+    click.echo(f"See it in your web browser (then open http://127.0.0.1:8765/): {browse_command(root)}")
     if report.failed:
         sys.exit(1)
 

@@ -224,6 +224,11 @@ def _confounding(manifest: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def confounding(manifest: pd.DataFrame) -> dict[str, Any]:
+    """The report's confounding section alone (``browse`` draws it as charts)."""
+    return _confounding(manifest)
+
+
 def _splits(manifest: pd.DataFrame) -> dict[str, Any]:
     straddling = groups_across_splits(manifest)
     return {
