@@ -12,7 +12,18 @@ PACKAGE = Path(covid19_images.__file__).parent
 #: what every layer below made (manifest, report findings, duplicate evidence) and serves it;
 #: like ``export`` it only reads them, and ``testing`` drives it in a real browser.
 LAYERS = (
-    "core", "imaging", "sources", "manifest", "sync", "quality", "loaders", "export", "release", "browse", "testing", "cli"
+    "core",
+    "imaging",
+    "sources",
+    "manifest",
+    "sync",
+    "quality",
+    "loaders",
+    "export",
+    "release",
+    "browse",
+    "testing",
+    "cli",
 )
 #: the package's own __init__ only forwards to the loaders, lazily, inside the public functions
 TOP = "__init__"
