@@ -104,7 +104,7 @@ def plan(root: Path, spec: SourceSpec, wanted: set[str] | None = None) -> FetchP
     return FetchPlan(spec.name, missing, present, partial)
 
 
-def _target(spec: SourceSpec, entry: LockEntry) -> tuple[bool, str]:
+def target_of(spec: SourceSpec, entry: LockEntry) -> tuple[bool, str]:
     """``(extract?, where)``: the folder an archive unpacks into, or the path a plain file takes."""
     declared = {str(item["name"]): item for item in spec.files}.get(entry.path, {})
     if spec.portal == "tcia":
@@ -237,7 +237,7 @@ def _build(root: Path, spec: SourceSpec, lock: PortalLock, got: dict[str, Path],
         for entry in lock.entries:
             if entry.path not in got:
                 continue
-            unpack, where = _target(spec, entry)
+            unpack, where = target_of(spec, entry)
             if unpack:
                 written = extract(got[entry.path], staging / where if where else staging)
                 files = [f"{where}/{f}" if where else f for f in written]

@@ -56,7 +56,7 @@ class PortalLock:
     entries: tuple[LockEntry, ...]
 
     def to_bytes(self) -> bytes:
-        lines = [f"# covid19-images portal lock: one line per downloaded file or series ({LOCKS_DIR}/README)"]
+        lines = ["# covid19-images portal lock: one line per downloaded file or series (see CONTRIBUTING.md)"]
         lines += [f"# {key}: {getattr(self, key)}" for key in HEADER_KEYS]
         lines.append("\t".join(COLUMNS))
         for e in sorted(self.entries, key=lambda item: item.path):
