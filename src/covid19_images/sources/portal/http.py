@@ -130,6 +130,12 @@ def _hash_existing(part: Path, hashes: list) -> int:
     return size
 
 
+def _total_of(response: requests.Response) -> int | None:
+    """The whole file's size from ``Content-Range`` (``bytes 0-9/10`` or ``bytes */10``)."""
+    match = re.fullmatch(r"bytes (?:\d+-\d+|\*)/(\d+)", response.headers.get("Content-Range", "").strip())
+    return int(match.group(1)) if match else None
+
+
 def _start_of(response: requests.Response) -> int | None:
     """Where a 206 answer starts, from its ``Content-Range`` (None when absent or malformed)."""
     match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
@@ -164,7 +170,8 @@ def download(
             continue
         if size is not None and have == size:
             return Downloaded(have, sha256.hexdigest(), md5.hexdigest())
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        # identity: the bytes on disk must be the file's, so that Range offsets mean the same
+        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
         try:
             response = session.get(url, stream=True, timeout=TIMEOUT, auth=auth, headers=headers)
         except requests.RequestException as err:
@@ -172,7 +179,12 @@ def download(
         with response:
             status = response.status_code
             if status == 416 and have:
-                part.unlink()  # the part is not a prefix the server knows: start again
+                if _total_of(response) == have:  # the part already is the whole file
+                    return file_hashes(part)
+                part.unlink()  # the part is longer than the server's file: start again
+                stalls += 1
+                if stalls >= STALLS:
+                    raise PortalError(f"{what}: the server keeps refusing the range requests (416)")
                 continue
             if status not in (200, 206):
                 raise PortalError(explain_status(status, what, terms_url=terms_url, hint=hint))
@@ -180,9 +192,12 @@ def download(
                 raise PortalError(f"{what}: the server answered a range request with the wrong range")
             if status == 200 and have:
                 sha256, md5, have = hashlib.sha256(), hashlib.md5(), 0
-            total = size
+            total = _total_of(response) if status == 206 else None
             if total is None and response.headers.get("Content-Length", "").isdigit():
                 total = have + int(response.headers["Content-Length"])
+            # the server's own size decides when the file is complete; a size other than the
+            # lock's is reported by the caller's verification, naming the file
+            total = size if total is None else total
             before = have
             try:
                 have = _stream(response, part, have, sha256, md5, size, what, total, progress, on_chunk)
@@ -223,7 +238,9 @@ def _stream(response, part: Path, have: int, sha256, md5, size, what, total, pro
             disable=not progress,
         ) as bar,
     ):
-        for chunk in response.iter_content(CHUNK):
+        # read1: whatever has arrived, up to CHUNK. read() would wait for a full chunk and
+        # drop what it had when the connection is cut, so a cut would cost up to CHUNK
+        while chunk := response.raw.read1(CHUNK):
             if size is not None and have + len(chunk) > size:
                 raise PortalError(f"{what}: the server sent more than the {size} bytes the lock records")
             out.write(chunk)
