@@ -16,6 +16,7 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from covid19_images.core.failpoints import checkpoint
@@ -133,10 +134,13 @@ def extract_tar(archive: Path, target: Path) -> list[str]:
 def extract(archive: Path, target: Path) -> list[str]:
     """Extract ``archive`` (zip or tar, by content) into ``target``; refuse anything unsafe."""
     target.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        return extract_zip(archive, target)
-    if tarfile.is_tarfile(archive):
-        return extract_tar(archive, target)
+    try:
+        if zipfile.is_zipfile(archive):
+            return extract_zip(archive, target)
+        if tarfile.is_tarfile(archive):
+            return extract_tar(archive, target)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as err:
+        raise UnsafeArchive(f"{archive.name}: damaged archive: {err}") from err
     raise UnsafeArchive(f"{archive.name}: neither a zip nor a tar archive")
 
 
