@@ -59,6 +59,8 @@ class FetchPlan:
         return sum(e.size for e in self.missing) - self.partial_bytes
 
     def describe(self) -> str:
+        if not self.missing and not self.present:
+            return f"{self.name}: the selection needs none of its files"
         if not self.missing:
             return f"{self.name}: all {len(self.present)} file(s) already fetched"
         resumed = f" ({self.partial_bytes} bytes already downloaded)" if self.partial_bytes else ""
