@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
-from collections.abc import Callable
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +143,41 @@ def _start_of(response: requests.Response) -> int | None:
     return int(match.group(1)) if match else None
 
 
+class _Hashing:
+    """Hashes computed in a thread beside the download (hashlib releases the GIL on large buffers).
+
+    sha256 and md5 in the download loop itself would cap a fetch at the slower hash's speed;
+    here they overlap with the network. At most 8 chunks wait: memory stays bounded.
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._hashes = {name: hashlib.new(name) for name in names}
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="download-hashing", daemon=True)
+        self._thread.start()
+        self._result: dict[str, str] | None = None
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            for digest in self._hashes.values():
+                digest.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> dict[str, str]:
+        if self._result is None:
+            self._queue.put(None)
+            self._thread.join()
+            self._result = {name: digest.hexdigest() for name, digest in self._hashes.items()}
+        return self._result
+
+
+def _result(size: int, hashing: _Hashing) -> Downloaded:
+    digests = hashing.close()
+    return Downloaded(size, digests.get("sha256", ""), digests.get("md5", ""))
+
+
 def download(
     session: requests.Session,
     url: str,
@@ -153,68 +189,74 @@ def download(
     auth=None,
     hint: str = "",
     progress: bool = True,
-    on_chunk: Callable[[int], None] | None = None,
+    digests: tuple[str, ...] = ("sha256", "md5"),
 ) -> Downloaded:
     """Download ``url`` into ``part``, resuming what an earlier attempt (or process) left there.
 
     ``size`` (the lock's) bounds the download: a server sending more is refused, and a
-    ``part`` already that long is only hashed. Returns the size and hashes of the whole file.
+    ``part`` already that long is only hashed. Returns the size and the ``digests`` of the
+    whole file (``md5`` is ``""`` when not asked for).
     """
     part.parent.mkdir(parents=True, exist_ok=True)
     stalls = 0
     while True:
-        sha256, md5 = hashlib.sha256(), hashlib.md5()
-        have = _hash_existing(part, [sha256, md5]) if part.exists() else 0
-        if size is not None and have > size:
-            part.unlink()
-            continue
-        if size is not None and have == size:
-            return Downloaded(have, sha256.hexdigest(), md5.hexdigest())
-        # identity: the bytes on disk must be the file's, so that Range offsets mean the same
-        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
+        hashing = _Hashing(digests)
         try:
-            response = session.get(url, stream=True, timeout=TIMEOUT, auth=auth, headers=headers)
-        except requests.RequestException as err:
-            raise PortalError(f"{what}: cannot reach {url}: {type(err).__name__}: {err}") from err
-        with response:
-            status = response.status_code
-            if status == 416 and have:
-                if _total_of(response) == have:  # the part already is the whole file
-                    return file_hashes(part)
-                part.unlink()  # the part is longer than the server's file: start again
-                stalls += 1
-                if stalls >= STALLS:
-                    raise PortalError(f"{what}: the server keeps refusing the range requests (416)")
-                continue
-            if status not in (200, 206):
-                raise PortalError(explain_status(status, what, terms_url=terms_url, hint=hint))
-            if status == 206 and _start_of(response) != have:
-                raise PortalError(f"{what}: the server answered a range request with the wrong range")
-            if status == 200 and have:
-                sha256, md5, have = hashlib.sha256(), hashlib.md5(), 0
-            total = _total_of(response) if status == 206 else None
-            if total is None and response.headers.get("Content-Length", "").isdigit():
-                total = have + int(response.headers["Content-Length"])
-            # the server's own size decides when the file is complete; a size other than the
-            # lock's is reported by the caller's verification, naming the file
-            total = size if total is None else total
-            before = have
-            try:
-                have = _stream(response, part, have, sha256, md5, size, what, total, progress, on_chunk)
-            except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, urllib3.exceptions.HTTPError):
-                stalls = 0 if _size(part) > before else stalls + 1
-                if stalls >= STALLS:
-                    raise PortalError(
-                        f"{what}: the connection kept breaking ({STALLS} times without progress); run fetch again "
-                        "later (it resumes)"
-                    ) from None
-                continue
-        if total is not None and have < total:
-            stalls = 0 if have > before else stalls + 1
-            if stalls >= STALLS:
-                raise PortalError(f"{what}: the server kept ending the file early at {have} of {total} bytes")
-            continue
-        return Downloaded(have, sha256.hexdigest(), md5.hexdigest())
+            outcome = _attempt(session, url, part, hashing, what, size, terms_url, auth, hint, progress, stalls)
+        finally:
+            hashing.close()
+        if isinstance(outcome, Downloaded):
+            return outcome
+        stalls = outcome
+        if stalls >= STALLS:
+            raise PortalError(
+                f"{what}: the connection kept breaking or ending early ({STALLS} times without progress); run fetch "
+                "again later (it resumes)"
+            )
+
+
+def _attempt(session, url, part, hashing, what, size, terms_url, auth, hint, progress, stalls) -> Downloaded | int:
+    """One request: the whole file (a :class:`Downloaded`), or the new count of attempts without progress."""
+    have = _hash_existing(part, [hashing]) if part.exists() else 0
+    if size is not None and have > size:
+        part.unlink()
+        return stalls
+    if size is not None and have == size:
+        return _result(have, hashing)
+    # identity: the bytes on disk must be the file's, so that Range offsets mean the same
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
+    try:
+        response = session.get(url, stream=True, timeout=TIMEOUT, auth=auth, headers=headers)
+    except requests.RequestException as err:
+        raise PortalError(f"{what}: cannot reach {url}: {type(err).__name__}: {err}") from err
+    with response:
+        status = response.status_code
+        if status == 416 and have:
+            if _total_of(response) == have:  # the part already is the whole file
+                return _result(have, hashing)
+            part.unlink()  # the part is longer than the server's file: start again
+            return stalls + 1
+        if status not in (200, 206):
+            raise PortalError(explain_status(status, what, terms_url=terms_url, hint=hint))
+        if status == 206 and _start_of(response) != have:
+            raise PortalError(f"{what}: the server answered a range request with the wrong range")
+        if status == 200 and have:  # the server ignores ranges: the next attempt starts from byte 0
+            part.unlink()
+            return stalls + 1
+        total = _total_of(response) if status == 206 else None
+        if total is None and response.headers.get("Content-Length", "").isdigit():
+            total = have + int(response.headers["Content-Length"])
+        # the server's own size decides when the file is complete; a size other than the
+        # lock's is reported by the caller's verification, naming the file
+        total = size if total is None else total
+        before = have
+        try:
+            have = _stream(response, part, have, hashing, size, what, total, progress)
+        except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, urllib3.exceptions.HTTPError):
+            return 0 if _size(part) > before else stalls + 1
+    if total is not None and have < total:
+        return 0 if have > before else stalls + 1
+    return _result(have, hashing)
 
 
 def _size(part: Path) -> int:
@@ -224,7 +266,7 @@ def _size(part: Path) -> int:
         return 0
 
 
-def _stream(response, part: Path, have: int, sha256, md5, size, what, total, progress, on_chunk) -> int:
+def _stream(response, part: Path, have: int, hashing: _Hashing, size, what, total, progress) -> int:
     mode = "ab" if have else "wb"
     with (
         open(part, mode) as out,
@@ -244,12 +286,9 @@ def _stream(response, part: Path, have: int, sha256, md5, size, what, total, pro
             if size is not None and have + len(chunk) > size:
                 raise PortalError(f"{what}: the server sent more than the {size} bytes the lock records")
             out.write(chunk)
-            sha256.update(chunk)
-            md5.update(chunk)
+            hashing.update(chunk)
             have += len(chunk)
             bar.update(len(chunk))
-            if on_chunk is not None:
-                on_chunk(len(chunk))
             checkpoint("fetch.chunk")
         out.flush()
         os.fsync(out.fileno())

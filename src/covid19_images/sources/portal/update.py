@@ -58,11 +58,12 @@ def _get(
     else:
         auth, hint = auth_for(spec)
         url = rewriter.rewrite(item.locator)
-        download(
+        got = download(
             session, url, part, what=f"{spec.name}: {item.path}", size=item.size, terms_url=spec.terms_url,
             auth=auth, hint=hint, progress=progress,
         )  # fmt: skip
-    got = file_hashes(part)
+    if from_dir is not None:
+        got = file_hashes(part)
     if item.portal_hash.startswith("md5:") and item.portal_hash != f"md5:{got.md5}":
         part.unlink()
         raise PortalError(
