@@ -175,6 +175,9 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
     from covid19_images.loaders.tasks import needs_task_selection, select_for_task
 
     selection = (select_for_task if needs_task_selection(options) else select)(manifest, options)
+    from covid19_images.loaders._portal import serve_fetched
+
+    selection = serve_fetched(selection, only_fetched=options.only_fetched)
     if options.check_files:
         check_available(selection)
     return selection

@@ -161,6 +161,13 @@ class Options:
         "stat every file at construction and fail with the fetch command when a source is not checked out.",
         _flag,
     )
+    only_fetched: bool = option(
+        False,
+        "bool",
+        "serve the images of portal sources that are fetched here and leave out the others (with a warning "
+        "per source); by default a selection holding unfetched portal images is refused with the fetch command.",
+        _flag,
+    )
 
     # streaming over exported shards, ids, augmentation (loaders.streaming, loaders.augment)
     shards: str | None = option(
