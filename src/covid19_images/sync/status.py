@@ -9,6 +9,7 @@ import git
 
 from covid19_images.manifest.build import read_manifest
 from covid19_images.sources.git import commits_ahead, gitlink, head_commit, is_initialised
+from covid19_images.sources.portal.state import presence
 from covid19_images.sources.registry import load_registry
 
 
@@ -32,6 +33,16 @@ def source_status(root: Path) -> list[SourceStatus]:
     counts = manifest["source"].value_counts().to_dict() if manifest is not None else {}
     rows = []
     for spec in registry.values():
+        if spec.is_portal:  # pinned by its lock; "checked out" = fetched and matching it
+            fetched = presence(root, spec.name)
+            digest = fetched.digest or None
+            rows.append(
+                SourceStatus(
+                    spec.name, fetched.complete, digest, digest if fetched.complete else None, None,
+                    int(counts.get(spec.name, 0)),
+                )
+            )  # fmt: skip
+            continue
         initialised = is_initialised(root, spec.path)
         rows.append(
             SourceStatus(
