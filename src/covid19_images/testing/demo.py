@@ -51,7 +51,7 @@ def _fetch_portal_sources(root: Path, specs: list) -> None:
     with running() as server:
         for spec in specs:
             serve_miniature(server, spec)
-        point_root_at(root, server.base)
+        point_root_at(root, server)
         click.echo(f"    portal sources: {server.base} stands in for the portals (git insteadOf; loopback only)")
         for spec in specs:
             _old, new = update_portal(root, spec.name, progress=False)

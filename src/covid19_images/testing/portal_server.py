@@ -193,8 +193,8 @@ class PortalServer:
         for key, data in files.items():
             url = f"/zenodo.org/api/records/{record}/files/{quote(key)}/content"
             self.state.content[url] = data
-            raw = data.read_bytes() if isinstance(data, Path) else data
-            entries.append({"key": key, "size": len(raw), "checksum": "md5:" + _md5(raw), "links": {"self": url}})
+            size, md5 = _size_md5(data)
+            entries.append({"key": key, "size": size, "checksum": "md5:" + md5, "links": {"self": url}})
         record_doc = json.dumps({"id": int(record), "files": entries}).encode()
         self.state.content[f"/zenodo.org/api/records/{record}"] = record_doc
         latest_doc = json.dumps({"id": int(latest or record)}).encode()
@@ -225,6 +225,12 @@ class PortalServer:
         key = f"{NBIA_PATH}getSeries?Collection={collection}"
         self.state.content[key] = json.dumps(listing).encode()
 
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every host this server stands in for: the portals, and the hosts of plain files added."""
+        extra = {path.split("/", 2)[1] for path in self.state.content} - set(HOSTS)
+        return (*HOSTS, *sorted(extra))
+
     def add_url(self, url: str, data: bytes | Path) -> None:
         """A plain file at the https ``url`` it has upstream."""
         parts = urlsplit(url)
@@ -239,21 +245,33 @@ class PortalServer:
             return [r for r in self.state.requests if fragment in r[0]]
 
 
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
+def _size_md5(data: bytes | Path) -> tuple[int, str]:
+    """Size and md5 (what Zenodo publishes) of bytes or of a file, read in chunks."""
+    if not isinstance(data, Path):
+        return len(data), hashlib.md5(data).hexdigest()
+    digest, size = hashlib.md5(), 0
+    with open(data, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
 
 
-def insteadof_rules(base: str) -> list[tuple[str, str]]:
-    """``(git config key, value)`` pairs pointing every portal host at the server ``base``."""
-    return [(f"url.{base}/{host}/.insteadOf", f"https://{host}/") for host in HOSTS]
+def insteadof_rules(base: str, hosts: tuple[str, ...] = HOSTS) -> list[tuple[str, str]]:
+    """``(git config key, value)`` pairs pointing every one of ``hosts`` at the server ``base``."""
+    return [(f"url.{base}/{host}/.insteadOf", f"https://{host}/") for host in hosts]
 
 
-def point_root_at(root: Path, base: str) -> None:
-    """Write the ``insteadOf`` rules into ``root``'s own git config (as a user would for a mirror)."""
+def point_root_at(root: Path, server: PortalServer | str) -> None:
+    """Write the ``insteadOf`` rules into ``root``'s own git config (as a user would for a mirror).
+
+    Given the server, every host it serves is pointed at it (portals and plain files alike).
+    """
     import git
 
+    base, hosts = (server.base, server.hosts) if isinstance(server, PortalServer) else (server, HOSTS)
     repo = git.Repo(root)
-    for key, value in insteadof_rules(base):
+    for key, value in insteadof_rules(base, hosts):
         repo.git.config("--replace-all", key, value)
 
 

@@ -40,6 +40,37 @@ KAGGLE = {
     "license": "CC0-1.0",
     "terms_url": "https://www.kaggle.com/datasets/someone/kaggle-mini",
 }
+TCIA = {
+    "name": "tcia-mini",
+    "kind": "portal",
+    "portal": "tcia",
+    "dataset": "TEST-COLLECTION",
+    "version": "1",
+    "parser": ZENODO_SOURCE,
+    "modalities": ["xray"],
+    "license": "CC-BY-4.0",
+    "terms_url": "https://www.cancerimagingarchive.net/data-usage-policies-and-restrictions/",
+    "files": [{"name": "clinical.csv", "url": "https://wiki.cancerimagingarchive.net/download/clinical.csv"}],
+}
+MANUAL = {
+    "name": "manual-mini",
+    "kind": "portal",
+    "portal": "manual",
+    "dataset": "BIMCV-COVID19-cIter_1_2_3",
+    "version": "iter3",
+    "parser": ZENODO_SOURCE,
+    "modalities": ["xray"],
+    "license": "BIMCV-RUA",
+    "terms_url": "https://bimcv.cipf.es/bimcv-projects/bimcv-covid19/",
+    "files": [{"name": "subjects_1.tgz"}],
+}
+#: two series of two patients, as NBIA lists them
+SERIES = [
+    {"PatientID": "A000001", "StudyInstanceUID": "1.2.3.1", "SeriesInstanceUID": "1.2.3.1.1", "Modality": "CR",
+     "files": {"1-1.dcm": b"DICM-one"}},
+    {"PatientID": "A000002", "StudyInstanceUID": "1.2.3.2", "SeriesInstanceUID": "1.2.3.2.1", "Modality": "CR",
+     "files": {"1-1.dcm": b"DICM-two", "1-2.dcm": b"DICM-three"}},
+]  # fmt: skip
 KAGGLE_USER, KAGGLE_SECRET = "tester", "s3cret-token-value"
 
 
@@ -75,7 +106,9 @@ def portal_root(tmp_path: Path, server: PortalServer) -> Path:
     with repo.config_writer() as config:
         config.set_value("user", "name", "test")
         config.set_value("user", "email", "test@example.invalid")
-    (root / "sources.yaml").write_text(yaml.safe_dump({"sources": [ZENODO_SOURCE, BIG, KAGGLE]}, sort_keys=False))
+    (root / "sources.yaml").write_text(
+        yaml.safe_dump({"sources": [ZENODO_SOURCE, BIG, KAGGLE, TCIA, MANUAL]}, sort_keys=False)
+    )
     registry = load_registry(root)
     serve_miniature(server, registry[ZENODO_SOURCE])
     payload = big_payload()
@@ -86,7 +119,11 @@ def portal_root(tmp_path: Path, server: PortalServer) -> Path:
         "someone/kaggle-mini", "2", {"ct_scans/coronacases_org_001.nii.gz": b"\x1f\x8b" + b"0" * 64}
     )
     server.state.kaggle_auth = (KAGGLE_USER, KAGGLE_SECRET)
-    point_root_at(root, server.base)
+    server.add_tcia_collection("TEST-COLLECTION", SERIES)
+    server.add_url(
+        "https://wiki.cancerimagingarchive.net/download/clinical.csv", b"PatientID,finding\nA000001,COVID-19\n"
+    )
+    point_root_at(root, server)
     return root
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import filelock
@@ -202,3 +203,53 @@ def test_insteadof_longest_prefix_wins_and_only_loopback_http() -> None:
 def test_rules_are_read_from_git_config(portal_root: Path, server) -> None:
     rewritten = UrlRewriter.from_git(portal_root).rewrite("https://zenodo.org/api/records/3757476")
     assert rewritten == f"{server.base}/zenodo.org/api/records/3757476"
+
+
+def test_tcia_series_land_in_patient_study_series_folders(portal_root: Path, server) -> None:
+    from tests.sources.portal.conftest import SERIES
+
+    spec = spec_of(portal_root, "tcia-mini")
+    update_lock(portal_root, spec, progress=False)
+    lock = read_lock(portal_root, "tcia-mini")
+    assert {e.locator for e in lock.entries} >= {
+        f"https://services.cancerimagingarchive.net/nbia-api/services/v1/getImage?SeriesInstanceUID={s['SeriesInstanceUID']}"
+        for s in SERIES
+    }
+    fetch_source(portal_root, spec, progress=False)
+    fetched = files_under(source_dir(portal_root, "tcia-mini"))
+    expected = {
+        f"{s['PatientID']}/{s['StudyInstanceUID']}/{s['SeriesInstanceUID']}/{name}": data
+        for s in SERIES
+        for name, data in s["files"].items()
+    }
+    assert {k: v for k, v in fetched.items() if k not in (MARKER, "clinical.csv")} == expected
+    assert fetched["clinical.csv"].startswith(b"PatientID,finding")
+    from covid19_images.sync.portals import entries_for
+
+    one = entries_for(spec, lock, {"A000002/1.2.3.2/1.2.3.2.1/1-2.dcm"})
+    assert one == {"A000002/1.2.3.2/1.2.3.2.1.zip"}  # --only fetches single series
+
+
+def test_a_manual_source_says_where_to_accept_the_terms(portal_root: Path, tmp_path: Path) -> None:
+    spec = spec_of(portal_root, "manual-mini")
+    by_hand = tmp_path / "by-hand"
+    by_hand.mkdir()
+    with pytest.raises(PortalError, match="add --from DIR"):
+        update_lock(portal_root, spec, progress=False)
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        info = tarfile.TarInfo("sub-S0001/ses-E0001/mod-rx/image.png")
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"png"))
+    (by_hand / "subjects_1.tgz").write_bytes(buffer.getvalue())
+    update_lock(portal_root, spec, from_dir=by_hand, progress=False)
+    shutil.rmtree(downloads_of(portal_root, "manual-mini"))
+    with pytest.raises(
+        PortalError, match=r"behind an agreement.*https://bimcv.cipf.es/bimcv-projects/bimcv-covid19/.*--from"
+    ):
+        fetch_source(portal_root, spec, progress=False)
+    fetch_source(portal_root, spec, from_dir=by_hand, progress=False)
+    assert (source_dir(portal_root, "manual-mini") / "sub-S0001/ses-E0001/mod-rx/image.png").read_bytes() == b"png"

@@ -108,8 +108,9 @@ def plan(root: Path, spec: SourceSpec, wanted: set[str] | None = None) -> FetchP
 
 def target_of(spec: SourceSpec, entry: LockEntry) -> tuple[bool, str]:
     """``(extract?, where)``: the folder an archive unpacks into, or the path a plain file takes."""
-    declared = {str(item["name"]): item for item in spec.files}.get(entry.path, {})
-    if spec.portal == "tcia":
+    listed = {str(item["name"]): item for item in spec.files}
+    declared = listed.get(entry.path, {})
+    if spec.portal == "tcia" and entry.path not in listed:  # a series: its own folder
         return True, entry.path.removesuffix(".zip")
     extract_it = bool(declared.get("extract", is_archive(entry.path)))
     if extract_it:
