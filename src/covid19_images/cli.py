@@ -101,6 +101,22 @@ def main() -> None:
 @click.option(
     "--rebuild", is_flag=True, help="Re-read and re-probe every source and search all duplicates again (no caches)."
 )
+@click.option("--check-portals", is_flag=True, help="Say which portal sources have a newer version; change nothing.")
+@click.option(
+    "--update-portal",
+    "update_portal_name",
+    metavar="NAME",
+    default=None,
+    help="Pin portal source NAME to its newest version (new lock), fetch it, rebuild and summarise.",
+)
+@click.option("--portal-version", default="", help="With --update-portal: this version instead of the newest.")
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="With --update-portal: pin the files you downloaded into this folder (sources behind an agreement).",
+)
 def sync_command(
     sources: tuple[str, ...],
     root: Path | None,
@@ -113,11 +129,28 @@ def sync_command(
     allow_shrink: bool,
     quiet: bool,
     rebuild: bool,
+    check_portals: bool,
+    update_portal_name: str | None,
+    portal_version: str,
+    from_dir: Path | None,
 ) -> None:
-    """Pull each upstream (or only SOURCES), move its submodule, rebuild manifests/manifest.csv."""
+    """Pull each upstream (or only SOURCES), move its submodule, rebuild manifests/manifest.csv.
+
+    Portal sources are not downloaded by sync: their lock pins them, `fetch` gets them, and
+    `--update-portal NAME` moves the lock (the portal's version of moving a submodule).
+    """
     from covid19_images.sources.registry import RegistryError
     from covid19_images.sync.run import SyncBusy, UnknownSourceError, sync
 
+    if check_portals:
+        from covid19_images.sync.portals import check_portals as check
+
+        for line in check(find_root(root)):
+            click.echo(line)
+        return
+    if update_portal_name:
+        _update_portal(find_root(root), update_portal_name, portal_version, from_dir, quiet)
+        offline, sources = True, (update_portal_name,)
     try:
         report = sync(
             find_root(root),
@@ -146,6 +179,76 @@ def sync_command(
     if report.committed:
         click.echo(f"committed {report.committed[:12]}")
     if report.failed:
+        sys.exit(1)
+
+
+def _update_portal(root: Path, name: str, version: str, from_dir: Path | None, quiet: bool) -> None:
+    from covid19_images.sources.portal.http import PortalError
+    from covid19_images.sources.portal.lock import lock_digest
+    from covid19_images.sync.portals import SelectionError, update_portal
+
+    try:
+        old, new = update_portal(root, name, version=version, from_dir=from_dir, progress=not quiet)
+    except (PortalError, SelectionError) as err:
+        raise click.ClickException(str(err)) from err
+    before = f"{old.version or '-'} ({lock_digest(old.to_bytes())[:12]})" if old else "no lock"
+    click.echo(
+        f"{name}: lock {before} -> {new.version or '-'} ({lock_digest(new.to_bytes())[:12]}), "
+        f"{len(new.entries)} files, {new.total_size} bytes; review manifests/locks/{name}.lock.tsv"
+    )
+
+
+@main.command("fetch")
+@click.argument("sources", nargs=-1)
+@root_option
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="SELECTION",
+    help="Only the files a selection needs: a split scheme (covidx:9A) or COLUMN=VALUE (split=test); repeatable.",
+)
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Take the files from this folder (downloaded by hand) instead of the portal; they are verified the same.",
+)
+@click.option("--dry-run", is_flag=True, help="Say how many files and bytes would be downloaded; download nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def fetch_command(
+    sources: tuple[str, ...],
+    root: Path | None,
+    only: tuple[str, ...],
+    from_dir: Path | None,
+    dry_run: bool,
+    quiet: bool,
+) -> None:
+    """Download the portal sources (or only SOURCES) their locks pin, into datasets/<name>.
+
+    Every file is checked against manifests/locks/<name>.lock.tsv before anything is
+    extracted; an interrupted fetch resumes. URLs follow git's url.<base>.insteadOf rules.
+    Kaggle reads ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY.
+    """
+    from covid19_images.sync.portals import SelectionError, fetch
+
+    try:
+        outcomes = fetch(find_root(root), sources, only=only, from_dir=from_dir, dry_run=dry_run, progress=not quiet)
+    except SelectionError as err:
+        raise UserError(str(err)) from err
+    for outcome in outcomes:
+        if outcome.error:
+            click.echo(f"error: {outcome.error}", err=True)
+        elif dry_run and outcome.plan is not None:
+            click.echo(outcome.plan.describe())
+        elif outcome.result is not None:
+            result = outcome.result
+            click.echo(
+                f"{result.name}: fetched {result.fetched} file(s) ({result.bytes} bytes), {result.present} present"
+            )
+        elif outcome.plan is not None:
+            click.echo(outcome.plan.describe())
+    if any(o.error for o in outcomes):
         sys.exit(1)
 
 

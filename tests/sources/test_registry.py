@@ -46,8 +46,8 @@ def _gitlinks() -> dict[str, str]:
 def test_gitmodules_match_registry() -> None:
     registry = load_registry(PROJECT)
     modules = _gitmodules()
-    pinned = {name: spec for name, spec in registry.items() if not spec.pending}
-    assert set(modules) == set(pinned), "every pinned registry source is a submodule and nothing else is"
+    pinned = {name: spec for name, spec in registry.items() if not spec.pending and not spec.is_portal}
+    assert set(modules) == set(pinned), "every pinned git source is a submodule and nothing else is"
     for name, spec in pinned.items():
         assert modules[name]["path"] == spec.path
         assert modules[name]["url"] == spec.url
@@ -58,7 +58,7 @@ def test_gitmodules_match_registry() -> None:
 def test_every_pinned_source_has_a_gitlink_and_pending_ones_do_not() -> None:
     registry = load_registry(PROJECT)
     links = _gitlinks()
-    assert set(links) == {spec.path for spec in registry.values() if not spec.pending}
+    assert set(links) == {spec.path for spec in registry.values() if not spec.pending and not spec.is_portal}
 
 
 @pytest.mark.upstream
@@ -72,7 +72,7 @@ def test_gitlinks_are_the_real_upstream_commits(shared: Path) -> None:
             known[match.group(1)] = match.group(2)
     links = _gitlinks()
     for spec in load_registry(PROJECT).values():
-        if spec.pending:
+        if spec.pending or spec.is_portal:
             continue
         assert links[spec.path] == known[spec.url], spec.name
 
@@ -133,7 +133,10 @@ def test_every_catalog_folder_is_a_complete_home() -> None:
         folder = package / name.replace("-", "_")
         assert callable(get_parser(name)), name
         assert (folder / "source.yaml").is_file() and entry["name"] == name
-        assert entry.get("url", "").startswith("https://"), name
+        if entry.get("kind") == "portal":
+            assert entry["portal"] and entry["dataset"] and entry["terms_url"].startswith("https://"), name
+        else:
+            assert entry.get("url", "").startswith("https://"), name
     assert list(load_registry(PROJECT)) == [
         line.strip()[2:] for line in (PROJECT / "sources.yaml").read_text().splitlines() if line.startswith("  - ")
     ]

@@ -26,6 +26,9 @@ def test_demo_on_the_miniatures_loads_images_from_eight_sources(tmp_path: Path) 
     assert result.stdout.startswith("data: the miniatures"), result.stdout[:300]
     shown = re.findall(r"^  \(\d+, \d+, \d+\) \S+\s+([a-z0-9-]+): datasets/", result.stdout, flags=re.M)
     assert len(set(shown)) >= 8, shown
+    # the portal source was pinned and fetched from the loopback portal through insteadOf, and loads
+    assert "fetched covid19-ct-seg (zenodo 3757476)" in result.stdout
+    assert "covid19-ct-seg" in shown
     manifest = (tmp_path / "demo" / "root" / "manifests" / "manifest.csv").read_text().splitlines()
     assert len(manifest) > 100
     # the loaders' defaults: no `unknown` class; every modality has train, val and test items

@@ -76,6 +76,9 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
         from covid19_images.sync.versions import require_version_checkouts
 
         require_version_checkouts(selection.root, options.version, set(selection.items["source"]))
+    from covid19_images.loaders._portal import serve_fetched
+
+    selection = serve_fetched(selection, only_fetched=options.only_fetched)
     if options.check_files:
         check_available(selection)
     return selection

@@ -174,6 +174,13 @@ class Options:
         "commit the release pins (``covid19-images status --version``).",
         _optional_name,
     )
+    only_fetched: bool = option(
+        False,
+        "bool",
+        "serve the images of portal sources that are fetched here and leave out the others (with a warning "
+        "per source); by default a selection holding unfetched portal images is refused with the fetch command.",
+        _flag,
+    )
 
     # streaming over exported shards, ids, augmentation (loaders.torch.streaming, loaders.augment)
     shards: str | None = option(

@@ -51,6 +51,7 @@ from covid19_images.manifest.source_build import (
 )
 from covid19_images.manifest.source_cache import SourceCache, SourceEntry, checkout_is_clean, source_key
 from covid19_images.manifest.splits import assign_splits
+from covid19_images.sources.portal.state import Presence, presence
 from covid19_images.sources.registry import SourceSpec
 
 __all__ = [
@@ -111,6 +112,17 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
             result.cache.save(cache_dir, digest)
 
 
+def _unfetched_message(name: str, fetched: Presence, kept: int) -> str:
+    """Why a portal source was not read, and the command that changes it; its committed rows stay."""
+    if not fetched.total:
+        what = f"no lock yet; a maintainer pins it with `covid19-images sync --update-portal {name}`"
+    elif fetched.fetched:
+        what = f"partly fetched ({fetched.fetched} of {fetched.total} files); run `covid19-images fetch {name}`"
+    else:
+        what = f"not fetched; run `covid19-images fetch {name}`"
+    return what + (f" (kept its {kept} rows from the previous manifest)" if kept else "")
+
+
 def _is_checked_out(directory: Path) -> bool:
     return directory.is_dir() and any(p.name != ".git" for p in directory.iterdir())
 
@@ -168,7 +180,13 @@ def build_manifest(
             )
             parts.append(old)
             continue
-        if not _is_checked_out(directory):
+        fetched = presence(root, spec.name) if spec.is_portal else None
+        if fetched is not None and not fetched.complete:
+            old = _rows_of(previous, spec.name)
+            problems.append(Problem(spec.name, _unfetched_message(spec.name, fetched, len(old))))
+            parts.append(old)
+            continue
+        if fetched is None and not _is_checked_out(directory):
             old = _rows_of(previous, spec.name)
             problems.append(
                 Problem(
@@ -180,9 +198,10 @@ def build_manifest(
             )
             parts.append(old)
             continue
-        commit = head_commit(directory)
+        commit = fetched.digest if fetched is not None else head_commit(directory)
         commits[spec.name] = commit
-        key = source_key(spec, commit) if commit and cache_dir is not None and checkout_is_clean(directory) else ""
+        clean = fetched is not None or checkout_is_clean(directory)
+        key = source_key(spec, commit) if commit and cache_dir is not None and clean else ""
         entry = cache.entries.get(spec.name)
         old = _rows_of(previous, spec.name)
         if key and entry is not None and entry.key == key and entry.rows == len(old):

@@ -33,6 +33,7 @@ from covid19_images.imaging.probe import ProbeError, probe_file
 from covid19_images.manifest import privacy
 from covid19_images.sources.catalog import get_parser
 from covid19_images.sources.parsing import SourceContext, list_files
+from covid19_images.sources.portal.lock import current_digest
 from covid19_images.sources.registry import SourceSpec
 
 FACT_COLUMNS = ("sha256", "pixel_sha256", "phash", "format", "width", "height", "frames")
@@ -241,7 +242,10 @@ def build_source(
     the caller keeps the source's old rows.
     """
     directory = root / spec.path
-    commit, blobs, modified = checkout_state(directory)
+    if spec.is_portal:
+        commit, blobs, modified = current_digest(root, spec.name), {}, set()  # the lock is its commit
+    else:
+        commit, blobs, modified = checkout_state(directory)
     problems: list[Problem] = []
     try:
         pairs = _entries(spec, directory, problems)

@@ -27,6 +27,7 @@ from covid19_images.sources.spec import SourceSpec
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_CONTROL_ONLY = re.compile(r"[\x00-\x1f\x7f]")
 #: a DNS name or IPv4 address; IPv6 literals are checked with ``ipaddress`` (urlsplit strips their brackets)
 _HOST = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -129,8 +130,13 @@ def _spec(entry: dict, index: int) -> SourceSpec:
         or str(pure) != f"{DATASETS_DIR}/{name}"
     ):
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: path {path!r} must be {DATASETS_DIR}/{name}")
+    kind = str(entry.get("kind", "git"))
+    if kind not in KINDS:
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: kind {kind!r} must be one of {', '.join(KINDS)}")
     url = str(entry.get("url", ""))
-    _within(f"{REGISTRY_FILE}: source {name}", check_url, url)
+    if kind == "git" or url:
+        _within(f"{REGISTRY_FILE}: source {name}", check_url, url)
+    portal_fields = _portal_fields(name, entry) if kind == "portal" else {}
     branch = str(entry.get("branch", "master"))
     _within(f"{REGISTRY_FILE}: source {name}", check_branch, branch)
     parser = str(entry.get("parser", name))
@@ -158,7 +164,52 @@ def _spec(entry: dict, index: int) -> SourceSpec:
         lfs=bool(entry.get("lfs", False)),
         pending=bool(entry.get("pending", False)),
         options=dict(options),
+        kind=kind,
+        **portal_fields,
     )
+
+
+#: what ``kind:`` may say, and the portals a portal source may name
+KINDS = ("git", "portal")
+PORTALS = ("kaggle", "kaggle-competition", "tcia", "zenodo", "figshare", "https", "manual")
+_FILE_KEYS = {"name", "into", "extract", "url", "size"}
+
+
+def _portal_fields(name: str, entry: dict) -> dict:
+    """The portal keys of a ``kind: portal`` entry, checked (a file list can name no path outside its folder)."""
+    where = f"{REGISTRY_FILE}: source {name}"
+    portal = str(entry.get("portal", ""))
+    if portal not in PORTALS:
+        raise RegistryError(f"{where}: portal {portal!r} must be one of {', '.join(PORTALS)}")
+    dataset = str(entry.get("dataset", "") or "")
+    if not dataset or _CONTROL.search(dataset):
+        raise RegistryError(f"{where}: a portal source needs its stable id in 'dataset:'")
+    files = entry.get("files", ()) or ()
+    if not isinstance(files, (list, tuple)):
+        raise RegistryError(f"{where}: 'files' must be a list")
+    checked = []
+    for item in files:
+        item = {"name": item} if isinstance(item, str) else item
+        if not isinstance(item, dict) or not item.get("name") or set(item) - _FILE_KEYS:
+            raise RegistryError(f"{where}: each of 'files' is a name or a mapping of {sorted(_FILE_KEYS)}")
+        for key in ("name", "into"):
+            value = str(item.get(key, "") or "")
+            pure = PurePosixPath(value)
+            if value and (pure.is_absolute() or ".." in pure.parts or "\\" in value or _CONTROL_ONLY.search(value)):
+                raise RegistryError(f"{where}: files: {key} {value!r} must be a plain relative path")
+        if item.get("url"):
+            try:
+                check_url(str(item["url"]))
+            except RegistryError as err:
+                raise RegistryError(f"{where}: files: {err}") from err
+        checked.append(dict(item))
+    return {
+        "portal": portal,
+        "dataset": dataset,
+        "version": str(entry.get("version", "") or ""),
+        "terms_url": str(entry.get("terms_url", "") or ""),
+        "files": tuple(checked),
+    }
 
 
 def _merged(item: object, index: int) -> object:

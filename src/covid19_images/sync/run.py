@@ -45,6 +45,8 @@ from covid19_images.sources.git import (
     open_repo,
     update_source,
 )
+from covid19_images.sources.portal.lock import lock_path
+from covid19_images.sources.portal.state import presence
 from covid19_images.sources.registry import load_registry
 from covid19_images.sources.transport import git_environment
 from covid19_images.sync.record import SYNC_RECORD_FILE, write_sync_record
@@ -279,6 +281,8 @@ def sync(
                 report.updates.append(SourceUpdate(name, None, None, "refused", reason))
             refused_names = {name for name, _ in refusals}
             for spec in selected:
+                if spec.is_portal:
+                    continue  # pinned by its lock, not by a gitlink: see _portal_updates
                 if spec.name in refused_names:
                     keep.add(spec.name)
                     continue
@@ -297,6 +301,7 @@ def sync(
                     keep.add(spec.name)
                 checkpoint("sync.source-done")
         previous = _previous_manifest(root, report.notes)
+        report.updates += _portal_updates(root, [s for s in selected if s.is_portal], previous, offline)
         cache_dir = cache_dir_of(root)
         report.build = build_manifest(
             root, registry, previous, progress=progress, keep=keep, cache_dir=cache_dir, rebuild=rebuild
@@ -324,6 +329,27 @@ def sync(
     return report
 
 
+def _portal_updates(root: Path, specs: list, previous: pd.DataFrame | None, offline: bool) -> list[SourceUpdate]:
+    """A portal source's "commit" is its lock's digest: old (the manifest's) -> new (the lock on disk).
+
+    Sync itself never downloads (``fetch`` and ``sync --update-portal`` do); it reports what
+    the lock says and whether the content is here.
+    """
+    updates = []
+    for spec in specs:
+        rows = previous[previous["source"] == spec.name] if previous is not None else None
+        commits = sorted({c for c in rows["source_commit"] if c}) if rows is not None else []
+        old = commits[0] if commits else None
+        fetched = presence(root, spec.name)
+        new = fetched.digest or None
+        if offline and old == new:
+            continue
+        status = "added" if old is None and new else "updated" if old != new else "unchanged"
+        message = "" if fetched.complete else f"not fetched here: `covid19-images fetch {spec.name}`"
+        updates.append(SourceUpdate(spec.name, old, new, status, message))
+    return updates
+
+
 def _refuse_shrinks(root, registry, report: SyncReport, previous, shrinks: list[Shrink], keep: set[str]) -> None:
     """Mark each shrinking source refused, put its checkout back, and keep its rows (see ``sync.shrink``)."""
     updates = {u.name: u for u in report.updates}
@@ -348,7 +374,13 @@ def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport)
     # the reviewed duplicate pairs the groups were built with belong to the same commit
     paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, annotations_record, SYNC_RECORD_FILE, REVIEWS_FILE]
     paths += [] if tampered else [".gitmodules"]
-    paths += [f"datasets/{u.name}" for u in report.updates if u.status in ("added", "updated", "unchanged")]
+    portal = {u.name for u in report.updates if (root / lock_path(Path("."), u.name)).exists()}
+    paths += [lock_path(Path("."), name).as_posix() for name in sorted(portal)]
+    paths += [
+        f"datasets/{u.name}"
+        for u in report.updates
+        if u.status in ("added", "updated", "unchanged") and u.name not in portal
+    ]
     paths = [p for p in paths if (root / p).exists()]
     repo.git.add("--", *paths)
     checkpoint("commit.staged")

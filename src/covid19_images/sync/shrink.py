@@ -63,6 +63,11 @@ def find_shrinks(previous: pd.DataFrame | None, build: BuildResult, keep: set[st
 
 def restore_checkout(root: Path, spec: SourceSpec, update: SourceUpdate | None, previous: pd.DataFrame) -> str | None:
     """Put the refused source's checkout back on the commit its kept rows were built from (a note if that fails)."""
+    if spec.is_portal:
+        return (
+            f"{spec.name}: kept its previous rows; its lock (manifests/locks/{spec.name}.lock.tsv) is new: review "
+            "it, and restore the old one with git if the change is wrong"
+        )
     commits = sorted({c for c in previous.loc[previous["source"] == spec.name, "source_commit"] if c})
     target = (update.old if update is not None and update.old else None) or (commits[0] if commits else None)
     if not target:

@@ -14,6 +14,7 @@ import git
 
 from covid19_images.manifest.build import read_manifest
 from covid19_images.sources.git import commits_ahead, gitlink, head_commit, is_initialised, open_repo
+from covid19_images.sources.portal.state import presence
 from covid19_images.sources.registry import load_registry
 from covid19_images.sources.transport import git_environment
 
@@ -56,6 +57,16 @@ def source_status(
     env = git_environment(allow_local=allow_local, mirror=mirror) if fetch else {}
     rows = []
     for spec in registry.values():
+        if spec.is_portal:  # pinned by its lock; "checked out" = fetched and matching it
+            fetched = presence(root, spec.name)
+            digest = fetched.digest or None
+            rows.append(
+                SourceStatus(
+                    spec.name, fetched.complete, digest, digest if fetched.complete else None, None,
+                    int(counts.get(spec.name, 0)),
+                )
+            )  # fmt: skip
+            continue
         initialised = is_initialised(root, spec.path)
         error = _fetch(root / spec.path, spec.url, spec.branch, env) if fetch and initialised else None
         rows.append(

@@ -26,9 +26,12 @@ import git
 from covid19_images import MEDICAL_WARNING
 from covid19_images.core.roots import DEMO_POINTER, holds_data, nearest_root, package_clone
 from covid19_images.sources.registry import REGISTRY_FILE, load_registry
+from covid19_images.sync.portals import update_portal
 from covid19_images.sync.run import sync
 from covid19_images.testing.miniature import ENV_VAR, materialize_miniatures, requested_samples
 from covid19_images.testing.mirrors import build_sample_mirrors, default_shared, shared_available
+from covid19_images.testing.portal_miniatures import serve_miniature
+from covid19_images.testing.portal_server import point_root_at, running
 
 
 def _fresh_root(root: Path, registry_file: Path) -> None:
@@ -39,6 +42,27 @@ def _fresh_root(root: Path, registry_file: Path) -> None:
             config.set_value("user", "name", "covid19-images demo")
             config.set_value("user", "email", "demo@covid19-images.invalid")
     shutil.copyfile(registry_file, root / REGISTRY_FILE)
+
+
+def _fetch_portal_sources(root: Path, specs: list) -> None:
+    """Pin and fetch every portal source from a loopback portal serving its miniature.
+
+    The root's git config gets ``url.http://127.0.0.1:<port>/<host>/.insteadOf https://<host>/``:
+    the same mechanism, and the same code path, a user's mirror would take.
+    """
+    if not specs:
+        return
+    with running() as server:
+        for spec in specs:
+            serve_miniature(server, spec)
+        point_root_at(root, server)
+        click.echo(f"    portal sources: {server.base} stands in for the portals (git insteadOf; loopback only)")
+        for spec in specs:
+            _old, new = update_portal(root, spec.name, progress=False)
+            click.echo(
+                f"    fetched {spec.name} ({spec.portal} {spec.dataset}): {len(new.entries)} file(s), "
+                f"{new.total_size} bytes, verified against manifests/locks/{spec.name}.lock.tsv"
+            )
 
 
 def _load_some(root: Path) -> int:
@@ -145,6 +169,7 @@ def main(data: str, shared: Path | None, workdir: Path) -> None:
     if root.exists():
         shutil.rmtree(root)  # a fresh root every time: the demo shows a first sync
     _fresh_root(root, project / REGISTRY_FILE)
+    _fetch_portal_sources(root, [spec for spec in registry.values() if spec.is_portal])
     click.echo(f"2/3 syncing {root} (git rewrites https://github.com/ to the mirrors; no network used)")
     report = sync(root, mirror=mirrors, progress=True)
     click.echo(report.summary())
