@@ -8,6 +8,12 @@ a catalog source or a layout (:func:`covid19_images.sources.catalog.get_parser`)
 merged entry gets the same safety checks (name, path, URL policy, branch, parser).
 ``.gitmodules`` must agree with the registry; ``sync`` registers any source it lists that
 git does not know yet.
+
+A source is one of two kinds. ``kind: git`` (the default) is a submodule: ``url`` and
+``branch``. ``kind: portal`` is fetched from a data portal and pinned by a lock instead of a
+commit: ``portal`` (how it is fetched), ``dataset`` (the portal's stable id), ``version``
+(the pinned version) and ``terms_url``, optionally ``files`` (what to fetch); it has no
+``url``/``branch`` and never appears in ``.gitmodules``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 #: a DNS name or IPv4 address; IPv6 literals are checked with ``ipaddress`` (urlsplit strips their brackets)
 _HOST = re.compile(r"[A-Za-z0-9._-]+")
+KINDS = ("git", "portal")
+#: how a portal source is fetched (``manual``: the user downloads it under an agreement)
+PORTALS = ("kaggle", "kaggle-competition", "tcia", "zenodo", "figshare", "https", "manual")
 
 
 def _is_ipv6(host: str) -> bool:
@@ -59,6 +68,17 @@ class SourceSpec:
     lfs: bool = False
     pending: bool = False
     options: dict = field(default_factory=dict, hash=False, compare=False)
+    kind: str = "git"
+    portal: str = ""  # portal sources only: one of PORTALS
+    dataset: str = ""  # the portal's stable id (Kaggle owner/slug, TCIA collection, Zenodo record, URL)
+    version: str = ""  # the pinned portal version (a Kaggle version number, a TCIA/Zenodo version)
+    terms_url: str = ""  # where a user reads and accepts the terms
+    files: tuple = field(default=(), hash=False, compare=False)  # mappings: path, extract, ...
+
+    @property
+    def is_portal(self) -> bool:
+        """Fetched from a portal and pinned by a lock, not a git submodule."""
+        return self.kind == "portal"
 
     @property
     def path(self) -> str:
@@ -147,9 +167,14 @@ def _spec(entry: dict, index: int) -> SourceSpec:
         or str(pure) != f"{DATASETS_DIR}/{name}"
     ):
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: path {path!r} must be {DATASETS_DIR}/{name}")
+    kind = str(entry.get("kind", "git"))
+    if kind not in KINDS:
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    portal = _portal_fields(entry, name) if kind == "portal" else {}
     url = str(entry.get("url", ""))
     try:
-        check_url(url)
+        if kind == "git" or url:
+            check_url(url)
     except RegistryError as err:
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
     branch = str(entry.get("branch", "master"))
@@ -182,7 +207,47 @@ def _spec(entry: dict, index: int) -> SourceSpec:
         lfs=bool(entry.get("lfs", False)),
         pending=bool(entry.get("pending", False)),
         options=dict(options),
+        kind=kind,
+        **portal,
     )
+
+
+def _portal_fields(entry: dict, name: str) -> dict:
+    """The fields of a ``kind: portal`` entry, checked: a known portal, an id, a version, safe file paths."""
+    where = f"{REGISTRY_FILE}: source {name}"
+    portal = str(entry.get("portal", ""))
+    if portal not in PORTALS:
+        raise RegistryError(f"{where}: portal {portal!r} is not one of {', '.join(PORTALS)}")
+    dataset, version = str(entry.get("dataset", "")).strip(), str(entry.get("version", "")).strip()
+    if not dataset or re.search(r"[\x00-\x1f\x7f]", dataset):
+        raise RegistryError(
+            f"{where}: a portal source needs 'dataset' (the portal's stable id), without control characters"
+        )
+    if not version and portal != "manual":
+        raise RegistryError(f"{where}: a portal source needs 'version' (the pinned version, as the portal names it)")
+    terms = str(entry.get("terms_url", ""))
+    if terms:
+        try:
+            check_url(terms)
+        except RegistryError as err:
+            raise RegistryError(f"{where}: terms_url: {err}") from err
+    files = entry.get("files", ()) or ()
+    if not isinstance(files, (list, tuple)):
+        raise RegistryError(f"{where}: 'files' must be a list")
+    checked = []
+    for index, item in enumerate(files):
+        item = {"path": item} if isinstance(item, str) else item
+        path = str(item.get("path", "")) if isinstance(item, dict) else ""
+        pure = PurePosixPath(path)
+        if not path or pure.is_absolute() or ".." in pure.parts or re.search(r"[\x00-\x1f\x7f]", path):
+            raise RegistryError(f"{where}: files[{index}]: path {path!r} must be relative and stay inside the source")
+        if item.get("url"):
+            try:
+                check_url(str(item["url"]))
+            except RegistryError as err:
+                raise RegistryError(f"{where}: files[{index}]: {err}") from err
+        checked.append({**item, "extract": bool(item.get("extract", False))})
+    return {"portal": portal, "dataset": dataset, "version": version, "terms_url": terms, "files": tuple(checked)}
 
 
 def _merged(item: object, index: int) -> object:
