@@ -15,14 +15,16 @@ are synthetic too, in the documented format, and listed in each ``SYNTHETIC.md``
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from miniature_folder import CATALOG, fresh
+from miniature_folder import ANNOTATION_TEXTS, CATALOG, fresh
 from miniature_media import seed_of, synthetic_grey
 from PIL import Image
 from pydicom.dataset import FileMetaDataset
@@ -30,6 +32,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 
 SIDE = 64
+FIXED_TIME = datetime.datetime(2021, 3, 6)  # the release's workbooks' own date
 COVIDX_LABELS = "lindawangg-COVID-Net/labels"
 WHY_PORTAL = "no image of this portal dataset may be embedded (terms) or none was obtained"
 
@@ -59,11 +62,15 @@ class Folder:
 
 
 def png(relative: str, kind: str = "xray", mask: bool = False) -> bytes:
+    """A synthetic picture in the format its name says (PNG, or baseline JPEG for ``.jpg``)."""
     grey = synthetic_grey(kind, SIDE, SIDE, seed_of(relative))
     if mask:
         grey = np.where(grey > 128, 255, 0).astype(np.uint8)
     out = io.BytesIO()
-    Image.fromarray(grey).save(out, "PNG", optimize=True)
+    if relative.lower().endswith((".jpg", ".jpeg")):
+        Image.fromarray(grey).save(out, "JPEG", quality=85)
+    else:
+        Image.fromarray(grey).save(out, "PNG", optimize=True)
     return out.getvalue()
 
 
@@ -105,6 +112,22 @@ def covidx_lines(portal: Path, source: str) -> dict[str, list[str]]:
         names = {source, "rnsa"} if source == "rsna" else {source}
         found[split] = [line for line in lines if line.split() and line.split()[-1] in names]
     return found
+
+
+def fixed_zip(data: bytes) -> bytes:
+    """An xlsx rewritten with fixed member dates and document times: the same bytes on every build."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            payload = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+                payload = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + stamp, payload)
+            target.writestr(
+                zipfile.ZipInfo(info.filename, date_time=(2021, 3, 6, 0, 0, 0)), payload, zipfile.ZIP_DEFLATED
+            )
+    return out.getvalue()
 
 
 # --- RSNA ------------------------------------------------------------------------------------
@@ -194,6 +217,7 @@ def build_radiography(portal: Path) -> set[str]:
         all_rows = list(source.worksheets[0].iter_rows(values_only=True))
         source.close()
         book = openpyxl.Workbook()
+        book.properties.created = book.properties.modified = FIXED_TIME  # the same bytes on every build
         sheet = book.active
         sheet.title = "Sheet1"
         sheet.append(list(all_rows[0]))
@@ -201,7 +225,7 @@ def build_radiography(portal: Path) -> set[str]:
             sheet.append(list(all_rows[number]))
         out = io.BytesIO()
         book.save(out)
-        mini.write(f"{base}/{folder}.metadata.xlsx", out.getvalue())
+        mini.write(f"{base}/{folder}.metadata.xlsx", fixed_zip(out.getvalue()))
         for position, number in enumerate(numbers):
             relative = f"{base}/{folder}/images/{folder}-{number}.png"
             mini.write(relative, png(relative), WHY_PORTAL)
@@ -275,6 +299,16 @@ def build_ricord(portal: Path) -> set[str]:
         ],
     }
     mini.write(export_name, json.dumps(trimmed, separators=(",", ":")).encode())
+    ANNOTATION_TEXTS.append(
+        (
+            "midrc_ricord_1c",
+            export_name,
+            "CC BY-NC 4.0 (TCIA; as widely cited, unverified)",
+            f"the real MD.ai export trimmed to the {len(uids)} studies held (all label groups, their "
+            "annotations unchanged), re-serialised minified; redistributed non-commercially. Tsai et al., "
+            "RICORD, Radiology 299(1):E204-E213 (2021), doi:10.7937/91ah-v663",
+        )
+    )
     mini.finish(
         "Invented DICOMs in TCIA's download layout with the real StudyInstanceUIDs and anonymised MRNs of the "
         "studies kept; the MD.ai export is real, trimmed to those studies."
@@ -359,23 +393,23 @@ def build_bimcv(portal: Path) -> set[str]:
 # --- COVIDx CXR-4 ------------------------------------------------------------------------------
 
 
-def build_cxr4(portal: Path, names: dict[str, set[str]]) -> None:
+def build_release(portal: Path, names: dict[str, set[str]], package: str, splits: tuple[str, ...]) -> None:
     """Two pictures per origin that COVIDx 9A lists and the other miniatures hold, with 9A's patient ids."""
-    mini = Folder("covidx_cxr4")
-    why = "CXR-4's label files were not obtained: invented lines in the documented format, real COVIDx 9A names"
+    mini = Folder(package)
+    why = "the release's label files were not obtained: invented lines in the documented format, real 9A names"
     patients = {}
     for source in names:
         for lines in covidx_lines(portal, source).values():
             patients.update({line.split()[-3]: " ".join(line.split()[:-3]) for line in lines})
-    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    lists: dict[str, list[str]] = {split: [] for split in splits}
     held = sorted((s, n) for s, group in names.items() for n in sorted(group & set(patients))[:2])
     for number, (source, name) in enumerate(held):
-        split = ("train", "val", "test")[number % 3]
+        split = splits[number % len(splits)]
         cls = "negative" if source == "rsna" else "positive"
-        splits[split].append(f"{patients[name]} {name} {cls} {source}\n")
-        mini.write(f"{split}/{name}", png(f"cxr4/{name}"), WHY_PORTAL)
-    splits["test"].append("badline.png positive\n")  # an unreadable line
-    for split, lines in splits.items():
+        lists[split].append(f"{patients[name]} {name} {cls} {source}\n")
+        mini.write(f"{split}/{name}", png(f"{package}/{name}"), WHY_PORTAL)
+    lists["test"].append("badline.png positive\n")  # an unreadable line
+    for split, lines in lists.items():
         mini.write(f"{split}.txt", "".join(lines).encode(), why)
     mini.finish("Invented pictures and label files in the documented format (`patient_id filename class data_source`).")
 
@@ -389,5 +423,6 @@ def build_portal_miniatures(portal: Path) -> set[str]:
         "stonybrook": build_sbu(portal),
         "bimcv": build_bimcv(portal),
     }
-    build_cxr4(portal, names)
+    build_release(portal, names, "covidx_cxr4", ("train", "val", "test"))
+    build_release(portal, names, "covidx_cxr3", ("train", "test"))
     return set().union(*names.values())

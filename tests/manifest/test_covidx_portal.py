@@ -32,7 +32,7 @@ pytestmark = pytest.mark.xdist_group("covidx-portal")
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("covidx-portal") / "root"
-    names = ("covidx-splits", *PORTAL, "covidx-cxr4")
+    names = ("covidx-splits", *PORTAL, "covidx-cxr4", "covidx-cxr3")
     for name in names:
         shutil.copytree(miniature_dir(name), root / "datasets" / name, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
     (root / "sources.yaml").write_text(yaml.safe_dump({"sources": list(names)}))
@@ -121,17 +121,19 @@ def test_torch_loader_serves_the_covidx_test_images_of_the_portal_sources(root: 
     assert want <= served and want
 
 
-def test_cxr4_scheme_serves_the_release_with_its_own_splits(root: Path) -> None:
+@pytest.mark.parametrize(("release", "holder"), [("CXR-4", "covidx-cxr4"), ("CXR-3", "covidx-cxr3")])
+def test_release_scheme_serves_the_release_with_its_own_splits(root: Path, release: str, holder: str) -> None:
     manifest = read_manifest(root)
-    split = resolve_split(manifest, "covidx:CXR-4", root=root)
-    folder = root / "datasets" / "covidx-cxr4"
+    split = resolve_split(manifest, f"covidx:{release}", root=root)
+    folder = root / "datasets" / holder
     want = {}
     for name in ("train", "val", "test"):
-        for line in (folder / f"{name}.txt").read_text().splitlines():
+        lines = (folder / f"{name}.txt").read_text().splitlines() if (folder / f"{name}.txt").is_file() else []
+        for line in lines:
             if len(line.split()) >= 4:
                 want[f"{name}/{line.split()[-3]}"] = name
-    rows = manifest["source"] == "covidx-cxr4"
-    paths = manifest.loc[rows, "path"].str.removeprefix("datasets/covidx-cxr4/")
+    rows = manifest["source"] == holder
+    paths = manifest.loc[rows, "path"].str.removeprefix(f"datasets/{holder}/")
     assert dict(zip(paths, split[rows], strict=True)) == want
     assert set(split[~rows]) == {""}
     with pytest.raises(ValueError, match="no catalog source holds that release"):
@@ -147,7 +149,7 @@ def test_report_counts_listed_held_fetched_served_per_covidx_source_and_names_th
     finally:
         missing.with_suffix(".away").rename(missing)
     by_version = {item["version"]: item for item in report["covidx"]}
-    assert {"9A", "9B", "CXR-4"} <= set(by_version)
+    assert {"9A", "9B", "CXR-3", "CXR-4"} <= set(by_version)
     nine = by_version["9A"]
     for covidx_source, catalog_source in (("ricord", "midrc-ricord-1c"), ("sirm", "covid19-radiography-db")):
         item = nine["sources"][covidx_source]
