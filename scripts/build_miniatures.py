@@ -39,6 +39,7 @@ from miniature_dicom import build_medseg_resolved, build_pos_case
 from miniature_folder import ATTRIBUTION, CATALOG, PROJECT, Miniature, allowed, fresh, write_attribution
 from miniature_media import facts, png16, seed_of, small_size, synthetic_grey, synthetic_like
 from miniature_pocus import build_pocus
+from miniature_portal import build_portal_miniatures
 
 # --- ieee8023 --------------------------------------------------------------------------------
 
@@ -354,6 +355,9 @@ def main() -> None:
     build_medseg(shared, pos_case / "COVID-19-pos-case")
     build_ucsd(shared)
     build_pocus(shared)
+    portal = shared.parent / "upstream-portal"
+    if portal.is_dir():  # the portal sources' miniatures, and the COVIDx lines naming their pictures
+        held |= build_portal_miniatures(portal)
     build_covidx(shared, held)
     write_attribution()
     total = sum(p.stat().st_size for p in CATALOG.glob("*/miniature/**/*") if p.is_file())

@@ -135,12 +135,15 @@ def test_every_catalog_folder_is_a_complete_home() -> None:
         assert (folder / "source.yaml").is_file() and entry["name"] == name
         if entry.get("kind") == "portal":
             assert entry["portal"] and entry["dataset"] and entry["terms_url"].startswith("https://"), name
+            assert entry["terms_url"].startswith("https://") and entry["homepage"].startswith("https://"), name
         else:
             assert entry.get("url", "").startswith("https://"), name
     assert list(load_registry(PROJECT)) == [
         line.strip()[2:] for line in (PROJECT / "sources.yaml").read_text().splitlines() if line.startswith("  - ")
     ]
-    assert set(load_registry(PROJECT)) == set(catalog())
+    # portal sources join the root's list once sync can build a root that has not fetched them
+    portal = {name for name, entry in catalog().items() if entry.get("kind") == "portal"}
+    assert set(load_registry(PROJECT)) | portal == set(catalog())
 
 
 def test_a_catalog_name_takes_every_fact_from_its_source_yaml(tmp_path: Path) -> None:
@@ -209,3 +212,52 @@ def test_parsers_report_problems_only_through_the_context() -> None:
         names = {node.id for node in nodes if isinstance(node, ast.Name)}
         names |= {alias.name for node in nodes if isinstance(node, ast.ImportFrom) for alias in node.names}
         assert "Problem" not in names, module
+
+
+# ---------------------------------------------------------------- portal sources
+
+
+def test_every_portal_catalog_source_loads_with_its_pin_and_no_git_fields(tmp_path: Path) -> None:
+    portal = [name for name, entry in catalog().items() if entry.get("kind") == "portal"]
+    assert portal
+    registry = load_registry(_root_listing(tmp_path, *portal))
+    for name in portal:
+        spec, written = registry[name], catalog()[name]
+        assert spec.is_portal and (spec.portal, spec.dataset) == (written["portal"], str(written["dataset"]))
+        assert spec.version == str(written.get("version", "")) and spec.url == ""
+        assert all(set(item) >= {"path", "extract"} for item in spec.files)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("portal", "dropbox", "portal 'dropbox' is not one of"),
+        ("dataset", "", "needs 'dataset'"),
+        ("version", "", "needs 'version'"),
+        ("terms_url", "http://example.org/terms", "refused URL"),
+        ("files", [{"path": "../escape.zip"}], "must be relative"),
+        ("files", [{"path": "/etc/passwd"}], "must be relative"),
+        ("files", [{"path": "a.zip", "url": "ext::sh -c id"}], "refused URL"),
+        ("kind", "svn", "kind 'svn' is not one of"),
+    ],
+)
+def test_a_portal_entry_is_refused_when_unsafe_or_unpinned(tmp_path: Path, field: str, value, message: str) -> None:
+    entry = {
+        "name": "portal-x",
+        "kind": "portal",
+        "portal": "kaggle",
+        "dataset": "owner/slug",
+        "version": "3",
+        "terms_url": "https://example.org/terms",
+        "parser": "rsna-pneumonia",
+    }
+    assert load_registry(_root_listing(tmp_path, entry))["portal-x"].is_portal
+    with pytest.raises(RegistryError, match=re.escape(message)):
+        load_registry(_root_listing(tmp_path, {**entry, field: value}))
+
+
+def test_a_manual_portal_source_needs_no_version_and_a_git_source_still_needs_its_url(tmp_path: Path) -> None:
+    manual = {"name": "m", "kind": "portal", "portal": "manual", "dataset": "share", "parser": "rsna-pneumonia"}
+    assert load_registry(_root_listing(tmp_path, manual))["m"].version == ""
+    with pytest.raises(RegistryError, match="invalid URL"):
+        load_registry(_root_listing(tmp_path, {"name": "g", "parser": "rsna-pneumonia"}))

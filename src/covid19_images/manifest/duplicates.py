@@ -7,6 +7,8 @@ edge join two rows into one duplicate group:
 * ``file``: identical bytes (``sha256``);
 * ``pixels``: identical decoded grayscale pixels (``pixel_sha256``), e.g. a lossless re-save;
   not for blank pictures (no ``phash``): two black CT slices are not the same picture;
+* ``identity``: the upstream says so (``extra.same_as``, e.g. RSNA's published NIH image
+  for each patientId; :mod:`covid19_images.manifest.identities`), whatever the pixels;
 * ``near``: a perceptual hash close enough (Hamming distance of the 256-bit ``phash``).
   Pairs at or below :data:`NEAR_ACCEPT` are the same picture by the measurement in
   ``docs/dedup-threshold.md``; pairs up to :data:`NEAR_CANDIDATE` are only candidates and are
@@ -32,6 +34,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
+from covid19_images.manifest.identities import identity_edges
 from covid19_images.manifest.near_index import (
     FEW_QUERIES,
     NearIndex,
@@ -98,7 +101,7 @@ class DuplicateEdge:
 
     a: int
     b: int
-    kind: str  # "file", "pixels", "near" or "reviewed" (a person said: the same picture)
+    kind: str  # "file", "pixels", "identity", "near" or "reviewed" (a person said: the same picture)
     distance: int | None = None
     mse: float | None = None
 
@@ -246,8 +249,9 @@ def find_duplicates(
         sure_a = first_row.reindex([a for a, _ in known]).to_numpy().astype(np.int64)
         sure_b = first_row.reindex([b for _, b in known]).to_numpy().astype(np.int64)
 
-    graph_a = np.concatenate([file_a, pixel_a, same_a, low[kept], sure_a]).astype(np.int64)
-    graph_b = np.concatenate([file_b, pixel_b, same_b, high[kept], sure_b]).astype(np.int64)
+    known_a, known_b = identity_edges(manifest)
+    graph_a = np.concatenate([file_a, pixel_a, known_a, same_a, low[kept], sure_a]).astype(np.int64)
+    graph_b = np.concatenate([file_b, pixel_b, known_b, same_b, high[kept], sure_b]).astype(np.int64)
     graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
     _, component = connected_components(graph)  # weak components of the edge list: the groups
     frame = pd.DataFrame({"component": component, "id": ids})
@@ -257,6 +261,7 @@ def find_duplicates(
 
     edges = [DuplicateEdge(x, y, "file") for x, y in np.column_stack((file_a, file_b)).tolist()]
     edges += [DuplicateEdge(x, y, "pixels") for x, y in np.column_stack((pixel_a, pixel_b)).tolist()]
+    edges += [DuplicateEdge(x, y, "identity") for x, y in np.column_stack((known_a, known_b)).tolist()]
     exact = {(e.a, e.b) for e in edges}
     same = np.column_stack((same_a, same_b)).tolist()
     edges += [DuplicateEdge(x, y, "near", 0) for x, y in same if (x, y) not in exact]

@@ -288,7 +288,8 @@ def build_source(
     if probe_rows:
         frame.loc[list(probe_rows), list(FACT_COLUMNS)] = list(probe_rows.values())
     frame = frame.where(frame.notna(), "")
-    secrets = privacy.scrub_rows(root, frame, failed, problems)
+    published = spec.options.get("published_ids") or ()
+    secrets = privacy.scrub_rows(root, frame, failed, problems, published if isinstance(published, list) else ())
     keep = ~frame.index.isin(list(failed))
     rows = frame.loc[keep, list(ROW_COLUMNS)].reset_index(drop=True).astype(str)
     checkpoint("build.source-parsed")

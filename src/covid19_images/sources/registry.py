@@ -8,6 +8,12 @@ a catalog source or a layout (:func:`covid19_images.sources.catalog.get_parser`)
 merged entry gets the same safety checks (name, path, URL policy, branch, parser).
 ``.gitmodules`` must agree with the registry; ``sync`` registers any source it lists that
 git does not know yet.
+
+A source is one of two kinds. ``kind: git`` (the default) is a submodule: ``url`` and
+``branch``. ``kind: portal`` is fetched from a data portal and pinned by a lock instead of a
+commit: ``portal`` (how it is fetched), ``dataset`` (the portal's stable id), ``version``
+(the pinned version) and ``terms_url``, optionally ``files`` (what to fetch); it has no
+``url``/``branch`` and never appears in ``.gitmodules``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _CONTROL_ONLY = re.compile(r"[\x00-\x1f\x7f]")
 #: a DNS name or IPv4 address; IPv6 literals are checked with ``ipaddress`` (urlsplit strips their brackets)
 _HOST = re.compile(r"[A-Za-z0-9._-]+")
+KINDS = ("git", "portal")
+#: how a portal source is fetched (``manual``: the user downloads it under an agreement)
+PORTALS = ("kaggle", "kaggle-competition", "tcia", "zenodo", "figshare", "https", "manual")
 
 
 def _is_ipv6(host: str) -> bool:
@@ -184,6 +193,10 @@ def _portal_fields(name: str, entry: dict) -> dict:
     dataset = str(entry.get("dataset", "") or "")
     if not dataset or _CONTROL.search(dataset):
         raise RegistryError(f"{where}: a portal source needs its stable id in 'dataset:'")
+    if not str(entry.get("version", "") or "").strip() and portal != "manual":
+        raise RegistryError(f"{where}: a portal source needs 'version' (the pinned version, as the portal names it)")
+    if entry.get("terms_url"):
+        _within(f"{where}: terms_url", check_url, str(entry["terms_url"]))
     files = entry.get("files", ()) or ()
     if not isinstance(files, (list, tuple)):
         raise RegistryError(f"{where}: 'files' must be a list")

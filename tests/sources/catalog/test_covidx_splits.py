@@ -219,6 +219,7 @@ def test_generated_conflicts_v1_and_disagreements(tmp_path: Path) -> None:
             "COVID 1 COVID-00001.jpg COVID-19 fig1",
             "ANON1 CR.1.png COVID-19 actmed",
             "9 z.png normal rsna",
+            "8 y.png normal padchest",
         ],
     )
     write(labels / "test_COVIDx9A.txt", ["1 a.png COVID-19 cohen", "ANON1 CR.2.png normal actmed"])
@@ -229,8 +230,8 @@ def test_generated_conflicts_v1_and_disagreements(tmp_path: Path) -> None:
     assert list(split) == ["test", "train", "train", "test", ""]  # a.png is in both: test wins
     assert report["conflicts"] == 1
     assert report["resolved"] == {"actmed": 2, "cohen": 2, "fig1": 1}
-    assert report["unresolved"] == {"rsna": 1}
-    assert report["not_held"] == ["rsna"]
+    assert report["unresolved"] == {"padchest": 1, "rsna": 1}
+    assert report["not_held"] == ["padchest"]  # rsna is held by a catalog source (rsna-pneumonia), not here
     assert report["label_disagreements"] == {"fig1": 1}  # unknown here is not a disagreement
     assert report["patients_in_both"] == 1  # ANON1 has a train and a test image
 

@@ -11,7 +11,8 @@
 * ``source.yaml``: its registry entry (url, branch, licence, citation, options ...; the
   fields of :class:`~covid19_images.sources.registry.SourceSpec`) plus two catalog facts:
   ``samples``, the folders of ``../shared/upstream`` its test mirror is built from (oldest
-  snapshot first), and ``covidx``, the name COVIDx label files give the source, if any.
+  snapshot first), ``covidx``, the name COVIDx label files give the source, if any, and
+  ``covidx_release``, the prebuilt COVIDx release (``CXR-4``) a source is, if it is one.
 * ``miniature/``: a tiny embedded copy of the upstream layout for tests and demos.
 
 The catalog is found by scanning this package, so nothing else lists the sources: the
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 SOURCE_FILE = "source.yaml"
 MINIATURE_DIR = "miniature"
 #: Keys of ``source.yaml`` that are catalog facts rather than registry fields.
-CATALOG_ONLY = ("samples", "covidx")
+CATALOG_ONLY = ("samples", "covidx", "covidx_release")
 LAYOUTS_PACKAGE = "covid19_images.sources.layouts"
 
 
