@@ -106,12 +106,14 @@ def test_two_exports_are_byte_identical(root: Path, tmp_path: Path, fmt: str) ->
     assert_same_tree(tmp_path / "a", tmp_path / "b")
 
 
-def test_imagefolder_hard_links_originals_and_torchvision_reads_it(root: Path, tmp_path: Path) -> None:
+def test_imagefolder_copies_originals_and_torchvision_reads_it(root: Path, tmp_path: Path) -> None:
     datasets = pytest.importorskip("torchvision.datasets")
     export(tmp_path / "if", "imagefolder", root=root)
     rows = exported(tmp_path / "if")
     for _, row in rows.head(10).iterrows():
-        assert os.path.samefile(tmp_path / "if" / row["export_path"], root / row["path"])
+        copy = tmp_path / "if" / row["export_path"]
+        assert copy.read_bytes() == (root / row["path"]).read_bytes()
+        assert not os.path.samefile(copy, root / row["path"])  # a copy, never a way back into datasets/
     for split in SPLITS:
         folder = datasets.ImageFolder(str(tmp_path / "if" / split))
         mine = rows[rows["split"] == split]

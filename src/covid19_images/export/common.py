@@ -169,17 +169,23 @@ def iter_payloads(
 
     rows = [row for _, row in items.iterrows()]
     names = keys(items)
-    with (
-        ThreadPoolExecutor(max_workers=default_workers()) as pool,
-        tqdm(total=len(rows), desc=desc, unit="img", leave=False) as bar,
-    ):
-        for start in range(0, len(rows), window):
-            block = rows[start : start + window]
-            for key, row, data in zip(
-                names[start : start + window], block, pool.map(lambda r: payload(r, image_size), block), strict=True
-            ):
-                bar.update(1)
-                yield key, row, data
+    pool = ThreadPoolExecutor(max_workers=default_workers())
+    finished = False
+    try:
+        with tqdm(total=len(rows), desc=desc, unit="img", leave=False) as bar:
+            for start in range(0, len(rows), window):
+                block = rows[start : start + window]
+                for key, row, data in zip(
+                    names[start : start + window], block, pool.map(lambda r: payload(r, image_size), block), strict=True
+                ):
+                    bar.update(1)
+                    yield key, row, data
+        finished = True
+    finally:
+        # A writer that fails (a full disk) abandons this generator; the garbage collector may then
+        # close it from one of the pool's own threads, which cannot join itself: only a complete
+        # run waits for the threads, an abandoned one cancels what is queued and returns.
+        pool.shutdown(wait=finished, cancel_futures=not finished)
 
 
 def row_record(row: Any) -> dict[str, Any]:
