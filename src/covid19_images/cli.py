@@ -267,7 +267,7 @@ def export_command(
     wait: bool,
 ) -> None:
     """Write the loaders' selection as an assembled dataset, with manifest.csv and DATASHEET.md."""
-    from covid19_images.export import ExportError, export
+    from covid19_images.export import ChangedFileError, ExportError, export
     from covid19_images.loaders import NoItemsError
 
     try:
@@ -286,7 +286,7 @@ def export_command(
             overwrite=overwrite,
             wait=wait,
         )
-    except (ExportError, FileExistsError, FileNotFoundError, NoItemsError, ValueError) as err:
+    except (ChangedFileError, ExportError, FileExistsError, FileNotFoundError, NoItemsError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(result.summary())
 

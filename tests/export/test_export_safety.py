@@ -221,3 +221,17 @@ def test_a_full_disk_ends_with_a_message_naming_the_output_and_leaves_nothing(
     assert f"the file system holding {mount}/out is full" in result.stderr
     left = result.stdout.split("STATUS 1", 1)[1].split()
     assert left == [".out.export.lock"], left  # no partial export, no staging folder
+
+
+def test_a_file_edited_since_the_sync_is_not_exported_under_its_old_hash(tmp_path: Path, mirrors: Path) -> None:
+    from covid19_images.export import ChangedFileError
+
+    edited_root = build_synced_root(tmp_path, mirrors, ["figure1-xray"])
+    export(tmp_path / "before", "webdataset", root=edited_root)
+    row = pd.read_csv(tmp_path / "before" / "manifest.csv", dtype=str, keep_default_na=False).iloc[0]
+    target = edited_root / row["path"]
+    target.write_bytes(target.read_bytes() + b"\0")  # still decodes; no longer the recorded bytes
+    for fmt, size in (("imagefolder", None), ("webdataset", 32)):
+        with pytest.raises(ChangedFileError, match=f"{row['path']} changed since the manifest was built"):
+            export(tmp_path / fmt, fmt, root=edited_root, image_size=size)
+        assert not (tmp_path / fmt).exists() or not any((tmp_path / fmt).iterdir())

@@ -18,6 +18,7 @@ from pathlib import Path
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.export.common import (
     DEFAULT_SHARD_SIZE,
+    ChangedFileError,
     ExportRequest,
     ExportResult,
     read_index,
@@ -173,4 +174,13 @@ def _write_card(request: ExportRequest, selection, shards: dict, sheet: str) -> 
     write_bytes(request.out / "README.md", text.encode("utf-8"))
 
 
-__all__ = ["FORMATS", "ExportBusy", "ExportError", "ExportRequest", "ExportResult", "export", "read_index"]
+__all__ = [
+    "FORMATS",
+    "ChangedFileError",
+    "ExportBusy",
+    "ExportError",
+    "ExportRequest",
+    "ExportResult",
+    "export",
+    "read_index",
+]
