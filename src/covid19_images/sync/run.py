@@ -197,8 +197,13 @@ def _pin(repo: git.Repo, path: str) -> str | None:
 
 def _previous_manifest(root: Path, notes: list[str]) -> pd.DataFrame | None:
     """The current manifest, or None if there is none or it is unreadable (kept aside, not lost)."""
+    if not record_path(root / MANIFEST_FILE).is_file() and (root / MANIFEST_FILE).is_file():
+        notes.append(
+            f"{MANIFEST_FILE} had no integrity record: used it as the previous manifest after the checks its "
+            "text allows, and recorded the manifest written now"
+        )
     try:
-        return read_manifest(root)
+        return read_manifest(root, missing_record_ok=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
         aside = (root / MANIFEST_FILE).with_name(f"manifest.unreadable-{time.strftime('%Y%m%dT%H%M%S')}.csv")
         shutil.copy2(root / MANIFEST_FILE, aside)

@@ -28,7 +28,7 @@ def source_status(root: Path) -> list[SourceStatus]:
     """The status of every registered source under ``root``, in registry order (no network access)."""
     registry = load_registry(root)
     repo = git.Repo(root)
-    manifest = read_manifest(root)
+    manifest = read_manifest(root, missing_record_ok=True)  # counts only
     counts = manifest["source"].value_counts().to_dict() if manifest is not None else {}
     rows = []
     for spec in registry.values():
