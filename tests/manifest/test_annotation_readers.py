@@ -173,3 +173,27 @@ def test_medseg_values_that_are_not_its_classes_are_not_rounded_into_one(
     annotations, problems = read_all(registry, "medseg-ct", tmp_path / "medseg", "medseg_ct")
     assert annotations == []
     assert len(problems) == 1 and f"mask values {bad:g} are not MedSeg classes" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("raw", "top", "integer", "expected"),
+    [
+        ("2", 3, True, 2.0),
+        ("0", 3, True, 0.0),
+        ("3.3333", 6, False, 3.3333),
+        ("18", 18, True, 18.0),
+        ("1_0", 18, True, None),  # float() reads ten
+        ("1e1", 18, True, None),
+        ("\uff13", 3, True, None),  # a full-width 3
+        ("nan", 6, False, None),
+        ("inf", 6, False, None),
+        ("-0", 3, True, None),
+        ("2.5", 3, True, None),
+        ("4", 3, True, None),
+        ("", 3, True, None),
+    ],
+)
+def test_a_score_is_a_plain_decimal_within_its_documented_range(raw, top, integer, expected) -> None:
+    from covid19_images.core.annotation import score_in_range
+
+    assert score_in_range(raw, top, integer=integer) == expected
