@@ -228,6 +228,9 @@ def build_manifest(
         duplicates = find_duplicates(manifest, root, index=stored)
         manifest["dup_group"] = duplicates.groups
         index = duplicates.index
+        if index is not None and index.distrusted:
+            message = f"the stored near-duplicate index was not reused ({index.distrusted}); searched afresh"
+            problems.append(Problem("", message, level="warning"))
         assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress)

@@ -1,0 +1,85 @@
+"""The incremental caches are inputs: a tampered stored index is not trusted, and verify searches afresh."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from covid19_images.manifest.build import MANIFEST_FILE, PROBLEMS_FILE, read_manifest
+from covid19_images.manifest.integrity import write_record
+from covid19_images.quality.verify import verify
+from covid19_images.sync.run import sync
+from tests.conftest import build_synced_root
+
+pytestmark = pytest.mark.upstream
+SOURCES = ("darshan-xray", "figure1-xray", "zhanglab-pediatric-xray")
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory, mirrors: Path) -> Path:
+    return build_synced_root(tmp_path_factory.mktemp("cache-inputs"), mirrors, SOURCES)
+
+
+@pytest.fixture
+def root(synced: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "root"
+    shutil.copytree(synced, copy, symlinks=True)
+    return copy
+
+
+def _cache(root: Path) -> Path:
+    import git
+
+    return Path(git.Repo(root).git_dir) / "covid19-images-cache"
+
+
+def _two_unrelated_rows(manifest: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    usable = manifest[(manifest["dup_group"] == "") & (manifest["phash"].str.len() == 64)]
+    first = usable.iloc[0]
+    second = usable[usable["label"] != first["label"]].iloc[0]
+    return first, second
+
+
+def test_a_fake_edge_in_the_stored_index_merges_nothing(root: Path, mirrors: Path) -> None:
+    before = read_manifest(root)
+    a, b = _two_unrelated_rows(before)
+    edges_file = _cache(root) / "near-edges.parquet"
+    edges = pd.read_parquet(edges_file)
+    fake = {
+        "a": a["phash"] + a["sha256"],
+        "b": b["phash"] + b["sha256"],
+        "distance": 2,
+        "mse": np.nan,
+        "status": "near",
+    }
+    pd.concat([edges, pd.DataFrame([fake])], ignore_index=True).to_parquet(edges_file, index=False)
+    (root / "datasets" / SOURCES[0] / "untracked-note.txt").write_text("a dirty checkout is read again")
+    report = sync(root, offline=True, progress=False)
+    assert not report.failed, report.summary()
+    after = read_manifest(root)
+    merged = after[after["image_id"].isin([a["image_id"], b["image_id"]])]
+    assert set(merged["dup_group"]) == {""}, "the fake edge must not merge the two pictures"
+    assert after[["image_id", "dup_group", "split"]].equals(before[["image_id", "dup_group", "split"]])
+    problems = pd.read_csv(root / PROBLEMS_FILE, dtype=str, keep_default_na=False)
+    assert problems["message"].str.contains("stored near-duplicate index was not reused").any()
+    assert verify(root, progress=False).ok
+
+
+def test_verify_finds_groups_that_a_fresh_search_does_not_give(root: Path) -> None:
+    """A manifest merged through the cache (record rewritten too) fails verify, row by row."""
+    manifest = read_manifest(root)
+    a, b = _two_unrelated_rows(manifest)
+    group = min(a["image_id"], b["image_id"])
+    manifest.loc[manifest["image_id"].isin([a["image_id"], b["image_id"]]), "dup_group"] = group
+    data = manifest.to_csv(index=False, lineterminator="\n").encode()
+    write_record(root / MANIFEST_FILE, data)
+    (root / MANIFEST_FILE).write_bytes(data)
+    findings = verify(root, progress=False)
+    assert not findings.ok
+    assert sorted(f["path"] for f in findings.dup_groups) == sorted([a["path"], b["path"]])
+    assert {f["stored"] for f in findings.dup_groups} == {group} and {f["fresh"] for f in findings.dup_groups} == {""}
+    assert "run `covid19-images sync --offline --rebuild`" in findings.summary()
