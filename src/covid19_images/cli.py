@@ -33,6 +33,7 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         import git
 
+        from covid19_images.imaging.budget import InvalidSetting
         from covid19_images.manifest.integrity import DamagedManifest
         from covid19_images.sources.registry import RegistryError
 
@@ -45,7 +46,7 @@ class _Commands(click.Group):
             ) from err
         except git.NoSuchPathError as err:
             raise UserError(f"{err} does not exist (pass --root)") from err
-        except (DamagedManifest, RegistryError) as err:
+        except (DamagedManifest, InvalidSetting, RegistryError) as err:
             raise UserError(str(err)) from err
         except OSError as err:
             if err.errno not in _DISK_ERRORS:

@@ -83,3 +83,36 @@ def test_verify_finds_groups_that_a_fresh_search_does_not_give(root: Path) -> No
     assert sorted(f["path"] for f in findings.dup_groups) == sorted([a["path"], b["path"]])
     assert {f["stored"] for f in findings.dup_groups} == {group} and {f["fresh"] for f in findings.dup_groups} == {""}
     assert "run `covid19-images sync --offline --rebuild`" in findings.summary()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1e6", "\uff15"])
+def test_a_budget_variable_that_is_not_a_positive_whole_number_stops_sync_before_it_reads(
+    root: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from click.testing import CliRunner
+
+    from covid19_images.cli import main
+    from covid19_images.imaging.budget import InvalidSetting
+
+    before = (root / MANIFEST_FILE).read_bytes()
+    monkeypatch.setenv("COVID19_IMAGES_MAX_FRAME_PIXELS", value)
+    with pytest.raises(InvalidSetting, match=r"\$COVID19_IMAGES_MAX_FRAME_PIXELS=.* is not a positive whole number"):
+        sync(root, offline=True, progress=False)
+    result = CliRunner().invoke(main, ["sync", "--root", str(root), "--offline", "--quiet"])
+    assert result.exit_code == 2 and "COVID19_IMAGES_MAX_FRAME_PIXELS" in result.output
+    assert "Traceback" not in result.output
+    assert (root / MANIFEST_FILE).read_bytes() == before
+
+
+def test_the_budgets_are_part_of_the_cache_key_so_a_loss_is_not_cached(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = read_manifest(root)
+    monkeypatch.setenv("COVID19_IMAGES_MAX_FRAME_PIXELS", "100")  # valid, and refuses every real picture
+    squeezed = sync(root, offline=True, progress=False, allow_shrink=True)
+    assert len(read_manifest(root)) < len(before), squeezed.summary()
+    monkeypatch.delenv("COVID19_IMAGES_MAX_FRAME_PIXELS")
+    restored = sync(root, offline=True, progress=False)
+    assert not restored.failed, restored.summary()
+    after = read_manifest(root)
+    assert sorted(after["image_id"]) == sorted(before["image_id"])

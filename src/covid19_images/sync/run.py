@@ -22,6 +22,7 @@ import pandas as pd
 
 from covid19_images.core.atomic import remove_temporaries, write_atomic
 from covid19_images.core.failpoints import checkpoint
+from covid19_images.imaging.budget import budget_settings
 from covid19_images.manifest.annotations import ANNOTATIONS_FILE
 from covid19_images.manifest.build import (
     MANIFEST_FILE,
@@ -262,8 +263,10 @@ def sync(
     Raises:
         UnknownSourceError: a name in ``sources`` is not in the registry.
         SyncBusy: another sync holds the root's lock and ``wait`` is false.
+        InvalidSetting: a ``COVID19_IMAGES_MAX_*`` budget variable is not a positive whole number.
     """
     root = Path(root).resolve()
+    budget_settings()  # InvalidSetting before anything is read: a bad value would drop whole sources
     registry = load_registry(root)
     unknown = [s for s in sources if s not in registry]
     if unknown:
