@@ -97,6 +97,13 @@ def parser_names() -> tuple[str, ...]:
     return (*catalog(), *layout_names())
 
 
+def option_types(name: str) -> dict[str, type]:
+    """The options a parser reads (``OPTIONS`` of its module: name -> type); none when it declares none."""
+    module_name = f"{__name__}.{package_name(name)}" if name in catalog() else f"{LAYOUTS_PACKAGE}.{name}"
+    declared = getattr(importlib.import_module(module_name), "OPTIONS", {})
+    return dict(declared) if isinstance(declared, dict) else {}
+
+
 def get_parser(name: str) -> ParseFn:
     """The ``parse`` of a catalog source (by source name) or of a layout module (by module name)."""
     if name in catalog():
@@ -120,6 +127,7 @@ __all__ = [
     "covidx_names",
     "get_parser",
     "layout_names",
+    "option_types",
     "package_name",
     "parser_names",
     "sample_folders",
