@@ -116,3 +116,29 @@ def test_the_budgets_are_part_of_the_cache_key_so_a_loss_is_not_cached(
     assert not restored.failed, restored.summary()
     after = read_manifest(root)
     assert sorted(after["image_id"]) == sorted(before["image_id"])
+
+
+def test_a_registry_entry_edited_between_two_syncs_of_an_unchanged_source_is_read_again(root: Path) -> None:
+    """The cache key holds the registry entry: the same commit under other options gives other rows."""
+    import json
+
+    import yaml
+
+    before = read_manifest(root)
+    darshan = before[before["source"] == "darshan-xray"]
+    augmented = darshan["extra"].map(lambda text: json.loads(text or "{}").get("augmented") is True)
+    assert augmented.any() and not augmented.all()
+    registry = yaml.safe_load((root / "sources.yaml").read_text())
+    registry["sources"] = [
+        {"name": s, "options": {"include_augmented": False}} if s == "darshan-xray" else s for s in registry["sources"]
+    ]
+    (root / "sources.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
+    report = sync(root, offline=True, progress=False, allow_shrink=True)
+    assert "darshan-xray" not in (report.build.reused if report.build else [])
+    after = read_manifest(root)
+    assert sorted(after.loc[after["source"] == "darshan-xray", "image_id"]) == sorted(
+        darshan.loc[~augmented, "image_id"]
+    )
+    assert after[after["source"] != "darshan-xray"]["image_id"].tolist() == (
+        before[before["source"] != "darshan-xray"]["image_id"].tolist()
+    )

@@ -51,6 +51,9 @@ def test_metadata_gone_or_binary_refuses_the_source_and_keeps_its_rows(setup, da
     assert report.failed  # the CLI exits 1: a cron job notices
     assert read_manifest(root).equals(before)
     assert _head(root) == pinned  # the checkout is back where its rows came from
+    # the change summary reports what was kept, not what the refused build would have done
+    (line,) = [text for text in report.summary().splitlines() if text.startswith("alpha:")]
+    assert line == f"alpha: {pinned[:12]}→{pinned[:12]}, +0 images, −0 images, 0 relabelled [refused: {update.message}]"
     # the user accepts the loss explicitly
     accepted = sync(root, mirror=mirror, progress=False, allow_shrink=True)
     assert not accepted.failed
