@@ -245,3 +245,23 @@ def test_ct_dicom_is_exported_as_png_with_the_loaders_pixels(tmp_path: Path, mir
         stored = np.asarray(Image.open(io.BytesIO(tar.extractfile(member).read())))
     expected = load_item(str(ct_root / first["path"]), int(first["frame"]), "dicom", (32, 32), 3)
     assert stored.shape == (32, 32) and np.array_equal(stored, expected[..., 0])
+
+
+@pytest.mark.parametrize("scheme", ["loso:figure1-xray", "official"])
+def test_exports_under_other_split_schemes_hold_the_loaders_rows_and_drop_rows_without_a_split(
+    root: Path, tmp_path: Path, scheme: str
+) -> None:
+    result = export(tmp_path / "out", "webdataset", root=root, split_scheme=scheme, image_size=16, shard_size=10)
+    rows = exported(tmp_path / "out")
+    everything = select(load_manifest(root), make_options("xray", root=root, split=None, split_scheme=scheme)).items
+    without_split = int((~everything["split"].isin(SPLITS)).sum())
+    assert len(rows) == len(everything) - without_split and set(rows["split"]) <= set(SPLITS)
+    if scheme == "official":
+        assert without_split > 0  # sources without an official split have rows the export must leave out
+    for split in SPLITS:
+        served = loader_rows(root, split, split_scheme=scheme)
+        assert sorted(rows.loc[rows["split"] == split, "image_id"]) == sorted(served["image_id"])
+        assert result.counts.get(split, 0) == len(served)
+    index = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert index["split_scheme"] == scheme
+    assert {split: sum(s["count"] for s in shards) for split, shards in index["shards"].items()} == result.counts
