@@ -315,3 +315,18 @@ def test_every_launcher_and_worker_start_method_splits_the_epoch_across_ranks(
     assert sorted(ranks[0]["ids"] + ranks[1]["ids"]) == sorted(train)  # every sample once, across ranks
     assert not set(ranks[0]["ids"]) & set(ranks[1]["ids"]) and ranks[0]["ids"] and ranks[1]["ids"]
     assert ranks[0]["steps"] == ranks[1]["steps"]  # equalize: the same number of steps on every rank
+
+
+def test_non_train_streams_are_not_shuffled_unless_asked(shards: Path) -> None:
+    """val and test stream in export order whatever the seed or epoch; train shuffles; a buffer can be asked."""
+    rows = exported(shards)
+    in_order = rows.loc[rows["split"] == "val", "image_id"].tolist()
+    for seed, epoch in ((0, 0), (9, 3)):
+        val = load_covid_xray("torch", shards=str(shards), split="val", with_id=True, seed=seed, image_size=8)
+        val.set_epoch(epoch)
+        assert [item[2] for item in val] == in_order
+    train = load_covid_xray("torch", shards=str(shards), split="train", with_id=True, seed=1, image_size=8)
+    assert [item[2] for item in train] != rows.loc[rows["split"] == "train", "image_id"].tolist()
+    asked = load_covid_xray("torch", shards=str(shards), split="val", with_id=True, shuffle_buffer=50, image_size=8)
+    served = [item[2] for item in asked]
+    assert sorted(served) == sorted(in_order) and served != in_order
