@@ -37,6 +37,7 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         import git
 
+        from covid19_images.imaging.budget import InvalidSetting
         from covid19_images.manifest.integrity import DamagedManifest
         from covid19_images.sources.registry import RegistryError
 
@@ -49,7 +50,7 @@ class _Commands(click.Group):
             ) from err
         except git.NoSuchPathError as err:
             raise UserError(f"{err} does not exist (pass --root)") from err
-        except (DamagedManifest, RegistryError) as err:
+        except (DamagedManifest, InvalidSetting, RegistryError) as err:
             raise UserError(str(err)) from err
         except OSError as err:
             if err.errno not in _DISK_ERRORS:
@@ -467,7 +468,8 @@ def verify_command(root: Path | None, decode: bool, as_json: bool, quiet: bool) 
 @click.option("--labels", multiple=True, help="Only these labels (repeatable; 'all' includes unknown).")
 @click.option("--licenses", multiple=True, help="Only these licences (repeatable).")
 @click.option("--shard-size", type=int, default=1000, show_default=True, help="Images per tar/Parquet/TFRecord file.")
-@click.option("--overwrite", is_flag=True, help="Delete --out first if it is not empty.")
+@click.option("--overwrite", is_flag=True, help="Replace a previous export in --out (once the new one is complete).")
+@click.option("--wait", is_flag=True, help="Wait for a running sync of the root instead of refusing.")
 def export_command(
     root: Path | None,
     out: Path,
@@ -481,9 +483,10 @@ def export_command(
     licenses: tuple[str, ...],
     shard_size: int,
     overwrite: bool,
+    wait: bool,
 ) -> None:
     """Write the loaders' selection as an assembled dataset, with manifest.csv and DATASHEET.md."""
-    from covid19_images.export import export
+    from covid19_images.export import ChangedFileError, ExportError, export
     from covid19_images.loaders import NoItemsError
 
     try:
@@ -500,8 +503,9 @@ def export_command(
             licenses=licenses or None,
             shard_size=shard_size,
             overwrite=overwrite,
+            wait=wait,
         )
-    except (FileExistsError, FileNotFoundError, NoItemsError, ValueError) as err:
+    except (ChangedFileError, ExportError, FileExistsError, FileNotFoundError, NoItemsError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(result.summary())
 

@@ -60,10 +60,60 @@ def read_manifest_typed(root: Any = None, *, version: str | None = None) -> pd.D
     return frame
 
 
+class ManifestChanged(RuntimeError):
+    """The manifest a loader was built from is no longer the one on disk (a sync ran since)."""
+
+
+class ManifestStamp:
+    """What the manifest file was (inode, size, modification time) when a loader read it.
+
+    A sync that swaps two files' contents rewrites the manifest; a loader built before it
+    would serve the new pixels under the old labels. Items read from the files (not from a
+    pixel cache, which holds the old pixels) call :meth:`check` first: one ``stat`` per item,
+    and a hash of the manifest only when the file was replaced (same bytes: carry on).
+    """
+
+    def __init__(self, root: Any) -> None:
+        from covid19_images.core.paths import find_root
+        from covid19_images.manifest.build import MANIFEST_FILE
+
+        self.path = find_root(root) / MANIFEST_FILE
+        self.seen = self._now()
+        self.digest = self._digest()
+
+    def _digest(self) -> str | None:
+        import hashlib
+
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    def _now(self) -> tuple[int, int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return info.st_ino, info.st_size, info.st_mtime_ns
+
+    def check(self) -> None:
+        now = self._now()
+        if now == self.seen:
+            return
+        if self._digest() == self.digest:  # rewritten with the same bytes (a sync that changed nothing)
+            self.seen = now
+            return
+        raise ManifestChanged(
+            f"{self.path} changed since this loader was built (a sync ran?): its files may no longer be the "
+            "pictures its labels describe; build the loader again"
+        )
+
+
 def selection_for(options: Options, *, split: str | object | None = ...) -> Selection:
     """Read the manifest, select the items and prove their files are on disk."""
     from covid19_images.loaders._select import check_available, select
 
+    stamp = ManifestStamp(options.root)  # before reading: a change during the read is noticed too
     manifest = read_manifest_typed(options.root, version=options.version)
     if split is not ...:
         from dataclasses import replace
@@ -81,4 +131,6 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
     selection = serve_fetched(selection, only_fetched=options.only_fetched)
     if options.check_files:
         check_available(selection)
-    return selection
+    from dataclasses import replace as with_stamp
+
+    return with_stamp(selection, stamp=stamp)

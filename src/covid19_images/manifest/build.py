@@ -252,6 +252,9 @@ def build_manifest(
         manifest["dup_group"] = duplicates.groups
         problems.extend(_reviews_overridden(manifest, duplicates.overruled))
         index = duplicates.index
+        if index is not None and index.distrusted:
+            message = f"the stored near-duplicate index was not reused ({index.distrusted}); searched afresh"
+            problems.append(Problem("", message, level="warning"))
         assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress)

@@ -42,6 +42,7 @@ from covid19_images.manifest.near_index import (
     packed_bits,
     pairs_of_few,
     pairs_within,
+    stored_index_problem,
 )
 from covid19_images.manifest.reviews import Reviews, pair_key
 
@@ -163,6 +164,10 @@ def _search(
     settings = _settings(accept, candidate, confirm_mse, thumbnails is not None)
     fingerprints = pd.Series(phashes, index=keys)  # the caller keeps only 256-bit hashes
     old = queries = None
+    distrusted = ""
+    if previous is not None and previous.settings == settings:
+        distrusted = stored_index_problem(previous, accept, candidate, confirm_mse) or ""
+        previous = None if distrusted else previous
     if previous is not None and previous.settings == settings:
         known = previous.fingerprints
         same = fingerprints.index.isin(known.index)
@@ -187,7 +192,7 @@ def _search(
     names = fingerprints.index.to_numpy()
     fresh = pd.DataFrame({"a": names[a], "b": names[b], "distance": d, "mse": mses, "status": status})
     edges = pd.concat([old, fresh])  # pandas drops a None (no previous index)
-    return NearIndex(fingerprints, edges.reset_index(drop=True), settings)
+    return NearIndex(fingerprints, edges.reset_index(drop=True), settings, distrusted)
 
 
 def find_duplicates(

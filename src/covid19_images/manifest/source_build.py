@@ -225,7 +225,21 @@ def known_facts(previous: pd.DataFrame) -> pd.DataFrame:
     """
     facts = previous.loc[previous["git_blob"] != "", ["git_blob", *FACT_COLUMNS]]
     facts = facts[(facts["phash"] == "") | (facts["phash"].str.len() == PHASH_HEX)]
-    return facts.drop_duplicates("git_blob").set_index("git_blob")
+    return within_budget(facts).drop_duplicates("git_blob").set_index("git_blob")
+
+
+def within_budget(facts: pd.DataFrame) -> pd.DataFrame:
+    """Facts the budgets in force would still accept: a file probed under a larger
+    ``COVID19_IMAGES_MAX_*`` budget is probed again (and refused, with its problem), not
+    lent its old facts; facts that are not whole numbers are probed again too."""
+    from covid19_images.imaging.budget import max_frame_pixels, max_frames
+
+    width = pd.to_numeric(facts["width"], errors="coerce")
+    height = pd.to_numeric(facts["height"], errors="coerce")
+    frames = pd.to_numeric(facts["frames"], errors="coerce").fillna(1)
+    blank = (facts["width"] == "") & (facts["height"] == "")  # a file the previous build could not decode
+    fits = (width * height <= max_frame_pixels()) & (frames <= max_frames())
+    return facts[blank | fits.fillna(False)]
 
 
 def build_source(

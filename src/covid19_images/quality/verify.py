@@ -17,7 +17,8 @@ image-like files in the checkouts that nothing explains. Mismatches, each one fa
 ``manifests/annotations.csv`` is checked too (:mod:`covid19_images.quality.verify_annotations`):
 ``annotations_damaged`` (not the file the last sync wrote), ``annotation_files`` (a file
 holding annotations is missing or changed), ``annotation_orphans`` (annotations of an
-image the manifest does not hold), each failing.
+image the manifest does not hold), each failing. ``dup_groups``: a row whose duplicate group
+is not the one a fresh search gives (:mod:`covid19_images.quality.verify_groups`).
 
 Image-like files that *are* part of the upstream commit but that the source's parser does
 not index (ieee8023's lung masks, pictures metadata.csv does not name) are listed as
@@ -48,6 +49,7 @@ from covid19_images.imaging.formats import (
 from covid19_images.imaging.probe import fingerprints, sha256_file
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
 from covid19_images.quality.verify_annotations import verify_annotations
+from covid19_images.quality.verify_groups import verify_groups
 from covid19_images.sources.git import head_commit
 
 IMAGE_LIKE = frozenset(DECODABLE_FORMATS)
@@ -61,6 +63,7 @@ FAILING = (
     "annotations_damaged",
     "annotation_files",
     "annotation_orphans",
+    "dup_groups",
 )
 
 
@@ -84,6 +87,7 @@ class VerifyResult:
     annotations_damaged: list[dict[str, str]] = field(default_factory=list)
     annotation_files: list[dict[str, str]] = field(default_factory=list)
     annotation_orphans: list[dict[str, str]] = field(default_factory=list)
+    dup_groups: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def mismatches(self) -> int:
@@ -145,6 +149,11 @@ def _describe(kind: str, item: dict[str, str]) -> str:
         return f"{where} ({item['why']})"
     if kind == "annotation_orphans":
         return f"{where}: {item['count']} annotation(s) of images not in the manifest ({item['image_ids']})"
+    if kind == "dup_groups":
+        return (
+            f"{where}: duplicate group {item['stored'] or '(none)'} in the manifest, {item['fresh'] or '(none)'} by a "
+            "fresh search (the stored near-duplicate index was edited?); run `covid19-images sync --offline --rebuild`"
+        )
     if kind == "missing":
         return f"{where}{' (' + item['hint'] + ')' if item.get('hint') else ''}"
     return where
@@ -320,6 +329,7 @@ def verify(
     ):
         _scan_checkout(root, name, directory, referenced, reported, result)
     verify_annotations(root, manifest, result, progress=progress, workers=workers)
+    verify_groups(root, manifest, result)
     for name in (*FAILING, "upstream_unused"):
         getattr(result, name).sort(key=lambda item: (item.get("source", ""), item.get("path", "")))
     return result

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from covid19_images.core.paths import DATASETS_DIR, REGISTRY_FILE
-from covid19_images.sources.catalog import CatalogError, catalog, parser_names
+from covid19_images.sources.catalog import CatalogError, catalog, option_types, parser_names
 from covid19_images.sources.spec import SourceSpec
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -159,6 +159,13 @@ def _spec(entry: dict, index: int) -> SourceSpec:
     if not isinstance(modalities, (list, tuple)) or not isinstance(options, dict):
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: 'modalities' must be a list and 'options' a mapping")
     modalities = tuple(str(m) for m in modalities)
+    _check_options(name, parser, options)
+    flags = {key: entry.get(key, False) for key in ("lfs", "pending")}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise RegistryError(
+                f"{REGISTRY_FILE}: source {name}: {key!r} must be true or false (unquoted), not {value!r}"
+            )
     return SourceSpec(
         name=name,
         url=url,
@@ -170,8 +177,8 @@ def _spec(entry: dict, index: int) -> SourceSpec:
         citation=str(entry.get("citation", "")).strip(),
         homepage=str(entry.get("homepage", "")),
         description=str(entry.get("description", "")).strip(),
-        lfs=bool(entry.get("lfs", False)),
-        pending=bool(entry.get("pending", False)),
+        lfs=flags["lfs"],
+        pending=flags["pending"],
         options=dict(options),
         kind=kind,
         **portal_fields,
@@ -223,6 +230,27 @@ def _portal_fields(name: str, entry: dict) -> dict:
         "terms_url": str(entry.get("terms_url", "") or ""),
         "files": tuple(checked),
     }
+
+
+_TYPE_NAMES = {bool: "true or false (unquoted)", str: "text", int: "a whole number", float: "a number", list: "a list"}
+
+
+def _check_options(name: str, parser: str, options: dict) -> None:
+    """Options are checked like loader options: a name the parser does not read, or a value of another
+    type (``include_augmented: "false"`` is a non-empty string, which Python reads as true), is refused."""
+    declared = option_types(parser)
+    for key, value in options.items():
+        if key not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise RegistryError(
+                f"{REGISTRY_FILE}: source {name}: unknown option {key!r} for parser {parser} (it reads: {known})"
+            )
+        kind = declared[key]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise RegistryError(
+                f"{REGISTRY_FILE}: source {name}: option {key!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}, "
+                f"not {value!r}"
+            )
 
 
 def _merged(item: object, index: int) -> object:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from covid19_images.core.atomic import remove_temporaries, write_atomic
 from covid19_images.core.failpoints import checkpoint
+from covid19_images.imaging.budget import budget_settings
 from covid19_images.manifest.annotations import ANNOTATIONS_FILE
 from covid19_images.manifest.build import (
     MANIFEST_FILE,
@@ -201,8 +202,13 @@ def _pin(repo: git.Repo, path: str) -> str | None:
 
 def _previous_manifest(root: Path, notes: list[str]) -> pd.DataFrame | None:
     """The current manifest, or None if there is none or it is unreadable (kept aside, not lost)."""
+    if not record_path(root / MANIFEST_FILE).is_file() and (root / MANIFEST_FILE).is_file():
+        notes.append(
+            f"{MANIFEST_FILE} had no integrity record: used it as the previous manifest after the checks its "
+            "text allows, and recorded the manifest written now"
+        )
     try:
-        return read_manifest(root)
+        return read_manifest(root, missing_record_ok=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
         aside = (root / MANIFEST_FILE).with_name(f"manifest.unreadable-{time.strftime('%Y%m%dT%H%M%S')}.csv")
         shutil.copy2(root / MANIFEST_FILE, aside)
@@ -261,8 +267,10 @@ def sync(
     Raises:
         UnknownSourceError: a name in ``sources`` is not in the registry.
         SyncBusy: another sync holds the root's lock and ``wait`` is false.
+        InvalidSetting: a ``COVID19_IMAGES_MAX_*`` budget variable is not a positive whole number.
     """
     root = Path(root).resolve()
+    budget_settings()  # InvalidSetting before anything is read: a bad value would drop whole sources
     registry = load_registry(root)
     unknown = [s for s in sources if s not in registry]
     if unknown:

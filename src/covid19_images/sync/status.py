@@ -52,7 +52,7 @@ def source_status(
     """
     registry = load_registry(root)
     repo = git.Repo(root)
-    manifest = read_manifest(root)
+    manifest = read_manifest(root, missing_record_ok=True)  # counts only
     counts = manifest["source"].value_counts().to_dict() if manifest is not None else {}
     env = git_environment(allow_local=allow_local, mirror=mirror) if fetch else {}
     rows = []

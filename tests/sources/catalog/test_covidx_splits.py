@@ -242,3 +242,32 @@ def test_generated_conflicts_v1_and_disagreements(tmp_path: Path) -> None:
 
     with pytest.raises(KeyError):
         read_version(tmp_path, "8B")
+
+
+@pytest.mark.parametrize("test_first", [False, True])
+def test_an_image_listed_in_train_and_test_with_different_labels_is_test_with_the_test_label(
+    tmp_path: Path, test_first: bool
+) -> None:
+    from covid19_images.manifest.covidx import covidx_labels
+
+    manifest = pd.DataFrame(
+        {
+            "source": ["ieee8023-covid-chestxray", "ieee8023-covid-chestxray"],
+            "path": [
+                "datasets/ieee8023-covid-chestxray/images/a.png",
+                "datasets/ieee8023-covid-chestxray/images/b.png",
+            ],
+            "patient_id": ["ieee:1", "ieee:2"],
+            "label": ["unknown", "unknown"],
+        }
+    )
+    labels = tmp_path / "labels"
+    train = ["1 a.png normal cohen", "2 b.png pneumonia cohen"]
+    test = ["1 a.png COVID-19 cohen"]
+    write(labels / "train_COVIDx9A.txt", train)
+    write(labels / "test_COVIDx9A.txt", test)
+    if test_first:  # the order of the lines must not matter
+        write(labels / "train_COVIDx9A.txt", list(reversed(train)))
+    split, report = covidx_split(manifest, tmp_path, "9A")
+    assert list(split) == ["test", "train"] and report["conflicts"] == 1
+    assert list(covidx_labels(manifest, tmp_path, "9A")) == ["covid-19", "pneumonia"]

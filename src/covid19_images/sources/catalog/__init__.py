@@ -98,6 +98,18 @@ def parser_names() -> tuple[str, ...]:
     return (*catalog(), *layout_names())
 
 
+#: options every source may set, read by the builder rather than the parser: the DICOM header
+#: values the publisher assigned as de-identified ids (``manifest.privacy``, ``source_build``)
+BUILDER_OPTIONS: dict[str, type] = {"published_ids": list}
+
+
+def option_types(name: str) -> dict[str, type]:
+    """The options a source may set: the builder's, plus its parser's ``OPTIONS`` (name -> type)."""
+    module_name = f"{__name__}.{package_name(name)}" if name in catalog() else f"{LAYOUTS_PACKAGE}.{name}"
+    declared = getattr(importlib.import_module(module_name), "OPTIONS", {})
+    return {**BUILDER_OPTIONS, **(dict(declared) if isinstance(declared, dict) else {})}
+
+
 def get_parser(name: str) -> ParseFn:
     """The ``parse`` of a catalog source (by source name) or of a layout module (by module name)."""
     if name in catalog():
@@ -121,6 +133,7 @@ __all__ = [
     "covidx_names",
     "get_parser",
     "layout_names",
+    "option_types",
     "package_name",
     "parser_names",
     "sample_folders",
