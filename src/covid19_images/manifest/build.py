@@ -244,7 +244,7 @@ def build_manifest(
         return BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, True, annotations)
     frames = [f[list(ROW_COLUMNS)] for f in parts if not f.empty]
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
-    manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).fillna("").astype(object)
+    manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).astype(object).fillna("")
     index = None
     if not manifest.empty:
         stored = NearIndex.load(cache_dir, index_settings()) if use_cache else None

@@ -19,6 +19,7 @@ import pandas as pd
 from covid19_images.manifest import integrity
 from covid19_images.manifest.annotations import annotations_from_bytes
 from covid19_images.manifest.io import ANNOTATIONS_FILE, MANIFEST_FILE, PROBLEMS_FILE, manifest_from_bytes
+from covid19_images.sources.portal.lock import LOCKS_DIR, lock_digest
 from covid19_images.sources.registry import DATASETS_DIR
 
 #: calendar versions: ``2026.12``, or ``2026.12.1`` for a second release in a month
@@ -114,12 +115,30 @@ def pins_at(commit: git.Commit) -> dict[str, str]:
     return {Path(item.path).name: item.hexsha for item in datasets if item.type == "submodule"}
 
 
+def locks_at(commit: git.Commit) -> dict[str, str]:
+    """``portal source -> lock digest`` of every ``manifests/locks/<name>.lock.tsv`` in ``commit``'s tree.
+
+    A portal source's lock is what its gitlink is to a git source: the digest is the version's pin.
+    """
+    suffix = ".lock.tsv"
+    try:
+        locks = commit.tree / LOCKS_DIR
+    except KeyError:
+        return {}
+    return {
+        item.name[: -len(suffix)]: lock_digest(item.data_stream.read())
+        for item in locks
+        if item.type == "blob" and item.name.endswith(suffix)
+    }
+
+
 __all__ = [
     "VERSION_PATTERN",
     "UnknownVersion",
     "annotations_at",
     "file_at",
     "is_version",
+    "locks_at",
     "manifest_at",
     "manifest_in",
     "pins_at",

@@ -3,7 +3,8 @@
 A version's manifest names files by path and content hash; it is only served from checkouts
 that are exactly the commits the version pinned. :func:`version_status` compares, per source,
 the version's gitlink with the submodule's checked-out commit (and that the checkout holds no
-local change), and says the command that makes it match. ``status --version`` prints it;
+local change) and, for a portal source, the version's lock with the lock the fetched folder was
+built from (its marker), and says the command that makes it match. ``status --version`` prints it;
 the loaders' ``version=`` refuses with it (:func:`require_version_checkouts`).
 """
 
@@ -15,8 +16,10 @@ from pathlib import Path
 import git
 
 from covid19_images.manifest.source_cache import checkout_is_clean
-from covid19_images.manifest.versions import pins_at, version_commit
+from covid19_images.manifest.versions import locks_at, pins_at, version_commit
 from covid19_images.sources.git import gitlink, head_commit, is_initialised
+from covid19_images.sources.portal.lock import LOCKS_DIR, current_digest
+from covid19_images.sources.portal.state import read_state, source_dir
 from covid19_images.sources.registry import DATASETS_DIR
 
 
@@ -34,6 +37,10 @@ class VersionPin:
     checked_out: str | None
     clean: bool
     fetched: bool = False  # the pinned commit is already in the checkout's object store
+    #: ``git`` (pins are commits) or ``portal`` (pins are lock digests; "checked out" is the lock
+    #: the fetched folder was built from)
+    kind: str = "git"
+    version: str = ""
 
     @property
     def matches(self) -> bool:
@@ -43,6 +50,12 @@ class VersionPin:
         """The shell command that makes this checkout what the version pins ("" when it already is)."""
         if self.matches:
             return ""
+        if self.kind == "portal":
+            fetch = f"covid19-images fetch {self.source} --root {root}"
+            if self.current_pin == self.version_pin:
+                return fetch
+            lock = f"{LOCKS_DIR}/{self.source}.lock.tsv"
+            return f"git -C {root} checkout {self.version} -- {lock} && {fetch}"
         path = f"{root}/{DATASETS_DIR}/{self.source}"
         if self.checked_out is None:
             init = f"git -C {root} submodule update --init {DATASETS_DIR}/{self.source}"
@@ -56,7 +69,9 @@ class VersionPin:
         if self.matches:
             return "matches"
         if self.checked_out is None:
-            return "not checked out"
+            return "not fetched" if self.kind == "portal" else "not checked out"
+        if self.kind == "portal":
+            return f"fetched from lock {self.checked_out[:12]}, the version pins lock {self.version_pin[:12]}"
         if self.checked_out == self.version_pin:
             return "locally modified"
         return f"checked out {self.checked_out[:12]}, the version pins {self.version_pin[:12]}"
@@ -67,7 +82,12 @@ def version_status(root: Path, version: str) -> list[VersionPin]:
     root = Path(root)
     repo = git.Repo(root)
     rows = []
-    for source, pinned in sorted(pins_at(version_commit(root, version)).items()):
+    commit = version_commit(root, version)
+    for source, pinned in sorted(locks_at(commit).items()):
+        built_from = read_state(source_dir(root, source)).lock or None
+        current = current_digest(root, source) or None
+        rows.append(VersionPin(source, pinned, current, built_from, True, kind="portal", version=version))
+    for source, pinned in sorted(pins_at(commit).items()):
         path = f"{DATASETS_DIR}/{source}"
         present = is_initialised(root, path)
         checked_out = head_commit(root / path) if present else None
