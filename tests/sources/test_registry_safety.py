@@ -397,7 +397,7 @@ def test_check_gitmodules_accepts_exactly_datasets_slash_name(tmp_path: Path) ->
         ({"parser": "ahp-ct", "options": {"label": ["covid-19"]}}, "option 'label' must be text, not"),
         (
             {"parser": "ieee8023-covid-chestxray", "options": {"labels": "x.csv"}},
-            "unknown option 'labels' for parser ieee8023-covid-chestxray \\(it reads: none\\)",
+            "unknown option 'labels' for parser ieee8023-covid-chestxray \\(it reads: published_ids\\)",
         ),
         ({"pending": "false"}, "'pending' must be true or false \\(unquoted\\), not 'false'"),
         ({"lfs": "no"}, "'lfs' must be true or false"),
