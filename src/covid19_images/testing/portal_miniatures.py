@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from covid19_images.sources.portal.extract import is_archive
 from covid19_images.sources.registry import SourceSpec
 from covid19_images.testing.miniature import MINIATURE_NOTES, miniature_dir
-from covid19_images.testing.portal_server import PortalServer, deterministic_zip
+from covid19_images.testing.portal_server import PortalServer, deterministic_zip, point_root_at
 
 
 def miniature_files(folder: Path) -> dict[str, bytes]:
@@ -78,3 +78,80 @@ def serve_miniature(server: PortalServer, spec: SourceSpec, folder: Path | None 
         server.add_url(url, deterministic_zip(files))
     elif spec.portal == "tcia":
         server.add_tcia_collection(spec.dataset, _tcia_series(spec, files))
+
+
+#: the portal kinds whose miniatures the loopback server serves in a layout the parsers read once fetched
+SERVED_PORTALS = ("zenodo", "kaggle", "kaggle-competition")
+
+
+def fetch_miniatures(root: Path, server: PortalServer, specs: list[SourceSpec]) -> list[SourceSpec]:
+    """Serve, pin (at the catalog's version) and fetch each of ``specs`` through ``server``, as a user would.
+
+    ``root`` must be a git root; it is pointed at ``server`` (:func:`point_root_at`) once every
+    miniature is served, since the plain ``url`` files add hosts. Returns the specs
+    this cannot fetch yet: TCIA (the miniatures are in the Data Retriever's
+    ``<Collection>/<subject>/<study>/<series>/`` layout, a fetch lands ``<PatientID>/<StudyUID>/<SeriesUID>/``)
+    and manual sources (their archives are not in the miniature).
+    """
+    from covid19_images.sources.portal.fetch import fetch_source
+    from covid19_images.sources.portal.update import update_lock
+
+    served = [spec for spec in specs if spec.portal in SERVED_PORTALS]
+    for spec in served:
+        serve_miniature(server, spec)
+    point_root_at(root, server)
+    for spec in served:
+        update_lock(root, spec, version=spec.version, progress=False)
+        fetch_source(root, spec, progress=False)
+    return [spec for spec in specs if spec.portal not in SERVED_PORTALS]
+
+
+def mark_miniature_fetched(root: Path, spec: SourceSpec) -> None:
+    """Test-only fallback: place ``spec``'s miniature in ``datasets/<name>`` as fetched, without a portal.
+
+    For the portal kinds :func:`fetch_miniatures` cannot serve yet. One lock entry per file
+    (written by the mechanism's own :func:`write_lock`), and the marker (:func:`write_state`)
+    naming that lock's digest, so sync and the loaders see exactly what a completed fetch leaves.
+    """
+    import shutil
+
+    from covid19_images.sources.portal.http import file_hashes
+    from covid19_images.sources.portal.lock import LockEntry, PortalLock, write_lock
+    from covid19_images.sources.portal.state import FetchState, source_dir, write_state
+
+    folder = source_dir(root, spec.name)
+    shutil.copytree(miniature_dir(spec.name), folder, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
+    entries = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        got = file_hashes(path)
+        entries.append(LockEntry(path.relative_to(folder).as_posix(), got.size, "", got.sha256, "miniature"))
+    digest = write_lock(root, PortalLock(spec.name, spec.portal, spec.dataset, spec.version, tuple(entries)))
+    write_state(folder, FetchState(digest, {e.path: {"sha256": e.sha256, "files": [e.path]} for e in entries}))
+
+
+def fetched_miniature_root(root: Path, server: PortalServer, names: list[str]) -> Path:
+    """A git data root listing ``names``: git sources as miniature copies, portal sources fetched from ``server``.
+
+    Portal sources :func:`fetch_miniatures` cannot serve yet are placed with
+    :func:`mark_miniature_fetched` (documented there as a test-only fallback).
+    """
+    import shutil
+
+    import git
+    import yaml
+
+    from covid19_images.sources.registry import load_registry
+
+    repo = git.Repo.init(root, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "test")
+        config.set_value("user", "email", "test@example.invalid")
+    (root / "sources.yaml").write_text(yaml.safe_dump({"sources": list(names)}))
+    registry = load_registry(root)
+    for name in names:
+        if not registry[name].is_portal:
+            target = root / "datasets" / name
+            shutil.copytree(miniature_dir(name), target, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
+    for spec in fetch_miniatures(root, server, [registry[n] for n in names if registry[n].is_portal]):
+        mark_miniature_fetched(root, spec)
+    return root
