@@ -62,7 +62,7 @@ def held_path(root: Path, source: str, name: str) -> tuple[str, str] | None:
         mrn, tail = mrn_tail.rsplit("-", 1)
         studies = sorted({p.rsplit("/", 2)[0] for p in _files(root, "midrc-ricord-1c") if f"-{mrn}/" in p})
         for study in studies:
-            if study.endswith(f"-{tail}"):
+            if study.endswith(tail):  # the Data Retriever folder ends -<tail>, a fetched one is the UID
                 dicoms = sorted(p for p in _files(root, "midrc-ricord-1c") if p.startswith(study + "/"))
                 return ("midrc-ricord-1c", dicoms[int(index)]) if int(index) < len(dicoms) else None
         return None

@@ -44,17 +44,50 @@ def portal_payloads(spec: SourceSpec, files: dict[str, bytes]) -> dict[str, byte
     return out
 
 
+def _series_key(name: str, data: bytes) -> tuple[str, str, str, str] | None:
+    """(PatientID, StudyUID, SeriesUID, Modality) of a miniature DICOM, from its header (None without the UIDs)."""
+    import io
+
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except (pydicom.errors.InvalidDicomError, OSError, ValueError):
+        return None
+    keys = [str(ds.get(k, "") or "") for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "Modality")]
+    return tuple(keys) if all(keys[:3]) else None  # type: ignore[return-value]
+
+
 def _tcia_series(spec: SourceSpec, files: dict[str, bytes]) -> list[dict]:
-    series: dict[tuple[str, str, str], dict[str, bytes]] = {}
+    """The collection's series: ``<PatientID>/<StudyUID>/<SeriesUID>/`` folders as they are, or (TCIA's
+    Data Retriever layout ``<Collection>/<subject>/<study>/<series>/``) grouped by the DICOM headers."""
+    modality = str(spec.options.get("modality", "CR")) if spec.options else "CR"
+    series: dict[tuple[str, str, str, str], dict[str, bytes]] = {}
     for name, data in files.items():
         parts = PurePosixPath(name).parts
         if len(parts) == 4:
-            series.setdefault(parts[:3], {})[parts[3]] = data
-    modality = str(spec.options.get("modality", "CR")) if spec.options else "CR"
+            series.setdefault((*parts[:3], modality), {})[parts[3]] = data
+        elif name.lower().endswith(".dcm") and (key := _series_key(name, data)) is not None:
+            series.setdefault(key, {})[parts[-1]] = data
     return [
-        {"PatientID": p, "StudyInstanceUID": st, "SeriesInstanceUID": se, "Modality": modality, "files": content}
-        for (p, st, se), content in sorted(series.items())
+        {"PatientID": p, "StudyInstanceUID": st, "SeriesInstanceUID": se, "Modality": m, "files": content}
+        for (p, st, se, m), content in sorted(series.items())
     ]
+
+
+def servable(spec: SourceSpec) -> bool:
+    """Whether the loopback portal serves ``spec``'s miniature so that a fetch lands what its parser reads.
+
+    Zenodo and Kaggle: always. TCIA: when every miniature DICOM names its patient, study and
+    series (a fetch lands ``<PatientID>/<StudyUID>/<SeriesUID>/``). Manual sources: never (their
+    archives are the user's download, not in the miniature).
+    """
+    if spec.portal in SERVED_PORTALS:
+        return True
+    if spec.portal != "tcia":
+        return False
+    files = miniature_files(miniature_dir(spec.name))
+    return all(_series_key(n, d) is not None for n, d in files.items() if n.lower().endswith(".dcm"))
 
 
 def serve_miniature(server: PortalServer, spec: SourceSpec, folder: Path | None = None) -> None:
@@ -96,14 +129,14 @@ def fetch_miniatures(root: Path, server: PortalServer, specs: list[SourceSpec]) 
     from covid19_images.sources.portal.fetch import fetch_source
     from covid19_images.sources.portal.update import update_lock
 
-    served = [spec for spec in specs if spec.portal in SERVED_PORTALS]
+    served = [spec for spec in specs if servable(spec)]
     for spec in served:
         serve_miniature(server, spec)
     point_root_at(root, server)
     for spec in served:
         update_lock(root, spec, version=spec.version, progress=False)
         fetch_source(root, spec, progress=False)
-    return [spec for spec in specs if spec.portal not in SERVED_PORTALS]
+    return [spec for spec in specs if spec not in served]
 
 
 def mark_miniature_fetched(root: Path, spec: SourceSpec) -> None:
