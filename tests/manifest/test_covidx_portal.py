@@ -1,7 +1,7 @@
 """The COVIDx schemes over the portal sources' miniatures: every listed image the miniatures hold is served.
 
-A root whose ``datasets/`` holds the COVID-Net label files and the six portal miniatures (as a
-fetch would leave them) is built into a manifest; the expected images are derived here from
+A root whose ``datasets/`` holds the COVID-Net label files and the portal miniatures (fetched from a
+loopback portal, see ``fetched_miniature_root``) is built into a manifest; the expected images are derived here from
 the label files and the folders with plain string rules, one per COVIDx naming, independent of
 the parsers: RSNA ``<patientId>.png`` is ``stage_2_train_images/<patientId>.dcm``; RICORD
 ``MIDRC-RICORD-1C-<MRN>-<uid5>-<i>.png`` is the ``i``-th DICOM of the study folder ending in
@@ -12,17 +12,17 @@ name is its folder path joined by ``-`` with spaces as ``_``; BIMCV's drops ``-c
 from __future__ import annotations
 
 import re
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from covid19_images.manifest.build import build_manifest, read_manifest, write_manifest
 from covid19_images.manifest.split_schemes import resolve_labels, resolve_split
 from covid19_images.quality.report import build_report, render_text
 from covid19_images.sources.registry import load_registry
-from covid19_images.testing.miniature import MINIATURE_NOTES, miniature_dir
+from covid19_images.testing.portal_miniatures import fetched_miniature_root
+from covid19_images.testing.portal_server import running
 
 PORTAL = ("rsna-pneumonia", "covid19-radiography-db", "midrc-ricord-1c", "covid19-ny-sbu", "bimcv-covid19-pos")
 SERVED = {"covid-19": "covid-19", "positive": "covid-19", "pneumonia": "pneumonia", "normal": "normal"}
@@ -30,14 +30,17 @@ pytestmark = pytest.mark.xdist_group("covidx-portal")
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The portal sources pinned and fetched from a loopback portal (TCIA and manual: see fetched_miniature_root)."""
     root = tmp_path_factory.mktemp("covidx-portal") / "root"
-    names = ("covidx-splits", *PORTAL, "covidx-cxr4", "covidx-cxr3")
-    for name in names:
-        shutil.copytree(miniature_dir(name), root / "datasets" / name, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
-    (root / "sources.yaml").write_text(yaml.safe_dump({"sources": list(names)}))
+    names = ["covidx-splits", *PORTAL, "covidx-cxr4", "covidx-cxr3"]
+    with running() as server, pytest.MonkeyPatch.context() as env:
+        server.state.kaggle_auth = ("tester", "covidx-token")  # the Kaggle API token, as users set it
+        env.setenv("KAGGLE_USERNAME", "tester")
+        env.setenv("KAGGLE_KEY", "covidx-token")
+        fetched_miniature_root(root, server, names)
     write_manifest(root, build_manifest(root, load_registry(root), progress=False))
-    return root
+    yield root
 
 
 def _files(root: Path, source: str) -> list[str]:
@@ -59,7 +62,7 @@ def held_path(root: Path, source: str, name: str) -> tuple[str, str] | None:
         mrn, tail = mrn_tail.rsplit("-", 1)
         studies = sorted({p.rsplit("/", 2)[0] for p in _files(root, "midrc-ricord-1c") if f"-{mrn}/" in p})
         for study in studies:
-            if study.endswith(f"-{tail}"):
+            if study.endswith(tail):  # the Data Retriever folder ends -<tail>, a fetched one is the UID
                 dicoms = sorted(p for p in _files(root, "midrc-ricord-1c") if p.startswith(study + "/"))
                 return ("midrc-ricord-1c", dicoms[int(index)]) if int(index) < len(dicoms) else None
         return None

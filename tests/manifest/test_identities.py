@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
-import yaml
+import pytest
 
 from covid19_images.manifest.build import build_manifest
 from covid19_images.manifest.identities import identity_edges
 from covid19_images.sources.registry import load_registry
-from covid19_images.testing.miniature import MINIATURE_NOTES, miniature_dir
+from covid19_images.testing.portal_miniatures import fetched_miniature_root
+from covid19_images.testing.portal_server import running
 
 RSNA, NIH = "rsna-pneumonia", "nih-chestxray14-sample"
 MAPPING = "pneumonia-challenge-dataset-mappings_2018.json"
 
 
 def built(root: Path) -> pd.DataFrame:
-    (root / "sources.yaml").write_text(yaml.safe_dump({"sources": [NIH, RSNA]}))
     return build_manifest(root, load_registry(root), progress=False).manifest
 
 
-def test_rsna_image_joins_its_nih_original_in_one_group_and_split(tmp_path: Path) -> None:
+def test_rsna_image_joins_its_nih_original_in_one_group_and_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "root"
-    for name in (NIH, RSNA):
-        shutil.copytree(miniature_dir(name), root / "datasets" / name, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
+    monkeypatch.setenv("KAGGLE_USERNAME", "tester")  # the Kaggle API token, as users set it
+    monkeypatch.setenv("KAGGLE_KEY", "identity-token")
+    with running() as server:  # NIH is a git source (a miniature copy), RSNA is fetched from the loopback portal
+        server.state.kaggle_auth = ("tester", "identity-token")
+        fetched_miniature_root(root, server, [NIH, RSNA])
     pairs = {i["subset_img_id"]: i["img_id"] for i in json.loads((root / "datasets" / RSNA / MAPPING).read_text())}
     manifest = built(root)
     nih_rows = manifest[manifest["source"] == NIH]

@@ -8,15 +8,17 @@ identifying tag is still checked, and only PatientID/PatientName can be declared
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pydicom
+import pytest
 import yaml
 
 from covid19_images.manifest.build import build_manifest
 from covid19_images.sources.registry import load_registry
-from covid19_images.testing.miniature import MINIATURE_NOTES, miniature_dir
+from covid19_images.testing.miniature import miniature_dir
+from covid19_images.testing.portal_miniatures import fetched_miniature_root
+from covid19_images.testing.portal_server import running
 
 SOURCE = "rsna-pneumonia"
 
@@ -24,8 +26,12 @@ SOURCE = "rsna-pneumonia"
 def build(tmp_path: Path, options: dict | None) -> tuple[set[str], list[str]]:
     root = tmp_path / "root"
     target = root / "datasets" / SOURCE
-    if not target.exists():
-        shutil.copytree(miniature_dir(SOURCE), target, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
+    if not target.exists():  # fetched once from the loopback portal, as a user gets it
+        with running() as server, pytest.MonkeyPatch.context() as env:
+            server.state.kaggle_auth = ("tester", "privacy-token")
+            env.setenv("KAGGLE_USERNAME", "tester")
+            env.setenv("KAGGLE_KEY", "privacy-token")
+            fetched_miniature_root(root, server, [SOURCE])
     item = SOURCE if options is None else {"name": SOURCE, "options": options}
     (root / "sources.yaml").write_text(yaml.safe_dump({"sources": [item]}))
     result = build_manifest(root, load_registry(root), progress=False)

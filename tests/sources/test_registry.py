@@ -225,20 +225,26 @@ def test_every_portal_catalog_source_loads_with_its_pin_and_no_git_fields(tmp_pa
         spec, written = registry[name], catalog()[name]
         assert spec.is_portal and (spec.portal, spec.dataset) == (written["portal"], str(written["dataset"]))
         assert spec.version == str(written.get("version", "")) and spec.url == ""
-        assert all(set(item) >= {"path", "extract"} for item in spec.files)
+        assert all(item["name"] and set(item) <= {"name", "into", "extract", "url", "size"} for item in spec.files)
+        assert [str(i["name"] if isinstance(i, dict) else i) for i in written.get("files", ())] == [
+            i["name"] for i in spec.files
+        ]
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("portal", "dropbox", "portal 'dropbox' is not one of"),
-        ("dataset", "", "needs 'dataset'"),
+        ("portal", "dropbox", "portal 'dropbox' must be one of"),
+        ("dataset", "", "needs its stable id in 'dataset:'"),
         ("version", "", "needs 'version'"),
         ("terms_url", "http://example.org/terms", "refused URL"),
-        ("files", [{"path": "../escape.zip"}], "must be relative"),
-        ("files", [{"path": "/etc/passwd"}], "must be relative"),
-        ("files", [{"path": "a.zip", "url": "ext::sh -c id"}], "refused URL"),
-        ("kind", "svn", "kind 'svn' is not one of"),
+        ("files", [{"name": "../escape.zip"}], "must be a plain relative path"),
+        ("files", [{"name": "/etc/passwd"}], "must be a plain relative path"),
+        ("files", [{"name": "a.zip", "into": "../outside"}], "must be a plain relative path"),
+        ("files", [{"name": "a.zip", "url": "ext::sh -c id"}], "refused URL"),
+        ("files", [{"name": "a.zip", "url": "http://example.org/a.zip"}], "refused URL"),
+        ("files", [{"path": "a.zip"}], "each of 'files' is a name or a mapping of"),
+        ("kind", "svn", "kind 'svn' must be one of"),
     ],
 )
 def test_a_portal_entry_is_refused_when_unsafe_or_unpinned(tmp_path: Path, field: str, value, message: str) -> None:
