@@ -90,7 +90,9 @@ def test_only_a_few_blocks_are_skipped_and_each_says_why() -> None:
     skipped = [b for b in blocks if b.skip]
     assert {b.language for b in blocks} == {"bash", "python"}
     assert all(b.skip.strip() for b in skipped)
-    assert len(skipped) <= 5 and len(blocks) - len(skipped) >= 6, [(b.line, b.skip) for b in skipped]
+    # the network (3), the test's own commands, a mirror path, and the release section's blocks, which need a
+    # root with committed history (tests/release runs them on a demo root)
+    assert len(skipped) <= 8 and len(blocks) - len(skipped) >= 6, [(b.line, b.skip) for b in skipped]
 
 
 def test_the_readme_quotes_the_demo_counts(clone: tuple[Path, str]) -> None:
