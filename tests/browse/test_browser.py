@@ -11,6 +11,7 @@ from __future__ import annotations
 import html.parser
 import os
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -263,6 +264,11 @@ def test_static_export_opens_from_file_with_no_broken_link_or_image(driver, demo
     for name in visit:
         driver.get((out / name).as_uri())
         assert driver.find_element("tag name", "h1").is_displayed(), name
+        # thumbnails are loading="lazy": ask for every one now, then wait (bounded) for them to arrive
+        driver.execute_script("document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; })")
+        deadline = time.monotonic() + 15
+        while driver.find_elements("tag name", "img") and not _images_loaded(driver) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert _images_loaded(driver) or not driver.find_elements("tag name", "img"), name
         sheet = driver.execute_script("return document.styleSheets.length")
         assert sheet == 1, name

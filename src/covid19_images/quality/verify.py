@@ -240,6 +240,13 @@ def _walk(directory: Path) -> Iterable[Path]:
                 continue
 
 
+def _fetched_files(directory: Path) -> set[str]:
+    """The files a portal fetch put in ``directory`` (its marker lists them); empty for any other folder."""
+    from covid19_images.sources.portal.state import read_state
+
+    return {str(f) for entry in read_state(directory).entries.values() for f in entry.get("files", [])}
+
+
 def _scan_checkout(
     root: Path, name: str, directory: Path, referenced: set[str], reported: set[str], result: VerifyResult
 ) -> None:
@@ -247,6 +254,7 @@ def _scan_checkout(
     untracked = set(_git_lines(directory, "ls-files", "-z", "--others") or [])
     modified = set(_git_lines(directory, "diff", "--name-only", "-z") or [])
     tracked_set = set(tracked or [])
+    fetched = _fetched_files(directory) if tracked is None else set()
     for path in _walk(directory):
         relative_to_root = shown_path(path.relative_to(root).as_posix())
         if relative_to_root in referenced or relative_to_root in reported:
@@ -261,8 +269,10 @@ def _scan_checkout(
         if fmt not in IMAGE_LIKE:
             continue
         item = {"source": name, "path": relative_to_root, "format": fmt}
-        if tracked is None:
-            result.unreferenced.append({**item, "why": "in no row; folder is not a git checkout"})
+        if tracked is None and relative in fetched:
+            result.upstream_unused.append(item)  # a portal file its fetch put there, as a checkout's tracked file
+        elif tracked is None:
+            result.unreferenced.append({**item, "why": "in no row; neither a git checkout nor put there by a fetch"})
         elif relative in untracked or relative not in tracked_set:
             result.unreferenced.append({**item, "why": "untracked file in the checkout"})
         elif relative in modified:

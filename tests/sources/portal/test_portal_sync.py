@@ -112,3 +112,17 @@ def test_a_malformed_lock_line_is_named(line: str, says: str) -> None:
     data = f"# source: s\npath\tsize\tportal_hash\tsha256\tlocator\n{line}\n".encode()
     with pytest.raises(LockError, match=rf"locks/s.lock.tsv:3: .*{says}"):
         parse_lock(data, "locks/s.lock.tsv")
+
+
+def test_verify_treats_fetched_files_as_upstream_files_and_names_a_stray_one(portal_root: Path) -> None:
+    from covid19_images.quality.verify import verify
+
+    assert _cli(portal_root, "sync", "--update-portal", ZENODO_SOURCE, "--quiet").exit_code == 0
+    result = verify(portal_root, progress=False)
+    unused = {item["path"] for item in result.upstream_unused if item["source"] == ZENODO_SOURCE}
+    assert unused and all("/lung_mask/" in p or "infection_mask/" in p for p in unused)  # masks: in no row
+    assert not [item for item in result.unreferenced if item["source"] == ZENODO_SOURCE]
+    stray = source_dir(portal_root, ZENODO_SOURCE) / "ct_scans" / "stray.nii.gz"
+    shutil.copyfile(next(iter(sorted((source_dir(portal_root, ZENODO_SOURCE) / "lung_mask").iterdir()))), stray)
+    result = verify(portal_root, progress=False)
+    assert [item["path"] for item in result.unreferenced] == [f"datasets/{ZENODO_SOURCE}/ct_scans/stray.nii.gz"]
