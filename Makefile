@@ -2,6 +2,7 @@
 #   make demo   - sync upstream samples through local mirrors and load one image per source
 #                 (../shared/upstream where present, else the miniatures in the package; SHARED=DIR chooses)
 #   make test   - the whole test suite on the pinned environment (what CI runs)
+#   make notebooks - run notebooks/*.ipynb top to bottom (nbmake), on the root the demo built
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,9 +10,11 @@ STAMP := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | sha256s
 SHARED ?=
 DEMO_DIR ?= build/demo
 
-.PHONY: demo test lint env clean mutation
+.PHONY: demo test lint env clean mutation notebooks
 
-$(STAMP): constraints.txt pyproject.toml
+# No prerequisites: the stamp's name is the hash of constraints.txt + pyproject.toml, so a change of
+# their content names a new stamp, and a mere change of their times (a branch switch) reinstalls nothing.
+$(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
@@ -21,6 +24,9 @@ env: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m covid19_images.testing.demo $(if $(SHARED),--shared $(SHARED)) --workdir $(DEMO_DIR)
+
+notebooks: $(STAMP)
+	$(PY) -m pytest --nbmake notebooks -q -p no:cacheprovider
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

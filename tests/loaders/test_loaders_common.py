@@ -202,6 +202,14 @@ def test_bad_options_fail_fast_with_the_choices(xray_root: Path) -> None:
         make_options("xray", root=xray_root, labels=["covid"])
     with pytest.raises(ValueError, match="channels"):
         make_options("xray", root=xray_root, channels=4)
+    # a view spelled as upstream metadata spells it: named, with the right spelling and every view
+    with pytest.raises(ValueError, match=r"unknown view 'pa' \(did you mean 'PA'\?\); views are PA, AP, AP supine"):
+        make_options("xray", root=xray_root, views="pa")
+    with pytest.raises(ValueError, match=r"'L' \(did you mean 'lateral'\?\)"):
+        make_options("xray", root=xray_root, views=["PA", "L"])
+    with pytest.raises(ValueError, match=r"unknown view 'frontal'; views are PA"):
+        make_options("xray", root=xray_root, views="frontal")
+    assert make_options("xray", root=xray_root, views=("PA", "AP")).views == ("PA", "AP")
     with pytest.raises(ValueError, match="video_frames"):
         make_options("ultrasound", root=xray_root, video_frames=0)
     with pytest.raises(ValueError, match="xray, ct, ultrasound"):

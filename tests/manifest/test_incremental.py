@@ -491,3 +491,74 @@ def test_an_index_made_under_other_settings_is_not_reused(before: dict, after: d
     fresh = find_duplicates(frame, **settings)
     assert answer(find_duplicates(frame, **settings, index=old)) == answer(fresh)
     assert answer(fresh) != answer(find_duplicates(frame, **{"thumbnails": thumbnails, **before}))
+
+
+def _tampered(index, change: str):
+    """A copy of a stored index with one hostile or damaged change."""
+    from covid19_images.manifest.near_index import NearIndex
+
+    edges, fingerprints = index.edges.copy(), index.fingerprints.copy()
+    keys = list(fingerprints.index)
+    linked = set(edges["a"]) | set(edges["b"])
+    loners = [k for k in keys if k not in linked]
+    if change == "fake edge":  # two unrelated pictures declared near at a plausible distance
+        fake = {"a": loners[0], "b": loners[1], "distance": 3, "mse": float("nan"), "status": "near"}
+        edges = pd.concat([edges, pd.DataFrame([fake])], ignore_index=True)
+    elif change == "fake edge at its real distance":
+        from covid19_images.manifest.duplicates import hamming
+
+        real = hamming(fingerprints[loners[0]], fingerprints[loners[1]])
+        fake = {"a": loners[0], "b": loners[1], "distance": real, "mse": 0.0, "status": "near"}
+        edges = pd.concat([edges, pd.DataFrame([fake])], ignore_index=True)
+    elif change == "rejected turned near":
+        position = int(np.flatnonzero(edges["status"].to_numpy() == "rejected")[0])
+        edges.loc[position, "status"] = "near"
+    elif change == "bad distance value":
+        edges["distance"] = edges["distance"].astype(object)
+        edges.loc[0, "distance"] = "abc"
+    elif change == "unknown status":
+        edges.loc[0, "status"] = "maybe"
+    elif change == "bad fingerprint":
+        fingerprints.iloc[0] = "zz" * 32
+    elif change == "edge listed twice":
+        edges = pd.concat(
+            [
+                edges,
+                edges.iloc[[0]][["b", "a", "distance", "mse", "status"]].set_axis(
+                    ["a", "b", "distance", "mse", "status"], axis=1
+                ),
+            ],
+            ignore_index=True,
+        )
+    return NearIndex(fingerprints, edges, index.settings)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "fake edge",
+        "fake edge at its real distance",
+        "rejected turned near",
+        "bad distance value",
+        "unknown status",
+        "bad fingerprint",
+        "edge listed twice",
+    ],
+)
+def test_a_tampered_or_damaged_index_is_not_trusted_and_the_answer_is_a_fresh_search(change: str) -> None:
+    from covid19_images.manifest.duplicates import find_duplicates
+
+    frame = _random_frame(np.random.default_rng(11), 200)
+
+    def thumbnails(position: int) -> np.ndarray:
+        return np.full((4, 4), float(int(frame["image_id"].iat[position]) % 3 == 0))
+
+    fresh = find_duplicates(frame, thumbnails=thumbnails)
+    assert fresh.rejected and fresh.index is not None and not fresh.index.distrusted
+    again = find_duplicates(frame, thumbnails=thumbnails, index=_tampered(fresh.index, change))
+    assert list(again.groups) == list(fresh.groups)
+    assert sorted((e.a, e.b) for e in again.edges) == sorted((e.a, e.b) for e in fresh.edges)
+    assert again.index is not None and again.index.distrusted
+    pd.testing.assert_frame_equal(again.index.edges, fresh.index.edges)
+    # and the honest index is reused as it is
+    assert not find_duplicates(frame, thumbnails=thumbnails, index=fresh.index).index.distrusted

@@ -14,24 +14,11 @@ so the bytes are deterministic.
 from __future__ import annotations
 
 from covid19_images.export.common import ExportRequest, chunks, iter_payloads
+from covid19_images.export.schema import TFRECORD_COLUMNS
 from covid19_images.loaders._select import Selection
 
-#: manifest columns copied into every record as ``meta/<column>`` bytes features
-COLUMNS = (
-    "source",
-    "source_commit",
-    "path",
-    "modality",
-    "view",
-    "label_detail",
-    "patient_id",
-    "sex",
-    "age",
-    "license",
-    "split_group",
-    "split",
-    "sha256",
-)
+#: manifest columns copied into every record as ``meta/<column>`` bytes features (declared with the schema)
+COLUMNS = TFRECORD_COLUMNS
 
 
 def tfrecord_name(split: str, number: int, total: int) -> str:

@@ -49,17 +49,19 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_manifest(root: str | os.PathLike | None = None) -> pd.DataFrame:
+def load_manifest(root: str | os.PathLike | None = None, *, version: str | None = None) -> pd.DataFrame:
     """The unified manifest as a DataFrame: one row per file.
 
     Args:
         root: the data root; default ``$COVID19_IMAGES_ROOT``, else this checkout, else cwd.
+        version: a release (tag) of the root: its manifest, read from git
+            (:func:`covid19_images.manifest.versions.manifest_at`).
 
     Columns are strings except ``width``/``height``/``frames`` (nullable Int64) and ``age``
     (float, NaN if unknown); manifests/README.md documents each.
     """
     warn_medical()
-    return read_manifest_typed(root)
+    return read_manifest_typed(root, version=version)
 
 
 def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:

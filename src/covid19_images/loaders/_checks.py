@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from covid19_images.core.schema import LABELS, SPLITS
+from covid19_images.core.vocab import VIEW_VOCABULARY, harmonise_view
 
 #: Largest image side accepted for ``image_size``.
 MAX_IMAGE_SIDE = 16384
@@ -95,6 +96,17 @@ def _labels(value: Any, name: str) -> tuple[str, ...] | None:
     for label in names or ():
         if label not in LABELS:
             raise ValueError(f"unknown label {label!r}; labels are {', '.join(LABELS)} (or 'all')")
+    return names
+
+
+def _views(value: Any, name: str) -> tuple[str, ...] | None:
+    """Views as the manifest spells them; a near miss (``"pa"``, ``"L"``) is named with the right one."""
+    names = _names(value, name)
+    for view in names or ():
+        if view not in VIEW_VOCABULARY:
+            meant = harmonise_view(view)
+            hint = f" (did you mean {meant!r}?)" if meant != "unknown" else ""
+            raise ValueError(f"unknown view {view!r}{hint}; views are {', '.join(VIEW_VOCABULARY)}")
     return names
 
 

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 _NUMERIC_INT = ("width", "height", "frames")
 
 
-def read_manifest_typed(root: Any = None) -> pd.DataFrame:
-    """The manifest with numeric columns typed; a clear error if there is none yet."""
+def read_manifest_typed(root: Any = None, *, version: str | None = None) -> pd.DataFrame:
+    """The manifest (or release ``version``'s, read from git) with numeric columns typed; a clear error if none."""
     import pandas as pd
 
     from covid19_images.core.paths import find_root
@@ -25,7 +25,12 @@ def read_manifest_typed(root: Any = None) -> pd.DataFrame:
     from covid19_images.sources.registry import DATASETS_DIR, REGISTRY_FILE
 
     base = find_root(root)
-    frame = read_manifest(base)
+    if version is not None:
+        from covid19_images.manifest.versions import manifest_at
+
+        frame = manifest_at(base, version)
+    else:
+        frame = read_manifest(base)
     if frame is None:
         datasets = base / DATASETS_DIR
         present = sorted(
@@ -55,11 +60,61 @@ def read_manifest_typed(root: Any = None) -> pd.DataFrame:
     return frame
 
 
+class ManifestChanged(RuntimeError):
+    """The manifest a loader was built from is no longer the one on disk (a sync ran since)."""
+
+
+class ManifestStamp:
+    """What the manifest file was (inode, size, modification time) when a loader read it.
+
+    A sync that swaps two files' contents rewrites the manifest; a loader built before it
+    would serve the new pixels under the old labels. Items read from the files (not from a
+    pixel cache, which holds the old pixels) call :meth:`check` first: one ``stat`` per item,
+    and a hash of the manifest only when the file was replaced (same bytes: carry on).
+    """
+
+    def __init__(self, root: Any) -> None:
+        from covid19_images.core.paths import find_root
+        from covid19_images.manifest.build import MANIFEST_FILE
+
+        self.path = find_root(root) / MANIFEST_FILE
+        self.seen = self._now()
+        self.digest = self._digest()
+
+    def _digest(self) -> str | None:
+        import hashlib
+
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    def _now(self) -> tuple[int, int, int] | None:
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return info.st_ino, info.st_size, info.st_mtime_ns
+
+    def check(self) -> None:
+        now = self._now()
+        if now == self.seen:
+            return
+        if self._digest() == self.digest:  # rewritten with the same bytes (a sync that changed nothing)
+            self.seen = now
+            return
+        raise ManifestChanged(
+            f"{self.path} changed since this loader was built (a sync ran?): its files may no longer be the "
+            "pictures its labels describe; build the loader again"
+        )
+
+
 def selection_for(options: Options, *, split: str | object | None = ...) -> Selection:
     """Read the manifest, select the items and prove their files are on disk."""
     from covid19_images.loaders._select import check_available, select
 
-    manifest = read_manifest_typed(options.root)
+    stamp = ManifestStamp(options.root)  # before reading: a change during the read is noticed too
+    manifest = read_manifest_typed(options.root, version=options.version)
     if split is not ...:
         from dataclasses import replace
 
@@ -67,6 +122,15 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
     from covid19_images.loaders.tasks import needs_task_selection, select_for_task
 
     selection = (select_for_task if needs_task_selection(options) else select)(manifest, options)
+    if options.version is not None:  # a release's rows are only its rows on the commits it pins
+        from covid19_images.sync.versions import require_version_checkouts
+
+        require_version_checkouts(selection.root, options.version, set(selection.items["source"]))
+    from covid19_images.loaders._portal import serve_fetched
+
+    selection = serve_fetched(selection, only_fetched=options.only_fetched)
     if options.check_files:
         check_available(selection)
-    return selection
+    from dataclasses import replace as with_stamp
+
+    return with_stamp(selection, stamp=stamp)

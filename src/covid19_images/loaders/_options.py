@@ -41,6 +41,7 @@ from covid19_images.loaders._checks import (
     _split,
     _splits,
     _video_frames,
+    _views,
     image_size_tuple,
     whole_number,
 )
@@ -115,7 +116,10 @@ class Options:
         None, "str | Iterable[str] | None", "only these sources (registry names).", _names
     )
     views: tuple[str, ...] | None = option(
-        None, "str | Iterable[str] | None", 'only these views ("PA", "AP", "L", "axial", ...).', _names
+        None,
+        "str | Iterable[str] | None",
+        'only these views ("PA", "AP", "AP supine", "lateral", "axial", "convex", ...; manifests/README.md).',
+        _views,
     )
     licenses: tuple[str, ...] | None = option(
         None, "str | Iterable[str] | None", "only these licence ids (manifest ``license`` column).", _names
@@ -160,6 +164,21 @@ class Options:
         True,
         "bool",
         "stat every file at construction and fail with the fetch command when a source is not checked out.",
+        _flag,
+    )
+    version: str | None = option(
+        None,
+        "str | None",
+        'a release of the root (its tag, e.g. "2026.12"): serve the rows, labels and splits that release tagged, '
+        "read from git; refused, with the commands to run, unless every source served is checked out at the "
+        "commit the release pins (``covid19-images status --version``).",
+        _optional_name,
+    )
+    only_fetched: bool = option(
+        False,
+        "bool",
+        "serve the images of portal sources that are fetched here and leave out the others (with a warning "
+        "per source); by default a selection holding unfetched portal images is refused with the fetch command.",
         _flag,
     )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,8 @@ class Selection:
     items: pd.DataFrame
     classes: tuple[str, ...]
     root: Path
+    #: the manifest file as it was when the items were read (``loaders._manifest.ManifestStamp``), or None
+    stamp: Any = None
 
     def __len__(self) -> int:
         return len(self.items)

@@ -83,7 +83,12 @@ def finding_terms(finding: str) -> list[int] | None:
 def _annotations(options: Options) -> pd.DataFrame:
     from covid19_images.manifest.annotations import ANNOTATIONS_FILE, read_annotations
 
-    frame = read_annotations(options.root)
+    if options.version is not None:
+        from covid19_images.manifest.versions import annotations_at
+
+        frame = annotations_at(options.root, options.version)
+    else:
+        frame = read_annotations(options.root)
     if frame is None:
         raise NoItemsError(
             f"task={options.task!r} needs {options.root / ANNOTATIONS_FILE}, which does not exist yet: "

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from covid19_images.core.annotation import ANNOTATION_COLUMNS, Annotation
 from covid19_images.core.licenses import normalise_license
+from covid19_images.core.progress import show_progress
 from covid19_images.core.schema import Problem, parse_extra
 from covid19_images.manifest import integrity
 from covid19_images.manifest.integrity import DamagedManifest
@@ -71,6 +72,11 @@ def read_annotations(root: Path) -> pd.DataFrame | None:
         return None
     data = path.read_bytes()
     integrity.check(path, data)
+    return annotations_from_bytes(data)
+
+
+def annotations_from_bytes(data: bytes) -> pd.DataFrame:
+    """Checked ``annotations.csv`` bytes as the frame :func:`read_annotations` returns."""
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
     absent = [name for name in ANNOTATION_COLUMNS if name not in frame.columns]
     for name in absent:
@@ -174,7 +180,7 @@ def join_annotations(
     done: set[str] = set()
     hashes: dict[Path, str] = {}
     specs = [s for s in registry.values() if s.name in commits]
-    for spec in tqdm(specs, desc="joining annotations", unit="source", disable=not progress):
+    for spec in tqdm(specs, desc="joining annotations", unit="source", disable=not show_progress(progress)):
         read = reader_for(spec)
         if read is None:
             continue

@@ -40,6 +40,7 @@ from covid19_images.manifest.io import (
     write_atomic,
 )
 from covid19_images.manifest.near_index import NearIndex
+from covid19_images.manifest.reviews import REVIEWS_FILE, read_reviews
 from covid19_images.manifest.source_build import (
     ROW_COLUMNS,
     ParserFailed,
@@ -50,6 +51,7 @@ from covid19_images.manifest.source_build import (
 )
 from covid19_images.manifest.source_cache import SourceCache, SourceEntry, checkout_is_clean, source_key
 from covid19_images.manifest.splits import assign_splits
+from covid19_images.sources.portal.state import Presence, presence
 from covid19_images.sources.registry import SourceSpec
 
 __all__ = [
@@ -110,6 +112,17 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
             result.cache.save(cache_dir, digest)
 
 
+def _unfetched_message(name: str, fetched: Presence, kept: int) -> str:
+    """Why a portal source was not read, and the command that changes it; its committed rows stay."""
+    if not fetched.total:
+        what = f"no lock yet; a maintainer pins it with `covid19-images sync --update-portal {name}`"
+    elif fetched.fetched:
+        what = f"partly fetched ({fetched.fetched} of {fetched.total} files); run `covid19-images fetch {name}`"
+    else:
+        what = f"not fetched; run `covid19-images fetch {name}`"
+    return what + (f" (kept its {kept} rows from the previous manifest)" if kept else "")
+
+
 def _is_checked_out(directory: Path) -> bool:
     return directory.is_dir() and any(p.name != ".git" for p in directory.iterdir())
 
@@ -167,7 +180,13 @@ def build_manifest(
             )
             parts.append(old)
             continue
-        if not _is_checked_out(directory):
+        fetched = presence(root, spec.name) if spec.is_portal else None
+        if fetched is not None and not fetched.complete:
+            old = _rows_of(previous, spec.name)
+            problems.append(Problem(spec.name, _unfetched_message(spec.name, fetched, len(old))))
+            parts.append(old)
+            continue
+        if fetched is None and not _is_checked_out(directory):
             old = _rows_of(previous, spec.name)
             problems.append(
                 Problem(
@@ -179,9 +198,10 @@ def build_manifest(
             )
             parts.append(old)
             continue
-        commit = head_commit(directory)
+        commit = fetched.digest if fetched is not None else head_commit(directory)
         commits[spec.name] = commit
-        key = source_key(spec, commit) if commit and cache_dir is not None and checkout_is_clean(directory) else ""
+        clean = fetched is not None or checkout_is_clean(directory)
+        key = source_key(spec, commit) if commit and cache_dir is not None and clean else ""
         entry = cache.entries.get(spec.name)
         old = _rows_of(previous, spec.name)
         if key and entry is not None and entry.key == key and entry.rows == len(old):
@@ -213,7 +233,10 @@ def build_manifest(
 
     privacy.redact_problems(problems, secrets)
     checkpoint("build.privacy-checked")
-    if reused and len(reused) == len(registry) and set(previous["source"]) == set(reused):
+    reviews = read_reviews(root)
+    fresh_cache.reviews_sha256 = reviews.digest
+    same_reviews = cache.reviews_sha256 == reviews.digest
+    if reused and len(reused) == len(registry) and set(previous["source"]) == set(reused) and same_reviews:
         # nothing changed anywhere: the previous manifest is exactly what a rebuild would give
         fresh_cache.manifest_sha256 = cache.manifest_sha256
         manifest = previous[list(MANIFEST_COLUMNS)].reset_index(drop=True)
@@ -221,13 +244,17 @@ def build_manifest(
         return BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, True, annotations)
     frames = [f[list(ROW_COLUMNS)] for f in parts if not f.empty]
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
-    manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).fillna("").astype(object)
+    manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).astype(object).fillna("")
     index = None
     if not manifest.empty:
-        stored = NearIndex.load(cache_dir, _index_settings()) if use_cache else None
-        duplicates = find_duplicates(manifest, root, index=stored)
+        stored = NearIndex.load(cache_dir, index_settings()) if use_cache else None
+        duplicates = find_duplicates(manifest, root, index=stored, reviews=reviews)
         manifest["dup_group"] = duplicates.groups
+        problems.extend(_reviews_overridden(manifest, duplicates.overruled))
         index = duplicates.index
+        if index is not None and index.distrusted:
+            message = f"the stored near-duplicate index was not reused ({index.distrusted}); searched afresh"
+            problems.append(Problem("", message, level="warning"))
         assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress)
@@ -249,7 +276,23 @@ def _join_annotations(
     return annotations
 
 
-def _index_settings() -> dict:
+def _reviews_overridden(manifest: pd.DataFrame, overruled: list) -> list[Problem]:
+    """A pair reviewed as different that other copies still join: say so (the review cannot cut them apart)."""
+    found = []
+    groups = manifest["dup_group"].to_numpy()
+    for edge in overruled:
+        a, b = manifest.iloc[edge.a], manifest.iloc[edge.b]
+        if groups[edge.a] and groups[edge.a] == groups[edge.b]:
+            message = (
+                f"reviewed as different pictures ({REVIEWS_FILE}) from {b['source']} {b['path']}, but other "
+                f"copies still join them in duplicate group {groups[edge.a]}"
+            )
+            inside = str(a["path"]).split("/", 2)[-1]  # problems name files inside datasets/<source>/
+            found.append(Problem(str(a["source"]), message, path=inside, level="info"))
+    return found
+
+
+def index_settings() -> dict:
     from covid19_images.manifest.duplicates import _settings
 
     return _settings(NEAR_ACCEPT, NEAR_CANDIDATE, CONFIRM_MSE, True)  # the build decodes files: confirmed

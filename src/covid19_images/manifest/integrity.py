@@ -6,9 +6,12 @@ was edited by hand must never load silently. Every write of ``manifest.csv`` fir
 ``manifest.csv.integrity`` (JSON: sha256 and row count of the new manifest, plus those of
 the manifest it replaces, so a sync killed between the two renames still leaves a pair
 that checks). Readers refuse a manifest that matches neither with :class:`DamagedManifest`
-naming the file and what is wrong. A manifest without a record (older roots, hand-made
-test roots) is still checked for what damage looks like from the text: conflict markers
-and rows whose field count differs from the header's.
+naming the file and what is wrong. A missing record is not "no check": deleting the record
+and then editing the file would otherwise be served silently, so readers refuse a manifest
+without one (:class:`MissingRecord`, with the command that writes it). Only sync, which
+rebuilds the file from the checkouts, reads a record-less manifest (``missing_ok``), after
+the checks the text alone allows: conflict markers and rows whose field count differs from
+the header's.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ _MARKERS = (b"<<<<<<< ", b"<<<<<<<\n", b"=======\n", b">>>>>>> ", b">>>>>>>\n", 
 
 class DamagedManifest(ValueError):
     """The manifest on disk is not one that a sync wrote; the message names it and says why."""
+
+
+class MissingRecord(DamagedManifest):
+    """The manifest has no integrity record, so nothing tells an edited file from a synced one."""
 
 
 def record_path(manifest: Path) -> Path:
@@ -82,8 +89,19 @@ def _text_damage(data: bytes) -> str | None:
     return None
 
 
-def check(manifest: Path, data: bytes) -> None:
-    """Raise :class:`DamagedManifest` unless ``data`` (the bytes of ``manifest``) is a manifest a sync wrote."""
+#: ``check``'s default: read the integrity record beside the manifest on disk
+ON_DISK = object()
+
+
+def check(manifest: Path, data: bytes, record_text: str | object | None = ON_DISK, *, missing_ok: bool = False) -> None:
+    """Raise :class:`DamagedManifest` unless ``data`` (the bytes of ``manifest``) is a manifest a sync wrote.
+
+    ``record_text`` is the integrity record to check against when it does not come from disk
+    (a released version read from git: :mod:`covid19_images.manifest.versions`; git's own object
+    hashes already prove a tagged file unchanged, so None, a tag without a record, is accepted).
+    On disk, a missing record raises :class:`MissingRecord` unless ``missing_ok`` (sync's own
+    reading of the file it is about to rebuild: the text checks still apply).
+    """
     fix = (
         "restore it (`git checkout -- manifests/`) or rebuild it with `covid19-images sync --offline` "
         "(which keeps the damaged file aside)"
@@ -92,9 +110,19 @@ def check(manifest: Path, data: bytes) -> None:
     if damage:
         raise DamagedManifest(f"{manifest} is damaged: {damage}; {fix}")
     try:
-        record = json.loads(record_path(manifest).read_text(encoding="utf-8"))
+        if record_text is ON_DISK:
+            record_text = record_path(manifest).read_text(encoding="utf-8")
+        if record_text is None:
+            return
+        record = json.loads(record_text)  # type: ignore[arg-type]
     except FileNotFoundError:
-        return
+        if missing_ok:
+            return
+        raise MissingRecord(
+            f"{manifest} has no integrity record ({record_path(manifest).name}): nothing shows whether it was "
+            "edited since the last sync, so it is not used; run `covid19-images sync --offline` to rebuild it "
+            "from the checkouts and record it (or `git checkout -- manifests/` if the record was deleted)"
+        ) from None
     except (OSError, ValueError) as err:
         raise DamagedManifest(
             f"{record_path(manifest)} (integrity record of {manifest}) is unreadable: {err}; {fix}"

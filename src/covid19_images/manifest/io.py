@@ -56,13 +56,24 @@ def _read_strings(data: bytes) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
 
 
-def read_manifest(root: Path) -> pd.DataFrame | None:
-    """The manifest as strings (``""`` for blank), or None if there is none yet."""
+def read_manifest(root: Path, *, missing_record_ok: bool = False) -> pd.DataFrame | None:
+    """The manifest as strings (``""`` for blank), or None if there is none yet.
+
+    ``missing_record_ok`` is for sync (which rebuilds the file) and ``status`` (which counts
+    rows): every other reader refuses a manifest without its integrity record.
+    """
     path = Path(root) / MANIFEST_FILE
     if not path.is_file():
         return None
     data = path.read_bytes()
-    integrity.check(path, data)  # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
+    integrity.check(
+        path, data, missing_ok=missing_record_ok
+    )  # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
+    return manifest_from_bytes(data)
+
+
+def manifest_from_bytes(data: bytes) -> pd.DataFrame:
+    """A checked manifest's bytes as the frame :func:`read_manifest` returns (columns in schema order)."""
     frame = _read_strings(data)
     for column in MANIFEST_COLUMNS:
         if column not in frame.columns:

@@ -132,6 +132,8 @@ class NearIndex:
     fingerprints: pd.Series  # index: key, values: phash
     edges: pd.DataFrame
     settings: dict
+    #: why a stored index was not reused although its settings matched ("" when it was, or none existed)
+    distrusted: str = ""
 
     @classmethod
     def empty(cls, settings: dict) -> NearIndex:
@@ -171,3 +173,53 @@ def _sorted_pairs(
     a, b, d = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
     order = np.lexsort((b, a))
     return a[order], b[order], d[order]
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def stored_index_problem(index: NearIndex, accept: int, candidate: int, confirm_mse: float) -> str | None:
+    """Why a stored index disagrees with what it summarises, or None when it can be reused.
+
+    The index is an input like any other (a file in the git folder that anyone can edit or
+    damage): every fingerprint must be a 256-bit hash that its key starts with, every edge
+    must join two fingerprints of the index at the distance their hashes really have (within
+    the search radius), once, and its outcome must be the one the settings give for that
+    distance and pixel check. What cannot be re-derived cheaply (a pair missing from the
+    index) is ``verify``'s job, which searches afresh.
+    """
+    keys, phashes = index.fingerprints.index, index.fingerprints.to_numpy()
+    for key, value in zip(keys, phashes, strict=True):
+        if not (isinstance(value, str) and len(value) == PHASH_HEX and _HEX.issuperset(value)):
+            return f"fingerprint {str(key)[:16]}… is not a {PHASH_BITS}-bit hash"
+        if not (isinstance(key, str) and key.startswith(value)):
+            return f"fingerprint key {str(key)[:16]}… does not start with its hash"
+    if not keys.is_unique:
+        return "a fingerprint is listed twice"
+    edges = index.edges
+    if list(edges.columns) != list(EDGE_COLUMNS):
+        return f"edge columns {list(edges.columns)} are not {list(EDGE_COLUMNS)}"
+    if edges.empty:
+        return None
+    known = pd.Series(phashes, index=keys)
+    if not (edges["a"].isin(keys).all() and edges["b"].isin(keys).all()):
+        return "an edge names a fingerprint the index does not hold"
+    pairs = pd.DataFrame({"low": edges[["a", "b"]].min(axis=1), "high": edges[["a", "b"]].max(axis=1)})
+    if (pairs["low"] == pairs["high"]).any() or pairs.duplicated().any():
+        return "an edge joins a fingerprint to itself, or is listed twice"
+    words_a = packed_bits(known.reindex(edges["a"]).tolist())
+    words_b = packed_bits(known.reindex(edges["b"]).tolist())
+    real = _POPCOUNT[words_a ^ words_b].sum(axis=1).astype(np.int64)
+    stated = pd.to_numeric(edges["distance"], errors="coerce").to_numpy(dtype=float)
+    if not np.array_equal(real.astype(float), stated) or (real > max(accept, candidate)).any():
+        return "an edge's distance is not the distance between its hashes"
+    status = edges["status"].astype(object).to_numpy()
+    mse = pd.to_numeric(edges["mse"], errors="coerce").to_numpy(dtype=float)
+    close = real <= accept
+    checked = ~np.isnan(mse)
+    expected = np.where(
+        close, "near", np.where(~checked, "unconfirmed", np.where(mse <= confirm_mse, "near", "rejected"))
+    )
+    if not np.array_equal(status, expected.astype(object)) or (close & checked).any():
+        return "an edge's outcome is not what its distance and pixel check give"
+    return None

@@ -1,7 +1,8 @@
 """What lets an unchanged source cost nothing: its cache key, and the cache kept between syncs.
 
 A source's rows and problems are a pure function of its checkout (the commit, when the working
-tree is clean), the code that parses and probes it, and its registry entry. When all three match
+tree is clean), the code that parses and probes it, its registry entry and the settings the
+environment gives (decode budgets, pseudonym key). When all three match
 what the previous build recorded, that build's rows (still in the manifest it wrote) and
 problems are reused without reading one file of the source.
 
@@ -23,7 +24,9 @@ from pathlib import Path
 
 import git
 
+from covid19_images.core.pseudonyms import pseudonym_key
 from covid19_images.core.schema import MANIFEST_COLUMNS, Problem
+from covid19_images.imaging.budget import budget_settings
 from covid19_images.sources.registry import SourceSpec
 
 #: Bump when a cached entry's meaning changes without the code hash noticing.
@@ -46,10 +49,17 @@ def code_hash() -> str:
     return digest.hexdigest()
 
 
+def settings_fingerprint() -> str:
+    """What the environment contributes to a source's rows: the decode budgets (which files are
+    refused) and the pseudonym key (hashed: the patient ids). A change re-reads every source."""
+    key = hashlib.sha256(pseudonym_key()).hexdigest()
+    return json.dumps({**budget_settings(), "pseudonym_key_sha256": key}, sort_keys=True)
+
+
 def source_key(spec: SourceSpec, commit: str) -> str:
-    """The cache key of one source at one commit: commit + code + registry entry + schema."""
+    """The cache key of one source at one commit: commit + code + registry entry + schema + settings."""
     entry = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
-    parts = [str(CACHE_VERSION), commit, code_hash(), entry, ",".join(MANIFEST_COLUMNS)]
+    parts = [str(CACHE_VERSION), commit, code_hash(), entry, ",".join(MANIFEST_COLUMNS), settings_fingerprint()]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
@@ -83,6 +93,9 @@ class SourceCache:
 
     manifest_sha256: str = ""
     entries: dict[str, SourceEntry] = field(default_factory=dict)
+    #: SHA-256 of manifests/reviewed-pairs.csv the manifest was built with ("" = none): a new
+    #: review changes duplicate groups without any source changing
+    reviews_sha256: str = ""
 
     @classmethod
     def load(cls, directory: Path, manifest_file: Path) -> SourceCache:
@@ -98,9 +111,10 @@ class SourceCache:
                 name: SourceEntry(item["key"], int(item["rows"]), [Problem(**p) for p in item["problems"]])
                 for name, item in data["sources"].items()
             }
+            reviews = str(data.get("reviews_sha256", ""))
         except (OSError, ValueError, KeyError, TypeError):
             return cls()
-        return cls(digest, entries)
+        return cls(digest, entries, reviews)
 
     def save(self, directory: Path, manifest_sha256: str) -> None:
         """Record the entries as belonging to the manifest whose bytes hash to ``manifest_sha256``."""
@@ -108,6 +122,7 @@ class SourceCache:
         data = {
             "version": CACHE_VERSION,
             "manifest_sha256": manifest_sha256,
+            "reviews_sha256": self.reviews_sha256,
             "sources": {
                 name: {"key": e.key, "rows": e.rows, "problems": [dataclasses.asdict(p) for p in e.problems]}
                 for name, e in sorted(self.entries.items())

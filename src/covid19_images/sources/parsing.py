@@ -20,6 +20,7 @@ import pandas as pd
 from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative, shown_path
 from covid19_images.core.schema import Problem
 from covid19_images.core.vocab import harmonise_finding
+from covid19_images.sources.portal.state import MARKER as FETCH_MARKER
 from covid19_images.sources.spec import SourceSpec
 
 
@@ -173,7 +174,7 @@ def list_files(directory: Path) -> FileList:
         except OSError:
             continue
         for entry in entries:
-            if entry.name == ".git":
+            if entry.name == ".git" or (not prefix and entry.name == FETCH_MARKER):
                 continue
             relative = f"{prefix}/{entry.name}" if prefix else entry.name
             try:

@@ -30,6 +30,19 @@ class SourceSpec:
     lfs: bool = False
     pending: bool = False
     options: dict = field(default_factory=dict, hash=False, compare=False)
+    #: ``git`` (a submodule) or ``portal`` (fetched on demand, pinned by ``manifests/locks/<name>.lock.tsv``)
+    kind: str = "git"
+    #: portal sources only: which portal, the dataset's stable id there, its pinned version,
+    #: the terms a user must accept, and the files or series to fetch (``sources.portal``)
+    portal: str = ""
+    dataset: str = ""
+    version: str = ""
+    terms_url: str = ""
+    files: tuple = field(default=(), hash=False, compare=False)
+
+    @property
+    def is_portal(self) -> bool:
+        return self.kind == "portal"
 
     @property
     def path(self) -> str:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from covid19_images.core.atomic import remove_temporaries, write_atomic
 from covid19_images.core.failpoints import checkpoint
+from covid19_images.imaging.budget import budget_settings
 from covid19_images.manifest.annotations import ANNOTATIONS_FILE
 from covid19_images.manifest.build import (
     MANIFEST_FILE,
@@ -34,6 +35,7 @@ from covid19_images.manifest.build import (
 )
 from covid19_images.manifest.diff import SourceChange, diff_manifests
 from covid19_images.manifest.integrity import record_path
+from covid19_images.manifest.reviews import REVIEWS_FILE
 from covid19_images.manifest.source_cache import cache_dir_of
 from covid19_images.manifest.splits import SplitMove, explain_split_moves, format_split_moves
 from covid19_images.sources.git import (
@@ -44,8 +46,11 @@ from covid19_images.sources.git import (
     open_repo,
     update_source,
 )
+from covid19_images.sources.portal.lock import lock_path
+from covid19_images.sources.portal.state import presence
 from covid19_images.sources.registry import load_registry
 from covid19_images.sources.transport import git_environment
+from covid19_images.sync.record import SYNC_RECORD_FILE, write_sync_record
 from covid19_images.sync.shrink import Shrink, find_shrinks, restore_checkout
 
 LOCK_NAME = "covid19-images-sync.lock"  # kept in the root's git dir: never shows up as an untracked file
@@ -197,8 +202,13 @@ def _pin(repo: git.Repo, path: str) -> str | None:
 
 def _previous_manifest(root: Path, notes: list[str]) -> pd.DataFrame | None:
     """The current manifest, or None if there is none or it is unreadable (kept aside, not lost)."""
+    if not record_path(root / MANIFEST_FILE).is_file() and (root / MANIFEST_FILE).is_file():
+        notes.append(
+            f"{MANIFEST_FILE} had no integrity record: used it as the previous manifest after the checks its "
+            "text allows, and recorded the manifest written now"
+        )
     try:
-        return read_manifest(root)
+        return read_manifest(root, missing_record_ok=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
         aside = (root / MANIFEST_FILE).with_name(f"manifest.unreadable-{time.strftime('%Y%m%dT%H%M%S')}.csv")
         shutil.copy2(root / MANIFEST_FILE, aside)
@@ -257,8 +267,10 @@ def sync(
     Raises:
         UnknownSourceError: a name in ``sources`` is not in the registry.
         SyncBusy: another sync holds the root's lock and ``wait`` is false.
+        InvalidSetting: a ``COVID19_IMAGES_MAX_*`` budget variable is not a positive whole number.
     """
     root = Path(root).resolve()
+    budget_settings()  # InvalidSetting before anything is read: a bad value would drop whole sources
     registry = load_registry(root)
     unknown = [s for s in sources if s not in registry]
     if unknown:
@@ -277,6 +289,8 @@ def sync(
                 report.updates.append(SourceUpdate(name, None, None, "refused", reason))
             refused_names = {name for name, _ in refusals}
             for spec in selected:
+                if spec.is_portal:
+                    continue  # pinned by its lock, not by a gitlink: see _portal_updates
                 if spec.name in refused_names:
                     keep.add(spec.name)
                     continue
@@ -295,6 +309,7 @@ def sync(
                     keep.add(spec.name)
                 checkpoint("sync.source-done")
         previous = _previous_manifest(root, report.notes)
+        report.updates += _portal_updates(root, [s for s in selected if s.is_portal], previous, offline)
         cache_dir = cache_dir_of(root)
         report.build = build_manifest(
             root, registry, previous, progress=progress, keep=keep, cache_dir=cache_dir, rebuild=rebuild
@@ -310,6 +325,7 @@ def sync(
             report.changes = diff_manifests(previous, report.build.manifest)
             report.split_moves = explain_split_moves(previous, report.build.manifest)
         write_manifest(root, report.build, cache_dir)
+        write_sync_record(root, report)
         checkpoint("sync.written")
         if commit:
             report.committed = _commit(repo, root, env, report)
@@ -319,6 +335,27 @@ def sync(
         _lock_paths(root)[1].unlink(missing_ok=True)
         lock.release()
     return report
+
+
+def _portal_updates(root: Path, specs: list, previous: pd.DataFrame | None, offline: bool) -> list[SourceUpdate]:
+    """A portal source's "commit" is its lock's digest: old (the manifest's) -> new (the lock on disk).
+
+    Sync itself never downloads (``fetch`` and ``sync --update-portal`` do); it reports what
+    the lock says and whether the content is here.
+    """
+    updates = []
+    for spec in specs:
+        rows = previous[previous["source"] == spec.name] if previous is not None else None
+        commits = sorted({c for c in rows["source_commit"] if c}) if rows is not None else []
+        old = commits[0] if commits else None
+        fetched = presence(root, spec.name)
+        new = fetched.digest or None
+        if offline and old == new:
+            continue
+        status = "added" if old is None and new else "updated" if old != new else "unchanged"
+        message = "" if fetched.complete else f"not fetched here: `covid19-images fetch {spec.name}`"
+        updates.append(SourceUpdate(spec.name, old, new, status, message))
+    return updates
 
 
 def _refuse_shrinks(root, registry, report: SyncReport, previous, shrinks: list[Shrink], keep: set[str]) -> None:
@@ -342,9 +379,16 @@ def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport)
     tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
     record = record_path(Path(MANIFEST_FILE)).as_posix()
     annotations_record = record_path(Path(ANNOTATIONS_FILE)).as_posix()
-    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, annotations_record]
+    # the reviewed duplicate pairs the groups were built with belong to the same commit
+    paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, annotations_record, SYNC_RECORD_FILE, REVIEWS_FILE]
     paths += [] if tampered else [".gitmodules"]
-    paths += [f"datasets/{u.name}" for u in report.updates if u.status in ("added", "updated", "unchanged")]
+    portal = {u.name for u in report.updates if (root / lock_path(Path("."), u.name)).exists()}
+    paths += [lock_path(Path("."), name).as_posix() for name in sorted(portal)]
+    paths += [
+        f"datasets/{u.name}"
+        for u in report.updates
+        if u.status in ("added", "updated", "unchanged") and u.name not in portal
+    ]
     paths = [p for p in paths if (root / p).exists()]
     repo.git.add("--", *paths)
     checkpoint("commit.staged")

@@ -91,11 +91,12 @@ def test_show_batch_runs(dls) -> None:
     dls.show_batch(max_n=4)
 
 
-@pytest.mark.parametrize("split", ["val", "test"])
-def test_a_single_split_is_refused_with_the_reason(root: Path, split: str) -> None:
-    # DataLoaders hold train and valid together; asking for one split cannot be honoured
-    with pytest.raises(ValueError, match="test_dl"):
+@pytest.mark.parametrize("split", ["val", "test", None])
+def test_a_single_split_is_refused_with_the_reason(root: Path, split: str | None) -> None:
+    # DataLoaders hold train and valid together; asking for one split (or every row) cannot be honoured
+    with pytest.raises(ValueError, match="test_dl") as info:
         load_covid_xray("fastai", root=root, split=split)
+    assert f"split={split!r}" in str(info.value)
 
 
 def test_missing_fastai_names_the_extra(root: Path) -> None:

@@ -256,3 +256,77 @@ def test_row_filters_are_refused_with_shards(shards: Path) -> None:
         load_covid_xray("torch", shards=shards, sources=["darshan-xray"])
     with pytest.raises(ValueError, match="unknown split"):
         load_covid_xray("torch", shards=shards, split="nope")
+
+
+LAUNCHED = r"""
+import json, os, sys
+import torch
+import torch.distributed as dist
+from covid19_images import load_covid_xray
+
+
+def run(rank, world, shards, out, context):
+    dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=world)
+    ds = load_covid_xray("torch", shards=shards, split="train", with_id=True, seed=5)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context=context)
+    ids = [i for batch in loader for i in batch[2]]
+    even = load_covid_xray("torch", shards=shards, split="train", with_id=True, seed=5, equalize="pad")
+    steps = len(list(torch.utils.data.DataLoader(even, batch_size=4, num_workers=2, multiprocessing_context=context)))
+    with open(os.path.join(out, f"{rank}.json"), "w") as handle:
+        json.dump({"ids": ids, "steps": steps}, handle)
+    dist.destroy_process_group()
+
+
+def spawned(rank, shards, out, context):
+    run(rank, 2, shards, out, context)
+
+
+if __name__ == "__main__":
+    launcher, shards, out, context = sys.argv[1:5]
+    if launcher == "spawn":  # PyTorch's DDP tutorial: torch.multiprocessing.spawn
+        torch.multiprocessing.spawn(spawned, args=(shards, out, context), nprocs=2, join=True)
+    else:  # torchrun: RANK and WORLD_SIZE from the environment
+        run(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), shards, out, context)
+"""
+
+
+@pytest.mark.parametrize(
+    ("launcher", "context"), [("spawn", "spawn"), ("spawn", "forkserver"), ("torchrun", "forkserver")]
+)
+def test_every_launcher_and_worker_start_method_splits_the_epoch_across_ranks(
+    shards: Path, tmp_path: Path, launcher: str, context: str
+) -> None:
+    """Workers that do not inherit the process group (spawn, forkserver) still know their rank."""
+    script = tmp_path / "launched.py"
+    script.write_text(LAUNCHED)
+    env = {**__import__("os").environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+    if launcher == "spawn":
+        command = [sys.executable, "-W", "ignore", str(script), launcher, str(shards), str(tmp_path), context]
+    else:
+        command = [
+            *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1"),
+            f"--master_port={env['MASTER_PORT']}",
+            *(str(script), launcher, str(shards), str(tmp_path), context),
+        ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1)]
+    train = exported(shards).query("split == 'train'")["image_id"]
+    assert sorted(ranks[0]["ids"] + ranks[1]["ids"]) == sorted(train)  # every sample once, across ranks
+    assert not set(ranks[0]["ids"]) & set(ranks[1]["ids"]) and ranks[0]["ids"] and ranks[1]["ids"]
+    assert ranks[0]["steps"] == ranks[1]["steps"]  # equalize: the same number of steps on every rank
+
+
+def test_non_train_streams_are_not_shuffled_unless_asked(shards: Path) -> None:
+    """val and test stream in export order whatever the seed or epoch; train shuffles; a buffer can be asked."""
+    rows = exported(shards)
+    in_order = rows.loc[rows["split"] == "val", "image_id"].tolist()
+    for seed, epoch in ((0, 0), (9, 3)):
+        val = load_covid_xray("torch", shards=str(shards), split="val", with_id=True, seed=seed, image_size=8)
+        val.set_epoch(epoch)
+        assert [item[2] for item in val] == in_order
+    train = load_covid_xray("torch", shards=str(shards), split="train", with_id=True, seed=1, image_size=8)
+    assert [item[2] for item in train] != rows.loc[rows["split"] == "train", "image_id"].tolist()
+    asked = load_covid_xray("torch", shards=str(shards), split="val", with_id=True, shuffle_buffer=50, image_size=8)
+    served = [item[2] for item in asked]
+    assert sorted(served) == sorted(in_order) and served != in_order

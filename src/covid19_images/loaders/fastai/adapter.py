@@ -59,8 +59,8 @@ def make_fastai_dataloaders(
     """fastai ``DataLoaders`` with train and valid from the manifest's split column.
 
     Args:
-        options: the validated shared options; ``split`` must be left at its default (or None):
-            the DataLoaders hold both train and val rows, and asking for "val" or "test" is refused.
+        options: the validated shared options; ``split`` must be left out: the DataLoaders hold
+            both train and val rows, and asking for None, "val" or "test" is refused.
         bs: batch size.
         item_tfms: fastai item transforms (after the loader's own resize).
         batch_tfms: fastai batch transforms (e.g. ``aug_transforms()``, ``Normalize``).
@@ -68,10 +68,11 @@ def make_fastai_dataloaders(
         shuffle: shuffle the training set each epoch.
         device: where batches go; default fastai's (the GPU when there is one).
     """
-    if options.split not in (None, "train"):
+    if options.split != "train":  # the default: fastai takes train and val itself; None or "val" is a mistake
         raise ValueError(
-            "fastai DataLoaders hold both train and valid (the manifest's train and val rows); leave split= out. "
-            "Test rows are in dls.test_items: dls.test_dl(dls.test_items, with_labels=True)"
+            f"fastai DataLoaders hold both train and valid (the manifest's train and val rows); leave split= out "
+            f"(got split={options.split!r}). Test rows are in dls.test_items: "
+            "dls.test_dl(dls.test_items, with_labels=True)"
         )
     guard_tf_then_torchvision("fastai")
     require("fastai", "fastai")

@@ -36,8 +36,10 @@ def make_fastai_volume_dataloaders(
         shuffle: shuffle the training volumes each epoch.
         device: where batches go; default fastai's (the GPU when there is one).
     """
-    if options.split not in (None, "train"):
-        raise ValueError("fastai DataLoaders hold both train and valid volumes; leave split= out")
+    if options.split != "train":  # the default; None, "val" or "test" is a mistake
+        raise ValueError(
+            f"fastai DataLoaders hold both train and valid volumes; leave split= out (got split={options.split!r})"
+        )
     if options.volume_size is None:
         raise ValueError("fastai batches volumes: give volume_size=(z, y, x) so they share one shape")
     if options.monai_dict or options.with_id:

@@ -236,7 +236,11 @@ def make_tf_dataset(
         if shuffle:
             dataset = dataset.shuffle(len(items), seed=options.seed, reshuffle_each_iteration=True)
 
+        stamp = selection.stamp
+
         def read_with_reader(path: bytes, frame: np.int64, fmt: bytes) -> np.ndarray:
+            if stamp is not None:
+                stamp.check()
             return load_item(path.decode(), int(frame), fmt.decode(), size, channels)
 
         def finish(pixels: Any, decoded_channels: int) -> Any:

@@ -90,6 +90,7 @@ class CovidImageDataset(torch.utils.data.Dataset):
         self._augmenter = make_torch_augmenter(options.augment, options.seed)
         self.epoch = 0
         self._cache: PixelCache | None = None
+        self._stamp = selection.stamp
         if options.cache:
             assert options.image_size is not None
             self._cache = open_cache(selection, options.image_size, options.channels, options.cache_directory)
@@ -112,6 +113,8 @@ class CovidImageDataset(torch.utils.data.Dataset):
     def _pixels(self, index: int) -> np.ndarray:
         if self._cache is not None:
             return self._cache.array[index]  # read-only view of the memory map
+        if self._stamp is not None:
+            self._stamp.check()  # the files are read now: are they still the manifest's?
         return load_item(
             self._files[index],
             int(self._frames[index]),

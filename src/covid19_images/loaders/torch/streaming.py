@@ -109,14 +109,28 @@ class ShardStream(torch.utils.data.IterableDataset):
         """Set before iterating each epoch: shard order, shuffle buffer and augmentation follow it."""
         self.epoch = int(epoch)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for a DataLoader worker (``spawn``/``forkserver`` start methods, the default of
+        ``torch.multiprocessing.spawn`` launches and of Python 3.14): the worker is a fresh
+        interpreter without the rank's process group, so the rank and world size travel with it."""
+        state = dict(self.__dict__)
+        state["_distributed"] = rank_and_world()
+        return state
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        """The process group's rank and size; in a spawned worker, those of the rank that started it."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return rank_and_world()
+        return getattr(self, "_distributed", (0, 1))
+
     def _layout(self, workers: int) -> list[list[list[int]]]:
-        _, world = rank_and_world()
+        _, world = self._rank_and_world()
         return plan(len(self.urls), self.options.seed, self.epoch, self.buffer > 0, world, workers)
 
     def __len__(self) -> int:
         if self.counts is None:
             raise TypeError("the number of samples is unknown for a shard URL pattern (no export.json)")
-        rank, _ = rank_and_world()
+        rank, _ = self._rank_and_world()
         info = torch.utils.data.get_worker_info()
         layout = self._layout(info.num_workers if info is not None else max(1, self.num_workers))
         limits = budgets(layout, self.counts, self.options.equalize)
@@ -132,7 +146,7 @@ class ShardStream(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         from webdataset.filters import _shuffle
 
-        rank, _ = rank_and_world()
+        rank, _ = self._rank_and_world()
         worker, workers = worker_and_count()
         layout = self._layout(workers)
         mine = layout[rank][worker]

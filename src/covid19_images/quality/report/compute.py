@@ -224,6 +224,11 @@ def _confounding(manifest: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def confounding(manifest: pd.DataFrame) -> dict[str, Any]:
+    """The report's confounding section alone (``browse`` draws it as charts)."""
+    return _confounding(manifest)
+
+
 def _splits(manifest: pd.DataFrame) -> dict[str, Any]:
     straddling = groups_across_splits(manifest)
     return {
@@ -255,6 +260,13 @@ def _patient_ids(manifest: pd.DataFrame) -> dict[str, Any]:
 def _augmented(manifest: pd.DataFrame) -> dict[str, int]:
     flags = manifest["extra"].map(lambda text: parse_extra(text).get("augmented") in (True, "true", "True", 1))
     return _counts(manifest.loc[flags, "source"])
+
+
+def confounding_warnings(manifest: pd.DataFrame) -> list[str]:
+    """The confounding warnings alone (Croissant's ``rai:dataBiases``): a seventh of the whole report's cost."""
+    if not len(manifest):
+        return []
+    return [str(w) for section in _confounding(manifest).values() for w in section["warnings"]]
 
 
 def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = True) -> dict[str, Any]:
@@ -296,17 +308,23 @@ def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = T
 
 
 def _covidx(root: Path, manifest: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per COVIDx version: images it lists, how many we hold, how many the ``covidx:<v>`` scheme serves."""
+    """Per COVIDx version (COVID-Net's label sets, then the prebuilt CXR releases whose source is
+    present): images listed, held, fetched and served by ``covidx:<v>``, per COVIDx source."""
     from covid19_images.core.schema import LABELS
     from covid19_images.manifest import covidx
-    from covid19_images.manifest.split_schemes import COVIDX_SOURCE
+    from covid19_images.manifest.split_schemes import COVIDX_SOURCE, release_sources
 
+    served = frozenset(LABELS) - {"unknown"}
+    folders: list[tuple[Path, str]] = []
     directory = Path(root) / "datasets" / COVIDX_SOURCE
-    if not directory.is_dir():
-        return []
     try:
-        versions = covidx.label_files_in(directory)
-        return [covidx.held_and_served(manifest, directory, v, frozenset(LABELS) - {"unknown"}) for v in versions]
+        if directory.is_dir():
+            folders = [(directory, v) for v in covidx.label_files_in(directory)]
+        for release, holder in sorted(release_sources().items()):
+            folder = Path(root) / "datasets" / holder
+            if folder.is_dir() and any(folder.glob("*.txt")):
+                folders.append((folder, release))
+        return [covidx.held_and_served(manifest, folder, v, served, root) for folder, v in folders]
     except Exception as err:  # noqa: BLE001 - the report must still print if a label file is unreadable
         return [{"version": "?", "error": f"{type(err).__name__}: {err}"}]
 

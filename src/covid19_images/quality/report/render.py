@@ -125,15 +125,29 @@ def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
     else:
         lines.append("  none found")
     if report.get("covidx"):
-        lines += ["", "COVIDx images listed / held here / served by split_scheme='covidx:<version>'"]
+        lines += ["", "COVIDx images listed / held here / fetched / served by split_scheme='covidx:<version>'"]
         for item in report["covidx"]:
-            if "error" in item:
-                lines.append(f"  cannot read the COVIDx label files: {item['error']}")
-            else:
-                lines.append(
-                    f"  {item['version']}: {item['listed']} listed, {item['held']} held, {item['served']} served"
-                )
+            lines += _covidx_lines(item)
     lines += render_annotations(report.get("annotations", {}))
     if report["warnings"]:
         lines += ["", "Warnings"] + [f"  {w}" for w in report["warnings"]]
     return "\n".join(lines)
+
+
+def _covidx_lines(item: dict) -> list[str]:
+    """One COVIDx version: totals, then per COVIDx source, naming some images no row matches."""
+    if "error" in item:
+        return [f"  cannot read the COVIDx label files: {item['error']}"]
+    counts = ("listed", "held", "fetched", "served")
+    lines = [f"  {item['version']}: " + ", ".join(f"{item.get(k, 0)} {k}" for k in counts)]
+    for name, source in item.get("sources", {}).items():
+        held_as = f" (as {source['held_as']})" if source.get("held_as") else " (no catalog source)"
+        if source.get("held_as") and not source.get("in_manifest", True):
+            held_as = f" (as {source['held_as']}: no rows in this manifest; add it to sources.yaml and sync)"
+        lines.append(f"    {name}{held_as}: " + " / ".join(str(source[k]) for k in counts))
+        if source.get("unmatched") and source.get("held_as"):
+            more = source["unmatched_count"] - len(source["unmatched"])
+            lines.append(
+                f"      unmatched: {', '.join(source['unmatched'])}" + (f" and {more} more" if more > 0 else "")
+            )
+    return lines

@@ -11,7 +11,8 @@
 * ``source.yaml``: its registry entry (url, branch, licence, citation, options ...; the
   fields of :class:`~covid19_images.sources.registry.SourceSpec`) plus two catalog facts:
   ``samples``, the folders of ``../shared/upstream`` its test mirror is built from (oldest
-  snapshot first), and ``covidx``, the name COVIDx label files give the source, if any.
+  snapshot first), ``covidx``, the name COVIDx label files give the source, if any, and
+  ``covidx_release``, the prebuilt COVIDx release (``CXR-4``) a source is, if it is one.
 * ``miniature/``: a tiny embedded copy of the upstream layout for tests and demos.
 
 The catalog is found by scanning this package, so nothing else lists the sources: the
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 SOURCE_FILE = "source.yaml"
 MINIATURE_DIR = "miniature"
 #: Keys of ``source.yaml`` that are catalog facts rather than registry fields.
-CATALOG_ONLY = ("samples", "covidx")
+CATALOG_ONLY = ("samples", "covidx", "covidx_release")
 LAYOUTS_PACKAGE = "covid19_images.sources.layouts"
 
 
@@ -97,6 +98,18 @@ def parser_names() -> tuple[str, ...]:
     return (*catalog(), *layout_names())
 
 
+#: options every source may set, read by the builder rather than the parser: the DICOM header
+#: values the publisher assigned as de-identified ids (``manifest.privacy``, ``source_build``)
+BUILDER_OPTIONS: dict[str, type] = {"published_ids": list}
+
+
+def option_types(name: str) -> dict[str, type]:
+    """The options a source may set: the builder's, plus its parser's ``OPTIONS`` (name -> type)."""
+    module_name = f"{__name__}.{package_name(name)}" if name in catalog() else f"{LAYOUTS_PACKAGE}.{name}"
+    declared = getattr(importlib.import_module(module_name), "OPTIONS", {})
+    return {**BUILDER_OPTIONS, **(dict(declared) if isinstance(declared, dict) else {})}
+
+
 def get_parser(name: str) -> ParseFn:
     """The ``parse`` of a catalog source (by source name) or of a layout module (by module name)."""
     if name in catalog():
@@ -120,6 +133,7 @@ __all__ = [
     "covidx_names",
     "get_parser",
     "layout_names",
+    "option_types",
     "package_name",
     "parser_names",
     "sample_folders",

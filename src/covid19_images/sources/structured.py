@@ -1,0 +1,72 @@
+"""Structured upstream files read within budgets: archive members and JSON documents.
+
+An archive member is a claim like an image header: a 5.6 MB zip can hold a 2 GiB entry, so
+:func:`read_member` decompresses as a stream and stops one byte past the budget, whatever
+the member's header says. A JSON document can be nested 100,000 levels deep: Python's
+parser then raises ``RecursionError``, which no reader expects and which names no file;
+:func:`loads_json` turns that, and any nesting deeper than real annotation files use
+(Darwin, COCO: a handful of levels), into :class:`UnreadableFile`, a ``ValueError`` the
+reader reports against the file and moves past, so one hostile file costs its own rows only.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from typing import Any
+
+#: bytes of one decompressed archive member / JSON file a reader may hold (real Darwin JSON:
+#: a few KB; COCO files of whole datasets: tens of MB)
+MAX_MEMBER_BYTES = 256 << 20
+#: nesting of a JSON document (Darwin JSON nests 5 levels, COCO 4)
+MAX_JSON_DEPTH = 64
+
+
+class UnreadableFile(ValueError):
+    """A structured file (or archive member) over its budget or not parseable; the message says why."""
+
+
+def read_member(archive: zipfile.ZipFile, member: str | zipfile.ZipInfo, limit: int = MAX_MEMBER_BYTES) -> bytes:
+    """The decompressed bytes of ``member``, read as a stream and refused past ``limit`` bytes.
+
+    Raises :class:`UnreadableFile` when the member is larger than ``limit`` (declared or
+    actual: the header's size is not trusted) or its data is corrupt.
+    """
+    info = member if isinstance(member, zipfile.ZipInfo) else archive.getinfo(member)
+    if info.file_size > limit:
+        raise UnreadableFile(f"{info.filename} declares {info.file_size:,} bytes, over the budget of {limit:,}")
+    try:
+        with archive.open(info) as stream:
+            data = stream.read(limit + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as err:
+        raise UnreadableFile(f"{info.filename}: unreadable archive member ({err})") from err
+    if len(data) > limit:
+        raise UnreadableFile(f"{info.filename} inflates past the budget of {limit:,} bytes; not read further")
+    return data
+
+
+def depth_of(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts (0 for a scalar), walked without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def loads_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a JSON document; :class:`UnreadableFile` for bad syntax, bad UTF-8 or nesting past ``max_depth``."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise UnreadableFile("JSON nested too deeply to parse (thousands of levels)") from None
+    except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UnreadableFile(f"not valid JSON ({err})") from err
+    depth = depth_of(value)
+    if depth > max_depth:
+        raise UnreadableFile(f"JSON nested {depth} levels deep, over the budget of {max_depth}")
+    return value

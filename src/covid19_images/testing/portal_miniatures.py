@@ -1,0 +1,190 @@
+"""Serve a portal source's miniature from the loopback portal, in that portal's wire format.
+
+``catalog/<name>/miniature/`` holds the source as it looks once fetched (the upstream's own
+layout). This turns it back into what the portal sends: the Zenodo files that ``source.yaml``
+maps to folders (zipped when they are archives), a Kaggle dataset's zip (or its single files),
+a TCIA collection's series (``<PatientID>/<StudyUID>/<SeriesUID>/`` folders, one zip each), and
+the plain files listed with a ``url``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from covid19_images.sources.portal.extract import is_archive
+from covid19_images.sources.registry import SourceSpec
+from covid19_images.testing.miniature import MINIATURE_NOTES, miniature_dir
+from covid19_images.testing.portal_server import PortalServer, deterministic_zip, point_root_at
+
+
+def miniature_files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in MINIATURE_NOTES
+    }
+
+
+def _under(files: dict[str, bytes], into: str) -> dict[str, bytes]:
+    if not into:
+        return dict(files)
+    prefix = into.rstrip("/") + "/"
+    return {k[len(prefix) :]: v for k, v in files.items() if k.startswith(prefix)}
+
+
+def portal_payloads(spec: SourceSpec, files: dict[str, bytes]) -> dict[str, bytes]:
+    """File name on the portal -> its bytes, for the ``files:`` of ``spec`` (archives zipped)."""
+    out: dict[str, bytes] = {}
+    for item in spec.files:
+        name, into = str(item["name"]), str(item.get("into", "") or "")
+        if is_archive(name) and item.get("extract", True):
+            out[name] = deterministic_zip(_under(files, into))
+        else:
+            out[name] = files[f"{into}/{PurePosixPath(name).name}" if into else name]
+    return out
+
+
+def _series_key(name: str, data: bytes) -> tuple[str, str, str, str] | None:
+    """(PatientID, StudyUID, SeriesUID, Modality) of a miniature DICOM, from its header (None without the UIDs)."""
+    import io
+
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except (pydicom.errors.InvalidDicomError, OSError, ValueError):
+        return None
+    keys = [str(ds.get(k, "") or "") for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "Modality")]
+    return tuple(keys) if all(keys[:3]) else None  # type: ignore[return-value]
+
+
+def _tcia_series(spec: SourceSpec, files: dict[str, bytes]) -> list[dict]:
+    """The collection's series: ``<PatientID>/<StudyUID>/<SeriesUID>/`` folders as they are, or (TCIA's
+    Data Retriever layout ``<Collection>/<subject>/<study>/<series>/``) grouped by the DICOM headers."""
+    modality = str(spec.options.get("modality", "CR")) if spec.options else "CR"
+    series: dict[tuple[str, str, str, str], dict[str, bytes]] = {}
+    for name, data in files.items():
+        parts = PurePosixPath(name).parts
+        if len(parts) == 4:
+            series.setdefault((*parts[:3], modality), {})[parts[3]] = data
+        elif name.lower().endswith(".dcm") and (key := _series_key(name, data)) is not None:
+            series.setdefault(key, {})[parts[-1]] = data
+    return [
+        {"PatientID": p, "StudyInstanceUID": st, "SeriesInstanceUID": se, "Modality": m, "files": content}
+        for (p, st, se, m), content in sorted(series.items())
+    ]
+
+
+def servable(spec: SourceSpec) -> bool:
+    """Whether the loopback portal serves ``spec``'s miniature so that a fetch lands what its parser reads.
+
+    Zenodo and Kaggle: always. TCIA: when every miniature DICOM names its patient, study and
+    series (a fetch lands ``<PatientID>/<StudyUID>/<SeriesUID>/``). Manual sources: never (their
+    archives are the user's download, not in the miniature).
+    """
+    if spec.portal in SERVED_PORTALS:
+        return True
+    if spec.portal != "tcia":
+        return False
+    files = miniature_files(miniature_dir(spec.name))
+    return all(_series_key(n, d) is not None for n, d in files.items() if n.lower().endswith(".dcm"))
+
+
+def serve_miniature(server: PortalServer, spec: SourceSpec, folder: Path | None = None) -> None:
+    """Register ``spec``'s miniature (or ``folder``) with ``server`` as its portal would serve it."""
+    files = miniature_files(folder or miniature_dir(spec.name))
+    extra = [item for item in spec.files if item.get("url")]
+    for item in extra:
+        into = str(item.get("into", "") or "")
+        name = str(item["name"])
+        server.add_url(str(item["url"]), files.pop(f"{into}/{name}" if into else name))
+    own = SourceSpec(**{**vars(spec), "files": tuple(i for i in spec.files if not i.get("url"))})
+    if spec.portal == "zenodo":
+        server.add_zenodo_record(spec.version or spec.dataset, portal_payloads(own, files))
+    elif spec.portal == "kaggle":
+        if own.files:
+            server.add_kaggle_dataset(spec.dataset, spec.version, portal_payloads(own, files))
+        else:
+            server.add_kaggle_dataset(spec.dataset, spec.version, files)
+    elif spec.portal == "kaggle-competition":
+        url = f"https://www.kaggle.com/api/v1/competitions/data/download-all/{spec.dataset}"
+        server.add_url(url, deterministic_zip(files))
+    elif spec.portal == "tcia":
+        server.add_tcia_collection(spec.dataset, _tcia_series(spec, files))
+
+
+#: the portal kinds whose miniatures the loopback server serves in a layout the parsers read once fetched
+SERVED_PORTALS = ("zenodo", "kaggle", "kaggle-competition")
+
+
+def fetch_miniatures(root: Path, server: PortalServer, specs: list[SourceSpec]) -> list[SourceSpec]:
+    """Serve, pin (at the catalog's version) and fetch each of ``specs`` through ``server``, as a user would.
+
+    ``root`` must be a git root; it is pointed at ``server`` (:func:`point_root_at`) once every
+    miniature is served, since the plain ``url`` files add hosts. Returns the specs
+    this cannot fetch yet: TCIA (the miniatures are in the Data Retriever's
+    ``<Collection>/<subject>/<study>/<series>/`` layout, a fetch lands ``<PatientID>/<StudyUID>/<SeriesUID>/``)
+    and manual sources (their archives are not in the miniature).
+    """
+    from covid19_images.sources.portal.fetch import fetch_source
+    from covid19_images.sources.portal.update import update_lock
+
+    served = [spec for spec in specs if servable(spec)]
+    for spec in served:
+        serve_miniature(server, spec)
+    point_root_at(root, server)
+    for spec in served:
+        update_lock(root, spec, version=spec.version, progress=False)
+        fetch_source(root, spec, progress=False)
+    return [spec for spec in specs if spec not in served]
+
+
+def mark_miniature_fetched(root: Path, spec: SourceSpec) -> None:
+    """Test-only fallback: place ``spec``'s miniature in ``datasets/<name>`` as fetched, without a portal.
+
+    For the portal kinds :func:`fetch_miniatures` cannot serve yet. One lock entry per file
+    (written by the mechanism's own :func:`write_lock`), and the marker (:func:`write_state`)
+    naming that lock's digest, so sync and the loaders see exactly what a completed fetch leaves.
+    """
+    import shutil
+
+    from covid19_images.sources.portal.http import file_hashes
+    from covid19_images.sources.portal.lock import LockEntry, PortalLock, write_lock
+    from covid19_images.sources.portal.state import FetchState, source_dir, write_state
+
+    folder = source_dir(root, spec.name)
+    shutil.copytree(miniature_dir(spec.name), folder, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
+    entries = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        got = file_hashes(path)
+        entries.append(LockEntry(path.relative_to(folder).as_posix(), got.size, "", got.sha256, "miniature"))
+    digest = write_lock(root, PortalLock(spec.name, spec.portal, spec.dataset, spec.version, tuple(entries)))
+    write_state(folder, FetchState(digest, {e.path: {"sha256": e.sha256, "files": [e.path]} for e in entries}))
+
+
+def fetched_miniature_root(root: Path, server: PortalServer, names: list[str]) -> Path:
+    """A git data root listing ``names``: git sources as miniature copies, portal sources fetched from ``server``.
+
+    Portal sources :func:`fetch_miniatures` cannot serve yet are placed with
+    :func:`mark_miniature_fetched` (documented there as a test-only fallback).
+    """
+    import shutil
+
+    import git
+    import yaml
+
+    from covid19_images.sources.registry import load_registry
+
+    repo = git.Repo.init(root, initial_branch="main")
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "test")
+        config.set_value("user", "email", "test@example.invalid")
+    (root / "sources.yaml").write_text(yaml.safe_dump({"sources": list(names)}))
+    registry = load_registry(root)
+    for name in names:
+        if not registry[name].is_portal:
+            target = root / "datasets" / name
+            shutil.copytree(miniature_dir(name), target, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
+    for spec in fetch_miniatures(root, server, [registry[n] for n in names if registry[n].is_portal]):
+        mark_miniature_fetched(root, spec)
+    return root
