@@ -47,16 +47,29 @@ def readme_blocks(text: str) -> list[Block]:
 
 
 DRIVER = """
-import subprocess, sys
+import signal, subprocess, sys, time
 blocks = {blocks!r}
 namespace = {{"__name__": "__readme__"}}
+
+
+def _too_long(signum, frame):
+    raise TimeoutError("this README block ran for more than {block_limit} s")
+
+
+signal.signal(signal.SIGALRM, _too_long)
 for language, code, line in blocks:
     print(f"README.md:{{line}} ({{language}})", file=sys.stderr, flush=True)
+    started = time.monotonic()
     if language == "python":
+        signal.alarm({block_limit})
         exec(compile(code, f"README.md:{{line}}", "exec"), namespace)
+        signal.alarm(0)
     else:
-        subprocess.run(["bash", "-euo", "pipefail", "-c", code], check=True)
+        subprocess.run(["bash", "-euo", "pipefail", "-c", code], check=True, timeout={block_limit})
+    print(f"README.md:{{line}} took {{time.monotonic() - started:.1f}} s", file=sys.stderr, flush=True)
 """
+# A block that never ends (a server, a prompt) fails on its own line within this bound, not at the whole run's.
+BLOCK_LIMIT = 300
 
 
 def _env() -> dict[str, str]:
@@ -90,8 +103,8 @@ def test_only_a_few_blocks_are_skipped_and_each_says_why() -> None:
     skipped = [b for b in blocks if b.skip]
     assert {b.language for b in blocks} == {"bash", "python"}
     assert all(b.skip.strip() for b in skipped)
-    # the network (3), the test's own commands, a mirror path, and the release section's blocks, which need a
-    # root with committed history (tests/release runs them on a demo root)
+    # the network (3), the test's own commands, a mirror path, the release section's blocks, which need a
+    # root with committed history (tests/release runs them on a demo root), and the browser's server
     assert len(skipped) <= 8 and len(blocks) - len(skipped) >= 6, [(b.line, b.skip) for b in skipped]
 
 
@@ -116,13 +129,14 @@ def test_every_readme_block_runs_as_written_after_the_demo(clone: tuple[Path, st
     folder, _printed = clone
     blocks = [(b.language, b.code, b.line) for b in readme_blocks(README.read_text(encoding="utf-8")) if not b.skip]
     script = folder.parent / "readme_driver.py"
-    script.write_text(DRIVER.format(blocks=blocks), encoding="utf-8")
+    script.write_text(DRIVER.format(blocks=blocks, block_limit=BLOCK_LIMIT), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, str(script)], cwd=folder, env=_env(), capture_output=True, text=True, timeout=1500
     )
     assert done.returncode == 0, done.stderr[-5000:]
     assert "using the demo root" in done.stderr  # the notice, so nobody mistakes test data for a real root
     assert (folder / "build/xray-hf/README.md").is_file() and (folder / "build/xray-tfr/export.json").is_file()
+    assert (folder / "build/site/index.html").is_file()  # the static catalog
 
 
 def test_the_notebooks_run_as_shipped_after_the_demo(clone: tuple[Path, str]) -> None:
