@@ -63,3 +63,17 @@ def test_odd_png_kinds_decode_like_pillow(tmp_path: Path, mode: str, dtype, chan
     path = tmp_path / f"odd-{mode.replace(';', '')}.png"
     path.write_bytes(buffer.getvalue())
     assert np.array_equal(decode.decode_file(path).pixels, _pillow_only(path))
+
+
+def test_threaded_decoding_gives_the_same_pixels_without_libspng(tmp_path: Path, monkeypatch) -> None:
+    """libspng holds the GIL, so callers decoding in threads (the browser's thumbnails) go through Pillow."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "x.png"
+    Image.fromarray(rng.integers(0, 255, (61, 47, 3)).astype(np.uint8)).save(path)
+    single = decode.decode_file(path).pixels
+    calls: list[Path] = []
+    monkeypatch.setattr(decode, "fast_png_pixels", lambda p, head: calls.append(p) or fast_png_pixels(p, head))
+    threaded = decode.decode_file(path, threaded=True).pixels
+    assert calls == [] and np.array_equal(threaded, single)
+    decode.decode_file(path)
+    assert calls == [path]  # the one-thread path still takes libspng

@@ -99,11 +99,24 @@ def inside_datasets(root: Path, path: str) -> Path:
 
 
 def fitted(root: Path, path: str, fmt: str, size: int) -> Image.Image:
-    """The representative frame of a manifest file, scaled to fit ``size`` x ``size``."""
-    decoded = decode_file(inside_datasets(root, path), frame=None, fmt=fmt or None, draft_size=(size, size))
+    """The representative frame of a manifest file, scaled to fit ``size`` x ``size``.
+
+    Decoded with ``threaded=True``: the server's request threads and :meth:`Renderer.build`'s pool
+    decode side by side, so decoders that release the GIL win over faster ones that hold it.
+    """
+    path_on_disk = inside_datasets(root, path)
+    decoded = decode_file(path_on_disk, frame=None, fmt=fmt or None, draft_size=(size, size), threaded=True)
     image = _to_image(decoded.pixels)
     image.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return image
+
+
+def _pixel_count(row) -> int:
+    """Width x height from the manifest row (0 when unknown): the decode cost, roughly."""
+    try:
+        return int(row["width"]) * int(row["height"])
+    except (KeyError, TypeError, ValueError):
+        return 0
 
 
 class Renderer:
@@ -144,6 +157,8 @@ class Renderer:
             if entry is not None and entry not in seen and not entry.is_file():
                 seen.add(entry)
                 todo.append(row)
+        # largest first, so no big PNG is left for one thread at the end while the others idle
+        todo.sort(key=_pixel_count, reverse=True)
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
             list(pool.map(lambda r: self.picture(r, size), todo))
         return len(todo)
