@@ -48,7 +48,7 @@ from covid19_images.sources.git import (
 )
 from covid19_images.sources.portal.lock import lock_path
 from covid19_images.sources.portal.state import presence
-from covid19_images.sources.registry import load_registry
+from covid19_images.sources.registry import REGISTRY_FILE, load_registry
 from covid19_images.sources.transport import git_environment
 from covid19_images.sync.record import SYNC_RECORD_FILE, write_sync_record
 from covid19_images.sync.shrink import Shrink, find_shrinks, restore_checkout
@@ -328,7 +328,7 @@ def sync(
         write_sync_record(root, report)
         checkpoint("sync.written")
         if commit:
-            report.committed = _commit(repo, root, env, report)
+            report.committed = _commit(repo, root, env, report, selected)
             checkpoint("sync.committed")
     finally:
         checkpoint("sync.unlocking")
@@ -374,21 +374,24 @@ def _refuse_shrinks(root, registry, report: SyncReport, previous, shrinks: list[
         update.new = update.old
 
 
-def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport) -> str | None:
+def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport, selected: list) -> str | None:
+    """Commit what this sync built, with the pins it was built from (and nothing else of the work tree).
+
+    The pins (gitlinks, portal locks) are those of every selected source not refused or failed:
+    also the ones ``--offline`` did not touch, since their checkouts are what the manifest now
+    describes (a checkout moved by hand, or a root whose submodules were just added, as
+    ``make demo``'s). The registry the manifest was built from goes in with them.
+    """
     # a .gitmodules that sync refused must not be laundered into a commit
     tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
     record = record_path(Path(MANIFEST_FILE)).as_posix()
     annotations_record = record_path(Path(ANNOTATIONS_FILE)).as_posix()
     # the reviewed duplicate pairs the groups were built with belong to the same commit
     paths = [MANIFEST_FILE, record, PROBLEMS_FILE, ANNOTATIONS_FILE, annotations_record, SYNC_RECORD_FILE, REVIEWS_FILE]
-    paths += [] if tampered else [".gitmodules"]
-    portal = {u.name for u in report.updates if (root / lock_path(Path("."), u.name)).exists()}
-    paths += [lock_path(Path("."), name).as_posix() for name in sorted(portal)]
-    paths += [
-        f"datasets/{u.name}"
-        for u in report.updates
-        if u.status in ("added", "updated", "unchanged") and u.name not in portal
-    ]
+    paths += [] if tampered else [".gitmodules", REGISTRY_FILE]
+    held_back = {u.name for u in report.updates if u.status not in ("added", "updated", "unchanged")}
+    pinned = [spec for spec in selected if spec.name not in held_back]
+    paths += [lock_path(Path("."), spec.name).as_posix() if spec.is_portal else spec.path for spec in pinned]
     paths = [p for p in paths if (root / p).exists()]
     repo.git.add("--", *paths)
     checkpoint("commit.staged")

@@ -171,7 +171,8 @@ def main(data: str, shared: Path | None, workdir: Path) -> None:
     _fresh_root(root, project / REGISTRY_FILE)
     _fetch_portal_sources(root, [spec for spec in registry.values() if spec.is_portal])
     click.echo(f"2/3 syncing {root} (git rewrites https://github.com/ to the mirrors; no network used)")
-    report = sync(root, mirror=mirrors, progress=True)
+    # committed: a root with history, as a clone has (`release --dry-run` works on it)
+    report = sync(root, mirror=mirrors, progress=True, commit=True)
     click.echo(report.summary())
     build = report.build
     assert build is not None
