@@ -77,6 +77,26 @@ def test_import_covid19_images_imports_no_framework() -> None:
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize(
+    ("framework", "module", "extra"),
+    [("torch", "torch", "torch"), ("tf", "tensorflow", "tf"), ("fastai", "fastai", "fastai")],
+)
+def test_a_missing_framework_names_its_extra(xray_root: Path, framework: str, module: str, extra: str) -> None:
+    result = run_python(
+        f"""
+        import sys
+        sys.modules[{module!r}] = None  # as if it were not installed
+        from covid19_images import load_covid_xray
+        try:
+            load_covid_xray({framework!r}, root={str(xray_root)!r})
+        except ImportError as err:
+            print("IMPORTERROR", err)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "IMPORTERROR" in result.stdout and f'pip install "covid19-images[{extra}]"' in result.stdout
+
+
 # --- manifest ---------------------------------------------------------------------------------
 
 

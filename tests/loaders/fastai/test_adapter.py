@@ -8,7 +8,7 @@ import pytest
 
 from covid19_images import load_covid_xray
 from tests.conftest import build_synced_root
-from tests.loaders.test_loaders_common import XRAY_SOURCES, run_python
+from tests.loaders.test_loaders_common import XRAY_SOURCES
 
 pytest.importorskip("fastai")
 pytestmark = [pytest.mark.upstream, pytest.mark.framework, pytest.mark.xdist_group("loaders-fastai")]
@@ -97,19 +97,3 @@ def test_a_single_split_is_refused_with_the_reason(root: Path, split: str | None
     with pytest.raises(ValueError, match="test_dl") as info:
         load_covid_xray("fastai", root=root, split=split)
     assert f"split={split!r}" in str(info.value)
-
-
-def test_missing_fastai_names_the_extra(root: Path) -> None:
-    result = run_python(
-        f"""
-        import sys
-        sys.modules["fastai"] = None  # as if fastai were not installed
-        from covid19_images import load_covid_xray
-        try:
-            load_covid_xray("fastai", root={str(root)!r})
-        except ImportError as err:
-            print("IMPORTERROR", err)
-        """
-    )
-    assert result.returncode == 0, result.stderr
-    assert 'pip install "covid19-images[fastai]"' in result.stdout

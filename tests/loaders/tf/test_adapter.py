@@ -209,22 +209,6 @@ def test_routes_for_formats_tf_would_get_wrong(shared: Path) -> None:
     assert route_for(str(dicom), "dicom", 512, 512, (224, 224)) == ROUTE_READER
 
 
-def test_missing_tensorflow_names_the_extra(root: Path) -> None:
-    result = run_python(
-        f"""
-        import sys
-        sys.modules["tensorflow"] = None  # as if tensorflow were not installed
-        from covid19_images import load_covid_xray
-        try:
-            load_covid_xray("tf", root={str(root)!r})
-        except ImportError as err:
-            print("IMPORTERROR", err)
-        """
-    )
-    assert result.returncode == 0, result.stderr
-    assert 'pip install "covid19-images[tf]"' in result.stdout
-
-
 def test_tensorflow_first_then_fastai_works(root: Path) -> None:
     _need("tensorflow")
     _need("fastai")

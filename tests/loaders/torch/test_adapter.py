@@ -102,22 +102,6 @@ def test_pixels_match_the_shared_reader(root: Path) -> None:
     assert np.array_equal((image[0].numpy() * 255).round().astype(np.uint8), gray)
 
 
-def test_missing_torch_names_the_extra(root: Path) -> None:
-    result = run_python(
-        f"""
-        import sys
-        sys.modules["torch"] = None  # as if torch were not installed
-        from covid19_images import load_covid_xray
-        try:
-            load_covid_xray("torch", root={str(root)!r})
-        except ImportError as err:
-            print("IMPORTERROR", err)
-        """
-    )
-    assert result.returncode == 0, result.stderr
-    assert "IMPORTERROR" in result.stdout and 'pip install "covid19-images[torch]"' in result.stdout
-
-
 def test_medical_warning_once_per_process(root: Path) -> None:
     result = run_python(
         f"""
