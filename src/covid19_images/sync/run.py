@@ -375,13 +375,8 @@ def _refuse_shrinks(root, registry, report: SyncReport, previous, shrinks: list[
 
 
 def _commit(repo: git.Repo, root: Path, env: dict[str, str], report: SyncReport, selected: list) -> str | None:
-    """Commit what this sync built, with the pins it was built from (and nothing else of the work tree).
-
-    The pins (gitlinks, portal locks) are those of every selected source not refused or failed:
-    also the ones ``--offline`` did not touch, since their checkouts are what the manifest now
-    describes (a checkout moved by hand, or a root whose submodules were just added, as
-    ``make demo``'s). The registry the manifest was built from goes in with them.
-    """
+    """Commit what this sync built, the registry, and the pins (gitlinks, locks) of every selected source not
+    refused or failed: also those ``--offline`` did not touch (a new root's, as ``make demo``'s)."""
     # a .gitmodules that sync refused must not be laundered into a commit
     tampered = any(u.status == "refused" and u.message.startswith(".gitmodules") for u in report.updates)
     record = record_path(Path(MANIFEST_FILE)).as_posix()
