@@ -11,6 +11,9 @@ and fastai (:mod:`~covid19_images.loaders.fastai.volumes`) serve the same arrays
   ``ImageOrientationPatient``, never by file name or InstanceNumber (both lie in the wild).
   Values are Hounsfield units (``RescaleSlope``/``Intercept`` applied), float32. Spacing
   ``(z, y, x)`` in mm: the median step between sorted positions, then ``PixelSpacing``.
+* MetaImage volumes (``.mha``, STOIC2021) are read whole through SimpleITK after the header's
+  size is checked against the budgets (:mod:`covid19_images.imaging.metaimage`); spacing from
+  the header.
 * NIfTI volumes are turned slice by slice into the display orientation ``read_pixels``
   uses, so slice k of the volume is the 2-D loader's slice k; spacing from the header.
   MedSeg's mask volume (``extra.mask``) comes with it, oriented the same way.
@@ -56,7 +59,7 @@ if TYPE_CHECKING:
 class VolumeItem:
     """One volume: its files (DICOM slices, or one NIfTI), label and provenance."""
 
-    kind: str  # "dicom" or "nifti"
+    kind: str  # "dicom", "nifti" or "metaimage"
     files: list[str]
     label_index: int
     label: str
@@ -73,12 +76,12 @@ def group_volumes(selection: Selection) -> list[VolumeItem]:
     items = selection.items
     for row in items.drop_duplicates("path").itertuples():
         extra = parse_extra(row.extra)
-        if row.format == "nifti":
+        if row.format in ("nifti", "metaimage"):
             key = (row.source, row.path)
             mask = extra.get("mask")
             root_mask = f"{DATASETS_DIR}/{row.source}/{mask}" if mask else ""  # extra.mask is source-relative
             volumes[key] = VolumeItem(
-                "nifti",
+                row.format,
                 [row.file],
                 int(row.label_index),
                 row.label,
@@ -263,6 +266,11 @@ class VolumeReader:
         mask = None
         if item.kind == "dicom":
             volume, spacing, files = read_dicom_series(item.files)
+        elif item.kind == "metaimage":
+            from covid19_images.imaging.metaimage import read_volume
+
+            volume, spacing = read_volume(item.files[0])
+            files = item.files
         else:
             volume, spacing = read_nifti_volume(item.files[0])
             files = item.files
