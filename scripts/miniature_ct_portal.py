@@ -186,8 +186,8 @@ def build_ct_md() -> None:
             )
             written.append(f"{patient_folder}/{name}")
     labelled = ["P001", "P002", "cap001"]  # Index.csv covers the COVID-19 and CAP patients only
-    rows = ["Label Index,Diagnosis,Relative Path,Folder/ID", "0,COVID-19,./COVID-19/,P001", "1,COVID-19,./COVID-19/,P002",
-            "2,CAP,./CAP/,cap001"]  # fmt: skip
+    rows = ["Label Index,Diagnosis,Relative Path,Folder/ID", "0,COVID-19,./COVID-19/,P001",
+            "1,COVID-19,./COVID-19/,P002", "2,CAP,./CAP/,cap001"]  # fmt: skip
     (folder / "Index.csv").write_text("\n".join(rows) + "\n")
     labels = np.zeros((len(labelled), 200), dtype=np.int32)
     labels[0, 1] = labels[1, 0] = labels[1, 2] = labels[2, 1] = 1  # by Slice Location rank

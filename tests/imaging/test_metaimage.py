@@ -77,7 +77,7 @@ def test_a_detached_header_naming_another_file_is_refused(tmp_path: Path) -> Non
         "ObjectType = Image\nNDims = 3\nDimSize = 10 12 5\nElementType = MET_SHORT\nElementDataFile = ../outside.raw\n"
     )
     assert sniff_format(read_head(header)) == "metaimage"
-    with pytest.raises(DecodeError, match="only a single-file .mha"):
+    with pytest.raises(DecodeError, match=r"only a single-file \.mha"):
         decode_file(header)
     with pytest.raises(MetaImageError, match="ElementDataFile"):
         read_volume(header)

@@ -47,7 +47,7 @@ def looks_like_metaimage(head: bytes) -> bool:
 
 
 def read_header(path: Path) -> dict[str, str]:
-    """The ``key = value`` lines up to ``ElementDataFile`` (the last header key), bounded by :data:`MAX_HEADER_BYTES`."""
+    """The ``key = value`` lines up to ``ElementDataFile`` (the last header key), within :data:`MAX_HEADER_BYTES`."""
     header: dict[str, str] = {}
     with open(path, "rb") as handle:
         raw = handle.read(MAX_HEADER_BYTES)
