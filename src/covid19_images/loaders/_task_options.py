@@ -142,7 +142,11 @@ def validate_volume_options(
         return None, None
     if modality != "ct":
         raise ValueError(f"volumes=True is for CT, not {modality!r}")
-    if task != "classification":
+    if task == "segmentation" and not monai_dict:
+        raise ValueError(
+            'volumes=True with task="segmentation" serves the mask_source= mask volume under "mask": add monai_dict=True'
+        )
+    if task not in ("classification", "segmentation"):
         raise ValueError("volumes=True serves (volume, label) and the mask volume where one exists; task= must stay")
     if spacing is not None and volume_size is not None:
         raise ValueError("give spacing= or volume_size=, not both")
