@@ -17,12 +17,17 @@ import torch
 from torchvision.transforms import v2
 
 from covid19_images import load_covid_ct
-from tests.sources.portal.test_ct_portal_sources import root  # noqa: F401 - the fetched and synced CT root
+from tests.sources.portal.test_ct_portal_sources import build_ct_portal_root
 
 pytestmark = [pytest.mark.framework, pytest.mark.xdist_group("ct-portal")]
 SIZE = 32
 #: mask set -> (source, mask folder prefix in its extra, class values stored)
 MASK_SETS = {"mosmed": "mosmeddata", "ct-seg-lung": "covid19-ct-seg", "ct-seg-infection": "covid19-ct-seg"}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_ct_portal_root(tmp_path_factory.mktemp("ct-loaders") / "root")
 
 
 def load(root: Path, **options):
@@ -45,7 +50,7 @@ def stored_mask(root: Path, mask_source: str, ds, index: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("mask_source", sorted(MASK_SETS))
-def test_each_mask_set_is_served_on_its_slices_and_flips_with_the_image(root: Path, mask_source: str) -> None:  # noqa: F811
+def test_each_mask_set_is_served_on_its_slices_and_flips_with_the_image(root: Path, mask_source: str) -> None:
     plain = load(root, task="segmentation", mask_source=mask_source, image_size=SIZE)
     flipped = load(
         root, task="segmentation", mask_source=mask_source, image_size=SIZE, transform=v2.RandomHorizontalFlip(p=1.0)
@@ -64,7 +69,7 @@ def test_each_mask_set_is_served_on_its_slices_and_flips_with_the_image(root: Pa
         assert served <= classes and (served == classes or stored.shape[0] > SIZE)
 
 
-def test_the_mosmed_grade_is_the_severity_target(root: Path) -> None:  # noqa: F811
+def test_the_mosmed_grade_is_the_severity_target(root: Path) -> None:
     ds = load(root, task="severity", score="mosmed_grade", image_size=SIZE)
     seen = set()
     for index in range(len(ds)):
@@ -78,7 +83,7 @@ def test_the_mosmed_grade_is_the_severity_target(root: Path) -> None:  # noqa: F
     assert len(seen) == 4
 
 
-def test_volumes_of_every_ct_format_come_out_as_their_readers_give_them(root: Path) -> None:  # noqa: F811
+def test_volumes_of_every_ct_format_come_out_as_their_readers_give_them(root: Path) -> None:
     stoic = load(root, sources=["stoic2021"], volumes=True)
     assert len(stoic) == 3
     for index in range(len(stoic)):
@@ -102,7 +107,7 @@ def test_volumes_of_every_ct_format_come_out_as_their_readers_give_them(root: Pa
 
 
 @pytest.mark.parametrize("mask_source", ["ct-seg-lung", "ct-seg-infection"])
-def test_segmentation_volumes_serve_the_chosen_mask_set(root: Path, mask_source: str) -> None:  # noqa: F811
+def test_segmentation_volumes_serve_the_chosen_mask_set(root: Path, mask_source: str) -> None:
     ds = load(root, volumes=True, task="segmentation", mask_source=mask_source, monai_dict=True)
     assert len(ds) == 2 and {v.source for v in ds.volumes} == {"covid19-ct-seg"}
     folder = "lung_mask/" if mask_source == "ct-seg-lung" else "infection_mask/"

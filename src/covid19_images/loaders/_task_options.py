@@ -144,7 +144,8 @@ def validate_volume_options(
         raise ValueError(f"volumes=True is for CT, not {modality!r}")
     if task == "segmentation" and not monai_dict:
         raise ValueError(
-            'volumes=True with task="segmentation" serves the mask_source= mask volume under "mask": add monai_dict=True'
+            'volumes=True with task="segmentation" serves the mask_source= mask volume under "mask": '
+            "add monai_dict=True"
         )
     if task not in ("classification", "segmentation"):
         raise ValueError("volumes=True serves (volume, label) and the mask volume where one exists; task= must stay")

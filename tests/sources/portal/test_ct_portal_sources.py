@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel
@@ -30,9 +29,8 @@ CT_SOURCES = ["covid19-ct-seg", "mosmeddata", "stoic2021", "covid-ct-md", "covid
 pytestmark = pytest.mark.xdist_group("ct-portal")
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("ct-portal") / "root"
+def build_ct_portal_root(root: Path) -> Path:
+    """``root``: a git data root with the CT portal sources pinned and fetched from a loopback portal, synced."""
     with running() as server, pytest.MonkeyPatch.context() as env:
         server.state.kaggle_auth = ("tester", "ct-token")
         server.state.s3_page = 2  # STOIC's listing comes in pages, as S3 sends 1,000 keys at a time
@@ -45,7 +43,12 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         warnings.simplefilter("ignore")
         report = sync(root, offline=True, progress=False)
     assert not report.failed, report.summary()
-    yield root
+    return root
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_ct_portal_root(tmp_path_factory.mktemp("ct-portal") / "root")
 
 
 def fetched(root: Path, source: str) -> list[str]:
