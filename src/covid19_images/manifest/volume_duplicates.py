@@ -185,9 +185,8 @@ def volume_edges(
                 continue  # picture vs picture is the 2-D search's job
         elif len(matches) < min_held * size:
             continue
-        elif formats[units[held_unit][0]] in VOLUME_FORMATS and formats[units[holder_unit][0]] in VOLUME_FORMATS:
-            if not _in_order(matches, rank_arr):  # z ranks are known for volumes (a series' rows are in name order)
-                continue
+        elif _both_volumes(formats, units[held_unit], units[holder_unit]) and not _in_order(matches, rank_arr):
+            continue  # z ranks are known for volumes only (a DICOM series' rows are in name order)
         for held, (_d, holder) in matches.items():
             x, y = int(rows_arr[held]), int(rows_arr[holder])
             if x != y:
@@ -197,6 +196,10 @@ def volume_edges(
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     pairs_found = np.unique(np.column_stack((edge_a, edge_b)), axis=0)
     return pairs_found[:, 0].astype(np.int64), pairs_found[:, 1].astype(np.int64)
+
+
+def _both_volumes(formats: np.ndarray, one: list[int], other: list[int]) -> bool:
+    return formats[one[0]] in VOLUME_FORMATS and formats[other[0]] in VOLUME_FORMATS
 
 
 def _in_order(matches: dict[int, tuple[int, int]], rank: np.ndarray) -> bool:
