@@ -8,14 +8,15 @@ written in the real format for slices of the volumes the other miniatures hold (
 edges have something to join); MosMed's workbook and COVID-CT-MD's ``Index.csv`` and label array
 are our own, in the real layout (MosMed's ND licence forbids a trimmed copy of its workbook).
 
-Run: ``python scripts/miniature_ct_portal.py`` (deterministic: the same bytes on every run,
-except the workbook's zip timestamps, which openpyxl fixes from ``FIXED_TIME``).
+Run: ``python scripts/miniature_ct_portal.py`` (deterministic: the same bytes on every run; the
+workbook's zip member dates are rewritten to ``FIXED_TIME``).
 """
 
 from __future__ import annotations
 
 import datetime
 import io
+import re
 from pathlib import Path
 
 import nibabel
@@ -61,6 +62,21 @@ def write_nifti(path: Path, data: np.ndarray, zooms=(0.8, 0.8, 8.0)) -> None:
     path.write_bytes(gzip.compress(raw.getvalue(), mtime=0))
 
 
+def fixed_zip_dates(path: Path) -> None:
+    """Rewrite a zip (an .xlsx) with fixed member dates, in its own member order: same bytes on every run."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as source:
+        members = [(info.filename, source.read(info)) for info in source.infolist()]
+    stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()  # openpyxl writes the save time as `modified`
+    members = [(n, re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, d)) for n, d in members]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for name, data in members:
+            target.writestr(zipfile.ZipInfo(name, date_time=FIXED_TIME.timetuple()[:6]), data, zipfile.ZIP_DEFLATED)
+    path.write_bytes(out.getvalue())
+
+
 def synthetic_md(folder: Path, intro: str, files: list[str]) -> None:
     rows = "\n".join(f"| `{name}` | {WHY} |" for name in sorted(files))
     text = f"# Synthetic files in this miniature\n\n{intro}\nNot medical images: never train or evaluate on them.\n\n"
@@ -103,6 +119,7 @@ def build_mosmed() -> None:
         sheet.append([study, grade, f"/studies/{grade}/{name}.nii.gz", mask_cell])  # missing cell, as upstream
     book.properties.created = book.properties.modified = FIXED_TIME
     book.save(base / "dataset_registry.xlsx")
+    fixed_zip_dates(base / "dataset_registry.xlsx")
     written.append("COVID19_1110/dataset_registry.xlsx")
     synthetic_md(
         folder,
