@@ -3,7 +3,9 @@
 The record's description (Ma et al., Medical Physics 2021): left lung, right lung and infection
 were delineated by two radiologists and verified by a senior one; ``Lung_Mask`` holds 1 = left
 lung, 2 = right lung; ``Infection_Mask`` 1 = infection; ``Lung_and_Infection_Mask`` 1, 2 and
-3 = infection (the union, not read again here). One row per slice and class (``frame`` = slice;
+3 = infection (the union, not read again here). The value meanings are those the Kaggle mirror's
+description gives [unverified against the real masks: none is held here]; a value outside them is
+reported and the mask not used (``sources/mask_volumes.py``). One row per slice and class (``frame`` = slice;
 ``no_lung`` / ``no_infection`` for an empty slice), so ``mask_source="ct-seg-lung"`` and
 ``"ct-seg-infection"`` serve 2-D slices, and per volume with ``volumes=True``.
 """
