@@ -196,6 +196,30 @@ def _decode_nifti(path: Path, frame: int | None, window: tuple[float, float] | N
     return Decoded(np.ascontiguousarray(image), int(image.shape[1]), int(image.shape[0]), frames, index, "nifti")
 
 
+# --- MetaImage ----------------------------------------------------------------------------
+
+
+def _decode_metaimage(path: Path, frame: int | None, window: tuple[float, float] | None) -> Decoded:
+    """One slice of a ``.mha`` (:mod:`covid19_images.imaging.metaimage`), windowed like a NIfTI slice."""
+    from covid19_images.imaging.metaimage import read_slice
+
+    try:
+        data, index, frames = read_slice(path, frame)
+    except OverBudget as err:
+        raise DecodeError(str(err)) from err
+    except IndexError as err:
+        raise DecodeError(str(err)) from err
+    except Exception as err:  # SimpleITK raises RuntimeError for every IO failure; MetaImageError
+        raise DecodeError(f"cannot read MetaImage: {err}") from err
+    if window is not None:
+        image = to_uint8(data, float(window[0]), float(window[1]))
+    else:
+        finite = data[np.isfinite(data)]
+        looks_like_hu = finite.size and float(finite.min()) < _HU_AIR_THRESHOLD
+        image = to_uint8(data, *LUNG_WINDOW) if looks_like_hu else to_uint8(data)
+    return Decoded(np.ascontiguousarray(image), int(image.shape[1]), int(image.shape[0]), frames, index, "metaimage")
+
+
 # --- video ------------------------------------------------------------------------------
 
 
@@ -260,6 +284,8 @@ def decode_file(
         return decode_dicom(path, frame, window)
     if kind == "nifti":
         return _decode_nifti(path, frame, window)
+    if kind == "metaimage":
+        return _decode_metaimage(path, frame, window)
     if kind in VIDEO_FORMATS:
         return _decode_video(path, kind, frame, count_frames)
     if kind == "lfs-pointer":

@@ -90,6 +90,14 @@ def _refuse_over_budget(paths: pd.Series, counts: np.ndarray) -> None:
         )
 
 
+def largest_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by frame count (most first), then image id: the copy of a duplicate group kept is the one that
+    holds the others. A CT volume joined to a slice cut from it (COVIDx CT's PNG of a MosMed study, an
+    ``identity`` edge) keeps every slice it has, instead of the single PNG standing for the whole study."""
+    frames = pd.to_numeric(frame["frames"], errors="coerce").fillna(1)
+    return frame.assign(_frames=-frames).sort_values(["_frames", "image_id"], kind="mergesort").drop(columns="_frames")
+
+
 def _describe(steps: list[tuple[str, int]]) -> str:
     return "; ".join(f"{name}: {count}" for name, count in steps)
 
@@ -143,7 +151,7 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
         steps.append(("without localizer/reformat series", len(frame)))
 
     if options.deduplicate and len(frame):
-        ordered = frame.sort_values("image_id", kind="mergesort")
+        ordered = largest_first(frame)
         grouped = ordered["dup_group"].astype(str)
         repeat = grouped.ne("") & grouped.duplicated(keep="first")
         frame = frame.loc[~frame.index.isin(ordered.index[repeat])]

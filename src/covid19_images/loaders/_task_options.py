@@ -40,6 +40,18 @@ MASK_SOURCES: dict[str, MaskSource] = {
         ("background", "ground_glass", "consolidation", "pleural_effusion"),
         {0: 0, 1: 1, 2: 2, 3: 3},
     ),
+    # MosMedData (issue 22): 1 = ground-glass opacification or consolidation, binary
+    "mosmed": MaskSource("mosmeddata", ("lesion", "no_lesion"), ("background", "lesion"), {0: 0, 1: 1}),
+    # Zenodo 3757476 (issue 22): Lung_Mask 1 left lung, 2 right lung; Infection_Mask 1 infection
+    "ct-seg-lung": MaskSource(
+        "covid19-ct-seg",
+        ("left_lung", "right_lung", "no_lung"),
+        ("background", "left_lung", "right_lung"),
+        {0: 0, 1: 1, 2: 2},
+    ),
+    "ct-seg-infection": MaskSource(
+        "covid19-ct-seg", ("infection", "no_infection"), ("background", "infection"), {0: 0, 1: 1}
+    ),
 }
 DEFAULT_MASK_SOURCE = {"xray": "v7labs", "ct": "medseg"}
 
@@ -50,6 +62,8 @@ SEVERITY_SCORES: dict[str, tuple[str, tuple[str, ...]]] = {
     **{f"brixia_{zone}": ("brixia-score", _BRIXIA_RATERS) for zone in "ABCDEF"},
     "geographic_extent_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
     "opacity_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
+    # MosMedData's CT-0..CT-4 (issue 22), one per study
+    "mosmed_grade": ("mosmeddata", ("annotator",)),
 }
 BOX_CLASSES = ("background", "right_lung", "left_lung")
 
@@ -128,7 +142,12 @@ def validate_volume_options(
         return None, None
     if modality != "ct":
         raise ValueError(f"volumes=True is for CT, not {modality!r}")
-    if task != "classification":
+    if task == "segmentation" and not monai_dict:
+        raise ValueError(
+            'volumes=True with task="segmentation" serves the mask_source= mask volume under "mask": '
+            "add monai_dict=True"
+        )
+    if task not in ("classification", "segmentation"):
         raise ValueError("volumes=True serves (volume, label) and the mask volume where one exists; task= must stay")
     if spacing is not None and volume_size is not None:
         raise ValueError("give spacing= or volume_size=, not both")

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from covid19_images.core.schema import LABELS
-from covid19_images.loaders._select import NoItemsError, Selection, select
+from covid19_images.loaders._select import NoItemsError, Selection, largest_first, select
 
 if TYPE_CHECKING:
     from covid19_images.loaders._options import Options
@@ -164,7 +164,7 @@ def select_for_task(manifest: pd.DataFrame, options: Options) -> Selection:
     items, wanted = _attach(base.items, options)
     steps = [f"{len(base.items)} items before", f"{len(items)} with {wanted}"]
     if options.deduplicate and len(items):
-        ordered = items.sort_values("image_id", kind="mergesort")
+        ordered = largest_first(items)
         first = ordered.drop_duplicates("dup_group").set_index("dup_group")["image_id"]
         keep = [g == "" or first.get(g) == i for g, i in zip(items["dup_group"], items["image_id"], strict=True)]
         items = items[keep]

@@ -6,7 +6,7 @@ reporting problems through ``ctx.report`` (the parsers' contract). An annotation
 (``targets``, in order of preference); the first target the manifest holds is the image
 it was made on. From there it spreads through that image's duplicate group, so every copy
 of the picture carries it whichever copy a loader keeps: scores and findings to every
-copy, masks and boxes (pixel-aligned) only to copies of the same width and height, and
+copy, masks and boxes (pixel-aligned) only to copies of the same width, height and frame count, and
 nothing to upstream's augmented copies (a mirrored copy would swap Brixia's lung sides).
 
 An annotation whose image the manifest does not hold, or whose stated image size differs
@@ -121,6 +121,12 @@ class _Joiner:
     def size(self, index: int) -> tuple[str, str]:
         return str(self.rows.at[index, "width"]), str(self.rows.at[index, "height"])
 
+    def shape(self, index: int) -> tuple[str, str, str]:
+        """Width, height and frames: a mask of slice k fits only a copy with the same slices (not COVIDx CT's
+        single slice cut from the volume, which the identity edge joins to it)."""
+        frames = str(self.rows.at[index, "frames"]) if "frames" in self.rows.columns else ""
+        return (*self.size(index), frames)
+
     def find(self, spec: SourceSpec, item: Annotation) -> tuple[list[int], str]:
         """Rows the annotation lands on, or ``([], reason)``."""
         tried: list[str] = []
@@ -139,8 +145,8 @@ class _Joiner:
                     )
             group = str(self.rows.at[index, "dup_group"])
             members = self.groups.get(group, [index]) if group else [index]
-            if item.kind in PIXEL_KINDS:
-                members = [m for m in members if self.size(m) == self.size(index)]
+            if item.kind in PIXEL_KINDS:  # same size and frame count: a volume's slice-k mask never lands on a slice
+                members = [m for m in members if self.shape(m) == self.shape(index)]
             return sorted(set(members) | {index}), ""
         return [], f"its image is not in the manifest (looked for {', '.join(tried)})"
 

@@ -9,6 +9,8 @@ edge join two rows into one duplicate group:
   not for blank pictures (no ``phash``): two black CT slices are not the same picture;
 * ``identity``: the upstream says so (``extra.same_as``, e.g. RSNA's published NIH image
   for each patientId; :mod:`covid19_images.manifest.identities`), whatever the pixels;
+* ``volume``: a CT volume, DICOM series or slice held by another volume, slice for slice
+  (:mod:`covid19_images.manifest.volume_duplicates`: copies, resamples, subsets of slices);
 * ``near``: a perceptual hash close enough (Hamming distance of the 256-bit ``phash``).
   Pairs at or below :data:`NEAR_ACCEPT` are the same picture by the measurement in
   ``docs/dedup-threshold.md``; pairs up to :data:`NEAR_CANDIDATE` are only candidates and are
@@ -102,7 +104,7 @@ class DuplicateEdge:
 
     a: int
     b: int
-    kind: str  # "file", "pixels", "identity", "near" or "reviewed" (a person said: the same picture)
+    kind: str  # "file", "pixels", "identity", "volume" (3-D), "near" or "reviewed" (a person said: the same picture)
     distance: int | None = None
     mse: float | None = None
 
@@ -255,8 +257,9 @@ def find_duplicates(
         sure_b = first_row.reindex([b for _, b in known]).to_numpy().astype(np.int64)
 
     known_a, known_b = identity_edges(manifest)
-    graph_a = np.concatenate([file_a, pixel_a, known_a, same_a, low[kept], sure_a]).astype(np.int64)
-    graph_b = np.concatenate([file_b, pixel_b, known_b, same_b, high[kept], sure_b]).astype(np.int64)
+    volume_a, volume_b = _volume_edges(manifest, root)
+    graph_a = np.concatenate([file_a, pixel_a, known_a, volume_a, same_a, low[kept], sure_a]).astype(np.int64)
+    graph_b = np.concatenate([file_b, pixel_b, known_b, volume_b, same_b, high[kept], sure_b]).astype(np.int64)
     graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
     _, component = connected_components(graph)  # weak components of the edge list: the groups
     frame = pd.DataFrame({"component": component, "id": ids})
@@ -267,6 +270,7 @@ def find_duplicates(
     edges = [DuplicateEdge(x, y, "file") for x, y in np.column_stack((file_a, file_b)).tolist()]
     edges += [DuplicateEdge(x, y, "pixels") for x, y in np.column_stack((pixel_a, pixel_b)).tolist()]
     edges += [DuplicateEdge(x, y, "identity") for x, y in np.column_stack((known_a, known_b)).tolist()]
+    edges += [DuplicateEdge(x, y, "volume") for x, y in np.column_stack((volume_a, volume_b)).tolist()]
     exact = {(e.a, e.b) for e in edges}
     same = np.column_stack((same_a, same_b)).tolist()
     edges += [DuplicateEdge(x, y, "near", 0) for x, y in same if (x, y) not in exact]
@@ -286,6 +290,19 @@ def find_duplicates(
         {"near": edges, "rejected": rejected, "unconfirmed": unconfirmed}[near["status"].iat[position]].append(edge)
     edges += [DuplicateEdge(x, y, "reviewed") for x, y in zip(sure_a.tolist(), sure_b.tolist(), strict=True)]
     return Duplicates(groups, edges, rejected, unconfirmed, found, reviewed)
+
+
+def _volume_edges(manifest: pd.DataFrame, root: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """3-D edges (:mod:`covid19_images.manifest.volume_duplicates`); none without files to read."""
+    empty = np.zeros(0, dtype=np.int64)
+    if root is None or not {"format", "modality", "path"} <= set(manifest.columns):
+        return empty, empty
+    if not manifest["format"].astype(str).isin(("nifti", "metaimage")).any():
+        return empty, empty
+    from covid19_images.manifest.volume_duplicates import cached_reader, volume_edges
+
+    frame = manifest.reset_index(drop=True)
+    return volume_edges(frame, cached_reader(root, frame))
 
 
 def assign_dup_groups(manifest: pd.DataFrame, root: Path | None = None) -> pd.Series:

@@ -38,7 +38,7 @@ _CONTROL_ONLY = re.compile(r"[\x00-\x1f\x7f]")
 _HOST = re.compile(r"[A-Za-z0-9._-]+")
 KINDS = ("git", "portal")
 #: how a portal source is fetched (``manual``: the user downloads it under an agreement)
-PORTALS = ("kaggle", "kaggle-competition", "tcia", "zenodo", "figshare", "https", "manual")
+PORTALS = ("kaggle", "kaggle-competition", "tcia", "zenodo", "figshare", "s3", "https", "manual")
 
 
 def _is_ipv6(host: str) -> bool:
@@ -187,7 +187,7 @@ def _spec(entry: dict, index: int) -> SourceSpec:
 
 #: what ``kind:`` may say, and the portals a portal source may name
 KINDS = ("git", "portal")
-PORTALS = ("kaggle", "kaggle-competition", "tcia", "zenodo", "figshare", "https", "manual")
+PORTALS = ("kaggle", "kaggle-competition", "tcia", "zenodo", "figshare", "s3", "https", "manual")
 _FILE_KEYS = {"name", "into", "extract", "url", "size"}
 
 

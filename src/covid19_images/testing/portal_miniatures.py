@@ -97,6 +97,12 @@ def serve_miniature(server: PortalServer, spec: SourceSpec, folder: Path | None 
     for item in extra:
         into = str(item.get("into", "") or "")
         name = str(item["name"])
+        if is_archive(name) and item.get("extract", True):  # an archive by URL (MosMed's zip): its folder, zipped
+            inside = _under(files, into)
+            for member in inside:
+                files.pop(f"{into}/{member}" if into else member)
+            server.add_url(str(item["url"]), deterministic_zip(inside))
+            continue
         server.add_url(str(item["url"]), files.pop(f"{into}/{name}" if into else name))
     own = SourceSpec(**{**vars(spec), "files": tuple(i for i in spec.files if not i.get("url"))})
     if spec.portal == "zenodo":
@@ -111,10 +117,14 @@ def serve_miniature(server: PortalServer, spec: SourceSpec, folder: Path | None 
         server.add_url(url, deterministic_zip(files))
     elif spec.portal == "tcia":
         server.add_tcia_collection(spec.dataset, _tcia_series(spec, files))
+    elif spec.portal == "s3":  # files: are key prefixes, the objects are the miniature's files as they are
+        server.add_s3_bucket(spec.dataset, files)
+    elif spec.portal == "figshare":
+        server.add_figshare_article(spec.dataset, spec.version, portal_payloads(own, files) if own.files else files)
 
 
 #: the portal kinds whose miniatures the loopback server serves in a layout the parsers read once fetched
-SERVED_PORTALS = ("zenodo", "kaggle", "kaggle-competition")
+SERVED_PORTALS = ("zenodo", "kaggle", "kaggle-competition", "s3", "figshare", "https")
 
 
 def fetch_miniatures(root: Path, server: PortalServer, specs: list[SourceSpec]) -> list[SourceSpec]:

@@ -61,6 +61,10 @@ class PortalState:
     #: bytes per second per response (0: unlimited)
     rate: int = 0
     honour_range: bool = True
+    #: AWS Open Data buckets: host (``<bucket>.s3.amazonaws.com``) -> keys listed by ListObjectsV2
+    s3_keys: dict[str, list[str]] = field(default_factory=dict)
+    #: keys per ListObjectsV2 page (S3's own is 1,000; tests make it small to page)
+    s3_page: int = 1000
     requests: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -103,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_status(401)
                 return
         body = state.content.get(self.path) or state.content.get(path)
+        host = path.split("/", 2)[1] if path.count("/") >= 2 else ""
+        if body is None and host in state.s3_keys and path == f"/{host}/":
+            body = _s3_listing(state, host, query_of(self.path))
         if body is None:
             self._send_status(404)
             return
@@ -225,6 +232,26 @@ class PortalServer:
         key = f"{NBIA_PATH}getSeries?Collection={collection}"
         self.state.content[key] = json.dumps(listing).encode()
 
+    def add_s3_bucket(self, bucket: str, files: Mapping[str, bytes | Path]) -> None:
+        """An AWS Open Data bucket: ListObjectsV2 at ``/`` (paged by ``state.s3_page``) and each object."""
+        host = f"{bucket}.s3.amazonaws.com"
+        for key, data in files.items():
+            self.state.content[f"/{host}/{key}"] = data
+        self.state.s3_keys[host] = sorted(set(self.state.s3_keys.get(host, [])) | set(files))
+
+    def add_figshare_article(self, article: str, version: str, files: Mapping[str, bytes | Path]) -> None:
+        """A figshare article version (API v2 JSON: ``files[]`` with name, size, computed_md5,
+        download_url on ndownloader.figshare.com) and the article's newest ``version``."""
+        entries = []
+        for number, (name, data) in enumerate(sorted(files.items()), start=1):
+            url = f"https://ndownloader.figshare.com/files/{article}{number:04d}"
+            self.add_url(url, data)
+            size, md5 = _size_md5(data)
+            entries.append({"id": number, "name": name, "size": size, "computed_md5": md5, "download_url": url})
+        doc = json.dumps({"id": int(article), "version": int(version), "files": entries}).encode()
+        self.state.content[f"/api.figshare.com/v2/articles/{article}/versions/{version}"] = doc
+        self.state.content[f"/api.figshare.com/v2/articles/{article}"] = doc
+
     @property
     def hosts(self) -> tuple[str, ...]:
         """Every host this server stands in for: the portals, and the hosts of plain files added."""
@@ -255,6 +282,31 @@ def _size_md5(data: bytes | Path) -> tuple[int, str]:
             digest.update(block)
             size += len(block)
     return size, digest.hexdigest()
+
+
+def _s3_listing(state: PortalState, host: str, query: dict[str, list[str]]) -> bytes:
+    """One ListObjectsV2 page (XML) of the keys under ``prefix``, after ``continuation-token``."""
+    from xml.sax.saxutils import escape
+
+    prefix = query.get("prefix", [""])[0]
+    after = query.get("continuation-token", [""])[0]
+    keys = [k for k in state.s3_keys[host] if k.startswith(prefix) and k > after]
+    page, more = keys[: state.s3_page], len(keys) > state.s3_page
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">',
+    ]
+    parts.append(
+        f"<Name>{escape(host.split('.')[0])}</Name><Prefix>{escape(prefix)}</Prefix><KeyCount>{len(page)}</KeyCount>"
+    )
+    for key in page:
+        size = _size_md5(state.content[f"/{host}/{key}"])[0]
+        parts.append(f"<Contents><Key>{escape(key)}</Key><Size>{size}</Size></Contents>")
+    parts.append(f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>")
+    if more:
+        parts.append(f"<NextContinuationToken>{escape(page[-1])}</NextContinuationToken>")
+    parts.append("</ListBucketResult>")
+    return "".join(parts).encode()
 
 
 def insteadof_rules(base: str, hosts: tuple[str, ...] = HOSTS) -> list[tuple[str, str]]:

@@ -10,6 +10,11 @@
   competition; HTTP basic auth with the user's API token.
 * TCIA NBIA REST API v1: ``getSeries?Collection=`` lists the series (``PatientID``,
   ``StudyInstanceUID``, ``SeriesInstanceUID``), ``getImage?SeriesInstanceUID=`` is one series as a zip.
+* AWS Open Data (``s3``, anonymous): ``GET https://<bucket>.s3.amazonaws.com/?list-type=2&prefix=``
+  (ListObjectsV2, XML, ``Key`` and ``Size`` per object, ``NextContinuationToken`` while
+  ``IsTruncated``); each object is ``https://<bucket>.s3.amazonaws.com/<key>``. The ``ETag`` is
+  an md5 only for single-part uploads, so it is not taken as a checksum: the lock pins size and
+  our sha256 (STOIC2021 publishes no checksum).
 * ``https``: the URLs listed under ``files:``; ``manual``: nothing to request (``fetch --from DIR``).
 
 Every locator is the canonical https URL; :class:`~covid19_images.sources.portal.mirror.UrlRewriter`
@@ -175,6 +180,53 @@ def _tcia(spec: SourceSpec, session, rewriter: UrlRewriter) -> tuple[str, list[R
     return spec.version, found
 
 
+S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+#: ListObjectsV2 pages followed at most (1,000 keys each): a bound for a listing that never ends
+MAX_S3_PAGES = 1000
+
+
+def s3_base(bucket: str) -> str:
+    return f"https://{bucket}.s3.amazonaws.com/"
+
+
+def _s3(spec: SourceSpec, session, rewriter: UrlRewriter) -> tuple[str, list[RemoteFile]]:
+    """Every object of the bucket under the prefixes ``files:`` names (default: the whole bucket)."""
+    import xml.etree.ElementTree as ET
+
+    base = s3_base(spec.dataset)
+    found: list[RemoteFile] = []
+    for prefix in _spec_files(spec) or [""]:
+        token = ""
+        for _page in range(MAX_S3_PAGES):
+            query = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
+            url = rewriter.rewrite(f"{base}?{urlencode(query)}")
+            what = f"{spec.name}: S3 listing of {spec.dataset}/{prefix}"
+            try:
+                response = session.get(url, timeout=60)
+            except requests.RequestException as err:
+                raise PortalError(f"{what}: cannot reach {url}: {type(err).__name__}") from err
+            if response.status_code != 200:
+                raise PortalError(f"{what}: HTTP {response.status_code}")
+            try:
+                tree = ET.fromstring(response.content)
+            except ET.ParseError as err:
+                raise PortalError(f"{what}: not a ListObjectsV2 answer ({err})") from err
+            for item in tree.iter(f"{S3_NS}Contents"):
+                key = item.findtext(f"{S3_NS}Key", "")
+                size = item.findtext(f"{S3_NS}Size", "")
+                if key and not key.endswith("/"):
+                    found.append(RemoteFile(_plain(spec, key, "object key"), f"{base}{quote(key)}",
+                                            int(size) if size.isdigit() else None))  # fmt: skip
+            token = tree.findtext(f"{S3_NS}NextContinuationToken", "")
+            if tree.findtext(f"{S3_NS}IsTruncated", "false") != "true" or not token:
+                break
+        else:
+            raise PortalError(
+                f"{spec.name}: S3 listing of {spec.dataset}/{prefix} still truncated after {MAX_S3_PAGES} pages"
+            )
+    return spec.version, found + _extra_urls(spec)
+
+
 def listing(
     spec: SourceSpec, session: requests.Session, rewriter: UrlRewriter, version: str = ""
 ) -> tuple[str, list[RemoteFile]]:
@@ -190,6 +242,8 @@ def listing(
     if spec.portal == "tcia":
         version, series = _tcia(spec, session, rewriter)
         return version, series + _extra_urls(spec)
+    if spec.portal == "s3":
+        return _s3(spec, session, rewriter)
     if spec.portal == "https":
         return spec.version, _extra_urls(spec)
     if spec.portal == "manual":
