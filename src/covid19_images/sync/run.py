@@ -353,7 +353,7 @@ def _portal_updates(root: Path, specs: list, previous: pd.DataFrame | None, offl
         if offline and old == new:
             continue
         status = "added" if old is None and new else "updated" if old != new else "unchanged"
-        message = "" if fetched.complete else f"not fetched here: `covid19-images fetch {spec.name}`"
+        message = fetched.hint(spec.name)
         updates.append(SourceUpdate(spec.name, old, new, status, message))
     return updates
 
