@@ -110,22 +110,24 @@ def expected(root: Path, version: str) -> dict[tuple[str, str], tuple[str, str]]
     return found
 
 
+def served(root: Path, version: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(source, path) -> (split, label or "own") of every portal row the ``covidx:<version>`` scheme serves."""
+    manifest = read_manifest(root)
+    split = resolve_split(manifest, f"covidx:{version}", root=root)
+    labels = resolve_labels(manifest, f"covidx:{version}", root=root)
+    return {
+        (s, p.removeprefix(f"datasets/{s}/")): (sp, lab or "own")
+        for s, p, sp, lab in zip(manifest["source"], manifest["path"], split, labels, strict=True)
+        if s in PORTAL and sp
+    }
+
+
 @pytest.mark.parametrize("version", ["9A", "9B"])
 def test_covidx_scheme_serves_every_listed_portal_image_the_miniatures_hold(root: Path, version: str) -> None:
     want = expected(root, version)
     assert {source for source, _path in want} == set(PORTAL)  # every portal source has a listed image
     assert any(split == "test" for split, _label in want.values())  # and the benchmark's test set is reached
-    manifest = read_manifest(root)
-    split = resolve_split(manifest, f"covidx:{version}", root=root)
-    labels = resolve_labels(manifest, f"covidx:{version}", root=root)
-    got = {
-        (s, p.removeprefix(f"datasets/{s}/")): (sp, lab or "own")
-        for s, p, sp, lab, own in zip(
-            manifest["source"], manifest["path"], split, labels, manifest["label"], strict=True
-        )
-        if s in PORTAL and sp
-    }
-    assert got == want
+    assert served(root, version) == want
 
 
 def test_torch_loader_serves_the_covidx_test_images_of_the_portal_sources(root: Path) -> None:

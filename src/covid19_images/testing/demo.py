@@ -29,12 +29,11 @@ import git
 from covid19_images import MEDICAL_WARNING
 from covid19_images.core.roots import DEMO_POINTER, holds_data, nearest_root, package_clone
 from covid19_images.sources.registry import REGISTRY_FILE, load_registry
-from covid19_images.sync.portals import update_portal
 from covid19_images.sync.run import sync
 from covid19_images.testing.miniature import ENV_VAR, materialize_miniatures, requested_samples
 from covid19_images.testing.mirrors import build_sample_mirrors, default_shared, shared_available
-from covid19_images.testing.portal_miniatures import manual_download, servable, serve_miniature
-from covid19_images.testing.portal_server import PortalServer, point_root_at, running
+from covid19_images.testing.portal_miniatures import fetch_miniatures
+from covid19_images.testing.portal_server import PortalServer, running
 
 
 def _fresh_root(root: Path, registry_file: Path) -> None:
@@ -72,27 +71,22 @@ def _fetch_portal_sources(root: Path, specs: list, by_hand: Path) -> None:
     the same mechanism, and the same code path, a user's mirror would take. A ``manual`` source
     (BIMCV: behind an agreement) is pinned and fetched ``--from`` a folder standing in for the
     user's own download. Each is pinned at its catalog version, as a maintainer's first
-    ``sync --update-portal NAME --version V`` would.
+    ``sync --update-portal NAME --portal-version V`` would.
     """
     if not specs:
         return
+
+    def fetched(spec, lock, from_dir: Path | None) -> None:
+        how = f"{spec.portal} {spec.dataset}" if from_dir is None else f"manual: `fetch --from {from_dir}`"
+        click.echo(
+            f"    fetched {spec.name} ({how}): {len(lock.entries)} file(s), {lock.total_size} bytes, "
+            f"verified against manifests/locks/{spec.name}.lock.tsv"
+        )
+
     with running() as server, _demo_kaggle_token(server):
-        served = [spec for spec in specs if servable(spec)]
-        for spec in served:
-            serve_miniature(server, spec)
-        point_root_at(root, server)
         click.echo(f"    portal sources: {server.base} stands in for the portals (git insteadOf; loopback only)")
-        for spec in specs:
-            from_dir = manual_download(spec, by_hand / spec.name) if spec.portal == "manual" else None
-            if spec not in served and from_dir is None:
-                click.echo(f"    {spec.name}: the loopback portal cannot serve its miniature; not fetched")
-                continue
-            _old, new = update_portal(root, spec.name, version=spec.version, from_dir=from_dir, progress=False)
-            how = f"{spec.portal} {spec.dataset}" if from_dir is None else f"manual: `fetch --from {from_dir}`"
-            click.echo(
-                f"    fetched {spec.name} ({how}): {len(new.entries)} file(s), {new.total_size} bytes, "
-                f"verified against manifests/locks/{spec.name}.lock.tsv"
-            )
+        for spec in fetch_miniatures(root, server, specs, by_hand, fetched):
+            click.echo(f"    {spec.name}: the loopback portal cannot serve its miniature; not fetched")
 
 
 def _load_some(root: Path) -> int:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 from covid19_images.sources.portal.extract import ARCHIVE_SUFFIXES, is_archive
+from covid19_images.sources.portal.lock import PortalLock
 from covid19_images.sources.registry import SourceSpec
 from covid19_images.testing.miniature import MINIATURE_NOTES, miniature_dir
 from covid19_images.testing.portal_server import PortalServer, deterministic_zip, point_root_at
@@ -151,13 +152,20 @@ def serve_miniature(server: PortalServer, spec: SourceSpec, folder: Path | None 
 SERVED_PORTALS = ("zenodo", "kaggle", "kaggle-competition")
 
 
-def fetch_miniatures(root: Path, server: PortalServer, specs: list[SourceSpec], downloads: Path) -> list[SourceSpec]:
+def fetch_miniatures(
+    root: Path,
+    server: PortalServer,
+    specs: list[SourceSpec],
+    downloads: Path,
+    report: Callable[[SourceSpec, PortalLock, Path | None], None] | None = None,
+) -> list[SourceSpec]:
     """Serve, pin (at the catalog's version) and fetch each of ``specs`` through ``server``, as a user would.
 
     ``root`` must be a git root; it is pointed at ``server`` (:func:`point_root_at`) once every
     miniature is served, since the plain ``url`` files add hosts. A ``manual`` source is pinned and
-    fetched ``--from`` a folder under ``downloads`` (:func:`manual_download`). Returns the specs this
-    cannot fetch (a TCIA miniature whose DICOMs do not name their study and series).
+    fetched ``--from`` a folder under ``downloads`` (:func:`manual_download`). ``report`` is told of
+    each source fetched (its lock, and the folder for a manual one). Returns the specs this cannot
+    fetch (a TCIA miniature whose DICOMs do not name their study and series).
     """
     from covid19_images.sources.portal.fetch import fetch_source
     from covid19_images.sources.portal.update import update_lock
@@ -166,13 +174,14 @@ def fetch_miniatures(root: Path, server: PortalServer, specs: list[SourceSpec], 
     for spec in served:
         serve_miniature(server, spec)
     point_root_at(root, server)
-    for spec in served:
-        update_lock(root, spec, version=spec.version, progress=False)
-        fetch_source(root, spec, progress=False)
-    for spec in (s for s in specs if s.portal == "manual"):
-        by_hand = manual_download(spec, downloads / spec.name)
-        update_lock(root, spec, version=spec.version, from_dir=by_hand, progress=False)
+    for spec in specs:
+        by_hand = manual_download(spec, downloads / spec.name) if spec.portal == "manual" else None
+        if spec not in served and by_hand is None:
+            continue
+        _old, lock = update_lock(root, spec, version=spec.version, from_dir=by_hand, progress=False)
         fetch_source(root, spec, from_dir=by_hand, progress=False)
+        if report is not None:
+            report(spec, lock, by_hand)
     return [spec for spec in specs if spec not in served and spec.portal != "manual"]
 
 
