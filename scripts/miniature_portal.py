@@ -323,6 +323,23 @@ _SBU_NAME = re.compile(
 )
 
 
+def sbu_series_header(pid: str, study: str, series: str) -> dict:
+    """The header tags the Data Retriever names a series' folders after (``MM-DD-YYYY-NA-<description>-<5 digits>``,
+    ``<number>.000000-<description>-<5 digits>``), so a fetch through the NBIA API, which lands
+    ``<PatientID>/<StudyUID>/<SeriesUID>/``, holds the same series: invented UIDs ending in the folders' digits."""
+    month, day, year = study.split("-")[:3]
+    description = study.split("-", 4)[4].rsplit("-", 1)[0]
+    number, series_description, series_tail = series.split("-")[0], *series.split("-", 1)[1].rsplit("-", 1)
+    return {
+        "StudyInstanceUID": generate_uid(entropy_srcs=[pid, study])[:-5] + study.rsplit("-", 1)[1],
+        "SeriesInstanceUID": generate_uid(entropy_srcs=[pid, study, series])[:-5] + series_tail,
+        "StudyDate": f"{year}{month}{day}",
+        "StudyDescription": description,
+        "SeriesNumber": str(int(float(number))),
+        **({"SeriesDescription": series_description} if series_description != "NA" else {}),
+    }
+
+
 def build_sbu(portal: Path) -> set[str]:
     sample = portal / "covid-19-ny-sbu"
     mini = Folder("covid19_ny_sbu")
@@ -339,14 +356,14 @@ def build_sbu(portal: Path) -> set[str]:
         pid, study, series = match["pid"], match["study"].replace("_", " "), match["series"].replace("_", " ")
         relative = f"COVID-19-NY-SBU/{pid}/{study}/{series}/{match['file']}.dcm"
         header = {"PatientID": pid, "Modality": ("CR", "DX")[number % 2], "ViewPosition": "AP"}
+        header.update(sbu_series_header(pid, study, series))
         mini.write(relative, dicom(relative, header, jpeg=False), WHY_PORTAL)
         held.add(line.split()[1])
     ct = "COVID-19-NY-SBU/A002304/01-12-1901-NA-CT CHEST PULMONARY ANGIO WITH IV CON-70694/2.000000-NA-51234"
     for index in (1, 2):
         relative = f"{ct}/1-{index}.dcm"
-        mini.write(
-            relative, dicom(relative, {"PatientID": "A002304", "Modality": "CT"}, jpeg=False, kind="ct"), WHY_PORTAL
-        )
+        header = {"PatientID": "A002304", "Modality": "CT", **sbu_series_header("A002304", *ct.split("/")[2:])}
+        mini.write(relative, dicom(relative, header, jpeg=False, kind="ct"), WHY_PORTAL)
     mixed = [p for p, line in by_pid.items() if b",NA," in line and b"not documented" in line][:1]
     keep = sorted({*(p.split()[0] for p in picks), "A002304", *mixed} & set(by_pid))
     mini.write(table, b"".join([lines[0], *(by_pid[p] for p in keep)]))

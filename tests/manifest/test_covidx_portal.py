@@ -6,7 +6,8 @@ the label files and the folders with plain string rules, one per COVIDx naming, 
 the parsers: RSNA ``<patientId>.png`` is ``stage_2_train_images/<patientId>.dcm``; RICORD
 ``MIDRC-RICORD-1C-<MRN>-<uid5>-<i>.png`` is the ``i``-th DICOM of the study folder ending in
 ``<uid5>``; the Radiography DB's ``COVID(<n>).png`` is ``COVID/images/COVID-<n>.png``; SBU's
-name is its folder path joined by ``-`` with spaces as ``_``; BIMCV's drops ``-corrected``.
+name is its Data Retriever folder path joined by ``-`` with spaces as ``_`` (:func:`sbu_name`);
+BIMCV's drops ``-corrected``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from covid19_images.manifest.build import build_manifest, read_manifest, write_manifest
@@ -31,7 +33,7 @@ pytestmark = pytest.mark.xdist_group("covidx-portal")
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The portal sources pinned and fetched from a loopback portal (TCIA and manual: see fetched_miniature_root)."""
+    """The portal sources pinned and fetched from a loopback portal (BIMCV, a manual source, ``--from`` a folder)."""
     root = tmp_path_factory.mktemp("covidx-portal") / "root"
     names = ["covidx-splits", *PORTAL, "covidx-cxr4", "covidx-cxr3"]
     with running() as server, pytest.MonkeyPatch.context() as env:
@@ -46,6 +48,22 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def _files(root: Path, source: str) -> list[str]:
     base = root / "datasets" / source
     return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+
+
+def sbu_name(folder: Path, path: str) -> str:
+    """COVIDx's name of an SBU image: its Data Retriever folders joined by ``-``, spaces as ``_``. A fetch
+    lands ``<pid>/<StudyUID>/<SeriesUID>/``: the descriptive folder names are then the Data Retriever's
+    ``MM-DD-YYYY-NA-<StudyDescription>-<last 5 of the UID>`` and ``<n>.000000-<SeriesDescription>-<last 5>``."""
+    parts = path[:-4].split("/")
+    if parts[1][:1].isdigit() and "." in parts[1]:  # UID folders
+        ds = pydicom.dcmread(folder / path, stop_before_pixels=True)
+        date = f"{ds.StudyDate[4:6]}-{ds.StudyDate[6:]}-{ds.StudyDate[:4]}"
+        study = f"{date}-NA-{ds.StudyDescription}-{ds.StudyInstanceUID[-5:]}"
+        series = f"{ds.SeriesNumber}.000000-{ds.get('SeriesDescription') or 'NA'}-{ds.SeriesInstanceUID[-5:]}"
+        parts = [parts[0], study, series, parts[3]]
+    else:  # the Data Retriever's own layout, under the collection's folder
+        parts = parts[1:]
+    return "-".join(parts).replace(" ", "_") + ".jpg"
 
 
 def held_path(root: Path, source: str, name: str) -> tuple[str, str] | None:
@@ -68,8 +86,7 @@ def held_path(root: Path, source: str, name: str) -> tuple[str, str] | None:
         return None
     if source == "stonybrook":
         for path in _files(root, "covid19-ny-sbu"):
-            parts = path[:-4].split("/")[1:]
-            if "-".join(parts).replace(" ", "_") + ".jpg" == name:
+            if path.endswith(".dcm") and sbu_name(root / "datasets" / "covid19-ny-sbu", path) == name:
                 return ("covid19-ny-sbu", path)
         return None
     if source == "bimcv":
@@ -93,22 +110,24 @@ def expected(root: Path, version: str) -> dict[tuple[str, str], tuple[str, str]]
     return found
 
 
+def served(root: Path, version: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(source, path) -> (split, label or "own") of every portal row the ``covidx:<version>`` scheme serves."""
+    manifest = read_manifest(root)
+    split = resolve_split(manifest, f"covidx:{version}", root=root)
+    labels = resolve_labels(manifest, f"covidx:{version}", root=root)
+    return {
+        (s, p.removeprefix(f"datasets/{s}/")): (sp, lab or "own")
+        for s, p, sp, lab in zip(manifest["source"], manifest["path"], split, labels, strict=True)
+        if s in PORTAL and sp
+    }
+
+
 @pytest.mark.parametrize("version", ["9A", "9B"])
 def test_covidx_scheme_serves_every_listed_portal_image_the_miniatures_hold(root: Path, version: str) -> None:
     want = expected(root, version)
     assert {source for source, _path in want} == set(PORTAL)  # every portal source has a listed image
     assert any(split == "test" for split, _label in want.values())  # and the benchmark's test set is reached
-    manifest = read_manifest(root)
-    split = resolve_split(manifest, f"covidx:{version}", root=root)
-    labels = resolve_labels(manifest, f"covidx:{version}", root=root)
-    got = {
-        (s, p.removeprefix(f"datasets/{s}/")): (sp, lab or "own")
-        for s, p, sp, lab, own in zip(
-            manifest["source"], manifest["path"], split, labels, manifest["label"], strict=True
-        )
-        if s in PORTAL and sp
-    }
-    assert got == want
+    assert served(root, version) == want
 
 
 def test_torch_loader_serves_the_covidx_test_images_of_the_portal_sources(root: Path) -> None:

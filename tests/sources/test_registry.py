@@ -141,9 +141,8 @@ def test_every_catalog_folder_is_a_complete_home() -> None:
     assert list(load_registry(PROJECT)) == [
         line.strip()[2:] for line in (PROJECT / "sources.yaml").read_text().splitlines() if line.startswith("  - ")
     ]
-    # portal sources join the root's list once sync can build a root that has not fetched them
-    portal = {name for name, entry in catalog().items() if entry.get("kind") == "portal"}
-    assert set(load_registry(PROJECT)) | portal == set(catalog())
+    # portal sources too: a clone that has not fetched (or pinned) them builds, keeping their committed rows
+    assert set(load_registry(PROJECT)) == set(catalog())
 
 
 def test_a_catalog_name_takes_every_fact_from_its_source_yaml(tmp_path: Path) -> None:

@@ -114,7 +114,9 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
 
 def _unfetched_message(name: str, fetched: Presence, kept: int) -> str:
     """Why a portal source was not read, and the command that changes it; its committed rows stay."""
-    if not fetched.total:
+    if fetched.damaged:
+        what = fetched.hint(name)
+    elif not fetched.total:
         what = f"no lock yet; a maintainer pins it with `covid19-images sync --update-portal {name}`"
     elif fetched.fetched:
         what = f"partly fetched ({fetched.fetched} of {fetched.total} files); run `covid19-images fetch {name}`"

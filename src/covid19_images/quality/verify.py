@@ -240,6 +240,15 @@ def _walk(directory: Path) -> Iterable[Path]:
                 continue
 
 
+def _portal_sources(root: Path) -> set[str]:
+    from covid19_images.sources.registry import RegistryError, load_registry
+
+    try:
+        return {name for name, spec in load_registry(root).items() if spec.is_portal}
+    except RegistryError:
+        return set()
+
+
 def _fetched_files(directory: Path) -> set[str]:
     """The files a portal fetch put in ``directory`` (its marker lists them); empty for any other folder."""
     from covid19_images.sources.portal.state import read_state
@@ -308,6 +317,7 @@ def verify(
     result = VerifyResult(checked=len(manifest))
     records = manifest.to_dict("records")
     dirs = _source_dirs(root, manifest)
+    portal = _portal_sources(root)
 
     for source, rows in manifest.groupby("source", sort=True):
         commits = {c for c in rows["source_commit"] if c}
@@ -326,7 +336,9 @@ def verify(
             disable=not show_progress(progress),
         ):
             for kind, item in found.items():
-                if kind == "missing" and row["source"] not in dirs:
+                if kind in ("missing", "changed") and row["source"] in portal:
+                    item["hint"] = f"a portal source's fetched file: `covid19-images fetch {row['source']}` restores it"
+                elif kind == "missing" and row["source"] not in dirs:
                     item["hint"] = (
                         f"{row['source']} not checked out: git submodule update --init datasets/{row['source']}"
                     )

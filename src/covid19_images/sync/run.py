@@ -309,7 +309,7 @@ def sync(
                     keep.add(spec.name)
                 checkpoint("sync.source-done")
         previous = _previous_manifest(root, report.notes)
-        report.updates += _portal_updates(root, [s for s in selected if s.is_portal], previous, offline)
+        _portal_updates(report, root, [s for s in selected if s.is_portal], previous, offline)
         cache_dir = cache_dir_of(root)
         report.build = build_manifest(
             root, registry, previous, progress=progress, keep=keep, cache_dir=cache_dir, rebuild=rebuild
@@ -337,13 +337,12 @@ def sync(
     return report
 
 
-def _portal_updates(root: Path, specs: list, previous: pd.DataFrame | None, offline: bool) -> list[SourceUpdate]:
+def _portal_updates(report: SyncReport, root: Path, specs: list, previous: pd.DataFrame | None, offline: bool) -> None:
     """A portal source's "commit" is its lock's digest: old (the manifest's) -> new (the lock on disk).
 
     Sync itself never downloads (``fetch`` and ``sync --update-portal`` do); it reports what
-    the lock says and whether the content is here.
+    the lock says and, in a note, what to run when the content is not here (not pinned, not fetched, damaged).
     """
-    updates = []
     for spec in specs:
         rows = previous[previous["source"] == spec.name] if previous is not None else None
         commits = sorted({c for c in rows["source_commit"] if c}) if rows is not None else []
@@ -353,9 +352,8 @@ def _portal_updates(root: Path, specs: list, previous: pd.DataFrame | None, offl
         if offline and old == new:
             continue
         status = "added" if old is None and new else "updated" if old != new else "unchanged"
-        message = "" if fetched.complete else f"not fetched here: `covid19-images fetch {spec.name}`"
-        updates.append(SourceUpdate(spec.name, old, new, status, message))
-    return updates
+        report.updates.append(SourceUpdate(spec.name, old, new, status, fetched.hint(spec.name)))
+        report.notes += [f"{spec.name}: {fetched.hint(spec.name)}"] if not fetched.complete else []
 
 
 def _refuse_shrinks(root, registry, report: SyncReport, previous, shrinks: list[Shrink], keep: set[str]) -> None:

@@ -14,10 +14,13 @@ allows, synthetic elsewhere). ``--data`` / ``--shared`` / ``COVID19_IMAGES_SHARE
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -26,12 +29,11 @@ import git
 from covid19_images import MEDICAL_WARNING
 from covid19_images.core.roots import DEMO_POINTER, holds_data, nearest_root, package_clone
 from covid19_images.sources.registry import REGISTRY_FILE, load_registry
-from covid19_images.sync.portals import update_portal
 from covid19_images.sync.run import sync
 from covid19_images.testing.miniature import ENV_VAR, materialize_miniatures, requested_samples
 from covid19_images.testing.mirrors import build_sample_mirrors, default_shared, shared_available
-from covid19_images.testing.portal_miniatures import serve_miniature
-from covid19_images.testing.portal_server import point_root_at, running
+from covid19_images.testing.portal_miniatures import fetch_miniatures
+from covid19_images.testing.portal_server import PortalServer, running
 
 
 def _fresh_root(root: Path, registry_file: Path) -> None:
@@ -44,25 +46,47 @@ def _fresh_root(root: Path, registry_file: Path) -> None:
     shutil.copyfile(registry_file, root / REGISTRY_FILE)
 
 
-def _fetch_portal_sources(root: Path, specs: list) -> None:
+@contextmanager
+def _demo_kaggle_token(server: PortalServer) -> Iterator[None]:
+    """A made-up Kaggle token that only the loopback portal accepts, for the demo's run only: a user's own
+    token (environment or ``~/.kaggle/kaggle.json``) is never read, nor sent anywhere."""
+    token = ("covid19-images-demo", "loopback-only")
+    saved = {name: os.environ.get(name) for name in ("KAGGLE_USERNAME", "KAGGLE_KEY")}
+    server.state.kaggle_auth = token
+    os.environ["KAGGLE_USERNAME"], os.environ["KAGGLE_KEY"] = token
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _fetch_portal_sources(root: Path, specs: list, by_hand: Path) -> None:
     """Pin and fetch every portal source from a loopback portal serving its miniature.
 
     The root's git config gets ``url.http://127.0.0.1:<port>/<host>/.insteadOf https://<host>/``:
-    the same mechanism, and the same code path, a user's mirror would take.
+    the same mechanism, and the same code path, a user's mirror would take. A ``manual`` source
+    (BIMCV: behind an agreement) is pinned and fetched ``--from`` a folder standing in for the
+    user's own download. Each is pinned at its catalog version, as a maintainer's first
+    ``sync --update-portal NAME --portal-version V`` would.
     """
     if not specs:
         return
-    with running() as server:
-        for spec in specs:
-            serve_miniature(server, spec)
-        point_root_at(root, server)
+
+    def fetched(spec, lock, from_dir: Path | None) -> None:
+        how = f"{spec.portal} {spec.dataset}" if from_dir is None else f"manual: `fetch --from {from_dir}`"
+        click.echo(
+            f"    fetched {spec.name} ({how}): {len(lock.entries)} file(s), {lock.total_size} bytes, "
+            f"verified against manifests/locks/{spec.name}.lock.tsv"
+        )
+
+    with running() as server, _demo_kaggle_token(server):
         click.echo(f"    portal sources: {server.base} stands in for the portals (git insteadOf; loopback only)")
-        for spec in specs:
-            _old, new = update_portal(root, spec.name, progress=False)
-            click.echo(
-                f"    fetched {spec.name} ({spec.portal} {spec.dataset}): {len(new.entries)} file(s), "
-                f"{new.total_size} bytes, verified against manifests/locks/{spec.name}.lock.tsv"
-            )
+        for spec in fetch_miniatures(root, server, specs, by_hand, fetched):
+            click.echo(f"    {spec.name}: the loopback portal cannot serve its miniature; not fetched")
 
 
 def _load_some(root: Path) -> int:
@@ -169,7 +193,7 @@ def main(data: str, shared: Path | None, workdir: Path) -> None:
     if root.exists():
         shutil.rmtree(root)  # a fresh root every time: the demo shows a first sync
     _fresh_root(root, project / REGISTRY_FILE)
-    _fetch_portal_sources(root, [spec for spec in registry.values() if spec.is_portal])
+    _fetch_portal_sources(root, [spec for spec in registry.values() if spec.is_portal], workdir / "by-hand")
     click.echo(f"2/3 syncing {root} (git rewrites https://github.com/ to the mirrors; no network used)")
     # committed: a root with history, as a clone has (`release --dry-run` works on it)
     report = sync(root, mirror=mirrors, progress=True, commit=True)

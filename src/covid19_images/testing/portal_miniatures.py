@@ -4,14 +4,19 @@
 layout). This turns it back into what the portal sends: the Zenodo files that ``source.yaml``
 maps to folders (zipped when they are archives), a Kaggle dataset's zip (or its single files),
 a TCIA collection's series (``<PatientID>/<StudyUID>/<SeriesUID>/`` folders, one zip each), and
-the plain files listed with a ``url``.
+the plain files listed with a ``url``; a ``manual`` source's archives become a folder to ``fetch --from``.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import tarfile
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
-from covid19_images.sources.portal.extract import is_archive
+from covid19_images.sources.portal.extract import ARCHIVE_SUFFIXES, is_archive
+from covid19_images.sources.portal.lock import PortalLock
 from covid19_images.sources.registry import SourceSpec
 from covid19_images.testing.miniature import MINIATURE_NOTES, miniature_dir
 from covid19_images.testing.portal_server import PortalServer, deterministic_zip, point_root_at
@@ -32,22 +37,52 @@ def _under(files: dict[str, bytes], into: str) -> dict[str, bytes]:
     return {k[len(prefix) :]: v for k, v in files.items() if k.startswith(prefix)}
 
 
+def archive_bytes(name: str, files: Mapping[str, bytes]) -> bytes:
+    """``files`` as the archive ``name`` says: a tar.gz for ``.tgz``/``.tar.gz``, else a zip (same bytes each time)."""
+    if not name.lower().endswith((".tgz", ".tar.gz")):
+        return deterministic_zip(files)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as packed, tarfile.open(fileobj=packed, mode="w") as tf:
+        for member in sorted(files):
+            info = tarfile.TarInfo(member)
+            info.size, info.mode, info.mtime = len(files[member]), 0o644, 1577836800  # 2020-01-01
+            tf.addfile(info, io.BytesIO(files[member]))
+    return out.getvalue()
+
+
+def _members(files: dict[str, bytes], name: str, into: str) -> dict[str, bytes]:
+    """What the archive ``name`` holds: the files under ``into``; without one, the folder named after the
+    archive with its name kept (BIMCV's ``<stem>.tgz`` unpacks to ``<stem>/``), else everything."""
+    if into:
+        return _under(files, into)
+    stem = next((name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s)), name)
+    own = {k: v for k, v in files.items() if k.startswith(f"{stem}/")}
+    return own or dict(files)
+
+
 def portal_payloads(spec: SourceSpec, files: dict[str, bytes]) -> dict[str, bytes]:
-    """File name on the portal -> its bytes, for the ``files:`` of ``spec`` (archives zipped)."""
+    """File name on the portal -> its bytes, for the ``files:`` of ``spec`` (archives packed)."""
     out: dict[str, bytes] = {}
     for item in spec.files:
         name, into = str(item["name"]), str(item.get("into", "") or "")
         if is_archive(name) and item.get("extract", True):
-            out[name] = deterministic_zip(_under(files, into))
+            out[name] = archive_bytes(name, _members(files, name, into))
         else:
             out[name] = files[f"{into}/{PurePosixPath(name).name}" if into else name]
     return out
 
 
+def manual_download(spec: SourceSpec, folder: Path) -> Path:
+    """``folder`` holding what a user of a ``manual`` source downloads by hand (for ``fetch --from``), made
+    from its miniature: each file of its ``files:`` list (archives packed as the share has them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in portal_payloads(spec, miniature_files(miniature_dir(spec.name))).items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
 def _series_key(name: str, data: bytes) -> tuple[str, str, str, str] | None:
     """(PatientID, StudyUID, SeriesUID, Modality) of a miniature DICOM, from its header (None without the UIDs)."""
-    import io
-
     import pydicom
 
     try:
@@ -79,8 +114,8 @@ def servable(spec: SourceSpec) -> bool:
     """Whether the loopback portal serves ``spec``'s miniature so that a fetch lands what its parser reads.
 
     Zenodo and Kaggle: always. TCIA: when every miniature DICOM names its patient, study and
-    series (a fetch lands ``<PatientID>/<StudyUID>/<SeriesUID>/``). Manual sources: never (their
-    archives are the user's download, not in the miniature).
+    series (a fetch lands ``<PatientID>/<StudyUID>/<SeriesUID>/``). Manual sources: never (they are
+    the user's download: :func:`manual_download` makes one for ``fetch --from``).
     """
     if spec.portal in SERVED_PORTALS:
         return True
@@ -127,14 +162,20 @@ def serve_miniature(server: PortalServer, spec: SourceSpec, folder: Path | None 
 SERVED_PORTALS = ("zenodo", "kaggle", "kaggle-competition", "s3", "figshare", "https")
 
 
-def fetch_miniatures(root: Path, server: PortalServer, specs: list[SourceSpec]) -> list[SourceSpec]:
+def fetch_miniatures(
+    root: Path,
+    server: PortalServer,
+    specs: list[SourceSpec],
+    downloads: Path,
+    report: Callable[[SourceSpec, PortalLock, Path | None], None] | None = None,
+) -> list[SourceSpec]:
     """Serve, pin (at the catalog's version) and fetch each of ``specs`` through ``server``, as a user would.
 
     ``root`` must be a git root; it is pointed at ``server`` (:func:`point_root_at`) once every
-    miniature is served, since the plain ``url`` files add hosts. Returns the specs
-    this cannot fetch yet: TCIA (the miniatures are in the Data Retriever's
-    ``<Collection>/<subject>/<study>/<series>/`` layout, a fetch lands ``<PatientID>/<StudyUID>/<SeriesUID>/``)
-    and manual sources (their archives are not in the miniature).
+    miniature is served, since the plain ``url`` files add hosts. A ``manual`` source is pinned and
+    fetched ``--from`` a folder under ``downloads`` (:func:`manual_download`). ``report`` is told of
+    each source fetched (its lock, and the folder for a manual one). Returns the specs this cannot
+    fetch (a TCIA miniature whose DICOMs do not name their study and series).
     """
     from covid19_images.sources.portal.fetch import fetch_source
     from covid19_images.sources.portal.update import update_lock
@@ -143,41 +184,20 @@ def fetch_miniatures(root: Path, server: PortalServer, specs: list[SourceSpec]) 
     for spec in served:
         serve_miniature(server, spec)
     point_root_at(root, server)
-    for spec in served:
-        update_lock(root, spec, version=spec.version, progress=False)
-        fetch_source(root, spec, progress=False)
-    return [spec for spec in specs if spec not in served]
-
-
-def mark_miniature_fetched(root: Path, spec: SourceSpec) -> None:
-    """Test-only fallback: place ``spec``'s miniature in ``datasets/<name>`` as fetched, without a portal.
-
-    For the portal kinds :func:`fetch_miniatures` cannot serve yet. One lock entry per file
-    (written by the mechanism's own :func:`write_lock`), and the marker (:func:`write_state`)
-    naming that lock's digest, so sync and the loaders see exactly what a completed fetch leaves.
-    """
-    import shutil
-
-    from covid19_images.sources.portal.http import file_hashes
-    from covid19_images.sources.portal.lock import LockEntry, PortalLock, write_lock
-    from covid19_images.sources.portal.state import FetchState, source_dir, write_state
-
-    folder = source_dir(root, spec.name)
-    shutil.copytree(miniature_dir(spec.name), folder, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
-    entries = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        got = file_hashes(path)
-        entries.append(LockEntry(path.relative_to(folder).as_posix(), got.size, "", got.sha256, "miniature"))
-    digest = write_lock(root, PortalLock(spec.name, spec.portal, spec.dataset, spec.version, tuple(entries)))
-    write_state(folder, FetchState(digest, {e.path: {"sha256": e.sha256, "files": [e.path]} for e in entries}))
+    for spec in specs:
+        by_hand = manual_download(spec, downloads / spec.name) if spec.portal == "manual" else None
+        if spec not in served and by_hand is None:
+            continue
+        _old, lock = update_lock(root, spec, version=spec.version, from_dir=by_hand, progress=False)
+        fetch_source(root, spec, from_dir=by_hand, progress=False)
+        if report is not None:
+            report(spec, lock, by_hand)
+    return [spec for spec in specs if spec not in served and spec.portal != "manual"]
 
 
 def fetched_miniature_root(root: Path, server: PortalServer, names: list[str]) -> Path:
-    """A git data root listing ``names``: git sources as miniature copies, portal sources fetched from ``server``.
-
-    Portal sources :func:`fetch_miniatures` cannot serve yet are placed with
-    :func:`mark_miniature_fetched` (documented there as a test-only fallback).
-    """
+    """A git data root listing ``names``: git sources as miniature copies, portal sources fetched from
+    ``server`` (manual ones ``--from`` their :func:`manual_download` beside ``root``)."""
     import shutil
 
     import git
@@ -195,6 +215,9 @@ def fetched_miniature_root(root: Path, server: PortalServer, names: list[str]) -
         if not registry[name].is_portal:
             target = root / "datasets" / name
             shutil.copytree(miniature_dir(name), target, ignore=shutil.ignore_patterns(*MINIATURE_NOTES))
-    for spec in fetch_miniatures(root, server, [registry[n] for n in names if registry[n].is_portal]):
-        mark_miniature_fetched(root, spec)
+    left = fetch_miniatures(
+        root, server, [registry[n] for n in names if registry[n].is_portal], root.parent / "by-hand"
+    )
+    if left:
+        raise ValueError(f"the loopback portal cannot serve {', '.join(s.name for s in left)}")
     return root

@@ -317,13 +317,24 @@ def insteadof_rules(base: str, hosts: tuple[str, ...] = HOSTS) -> list[tuple[str
 def point_root_at(root: Path, server: PortalServer | str) -> None:
     """Write the ``insteadOf`` rules into ``root``'s own git config (as a user would for a mirror).
 
-    Given the server, every host it serves is pointed at it (portals and plain files alike).
+    Given the server, every host it serves is pointed at it (portals and plain files alike), and
+    an earlier server's rules for those hosts are removed.
     """
     import git
 
     base, hosts = (server.base, server.hosts) if isinstance(server, PortalServer) else (server, HOSTS)
     repo = git.Repo(root)
-    for key, value in insteadof_rules(base, hosts):
+    rules = insteadof_rules(base, hosts)
+    wanted = {value for _key, value in rules}
+    try:  # an earlier server's rules for the same hosts would tie with these: git would pick either
+        earlier = repo.git.config("--local", "--get-regexp", r"^url\..*\.insteadof$").splitlines()
+    except git.GitCommandError:  # none yet
+        earlier = []
+    for line in earlier:
+        key, _sep, value = line.partition(" ")
+        if value in wanted:
+            repo.git.config("--local", "--unset-all", key)
+    for key, value in rules:
         repo.git.config("--replace-all", key, value)
 
 

@@ -1,8 +1,7 @@
 """What the portal sources' tests share: their registry entries, their miniatures, the real metadata.
 
-Portal sources are not in the project's root ``sources.yaml`` yet (a root lists them once sync
-can build a root that has not fetched them), so their specs come from a throw-away root that
-lists just the source. Tests on the real metadata read ``../shared/upstream-portal`` and skip,
+A portal source's spec comes from a throw-away root that lists just the source (as a user's root
+would), not from the project's root. Tests on the real metadata read ``../shared/upstream-portal`` and skip,
 with the reason, where it is absent.
 """
 

@@ -84,3 +84,35 @@ def test_real_clinical_table_crlf_and_every_patient_read(tmp_path: Path) -> None
         assert entry.sex == SEX[row["gender_concept_name"]]
         assert entry.extra["outcome"] == row["last.status"] and entry.age is None
         assert entry.extra.get("ventilated") == TRUTH.get(row["was_ventilated"])
+
+
+def test_a_fetch_through_the_nbia_api_parses_as_the_data_retriever_layout(tmp_path: Path) -> None:
+    """A fetch lands ``<PatientID>/<StudyUID>/<SeriesUID>/``: the same rows, the same COVIDx names and study
+    descriptions (rebuilt from the header), as the Data Retriever's descriptive folders give."""
+    retriever = miniature_copy(SOURCE, tmp_path / "retriever")
+    fetched = tmp_path / "fetched"
+    fetched.mkdir()
+    shutil.copyfile(retriever / TABLE, fetched / TABLE)
+    for dicom in retriever.rglob("*.dcm"):
+        ds = pydicom.dcmread(dicom, stop_before_pixels=True)
+        target = fetched / ds.PatientID / ds.StudyInstanceUID / ds.SeriesInstanceUID / dicom.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dicom, target)
+
+    def facts(folder: Path) -> list[tuple]:
+        entries, problems = run_parser(portal_spec(SOURCE), folder)
+        assert not [p for p in problems if "not indexed" in p.message]
+        return sorted(
+            (
+                e.patient_id,
+                e.modality,
+                e.view,
+                e.sex,
+                e.extra.get("covidx_name"),
+                e.extra["study"],
+                e.extra.get("body_part"),
+            )
+            for e in entries
+        )
+
+    assert facts(fetched) == facts(retriever) and len(facts(retriever)) == len(list(retriever.rglob("*.dcm")))

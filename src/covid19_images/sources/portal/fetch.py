@@ -34,7 +34,7 @@ from covid19_images.sources.portal.http import PortalError, download, file_hashe
 from covid19_images.sources.portal.lock import LockEntry, PortalLock, current_digest, read_lock
 from covid19_images.sources.portal.mirror import UrlRewriter
 from covid19_images.sources.portal.portals import auth_for
-from covid19_images.sources.portal.state import MARKER, FetchState, read_state, source_dir, write_state
+from covid19_images.sources.portal.state import MARKER, FetchState, file_sizes, read_state, source_dir, write_state
 from covid19_images.sources.registry import SourceSpec
 
 DOWNLOADS_DIR = "covid19-images-downloads"
@@ -92,10 +92,12 @@ def require_lock(root: Path, spec: SourceSpec) -> PortalLock:
 def plan(root: Path, spec: SourceSpec, wanted: set[str] | None = None) -> FetchPlan:
     """The lock entries still missing from ``datasets/<name>`` (only those in ``wanted`` when given)."""
     lock = require_lock(root, spec)
-    state = read_state(source_dir(root, spec.name))
+    folder = source_dir(root, spec.name)
+    state = read_state(folder)
     entries = [e for e in lock.entries if wanted is None or e.path in wanted]
-    missing = [e for e in entries if not state.has(e.path, e.sha256)]
-    present = [e for e in entries if state.has(e.path, e.sha256)]
+    # an entry whose files were deleted or truncated since is fetched again (from the kept download if intact)
+    present = [e for e in entries if state.has(e.path, e.sha256) and not state.damaged(folder, e.path)]
+    missing = [e for e in entries if e not in present]
     folder = downloads_of(root, spec.name)
     partial = 0
     for entry in missing:
@@ -238,7 +240,7 @@ def _build(root: Path, spec: SourceSpec, lock: PortalLock, got: dict[str, Path],
         for entry in keep:
             files = list(old_state.entries[entry.path].get("files", []))
             _link_tree(files, current, staging)
-            state.entries[entry.path] = {"sha256": entry.sha256, "files": files}
+            state.entries[entry.path] = {"sha256": entry.sha256, "files": files, "sizes": file_sizes(staging, files)}
         for entry in lock.entries:
             if entry.path not in got:
                 continue
@@ -251,7 +253,7 @@ def _build(root: Path, spec: SourceSpec, lock: PortalLock, got: dict[str, Path],
             else:
                 place_file(got[entry.path], staging / where)
                 files = [where]
-            state.entries[entry.path] = {"sha256": entry.sha256, "files": files}
+            state.entries[entry.path] = {"sha256": entry.sha256, "files": files, "sizes": file_sizes(staging, files)}
             checkpoint("fetch.extracted")
         write_state(staging, state)
         checkpoint("fetch.staged")
@@ -303,7 +305,11 @@ def fetch_source(
             for e in todo.missing
         }
         if got or not current_ok:
-            state = read_state(source_dir(root, spec.name))
-            keep = [e for e in lock.entries if e.path not in got and state.has(e.path, e.sha256)]
+            folder = source_dir(root, spec.name)
+            state = read_state(folder)
+            keep = [
+                e for e in lock.entries
+                if e.path not in got and state.has(e.path, e.sha256) and not state.damaged(folder, e.path)
+            ]  # fmt: skip
             _build(root, spec, lock, got, keep)
         return FetchResult(spec.name, len(got), len(todo.present), sum(e.size for e in todo.missing))

@@ -27,6 +27,10 @@ from urllib3.util.retry import Retry
 from covid19_images.core.failpoints import checkpoint
 
 CHUNK = 1 << 20
+#: chunks that may wait for the hashing thread (memory: HASH_QUEUE x CHUNK at most)
+HASH_QUEUE = 8
+#: bytes written between two requests for writeback (:class:`_Flusher`); 0 leaves it all to the final fsync
+FLUSH_EVERY = 32 << 20
 #: backoff factor of the retries (seconds; doubled per retry); tests and demos shorten it
 BACKOFF_ENV = "COVID19_IMAGES_FETCH_BACKOFF"
 RETRIES = 5
@@ -152,7 +156,7 @@ class _Hashing:
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self._hashes = {name: hashlib.new(name) for name in names}
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=HASH_QUEUE)
         self._thread = threading.Thread(target=self._run, name="download-hashing", daemon=True)
         self._thread.start()
         self._result: dict[str, str] | None = None
@@ -171,6 +175,43 @@ class _Hashing:
             self._thread.join()
             self._result = {name: digest.hexdigest() for name, digest in self._hashes.items()}
         return self._result
+
+
+class _Flusher:
+    """Writes a download's data back to disk while it arrives, in a thread beside it.
+
+    A download is fsynced before it counts as complete; left to the end, that one fsync waits
+    for the whole file's writeback (0.7 s per 512 MiB here, a quarter of the download). Every
+    :data:`FLUSH_EVERY` bytes this thread asks for the writeback so far (``fdatasync`` releases
+    the interpreter lock and blocks only this thread), so the disk works while the network
+    does, and the final fsync has little left to wait for.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._wanted = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="download-writeback", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._stop:
+                return
+            try:
+                os.fdatasync(self._fd)
+            except OSError:  # the final fsync, in the download's own thread, reports what went wrong
+                return
+
+    def kick(self) -> None:
+        self._wanted.set()
+
+    def close(self) -> None:
+        self._stop = True
+        self._wanted.set()
+        self._thread.join()
 
 
 def _result(size: int, hashing: _Hashing) -> Downloaded:
@@ -280,16 +321,27 @@ def _stream(response, part: Path, have: int, hashing: _Hashing, size, what, tota
             disable=not progress,
         ) as bar,
     ):
-        # read1: whatever has arrived, up to CHUNK. read() would wait for a full chunk and
-        # drop what it had when the connection is cut, so a cut would cost up to CHUNK
-        while chunk := response.raw.read1(CHUNK):
-            if size is not None and have + len(chunk) > size:
-                raise PortalError(f"{what}: the server sent more than the {size} bytes the lock records")
-            out.write(chunk)
-            hashing.update(chunk)
-            have += len(chunk)
-            bar.update(len(chunk))
-            checkpoint("fetch.chunk")
+        flusher = _Flusher(out.fileno()) if FLUSH_EVERY else None
+        unflushed = 0
+        try:
+            # read1: whatever has arrived, up to CHUNK. read() would wait for a full chunk and
+            # drop what it had when the connection is cut, so a cut would cost up to CHUNK
+            while chunk := response.raw.read1(CHUNK):
+                if size is not None and have + len(chunk) > size:
+                    raise PortalError(f"{what}: the server sent more than the {size} bytes the lock records")
+                out.write(chunk)
+                hashing.update(chunk)
+                have += len(chunk)
+                unflushed += len(chunk)
+                if flusher is not None and unflushed >= FLUSH_EVERY:
+                    out.flush()
+                    flusher.kick()
+                    unflushed = 0
+                bar.update(len(chunk))
+                checkpoint("fetch.chunk")
+        finally:
+            if flusher is not None:
+                flusher.close()
         out.flush()
         os.fsync(out.fileno())
     return have

@@ -1,10 +1,12 @@
 """COVID-19-NY-SBU (TCIA): chest X-rays and CTs of 1,384 COVID-19-positive Stony Brook patients.
 
-TCIA's layout: ``[manifest-<n>/]COVID-19-NY-SBU/<pid>/<study folder>/<series folder>/<n>-<m>.dcm``,
-``pid`` = ``A`` + 6 digits; study folders are ``MM-DD-YYYY-NA-<description>-<5 digits>`` (dates
-shifted to 1900-1901, descriptions with spaces), series folders ``<number>.000000-<desc>-<5
-digits>``. Modality (CR/DX -> xray, CT -> ct) and view come from each header; other DICOM
-objects are reported and skipped. Some studies are not chest studies (``FLAT PLATE OF
+TCIA's layouts (:mod:`covid19_images.sources.layouts.tcia`): the Data Retriever's
+``[manifest-<n>/]COVID-19-NY-SBU/<pid>/<study folder>/<series folder>/<n>-<m>.dcm``, ``pid`` = ``A``
++ 6 digits, study folders ``MM-DD-YYYY-NA-<description>-<5 digits>`` (dates shifted to 1900-1901,
+descriptions with spaces), series folders ``<number>.000000-<desc>-<5 digits>``; or a fetch's
+``<pid>/<StudyInstanceUID>/<SeriesInstanceUID>/``, whose descriptive names come from the header.
+Modality (CR/DX -> xray, CT -> ct) and view come from each header; other DICOM objects are
+reported and skipped. Some studies are not chest studies (``FLAT PLATE OF
 ABDOMEN``, ``CT ABD AND PELVIS``): ``extra.body_part`` says ``abdomen`` for them (COVIDx 9A
 lists such X-rays as COVID-19 chest films; the flag lets a loader drop them).
 
@@ -25,7 +27,8 @@ from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_sex, harmonise_view
-from covid19_images.sources.dicom_header import read_header, text
+from covid19_images.sources.dicom_header import HEADER_TAGS, read_header, text
+from covid19_images.sources.layouts.tcia import RETRIEVER_TAGS, retriever_folders, series_dicoms
 from covid19_images.sources.parsing import SourceContext, column, iter_rows
 
 _PATIENT = re.compile(r"^A\d{6}$")
@@ -71,18 +74,12 @@ def read_clinical(ctx: SourceContext) -> dict[str, dict[str, str]]:
 
 def parse(ctx: SourceContext) -> Iterator[Entry]:
     clinical = read_clinical(ctx)
-    for relative in ctx.files:
-        if not relative.lower().endswith(".dcm"):
-            continue
-        parts = PurePosixPath(relative).parts
-        index = next((i for i, part in enumerate(parts) if _PATIENT.match(part)), None)
-        if index is None or len(parts) - index != 4:
-            ctx.report("DICOM outside <pid>/<study>/<series>/; not indexed", path=relative)
-            continue
-        pid, study, series = parts[index : index + 3]
-        ds = read_header(ctx, relative)
+    for relative, patient, study, series in series_dicoms(ctx, _PATIENT, "<pid>/<study>/<series>/"):
+        pid = patient.group(0)
+        ds = read_header(ctx, relative, HEADER_TAGS + RETRIEVER_TAGS)
         if ds is None:
             continue
+        study, series = retriever_folders(ds, study, series)
         modality = MODALITIES.get(text(ds, "Modality").upper())
         if modality is None:
             ctx.report(f"DICOM modality {text(ds, 'Modality')!r} is not one we index; skipped", path=relative)

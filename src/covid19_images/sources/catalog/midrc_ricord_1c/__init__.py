@@ -1,7 +1,8 @@
 """MIDRC-RICORD-1c (TCIA): 1,000 COVID-positive chest radiographs of 361 patients, DICOM.
 
-TCIA's download layout is ``[manifest-<n>/]MIDRC-RICORD-1C/MIDRC-RICORD-1C-<MRN>/<study
-folder>/<series folder>/<n>-<m>.dcm``: the patient folder carries TCIA's anonymised MRN
+TCIA's download layout (:mod:`covid19_images.sources.layouts.tcia`) is
+``[manifest-<n>/]MIDRC-RICORD-1C/MIDRC-RICORD-1C-<MRN>/<study folder>/<series folder>/<n>-<m>.dcm``
+(or a fetch's ``<PatientID>/<StudyUID>/<SeriesUID>/``): the patient folder carries TCIA's anonymised MRN
 (``419639-000025``, ``SITE2-000105``, ``440808-...``), the study folder ends with the last five
 characters of the StudyInstanceUID (which contain a dot for site 440808: ``8.458``). Every
 study is COVID-19 positive (RT-PCR), so the label is ``covid-19``; the readers' study labels
@@ -18,11 +19,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_sex, harmonise_view, parse_age
 from covid19_images.sources.dicom_header import read_header, text
+from covid19_images.sources.layouts.tcia import series_dicoms
 from covid19_images.sources.parsing import SourceContext
 
 PATIENT_PREFIX = "MIDRC-RICORD-1C-"
@@ -33,19 +34,8 @@ FINDING = "COVID-19"
 def studies(ctx: SourceContext) -> dict[tuple[str, str], list[str]]:
     """(MRN, study folder) -> the study's DICOM paths in path order (the order COVIDx numbers them in)."""
     found: dict[tuple[str, str], list[str]] = defaultdict(list)
-    odd: set[str] = set()
-    for relative in ctx.files:
-        if not relative.lower().endswith(".dcm"):
-            continue
-        parts = PurePosixPath(relative).parts
-        index = next((i for i, part in enumerate(parts) if _PATIENT.match(part)), None)
-        if index is None or len(parts) - index != 4:
-            if relative not in odd:
-                odd.add(relative)
-                ctx.report("DICOM outside MIDRC-RICORD-1C-<MRN>/<study>/<series>/; not indexed", path=relative)
-            continue
-        mrn = _PATIENT.match(parts[index]).group("mrn")
-        found[(mrn, "/".join(parts[: index + 2]))].append(relative)
+    for relative, patient, _study, _series in series_dicoms(ctx, _PATIENT, "MIDRC-RICORD-1C-<MRN>/<study>/<series>/"):
+        found[(patient.group("mrn"), relative.rsplit("/", 2)[0])].append(relative)
     return {key: sorted(paths) for key, paths in sorted(found.items())}
 
 
