@@ -35,15 +35,7 @@ from scipy.sparse.csgraph import connected_components
 
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
 from covid19_images.manifest.identities import identity_edges
-from covid19_images.manifest.near_index import (
-    FEW_QUERIES,
-    NearIndex,
-    hash_bytes,
-    packed_bits,
-    pairs_of_few,
-    pairs_within,
-    stored_index_problem,
-)
+from covid19_images.manifest.near_index import NearIndex, hash_bytes, pairs_within, stored_index_problem
 from covid19_images.manifest.reviews import Reviews, pair_key
 
 __all__ = ["NearIndex"]
@@ -175,11 +167,8 @@ def _search(
         present = set(fingerprints.index[same])
         old = previous.edges[previous.edges["a"].isin(present) & previous.edges["b"].isin(present)]
         queries = np.flatnonzero(~same)
-    if queries is not None and len(queries) <= FEW_QUERIES:
-        a, b, d = pairs_of_few(packed_bits(fingerprints.tolist()), max(accept, candidate), queries)
-    else:
-        _, packed = hash_bytes(list(fingerprints.to_numpy()))
-        a, b, d = pairs_within(packed, max(accept, candidate), queries)
+    _, packed = hash_bytes(list(fingerprints.to_numpy()))
+    a, b, d = pairs_within(packed, max(accept, candidate), queries)
     # pairs at or below ``accept`` are near without a look; the others are candidates, checked
     # on pixels when thumbnails can be had
     status = np.where(d <= accept, "near", "unconfirmed").astype(object)
