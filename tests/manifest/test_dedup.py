@@ -98,9 +98,7 @@ def test_pairs_are_measured_on_the_whole_hash_not_only_the_prefix_faiss_compares
     assert all(h[:40] == base[:40] for h in hashes) and [hamming(base, h) for h in copies] == [0, 1, 48, 49, 60]
     found = set(near_pairs(hashes, 48))
     expected = {
-        (i, j, hamming(a, b))
-        for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2)
-        if hamming(a, b) <= 48
+        (i, j, hamming(a, b)) for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2) if hamming(a, b) <= 48
     }
     assert found == expected
     assert (0, 3, 48) in found and not any(j in (4, 5) and i == 0 for i, j, _ in found)

@@ -10,7 +10,6 @@ manifests, problem lists and splits must be identical.
 from __future__ import annotations
 
 import itertools
-
 import random
 import shutil
 import subprocess
