@@ -35,7 +35,13 @@ from scipy.sparse.csgraph import connected_components
 
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
 from covid19_images.manifest.identities import identity_edges
-from covid19_images.manifest.near_index import NearIndex, hash_bytes, pairs_within, stored_index_problem
+from covid19_images.manifest.near_index import (
+    NearIndex,
+    hash_bytes,
+    packed_bits,
+    pairs_within,
+    stored_index_problem,
+)
 from covid19_images.manifest.reviews import Reviews, pair_key
 
 __all__ = ["NearIndex"]
@@ -171,8 +177,8 @@ def _search(
         old = ends[present.get_indexer(ends["a"].astype(object)) >= 0]
         old = old[present.get_indexer(old["b"].astype(object)) >= 0]
         queries = np.flatnonzero(~same)
-    _, packed = hash_bytes(list(fingerprints.to_numpy()))
-    a, b, d = pairs_within(packed, max(accept, candidate), queries)
+    # every key's hash has 64 hex digits (find_duplicates keeps only those): no per-value check
+    a, b, d = pairs_within(packed_bits(fingerprints.tolist()), max(accept, candidate), queries)
     # pairs at or below ``accept`` are near without a look; the others are candidates, checked
     # on pixels when thumbnails can be had
     status = np.where(d <= accept, "near", "unconfirmed").astype(object)
