@@ -45,8 +45,7 @@ MUTANTS := \
 	"covid19_images.manifest.splits.x_components*" "covid19_images.manifest.splits.x_assign_split_groups*" \
 	"covid19_images.manifest.splits.x_assign_splits*" "covid19_images.manifest.splits.x_groups_across_splits*" \
 	"covid19_images.manifest.near_index.x_hash_bits*" "covid19_images.manifest.near_index.x_hash_bytes*" \
-	"covid19_images.manifest.near_index.x__floats*" "covid19_images.manifest.near_index.x_pairs_within*" \
-	"covid19_images.manifest.near_index.x_packed_bits*" "covid19_images.manifest.near_index.x_pairs_of_few*" \
+	"covid19_images.manifest.near_index.x_pairs_within*" "covid19_images.manifest.near_index.x_packed_bits*" \
 	"covid19_images.manifest.near_index.x__sorted_pairs*" "covid19_images.manifest.near_index.xǁNearIndexǁload*" \
 	"covid19_images.manifest.duplicates.x_hamming*" "covid19_images.manifest.duplicates.x__star_edges*" \
 	"covid19_images.manifest.duplicates.x__settings*" "covid19_images.manifest.duplicates.x__search*" \

@@ -77,3 +77,23 @@ def test_threaded_decoding_gives_the_same_pixels_without_libspng(tmp_path: Path,
     assert calls == [] and np.array_equal(threaded, single)
     decode.decode_file(path)
     assert calls == [path]  # the one-thread path still takes libspng
+
+
+def test_alpha_is_composited_on_black_exactly_as_pillow_does_for_every_value_and_alpha(tmp_path: Path) -> None:
+    from covid19_images.imaging.png import composite_on_black
+
+    alpha, value = np.divmod(np.arange(65536), 256)
+    rgba = np.zeros((256, 256, 4), dtype=np.uint8)
+    rgba[..., 0] = value.reshape(256, 256)
+    rgba[..., 1] = 255 - value.reshape(256, 256)
+    rgba[..., 2] = value.reshape(256, 256) // 3
+    rgba[..., 3] = alpha.reshape(256, 256)
+    background = Image.new("RGBA", (256, 256), (0, 0, 0, 255))
+    pillow = np.asarray(Image.alpha_composite(background, Image.fromarray(rgba, "RGBA")).convert("RGB"))
+    assert np.array_equal(composite_on_black(rgba), pillow)
+    # and through the file: an RGBA PNG takes the fast path and equals the Pillow path
+    path = tmp_path / "rgba.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    fast = fast_png_pixels(path, read_head(path))
+    assert fast is not None
+    assert np.array_equal(fast, _pillow_only(path))

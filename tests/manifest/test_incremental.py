@@ -9,6 +9,7 @@ manifests, problem lists and splits must be identical.
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 import subprocess
@@ -367,29 +368,28 @@ def test_probing_in_worker_processes_gives_the_same_manifest(
     assert _outputs(processes) == _outputs(threads)
 
 
-def test_few_queries_by_popcount_equal_the_matrix_search() -> None:
-    from covid19_images.manifest.near_index import hash_bytes, packed_bits, pairs_of_few, pairs_within
+def test_queried_search_equals_brute_force_on_the_queried_pairs() -> None:
+    from covid19_images.manifest.near_index import hash_bytes, pairs_within
 
     rng = np.random.default_rng(9)
     frame = _random_frame(rng, 300)
     hashes = [h for h in frame["phash"] if h]
     hashes.append(hashes[0])  # the last row's only partner is row 0
     _, bits = hash_bytes(hashes)
-    words = packed_bits(hashes)
-    every = pairs_within(bits, 48)
+    values = [int(h, 16) for h in hashes]
+    every = {
+        (i, j, (values[i] ^ values[j]).bit_count())
+        for i, j in itertools.combinations(range(len(hashes)), 2)
+        if (values[i] ^ values[j]).bit_count() <= 48
+    }
     # rows whose near partner has a smaller row number, queried without that partner
-    later = sorted(set(every[1][every[0] < every[1]].tolist()))[:5]
+    later = sorted({j for i, j, _ in every})[:5]
     for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7)), later, [len(hashes) - 1]):
         for limit in (0, 24, 48):
-            few = pairs_of_few(words, limit, np.asarray(queries))
-            many = pairs_within(bits, limit, np.asarray(queries))
-            tiled = pairs_within(bits, limit, np.asarray(queries), rows_per_tile=5, cols_per_tile=11)
-            for other in (many, tiled):
-                assert all(np.array_equal(x, y) for x, y in zip(few, other, strict=True)), (queries, limit)
-            # the same pairs as the full search, restricted to pairs with a queried row
-            touched = np.isin(every[0], queries) | np.isin(every[1], queries)
-            within = touched & (every[2] <= limit)
-            assert all(np.array_equal(x, y[within]) for x, y in zip(few, every, strict=True)), (queries, limit)
+            expected = {p for p in every if p[2] <= limit and (p[0] in queries or p[1] in queries)}
+            for tiles in ({}, {"rows_per_tile": 5, "cols_per_tile": 11}):
+                a, b, d = pairs_within(bits, limit, np.asarray(queries), **tiles)
+                assert list(zip(a.tolist(), b.tolist(), d.tolist(), strict=True)) == sorted(expected), (queries, limit)
     assert len(pairs_within(bits, 48, np.arange(len(hashes)))[0]) > 10
 
 

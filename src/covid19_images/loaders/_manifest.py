@@ -71,6 +71,11 @@ class ManifestStamp:
     would serve the new pixels under the old labels. Items read from the files (not from a
     pixel cache, which holds the old pixels) call :meth:`check` first: one ``stat`` per item,
     and a hash of the manifest only when the file was replaced (same bytes: carry on).
+
+    The stamp is taken (``stat``) before the manifest is read, and its hash is the one the read
+    already computed for the integrity check (:meth:`settle`): the bytes the loader's rows
+    really came from, hashed once. A file replaced between the two shows as a changed ``stat``
+    at the first :meth:`check`, which then compares contents.
     """
 
     def __init__(self, root: Any) -> None:
@@ -79,7 +84,15 @@ class ManifestStamp:
 
         self.path = find_root(root) / MANIFEST_FILE
         self.seen = self._now()
-        self.digest = self._digest()
+        self.digest: str | None = None
+
+    def settle(self, manifest: pd.DataFrame | None) -> ManifestStamp:
+        """Take the hash of the bytes ``manifest`` was read from (hash the file only if the read did not)."""
+        from covid19_images.manifest.io import MANIFEST_SHA256
+
+        known = None if manifest is None else manifest.attrs.get(MANIFEST_SHA256)
+        self.digest = known if isinstance(known, str) else self._digest()
+        return self
 
     def _digest(self) -> str | None:
         import hashlib
@@ -115,6 +128,8 @@ def selection_for(options: Options, *, split: str | object | None = ...) -> Sele
 
     stamp = ManifestStamp(options.root)  # before reading: a change during the read is noticed too
     manifest = read_manifest_typed(options.root, version=options.version)
+    # a release's rows come from git, not from the file on disk the stamp watches: hash that file
+    stamp.settle(manifest if options.version is None else None)
     if split is not ...:
         from dataclasses import replace
 

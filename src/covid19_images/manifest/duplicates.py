@@ -38,11 +38,9 @@ from scipy.sparse.csgraph import connected_components
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
 from covid19_images.manifest.identities import identity_edges
 from covid19_images.manifest.near_index import (
-    FEW_QUERIES,
     NearIndex,
     hash_bytes,
     packed_bits,
-    pairs_of_few,
     pairs_within,
     stored_index_problem,
 )
@@ -164,7 +162,8 @@ def _search(
 ) -> NearIndex:
     """The near-edge index over ``keys`` (one per distinct perceptual hash), reusing ``previous`` where it applies."""
     settings = _settings(accept, candidate, confirm_mse, thumbnails is not None)
-    fingerprints = pd.Series(phashes, index=keys)  # the caller keeps only 256-bit hashes
+    # object dtype, not pandas' arrow strings: hashing a million keys is then one C pass
+    fingerprints = pd.Series(np.asarray(phashes, dtype=object), index=pd.Index(keys, dtype=object), dtype=object)
     old = queries = None
     distrusted = ""
     if previous is not None and previous.settings == settings:
@@ -172,16 +171,16 @@ def _search(
         previous = None if distrusted else previous
     if previous is not None and previous.settings == settings:
         known = previous.fingerprints
-        same = fingerprints.index.isin(known.index)
-        same[same] = known.reindex(fingerprints.index[same]).to_numpy() == fingerprints.to_numpy()[same]
-        present = set(fingerprints.index[same])
-        old = previous.edges[previous.edges["a"].isin(present) & previous.edges["b"].isin(present)]
+        at = pd.Index(known.index.to_numpy(dtype=object), dtype=object).get_indexer(fingerprints.index)
+        same = at >= 0
+        same[same] = known.to_numpy(dtype=object)[at[same]] == fingerprints.to_numpy()[same]
+        present = pd.Index(fingerprints.index[same], dtype=object)
+        ends = previous.edges
+        old = ends[present.get_indexer(ends["a"].astype(object)) >= 0]
+        old = old[present.get_indexer(old["b"].astype(object)) >= 0]
         queries = np.flatnonzero(~same)
-    if queries is not None and len(queries) <= FEW_QUERIES:
-        a, b, d = pairs_of_few(packed_bits(fingerprints.tolist()), max(accept, candidate), queries)
-    else:
-        _, packed = hash_bytes(list(fingerprints.to_numpy()))
-        a, b, d = pairs_within(packed, max(accept, candidate), queries)
+    # every key's hash has 64 hex digits (find_duplicates keeps only those): no per-value check
+    a, b, d = pairs_within(packed_bits(fingerprints.tolist()), max(accept, candidate), queries)
     # pairs at or below ``accept`` are near without a look; the others are candidates, checked
     # on pixels when thumbnails can be had
     status = np.where(d <= accept, "near", "unconfirmed").astype(object)
@@ -221,7 +220,8 @@ def find_duplicates(
     ids = manifest["image_id"].astype(str).to_numpy()
     # a column the manifest lacks (a hand-made or older manifest) is empty: no edges of that kind
     facts = manifest.reindex(columns=["phash", "sha256", "pixel_sha256"], fill_value="").astype(str)
-    hashes, sha, pixel = facts["phash"], facts["sha256"], facts["pixel_sha256"]
+    # object columns: pandas' arrow strings would be converted back and forth at every step below
+    hashes, sha, pixel = (pd.Series(facts[c].to_numpy(dtype=object), dtype=object) for c in facts.columns)
     file_a, file_b = _star_edges(sha, (sha != "").to_numpy())
     pixel_a, pixel_b = _star_edges(pixel, ((pixel != "") & (hashes != "")).to_numpy())
     # Rows with one perceptual hash are one node of the search: at distance 0 they are joined
@@ -232,7 +232,13 @@ def find_duplicates(
     phashes = hashes.to_numpy().astype(object)
     usable = (hashes.str.len() == PHASH_HEX).to_numpy()
     same_a, same_b = _star_edges(hashes, usable)
-    rows = pd.DataFrame({"phash": phashes[usable], "file": file_key[usable], "row": np.flatnonzero(usable)})
+    rows = pd.DataFrame(
+        {
+            "phash": pd.Series(phashes[usable], dtype=object),
+            "file": pd.Series(file_key[usable], dtype=object),
+            "row": np.flatnonzero(usable),
+        }
+    )
     rows = rows.sort_values(["phash", "file", "row"]).drop_duplicates("phash")
     keys = (rows["phash"] + rows["file"]).to_numpy().astype(object)  # the phash has a fixed width
     representative = rows["row"].to_numpy()

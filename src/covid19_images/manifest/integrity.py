@@ -52,8 +52,8 @@ def _rows(data: bytes) -> int:
         return -1
 
 
-def _facts(data: bytes) -> dict[str, object]:
-    return {"sha256": hashlib.sha256(data).hexdigest(), "rows": _rows(data)}
+def _facts(data: bytes, digest: str | None = None) -> dict[str, object]:
+    return {"sha256": digest or hashlib.sha256(data).hexdigest(), "rows": _rows(data)}
 
 
 def write_record(manifest: Path, data: bytes) -> None:
@@ -93,8 +93,14 @@ def _text_damage(data: bytes) -> str | None:
 ON_DISK = object()
 
 
-def check(manifest: Path, data: bytes, record_text: str | object | None = ON_DISK, *, missing_ok: bool = False) -> None:
+def check(
+    manifest: Path, data: bytes, record_text: str | object | None = ON_DISK, *, missing_ok: bool = False
+) -> str | None:
     """Raise :class:`DamagedManifest` unless ``data`` (the bytes of ``manifest``) is a manifest a sync wrote.
+
+    Returns the SHA-256 of ``data`` when the check computed it (None when there was no record to
+    compare with), so a reader that needs the hash (a loader's :class:`ManifestStamp`) need not
+    hash the file a second time.
 
     ``record_text`` is the integrity record to check against when it does not come from disk
     (a released version read from git: :mod:`covid19_images.manifest.versions`; git's own object
@@ -113,11 +119,11 @@ def check(manifest: Path, data: bytes, record_text: str | object | None = ON_DIS
         if record_text is ON_DISK:
             record_text = record_path(manifest).read_text(encoding="utf-8")
         if record_text is None:
-            return
+            return None
         record = json.loads(record_text)  # type: ignore[arg-type]
     except FileNotFoundError:
         if missing_ok:
-            return
+            return None
         raise MissingRecord(
             f"{manifest} has no integrity record ({record_path(manifest).name}): nothing shows whether it was "
             "edited since the last sync, so it is not used; run `covid19-images sync --offline` to rebuild it "
@@ -127,10 +133,11 @@ def check(manifest: Path, data: bytes, record_text: str | object | None = ON_DIS
         raise DamagedManifest(
             f"{record_path(manifest)} (integrity record of {manifest}) is unreadable: {err}; {fix}"
         ) from err
-    facts = _facts(data)
+    digest = hashlib.sha256(data).hexdigest()
     accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
-    if any(facts["sha256"] == item.get("sha256") for item in accepted if isinstance(item, dict)):
-        return
+    if any(digest == item.get("sha256") for item in accepted if isinstance(item, dict)):
+        return digest  # the row count (a full CSV parse) is only needed to explain a mismatch
+    facts = _facts(data, digest)
     raise DamagedManifest(
         f"{manifest} does not match its integrity record {record_path(manifest).name} "
         f"({facts['rows']} rows, sha256 {str(facts['sha256'])[:12]}…; recorded {record.get('rows')} rows, "

@@ -66,10 +66,16 @@ def read_manifest(root: Path, *, missing_record_ok: bool = False) -> pd.DataFram
     if not path.is_file():
         return None
     data = path.read_bytes()
-    integrity.check(
-        path, data, missing_ok=missing_record_ok
-    )  # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
-    return manifest_from_bytes(data)
+    # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
+    digest = integrity.check(path, data, missing_ok=missing_record_ok)
+    frame = manifest_from_bytes(data)
+    if digest is not None:
+        frame.attrs[MANIFEST_SHA256] = digest  # the bytes this frame was read from (loaders' ManifestStamp)
+    return frame
+
+
+#: ``DataFrame.attrs`` key of :func:`read_manifest`'s result: the SHA-256 of the bytes it was read from
+MANIFEST_SHA256 = "manifest_sha256"
 
 
 def manifest_from_bytes(data: bytes) -> pd.DataFrame:
