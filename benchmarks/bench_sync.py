@@ -25,6 +25,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from bench_data_timing import best_of
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -314,17 +315,9 @@ def bench_read(rows: int, base: Path, rounds: int = 3) -> dict:
         target.write_bytes(manifest_bytes(frame))
         (root / "sources.yaml").write_text("sources: []\n", encoding="utf-8")
 
-    def timed(call) -> tuple[float, float]:
-        best = (float("inf"), float("inf"))
-        for _ in range(rounds):
-            wall, cpu = time.perf_counter(), time.process_time()
-            call()
-            best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
-        return round(best[0], 3), round(best[1], 3)
-
-    old = timed(lambda: pd.read_csv(target, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8"))
-    new = timed(lambda: read_manifest(root))
-    loaded = timed(lambda: load_manifest(root))
+    old = best_of(lambda: pd.read_csv(target, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8"), rounds)
+    new = best_of(lambda: read_manifest(root), rounds)
+    loaded = best_of(lambda: load_manifest(root), rounds)
     return {
         "rows": rows,
         "c_engine_wall_cpu_s": old,
