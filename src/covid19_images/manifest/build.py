@@ -15,8 +15,7 @@ source, file and row.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +39,7 @@ from covid19_images.manifest.io import (
     write_atomic,
 )
 from covid19_images.manifest.near_index import NearIndex
+from covid19_images.manifest.result import BuildResult
 from covid19_images.manifest.reviews import REVIEWS_FILE, read_reviews
 from covid19_images.manifest.source_build import (
     ROW_COLUMNS,
@@ -51,6 +51,7 @@ from covid19_images.manifest.source_build import (
 )
 from covid19_images.manifest.source_cache import SourceCache, SourceEntry, checkout_is_clean, source_key
 from covid19_images.manifest.splits import assign_splits
+from covid19_images.manifest.unchanged import input_signatures, is_checked_out, record_build, seal_build
 from covid19_images.sources.portal.state import Presence, presence
 from covid19_images.sources.registry import SourceSpec
 
@@ -74,24 +75,13 @@ __all__ = [
 ]
 
 
-@dataclass
-class BuildResult:
-    manifest: pd.DataFrame
-    problems: list[Problem] = field(default_factory=list)
-    commits: dict[str, str] = field(default_factory=dict)
-    probed: int = 0  # files decoded in this build; unchanged git blobs reuse earlier facts
-    reused: list[str] = field(default_factory=list)  # sources taken whole from the cache
-    cache: SourceCache | None = None  # entries to save once the manifest is written
-    near_index: NearIndex | None = None
-    unchanged: bool = False  # every source reused: the manifest on disk is already this build's
-    annotations: pd.DataFrame | None = None  # manifests/annotations.csv (manifest.annotations)
-
-
 def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = None) -> None:
     """Problems first, manifest last: the manifest is the record, replaced only when all else is written.
 
     With ``cache_dir``, the build's caches are saved after the manifest, tied to its bytes.
     """
+    if result.files_current:
+        return  # every file on disk is this build's, checked by hash (manifest.unchanged)
     write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
     checkpoint("write.problems-done")
     annotations = annotations_bytes(result.annotations)
@@ -109,6 +99,7 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
         if result.near_index is not None:
             result.near_index.save(cache_dir)
         if result.cache is not None:
+            seal_build(Path(root), result.cache)
             result.cache.save(cache_dir, digest)
 
 
@@ -121,10 +112,6 @@ def _unfetched_message(name: str, fetched: Presence, kept: int) -> str:
     else:
         what = f"not fetched; run `covid19-images fetch {name}`"
     return what + (f" (kept its {kept} rows from the previous manifest)" if kept else "")
-
-
-def _is_checked_out(directory: Path) -> bool:
-    return directory.is_dir() and any(p.name != ".git" for p in directory.iterdir())
 
 
 def _rows_of(previous: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -141,6 +128,7 @@ def build_manifest(
     keep: Collection[str] = (),
     cache_dir: Path | None = None,
     rebuild: bool = False,
+    clean: Mapping[str, bool] | None = None,
 ) -> BuildResult:
     """Build the whole manifest from the checkouts under ``root``.
 
@@ -148,6 +136,8 @@ def build_manifest(
     what their pin says) keep their previous rows verbatim. ``previous`` keeps split groups
     stable and, unless ``rebuild``, lends the facts of unchanged git blobs; ``cache_dir``
     (unless ``rebuild``) lends whole unchanged sources and the near-duplicate index.
+    ``clean`` holds what sync already learnt of checkouts (source -> exactly its commit), so
+    git is not asked twice.
     """
     root = Path(root)
     previous = previous if previous is not None else empty_manifest()
@@ -161,6 +151,7 @@ def build_manifest(
     probed = 0
     fresh_cache = SourceCache()
     reused: list[str] = []
+    known_clean = dict(clean or {})
 
     for spec in registry.values():
         directory = root / spec.path
@@ -186,7 +177,7 @@ def build_manifest(
             problems.append(Problem(spec.name, _unfetched_message(spec.name, fetched, len(old))))
             parts.append(old)
             continue
-        if fetched is None and not _is_checked_out(directory):
+        if fetched is None and not is_checked_out(directory):
             old = _rows_of(previous, spec.name)
             problems.append(
                 Problem(
@@ -200,8 +191,10 @@ def build_manifest(
             continue
         commit = fetched.digest if fetched is not None else head_commit(directory)
         commits[spec.name] = commit
-        clean = fetched is not None or checkout_is_clean(directory)
-        key = source_key(spec, commit) if commit and cache_dir is not None and clean else ""
+        if fetched is None and spec.name not in known_clean:
+            known_clean[spec.name] = checkout_is_clean(directory)
+        is_clean = fetched is not None or known_clean[spec.name]
+        key = source_key(spec, commit) if commit and cache_dir is not None and is_clean else ""
         entry = cache.entries.get(spec.name)
         old = _rows_of(previous, spec.name)
         if key and entry is not None and entry.key == key and entry.rows == len(old):
@@ -241,7 +234,9 @@ def build_manifest(
         fresh_cache.manifest_sha256 = cache.manifest_sha256
         manifest = previous[list(MANIFEST_COLUMNS)].reset_index(drop=True)
         annotations = _join_annotations(root, registry, manifest, commits, problems, progress)
-        return BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, True, annotations)
+        result = BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, True, annotations)
+        record_build(result, input_signatures(root, registry, keep, known_clean), _row_commits(manifest, registry))
+        return result
     frames = [f[list(ROW_COLUMNS)] for f in parts if not f.empty]
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
     manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).astype(object).fillna("")
@@ -258,7 +253,16 @@ def build_manifest(
         assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress)
-    return BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
+    result = BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
+    record_build(result, input_signatures(root, registry, keep, known_clean), _row_commits(manifest, registry))
+    return result
+
+
+def _row_commits(manifest: pd.DataFrame, registry: dict[str, SourceSpec]) -> dict[str, str]:
+    """Portal source -> the first of its rows' commits (lock digests), as sync reports its old pin."""
+    portal = [name for name, spec in registry.items() if spec.is_portal]
+    rows = manifest[manifest["source"].isin(portal)]
+    return {name: min(group[group != ""], default="") for name, group in rows.groupby("source")["source_commit"]}
 
 
 def _join_annotations(
