@@ -51,7 +51,13 @@ from covid19_images.manifest.source_build import (
 )
 from covid19_images.manifest.source_cache import SourceCache, SourceEntry, checkout_is_clean, source_key
 from covid19_images.manifest.splits import assign_splits
-from covid19_images.manifest.unchanged import input_signatures, is_checked_out, record_build, seal_build
+from covid19_images.manifest.unchanged import (
+    UNSETTLED,
+    input_signatures,
+    is_checked_out,
+    record_build,
+    seal_build,
+)
 from covid19_images.sources.portal.state import Presence, presence
 from covid19_images.sources.registry import SourceSpec
 
@@ -233,9 +239,11 @@ def build_manifest(
         # nothing changed anywhere: the previous manifest is exactly what a rebuild would give
         fresh_cache.manifest_sha256 = cache.manifest_sha256
         manifest = previous[list(MANIFEST_COLUMNS)].reset_index(drop=True)
-        annotations = _join_annotations(root, registry, manifest, commits, problems, progress)
+        signatures = input_signatures(root, registry, keep, known_clean)
+        readers = cache_dir if use_cache else None
+        annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
         result = BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, True, annotations)
-        record_build(result, input_signatures(root, registry, keep, known_clean), _row_commits(manifest, registry))
+        record_build(result, signatures, _row_commits(manifest, registry))
         return result
     frames = [f[list(ROW_COLUMNS)] for f in parts if not f.empty]
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
@@ -252,9 +260,11 @@ def build_manifest(
             problems.append(Problem("", message, level="warning"))
         assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
-    annotations = _join_annotations(root, registry, manifest, commits, problems, progress)
+    signatures = input_signatures(root, registry, keep, known_clean)
+    readers = cache_dir if use_cache else None
+    annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
     result = BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
-    record_build(result, input_signatures(root, registry, keep, known_clean), _row_commits(manifest, registry))
+    record_build(result, signatures, _row_commits(manifest, registry))
     return result
 
 
@@ -272,10 +282,15 @@ def _join_annotations(
     commits: dict[str, str],
     problems: list[Problem],
     progress: bool,
+    signatures: dict[str, str],
+    cache_dir: Path | None,
 ) -> pd.DataFrame:
-    """Annotations follow the duplicate groups, so they are joined on every build (cheap: a
-    pass over the annotation files, not over the images)."""
-    annotations, joined_problems = join_annotations(root, registry, manifest, commits, progress=progress)
+    """Annotations follow the duplicate groups, so they are joined on every build; an unchanged
+    source's reader output comes from ``cache_dir`` under its key (``manifest.annotation_cache``)."""
+    keys = {name: key for name, key in signatures.items() if ":" not in key and key != UNSETTLED}
+    annotations, joined_problems = join_annotations(
+        root, registry, manifest, commits, progress=progress, keys=keys, cache_dir=cache_dir
+    )
     problems.extend(joined_problems)
     return annotations
 
