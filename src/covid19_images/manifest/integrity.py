@@ -89,6 +89,12 @@ def _text_damage(data: bytes) -> str | None:
     return None
 
 
+def _refuse_damaged_text(manifest: Path, data: bytes, fix: str) -> None:
+    damage = _text_damage(data)
+    if damage:
+        raise DamagedManifest(f"{manifest} is damaged: {damage}; {fix}")
+
+
 #: ``check``'s default: read the integrity record beside the manifest on disk
 ON_DISK = object()
 
@@ -106,16 +112,13 @@ def check(manifest: Path, data: bytes, record_text: str | object | None = ON_DIS
         "restore it (`git checkout -- manifests/`) or rebuild it with `covid19-images sync --offline` "
         "(which keeps the damaged file aside)"
     )
-    damage = _text_damage(data)
-    if damage:
-        raise DamagedManifest(f"{manifest} is damaged: {damage}; {fix}")
+    digest = hashlib.sha256(data).hexdigest()
     try:
         if record_text is ON_DISK:
             record_text = record_path(manifest).read_text(encoding="utf-8")
-        if record_text is None:
-            return
-        record = json.loads(record_text)  # type: ignore[arg-type]
+        record = None if record_text is None else json.loads(record_text)  # type: ignore[arg-type]
     except FileNotFoundError:
+        _refuse_damaged_text(manifest, data, fix)
         if missing_ok:
             return
         raise MissingRecord(
@@ -124,13 +127,18 @@ def check(manifest: Path, data: bytes, record_text: str | object | None = ON_DIS
             "from the checkouts and record it (or `git checkout -- manifests/` if the record was deleted)"
         ) from None
     except (OSError, ValueError) as err:
+        _refuse_damaged_text(manifest, data, fix)
         raise DamagedManifest(
             f"{record_path(manifest)} (integrity record of {manifest}) is unreadable: {err}; {fix}"
         ) from err
-    facts = _facts(data)
-    accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
-    if any(facts["sha256"] == item.get("sha256") for item in accepted if isinstance(item, dict)):
+    if record is not None:
+        accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
+        if any(digest == item.get("sha256") for item in accepted if isinstance(item, dict)):
+            return  # the very bytes a sync wrote (and checked): no need to read them as text again
+    _refuse_damaged_text(manifest, data, fix)
+    if record is None:
         return
+    facts = _facts(data)
     raise DamagedManifest(
         f"{manifest} does not match its integrity record {record_path(manifest).name} "
         f"({facts['rows']} rows, sha256 {str(facts['sha256'])[:12]}…; recorded {record.get('rows')} rows, "
