@@ -268,7 +268,6 @@ def _build(
     root, registry, selected, report: SyncReport, keep, clean, cache_dir, offline, progress, allow_shrink, rebuild
 ):
     """The build when something changed: read the previous manifest, build, refuse shrinks, diff."""
-    from covid19_images.manifest.build import build_manifest
     from covid19_images.manifest.diff import diff_manifests
     from covid19_images.manifest.splits import explain_split_moves
     from covid19_images.sync.shrink import find_shrinks
@@ -284,6 +283,13 @@ def _build(
     if not report.build.unchanged:
         report.changes = diff_manifests(previous, report.build.manifest)
         report.split_moves = explain_split_moves(previous, report.build.manifest)
+
+
+def build_manifest(*args, **kwargs) -> BuildResult:
+    """:func:`covid19_images.manifest.build.build_manifest`, imported (with pandas) only when something changed."""
+    from covid19_images.manifest.build import build_manifest as build
+
+    return build(*args, **kwargs)
 
 
 def _old_commits(previous: pd.DataFrame | None) -> dict[str, str | None]:
