@@ -37,6 +37,8 @@ from covid19_images.manifest.io import ANNOTATIONS_FILE
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.registry import SourceSpec
 
+#: the warning of a build that found annotations.csv damaged (its next build will not repeat it)
+PREVIOUS_NOT_KEPT = "previous annotations not kept"
 #: kinds tied to pixel positions: they only spread to duplicate copies of the same size
 PIXEL_KINDS = ("mask", "box")
 ReadFn = Callable[[SourceContext], Iterator[Annotation]]
@@ -255,7 +257,7 @@ def join_annotations(
     try:
         previous = read_annotations(root)
     except DamagedManifest as err:  # the build rewrites it from the sources; kept rows cannot be trusted
-        problems.append(Problem("", f"previous annotations not kept: {err}", level="warning"))
+        problems.append(Problem("", f"{PREVIOUS_NOT_KEPT}: {err}", level="warning"))
         previous = None
     if previous is not None and not previous.empty:
         held = set(manifest["image_id"])

@@ -23,7 +23,7 @@ import pandas as pd
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.core.schema import MANIFEST_COLUMNS, Problem
 from covid19_images.manifest import integrity, privacy
-from covid19_images.manifest.annotations import annotations_bytes, join_annotations
+from covid19_images.manifest.annotations import PREVIOUS_NOT_KEPT, annotations_bytes, join_annotations
 from covid19_images.manifest.diff import SourceChange, diff_manifests
 from covid19_images.manifest.duplicates import CONFIRM_MSE, NEAR_ACCEPT, NEAR_CANDIDATE, find_duplicates
 from covid19_images.manifest.io import (
@@ -79,6 +79,16 @@ __all__ = [
     "write_atomic",
     "write_manifest",
 ]
+
+
+#: the warning of a build that could not trust the stored near-duplicate index
+INDEX_DISTRUSTED = "the stored near-duplicate index was not reused"
+
+
+def _settled(problems: list[Problem]) -> bool:
+    """False when this build repaired a damaged file or cache: the next one, from what this one
+    writes, will not say so again, so this one must not be reused as it is (manifest.unchanged)."""
+    return not any(p.source == "" and p.message.startswith((PREVIOUS_NOT_KEPT, INDEX_DISTRUSTED)) for p in problems)
 
 
 def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = None) -> None:
@@ -243,7 +253,8 @@ def build_manifest(
         readers = cache_dir if use_cache else None
         annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
         result = BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, True, annotations)
-        record_build(result, signatures, _row_commits(manifest, registry))
+        if _settled(problems):
+            record_build(result, signatures, _row_commits(manifest, registry))
         return result
     frames = [f[list(ROW_COLUMNS)] for f in parts if not f.empty]
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
@@ -256,7 +267,7 @@ def build_manifest(
         problems.extend(_reviews_overridden(manifest, duplicates.overruled))
         index = duplicates.index
         if index is not None and index.distrusted:
-            message = f"the stored near-duplicate index was not reused ({index.distrusted}); searched afresh"
+            message = f"{INDEX_DISTRUSTED} ({index.distrusted}); searched afresh"
             problems.append(Problem("", message, level="warning"))
         assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
@@ -264,7 +275,8 @@ def build_manifest(
     readers = cache_dir if use_cache else None
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
     result = BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
-    record_build(result, signatures, _row_commits(manifest, registry))
+    if _settled(problems):
+        record_build(result, signatures, _row_commits(manifest, registry))
     return result
 
 
