@@ -20,7 +20,7 @@ import yaml
 
 from covid19_images.manifest import annotation_cache
 from covid19_images.manifest.io import ANNOTATIONS_FILE, MANIFEST_FILE, PROBLEMS_FILE
-from covid19_images.manifest.reviews import REVIEW_COLUMNS, REVIEWS_FILE
+from covid19_images.manifest.reviews import REVIEWS_FILE, append_review
 from covid19_images.manifest.source_cache import cache_dir_of
 from covid19_images.manifest.unchanged import REVIEWS_FILE as UNCHANGED_REVIEWS_FILE
 from covid19_images.sync.run import sync
@@ -108,7 +108,7 @@ def test_a_review_or_a_dirty_checkout_turns_the_shortcut_off(roots) -> None:
     assert not a.build.files_current  # the refusal's problem is gone again: rebuilt once
     assert _outputs(incremental) == _outputs(full)
     reviews = incremental / REVIEWS_FILE
-    reviews.write_text(",".join(REVIEW_COLUMNS) + "\n", encoding="utf-8")  # no decision yet, a new file
+    append_review(incremental, "a" * 64, "b" * 64, "different", reviewer="test")  # a pair no root holds
     try:
         assert not sync(incremental, mirror=local, progress=False).build.files_current
     finally:
