@@ -36,11 +36,11 @@ from covid19_images.sources.git import (
     SourceUpdate,
     check_gitmodules,
     gitlink,
-    gitlinks,
     open_repo,
     registered_submodules,
     update_source,
 )
+from covid19_images.sources.git_state import gitlinks
 from covid19_images.sources.portal.lock import lock_path
 from covid19_images.sources.portal.state import presence
 from covid19_images.sources.registry import load_registry
