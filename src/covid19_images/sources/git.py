@@ -113,9 +113,15 @@ def is_initialised(root: Path, path: str) -> bool:
 
 def head_commit(directory: Path) -> str | None:
     try:
-        return git.Repo(directory).head.commit.hexsha
+        return _ref_sha(git.Repo(directory), "HEAD")
     except (git.GitError, ValueError):
         return None
+
+
+def _ref_sha(repo: git.Repo, ref: str) -> str:
+    """The commit id ``ref`` names, read from git's ref files (GitPython's ``.commit`` would start a
+    ``git cat-file`` process per repository just to learn the object's type)."""
+    return git.SymbolicReference.dereference_recursive(repo, ref)
 
 
 @dataclass
@@ -310,7 +316,7 @@ def update_source(
                 keep_manifest_rows=True,
             )
         try:
-            current = sub.head.commit.hexsha
+            current = _ref_sha(sub, "HEAD")
         except ValueError as err:
             raise SourceSyncError(
                 f"{path} has no commit checked out; run `git submodule update --init {path}`"
@@ -337,8 +343,8 @@ def update_source(
                 f"upstream unreachable: cannot fetch {spec.url}: {message}; nothing was changed for this source"
             ) from err
         checkpoint("update.fetched")
-    new = sub.commit(f"refs/remotes/origin/{spec.branch}").hexsha
-    current = sub.head.commit.hexsha
+    new = _ref_sha(sub, f"refs/remotes/origin/{spec.branch}")
+    current = _ref_sha(sub, "HEAD")
     if pinned and new != pinned and not _is_ancestor(sub, pinned, new) and not allow_rewrite:
         if fresh_clone:
             repo.git.submodule("deinit", "-f", "--", path)
