@@ -8,7 +8,13 @@ the time spent inside ``sync()`` (without interpreter start-up and imports) and 
 resident memory (``wait4`` rusage) are reported. Generated data and mirrors are cached under
 ``build/bench-sync/`` and reused by later runs.
 
+``--cli`` (or ``--cli-only``) times what a maintainer runs instead: the whole
+``covid19-images sync`` process, on a root registering every source of ``sources.yaml``, synced
+through the samples' mirrors plus the generated NIH-like one (first sync, no change, one new
+image, ``--offline --rebuild``; ``--cores N`` adds a first sync pinned to N cores).
+
     PYTHONPATH=src .venv/bin/python benchmarks/bench_sync.py --size 50000
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_sync.py --cli-only --size 50000 --cores 1 --cores 2
     PYTHONPATH=src .venv/bin/python benchmarks/bench_sync.py --dup-only --fingerprints 1000000
 """
 
