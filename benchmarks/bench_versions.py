@@ -23,11 +23,11 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_data_timing import best_of
 
 SOURCES = ("nih-chestxray14-sample", "zhanglab-pediatric-xray")
 LABELS = ("normal", "pneumonia", "covid-19", "other")
@@ -98,15 +98,6 @@ def build(base: Path, rows: int) -> Path:
     return root
 
 
-def timed(call, rounds: int) -> tuple[float, float]:
-    best = (float("inf"), float("inf"))
-    for _ in range(rounds):
-        wall, cpu = time.perf_counter(), time.process_time()
-        call()
-        best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
-    return round(best[0], 3), round(best[1], 3)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -140,15 +131,15 @@ def main() -> None:
         assert len(manifest_at(root, "2026.11")) == args.rows == len(git_show()) == len(worktree())
         results = {
             "rows": args.rows,
-            "read_manifest_disk": timed(lambda: read_manifest(root), args.rounds),
-            "manifest_at_gitpython": timed(lambda: manifest_at(root, "2026.11"), args.rounds),
-            "git_show_read_csv": timed(git_show, args.rounds),
-            "worktree_checkout_read": timed(worktree, args.rounds),
-            "collect_changes": timed(lambda: collect_changes(root, "2026.11", "2026.12"), args.rounds),
+            "read_manifest_disk": best_of(lambda: read_manifest(root), args.rounds),
+            "manifest_at_gitpython": best_of(lambda: manifest_at(root, "2026.11"), args.rounds),
+            "git_show_read_csv": best_of(git_show, args.rounds),
+            "worktree_checkout_read": best_of(worktree, args.rounds),
+            "collect_changes": best_of(lambda: collect_changes(root, "2026.11", "2026.12"), args.rounds),
         }
         current = read_manifest(root)
         registry = load_registry(root)
-        results["collection_croissant"] = timed(
+        results["collection_croissant"] = best_of(
             lambda: collection_croissant(root, "2026.12", "2026-12-04", current, registry), args.rounds
         )
         ours = results["manifest_at_gitpython"][0]

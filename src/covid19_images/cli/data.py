@@ -108,7 +108,7 @@ def sync_command(
             click.echo(f"{problem.level}: {problem}", err=True)
     click.echo(report.summary())
     if build is not None:
-        click.echo(f"manifest: {len(build.manifest)} images, {len(build.problems)} problems (manifests/problems.csv)")
+        click.echo(f"manifest: {build.rows} images, {len(build.problems)} problems (manifests/problems.csv)")
     if report.committed:
         click.echo(f"committed {report.committed[:12]}")
     if report.failed:

@@ -24,10 +24,12 @@ stored HU; spacing ``(z, y, x)`` in mm from the header.
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from covid19_images.imaging.budget import check_frame_pixels, check_frames
+
+if TYPE_CHECKING:  # numpy only where pixels are read: format sniffing (imaging.formats) imports this module
+    import numpy as np
 
 #: how much header text is read before giving up on finding ``ElementDataFile``
 MAX_HEADER_BYTES = 64 * 1024
@@ -108,6 +110,8 @@ def read_slice(path: Path, frame: int | None) -> tuple[np.ndarray, int, int]:
     image = reader.Execute()
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise MetaImageError("MetaImage with vector pixels: not a CT volume")
+    import numpy as np
+
     return sitk.GetArrayFromImage(image).astype(np.float32, copy=False), index, frames
 
 
@@ -121,6 +125,8 @@ def read_volume(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float
     image = reader.Execute()
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise MetaImageError("MetaImage with vector pixels: not a CT volume")
+    import numpy as np
+
     array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
     spacing = tuple(float(s) for s in image.GetSpacing())
     if array.ndim == 2:

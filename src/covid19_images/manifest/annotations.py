@@ -31,12 +31,14 @@ from covid19_images.core.annotation import ANNOTATION_COLUMNS, Annotation
 from covid19_images.core.licenses import normalise_license
 from covid19_images.core.progress import show_progress
 from covid19_images.core.schema import Problem, parse_extra
-from covid19_images.manifest import integrity
+from covid19_images.manifest import annotation_cache, integrity
 from covid19_images.manifest.integrity import DamagedManifest
 from covid19_images.manifest.io import ANNOTATIONS_FILE
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.registry import SourceSpec
 
+#: the warning of a build that found annotations.csv damaged (its next build will not repeat it)
+PREVIOUS_NOT_KEPT = "previous annotations not kept"
 #: kinds tied to pixel positions: they only spread to duplicate copies of the same size
 PIXEL_KINDS = ("mask", "box")
 ReadFn = Callable[[SourceContext], Iterator[Annotation]]
@@ -166,6 +168,22 @@ def _annotation_id(spec: SourceSpec, item: Annotation) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
+def _read_source(spec: SourceSpec, directory: Path, read: ReadFn, problems: list[Problem]) -> tuple[list, list, bool]:
+    """(annotations, problems the reader reported, finished) of one reader run; a crash is a problem."""
+    ctx = SourceContext(spec, directory, list_files(directory))
+    items: list[Annotation] = []
+    finished = True
+    try:
+        for item in read(ctx):
+            if not isinstance(item, Annotation):
+                raise TypeError(f"yielded {type(item).__name__}; readers yield Annotation and report problems")
+            items.append(item)
+    except Exception as err:  # noqa: BLE001 - a crashing reader must not take the build down
+        problems.append(Problem(spec.name, f"annotation reader failed: {type(err).__name__}: {err}", level="error"))
+        finished = False
+    return items, list(ctx.problems), finished
+
+
 def join_annotations(
     root: Path,
     registry: dict[str, SourceSpec],
@@ -173,65 +191,69 @@ def join_annotations(
     commits: dict[str, str],
     *,
     progress: bool = True,
+    keys: dict[str, str] | None = None,
+    cache_dir: Path | None = None,
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Read every checked-out source's annotations and join them to ``manifest``.
 
     Sources that were not re-read in this build (not checked out, kept by sync) keep
-    their previous ``annotations.csv`` rows whose image is still in the manifest.
+    their previous ``annotations.csv`` rows whose image is still in the manifest. With
+    ``keys`` (source -> its cache key) and ``cache_dir``, a source whose key is unchanged
+    is not read again (:mod:`covid19_images.manifest.annotation_cache`); the join is the same.
     """
     root = Path(root)
     joiner = _Joiner(manifest)
     problems: list[Problem] = []
     rows: list[dict[str, str]] = []
     done: set[str] = set()
-    hashes: dict[Path, str] = {}
     specs = [s for s in registry.values() if s.name in commits]
     for spec in tqdm(specs, desc="joining annotations", unit="source", disable=not show_progress(progress)):
         read = reader_for(spec)
         if read is None:
             continue
         directory = root / spec.path
-        ctx = SourceContext(spec, directory, list_files(directory))
+        key = (keys or {}).get(spec.name, "")
+        stored = annotation_cache.load(cache_dir, spec.name, key)
+        if stored is not None:
+            items, reported, hashes = stored.items, [Problem(**vars(p)) for p in stored.problems], dict(stored.hashes)
+        else:
+            items, reported, finished = _read_source(spec, directory, read, problems)
+            hashes = {}
         unjoined: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-        try:
-            for item in read(ctx):
-                if not isinstance(item, Annotation):
-                    raise TypeError(f"yielded {type(item).__name__}; readers yield Annotation and report problems")
-                members, reason = joiner.find(spec, item)
-                if not members:
-                    unjoined[(item.path, item.row, reason)].append(
-                        f"{item.name}/{item.rater}" if item.rater else item.name
-                    )
-                    continue
-                full = directory / item.path
-                if full not in hashes:
-                    hashes[full] = _sha256(full)
-                box = item.box or ("", "", "", "")
-                for index in members:
-                    image = joiner.rows.loc[index]
-                    rows.append(
-                        {
-                            "annotation_id": _annotation_id(spec, item),
-                            "image_id": image["image_id"],
-                            "kind": item.kind,
-                            "source": spec.name,
-                            "source_commit": commits.get(spec.name, ""),
-                            "path": f"{spec.path}/{item.path}",
-                            "sha256": hashes[full],
-                            "frame": "" if item.frame is None else str(item.frame),
-                            "name": item.name,
-                            "value": item.value,
-                            "rater": item.rater,
-                            "x0": box[0] if box[0] == "" else _number(box[0]),
-                            "y0": box[1] if box[1] == "" else _number(box[1]),
-                            "x1": box[2] if box[2] == "" else _number(box[2]),
-                            "y1": box[3] if box[3] == "" else _number(box[3]),
-                            "license": normalise_license(item.license, "") if item.license else image["license"],
-                        }
-                    )
-        except Exception as err:  # noqa: BLE001 - a crashing reader must not take the build down
-            problems.append(Problem(spec.name, f"annotation reader failed: {type(err).__name__}: {err}", level="error"))
-        problems.extend(ctx.problems)
+        for item in items:
+            members, reason = joiner.find(spec, item)
+            if not members:
+                unjoined[(item.path, item.row, reason)].append(f"{item.name}/{item.rater}" if item.rater else item.name)
+                continue
+            if item.path not in hashes:
+                hashes[item.path] = _sha256(directory / item.path)
+            box = item.box or ("", "", "", "")
+            for index in members:
+                image = joiner.rows.loc[index]
+                rows.append(
+                    {
+                        "annotation_id": _annotation_id(spec, item),
+                        "image_id": image["image_id"],
+                        "kind": item.kind,
+                        "source": spec.name,
+                        "source_commit": commits.get(spec.name, ""),
+                        "path": f"{spec.path}/{item.path}",
+                        "sha256": hashes[item.path],
+                        "frame": "" if item.frame is None else str(item.frame),
+                        "name": item.name,
+                        "value": item.value,
+                        "rater": item.rater,
+                        "x0": box[0] if box[0] == "" else _number(box[0]),
+                        "y0": box[1] if box[1] == "" else _number(box[1]),
+                        "x1": box[2] if box[2] == "" else _number(box[2]),
+                        "y1": box[3] if box[3] == "" else _number(box[3]),
+                        "license": normalise_license(item.license, "") if item.license else image["license"],
+                    }
+                )
+        if stored is None and finished and key:
+            saved = [Problem(**vars(p)) for p in reported]
+            annotation_cache.save(cache_dir, spec.name, annotation_cache.ReaderOutput(key, items, saved, hashes))
+        problems.extend(reported)
         for (path, row, reason), names in unjoined.items():
             shown = ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
             message = f"{len(names)} annotation(s) ({shown}) not joined: {reason}"
@@ -241,7 +263,7 @@ def join_annotations(
     try:
         previous = read_annotations(root)
     except DamagedManifest as err:  # the build rewrites it from the sources; kept rows cannot be trusted
-        problems.append(Problem("", f"previous annotations not kept: {err}", level="warning"))
+        problems.append(Problem("", f"{PREVIOUS_NOT_KEPT}: {err}", level="warning"))
         previous = None
     if previous is not None and not previous.empty:
         held = set(manifest["image_id"])

@@ -89,6 +89,12 @@ def _text_damage(data: bytes) -> str | None:
     return None
 
 
+def _refuse_damaged_text(manifest: Path, data: bytes, fix: str) -> None:
+    damage = _text_damage(data)
+    if damage:
+        raise DamagedManifest(f"{manifest} is damaged: {damage}; {fix}")
+
+
 #: ``check``'s default: read the integrity record beside the manifest on disk
 ON_DISK = object()
 
@@ -98,9 +104,9 @@ def check(
 ) -> str | None:
     """Raise :class:`DamagedManifest` unless ``data`` (the bytes of ``manifest``) is a manifest a sync wrote.
 
-    Returns the SHA-256 of ``data`` when the check computed it (None when there was no record to
-    compare with), so a reader that needs the hash (a loader's :class:`ManifestStamp`) need not
-    hash the file a second time.
+    Returns the SHA-256 of ``data`` when it was compared with a record (None when there was no
+    record), so a reader that needs the hash (a loader's :class:`ManifestStamp`) need not hash
+    the file a second time.
 
     ``record_text`` is the integrity record to check against when it does not come from disk
     (a released version read from git: :mod:`covid19_images.manifest.versions`; git's own object
@@ -112,16 +118,13 @@ def check(
         "restore it (`git checkout -- manifests/`) or rebuild it with `covid19-images sync --offline` "
         "(which keeps the damaged file aside)"
     )
-    damage = _text_damage(data)
-    if damage:
-        raise DamagedManifest(f"{manifest} is damaged: {damage}; {fix}")
+    digest = hashlib.sha256(data).hexdigest()
     try:
         if record_text is ON_DISK:
             record_text = record_path(manifest).read_text(encoding="utf-8")
-        if record_text is None:
-            return None
-        record = json.loads(record_text)  # type: ignore[arg-type]
+        record = None if record_text is None else json.loads(record_text)  # type: ignore[arg-type]
     except FileNotFoundError:
+        _refuse_damaged_text(manifest, data, fix)
         if missing_ok:
             return None
         raise MissingRecord(
@@ -130,14 +133,18 @@ def check(
             "from the checkouts and record it (or `git checkout -- manifests/` if the record was deleted)"
         ) from None
     except (OSError, ValueError) as err:
+        _refuse_damaged_text(manifest, data, fix)
         raise DamagedManifest(
             f"{record_path(manifest)} (integrity record of {manifest}) is unreadable: {err}; {fix}"
         ) from err
-    digest = hashlib.sha256(data).hexdigest()
-    accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
-    if any(digest == item.get("sha256") for item in accepted if isinstance(item, dict)):
-        return digest  # the row count (a full CSV parse) is only needed to explain a mismatch
-    facts = _facts(data, digest)
+    if record is not None:
+        accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
+        if any(digest == item.get("sha256") for item in accepted if isinstance(item, dict)):
+            return digest  # the very bytes a sync wrote (and checked): no need to read them as text again
+    _refuse_damaged_text(manifest, data, fix)
+    if record is None:
+        return None
+    facts = _facts(data, digest)  # the row count (a full CSV parse) is only needed to explain a mismatch
     raise DamagedManifest(
         f"{manifest} does not match its integrity record {record_path(manifest).name} "
         f"({facts['rows']} rows, sha256 {str(facts['sha256'])[:12]}…; recorded {record.get('rows')} rows, "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from covid19_images.core.paths import SafePaths, UnsafePath, source_relative
 from covid19_images.core.progress import show_progress
 from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
+from covid19_images.core.workers import default_workers
 from covid19_images.imaging.fingerprints import PHASH_HEX
 from covid19_images.imaging.probe import ProbeError, probe_file
 from covid19_images.manifest import privacy
@@ -201,8 +201,11 @@ def _probe_chunk(paths: list[str]) -> list[list[str] | str]:
 
 
 def _probe_all(paths: list[str], workers: int | None) -> Iterator[list[str] | str]:
-    """Probe results in the order of ``paths``: processes for many files, threads for a few."""
-    cores = os.cpu_count() or 1
+    """Probe results in the order of ``paths``: processes for many files, threads for a few.
+
+    As many processes as cores this process may run on (``taskset`` and cgroup CPU sets count).
+    """
+    cores = default_workers()
     chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
     if len(paths) >= PROCESS_MIN and cores > 1 and workers != 1:
         # fork: the workers need nothing but this module, and spawn would re-run the caller's

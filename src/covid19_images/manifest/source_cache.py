@@ -72,6 +72,18 @@ def checkout_is_clean(directory: Path) -> bool:
     return status == ""
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks ("" when there is no file)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        return ""
+    return digest.hexdigest()
+
+
 def cache_dir_of(root: Path) -> Path | None:
     """``<root's git dir>/covid19-images-cache``, or None when the root is not a git repository."""
     try:
@@ -96,6 +108,9 @@ class SourceCache:
     #: SHA-256 of manifests/reviewed-pairs.csv the manifest was built with ("" = none): a new
     #: review changes duplicate groups without any source changing
     reviews_sha256: str = ""
+    #: the whole build, for :mod:`covid19_images.manifest.unchanged`: each source's input
+    #: signature in registry order, the code, and what the build wrote besides the manifest
+    build: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: Path, manifest_file: Path) -> SourceCache:
@@ -104,7 +119,7 @@ class SourceCache:
             data = json.loads((directory / _INDEX).read_text(encoding="utf-8"))
             if data.get("version") != CACHE_VERSION:
                 return cls()
-            digest = hashlib.sha256(manifest_file.read_bytes()).hexdigest()
+            digest = file_sha256(manifest_file)
             if data.get("manifest_sha256") != digest:
                 return cls()
             entries = {
@@ -112,9 +127,12 @@ class SourceCache:
                 for name, item in data["sources"].items()
             }
             reviews = str(data.get("reviews_sha256", ""))
+            build = data.get("build", {})
+            if not isinstance(build, dict):
+                build = {}
         except (OSError, ValueError, KeyError, TypeError):
             return cls()
-        return cls(digest, entries, reviews)
+        return cls(digest, entries, reviews, build)
 
     def save(self, directory: Path, manifest_sha256: str) -> None:
         """Record the entries as belonging to the manifest whose bytes hash to ``manifest_sha256``."""
@@ -123,6 +141,7 @@ class SourceCache:
             "version": CACHE_VERSION,
             "manifest_sha256": manifest_sha256,
             "reviews_sha256": self.reviews_sha256,
+            "build": self.build,
             "sources": {
                 name: {"key": e.key, "rows": e.rows, "problems": [dataclasses.asdict(p) for p in e.problems]}
                 for name, e in sorted(self.entries.items())

@@ -24,10 +24,13 @@ only says which catalog sources it includes (see :mod:`covid19_images.sources.re
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -84,12 +87,18 @@ def covidx_names() -> dict[str, str]:
 
 @cache
 def layout_names() -> tuple[str, ...]:
-    """Modules of ``sources/layouts/`` that define ``parse``: parsers shared by several sources."""
-    layouts = importlib.import_module(LAYOUTS_PACKAGE)
+    """Modules of ``sources/layouts/`` that define ``parse``: parsers shared by several sources.
+
+    Found in the modules' text, not by importing them: loading the registry must not import
+    every parser's dependencies (pandas, pydicom) for a sync that parses nothing.
+    """
+    layouts = importlib.util.find_spec(LAYOUTS_PACKAGE)
     names = []
-    for module in pkgutil.iter_modules(layouts.__path__):
-        if callable(getattr(importlib.import_module(f"{LAYOUTS_PACKAGE}.{module.name}"), "parse", None)):
-            names.append(module.name)
+    for folder in layouts.submodule_search_locations or ():
+        for module in pkgutil.iter_modules([folder]):
+            text = (Path(folder) / f"{module.name}.py").read_text(encoding="utf-8") if not module.ispkg else ""
+            if re.search(r"^def parse\(", text, re.MULTILINE):
+                names.append(module.name)
     return tuple(sorted(names))
 
 
