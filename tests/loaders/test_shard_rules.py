@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -71,8 +72,9 @@ def _in_another_process(code: str) -> str:
 
 
 def _tfrecord(path: Path, payloads: list[bytes], *, cut: int = 0) -> Path:
-    """TFRecord framing: 8-byte little-endian length, 4-byte crc, data, 4-byte crc (crcs unchecked here)."""
-    data = b"".join(len(p).to_bytes(8, "little") + b"\0" * 4 + p + b"\0" * 4 for p in payloads)
+    """TFRecord framing: 8-byte little-endian length, 4-byte crc, data, 4-byte crc (crcs unchecked here;
+    not zero, so a length read over the crc is wrong)."""
+    data = b"".join(len(p).to_bytes(8, "little") + b"\xa5" * 4 + p + b"\x5a" * 4 for p in payloads)
     path.write_bytes(data[: len(data) - cut] if cut else data)
     return path
 
@@ -102,6 +104,9 @@ def test_an_index_without_a_class_list_and_a_shard_mapping_is_refused(tmp_path: 
     "entries",
     [
         "train-0.tar",
+        5,
+        None,
+        {"file": "train-0.tar", "count": 1},
         ["train-0.tar"],
         [{"count": 3}],
         [{"file": 7, "count": 3}],
@@ -137,8 +142,9 @@ def test_a_missing_empty_or_cut_index_names_the_folder(tmp_path: Path) -> None:
             resolve_shards(str(tmp_path), "train", "webdataset")
         assert str(tmp_path / "export.json") in str(caught.value)
     (tmp_path / "export.json").write_text(json.dumps({"format": "webdataset", "classes": CLASSES}))
-    with pytest.raises(DamagedExport, match=r"not an export index"):
+    with pytest.raises(DamagedExport, match=r"not an export index") as caught:
         resolve_shards(str(tmp_path), "train", "webdataset")
+    assert str(tmp_path / "export.json") in str(caught.value)
 
 
 # --- WebDataset shards ----------------------------------------------------------------------
@@ -169,6 +175,22 @@ def test_another_format_or_an_absent_split_is_refused_by_name(tmp_path: Path) ->
         resolve_shards(str(tmp_path), "train", "tfrecord")
     with pytest.raises(ValueError, match=r"has no 'test' shards \(splits: train\)"):
         resolve_shards(str(tmp_path), "test", "webdataset")
+    _tar(tmp_path / "val-0.tar", [_sample("b", "val", 1)])
+    _index(tmp_path, {"train": [{"file": "train-0.tar", "count": 1}], "val": [{"file": "val-0.tar", "count": 1}]})
+    with pytest.raises(ValueError, match=r"has no 'test' shards \(splits: train, val\)$"):
+        resolve_shards(str(tmp_path), "test", "webdataset")
+
+
+@pytest.mark.parametrize("fmt", ["webdataset", "tfrecord"])
+def test_the_loaders_shard_lookup_refuses_a_damaged_shard_of_either_format(tmp_path: Path, fmt: str) -> None:
+    name = "train-0.tar" if fmt == "webdataset" else "train-0.tfrecord"
+    if fmt == "webdataset":
+        _tar(tmp_path / name, [_sample("a", "train", 0)])
+    else:
+        _tfrecord(tmp_path / name, [b"x"])
+    _index(tmp_path, {"train": [{"file": name, "count": 2}]}, fmt=fmt)
+    with pytest.raises(DamagedExport, match=rf"{name} holds 1 (samples|records), export.json declares 2"):
+        resolve_shards(str(tmp_path), "train", fmt)
 
 
 @pytest.mark.parametrize(
@@ -179,7 +201,12 @@ def test_another_format_or_an_absent_split_is_refused_by_name(tmp_path: Path) ->
         ([_sample("a", "train", 0), _sample("b", "test", 1)], 2, "sample b is a 'test' sample in a 'train' shard"),
         ([_sample("a", "train", 0), ("b", {"split": "train", "label": "normal"}, 3)], 2, "label index 3"),
         ([_sample("a", "train", 0), ("b", {"split": "train", "label": "normal"}, -1)], 2, "label index -1"),
-        ([_sample("a", "train", 0), ("b", {"split": "train", "label": "normal"}, 0)], 2, "shards of another export"),
+        (
+            [_sample("a", "train", 0), ("b", {"split": "train", "label": "normal"}, 0)],
+            2,
+            "label index 0 ('normal') but the export's classes are ['covid-19', 'normal', 'pneumonia']: "
+            "shards of another export?",
+        ),
         ([_sample("a", "train", 0), ("b", {"split": "train", "label": "normal"}, None)], 2, "no readable json/cls"),
         ([_sample("a", "train", 0), ("b", None, 1)], 2, "sample b has no readable json/cls"),
         ([_sample("a", "train", 0), ("b", ["train", "normal"], 1)], 2, "its json member is not a manifest row"),
@@ -191,7 +218,8 @@ def test_a_shard_that_is_not_what_the_index_declares_is_refused(
 ) -> None:
     _tar(tmp_path / "train-0.tar", samples)
     index = _index(tmp_path, {"train": [{"file": "train-0.tar", "count": count}]})
-    with pytest.raises(DamagedExport, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+    exact = re.escape(message) + ("$" if message.endswith("?") else "")  # a whole sentence: to its end
+    with pytest.raises(DamagedExport, match=exact) as caught:
         check_export(tmp_path, index, "webdataset")
     assert "train-0.tar" in str(caught.value)
 
@@ -208,12 +236,34 @@ def test_one_key_in_two_shards_is_refused_naming_both(tmp_path: Path) -> None:
 
 def test_folders_in_a_tar_are_not_samples_and_json_and_cls_are_read(tmp_path: Path) -> None:
     path = tmp_path / "train-0.tar"
-    _tar(path, [_sample("a", "train", 2)])
-    with tarfile.open(path, "a") as tar:
+    with tarfile.open(path, "w") as tar:
         folder = tarfile.TarInfo("b")
         folder.type = tarfile.DIRTYPE
-        tar.addfile(folder)
+        tar.addfile(folder)  # first: a folder is skipped, not the end of the shard
+    with tarfile.open(path, "a") as tar:
+        _key, record, label = _sample("a", "train", 2)
+        for name, data in (("a.png", b"png"), ("a.mask.png", b"png"), ("a.json", json.dumps(record).encode())):
+            info = tarfile.TarInfo(name)  # "a.mask.png": WebDataset keys end at the first dot
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("a.cls")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(str(label).encode()))
     check_export(tmp_path, _index(tmp_path, {"train": [{"file": "train-0.tar", "count": 1}]}), "webdataset")
+    with pytest.raises(DamagedExport, match=r"holds 1 samples, export.json declares 2"):
+        check_export(tmp_path, _index(tmp_path, {"train": [{"file": "train-0.tar", "count": 2}]}), "webdataset")
+
+
+def test_a_json_member_is_read_within_a_budget(tmp_path: Path) -> None:
+    """A manifest row is a few hundred bytes; a member of megabytes is not read whole (bounded memory)."""
+    big = {"split": "train", "label": "covid-19", "padding": " " * (3 << 19)}  # 1.5 MiB
+    _tar(tmp_path / "train-0.tar", [("a", big, 0)])
+    index = _index(tmp_path, {"train": [{"file": "train-0.tar", "count": 1}]})
+    with pytest.raises(DamagedExport, match=r"sample a has no readable json/cls member"):
+        check_export(tmp_path, index, "webdataset")
+    small = {"split": "train", "label": "covid-19", "padding": " " * ((1 << 20) - 100)}  # just under 1 MiB
+    _tar(tmp_path / "train-0.tar", [("a", small, 0)])
+    check_export(tmp_path, index, "webdataset")
 
 
 def test_a_missing_or_unreadable_shard_is_refused(tmp_path: Path) -> None:
@@ -271,6 +321,10 @@ def test_a_brace_pattern_expands_to_its_urls_without_counts(tmp_path: Path) -> N
     urls, counts, classes = resolve_shards(str(tmp_path / "train-{000..002}.tar"), "train", "webdataset")
     assert urls == [str(tmp_path / f"train-00{i}.tar") for i in range(3)]
     assert counts is None and classes is None
+    assert resolve_shards("a.tar::b.tar", None, "webdataset")[0] == ["a.tar", "b.tar"]
+    for pattern in ("a.tar::", "::"):
+        with pytest.raises(ValueError, match=r"has an empty part"):
+            resolve_shards(pattern, "train", "webdataset")
 
 
 # --- who reads which shard ------------------------------------------------------------------
@@ -310,7 +364,7 @@ def test_mix_is_one_stable_63_bit_seed_of_all_its_numbers() -> None:
     values = {mix(a, b, c) for a in range(4) for b in range(4) for c in (0, 0x5EED)}
     assert len(values) == 32
     assert all(0 <= v < 2**63 for v in values)
-    assert max(values) >= 2**61  # the whole range is used, not a shifted part of it
+    assert max(values) >= 2**62  # all 63 bits are used, not a shifted part of them
     assert mix(5, 6) != mix(6, 5)
     assert mix(-1) == mix(2**32 - 1)  # numbers are taken modulo 2**32 (negatives allowed)
     code = "from covid19_images.loaders.shards import mix; print(mix(7, 8, 9))"
@@ -346,8 +400,9 @@ def test_row_filters_and_cache_are_refused_with_shards_by_name() -> None:
             check_stream_options(_Opts(**{name: ("x",)}))
     with pytest.raises(ValueError, match=r"^cache cannot be applied"):
         check_stream_options(_Opts(cache=True))
-    with pytest.raises(ValueError, match=r"^labels, views, cache cannot be applied"):
+    with pytest.raises(ValueError, match=r"^labels, views, cache cannot be applied") as caught:
         check_stream_options(_Opts(labels=("x",), views=("PA",), cache=True))
+    assert "(covid19-images export --sources/--views/--labels/--licenses)" in str(caught.value)
 
 
 # --- augmentation draw keys -----------------------------------------------------------------
