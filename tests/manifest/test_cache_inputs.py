@@ -144,7 +144,6 @@ def test_a_registry_entry_edited_between_two_syncs_of_an_unchanged_source_is_rea
     )
 
 
-
 def test_another_pseudonym_key_gives_other_patient_ids_although_the_source_is_cached(
     tmp_path: Path, mirrors: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
