@@ -109,7 +109,11 @@ def test_overwrite_replaces_only_nothing_an_empty_folder_or_a_previous_export(tm
     (out / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match=r"is not empty"):
         check_replaceable(out, overwrite=False)
-    with pytest.raises(ExportError, match=r"not a covid19-images export"):
+    with pytest.raises(
+        ExportError,
+        match=r"not a covid19-images export \(no export.json\): "
+        r"--overwrite only replaces a previous export; choose a new folder$",
+    ):
         check_replaceable(out, overwrite=True)
     (out / "export.json").mkdir()  # a folder of that name is not an export record
     with pytest.raises(ExportError, match=r"not a covid19-images export"):
@@ -140,6 +144,37 @@ def test_a_build_is_swapped_in_and_the_old_export_removed(tmp_path: Path) -> Non
         (built / "x").write_text("x")
         swap_in(built, empty)
     assert (empty / "x").read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["empty", "out"]
+    absent = tmp_path / "absent"
+    with staging(absent) as built:
+        (built / "y").write_text("y")
+        swap_in(built, absent)
+    assert (absent / "y").read_text() == "y" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "absent",
+        "empty",
+        "out",
+    ]
+
+
+def test_an_old_export_left_aside_by_a_crash_is_cleaned_by_the_next_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after both renames, before the old export is deleted: the folder moved aside is one
+    the next export's lock recognises (and deletes, the new export being in place)."""
+    import covid19_images.export.guard as guard
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with staging(out) as built:
+        (built / "new.txt").write_text("new")
+        with monkeypatch.context() as crash:
+            crash.setattr(guard.shutil, "rmtree", lambda *args, **kwargs: None)  # the process dies here
+            swap_in(built, out)
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "out")
+    assert len(left) == 1 and left[0].startswith(".out.export-") and left[0].endswith(".old")
+    with destination_lock(out):
+        assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["out"]
 
 
 def test_a_failed_build_leaves_nothing_and_the_old_export_untouched(tmp_path: Path) -> None:
@@ -251,6 +286,7 @@ def test_a_full_disk_is_recognised_by_errno_message_or_cause() -> None:
         assert is_disk_full(outer)  # the context is kept even when the cause is suppressed
     message = str(disk_full(Path("/x/out"), OSError(errno.ENOSPC, "No space left on device")))
     assert "/x/out is full" in message and "No space left on device" in message
+    assert message.endswith("and the partial export was removed: free space there or choose another --out")
 
 
 def test_a_cloned_file_is_a_separate_copy(tmp_path: Path) -> None:
