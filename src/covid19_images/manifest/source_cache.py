@@ -112,7 +112,7 @@ class SourceCache:
                 for name, item in data["sources"].items()
             }
             reviews = str(data.get("reviews_sha256", ""))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # torn, edited or another shape
             return cls()
         return cls(digest, entries, reviews)
 

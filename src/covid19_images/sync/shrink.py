@@ -72,7 +72,7 @@ def find_shrinks(previous: pd.DataFrame | None, build: BuildResult, keep: set[st
             if count < MIN_ROWS or now >= count * (1 - MAX_LOSS):
                 continue
             errors = [p.message for p in build.problems if p.source == source and p.level == "error"]
-            why = "; ".join(dict.fromkeys(errors[:2])) or "its parser now yields far fewer rows"
+            why = "; ".join(list(dict.fromkeys(errors))[:2]) or "its parser now yields far fewer rows"
             found.append(Shrink(str(source), count, now, why[:300], what))
             break
     return found
