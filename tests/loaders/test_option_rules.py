@@ -73,7 +73,7 @@ def test_a_buffer_is_none_or_a_count_from_zero() -> None:
     assert checks._buffer(None, "b") is None and checks._buffer(0, "b") == 0 and checks._buffer(5.0, "b") == 5
     with pytest.raises(ValueError, match=r"^b must be >= 0 or None, not -1$"):
         checks._buffer(-1, "b")
-    with pytest.raises(TypeError, match="whole number"):
+    with pytest.raises(TypeError, match=r"^b must be a whole number, not str .5.$"):
         checks._buffer("5", "b")
 
 
@@ -101,6 +101,8 @@ def test_labels_are_manifest_labels_or_all() -> None:
         checks._labels(["normal", "covid"], "labels")
     with pytest.raises(ValueError, match="unknown label 'all'"):
         checks._labels(["all", "normal"], "labels")  # "all" alone, not among others
+    with pytest.raises(TypeError, match=r"^labels must be a string or a list of strings, not int$"):
+        checks._labels(5, "labels")
 
 
 def test_views_are_manifest_views_and_a_near_miss_is_named() -> None:
@@ -110,6 +112,8 @@ def test_views_are_manifest_views_and_a_near_miss_is_named() -> None:
     with pytest.raises(ValueError, match=r"^unknown view 'sideways'; views are ") as caught:
         checks._views(["PA", "sideways"], "views")
     assert "did you mean" not in str(caught.value)
+    with pytest.raises(TypeError, match=r"^views must contain strings, got 1$"):
+        checks._views(["PA", 1], "views")
 
 
 def test_classes_are_distinct_known_labels() -> None:
@@ -144,8 +148,10 @@ def test_a_scheme_and_a_name_are_non_empty_strings() -> None:
             checks._name(bad, "version")
     assert checks._name("v1", "version") == "v1"
     assert checks._optional_name(None, "version") is None and checks._optional_name("v", "version") == "v"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^version must be a non-empty string, not str ''$"):
         checks._optional_name("", "version")
+    with pytest.raises(TypeError, match=r"^version must be a non-empty string, not int 3$"):
+        checks._name(3, "version")
 
 
 def test_video_frames_are_middle_all_or_a_stride() -> None:
@@ -161,6 +167,8 @@ def test_flags_are_booleans_only() -> None:
     for bad in (1, 0, "false", None):
         with pytest.raises(TypeError, match=r"^x must be True or False, not "):
             checks._flag(bad, "x")
+    with pytest.raises(TypeError, match=r"^x must be True or False, not str 'false'$"):
+        checks._flag("false", "x")
 
 
 def test_shards_augment_equalize_and_directories() -> None:
@@ -210,6 +218,15 @@ def test_each_axis_is_resampled_by_its_own_spacing() -> None:
     assert spacing == pytest.approx((10 / 3, 7 / 4, 3.0))  # the spacing the rounded shape really has
     size, _ = target_shape((2, 2, 2), (1.0, 1.0, 1.0), _Vol(spacing=(10.0, 10.0, 10.0)))
     assert size == (1, 1, 1)  # never zero voxels
+
+
+def test_a_spacing_or_size_of_another_rank_than_the_volume_is_refused() -> None:
+    """Never a 2-D shape silently made from a 3-D volume (the options check the rank first;
+    this is the last line)."""
+    with pytest.raises(ValueError):
+        target_shape((8, 40, 30), (2.5, 0.7, 1.3), _Vol(spacing=(5.0, 1.4)))
+    with pytest.raises(ValueError):
+        target_shape((8, 40, 30), (2.5, 0.7, 1.3), _Vol(volume_size=(4, 20)))
 
 
 def test_a_fixed_size_wins_and_its_spacing_follows_from_the_extent() -> None:

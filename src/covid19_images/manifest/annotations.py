@@ -137,11 +137,12 @@ class _Joiner:
                     return [], (
                         f"drawn on a {item.width}x{item.height} image but {source}:{relative} is {width}x{height}"
                     )
-            group = str(self.rows.at[index, "dup_group"])
-            members = self.groups.get(group, [index]) if group else [index]
+            members = self.groups.get(str(self.rows.at[index, "dup_group"]), [])
+            if index not in members:  # no group, or an augmented copy (rotated, maybe mirrored): itself only
+                members = [index]
             if item.kind in PIXEL_KINDS:
                 members = [m for m in members if self.size(m) == self.size(index)]
-            return sorted(set(members) | {index}), ""
+            return sorted(members), ""
         return [], f"its image is not in the manifest (looked for {', '.join(tried)})"
 
 
