@@ -72,6 +72,28 @@ def test_every_registry_field_is_part_of_the_key(change: dict) -> None:
     assert source_key(dataclasses.replace(SPEC, **change), "abc") != source_key(SPEC, "abc")
 
 
+def test_options_of_any_yaml_type_are_part_of_the_key() -> None:
+    """YAML gives dates (and the like) in options: they are keyed by their text, not refused."""
+    import datetime
+
+    dated = dataclasses.replace(SPEC, options={"since": datetime.date(2020, 3, 1)})
+    assert source_key(dated, "abc") != source_key(SPEC, "abc")
+    later = dataclasses.replace(SPEC, options={"since": datetime.date(2020, 3, 2)})
+    assert source_key(dated, "abc") != source_key(later, "abc")
+
+
+def test_the_cache_version_and_the_manifest_columns_are_part_of_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    import covid19_images.manifest.source_cache as source_cache
+
+    before = source_key(SPEC, "abc")
+    monkeypatch.setattr(source_cache, "CACHE_VERSION", source_cache.CACHE_VERSION + 1)
+    assert source_key(SPEC, "abc") != before
+    monkeypatch.undo()
+    assert source_key(SPEC, "abc") == before
+    monkeypatch.setattr(source_cache, "MANIFEST_COLUMNS", (*source_cache.MANIFEST_COLUMNS, "new_column"))
+    assert source_key(SPEC, "abc") != before
+
+
 def test_the_commit_is_part_of_the_key() -> None:
     assert source_key(SPEC, "abc") != source_key(SPEC, "abd")
     assert source_key(SPEC, "") != source_key(SPEC, "abc")
@@ -107,10 +129,10 @@ def _saved(tmp_path: Path) -> tuple[Path, Path, SourceCache]:
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("image_id\na\n")
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
-    problem = Problem("site-x", "row 3: unknown label 'xx'", path="meta.csv", row=3)
+    problem = Problem("site-x", "row 3: unknown label 'ü 肺'", path="meta.csv", row=3)
     cache = SourceCache(entries={"site-x": SourceEntry("k1", 5, [problem])}, reviews_sha256="r1")
-    cache.save(tmp_path / "cache", digest)
-    return tmp_path / "cache", manifest, cache
+    cache.save(tmp_path / "git" / "cache", digest)  # the folder is made with its parents
+    return tmp_path / "git" / "cache", manifest, cache
 
 
 def test_a_saved_index_loads_back_for_its_own_manifest(tmp_path: Path) -> None:
@@ -166,6 +188,8 @@ def test_a_cache_lives_only_in_a_git_root_and_a_clean_checkout_is_exactly_its_co
     assert not checkout_is_clean(tmp_path)
     repo = git.Repo.init(tmp_path / "r")
     assert cache_dir_of(tmp_path / "r") == Path(repo.git_dir) / "covid19-images-cache"
+    with repo.config_writer() as config:
+        config.set_value("status", "showUntrackedFiles", "no")  # a user's setting must not hide them
     (tmp_path / "r" / "a.txt").write_text("a")
     assert not checkout_is_clean(tmp_path / "r")  # untracked
     repo.index.add(["a.txt"])
@@ -177,6 +201,13 @@ def test_a_cache_lives_only_in_a_git_root_and_a_clean_checkout_is_exactly_its_co
     (tmp_path / "r" / "x.log").write_text("ignored, but a file the parser may read")
     assert not checkout_is_clean(tmp_path / "r")
     (tmp_path / "r" / "x.log").unlink()
+    (tmp_path / "r" / "new" / "deeper").mkdir(parents=True)
+    (tmp_path / "r" / "new" / "deeper" / "f.png").write_text("an untracked file in a new folder")
+    assert not checkout_is_clean(tmp_path / "r")
+    import shutil
+
+    shutil.rmtree(tmp_path / "r" / "new")
+    assert checkout_is_clean(tmp_path / "r")
     (tmp_path / "r" / "a.txt").write_text("b")
     assert not checkout_is_clean(tmp_path / "r")
 

@@ -41,10 +41,8 @@ class Shrink:
         )
 
 
-def _counts(frame: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
+def _counts(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Rows per source, and rows with a known label per source."""
-    if frame is None or frame.empty:
-        return pd.Series(dtype=int), pd.Series(dtype=int)
     return frame["source"].value_counts(), frame.loc[frame["label"] != "unknown", "source"].value_counts()
 
 
