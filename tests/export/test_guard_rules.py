@@ -59,6 +59,7 @@ def test_out_equal_to_containing_or_inside_the_root_data_is_refused(root: Path, 
         root / "datasets": "overlaps",
         root / "datasets" / "a": "overlaps",
         root / "datasets" / "a" / "images" / "out": "overlaps",
+        root / "datasets" / "next-source": "overlaps",  # where the next checkout goes
         root / "datasets" / "b" / "out": "overlaps",  # through the link
         tmp_path / "disk2": "overlaps",  # holds checkout b
         tmp_path / "disk2" / "b-checkout" / "x": "overlaps",  # checkout b reached directly
@@ -69,6 +70,10 @@ def test_out_equal_to_containing_or_inside_the_root_data_is_refused(root: Path, 
         with pytest.raises(ExportError, match=message) as caught:
             check_destination(out, root)
         assert str(out.resolve()) in str(caught.value), out
+        if message == "overlaps":
+            assert str(caught.value).endswith(
+                "(its git folder, a source checkout or the manifests): choose a folder outside them"
+            )
     for fine in (root / "build" / "export", root / "export", tmp_path / "elsewhere", tmp_path / "disk2-export"):
         check_destination(fine, root)
 
@@ -99,6 +104,11 @@ def test_a_worktree_root_protects_the_git_folder_its_git_file_names(tmp_path: Pa
         check_destination(real_git / "out", root)
     (root / ".git").write_text("not a pointer\n")
     check_destination(real_git / "out", root)
+    odd = tmp_path / "g\udcff"  # a folder name that is not UTF-8 (bytes 0x67 0xff)
+    os.mkdir(os.fsencode(odd))
+    (root / ".git").write_bytes(b"gitdir: " + os.fsencode(odd) + b"\n")
+    with pytest.raises(ExportError, match="overlaps"):
+        check_destination(odd / "out", root)
 
 
 def test_overwrite_replaces_only_nothing_an_empty_folder_or_a_previous_export(tmp_path: Path) -> None:
@@ -314,7 +324,7 @@ def _write_tar(path: Path, keys: list[str]) -> None:
 
 
 def _write_tfrecord(path: Path, n: int, cut: int = 0) -> None:
-    data = b"".join(len(b"abc").to_bytes(8, "little") + b"\0" * 4 + b"abc" + b"\0" * 4 for _ in range(n))
+    data = b"".join(len(b"abc").to_bytes(8, "little") + b"\xa5" * 4 + b"abc" + b"\x5a" * 4 for _ in range(n))
     path.write_bytes(data[: len(data) - cut])
 
 

@@ -31,7 +31,7 @@ def test_a_whole_number_may_be_any_integral_value(value: object) -> None:
 
 @pytest.mark.parametrize("value", [True, False, "3", 3.5, None, np.float64(2.5), [3]])
 def test_anything_else_is_not_a_whole_number(value: object) -> None:
-    with pytest.raises(TypeError, match=r"^n must be a whole number, not "):
+    with pytest.raises(TypeError, match=rf"^n must be a whole number, not {type(value).__name__} "):
         checks.whole_number(value, "n")
 
 
@@ -57,12 +57,17 @@ def test_an_image_size_is_a_side_or_a_height_width_pair_in_range() -> None:
             checks.image_size_tuple(bad)
     with pytest.raises(ValueError, match=r"^volume_size 0"):
         checks.image_size_tuple(0, "volume_size")
+    for bad in ((True, 2), (2, True), 2.5):  # each part is checked under the option's own name
+        with pytest.raises(TypeError, match=r"^volume_size must be a whole number"):
+            checks.image_size_tuple(bad, "volume_size")
 
 
 def test_channels_are_one_or_three() -> None:
     assert checks._channels(1, "c") == 1 and checks._channels(np.int8(3), "c") == 3
     for bad in (True, 3.0, "3"):
-        with pytest.raises(TypeError, match=r"^c must be the int 1 \(grayscale\) or 3 \(RGB\)"):
+        with pytest.raises(
+            TypeError, match=rf"^c must be the int 1 \(grayscale\) or 3 \(RGB\), not {type(bad).__name__}"
+        ):
             checks._channels(bad, "c")
     for bad in (0, 2, 4):
         with pytest.raises(ValueError, match=rf"^c must be 1 \(grayscale\) or 3 \(RGB\), not {bad}$"):
@@ -109,7 +114,7 @@ def test_views_are_manifest_views_and_a_near_miss_is_named() -> None:
     assert checks._views(None, "views") is None and checks._views(["PA", "AP"], "views") == ("PA", "AP")
     with pytest.raises(ValueError, match=r"^unknown view 'pa' \(did you mean 'PA'\?\); views are "):
         checks._views("pa", "views")
-    with pytest.raises(ValueError, match=r"^unknown view 'sideways'; views are ") as caught:
+    with pytest.raises(ValueError, match=r"^unknown view 'sideways'; views are PA, AP, ") as caught:
         checks._views(["PA", "sideways"], "views")
     assert "did you mean" not in str(caught.value)
     with pytest.raises(TypeError, match=r"^views must contain strings, got 1$"):
@@ -125,6 +130,8 @@ def test_classes_are_distinct_known_labels() -> None:
         checks._classes(["normal", "normal"], "classes")
     with pytest.raises(ValueError, match=rf"^unknown class 'covid'; labels are {', '.join(LABELS)}$"):
         checks._classes(["normal", "covid"], "classes")
+    with pytest.raises(TypeError, match=r"^classes must be a string or a list of strings, not float$"):
+        checks._classes(1.5, "classes")
 
 
 def test_splits_are_manifest_splits() -> None:
@@ -249,6 +256,8 @@ def test_trilinear_resampling_keeps_a_linear_ramp_and_nearest_keeps_labels() -> 
     assert shrunk.dtype == np.uint8 and set(np.unique(shrunk)) <= {0, 1, 2}
     grown = resample(labels, (12, 8, 10), nearest=True)
     assert np.array_equal(grown[::2], labels) and np.array_equal(grown[1::2], labels)
+    with pytest.raises(ValueError):
+        resample(ramp, (3, 4), nearest=False)  # a 2-D size for a 3-D volume
     ints = np.arange(4 * 4 * 4, dtype=np.int16).reshape(4, 4, 4)
     assert resample(ints, (2, 2, 2), nearest=False).dtype == np.float32
 
@@ -293,7 +302,10 @@ def test_the_stamp_refuses_a_manifest_rewritten_with_other_bytes(tmp_path: Path)
     os.replace(replacement, manifest)
     with pytest.raises(ManifestChanged, match=r"manifest.csv changed since this loader was built") as caught:
         stamp.check()
-    assert str(manifest) in str(caught.value) and "build the loader again" in str(caught.value)
+    assert str(manifest) in str(caught.value)
+    assert str(caught.value).endswith(
+        "its files may no longer be the pictures its labels describe; build the loader again"
+    )
     with pytest.raises(ManifestChanged):  # and keeps refusing
         stamp.check()
 

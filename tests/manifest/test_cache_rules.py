@@ -257,7 +257,7 @@ def test_rows_turned_unknown_are_a_loss_and_unlabelled_sources_are_guarded_by_th
 def test_allowed_removed_or_unchecked_sources_are_not_guarded_and_a_fresh_root_has_nothing_to_lose() -> None:
     previous = _rows({"a": (8, 0), "b": (8, 0), "gone": (8, 0)})
     build = _build({"a": (0, 0), "b": (0, 0)})
-    assert [s.source for s in find_shrinks(previous, build, {"a"})] == ["b"]
+    assert [(s.source, s.before, s.after) for s in find_shrinks(previous, build, {"a"})] == [("b", 8, 0)]
     assert find_shrinks(None, build, set()) == [] and find_shrinks(previous.iloc[:0], build, set()) == []
 
 
@@ -269,6 +269,7 @@ def test_the_refusal_names_the_source_s_first_two_errors_once_each() -> None:
         Problem("a", "a warning, not why", level="warning"),
         Problem("b", "b's own error", level="error"),
         Problem("a", "a third error, past the first two", level="error"),
+        Problem("a", "a fourth one, not shown", level="error"),
     ]
     (found,) = find_shrinks(previous, _build({"a": (1, 0), "b": (8, 0)}, problems), set())
     assert found.why == "no metadata.csv in checkout; a third error, past the first two"
