@@ -143,3 +143,27 @@ def test_monai_dictionary_transforms_apply_to_image_and_mask(shared: Path, tmp_p
     expected = np.clip((np.asarray(plain["image"])[..., ::-1] + 1000) / 1400, 0, 1)
     assert np.allclose(np.asarray(moved["image"]), expected, atol=1e-5)
     assert int(np.asarray(moved["mask"]).max()) == 2 and moved["label"] == plain["label"]
+
+
+@pytest.mark.upstream
+def test_a_sync_that_rewrites_the_manifest_stops_volumes_built_before_it(tmp_path: Path, mirrors: Path) -> None:
+    from covid19_images.loaders._manifest import ManifestChanged
+    from covid19_images.loaders._options import make_options
+    from covid19_images.loaders.volumes import VolumeReader
+    from covid19_images.sync.run import sync
+
+    warnings.simplefilter("ignore")
+    root = build_synced_root(tmp_path, mirrors, ["covid19-pos-case"])
+    reader = VolumeReader(make_options("ct", root=root, split=None, volumes=True, deduplicate=False))
+    files = reader.arrays(0)[2]["files"]
+    assert len(files) >= 2
+    a, b = Path(files[0]), Path(files[-1])  # two slices of one series trade places: the volume is another one
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    report = sync(root, offline=True, progress=False)
+    assert not report.failed, report.summary()
+    with pytest.raises(ManifestChanged, match="changed since this loader was built"):
+        reader.arrays(0)
+    with pytest.raises(ManifestChanged):
+        reader.split_off(reader.volumes[0].split).arrays(0)

@@ -142,3 +142,70 @@ def test_a_registry_entry_edited_between_two_syncs_of_an_unchanged_source_is_rea
     assert after[after["source"] != "darshan-xray"]["image_id"].tolist() == (
         before[before["source"] != "darshan-xray"]["image_id"].tolist()
     )
+
+
+def test_another_pseudonym_key_gives_other_patient_ids_although_the_source_is_cached(
+    tmp_path: Path, mirrors: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pseudonym key decides the patient ids of DICOM sources, so it is part of every source's
+    cache key: with it left out, the second sync would reuse the rows pseudonymised under the old key.
+
+    The pos-case checkout is de-identified first (no PatientID, PatientName, StationName, committed
+    in the checkout, as a de-identified release is): a source whose files carry identifying values
+    is never cached, one without them is, and its patients are pseudonyms of the StudyInstanceUID.
+    """
+    import json
+
+    import git
+    import pydicom
+
+    from covid19_images.core.pseudonyms import PSEUDONYM_KEY_ENV, pseudonym
+
+    monkeypatch.delenv(PSEUDONYM_KEY_ENV, raising=False)
+    source = "covid19-pos-case"
+    root = build_synced_root(tmp_path, mirrors, [source])
+    checkout = root / "datasets" / source
+    for path in sorted(checkout.rglob("*")):
+        if path.is_file() and ".git" not in path.parts:
+            try:
+                header = pydicom.dcmread(path)
+            except pydicom.errors.InvalidDicomError:
+                continue
+            for keyword in ("PatientID", "PatientName", "StationName"):
+                if keyword in header:
+                    delattr(header, keyword)
+            header.save_as(path)
+    repo = git.Repo(checkout)
+    repo.git.add("-A")
+    repo.git.commit("-m", "de-identified", "--author", "t <t@example.invalid>")
+
+    def expected(key: str | None) -> dict[str, str]:
+        """``source:pseudonym(StudyInstanceUID)`` of each DICOM row's file, under ``key`` (set for what follows)."""
+        if key is None:
+            monkeypatch.delenv(PSEUDONYM_KEY_ENV, raising=False)
+        else:
+            monkeypatch.setenv(PSEUDONYM_KEY_ENV, key)
+        rows = read_manifest(root)
+        return {
+            path: f"{source}:{pseudonym(str(pydicom.dcmread(root / path).StudyInstanceUID), source)}"
+            for path in rows.loc[rows["format"] == "dicom", "path"]
+        }
+
+    def patients() -> dict[str, str]:
+        rows = read_manifest(root)
+        return dict(zip(rows["path"], rows["patient_id"], strict=True))
+
+    for _ in range(2):  # the second sync reuses the cached source
+        report = sync(root, offline=True, progress=False)
+        assert not report.failed, report.summary()
+    assert source in json.loads((_cache(root) / "sources.json").read_text())["sources"]  # the source is cached
+    first = patients()
+    assert first and first == expected(None)
+    other = expected("a site's own secret key")  # sets the key for the sync below
+    report = sync(root, offline=True, progress=False)
+    assert not report.failed, report.summary()
+    assert patients() == other
+    assert not set(other.values()) & set(first.values())
+    expected(None)
+    sync(root, offline=True, progress=False)
+    assert patients() == first

@@ -70,7 +70,7 @@ def _protected(root: Path) -> list[Path]:
         folders += [entry for entry in datasets.iterdir() if entry.is_dir()]
     git_file = root / ".git"
     if git_file.is_file():  # a worktree or submodule: ".git" names the real git folder
-        text = git_file.read_text(encoding="utf-8", errors="replace").strip()
+        text = os.fsdecode(git_file.read_bytes()).strip()  # a path, in the file system's encoding
         if text.startswith("gitdir:"):
             folders.append(root / text[len("gitdir:") :].strip())
     return sorted({folder.resolve() for folder in folders})
@@ -256,12 +256,12 @@ def verify_export(directory: Path) -> None:
     every file it names exists). Raises :class:`ExportError` naming the first thing missing."""
     import pandas as pd
 
-    index = json.loads((directory / INDEX_FILE).read_text(encoding="utf-8"))
+    index = json.loads((directory / INDEX_FILE).read_bytes())
     rows = pd.read_csv(directory / MANIFEST_NAME, dtype=str, keep_default_na=False)
-    declared = sum(int(n) for n in index.get("counts", {}).values())
+    declared = sum(int(n) for n in index["counts"].values())  # written by this export (common.write_index)
     if declared != len(rows):
         raise ExportError(f"{directory}: {INDEX_FILE} counts {declared} items but {MANIFEST_NAME} lists {len(rows)}")
-    for split, shards in index.get("shards", {}).items():
+    for split, shards in index["shards"].items():
         for shard in shards:
             path = directory / shard["file"]
             counter = COUNTERS.get(path.suffix)
@@ -271,7 +271,7 @@ def verify_export(directory: Path) -> None:
                     f"{directory}: shard {shard['file']} of {split} holds {found} items, "
                     f"{INDEX_FILE} declares {shard['count']}"
                 )
-    if not index.get("shards"):
+    if not index["shards"]:
         missing = [p for p in rows["export_path"] if not (directory / p).is_file()]
         if missing:
             raise ExportError(f"{directory}: {len(missing)} exported files missing, e.g. {missing[0]}")

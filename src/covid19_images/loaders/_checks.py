@@ -150,6 +150,8 @@ def _shards(value: Any, name: str) -> str | None:
         return None
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be an export folder or a shard URL pattern, not {type(value).__name__}")
+    if not os.fspath(value).strip():  # "" would read the working directory as an export
+        raise ValueError(f"{name} is empty: give an export folder or a shard URL pattern")
     return os.fspath(value)
 
 

@@ -13,11 +13,13 @@ import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import numpy as np
 
 INDEX_FILE = "export.json"
+#: the most read of one json/cls member: a manifest row is a few hundred bytes, never megabytes
+MEMBER_BUDGET = 1 << 20
 
 
 class DamagedExport(ValueError):
@@ -66,10 +68,10 @@ def _tar_records(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
             for member in tar:
                 if not member.isfile():
                     continue
-                key, _, ext = member.name.partition(".")
+                key, _, ext = member.name.partition(".")  # WebDataset: the key ends at the first dot
                 sample = samples.setdefault(key, {})
-                handle = tar.extractfile(member) if ext in ("json", "cls") else None
-                sample[ext] = handle.read(1 << 20) if handle is not None else b""
+                if ext in ("json", "cls"):  # a regular file (checked above): extractfile gives its stream
+                    sample[ext] = cast(IO[bytes], tar.extractfile(member)).read(MEMBER_BUDGET)
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DamagedExport(f"{path} is not a readable tar ({err}): export again") from None
     yield from samples.items()
@@ -109,9 +111,8 @@ def _check_tfrecord(path: Path, count: int) -> None:
     found, size = 0, path.stat().st_size
     with open(path, "rb") as handle:
         while handle.tell() < size:
-            header = handle.read(12)
-            length = int.from_bytes(header[:8], "little") if len(header) == 12 else size
-            if len(header) < 12 or handle.seek(length + 4, os.SEEK_CUR) > size:
+            header = handle.read(12)  # length (8 bytes, little-endian), its crc (4)
+            if len(header) < 12 or handle.seek(int.from_bytes(header[:8], "little") + 4, os.SEEK_CUR) > size:
                 raise DamagedExport(f"{path}: record {found} is cut (file ends inside it): export again")
             found += 1
     if found != count:
@@ -155,14 +156,14 @@ def resolve_shards(shards: str, split: str | None, fmt: str) -> tuple[list[str],
     from webdataset.shardlists import expand_urls
 
     urls = expand_urls(str(shards))
-    if not urls:
-        raise ValueError(f"shard pattern {shards!r} names no file")
+    if not all(urls):  # "a.tar::" would read the working directory as a shard
+        raise ValueError(f"shard pattern {shards!r} has an empty part")
     return urls, None, None
 
 
 def mix(*numbers: int) -> int:
     """One 63-bit seed from several ints (NumPy SeedSequence: well mixed, stable everywhere)."""
-    return int(np.random.SeedSequence([int(n) & 0xFFFFFFFF for n in numbers]).generate_state(2, np.uint64)[0] >> 1)
+    return int(np.random.SeedSequence([int(n) & 0xFFFFFFFF for n in numbers]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def plan(count: int, seed: int, epoch: int, shuffle: bool, world: int, workers: int) -> list[list[list[int]]]:

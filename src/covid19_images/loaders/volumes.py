@@ -232,6 +232,7 @@ class VolumeReader:
 
         self.options = options
         selection = selection_for(volume_selection_options(options))
+        self.stamp = selection.stamp  # the manifest as it was: arrays() refuses files a later sync rewrote
         self.classes: list[str] = list(selection.classes)
         self.volumes: list[VolumeItem] = group_volumes(selection)
         self.duplicates: dict[str, str] = {}
@@ -294,6 +295,8 @@ class VolumeReader:
     def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
         """``(volume float32 (z, y, x) in HU, mask uint8 or None, meta)`` after resampling."""
         item = self.volumes[index]
+        if self.stamp is not None:
+            self.stamp.check()  # ManifestChanged: the files may no longer be what the labels describe
         mask = None
         if item.kind == "dicom":
             volume, spacing, files = read_dicom_series(item.files)

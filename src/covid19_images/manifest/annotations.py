@@ -145,11 +145,12 @@ class _Joiner:
                     return [], (
                         f"drawn on a {item.width}x{item.height} image but {source}:{relative} is {width}x{height}"
                     )
-            group = str(self.rows.at[index, "dup_group"])
-            members = self.groups.get(group, [index]) if group else [index]
+            members = self.groups.get(str(self.rows.at[index, "dup_group"]), [])
+            if index not in members:  # no group, or an augmented copy (rotated, maybe mirrored): itself only
+                members = [index]
             if item.kind in PIXEL_KINDS:  # same size and frame count: a volume's slice-k mask never lands on a slice
                 members = [m for m in members if self.shape(m) == self.shape(index)]
-            return sorted(set(members) | {index}), ""
+            return sorted(members), ""
         return [], f"its image is not in the manifest (looked for {', '.join(tried)})"
 
 

@@ -53,20 +53,21 @@ def settings_fingerprint() -> str:
     """What the environment contributes to a source's rows: the decode budgets (which files are
     refused) and the pseudonym key (hashed: the patient ids). A change re-reads every source."""
     key = hashlib.sha256(pseudonym_key()).hexdigest()
-    return json.dumps({**budget_settings(), "pseudonym_key_sha256": key}, sort_keys=True)
+    return json.dumps({**budget_settings(), "pseudonym_key_sha256": key})
 
 
 def source_key(spec: SourceSpec, commit: str) -> str:
     """The cache key of one source at one commit: commit + code + registry entry + schema + settings."""
-    entry = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
-    parts = [str(CACHE_VERSION), commit, code_hash(), entry, ",".join(MANIFEST_COLUMNS), settings_fingerprint()]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    entry = dataclasses.asdict(spec)  # options and files too (they take no part in the spec's equality)
+    parts = [CACHE_VERSION, commit, code_hash(), entry, list(MANIFEST_COLUMNS), settings_fingerprint()]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()  # default: YAML dates in options
 
 
 def checkout_is_clean(directory: Path) -> bool:
     """True when the working tree is exactly its commit: nothing modified, untracked or ignored."""
     try:
-        status = git.Repo(directory).git.status("--porcelain", "-z", "--untracked-files=all", "--ignored")
+        # untracked and ignored files count, whatever status.showUntrackedFiles the user's config says
+        status = git.Repo(directory).git.status("--porcelain", "--untracked-files=all", "--ignored")
     except (git.GitError, ValueError):
         return False
     return status == ""
@@ -116,7 +117,7 @@ class SourceCache:
     def load(cls, directory: Path, manifest_file: Path) -> SourceCache:
         """The cache for the manifest now on disk; empty if none, unreadable, or another manifest's."""
         try:
-            data = json.loads((directory / _INDEX).read_text(encoding="utf-8"))
+            data = json.loads((directory / _INDEX).read_bytes())
             if data.get("version") != CACHE_VERSION:
                 return cls()
             digest = file_sha256(manifest_file)
@@ -130,7 +131,7 @@ class SourceCache:
             build = data.get("build", {})
             if not isinstance(build, dict):
                 build = {}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # torn, edited or another shape
             return cls()
         return cls(digest, entries, reviews, build)
 
@@ -148,5 +149,5 @@ class SourceCache:
             },
         }
         tmp = directory / f".{_INDEX}.tmp"
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps(data))  # ASCII (escapes): the same bytes in every locale
         tmp.replace(directory / _INDEX)

@@ -41,10 +41,8 @@ class Shrink:
         )
 
 
-def _counts(frame: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
+def _counts(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Rows per source, and rows with a known label per source."""
-    if frame is None or frame.empty:
-        return pd.Series(dtype=int), pd.Series(dtype=int)
     return frame["source"].value_counts(), frame.loc[frame["label"] != "unknown", "source"].value_counts()
 
 
@@ -72,7 +70,7 @@ def find_shrinks(previous: pd.DataFrame | None, build: BuildResult, keep: set[st
             if count < MIN_ROWS or now >= count * (1 - MAX_LOSS):
                 continue
             errors = [p.message for p in build.problems if p.source == source and p.level == "error"]
-            why = "; ".join(dict.fromkeys(errors[:2])) or "its parser now yields far fewer rows"
+            why = "; ".join(list(dict.fromkeys(errors))[:2]) or "its parser now yields far fewer rows"
             found.append(Shrink(str(source), count, now, why[:300], what))
             break
     return found

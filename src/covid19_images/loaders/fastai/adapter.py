@@ -35,13 +35,17 @@ class RowPixels:
     A module-level class (not a lambda) so DataLoader worker processes can receive it.
     """
 
-    def __init__(self, size: tuple[int, int] | None, channels: int, cache: PixelCache | None) -> None:
-        self.size, self.channels, self.cache = size, channels, cache
+    def __init__(
+        self, size: tuple[int, int] | None, channels: int, cache: PixelCache | None, stamp: Any = None
+    ) -> None:
+        self.size, self.channels, self.cache, self.stamp = size, channels, cache, stamp
 
     def __call__(self, row: pd.Series) -> np.ndarray:
         if self.cache is not None:
             pixels = self.cache.array[int(row["item"])]
         else:
+            if self.stamp is not None:
+                self.stamp.check()  # the file is read now: is it still the manifest's? (ManifestChanged)
             pixels = load_item(row["file"], int(row["frame"]), row["format"], self.size, self.channels)
         return pixels[:, :, 0] if self.channels == 1 else pixels
 
@@ -105,7 +109,7 @@ def make_fastai_dataloaders(
     block = DataBlock(
         blocks=(ImageBlock(cls=PILImage if options.channels == 3 else PILImageBW), *y_blocks),
         n_inp=1,
-        get_x=RowPixels(options.image_size, options.channels, cache),
+        get_x=RowPixels(options.image_size, options.channels, cache, selection.stamp),
         get_y=get_y,
         splitter=ColSplitter("is_valid"),
         item_tfms=item_tfms,

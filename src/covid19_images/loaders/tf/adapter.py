@@ -239,9 +239,11 @@ def make_tf_dataset(
         stamp = selection.stamp
 
         def read_with_reader(path: bytes, frame: np.int64, fmt: bytes) -> np.ndarray:
-            if stamp is not None:
-                stamp.check()
             return load_item(path.decode(), int(frame), fmt.decode(), size, channels)
+
+        def check_stamp(path: bytes) -> bool:
+            stamp.check()  # one stat per item, as torch's __getitem__ does (raises ManifestChanged)
+            return True
 
         def finish(pixels: Any, decoded_channels: int) -> Any:
             # grey files are decoded and resized as one channel (a third of the resize work)
@@ -304,7 +306,13 @@ def make_tf_dataset(
                 png_alpha(gray=True),
                 reader,
             ]
-            image = tf.switch_case(route, branches)
+            if stamp is None:
+                image = tf.switch_case(route, branches)
+            else:
+                # every route reads the file now, the native ones inside TF: is it still the manifest's?
+                checked = tf.numpy_function(check_stamp, [path], tf.bool, stateful=True)
+                with tf.control_dependencies([checked]):
+                    image = tf.switch_case(route, branches)
             image.set_shape([*(size or (None, None)), channels])
             return post(image * (1.0 / 255.0), label, item)
 

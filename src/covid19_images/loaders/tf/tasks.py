@@ -75,8 +75,12 @@ def make_tf_task_dataset(
     frames = items["frame"].to_numpy(dtype=np.int64)
     size, channels = options.image_size, options.channels
 
+    stamp = selection.stamp
+
     def load(index: np.int64) -> tuple[np.ndarray, ...]:
         i = int(index)
+        if stamp is not None:
+            stamp.check()  # the file is read now: is it still the manifest's? (ManifestChanged)
         pixels = load_item(files[i], int(frames[i]), formats[i], size, channels)
         image = pixels.astype(np.float32) * np.float32(1.0 / 255.0)
         if targets.task == "detection":
