@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from covid19_images.manifest.duplicates import find_duplicates
-from covid19_images.manifest.reviews import REVIEWS_FILE, ReviewError, append_review, read_reviews
+from covid19_images.manifest.reviews import (
+    REVIEW_COLUMNS,
+    REVIEWS_FILE,
+    ReviewError,
+    append_review,
+    read_review_rows,
+    read_reviews,
+)
 
 
 def _hash_with_flips(base: int, flips: int) -> str:
@@ -140,3 +147,12 @@ def test_sync_commit_carries_the_reviews_it_was_built_with(synced_root) -> None:
     assert report.committed
     changed = git.Repo(root).git.show("--name-only", "--format=", report.committed).split()
     assert REVIEWS_FILE in changed
+
+
+def test_a_reviewed_pairs_file_with_only_its_header_means_no_decisions(tmp_path: Path) -> None:
+    path = tmp_path / REVIEWS_FILE
+    path.parent.mkdir(parents=True)
+    path.write_text(",".join(REVIEW_COLUMNS) + "\n", encoding="utf-8")
+    assert read_review_rows(tmp_path).empty
+    reviews = read_reviews(tmp_path)
+    assert not reviews.different and not reviews.same and reviews.digest

@@ -82,6 +82,8 @@ def read_review_rows(root: Path) -> pd.DataFrame:
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
         return empty
     frame = frame.reindex(columns=list(REVIEW_COLUMNS), fill_value="")
+    if frame.empty:  # a header alone: the masks below would be untyped empty columns, which cannot be and-ed
+        return empty
     valid = (
         frame["sha256_a"].map(_is_sha256)
         & frame["sha256_b"].map(_is_sha256)
