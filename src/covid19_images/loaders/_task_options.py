@@ -40,6 +40,9 @@ MASK_SOURCES: dict[str, MaskSource] = {
         ("background", "ground_glass", "consolidation", "pleural_effusion"),
         {0: 0, 1: 1, 2: 2, 3: 3},
     ),
+    # COVID-QU-Ex: 0 background, 255 lung (every image) / 255 infection (the Infection set)
+    "covid-qu-ex": MaskSource("covid-qu-ex", ("lung",), ("background", "lung"), {0: 0, 255: 1}),
+    "covid-qu-ex-infection": MaskSource("covid-qu-ex", ("infection",), ("background", "infection"), {0: 0, 255: 1}),
 }
 DEFAULT_MASK_SOURCE = {"xray": "v7labs", "ct": "medseg"}
 
