@@ -82,7 +82,8 @@ def build_covid_qu_ex() -> None:
 
 # --- SIIM-FISABIO-RSNA --------------------------------------------------------------------------
 
-RICORD_TWIN = "MIDRC-RICORD-1C/MIDRC-RICORD-1C-419639-000025/01-03-1901-NA-XR CHEST AP PORTABLE-50888/1002.000000-NA-10014/1-1.dcm"
+RICORD_STUDY = "MIDRC-RICORD-1C/MIDRC-RICORD-1C-419639-000025/01-03-1901-NA-XR CHEST AP PORTABLE-50888"
+RICORD_TWIN = f"{RICORD_STUDY}/1002.000000-NA-10014/1-1.dcm"
 SIIM_STUDY_COLUMNS = ("Negative for Pneumonia", "Typical Appearance", "Indeterminate Appearance", "Atypical Appearance")
 #: study -> (class column, [(image boxes as (x, y, w, h))], patient); pictures are 48 wide, 40 high
 SIIM_STUDIES = {
@@ -171,8 +172,13 @@ def build_siim() -> None:
                WHY_ROWS)  # fmt: skip
     mini.write("train_image_level.csv", ("id,boxes,label,StudyInstanceUID\n" + "".join(image_rows)).encode(), WHY_ROWS)
     test_study, test_series, test_image = hex_id("study/test"), hex_id("series/test"), hex_id("image/test")
-    header = {"PatientID": hex_id("patient/p9"), "StudyInstanceUID": uid(test_study), "SeriesInstanceUID": uid(test_series),
-              "Modality": "DX", "PatientSex": "F"}  # fmt: skip
+    header = {
+        "PatientID": hex_id("patient/p9"),
+        "StudyInstanceUID": uid(test_study),
+        "SeriesInstanceUID": uid(test_series),
+        "Modality": "DX",
+        "PatientSex": "F",
+    }
     relative = f"test/{test_study}/{test_series}/{test_image}.dcm"
     mini.write(relative, _siim_wide(relative, header), WHY)
     submission = f"id,PredictionString\n{test_study}_study,negative 1 0 0 1 1\n{test_image}_image,none 1 0 0 1 1\n"

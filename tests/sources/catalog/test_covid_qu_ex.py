@@ -54,7 +54,7 @@ def test_a_mask_without_image_and_a_stray_picture_are_reported_not_fatal(tmp_pat
     orphan = folder / "Lung Segmentation Data/Lung Segmentation Data/Val/Normal/lung masks/Normal (99).png"
     orphan.write_bytes(next(folder.rglob("lung masks/*.png")).read_bytes())
     (folder / "stray.png").write_bytes(orphan.read_bytes())
-    masks, problems = masks_of(folder)
+    _masks, problems = masks_of(folder)
     assert any(p.path == orphan.relative_to(folder).as_posix() and "without an image" in p.message for p in problems)
     entries, parse_problems = run_parser(portal_spec(SOURCE), folder)
     assert "stray.png" not in {e.path for e in entries} and any(p.path == "stray.png" for p in parse_problems)

@@ -79,7 +79,7 @@ def image_files(ctx: SourceContext, folder: str) -> dict[str, str]:
 def parse(ctx: SourceContext) -> Iterator[Entry]:
     labels = study_labels(ctx)
     for folder, split in SPLIT_FOLDERS:
-        for image, relative in sorted(image_files(ctx, folder).items()):
+        for _image, relative in sorted(image_files(ctx, folder).items()):
             study = PurePosixPath(relative).parts[1]
             ds = read_header(ctx, relative, (*HEADER_TAGS, "PatientID"))
             if ds is None:
