@@ -88,8 +88,8 @@ SIIM_STUDY_COLUMNS = ("Negative for Pneumonia", "Typical Appearance", "Indetermi
 #: study -> (class column, [(image boxes as (x, y, w, h))], patient); pictures are 48 wide, 40 high
 SIIM_STUDIES = {
     "typical": ("Typical Appearance", [[(6.21875, 8.5, 12.40625, 20.125), (28.75, 7.0, 11.5, 22.25)]], "p1"),
-    "negative": ("Negative for Pneumonia", [[]], "p2"),
-    "indeterminate": ("Indeterminate Appearance", [[(30, 12.33331, 9.00012, 10)], []], "p1"),
+    "negative": ("Negative for Pneumonia", [[]], "p1"),  # one patient, two studies
+    "indeterminate": ("Indeterminate Appearance", [[(30, 12.33331, 9.00012, 10)], []], "val"),
     "atypical": ("Atypical Appearance", [[(40.5, 20.25, 14.0, 16.5)]], "p3"),  # RICORD's picture: 64x64
 }
 
@@ -137,11 +137,23 @@ def _siim_dicom(relative: str, header: dict, pixels: np.ndarray | None = None) -
     return out.getvalue()
 
 
+def patient_in(split: str) -> str:
+    """A patient label whose SIIM patient falls in ``split`` (splits hash the patient): fastai needs a val item."""
+    from covid19_images.core.pseudonyms import pseudonym
+    from covid19_images.manifest.splits import split_for
+
+    source = "siim-covid19-detection"
+    return next(
+        f"p{n}" for n in range(4, 400) if split_for(f"{source}:{pseudonym(hex_id(f'patient/p{n}'), source)}") == split
+    )
+
+
 def build_siim() -> None:
     mini = Folder("siim_covid19_detection")
     study_rows, image_rows = [], []
     ricord = pydicom.dcmread(CATALOG / "midrc_ricord_1c" / "miniature" / RICORD_TWIN).pixel_array
     for name, (column, images, patient) in SIIM_STUDIES.items():
+        patient = patient_in(patient) if patient in ("train", "val", "test") else patient
         study, series = hex_id(f"study/{name}"), hex_id(f"series/{name}")
         flags = ",".join("1" if c == column else "0" for c in SIIM_STUDY_COLUMNS)
         study_rows.append(f"{study}_study,{flags}\n")

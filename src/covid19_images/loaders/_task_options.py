@@ -54,7 +54,9 @@ SEVERITY_SCORES: dict[str, tuple[str, tuple[str, ...]]] = {
     "geographic_extent_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
     "opacity_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
 }
-BOX_CLASSES = ("background", "right_lung", "left_lung")
+#: box names served by task="detection": ieee8023's lung boxes, then the opacity boxes of RSNA and
+#: SIIM-FISABIO-RSNA (appended, so the indices of the first classes never change)
+BOX_CLASSES = ("background", "right_lung", "left_lung", "lung_opacity")
 
 #: NIH ChestX-ray14's 14 findings, then ieee8023's pathogens and syndromes
 MULTILABEL_VOCABULARY: tuple[str, ...] = (
