@@ -88,7 +88,7 @@ SIIM_STUDY_COLUMNS = ("Negative for Pneumonia", "Typical Appearance", "Indetermi
 #: study -> (class column, [(image boxes as (x, y, w, h))], patient); pictures are 48 wide, 40 high
 SIIM_STUDIES = {
     "typical": ("Typical Appearance", [[(6.21875, 8.5, 12.40625, 20.125), (28.75, 7.0, 11.5, 22.25)]], "p1"),
-    "negative": ("Negative for Pneumonia", [[]], "p1"),  # one patient, two studies
+    "negative": ("Negative for Pneumonia", [[]], "p3"),  # the patient of the RICORD copy: a patient overlap
     "indeterminate": ("Indeterminate Appearance", [[(30, 12.33331, 9.00012, 10)], []], "val"),
     "atypical": ("Atypical Appearance", [[(40.5, 20.25, 14.0, 16.5)]], "p3"),  # RICORD's picture: 64x64
 }
