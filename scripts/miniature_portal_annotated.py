@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -207,9 +208,106 @@ def _siim_wide(relative: str, header: dict) -> bytes:
     return _siim_dicom(relative, header, grey)
 
 
+# --- MIDRC-RICORD-1a / 1b (TCIA CT) -------------------------------------------------------------
+
+CT_SIDE = 16
+RICORD_1A_EXPORT = "MIDRC-RICORD-1a_annotations_labelgroup_all_2020-Dec-8.json"
+
+
+def ct_slice(relative: str, header: dict, position: float, seed: int) -> bytes:
+    """One 16x16 axial CT slice (int16, RescaleIntercept -1024, as RICORD's), uncompressed."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    grey = synthetic_grey("ct", CT_SIDE, CT_SIDE, seed).astype(np.int16) * 6
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
+    meta.MediaStorageSOPInstanceUID = header["SOPInstanceUID"]
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    for keyword, value in header.items():
+        setattr(ds, keyword, value)
+    ds.Modality, ds.ImageType = "CT", ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.ImagePositionPatient = [-100.0, -100.0, position]
+    ds.PixelSpacing, ds.SliceThickness = [12.5, 12.5], 5.0
+    ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+    ds.Rows = ds.Columns = CT_SIDE
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.PixelData = grey.tobytes()
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def ct_series(mini: Folder, collection: str, mrn: str, study: str, series: str, slices: int) -> list[tuple[str, str]]:
+    """A Data Retriever series folder; returns (path, SOPInstanceUID) per slice, in file order."""
+    subject = f"{collection}-{mrn}"
+    study_uid, series_uid = uid(hex_id(f"{subject}/{study}")), uid(hex_id(f"{subject}/{study}/{series}"))
+    folder = f"{collection}/{subject}/{study}-{study_uid[-5:]}/{series}-{series_uid[-5:]}"
+    made = []
+    for number in range(1, slices + 1):
+        sop = uid(hex_id(f"{folder}/{number}"))
+        header = {"PatientID": subject, "PatientName": subject, "StudyInstanceUID": study_uid,
+                  "SeriesInstanceUID": series_uid, "SOPInstanceUID": sop, "SeriesNumber": 2, "InstanceNumber": number,
+                  "PatientSex": "F", "PatientAge": "061Y", "BodyPartExamined": "CHEST"}  # fmt: skip
+        relative = f"{folder}/1-{number:02d}.dcm"
+        # file order is not slice order: the last file is the top slice
+        position = -5.0 * ((number % slices) + 1)
+        mini.write(relative, ct_slice(relative, header, position, seed_of(relative)), WHY)
+        made.append((relative, sop))
+    return made
+
+
+def build_ricord_ct() -> None:
+    one_a = Folder("midrc_ricord_1a")
+    slices = ct_series(one_a, "MIDRC-RICORD-1A", "419639-000082", "01-01-1901-NA-CT CHEST WO CONTRAST", "2.000000-NA",
+                       4)  # fmt: skip
+    study_uid = pydicom.dcmread(one_a.root / slices[0][0], stop_before_pixels=True)
+    groups = [
+        {"id": "G_Tiger", "name": "Tiger", "labels": [
+            {"id": "L_op_t", "name": "Infectious opacity", "scope": "INSTANCE", "type": "LOCAL",
+             "annotationMode": "freeform"},
+            {"id": "L_typ_t", "name": "Typical Appearance", "scope": "STUDY", "type": "GLOBAL"},
+            {"id": "L_gga_t", "name": "GGO", "scope": "SERIES", "type": "GLOBAL"}]},
+        {"id": "G_Lion", "name": "Lion", "labels": [
+            {"id": "L_op_l", "name": "Infectious opacity", "scope": "INSTANCE", "type": "LOCAL",
+             "annotationMode": "freeform"}]},
+    ]  # fmt: skip
+    uids = {"StudyInstanceUID": str(study_uid.StudyInstanceUID), "SeriesInstanceUID": str(study_uid.SeriesInstanceUID)}
+    annotations = [
+        {"id": "A_1", "labelId": "L_op_t", **uids, "SOPInstanceUID": slices[1][1],
+         "data": {"vertices": [[3.5, 4.0], [9.0, 3.0], [10.5, 8.0], [5.0, 10.25]]}, "createdById": "U_T"},
+        {"id": "A_2", "labelId": "L_op_l", **uids, "SOPInstanceUID": slices[1][1],
+         "data": {"vertices": [[4.0, 4.0], [9.5, 4.0], [9.5, 9.0]]}, "createdById": "U_L"},
+        {"id": "A_3", "labelId": "L_op_t", **uids, "SOPInstanceUID": slices[2][1],
+         "data": {"vertices": [[2.0, 6.0], [7.0, 6.0], [7.0, 12.0], [2.0, 12.0]]}, "createdById": "U_T"},
+        {"id": "A_4", "labelId": "L_typ_t", "StudyInstanceUID": uids["StudyInstanceUID"], "SeriesInstanceUID": None,
+         "SOPInstanceUID": None, "data": None, "createdById": "U_T"},
+        {"id": "A_5", "labelId": "L_gga_t", **uids, "SOPInstanceUID": None, "data": None, "createdById": "U_T"},
+        {"id": "A_6", "labelId": "L_op_t", **uids, "SOPInstanceUID": "1.2.3.4.999",
+         "data": {"vertices": [[1, 1], [3, 1], [3, 4]]},
+         "createdById": "U_T"},  # a slice not in this download
+    ]  # fmt: skip
+    export = {"id": "P_1a", "name": "MIDRC-RICORD-1a", "labelGroups": groups,
+              "datasets": [{"id": "D_1a", "studies": [{"StudyInstanceUID": uids["StudyInstanceUID"], "number": 1}],
+                            "annotations": annotations}]}  # fmt: skip
+    one_a.write(RICORD_1A_EXPORT, json.dumps(export, separators=(",", ":")).encode(),
+                "MD.ai export in the 1c export's structure (the real 1a JSON is not public outside TCIA); "
+                "freeform vertices as MD.ai writes local annotations")  # fmt: skip
+    one_a.finish("Invented 16x16 CT slices (int16, RescaleIntercept -1024) in TCIA's Data Retriever layout.")
+    one_b = Folder("midrc_ricord_1b")
+    ct_series(one_b, "MIDRC-RICORD-1B", "419639-000301", "01-02-1901-NA-CT CHEST WO CONTRAST", "3.000000-NA", 3)
+    one_b.finish("Invented 16x16 CT slices (int16, RescaleIntercept -1024) in TCIA's Data Retriever layout.")
+
+
 def build_annotated_portal_miniatures() -> None:
     build_covid_qu_ex()
     build_siim()
+    build_ricord_ct()
 
 
 if __name__ == "__main__":
