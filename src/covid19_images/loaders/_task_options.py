@@ -42,6 +42,8 @@ MASK_SOURCES: dict[str, MaskSource] = {
     ),
     # COVID-QU-Ex: 0 background, 255 lung (every image) / 255 infection (the Infection set)
     "covid-qu-ex": MaskSource("covid-qu-ex", ("lung",), ("background", "lung"), {0: 0, 255: 1}),
+    # MIDRC-RICORD-1a: MD.ai freeform outlines of infectious opacity, drawn filled (255) per slice
+    "ricord-1a": MaskSource("midrc-ricord-1a", ("infectious_opacity",), ("background", "opacity"), {0: 0, 255: 1}),
     "covid-qu-ex-infection": MaskSource("covid-qu-ex", ("infection",), ("background", "infection"), {0: 0, 255: 1}),
 }
 DEFAULT_MASK_SOURCE = {"xray": "v7labs", "ct": "medseg"}

@@ -96,3 +96,34 @@ def test_1a_outlines_and_volume_labels_land_on_their_slices(root: Path) -> None:
     assert got == expected
     volume_label = one_a[(one_a["kind"] == "finding") & (one_a["name"] == "ggo")]
     assert set(volume_label["image_id"].map(paths)) == set(sops.values())
+
+
+def test_1a_outlines_are_served_as_masks_on_their_slices_and_flip_with_them(root: Path) -> None:
+    import torch
+    from torchvision.transforms import v2
+
+    options = {"root": root, "split": None, "task": "segmentation", "mask_source": "ricord-1a", "image_size": 16}
+    plain = load_covid_ct(**options)
+    flipped = load_covid_ct(**options, transform=v2.RandomHorizontalFlip(p=1.0))
+    export = json.loads((root / "datasets/midrc-ricord-1a" / EXPORT).read_text())
+    outlines: dict[str, list] = {}
+    for item in export["datasets"][0]["annotations"]:
+        if (item.get("data") or {}).get("vertices"):
+            outlines.setdefault(item["SOPInstanceUID"], []).append(item["data"]["vertices"])
+    served = [str(pydicom.dcmread(root / p, stop_before_pixels=True).SOPInstanceUID) for p in plain.manifest["path"]]
+    assert sorted(served) == sorted(s for s in outlines if s in set(served)) and len(served) == 2
+    assert plain.target_classes == ["background", "opacity"]
+    for index, sop in enumerate(served):
+        image, mask = plain[index]
+        for vertices in outlines[sop]:
+            xs, ys = [v[0] for v in vertices], [v[1] for v in vertices]
+            cx, cy = int(sum(xs) / len(xs)), int(sum(ys) / len(ys))
+            assert int(mask[cy, cx]) == 1  # the outline's centre is opacity
+        xs = [v[0] for vs in outlines[sop] for v in vs]
+        ys = [v[1] for vs in outlines[sop] for v in vs]
+        rows, cols = np.nonzero(mask.numpy())
+        assert rows.min() >= int(min(ys)) and rows.max() <= int(np.ceil(max(ys)))  # nothing outside the outlines
+        assert cols.min() >= int(min(xs)) and cols.max() <= int(np.ceil(max(xs)))
+        image_f, mask_f = flipped[index]
+        assert torch.equal(image_f, image.flip(-1)) and torch.equal(mask_f, mask.flip(-1))
+        assert not torch.equal(mask_f, mask)

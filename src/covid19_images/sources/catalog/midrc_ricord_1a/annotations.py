@@ -6,9 +6,10 @@ is in ``../shared/upstream-portal/midrc-ricord-1c/``; the 1a file is not public 
 ``INSTANCE``/``SERIES``/``STUDY``, ``type`` ``LOCAL``/``GLOBAL``), and ``datasets[].annotations``
 keyed by ``StudyInstanceUID``, ``SeriesInstanceUID`` and ``SOPInstanceUID``. Read as:
 
-* a ``LOCAL`` label with ``data.vertices`` (a freeform outline on one slice) or ``data.x/y/width/
-  height`` -> a ``box`` on that slice (the outline's bounds in pixels), ``frame`` none; the slice is
-  found by its SOPInstanceUID;
+* a ``LOCAL`` label with ``data.vertices`` (a freeform outline on one slice) -> a ``mask`` on that
+  slice whose ``value`` is ``outline:<annotation id>`` (the loaders draw the outline filled at the
+  slice's size: ``task="segmentation", mask_source="ricord-1a"``) and a ``box`` of its bounds; with
+  ``data.x/y/width/height`` -> a ``box``; the slice is found by its SOPInstanceUID;
 * a ``GLOBAL`` label -> a ``finding`` (value ``1``) on its slice (INSTANCE), on every slice of its
   series (SERIES: the volume) or of its study (STUDY);
 * every annotation keeps its reader as ``rater``; choosing among readers is the consumer's job.
@@ -25,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from covid19_images.core.annotation import Annotation
+from covid19_images.imaging.masks import OUTLINE_PREFIX
 from covid19_images.sources.catalog.midrc_ricord_1c.annotations import export_files, label_names
 from covid19_images.sources.dicom_header import read_header, text
 from covid19_images.sources.parsing import SourceContext
@@ -111,6 +113,11 @@ def read(ctx: SourceContext) -> Iterator[Annotation]:
                     yield Annotation(
                         "box", path, snake, [("", image)], "1", reader, box=box, license=LICENSE, row=where
                     )
+                    if "vertices" in (item.get("data") or {}):  # the outline itself, drawn by the loaders
+                        outline = f"{OUTLINE_PREFIX}{item.get('id', '')}"
+                        yield Annotation(
+                            "mask", path, snake, [("", image)], outline, reader, license=LICENSE, row=where
+                        )
                 continue
             if scope == "INSTANCE":
                 images = [by_sop[s]] if (s := str(item.get("SOPInstanceUID") or "")) in by_sop else []
