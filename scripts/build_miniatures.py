@@ -40,6 +40,7 @@ from miniature_folder import ATTRIBUTION, CATALOG, PROJECT, Miniature, allowed, 
 from miniature_media import facts, png16, seed_of, small_size, synthetic_grey, synthetic_like
 from miniature_pocus import build_pocus
 from miniature_portal import build_portal_miniatures
+from miniature_portal_annotated import build_annotated_portal_miniatures
 
 # --- ieee8023 --------------------------------------------------------------------------------
 
@@ -358,6 +359,7 @@ def main() -> None:
     portal = shared.parent / "upstream-portal"
     if portal.is_dir():  # the portal sources' miniatures, and the COVIDx lines naming their pictures
         held |= build_portal_miniatures(portal)
+        build_annotated_portal_miniatures()  # after RICORD-1c: SIIM re-encodes one of its pictures
     build_covidx(shared, held)
     write_attribution()
     total = sum(p.stat().st_size for p in CATALOG.glob("*/miniature/**/*") if p.is_file())

@@ -172,7 +172,7 @@ def test_fastai_boxes_are_tensorbbox_scaled_to_minus_one_one_and_flip_with_the_i
 
     options = {"root": root_with_val, "task": "detection", "bs": 2, "num_workers": 0, "shuffle": False}
     plain = load_covid_xray("fastai", **options)
-    assert list(plain.vocab) == ["#na#", "right_lung", "left_lung"]
+    assert list(plain.vocab) == ["#na#", "right_lung", "left_lung", "lung_opacity"]
     served = pd.concat([plain.train_ds.items, plain.valid_ds.items])
     assert len(plain.valid_ds) and set(served["image_id"]) <= box_image_ids(root_with_val)
     coco = coco_boxes(shared)

@@ -52,6 +52,11 @@ MASK_SOURCES: dict[str, MaskSource] = {
     "ct-seg-infection": MaskSource(
         "covid19-ct-seg", ("infection", "no_infection"), ("background", "infection"), {0: 0, 1: 1}
     ),
+    # COVID-QU-Ex: 0 background, 255 lung (every image) / 255 infection (the Infection set)
+    "covid-qu-ex": MaskSource("covid-qu-ex", ("lung",), ("background", "lung"), {0: 0, 255: 1}),
+    # MIDRC-RICORD-1a: MD.ai freeform outlines of infectious opacity, drawn filled (255) per slice
+    "ricord-1a": MaskSource("midrc-ricord-1a", ("infectious_opacity",), ("background", "opacity"), {0: 0, 255: 1}),
+    "covid-qu-ex-infection": MaskSource("covid-qu-ex", ("infection",), ("background", "infection"), {0: 0, 255: 1}),
 }
 DEFAULT_MASK_SOURCE = {"xray": "v7labs", "ct": "medseg"}
 
@@ -65,7 +70,9 @@ SEVERITY_SCORES: dict[str, tuple[str, tuple[str, ...]]] = {
     # MosMedData's CT-0..CT-4 (issue 22), one per study
     "mosmed_grade": ("mosmeddata", ("annotator",)),
 }
-BOX_CLASSES = ("background", "right_lung", "left_lung")
+#: box names served by task="detection": ieee8023's lung boxes, then the opacity boxes of RSNA and
+#: SIIM-FISABIO-RSNA (appended, so the indices of the first classes never change)
+BOX_CLASSES = ("background", "right_lung", "left_lung", "lung_opacity")
 
 #: NIH ChestX-ray14's 14 findings, then ieee8023's pathogens and syndromes
 MULTILABEL_VOCABULARY: tuple[str, ...] = (

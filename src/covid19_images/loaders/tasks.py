@@ -127,9 +127,16 @@ def _attach(items: pd.DataFrame, options: Options) -> tuple[pd.DataFrame, str]:
             & (annotations["source"] == spec.source)
             & annotations["name"].isin(spec.names)
         ]
-        masks = {_frame_key(i, f): p for i, f, p in zip(rows["image_id"], rows["frame"], rows["path"], strict=True)}
+        from covid19_images.imaging.masks import OUTLINE_PREFIX
+
+        masks: dict[tuple[str, int], str] = {}
+        outlines: dict[tuple[str, int], list[str]] = {}
+        for i, f, p, v in zip(rows["image_id"], rows["frame"], rows["path"], rows["value"], strict=True):
+            masks[_frame_key(i, f)] = p
+            if str(v).startswith(OUTLINE_PREFIX):  # outlines drawn on one slice: their union is its mask
+                outlines.setdefault(_frame_key(i, f), []).append(str(v))
         found = [masks.get(k, "") for k in keys]
-        items = items.assign(mask_path=found)
+        items = items.assign(mask_path=found, mask_outlines=[tuple(outlines.get(k, ())) for k in keys])
         return items[[bool(p) for p in found]], f"a {options.mask_source} mask"
     if options.task == "severity":
         source, _raters = SEVERITY_SCORES[str(options.score)]
@@ -193,6 +200,8 @@ class TaskTargets:
                 self._lut[stored] = index
             self._masks = items["mask_path"].tolist()
             self._frames = items["frame"].astype(int).tolist()
+            self._outlines = list(items["mask_outlines"])
+            self._mask_sizes = list(zip(items["height"].astype(int), items["width"].astype(int), strict=True))
         elif self.task == "severity":
             self._values = items["severity"].to_numpy(dtype=np.float32)
         elif self.task == "detection":
@@ -207,9 +216,14 @@ class TaskTargets:
 
     def mask(self, index: int, height: int, width: int) -> np.ndarray:
         """Class-index mask ``(height, width)`` uint8, nearest-neighbour resized to the image."""
-        from covid19_images.imaging.masks import read_mask, resize_nearest
+        from covid19_images.imaging.masks import read_mask, read_outline_mask, resize_nearest
 
-        stored = read_mask(self.root / self._masks[index], self._frames[index])
+        if self._outlines[index]:  # drawn at the size of the slice they were drawn on
+            stored = read_outline_mask(
+                self.root / self._masks[index], list(self._outlines[index]), *self._mask_sizes[index]
+            )
+        else:
+            stored = read_mask(self.root / self._masks[index], self._frames[index])
         return resize_nearest(self._lut[stored], height, width)
 
     def boxes(self, index: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ from covid19_images.core.schema import parse_extra
 from covid19_images.manifest.duplicates import group_pairs, hamming
 from covid19_images.manifest.splits import groups_across_splits
 from covid19_images.quality.report.annotations import annotation_section
+from covid19_images.quality.report.overlap import source_overlap
 
 #: A label is confounded when this share of its rows comes from one source or one age group.
 DOMINANCE = 0.9
@@ -291,6 +292,7 @@ def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = T
     if len(manifest):
         report["labels_views_modality"] = _label_view_modality(manifest)
         report["duplicates"] = _duplicates(manifest)
+        report["source_overlap"] = source_overlap(manifest)
         report["licenses"] = _licences(manifest)
         report["confounding"] = _confounding(manifest)
         report["splits"] = _splits(manifest)

@@ -64,6 +64,8 @@ def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
         ]
         for example in d["examples"][:6]:
             lines.append(f"    {example['path_a']}  <->  {example['path_b']}  [{example['why']}]")
+    if report.get("source_overlap"):
+        lines += _overlap_lines(report["source_overlap"], limit)
     if report.get("augmented_copies"):
         lines.append(
             f"  augmented copies (not linkable to their originals, excluded by loaders by default): "
@@ -132,6 +134,26 @@ def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
     if report["warnings"]:
         lines += ["", "Warnings"] + [f"  {w}" for w in report["warnings"]]
     return "\n".join(lines)
+
+
+def _overlap_lines(records: list[dict], limit: int) -> list[str]:
+    """Pairs of sources sharing pictures (a duplicate group) or patients (a split group); the rest in one line."""
+    shared = [r for r in records if r["shared_pictures"] or r["shared_patient_groups"]]
+    rows = [
+        [
+            f"{r['source_a']} <-> {r['source_b']}",
+            f"{r['shared_pictures']} ({r['picture_images_a']} / {r['picture_images_b']} images)",
+            f"{r['shared_patient_groups']} ({r['patients_a']} / {r['patients_b']} patients)",
+        ]
+        for r in shared[:limit]
+    ]
+    lines = ["", "Overlap between sources (pictures: same duplicate group; patients: same split group)"]
+    if rows:
+        lines += _table(rows, ["sources", "shared pictures", "shared patient groups"])
+    if len(shared) > limit:
+        lines.append(f"  ... {len(shared) - limit} more overlapping pairs")
+    lines.append(f"  {len(records) - len(shared)} of {len(records)} source pairs share no picture and no patient")
+    return lines
 
 
 def _covidx_lines(item: dict) -> list[str]:
