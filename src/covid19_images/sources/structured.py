@@ -1,4 +1,4 @@
-"""Structured upstream files read within budgets: archive members and JSON documents.
+"""Structured upstream files read within budgets: archive members, JSON documents, workbooks.
 
 An archive member is a claim like an image header: a 5.6 MB zip can hold a 2 GiB entry, so
 :func:`read_member` decompresses as a stream and stops one byte past the budget, whatever
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 #: bytes of one decompressed archive member / JSON file a reader may hold (real Darwin JSON:
@@ -74,3 +76,36 @@ def loads_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if depth > max_depth:
         raise UnreadableFile(f"JSON nested {depth} levels deep, over the budget of {max_depth}")
     return value
+
+
+def read_first_sheet(
+    path: Path, max_bytes: int, header_case: Callable[[str], str] = str.strip
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The first sheet of an ``.xlsx`` workbook: its header and ``(sheet row number, {column: value})`` per row.
+
+    Blank rows are skipped; header names pass through ``header_case`` (the sources spell their
+    columns in any case). A file over ``max_bytes`` is refused before openpyxl opens it (a
+    workbook is a zip: its XML can claim anything), and whatever a damaged file makes openpyxl
+    raise becomes :class:`UnreadableFile`, which the caller reports against the file.
+    """
+    try:
+        if path.stat().st_size > max_bytes:
+            raise ValueError(
+                f"{path.stat().st_size} bytes, more than the {max_bytes} any workbook of this dataset holds"
+            )
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            rows = book.worksheets[0].iter_rows(values_only=True)
+            header = [header_case(str(v or "").strip()) for v in next(rows, ())]
+            found = []
+            for number, values in enumerate(rows, start=2):
+                record = {h: "" if v is None else str(v).strip() for h, v in zip(header, values, strict=False)}
+                if any(record.values()):
+                    found.append((number, record))
+        finally:
+            book.close()
+    except Exception as err:
+        raise UnreadableFile(f"{type(err).__name__}: {err}") from err
+    return header, found

@@ -32,6 +32,7 @@ from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry
 from covid19_images.sources.parsing import SourceContext
+from covid19_images.sources.structured import UnreadableFile, read_first_sheet
 
 WORKBOOK_SUFFIX = ".metadata.xlsx"
 #: class key (lower-case workbook stem) -> raw finding
@@ -71,25 +72,10 @@ def origin_of(url: str) -> str:
 def read_workbook(ctx: SourceContext, relative: str) -> list[tuple[int, dict[str, str]]] | None:
     """``(sheet row number, {column: value})`` of the first sheet; None after reporting an unreadable file."""
     try:
-        if (ctx.directory / relative).stat().st_size > MAX_WORKBOOK_BYTES:
-            raise ValueError("larger than any metadata workbook of this dataset")
-        import openpyxl
-
-        book = openpyxl.load_workbook(ctx.directory / relative, read_only=True, data_only=True)
-        try:
-            rows = book.worksheets[0].iter_rows(values_only=True)
-            header = [str(v or "").strip().upper() for v in next(rows, ())]
-            found = []
-            for number, values in enumerate(rows, start=2):
-                record = {h: "" if v is None else str(v).strip() for h, v in zip(header, values, strict=False)}
-                if any(record.values()):
-                    found.append((number, record))
-        finally:
-            book.close()
-    except Exception as err:  # noqa: BLE001 - a damaged zip raises anything; the file is reported, the rest builds
+        header, found = read_first_sheet(ctx.directory / relative, MAX_WORKBOOK_BYTES, str.upper)
+    except UnreadableFile as err:
         ctx.report(
-            f"cannot read the workbook ({type(err).__name__}: {err}); its images are indexed from their folder, "
-            "without URL",
+            f"cannot read the workbook ({err}); its images are indexed from their folder, without URL",
             path=relative,
             level="error",
         )

@@ -34,6 +34,7 @@ from pathlib import PurePosixPath
 
 from covid19_images.core.schema import Entry
 from covid19_images.sources.parsing import SourceContext
+from covid19_images.sources.structured import UnreadableFile, read_first_sheet
 
 REGISTRY = "dataset_registry.xlsx"
 MAX_WORKBOOK_BYTES = 16 * 1024 * 1024
@@ -50,25 +51,9 @@ def dataset_folder(ctx: SourceContext) -> str | None:
 def read_registry(ctx: SourceContext, relative: str) -> list[tuple[int, dict[str, str]]] | None:
     """``(sheet row number, {column: value})`` of the workbook's first sheet; None after reporting."""
     try:
-        if (ctx.directory / relative).stat().st_size > MAX_WORKBOOK_BYTES:
-            raise ValueError("larger than any registry of this dataset")
-        import openpyxl
-
-        book = openpyxl.load_workbook(ctx.directory / relative, read_only=True, data_only=True)
-        try:
-            rows = book.worksheets[0].iter_rows(values_only=True)
-            header = [str(v or "").strip().lower() for v in next(rows, ())]
-            found = []
-            for number, values in enumerate(rows, start=2):
-                record = {h: "" if v is None else str(v).strip() for h, v in zip(header, values, strict=False)}
-                if any(record.values()):
-                    found.append((number, record))
-        finally:
-            book.close()
-    except Exception as err:  # noqa: BLE001 - a damaged workbook raises anything; reported, studies still indexed
-        ctx.report(
-            f"cannot read the registry ({type(err).__name__}: {err}); studies indexed from folders", path=relative
-        )
+        header, found = read_first_sheet(ctx.directory / relative, MAX_WORKBOOK_BYTES, str.lower)
+    except UnreadableFile as err:
+        ctx.report(f"cannot read the registry ({err}); studies indexed from folders", path=relative)
         return None
     missing = {"study_file", "category"} - set(header)
     if missing:
