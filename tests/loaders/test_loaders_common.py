@@ -269,6 +269,20 @@ def test_dedup_serves_one_image_per_duplicate_group(dup_root: tuple[Path, str]) 
     assert sorted(everything.loc[everything["dup_group"] == group, "image_id"]) == sorted(members["image_id"])
 
 
+def test_dedup_keeps_the_copy_the_split_scheme_serves(dup_root: tuple[Path, str]) -> None:
+    """A scheme that lists one copy of a picture (COVIDx lists RICORD's, not SIIM's re-encoding) serves that copy."""
+    root, original = dup_root
+    manifest = load_manifest(root)
+    group = manifest.loc[manifest["path"] == original, "dup_group"].item()
+    members = manifest[manifest["dup_group"] == group].sort_values("image_id")
+    unlisted, listed = members.index  # the first by image id would be kept without the rule
+    manifest.loc[unlisted, "official_split"] = ""
+    manifest.loc[listed, "official_split"] = "test"
+    options = make_options("xray", root=root, split="test", split_scheme="official")
+    served = select(manifest, options).items
+    assert served.loc[served["dup_group"] == group, "image_id"].tolist() == [manifest.at[listed, "image_id"]]
+
+
 # --- files on disk ----------------------------------------------------------------------------
 
 

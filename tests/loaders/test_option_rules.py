@@ -283,7 +283,7 @@ def _root(tmp_path: Path) -> Path:
 
 def test_the_stamp_lets_an_unchanged_or_identically_rewritten_manifest_through(tmp_path: Path) -> None:
     root = _root(tmp_path)
-    stamp = ManifestStamp(root)
+    stamp = ManifestStamp(root).settle(None)  # as a loader does: the hash of the bytes it read
     stamp.check()
     manifest = root / "manifests" / "manifest.csv"
     replacement = manifest.with_suffix(".tmp")
@@ -295,7 +295,7 @@ def test_the_stamp_lets_an_unchanged_or_identically_rewritten_manifest_through(t
 
 def test_the_stamp_refuses_a_manifest_rewritten_with_other_bytes(tmp_path: Path) -> None:
     root = _root(tmp_path)
-    stamp = ManifestStamp(root)
+    stamp = ManifestStamp(root).settle(None)  # as a loader does: the hash of the bytes it read
     manifest = root / "manifests" / "manifest.csv"
     replacement = manifest.with_suffix(".tmp")
     replacement.write_text("image_id,label\na,covid-19\nb,normal\n")  # same size, labels swapped
@@ -313,12 +313,12 @@ def test_the_stamp_refuses_a_manifest_rewritten_with_other_bytes(tmp_path: Path)
 def test_the_stamp_refuses_a_manifest_edited_in_place_or_deleted(tmp_path: Path) -> None:
     root = _root(tmp_path)
     manifest = root / "manifests" / "manifest.csv"
-    stamp = ManifestStamp(root)
+    stamp = ManifestStamp(root).settle(None)  # as a loader does: the hash of the bytes it read
     with open(manifest, "a") as handle:
         handle.write("c,normal\n")
     with pytest.raises(ManifestChanged):
         stamp.check()
-    stamp = ManifestStamp(root)
+    stamp = ManifestStamp(root).settle(None)  # as a loader does: the hash of the bytes it read
     manifest.unlink()
     with pytest.raises(ManifestChanged):
         stamp.check()
@@ -326,7 +326,7 @@ def test_the_stamp_refuses_a_manifest_edited_in_place_or_deleted(tmp_path: Path)
 
 def test_a_stamp_of_a_missing_manifest_accepts_only_a_still_missing_one(tmp_path: Path) -> None:
     (tmp_path / "sources.yaml").write_text("sources: []\n")
-    stamp = ManifestStamp(tmp_path)
+    stamp = ManifestStamp(tmp_path).settle(None)
     stamp.check()
     (tmp_path / "manifests").mkdir()
     (tmp_path / "manifests" / "manifest.csv").write_text("image_id\n")

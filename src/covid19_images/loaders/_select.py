@@ -151,7 +151,10 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
         steps.append(("without localizer/reformat series", len(frame)))
 
     if options.deduplicate and len(frame):
+        # the copy kept: one the split scheme serves (COVIDx lists one copy of a picture, not its re-encodings
+        # in other sources), then the one holding the others (largest_first)
         ordered = largest_first(frame)
+        ordered = ordered.assign(_unsplit=ordered["split"].eq("")).sort_values("_unsplit", kind="mergesort")
         grouped = ordered["dup_group"].astype(str)
         repeat = grouped.ne("") & grouped.duplicated(keep="first")
         frame = frame.loc[~frame.index.isin(ordered.index[repeat])]
