@@ -143,8 +143,11 @@ def test_a_review_decision_survives_the_next_sync(driver, server: str, demo_root
     pair.find_element("name", "reviewer").send_keys("Dr Test")
     pair.find_element("name", "reason").send_keys("different day, <b>different</b> film")
     pair.find_element("css selector", "button[value=different]").click()
-    decided = driver.find_element("css selector", f"#pair-{a}-{b} .decision")
-    assert decided.text.lower() == "different"
+    # the click posts the form and the server redirects back: wait (bounded) for the new page's decision
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    decided = WebDriverWait(driver, 30).until(lambda d: d.find_elements("css selector", f"#pair-{a}-{b} .decision"))
+    assert decided[0].text.lower() == "different"
     reviews = pd.read_csv(demo_root / REVIEWS_FILE, dtype=str, keep_default_na=False)
     assert reviews[["reviewer", "decision", "reason"]].iloc[-1].tolist() == [
         "Dr Test",
