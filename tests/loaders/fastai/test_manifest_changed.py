@@ -8,8 +8,7 @@ import pytest
 
 from covid19_images import load_covid_xray
 from covid19_images.loaders._manifest import ManifestChanged
-from covid19_images.sync.run import sync
-from tests.conftest import build_synced_root
+from tests.conftest import build_synced_root, swap_contents_and_resync
 
 pytest.importorskip("fastai")
 pytestmark = [pytest.mark.upstream, pytest.mark.framework, pytest.mark.xdist_group("loaders-fastai")]
@@ -22,10 +21,6 @@ def test_a_sync_that_swaps_two_files_stops_dataloaders_built_before_it(tmp_path:
     rows = dls.manifest
     other = rows[rows["label"] != rows["label"].iloc[0]].iloc[0]
     a, b = root / rows["path"].iloc[0], root / other["path"]
-    data_a, data_b = a.read_bytes(), b.read_bytes()
-    a.write_bytes(data_b)
-    b.write_bytes(data_a)
-    report = sync(root, offline=True, progress=False)
-    assert not report.failed, report.summary()
+    swap_contents_and_resync(root, a, b)
     with pytest.raises(ManifestChanged, match="changed since this loader was built"):
         dls.train_ds[0]

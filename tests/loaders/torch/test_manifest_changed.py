@@ -9,7 +9,7 @@ import pytest
 from covid19_images import load_covid_xray
 from covid19_images.loaders._manifest import ManifestChanged
 from covid19_images.sync.run import sync
-from tests.conftest import build_synced_root
+from tests.conftest import build_synced_root, swap_contents_and_resync
 
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.upstream, pytest.mark.framework]
@@ -24,11 +24,7 @@ def test_a_sync_that_swaps_two_files_stops_a_loader_built_before_it(tmp_path: Pa
     rows = dataset.manifest
     first = rows[rows["label"] != rows["label"].iloc[0]].iloc[0]
     a, b = root / rows["path"].iloc[0], root / first["path"]
-    data_a, data_b = a.read_bytes(), b.read_bytes()
-    a.write_bytes(data_b)
-    b.write_bytes(data_a)
-    report = sync(root, offline=True, progress=False)
-    assert not report.failed, report.summary()
+    swap_contents_and_resync(root, a, b)
     with pytest.raises(ManifestChanged, match="changed since this loader was built"):
         dataset[0]
     fresh = load_covid_xray("torch", root=root, split="train", image_size=16, with_id=True)
