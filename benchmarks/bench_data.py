@@ -22,6 +22,7 @@ if str(SRC) not in sys.path:  # run from a checkout without installing
 
 from covid19_images.core.schema import MANIFEST_COLUMNS  # noqa: E402
 from covid19_images.manifest.build import MANIFEST_FILE, write_atomic  # noqa: E402
+from covid19_images.manifest.integrity import write_record  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 XRAY_FOLDERS = {
@@ -124,7 +125,9 @@ def build(base: Path, kind: str, count: int) -> BenchSet:
         labels.append(source.label)
     (root / "sources.yaml").write_text("sources: []\n")
     frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
-    write_atomic(root / MANIFEST_FILE, frame.to_csv(index=False, lineterminator="\n").encode())
+    data = frame.to_csv(index=False, lineterminator="\n").encode()
+    write_record(root / MANIFEST_FILE, data)  # loaders refuse a manifest without its integrity record
+    write_atomic(root / MANIFEST_FILE, data)
     return BenchSet(root=root, imagefolder=imagefolder, files=files, labels=labels, originals=len(sources))
 
 

@@ -79,3 +79,17 @@ def best_ratio(baseline: Series, candidate: Series) -> float:
 
 def cpu_ratio(baseline: Series, candidate: Series) -> float:
     return round(baseline.cpu_ms_per_image / candidate.cpu_ms_per_image, 2)
+
+
+def best_of(call: Callable[[], object], rounds: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of the best of ``rounds`` calls, rounded to the millisecond.
+
+    The CPU figure is this process's own (``time.process_time``): what a single-threaded
+    read or write costs, whatever else the machine runs.
+    """
+    best = (float("inf"), float("inf"))
+    for _ in range(rounds):
+        wall, cpu = time.perf_counter(), time.process_time()
+        call()
+        best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
+    return round(best[0], 3), round(best[1], 3)

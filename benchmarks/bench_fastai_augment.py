@@ -36,7 +36,7 @@ def main() -> None:
     import torch
 
     from covid19_images import load_covid_xray
-    from covid19_images.loaders.augment import fastai_light
+    from covid19_images.loaders.fastai.augment import fastai_light
 
     torch.set_num_threads(1)
     report: dict = {"machine": machine(), "items": args.count, "workers": args.workers, "bs": args.bs}

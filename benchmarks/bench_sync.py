@@ -8,7 +8,13 @@ the time spent inside ``sync()`` (without interpreter start-up and imports) and 
 resident memory (``wait4`` rusage) are reported. Generated data and mirrors are cached under
 ``build/bench-sync/`` and reused by later runs.
 
+``--cli`` (or ``--cli-only``) times what a maintainer runs instead: the whole
+``covid19-images sync`` process, on a root registering every source of ``sources.yaml``, synced
+through the samples' mirrors plus the generated NIH-like one (first sync, no change, one new
+image, ``--offline --rebuild``; ``--cores N`` adds a first sync pinned to N cores).
+
     PYTHONPATH=src .venv/bin/python benchmarks/bench_sync.py --size 50000
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_sync.py --cli-only --size 50000 --cores 1 --cores 2
     PYTHONPATH=src .venv/bin/python benchmarks/bench_sync.py --dup-only --fingerprints 1000000
 """
 
@@ -25,6 +31,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from bench_data_timing import best_of
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -83,6 +90,7 @@ def _write_images(bounds: tuple[int, int, str]) -> None:
 
 def generate(size: int, base: Path) -> Path:
     """``base/mirror-<size>``: a bare repo with one commit holding ``size`` images (cached)."""
+    base = base.resolve()
     mirror_root = base / f"mirror-{size}"
     done = mirror_root / "COMPLETE"
     if done.is_file():
@@ -145,11 +153,13 @@ def reset_mirror(mirror_root: Path) -> None:
     _git("update-ref", f"refs/heads/{spec.branch}", base, cwd=mirror_path(mirror_root, spec.url))
 
 
-def new_root(path: Path) -> Path:
+def new_root(path: Path, *, every_source: bool = False) -> Path:
+    """A fresh data root registering the NIH source only, or (``every_source``) every source of the project."""
     import yaml
 
     data = yaml.safe_load((PROJECT / "sources.yaml").read_text(encoding="utf-8"))
-    data["sources"] = [s for s in data["sources"] if s["name"] == SOURCE]
+    if not every_source:
+        data["sources"] = [s for s in data["sources"] if s["name"] == SOURCE]
     path.mkdir(parents=True)
     _git("init", "-q", "-b", "main", cwd=path)
     (path / "sources.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -216,6 +226,89 @@ def bench_sync(size: int, base: Path) -> dict:
         finally:
             reset_mirror(mirror_root)
         results["rebuild_offline"] = timed_sync(root, mirror_root, "--offline", "--rebuild")
+    return results
+
+
+def all_sources_mirrors(size: int, base: Path) -> Path:
+    """Mirrors of every registered source: the samples' (``../shared/upstream``) plus the generated NIH-like one.
+
+    Every source gets its sample mirror as ``make demo`` builds it; the NIH source's URL points
+    at the generated ``size``-image upstream instead (a symlink to :func:`generate`'s bare repo,
+    so :func:`add_one_image` and :func:`reset_mirror` act on both). Cached under ``base``.
+    """
+    from covid19_images.sources.registry import load_registry
+    from covid19_images.testing.mirrors import build_sample_mirrors, default_shared, mirror_path
+
+    generated = generate(size, base)
+    mirror_root = base / f"all-mirrors-{size}"
+    registry = load_registry(PROJECT)
+    if not (mirror_root / "COMPLETE").is_file():
+        others = [spec for name, spec in registry.items() if name != SOURCE]
+        build_sample_mirrors(default_shared(), mirror_root, others)
+        link = mirror_path(mirror_root, registry[SOURCE].url)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(mirror_path(generated, registry[SOURCE].url).resolve())
+        (mirror_root / "COMPLETE").write_text((generated / "COMPLETE").read_text(encoding="ascii"), encoding="ascii")
+    return mirror_root
+
+
+def timed_cli(root: Path, mirror_root: Path, *extra: str, cores: int | None = None) -> dict:
+    """The ``covid19-images sync`` process as a maintainer runs it: wall and CPU seconds (user + system,
+    its git and probe children included), peak RSS. ``cores`` pins it (``taskset``) to that many cores."""
+    env = {"PYTHONPATH": str(PROJECT / "src"), **os.environ}
+    args = [sys.executable, "-m", "covid19_images.cli", "sync", "--mirror", str(mirror_root), "--quiet", *extra]
+    if cores:
+        args = ["taskset", "-c", ",".join(str(c) for c in range(cores)), *args]
+    started = time.perf_counter()
+    child = subprocess.Popen(args, env=env, cwd=root, stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    output = child.stdout.read().decode()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"covid19-images sync failed:\n{output}")
+    last = output.strip().splitlines()[-1]
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_mb": round(usage.ru_maxrss / 1024),
+        "said": last,
+    }
+
+
+def floor_process() -> dict:
+    """The floor of any CLI process: an interpreter that imports nothing of ours."""
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    _, _, usage = os.wait4(child.pid, 0)
+    return {"wall_s": round(time.perf_counter() - started, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}
+
+
+def bench_cli(size: int, base: Path, rounds: int = 3, cores: tuple[int, ...] = ()) -> dict:
+    """Every registered source through local mirrors, the NIH one ``size`` images: the CLI process timed.
+
+    First sync; no-change syncs (``rounds``, best and all); one new NIH image; no-change again;
+    ``--offline --rebuild``; and, per entry of ``cores``, a first sync pinned to that many cores.
+    """
+    mirror_root = all_sources_mirrors(size, base)
+    reset_mirror(mirror_root)
+    results: dict = {"size": size, "load_before": os.getloadavg(), "python_floor": floor_process()}
+    with tempfile.TemporaryDirectory(dir=base, prefix="cli-root-") as tmp:
+        root = new_root(Path(tmp) / "root", every_source=True)
+        results["first"] = timed_cli(root, mirror_root)
+        results["no_change"] = [timed_cli(root, mirror_root) for _ in range(rounds)]
+        add_one_image(mirror_root, size)
+        try:
+            results["one_image"] = timed_cli(root, mirror_root)
+            results["no_change_after"] = timed_cli(root, mirror_root)
+        finally:
+            reset_mirror(mirror_root)
+        results["rebuild_offline"] = timed_cli(root, mirror_root, "--offline", "--rebuild")
+    for count in cores:
+        with tempfile.TemporaryDirectory(dir=base, prefix="cli-root-") as tmp:
+            root = new_root(Path(tmp) / "root", every_source=True)
+            results[f"first_{count}_cores"] = timed_cli(root, mirror_root, cores=count)
+    results["load_after"] = os.getloadavg()
     return results
 
 
@@ -314,17 +407,9 @@ def bench_read(rows: int, base: Path, rounds: int = 3) -> dict:
         target.write_bytes(manifest_bytes(frame))
         (root / "sources.yaml").write_text("sources: []\n", encoding="utf-8")
 
-    def timed(call) -> tuple[float, float]:
-        best = (float("inf"), float("inf"))
-        for _ in range(rounds):
-            wall, cpu = time.perf_counter(), time.process_time()
-            call()
-            best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
-        return round(best[0], 3), round(best[1], 3)
-
-    old = timed(lambda: pd.read_csv(target, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8"))
-    new = timed(lambda: read_manifest(root))
-    loaded = timed(lambda: load_manifest(root))
+    old = best_of(lambda: pd.read_csv(target, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8"), rounds)
+    new = best_of(lambda: read_manifest(root), rounds)
+    loaded = best_of(lambda: load_manifest(root), rounds)
     return {
         "rows": rows,
         "c_engine_wall_cpu_s": old,
@@ -341,6 +426,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, action="append", help="images in the generated upstream (repeatable)")
     parser.add_argument("--base", type=Path, default=PROJECT / "build" / "bench-sync")
     parser.add_argument("--dup-only", action="store_true", help="only the duplicate-search benchmark")
+    parser.add_argument(
+        "--cli", action="store_true", help="time the `covid19-images sync` process with every source registered"
+    )
+    parser.add_argument("--cores", type=int, action="append", default=[], help="with --cli: a first sync on N cores")
+    parser.add_argument("--cli-only", action="store_true", help="only the --cli measurement")
     parser.add_argument("--no-dup", action="store_true", help="skip the duplicate-search benchmark")
     parser.add_argument("--fingerprints", type=int, default=1_000_000)
     parser.add_argument("--full-sample", type=int, default=50_000)
@@ -350,14 +440,18 @@ def main() -> None:
     args = parser.parse_args()
     args.base.mkdir(parents=True, exist_ok=True)
     results: dict = {}
-    if not args.dup_only:
+    if args.cli or args.cli_only:
+        for size in args.size or [50_000]:
+            results[f"cli_{size}"] = bench_cli(size, args.base.resolve(), cores=tuple(args.cores))
+            print(json.dumps(results[f"cli_{size}"]), flush=True)
+    if not args.dup_only and not args.cli_only:
         for size in args.size or [50_000]:
             results[f"sync_{size}"] = bench_sync(size, args.base)
             print(json.dumps(results[f"sync_{size}"]), flush=True)
-    if args.read:
+    if args.read and not args.cli_only:
         results["read"] = bench_read(args.read, args.base)
         print(json.dumps(results["read"]), flush=True)
-    if not args.no_dup:
+    if not args.no_dup and not args.cli_only:
         results["duplicates"] = bench_duplicates(args.fingerprints, args.full_sample, args.added)
         print(json.dumps(results["duplicates"]), flush=True)
     if args.out:

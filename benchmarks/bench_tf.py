@@ -35,9 +35,9 @@ def main() -> None:
     warnings.simplefilter("ignore")
 
     from covid19_images import load_covid_xray
-    from covid19_images.loaders.tf_adapter import import_tensorflow
+    from covid19_images.loaders._frameworks import import_tensorflow
 
-    tf = import_tensorflow()  # torchvision first, as the adapter does (segfault otherwise)
+    tf = import_tensorflow()
     report: dict = {"machine": machine(), "kind": args.kind, "items": args.count}
     with tempfile.TemporaryDirectory(prefix="c19-bench-tf-") as tmp:
         data = build(Path(tmp), args.kind, args.count)

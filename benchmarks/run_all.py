@@ -24,12 +24,24 @@ RUNS = (
     ("tf_all", "bench_tf.py", ["--kind", "all", "--count", "1000", "--rounds", "6"]),
     ("export_large", "bench_export.py", ["--kind", "large-jpeg", "--count", "1000", "--rounds", "3"]),
     ("fastai_augment", "bench_fastai_augment.py", ["--count", "512", "--rounds", "3"]),
+    ("browse", "bench_browse.py", ["--rows", "100000", "--rounds", "3"]),
 )
 
 
 def table(results: dict[str, dict]) -> str:
     lines = ["| benchmark | baseline img/s | ours img/s | ratio (best) | ratio (CPU time) |", "|---|---|---|---|---|"]
     for name, data in results.items():
+        if name == "browse":  # thumbnails (img/s) and a 100k-row grid page (ms, so the ratio is baseline / ours)
+            thumbs, grid = data["thumbnails"], data["grid"]
+            lines.append(
+                f"| browse thumbnails vs full decode + resize | {thumbs['baseline']['img_s_best']} | "
+                f"{thumbs['ours']['img_s_best']} | {thumbs['ratio_best']}x | {thumbs['ratio_cpu']}x |"
+            )
+            lines.append(
+                f"| browse 100k-row grid page, median ms, vs pandas per request | {grid['pandas']['median_ms']} ms | "
+                f"{grid['ours']['median_ms']} ms | {grid['ratio_median']}x | |"
+            )
+            continue
         if name == "fastai_augment":  # keyed per-item augmentation against fastai's own per-batch aug_transforms
             base, ours = data["batch_tfms"]["img_s_best"], data["per_item"]["img_s_best"]
             lines.append(

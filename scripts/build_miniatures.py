@@ -37,8 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from miniature_annotations import IEEE_BOXES, IEEE_MINI, build_brixia, build_v7, darshan_copy, ieee_boxes
 from miniature_dicom import build_medseg_resolved, build_pos_case
 from miniature_folder import ATTRIBUTION, CATALOG, PROJECT, Miniature, allowed, fresh, write_attribution
-from miniature_media import facts, png16, seed_of, small_size, synthetic_grey
+from miniature_media import facts, png16, seed_of, small_size, synthetic_grey, synthetic_like
 from miniature_pocus import build_pocus
+from miniature_portal import build_portal_miniatures
+from miniature_portal_annotated import build_annotated_portal_miniatures
 
 # --- ieee8023 --------------------------------------------------------------------------------
 
@@ -265,6 +267,9 @@ UCSD_KEEP = (
     "CT_COVID/Recurrence-of-positive-SARS-CoV-2-RNA-in-C_2020_International-Journal-of-Inf-p1-21%0.png",
     "CT_COVID/kjr-21-e25-p1-6.png",
     "CT_COVID/med-9780198814924-chapter-17-p10-515.png",
+    # papers whose key hashes to val and test: the demo's CT has every split
+    "CT_COVID/impact_of_covid19_infection_on_pregnancy_outcomes_and_the_risk_of_maternaltoneonatal_intrapartum_transmission_of_covid19_during_natural_birth-p8-41%1.png",
+    "CT_COVID/Ni2020_Article_CombinationOfWesternMedicineAn-p4-13%1.png",
     "CT_NonCOVID/2140.png",
     "CT_NonCOVID/5%0.jpg",
     "CT_NonCOVID/5%1.jpg",
@@ -274,6 +279,10 @@ UCSD_KEEP = (
     "CT_NonCOVID/84%3.jpg",
 )
 UCSD_16BIT = "CT_COVID/kjr-21-e25-p1-6.png"
+#: Non-COVID slices named in the official lists that the sample lacks, as synthetic stand-ins shaped
+#: like the sample's ``2140.png``: their patients (``noncovid:754``, ``:1070``; ``:23``) hash to val, test.
+UCSD_STAND_INS = ("CT_NonCOVID/754.png", "CT_NonCOVID/1070.png", "CT_NonCOVID/23.png")
+UCSD_TEMPLATE = "Images/CT_NonCOVID/2140.png"
 
 
 def build_ucsd(shared: Path) -> None:
@@ -290,7 +299,11 @@ def build_ucsd(shared: Path) -> None:
             mini.note(path, why + "; stored as 16-bit greyscale PNG (upstream: 8-bit) so the miniature has one")
         else:
             mini.fake(path, "ct", why, max_side=192)
-    names = {Path(r).name for r in UCSD_KEEP}
+    for relative in UCSD_STAND_INS:
+        path = f"Images/{relative}"
+        mini.write(path, synthetic_like(sample / UCSD_TEMPLATE, path, "ct", max_side=192))
+        mini.note(path, why + "; not in the sample (named in Data-split): a stand-in for the demo's val/test splits")
+    names = {Path(r).name for r in (*UCSD_KEEP, *UCSD_STAND_INS)}
     for listing in sorted((sample / "Data-split").rglob("*.txt")):
         lines = listing.read_bytes().splitlines(keepends=True)
         absent = [line for line in lines if line.strip().decode() not in names][:2]
@@ -343,6 +356,10 @@ def main() -> None:
     build_medseg(shared, pos_case / "COVID-19-pos-case")
     build_ucsd(shared)
     build_pocus(shared)
+    portal = shared.parent / "upstream-portal"
+    if portal.is_dir():  # the portal sources' miniatures, and the COVIDx lines naming their pictures
+        held |= build_portal_miniatures(portal)
+        build_annotated_portal_miniatures()  # after RICORD-1c: SIIM re-encodes one of its pictures
     build_covidx(shared, held)
     write_attribution()
     total = sum(p.stat().st_size for p in CATALOG.glob("*/miniature/**/*") if p.is_file())

@@ -11,7 +11,16 @@ import re
 from pathlib import Path
 
 from miniature_folder import ATTRIBUTION, Miniature, allowed, fresh
-from miniature_media import encode_gif, encode_video, read_frames, synthetic_frames
+from miniature_media import (
+    encode,
+    encode_gif,
+    encode_video,
+    read_frames,
+    seed_of,
+    synthetic_frames,
+    synthetic_grey,
+    to_mode,
+)
 
 # --- ultrasound ------------------------------------------------------------------------------
 
@@ -25,6 +34,31 @@ POCUS_KEEP = (
     "data/pocus_images/convex/Reg_Avi_Image005.jpg",
     "data/pocus_images/convex/Reg_Avi_pleural-line-normal.JPG",
 )
+
+#: Files upstream holds (``InThisRepo`` Yes in the real metadata) that the sample lacks, as synthetic
+#: stand-ins, so the demo's ultrasound has a validation and a test split: their patients (``Patient
+#: ID / Name`` 35, 186 and 183; 151 and 209) hash to val and test. Licences CC BY-NC 4.0: synthetic.
+#: The clip containers are assumed from the sample's files of the same series.
+POCUS_STAND_INS = (
+    "data/pocus_videos/convex/Cov-Atlas-Day+1.gif",
+    "data/pocus_videos/convex/Pneu_northumbria_0409_set2_vid1.avi",
+    "data/pocus_videos/convex/Reg_Avi_Video_004.mp4",
+    "data/pocus_images/convex/Pneu_Avi_consolidated-lung.jpg",
+    "data/pocus_videos/convex/Reg_northumbria_0409_set5_vid2.avi",
+)
+
+
+def _stand_in(mini: Miniature, relative: str, licence: str) -> None:
+    """A synthetic file for one the sample lacks: a picture, an animated GIF or a 12-frame clip."""
+    suffix = Path(relative).suffix.lower()
+    if suffix == ".jpg":
+        seed = seed_of(relative)
+        mini.write(relative, encode(to_mode(synthetic_grey("us", 160, 120, seed), "RGB", seed), "JPEG"))
+    elif suffix == ".gif":
+        mini.write(relative, encode_gif(synthetic_frames(relative, (96, 96), 8)))
+    else:
+        mini.write(relative, encode_video(synthetic_frames(relative, (112, 112), 12), suffix))
+    mini.note(relative, f"licence {licence or 'None'!r}; not in the sample: a stand-in for the demo's val/test splits")
 
 
 def _pocus_key(name: str) -> str:
@@ -66,7 +100,9 @@ def build_pocus(shared: Path) -> None:
             frames = synthetic_frames(relative, (112, 112), 12)
             mini.note(relative, f"licence {licence or 'None'!r}; 12-frame clip")
         mini.write(relative, encode_video(frames, suffix))
-    held = {_pocus_key(r) for r in (*POCUS_KEEP, *videos)}
+    for relative in POCUS_STAND_INS:
+        _stand_in(mini, relative, by_key.get(_pocus_key(relative), {}).get("License", "").strip())
+    held = {_pocus_key(r) for r in (*POCUS_KEEP, *videos, *POCUS_STAND_INS)}
     counts = {"No": 0, "Np": 0, "Yes": 0, "other": 0}
 
     def keep(_index: int, row: dict[str, str]) -> bool:

@@ -140,6 +140,18 @@ def build_synced_root(base: Path, mirrors: Path, sources: Sequence[str], **kwarg
     return root
 
 
+def swap_contents_and_resync(root: Path, a: Path, b: Path) -> None:
+    """Swap two upstream files' bytes and sync offline: the manifest is rewritten, so a loader built
+    before must refuse to serve the new pixels under the old labels (``ManifestChanged``)."""
+    from covid19_images.sync.run import sync
+
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    report = sync(root, offline=True, progress=False)
+    assert not report.failed, report.summary()
+
+
 @pytest.fixture
 def make_root(tmp_path: Path) -> Callable[..., Path]:
     """A fresh covid19-images root (git repo + sources.yaml limited to ``sources``)."""

@@ -8,8 +8,23 @@ from pathlib import Path
 import covid19_images
 
 PACKAGE = Path(covid19_images.__file__).parent
-#: bottom to top; a module may import its own layer and the ones before it
-LAYERS = ("core", "imaging", "sources", "manifest", "sync", "quality", "loaders", "export", "testing", "cli")
+#: bottom to top; a module may import its own layer and the ones before it. ``browse`` shows
+#: what every layer below made (manifest, report findings, duplicate evidence) and serves it;
+#: like ``export`` it only reads them, and ``testing`` drives it in a real browser.
+LAYERS = (
+    "core",
+    "imaging",
+    "sources",
+    "manifest",
+    "sync",
+    "quality",
+    "loaders",
+    "export",
+    "release",
+    "browse",
+    "testing",
+    "cli",
+)
 #: the package's own __init__ only forwards to the loaders, lazily, inside the public functions
 TOP = "__init__"
 

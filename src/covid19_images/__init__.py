@@ -15,24 +15,22 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+from covid19_images.core.medical import MEDICAL_WARNING
+
 __version__ = "0.1.0"
 
-MEDICAL_WARNING = (
-    "covid19-images: research use only. A positive scan can suggest COVID-19; a negative scan means nothing "
-    "(a normal image does not rule out COVID-19). Public COVID-19 image sets are known to contain duplicates "
-    "and source-label confounding: check `covid19-images report` before trusting a result."
-)
 
-
-def load_manifest(root: str | os.PathLike | None = None) -> pd.DataFrame:
+def load_manifest(root: str | os.PathLike | None = None, *, version: str | None = None) -> pd.DataFrame:
     """The unified manifest as a pandas DataFrame (manifests/README.md documents the columns).
 
     Args:
-        root: the data root; default ``$COVID19_IMAGES_ROOT``, else this checkout, else cwd.
+        root: the data root; the rule is below.
+        version: a release of the root (e.g. ``"2026.12"``): the manifest as that tag holds it, read
+            from git (no checkout needed to read it; serving its images needs the pinned checkouts).
     """
     from covid19_images.loaders import load_manifest as _load_manifest
 
-    return _load_manifest(root)
+    return _load_manifest(root, version=version)
 
 
 def load_covid_xray(
@@ -54,6 +52,8 @@ def load_covid_xray(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    version: str | None = None,
+    only_fetched: bool = False,
     shards: str | os.PathLike | None = None,
     with_id: bool = False,
     augment: str | Callable | None = None,
@@ -97,6 +97,8 @@ def load_covid_ct(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    version: str | None = None,
+    only_fetched: bool = False,
     shards: str | os.PathLike | None = None,
     with_id: bool = False,
     augment: str | Callable | None = None,
@@ -144,6 +146,8 @@ def load_covid_ultrasound(
     cache: bool = False,
     cache_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    version: str | None = None,
+    only_fetched: bool = False,
     shards: str | os.PathLike | None = None,
     with_id: bool = False,
     augment: str | Callable | None = None,
@@ -173,12 +177,27 @@ def _load(modality: str, framework: str, arguments: dict[str, Any]) -> Any:
     return load(modality, framework, **options, **arguments["framework_options"])
 
 
+ROOT_DOC = """root: the data root (a folder holding ``sources.yaml`` and ``manifests/``). When omitted,
+the same rule as the command line's ``--root`` and the notebooks:
+
+1. ``$COVID19_IMAGES_ROOT``;
+2. else the nearest folder at or above the current directory holding ``sources.yaml``
+   (a clone of this project, from any folder inside it), else the clone holding the
+   installed package;
+3. a clone with no data yet (no ``manifests/manifest.csv``, no source checked out under
+   ``datasets/``) uses the root its last ``make demo`` built, named in ``build/demo-root``
+   (a notice on stderr says so): after ``make demo`` everything runs on the demo's data;
+4. else the current directory (loading then says what to run)."""
+
+
 def _append_options_doc() -> None:
-    """Append the declared options to each public loader's docstring (one declaration, one doc)."""
+    """Append the root rule and the declared options to each public loader's docstring (one
+    declaration, one doc)."""
     from covid19_images.loaders._options import options_doc
 
     for function, modality in ((load_covid_xray, "xray"), (load_covid_ct, "ct"), (load_covid_ultrasound, "ultrasound")):
-        function.__doc__ = f"{function.__doc__}\n\n{options_doc(modality)}\n"
+        function.__doc__ = f"{function.__doc__}\n\n{ROOT_DOC}\n\n{options_doc(modality)}\n"
+    load_manifest.__doc__ = f"{load_manifest.__doc__}\n{ROOT_DOC}\n"
 
 
 _append_options_doc()

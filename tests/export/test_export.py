@@ -106,12 +106,14 @@ def test_two_exports_are_byte_identical(root: Path, tmp_path: Path, fmt: str) ->
     assert_same_tree(tmp_path / "a", tmp_path / "b")
 
 
-def test_imagefolder_hard_links_originals_and_torchvision_reads_it(root: Path, tmp_path: Path) -> None:
+def test_imagefolder_copies_originals_and_torchvision_reads_it(root: Path, tmp_path: Path) -> None:
     datasets = pytest.importorskip("torchvision.datasets")
     export(tmp_path / "if", "imagefolder", root=root)
     rows = exported(tmp_path / "if")
     for _, row in rows.head(10).iterrows():
-        assert os.path.samefile(tmp_path / "if" / row["export_path"], root / row["path"])
+        copy = tmp_path / "if" / row["export_path"]
+        assert copy.read_bytes() == (root / row["path"]).read_bytes()
+        assert not os.path.samefile(copy, root / row["path"])  # a copy, never a way back into datasets/
     for split in SPLITS:
         folder = datasets.ImageFolder(str(tmp_path / "if" / split))
         mine = rows[rows["split"] == split]
@@ -243,3 +245,57 @@ def test_ct_dicom_is_exported_as_png_with_the_loaders_pixels(tmp_path: Path, mir
         stored = np.asarray(Image.open(io.BytesIO(tar.extractfile(member).read())))
     expected = load_item(str(ct_root / first["path"]), int(first["frame"]), "dicom", (32, 32), 3)
     assert stored.shape == (32, 32) and np.array_equal(stored, expected[..., 0])
+
+
+@pytest.mark.parametrize("scheme", ["loso:figure1-xray", "official"])
+def test_exports_under_other_split_schemes_hold_the_loaders_rows_and_drop_rows_without_a_split(
+    root: Path, tmp_path: Path, scheme: str
+) -> None:
+    result = export(tmp_path / "out", "webdataset", root=root, split_scheme=scheme, image_size=16, shard_size=10)
+    rows = exported(tmp_path / "out")
+    everything = select(load_manifest(root), make_options("xray", root=root, split=None, split_scheme=scheme)).items
+    without_split = int((~everything["split"].isin(SPLITS)).sum())
+    assert len(rows) == len(everything) - without_split and set(rows["split"]) <= set(SPLITS)
+    if scheme == "official":
+        assert without_split > 0  # sources without an official split have rows the export must leave out
+    for split in SPLITS:
+        served = loader_rows(root, split, split_scheme=scheme)
+        assert sorted(rows.loc[rows["split"] == split, "image_id"]) == sorted(served["image_id"])
+        assert result.counts.get(split, 0) == len(served)
+    index = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert index["split_scheme"] == scheme
+    assert {split: sum(s["count"] for s in shards) for split, shards in index["shards"].items()} == result.counts
+
+
+def test_an_export_under_the_covidx_scheme_holds_what_covidx_lists_and_nothing_else(
+    tmp_path: Path, mirrors: Path
+) -> None:
+    """COVIDx lists train and test only (no val); the rows it does not list have no split and are
+    left out. Expected splits come from the label files themselves, read here."""
+    source = "ieee8023-covid-chestxray"
+    covidx_root = build_synced_root(tmp_path / "covidx", mirrors, (source, "covidx-splits"))
+    listed: dict[str, str] = {}
+    labels = covidx_root / "datasets" / "covidx-splits" / "labels"
+    newest = max(
+        (p.name.split("_COVIDx")[1][:-4] for p in labels.glob("train_COVIDx*A.txt")), key=lambda v: int(v[:-1])
+    )
+    for split in ("train", "test"):
+        for line in (labels / f"{split}_COVIDx{newest}.txt").read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 4 and fields[-1] == "cohen":  # COVIDx's name for the ieee8023 source
+                listed[fields[-3]] = split
+    manifest = load_manifest(covidx_root)
+    held = {Path(p).name: split for p in manifest["path"] if (split := listed.get(Path(p).name))}
+    assert len(held) >= 5, "too few listed images to prove anything"
+
+    result = export(tmp_path / "out", "webdataset", root=covidx_root, split_scheme="covidx", image_size=16)
+    rows = exported(tmp_path / "out")
+    exported_splits = {Path(p).name: s for p, s in zip(rows["path"], rows["split"], strict=True)}
+    assert exported_splits == held  # exactly the listed images, each in its COVIDx split
+    assert len(manifest) > len(rows)  # the sample holds images COVIDx does not list: left out
+    assert result.counts == {s: sum(1 for v in held.values() if v == s) for s in set(held.values())}
+    for split in ("train", "test"):
+        served = loader_rows(covidx_root, split, split_scheme="covidx")
+        assert sorted(rows.loc[rows["split"] == split, "image_id"]) == sorted(served["image_id"])
+    index = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert index["split_scheme"] == "covidx" and set(index["shards"]) == set(held.values())

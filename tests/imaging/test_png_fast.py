@@ -63,3 +63,37 @@ def test_odd_png_kinds_decode_like_pillow(tmp_path: Path, mode: str, dtype, chan
     path = tmp_path / f"odd-{mode.replace(';', '')}.png"
     path.write_bytes(buffer.getvalue())
     assert np.array_equal(decode.decode_file(path).pixels, _pillow_only(path))
+
+
+def test_threaded_decoding_gives_the_same_pixels_without_libspng(tmp_path: Path, monkeypatch) -> None:
+    """libspng holds the GIL, so callers decoding in threads (the browser's thumbnails) go through Pillow."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "x.png"
+    Image.fromarray(rng.integers(0, 255, (61, 47, 3)).astype(np.uint8)).save(path)
+    single = decode.decode_file(path).pixels
+    calls: list[Path] = []
+    monkeypatch.setattr(decode, "fast_png_pixels", lambda p, head: calls.append(p) or fast_png_pixels(p, head))
+    threaded = decode.decode_file(path, threaded=True).pixels
+    assert calls == [] and np.array_equal(threaded, single)
+    decode.decode_file(path)
+    assert calls == [path]  # the one-thread path still takes libspng
+
+
+def test_alpha_is_composited_on_black_exactly_as_pillow_does_for_every_value_and_alpha(tmp_path: Path) -> None:
+    from covid19_images.imaging.png import composite_on_black
+
+    alpha, value = np.divmod(np.arange(65536), 256)
+    rgba = np.zeros((256, 256, 4), dtype=np.uint8)
+    rgba[..., 0] = value.reshape(256, 256)
+    rgba[..., 1] = 255 - value.reshape(256, 256)
+    rgba[..., 2] = value.reshape(256, 256) // 3
+    rgba[..., 3] = alpha.reshape(256, 256)
+    background = Image.new("RGBA", (256, 256), (0, 0, 0, 255))
+    pillow = np.asarray(Image.alpha_composite(background, Image.fromarray(rgba, "RGBA")).convert("RGB"))
+    assert np.array_equal(composite_on_black(rgba), pillow)
+    # and through the file: an RGBA PNG takes the fast path and equals the Pillow path
+    path = tmp_path / "rgba.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    fast = fast_png_pixels(path, read_head(path))
+    assert fast is not None
+    assert np.array_equal(fast, _pillow_only(path))

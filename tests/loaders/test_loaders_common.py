@@ -3,7 +3,7 @@
 Selection (filters, dedup, splits, classes, frame expansion), the up-front file check,
 the manifest errors and the "no framework on import" promise are framework-free, so they
 are tested here through ``loaders._select`` plus one cheap torch dataset where a native
-object is needed. Framework specifics live in test_loaders_{torch,tf,fastai}.py.
+object is needed. Framework specifics live in tests/loaders/{torch,tf,fastai}/test_adapter.py.
 """
 
 from __future__ import annotations
@@ -75,6 +75,26 @@ def test_import_covid19_images_imports_no_framework() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("framework", "module", "extra"),
+    [("torch", "torch", "torch"), ("tf", "tensorflow", "tf"), ("fastai", "fastai", "fastai")],
+)
+def test_a_missing_framework_names_its_extra(xray_root: Path, framework: str, module: str, extra: str) -> None:
+    result = run_python(
+        f"""
+        import sys
+        sys.modules[{module!r}] = None  # as if it were not installed
+        from covid19_images import load_covid_xray
+        try:
+            load_covid_xray({framework!r}, root={str(xray_root)!r})
+        except ImportError as err:
+            print("IMPORTERROR", err)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "IMPORTERROR" in result.stdout and f'pip install "covid19-images[{extra}]"' in result.stdout
 
 
 # --- manifest ---------------------------------------------------------------------------------
@@ -202,6 +222,14 @@ def test_bad_options_fail_fast_with_the_choices(xray_root: Path) -> None:
         make_options("xray", root=xray_root, labels=["covid"])
     with pytest.raises(ValueError, match="channels"):
         make_options("xray", root=xray_root, channels=4)
+    # a view spelled as upstream metadata spells it: named, with the right spelling and every view
+    with pytest.raises(ValueError, match=r"unknown view 'pa' \(did you mean 'PA'\?\); views are PA, AP, AP supine"):
+        make_options("xray", root=xray_root, views="pa")
+    with pytest.raises(ValueError, match=r"'L' \(did you mean 'lateral'\?\)"):
+        make_options("xray", root=xray_root, views=["PA", "L"])
+    with pytest.raises(ValueError, match=r"unknown view 'frontal'; views are PA"):
+        make_options("xray", root=xray_root, views="frontal")
+    assert make_options("xray", root=xray_root, views=("PA", "AP")).views == ("PA", "AP")
     with pytest.raises(ValueError, match="video_frames"):
         make_options("ultrasound", root=xray_root, video_frames=0)
     with pytest.raises(ValueError, match="xray, ct, ultrasound"):
@@ -239,6 +267,20 @@ def test_dedup_serves_one_image_per_duplicate_group(dup_root: tuple[Path, str]) 
     assert served.loc[served["dup_group"] == group, "image_id"].tolist() == [members["image_id"].iloc[0]]
     everything = _select(root, split=None, deduplicate=False).items
     assert sorted(everything.loc[everything["dup_group"] == group, "image_id"]) == sorted(members["image_id"])
+
+
+def test_dedup_keeps_the_copy_the_split_scheme_serves(dup_root: tuple[Path, str]) -> None:
+    """A scheme that lists one copy of a picture (COVIDx lists RICORD's, not SIIM's re-encoding) serves that copy."""
+    root, original = dup_root
+    manifest = load_manifest(root)
+    group = manifest.loc[manifest["path"] == original, "dup_group"].item()
+    members = manifest[manifest["dup_group"] == group].sort_values("image_id")
+    unlisted, listed = members.index  # the first by image id would be kept without the rule
+    manifest.loc[unlisted, "official_split"] = ""
+    manifest.loc[listed, "official_split"] = "test"
+    options = make_options("xray", root=root, split="test", split_scheme="official")
+    served = select(manifest, options).items
+    assert served.loc[served["dup_group"] == group, "image_id"].tolist() == [manifest.at[listed, "image_id"]]
 
 
 # --- files on disk ----------------------------------------------------------------------------

@@ -62,7 +62,8 @@ import json, sys
 import numpy as np
 import tensorflow as tf
 from covid19_images import load_covid_xray
-from covid19_images.loaders.augment import item_key, tf_light, tf_seed
+from covid19_images.loaders.augment import item_key
+from covid19_images.loaders.tf.augment import tf_light, tf_seed
 root, size = sys.argv[1], 224
 out = {}
 plain = load_covid_xray("tf", root=root, split=None, task="detection")
@@ -171,7 +172,7 @@ def test_fastai_boxes_are_tensorbbox_scaled_to_minus_one_one_and_flip_with_the_i
 
     options = {"root": root_with_val, "task": "detection", "bs": 2, "num_workers": 0, "shuffle": False}
     plain = load_covid_xray("fastai", **options)
-    assert list(plain.vocab) == ["#na#", "right_lung", "left_lung"]
+    assert list(plain.vocab) == ["#na#", "right_lung", "left_lung", "lung_opacity"]
     served = pd.concat([plain.train_ds.items, plain.valid_ds.items])
     assert len(plain.valid_ds) and set(served["image_id"]) <= box_image_ids(root_with_val)
     coco = coco_boxes(shared)

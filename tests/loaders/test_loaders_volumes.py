@@ -14,7 +14,7 @@ import yaml
 
 from covid19_images import load_covid_ct
 from covid19_images.loaders.volumes import read_dicom_series
-from tests.conftest import build_synced_root
+from tests.conftest import build_synced_root, swap_contents_and_resync
 from tests.sources.catalog.test_medseg_ct import hounsfield, series_slices, volume_from_dicom
 
 POS_CASE = "coyotespike-covid-19-pos-case/COVID-19-pos-case"
@@ -143,3 +143,22 @@ def test_monai_dictionary_transforms_apply_to_image_and_mask(shared: Path, tmp_p
     expected = np.clip((np.asarray(plain["image"])[..., ::-1] + 1000) / 1400, 0, 1)
     assert np.allclose(np.asarray(moved["image"]), expected, atol=1e-5)
     assert int(np.asarray(moved["mask"]).max()) == 2 and moved["label"] == plain["label"]
+
+
+@pytest.mark.upstream
+def test_a_sync_that_rewrites_the_manifest_stops_volumes_built_before_it(tmp_path: Path, mirrors: Path) -> None:
+    from covid19_images.loaders._manifest import ManifestChanged
+    from covid19_images.loaders._options import make_options
+    from covid19_images.loaders.volumes import VolumeReader
+
+    warnings.simplefilter("ignore")
+    root = build_synced_root(tmp_path, mirrors, ["covid19-pos-case"])
+    reader = VolumeReader(make_options("ct", root=root, split=None, volumes=True, deduplicate=False))
+    files = reader.arrays(0)[2]["files"]
+    assert len(files) >= 2
+    a, b = Path(files[0]), Path(files[-1])  # two slices of one series trade places: the volume is another one
+    swap_contents_and_resync(root, a, b)
+    with pytest.raises(ManifestChanged, match="changed since this loader was built"):
+        reader.arrays(0)
+    with pytest.raises(ManifestChanged):
+        reader.split_off(reader.volumes[0].split).arrays(0)

@@ -187,3 +187,56 @@ def test_deduplicate_drops_series_copied_into_another_folder_and_another_source(
         index = kept.volumes.index(volume)
         expected, _spacing, _order = read_dicom_series(files[number])
         assert np.array_equal(kept[index][0][0].numpy(), expected)
+
+
+ANISO_TF = r"""
+import sys
+import numpy as np
+from covid19_images import load_covid_ct
+root, out = sys.argv[1], sys.argv[2]
+ds = load_covid_ct("tf", root=root, split=None, volumes=True, monai_dict=True, spacing=(5.0, 1.4, 2.6))
+item = next(iter(ds))
+np.savez(out, image=item["image"].numpy(), spacing=item["spacing"].numpy())
+"""
+
+
+@pytest.fixture(scope="module")
+def anisotropic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One NIfTI volume with voxels 1.3 x 0.7 x 2.5 mm (i, j, k): 30 x 40 x 8 voxels, a smooth pattern."""
+    root = tmp_path_factory.mktemp("anisotropic")
+    folder = root / "datasets/medseg-ct/dataset"
+    folder.mkdir(parents=True)
+    i, j, k = np.meshgrid(np.arange(30), np.arange(40), np.arange(8), indexing="ij")
+    data = (-1000 + 20 * i + 7 * j + 90 * k + 150 * np.sin(i / 4.0) * np.cos(j / 6.0)).astype(np.float32)
+    nibabel.save(nibabel.Nifti1Image(data, np.diag([-1.3, -0.7, 2.5, 1.0])), folder / "tr_im.nii")
+    return build(root, ["medseg-ct"])
+
+
+@pytest.mark.framework
+def test_non_square_voxels_resample_by_each_axis_own_spacing_in_torch_and_tf(anisotropic: Path, tmp_path: Path) -> None:
+    """A bug that pairs an in-plane spacing with the wrong axis (or the slice spacing with a row)
+    gives another shape; one that resamples by the wrong factors gives other voxels."""
+    slices = load_covid_ct(root=anisotropic, split=None, image_size=None, channels=1)
+    rows, columns = slices[0][0].shape[-2:]
+    assert {rows, columns} == {30, 40}
+    row_mm, column_mm = (0.7, 1.3) if rows == 40 else (1.3, 0.7)  # a row of the shown slice steps along j or i
+    native = load_covid_ct(root=anisotropic, split=None, volumes=True, monai_dict=True)[0]
+    assert tuple(native["image"].shape) == (1, 8, rows, columns)
+    assert native["meta"]["original_spacing"] == pytest.approx((2.5, row_mm, column_mm))
+    item = load_covid_ct(root=anisotropic, split=None, volumes=True, monai_dict=True, spacing=(5.0, 1.4, 2.6))[0]
+    # the physical extent over the wanted spacing, axis by axis: 8 x 2.5 / 5, rows x row_mm / 1.4, ...
+    expected = (round(8 * 2.5 / 5.0), round(rows * row_mm / 1.4), round(columns * column_mm / 2.6))
+    assert expected in {(4, 20, 15), (4, 15, 20)}
+    assert tuple(item["image"].shape) == (1, *expected)
+    assert item["meta"]["spacing"] == pytest.approx((5.0, 1.4, 2.6))
+    reference = torch.nn.functional.interpolate(native["image"][None].float(), size=expected, mode="trilinear")
+    assert float((item["image"][0] - reference[0, 0]).abs().max()) <= 1e-3
+    if importlib.util.find_spec("tensorflow") is None:
+        return
+    out = tmp_path / "tf.npz"
+    done = run_python(f"import sys; sys.argv = ['x', {str(anisotropic)!r}, {str(out)!r}]\n" + ANISO_TF, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = np.load(out)
+    assert got["image"].shape == (*expected, 1)
+    assert np.array_equal(got["image"][..., 0], item["image"][0].numpy())
+    assert got["spacing"] == pytest.approx((5.0, 1.4, 2.6))

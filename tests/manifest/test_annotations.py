@@ -218,3 +218,63 @@ def test_augmented_copies_get_no_annotations(root: Path) -> None:
     brixia = joined[joined["source"] == "brixia-score"]
     assert manifest.at[victim, "image_id"] not in set(brixia["image_id"])
     assert set(brixia["image_id"]) == scored - {manifest.at[victim, "image_id"]}
+
+
+def _join(root: Path, manifest: pd.DataFrame, source: str) -> pd.DataFrame:
+    from covid19_images.manifest.annotations import join_annotations
+    from covid19_images.sources.registry import load_registry
+
+    registry = load_registry(root)
+    joined, _problems = join_annotations(root, {source: registry[source]}, manifest, {source: ""}, progress=False)
+    return joined[joined["source"] == source]
+
+
+@pytest.mark.upstream
+def test_masks_spread_only_to_copies_of_the_same_size_and_scores_to_every_copy(root: Path) -> None:
+    manifest, annotations = read(root, "manifest.csv"), read(root, "annotations.csv")
+    plain = manifest[(manifest["dup_group"] == "") & (manifest["source"] == "darshan-xray")]
+    alone = manifest["dup_group"] == ""
+    v7_ids = annotations.loc[annotations["source"] == "v7labs-lung-masks", "image_id"]
+    brixia_ids = annotations.loc[annotations["source"] == "brixia-score", "image_id"]
+    masked = manifest[alone & manifest["image_id"].isin(v7_ids)]
+    scored = manifest[alone & manifest["image_id"].isin(brixia_ids)]
+    original, same, other = masked.index[0], plain.index[0], plain.index[1]
+    group = manifest.at[original, "image_id"]
+    manifest.loc[[original, same, other], "dup_group"] = group
+    manifest.loc[same, ["width", "height"]] = manifest.loc[original, ["width", "height"]].to_numpy()
+    manifest.loc[other, "width"] = str(int(manifest.at[original, "width"]) + 10)
+    masks = _join(root, manifest, "v7labs-lung-masks")
+    holders = set(masks.loc[masks["path"] == masks.loc[masks["image_id"] == group, "path"].iloc[0], "image_id"])
+    assert holders == {group, manifest.at[same, "image_id"]}  # not the copy of another size
+    # a score is not tied to pixels: it reaches the copy of another size too
+    scored_id = scored["image_id"].iloc[0]
+    manifest.loc[manifest["image_id"] == scored_id, "dup_group"] = scored_id
+    manifest.loc[other, "dup_group"] = scored_id
+    scores = _join(root, manifest, "brixia-score")
+    first = scores.loc[scores["image_id"] == scored_id, "annotation_id"]
+    assert set(scores.loc[scores["image_id"] == manifest.at[other, "image_id"], "annotation_id"]) == set(first)
+
+
+@pytest.mark.upstream
+def test_an_annotation_lands_on_its_preferred_copy_when_the_copies_differ(root: Path) -> None:
+    """Brixia scores name BrixIA's own copy first, then ieee8023's file of the same name: when both are in
+    the manifest and are not duplicates of each other, only the preferred one is scored."""
+    from covid19_images.sources.catalog.brixia_score import IMAGES
+
+    manifest, annotations = read(root, "manifest.csv"), read(root, "annotations.csv")
+    scored_ids = set(annotations.loc[annotations["source"] == "brixia-score", "image_id"])
+    target = manifest[manifest["image_id"].isin(scored_ids) & (manifest["source"] == "ieee8023-covid-chestxray")]
+    ieee = target.iloc[0]
+    name = ieee["path"].rsplit("/", 1)[1]
+    own = ieee.copy()
+    own["source"], own["image_id"] = "brixia-score", "b" * 16
+    own["path"] = f"datasets/brixia-score/{IMAGES}/{name}"
+    own["pixel_sha256"] = own["sha256"] = "0" * 64  # another picture: not a duplicate of the ieee8023 file
+    manifest = pd.concat([manifest, own.to_frame().T], ignore_index=True)
+    manifest.loc[manifest["image_id"].isin([ieee["image_id"], own["image_id"]]), "dup_group"] = ""
+    scores = _join(root, manifest, "brixia-score")
+    landed = scores[scores["image_id"].isin([ieee["image_id"], own["image_id"]])]
+    assert set(landed["image_id"]) == {own["image_id"]}
+    assert len(landed) == len(
+        annotations[(annotations["source"] == "brixia-score") & (annotations["image_id"] == ieee["image_id"])]
+    )

@@ -82,6 +82,28 @@ def random_hash(rng: np.random.Generator) -> str:
     return rng.integers(0, 256, PHASH_HEX // 2, dtype=np.uint8).tobytes().hex()
 
 
+def test_pairs_are_measured_on_the_whole_hash_not_only_the_prefix_faiss_compares() -> None:
+    # bits flipped only after the first 20 bytes: equal prefixes, so every pair reaches the
+    # full measurement, which alone decides (48 bits kept, 49 and 60 not)
+    rng = np.random.default_rng(11)
+    base = random_hash(rng)
+    tail_bits = range(20 * 8, PHASH_HEX * 4)
+    copies = []
+    for count in (0, 1, 48, 49, 60):
+        number = int(base, 16)
+        for bit in rng.choice(list(tail_bits), size=count, replace=False):
+            number ^= 1 << (PHASH_HEX * 4 - 1 - int(bit))  # bit 0 is the first bit of the first byte
+        copies.append(f"{number:0{PHASH_HEX}x}")
+    hashes = [base, *copies]
+    assert all(h[:40] == base[:40] for h in hashes) and [hamming(base, h) for h in copies] == [0, 1, 48, 49, 60]
+    found = set(near_pairs(hashes, 48))
+    expected = {
+        (i, j, hamming(a, b)) for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2) if hamming(a, b) <= 48
+    }
+    assert found == expected
+    assert (0, 3, 48) in found and not any(j in (4, 5) and i == 0 for i, j, _ in found)
+
+
 def flip_bits(value: str, count: int, rng: np.random.Generator) -> str:
     number = int(value, 16)
     for bit in rng.choice(PHASH_HEX * 4, size=count, replace=False):

@@ -9,6 +9,7 @@ manifests, problem lists and splits must be identical.
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 import subprocess
@@ -367,29 +368,28 @@ def test_probing_in_worker_processes_gives_the_same_manifest(
     assert _outputs(processes) == _outputs(threads)
 
 
-def test_few_queries_by_popcount_equal_the_matrix_search() -> None:
-    from covid19_images.manifest.near_index import hash_bytes, packed_bits, pairs_of_few, pairs_within
+def test_queried_search_equals_brute_force_on_the_queried_pairs() -> None:
+    from covid19_images.manifest.near_index import hash_bytes, pairs_within
 
     rng = np.random.default_rng(9)
     frame = _random_frame(rng, 300)
     hashes = [h for h in frame["phash"] if h]
     hashes.append(hashes[0])  # the last row's only partner is row 0
     _, bits = hash_bytes(hashes)
-    words = packed_bits(hashes)
-    every = pairs_within(bits, 48)
+    values = [int(h, 16) for h in hashes]
+    every = {
+        (i, j, (values[i] ^ values[j]).bit_count())
+        for i, j in itertools.combinations(range(len(hashes)), 2)
+        if (values[i] ^ values[j]).bit_count() <= 48
+    }
     # rows whose near partner has a smaller row number, queried without that partner
-    later = sorted(set(every[1][every[0] < every[1]].tolist()))[:5]
+    later = sorted({j for i, j, _ in every})[:5]
     for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7)), later, [len(hashes) - 1]):
         for limit in (0, 24, 48):
-            few = pairs_of_few(words, limit, np.asarray(queries))
-            many = pairs_within(bits, limit, np.asarray(queries))
-            tiled = pairs_within(bits, limit, np.asarray(queries), rows_per_tile=5, cols_per_tile=11)
-            for other in (many, tiled):
-                assert all(np.array_equal(x, y) for x, y in zip(few, other, strict=True)), (queries, limit)
-            # the same pairs as the full search, restricted to pairs with a queried row
-            touched = np.isin(every[0], queries) | np.isin(every[1], queries)
-            within = touched & (every[2] <= limit)
-            assert all(np.array_equal(x, y[within]) for x, y in zip(few, every, strict=True)), (queries, limit)
+            expected = {p for p in every if p[2] <= limit and (p[0] in queries or p[1] in queries)}
+            for tiles in ({}, {"rows_per_tile": 5, "cols_per_tile": 11}):
+                a, b, d = pairs_within(bits, limit, np.asarray(queries), **tiles)
+                assert list(zip(a.tolist(), b.tolist(), d.tolist(), strict=True)) == sorted(expected), (queries, limit)
     assert len(pairs_within(bits, 48, np.arange(len(hashes)))[0]) > 10
 
 
@@ -491,3 +491,74 @@ def test_an_index_made_under_other_settings_is_not_reused(before: dict, after: d
     fresh = find_duplicates(frame, **settings)
     assert answer(find_duplicates(frame, **settings, index=old)) == answer(fresh)
     assert answer(fresh) != answer(find_duplicates(frame, **{"thumbnails": thumbnails, **before}))
+
+
+def _tampered(index, change: str):
+    """A copy of a stored index with one hostile or damaged change."""
+    from covid19_images.manifest.near_index import NearIndex
+
+    edges, fingerprints = index.edges.copy(), index.fingerprints.copy()
+    keys = list(fingerprints.index)
+    linked = set(edges["a"]) | set(edges["b"])
+    loners = [k for k in keys if k not in linked]
+    if change == "fake edge":  # two unrelated pictures declared near at a plausible distance
+        fake = {"a": loners[0], "b": loners[1], "distance": 3, "mse": float("nan"), "status": "near"}
+        edges = pd.concat([edges, pd.DataFrame([fake])], ignore_index=True)
+    elif change == "fake edge at its real distance":
+        from covid19_images.manifest.duplicates import hamming
+
+        real = hamming(fingerprints[loners[0]], fingerprints[loners[1]])
+        fake = {"a": loners[0], "b": loners[1], "distance": real, "mse": 0.0, "status": "near"}
+        edges = pd.concat([edges, pd.DataFrame([fake])], ignore_index=True)
+    elif change == "rejected turned near":
+        position = int(np.flatnonzero(edges["status"].to_numpy() == "rejected")[0])
+        edges.loc[position, "status"] = "near"
+    elif change == "bad distance value":
+        edges["distance"] = edges["distance"].astype(object)
+        edges.loc[0, "distance"] = "abc"
+    elif change == "unknown status":
+        edges.loc[0, "status"] = "maybe"
+    elif change == "bad fingerprint":
+        fingerprints.iloc[0] = "zz" * 32
+    elif change == "edge listed twice":
+        edges = pd.concat(
+            [
+                edges,
+                edges.iloc[[0]][["b", "a", "distance", "mse", "status"]].set_axis(
+                    ["a", "b", "distance", "mse", "status"], axis=1
+                ),
+            ],
+            ignore_index=True,
+        )
+    return NearIndex(fingerprints, edges, index.settings)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "fake edge",
+        "fake edge at its real distance",
+        "rejected turned near",
+        "bad distance value",
+        "unknown status",
+        "bad fingerprint",
+        "edge listed twice",
+    ],
+)
+def test_a_tampered_or_damaged_index_is_not_trusted_and_the_answer_is_a_fresh_search(change: str) -> None:
+    from covid19_images.manifest.duplicates import find_duplicates
+
+    frame = _random_frame(np.random.default_rng(11), 200)
+
+    def thumbnails(position: int) -> np.ndarray:
+        return np.full((4, 4), float(int(frame["image_id"].iat[position]) % 3 == 0))
+
+    fresh = find_duplicates(frame, thumbnails=thumbnails)
+    assert fresh.rejected and fresh.index is not None and not fresh.index.distrusted
+    again = find_duplicates(frame, thumbnails=thumbnails, index=_tampered(fresh.index, change))
+    assert list(again.groups) == list(fresh.groups)
+    assert sorted((e.a, e.b) for e in again.edges) == sorted((e.a, e.b) for e in fresh.edges)
+    assert again.index is not None and again.index.distrusted
+    pd.testing.assert_frame_equal(again.index.edges, fresh.index.edges)
+    # and the honest index is reused as it is
+    assert not find_duplicates(frame, thumbnails=thumbnails, index=fresh.index).index.distrusted

@@ -225,6 +225,18 @@ def test_builder_removes_identifying_values_that_metadata_copies(tmp_path: Path)
     assert problems[("metadata.csv", "metadata.csv line 4")] == "unmapped finding '[removed] [removed]' -> unknown"
     assert "DICOM file has no pixel data" in problems[("images/no-pixels.dcm", "metadata.csv line 5")]
 
+    # a second sync, which may use the caches: the same redacted problems, and no value in the caches either
+    again = sync(root, offline=True, progress=False)
+    assert not again.failed, again.summary()
+    assert {(p.path, p.row): p.message for p in again.build.problems} == problems
+    assert_nowhere(root, set(IDENTITY.values()))
+    import git
+
+    cache = Path(git.Repo(root).git_dir) / "covid19-images-cache"
+    for stored in (p for p in cache.rglob("*") if p.is_file()):
+        text = stored.read_bytes().decode("utf-8", "replace").lower()
+        assert not [v for v in spellings(set(IDENTITY.values())) if v.lower() in text], stored.name
+
 
 def test_scan_identifying_reads_only_dicom_rows_and_never_returns_values(tmp_path: Path) -> None:
     identified_slice("IM000118", tmp_path / "a.dcm")

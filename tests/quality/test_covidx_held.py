@@ -73,4 +73,4 @@ def test_report_counts_listed_held_and_served_per_covidx_version(root: Path) -> 
         assert item["held"] >= len(listed_and_held(root, version))
         assert item["served"] >= len(listed_and_held(root, version))
         assert item["listed"] > item["held"]
-    assert "COVIDx images listed / held here / served" in render_text(report)
+    assert "COVIDx images listed / held here / fetched / served" in render_text(report)

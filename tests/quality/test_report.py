@@ -154,3 +154,26 @@ def test_cli_report_without_manifest_fails_cleanly(tmp_path: Path) -> None:
     (tmp_path / "sources.yaml").write_text("sources: []\n")
     result = CliRunner().invoke(main, ["report", "--root", str(tmp_path)])
     assert result.exit_code != 0 and "no manifest" in result.output
+
+
+def test_confounding_heatmap_has_a_colour_bar_and_its_numbers_match_its_colours() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from covid19_images.quality.report.plots import confounding_heatmap
+
+    table = pd.DataFrame({"covid-19": [30, 10], "normal": [0, 20]}, index=["source-a", "source-b"])
+    fig, ax = plt.subplots()
+    try:
+        bar = confounding_heatmap(fig, ax, table, "xray")
+        assert bar.ax in fig.axes and "share" in bar.ax.get_ylabel()
+        cells = {text.get_text() for text in ax.texts}
+        # 30 of the 40 covid-19 images come from source-a: 75 %; every normal image from source-b
+        assert cells == {"30\n(75%)", "10\n(25%)", "0\n(0%)", "20\n(100%)"}
+        colours = ax.images[0].get_array()
+        assert colours[0, 0] == pytest.approx(0.75) and colours[1, 1] == pytest.approx(1.0)
+    finally:
+        plt.close(fig)

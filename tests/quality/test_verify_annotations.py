@@ -86,9 +86,11 @@ def test_a_cut_annotations_csv_is_damaged_for_verify_and_the_loaders(root: Path)
     (root / f"{ANNOTATIONS}.integrity").unlink()
     path.write_bytes(b"".join(lines[:5]) + lines[5][:20])
     assert "file cut short" in verify(root, progress=False).annotations_damaged[0]["error"]
-    # a whole file without a record that lacks a column: readers fill it, verify names it
+    # a whole, recorded file that lacks a column: readers fill it, verify names it
     path.write_bytes(b"".join(lines))
+    write_record(path, path.read_bytes())
     table = rows(root).drop(columns=["rater"])
+    write_record(path, table.to_csv(index=False, lineterminator="\n").encode())
     path.write_bytes(table.to_csv(index=False, lineterminator="\n").encode())
     damaged = verify(root, progress=False).annotations_damaged
     assert len(damaged) == 1 and damaged[0]["error"] == "columns missing: rater"
@@ -109,3 +111,33 @@ def test_annotations_of_images_not_in_the_manifest_are_orphans(root: Path) -> No
     assert sum(int(i["count"]) for i in findings.annotation_orphans) == len(orphaned) > 0
     assert {i["path"] for i in findings.annotation_orphans} == set(orphaned["path"])
     assert "annotation orphans" in run(root).output
+
+
+@pytest.mark.parametrize("which", ["annotations", "manifest"])
+def test_a_deleted_integrity_record_then_an_edit_is_refused_not_served(root: Path, which: str) -> None:
+    """Deleting the record is not a way around it: verify fails, loaders refuse, both name the fix."""
+    from covid19_images.loaders import load
+    from covid19_images.manifest.build import MANIFEST_FILE
+
+    copy = root
+    path = copy / (ANNOTATIONS if which == "annotations" else MANIFEST_FILE)
+    path.with_name(path.name + ".integrity").unlink()
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-1]))  # one row less: whole lines, nothing the text alone shows
+    fix = "covid19-images sync --offline"
+    if which == "annotations":
+        damaged = verify(copy, progress=False).annotations_damaged
+        assert len(damaged) == 1 and "has no integrity record" in damaged[0]["error"] and fix in damaged[0]["error"]
+        result = run(copy)
+        assert result.exit_code == 1 and "annotations damaged: 1" in result.output
+    else:
+        with pytest.raises(DamagedManifest, match="has no integrity record"):
+            verify(copy, progress=False)
+        result = run(copy)
+        assert result.exit_code != 0 and "has no integrity record" in result.output and fix in result.output
+    with pytest.raises(DamagedManifest, match=f"has no integrity record.*{fix}"):
+        load("xray", "torch", root=copy, split=None, task="severity", score="opacity_mean", rater="mean_of_3")
+    # the command the message names brings the root back
+    fixed = CliRunner().invoke(main, ["sync", "--root", str(copy), "--offline", "--quiet"])
+    assert fixed.exit_code == 0, fixed.output
+    assert verify(copy, progress=False).ok

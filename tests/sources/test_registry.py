@@ -46,8 +46,8 @@ def _gitlinks() -> dict[str, str]:
 def test_gitmodules_match_registry() -> None:
     registry = load_registry(PROJECT)
     modules = _gitmodules()
-    pinned = {name: spec for name, spec in registry.items() if not spec.pending}
-    assert set(modules) == set(pinned), "every pinned registry source is a submodule and nothing else is"
+    pinned = {name: spec for name, spec in registry.items() if not spec.pending and not spec.is_portal}
+    assert set(modules) == set(pinned), "every pinned git source is a submodule and nothing else is"
     for name, spec in pinned.items():
         assert modules[name]["path"] == spec.path
         assert modules[name]["url"] == spec.url
@@ -58,7 +58,7 @@ def test_gitmodules_match_registry() -> None:
 def test_every_pinned_source_has_a_gitlink_and_pending_ones_do_not() -> None:
     registry = load_registry(PROJECT)
     links = _gitlinks()
-    assert set(links) == {spec.path for spec in registry.values() if not spec.pending}
+    assert set(links) == {spec.path for spec in registry.values() if not spec.pending and not spec.is_portal}
 
 
 @pytest.mark.upstream
@@ -72,7 +72,7 @@ def test_gitlinks_are_the_real_upstream_commits(shared: Path) -> None:
             known[match.group(1)] = match.group(2)
     links = _gitlinks()
     for spec in load_registry(PROJECT).values():
-        if spec.pending:
+        if spec.pending or spec.is_portal:
             continue
         assert links[spec.path] == known[spec.url], spec.name
 
@@ -133,10 +133,15 @@ def test_every_catalog_folder_is_a_complete_home() -> None:
         folder = package / name.replace("-", "_")
         assert callable(get_parser(name)), name
         assert (folder / "source.yaml").is_file() and entry["name"] == name
-        assert entry.get("url", "").startswith("https://"), name
+        if entry.get("kind") == "portal":
+            assert entry["portal"] and entry["dataset"] and entry["terms_url"].startswith("https://"), name
+            assert entry["terms_url"].startswith("https://") and entry["homepage"].startswith("https://"), name
+        else:
+            assert entry.get("url", "").startswith("https://"), name
     assert list(load_registry(PROJECT)) == [
         line.strip()[2:] for line in (PROJECT / "sources.yaml").read_text().splitlines() if line.startswith("  - ")
     ]
+    # portal sources too: a clone that has not fetched (or pinned) them builds, keeping their committed rows
     assert set(load_registry(PROJECT)) == set(catalog())
 
 
@@ -206,3 +211,58 @@ def test_parsers_report_problems_only_through_the_context() -> None:
         names = {node.id for node in nodes if isinstance(node, ast.Name)}
         names |= {alias.name for node in nodes if isinstance(node, ast.ImportFrom) for alias in node.names}
         assert "Problem" not in names, module
+
+
+# ---------------------------------------------------------------- portal sources
+
+
+def test_every_portal_catalog_source_loads_with_its_pin_and_no_git_fields(tmp_path: Path) -> None:
+    portal = [name for name, entry in catalog().items() if entry.get("kind") == "portal"]
+    assert portal
+    registry = load_registry(_root_listing(tmp_path, *portal))
+    for name in portal:
+        spec, written = registry[name], catalog()[name]
+        assert spec.is_portal and (spec.portal, spec.dataset) == (written["portal"], str(written["dataset"]))
+        assert spec.version == str(written.get("version", "")) and spec.url == ""
+        assert all(item["name"] and set(item) <= {"name", "into", "extract", "url", "size"} for item in spec.files)
+        assert [str(i["name"] if isinstance(i, dict) else i) for i in written.get("files", ())] == [
+            i["name"] for i in spec.files
+        ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("portal", "dropbox", "portal 'dropbox' must be one of"),
+        ("dataset", "", "needs its stable id in 'dataset:'"),
+        ("version", "", "needs 'version'"),
+        ("terms_url", "http://example.org/terms", "refused URL"),
+        ("files", [{"name": "../escape.zip"}], "must be a plain relative path"),
+        ("files", [{"name": "/etc/passwd"}], "must be a plain relative path"),
+        ("files", [{"name": "a.zip", "into": "../outside"}], "must be a plain relative path"),
+        ("files", [{"name": "a.zip", "url": "ext::sh -c id"}], "refused URL"),
+        ("files", [{"name": "a.zip", "url": "http://example.org/a.zip"}], "refused URL"),
+        ("files", [{"path": "a.zip"}], "each of 'files' is a name or a mapping of"),
+        ("kind", "svn", "kind 'svn' must be one of"),
+    ],
+)
+def test_a_portal_entry_is_refused_when_unsafe_or_unpinned(tmp_path: Path, field: str, value, message: str) -> None:
+    entry = {
+        "name": "portal-x",
+        "kind": "portal",
+        "portal": "kaggle",
+        "dataset": "owner/slug",
+        "version": "3",
+        "terms_url": "https://example.org/terms",
+        "parser": "rsna-pneumonia",
+    }
+    assert load_registry(_root_listing(tmp_path, entry))["portal-x"].is_portal
+    with pytest.raises(RegistryError, match=re.escape(message)):
+        load_registry(_root_listing(tmp_path, {**entry, field: value}))
+
+
+def test_a_manual_portal_source_needs_no_version_and_a_git_source_still_needs_its_url(tmp_path: Path) -> None:
+    manual = {"name": "m", "kind": "portal", "portal": "manual", "dataset": "share", "parser": "rsna-pneumonia"}
+    assert load_registry(_root_listing(tmp_path, manual))["m"].version == ""
+    with pytest.raises(RegistryError, match="invalid URL"):
+        load_registry(_root_listing(tmp_path, {"name": "g", "parser": "rsna-pneumonia"}))

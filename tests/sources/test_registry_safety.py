@@ -382,3 +382,34 @@ def test_check_gitmodules_accepts_exactly_datasets_slash_name(tmp_path: Path) ->
         "refused (remove that entry from .gitmodules)"
     )
     assert refused["badurl"].startswith(".gitmodules: submodule 'badurl' (datasets/badurl): refused URL 'ext::sh")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"parser": "darshan-xray", "options": {"include_augmented": "false"}},
+            "option 'include_augmented' must be true or false \\(unquoted\\), not 'false'",
+        ),
+        ({"parser": "darshan-xray", "options": {"include_augmented": 0}}, "option 'include_augmented' must be true or"),
+        ({"parser": "darshan-xray", "options": {"include_augmentd": False}}, "unknown option 'include_augmentd'"),
+        ({"parser": "dicom_study", "options": {"label": True}}, "option 'label' must be text, not True"),
+        ({"parser": "ahp-ct", "options": {"label": ["covid-19"]}}, "option 'label' must be text, not"),
+        (
+            {"parser": "ieee8023-covid-chestxray", "options": {"labels": "x.csv"}},
+            "unknown option 'labels' for parser ieee8023-covid-chestxray \\(it reads: published_ids\\)",
+        ),
+        ({"pending": "false"}, "'pending' must be true or false \\(unquoted\\), not 'false'"),
+        ({"lfs": "no"}, "'lfs' must be true or false"),
+    ],
+)
+def test_registry_options_and_flags_are_type_checked(tmp_path: Path, entry: dict, message: str) -> None:
+    with pytest.raises(RegistryError, match=f"source alpha: {message}"):
+        load_registry(_registry(tmp_path, **entry))
+
+
+def test_well_typed_options_are_accepted_and_read_as_given(tmp_path: Path) -> None:
+    spec = load_registry(_registry(tmp_path, parser="darshan-xray", options={"include_augmented": False}))["alpha"]
+    assert spec.options == {"include_augmented": False}
+    spec = load_registry(_registry(tmp_path, parser="dicom_study", options={"label": "covid-19"}, pending=True))
+    assert spec["alpha"].options == {"label": "covid-19"} and spec["alpha"].pending is True

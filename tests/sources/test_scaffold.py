@@ -115,3 +115,16 @@ def test_new_source_refuses_bad_input(project_copy: Path, args: list[str]) -> No
     assert result.exit_code != 0
     assert (project_copy / "sources.yaml").read_text() == registry_before
     assert _files(project_copy) == before
+
+
+def test_new_source_refuses_a_data_root_that_is_not_a_checkout_of_the_project(tmp_path: Path) -> None:
+    """A data root (sources.yaml, datasets/, manifests/, no src/) would get a parser nothing imports."""
+    data_root = new_root(tmp_path / "data", ["figure1-xray"])
+    before = _files(data_root)
+    result = CliRunner().invoke(cli, ["new-source", NAME, URL, "--root", str(data_root)])
+    assert result.exit_code == 1
+    assert "is not a checkout of the covid19-images project" in result.output
+    assert "run it in a clone of the project" in result.output
+    assert _files(data_root) == before
+    status = CliRunner().invoke(cli, ["status", "--root", str(data_root)])
+    assert status.exit_code == 0, status.output

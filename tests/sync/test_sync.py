@@ -130,6 +130,20 @@ def test_sync_commit_records_gitlink_and_manifest(make_root, registry, shared: P
     assert git("status", "--porcelain", cwd=root) == ""
 
 
+def test_offline_commit_records_the_checkouts_it_built_from(make_root, registry, shared: Path, tmp_path) -> None:
+    """A sync without ``--commit`` (as ``make demo``'s), then ``sync --offline --commit``: the gitlinks go in too."""
+    mirror_root = _mirror(registry, shared, tmp_path, [OLD, NEW])
+    root = make_root([IEEE])
+    built = sync(root, mirror=mirror_root, progress=False)
+    assert git("status", "--porcelain", f"datasets/{IEEE}", cwd=root).startswith("A ")  # staged, not committed
+    report = sync(root, progress=False, offline=True, commit=True)
+    assert report.committed
+    pinned = git("ls-tree", "HEAD", f"datasets/{IEEE}", cwd=root).split()
+    assert pinned[1] == "commit" and pinned[2] == built.build.commits[IEEE]
+    assert set(read_manifest(root)["source_commit"]) == {pinned[2]}
+    assert git("status", "--porcelain", cwd=root) == ""
+
+
 def test_force_pushed_upstream_is_refused_unless_allowed(make_root, registry, shared: Path, tmp_path) -> None:
     mirror_root = _mirror(registry, shared, tmp_path, [OLD])
     root = make_root([IEEE])

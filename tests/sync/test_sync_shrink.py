@@ -51,6 +51,9 @@ def test_metadata_gone_or_binary_refuses_the_source_and_keeps_its_rows(setup, da
     assert report.failed  # the CLI exits 1: a cron job notices
     assert read_manifest(root).equals(before)
     assert _head(root) == pinned  # the checkout is back where its rows came from
+    # the change summary reports what was kept, not what the refused build would have done
+    (line,) = [text for text in report.summary().splitlines() if text.startswith("alpha:")]
+    assert line == f"alpha: {pinned[:12]}→{pinned[:12]}, +0 images, −0 images, 0 relabelled [refused: {update.message}]"
     # the user accepts the loss explicitly
     accepted = sync(root, mirror=mirror, progress=False, allow_shrink=True)
     assert not accepted.failed
@@ -71,3 +74,31 @@ def test_a_later_good_upstream_commit_syncs_normally(setup) -> None:
     manifest = read_manifest(root)
     assert len(manifest) == len(NAMES) + 1  # extra.jpg has no metadata row: indexed as unknown
     assert manifest.loc[manifest["path"].str.endswith("/extra.jpg"), "label"].tolist() == ["unknown"]
+
+
+def test_a_source_without_labels_is_guarded_too() -> None:
+    """Counting only labelled rows let a source whose rows are all "unknown" vanish unguarded."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from covid19_images.core.schema import Problem
+    from covid19_images.sync.shrink import find_shrinks
+
+    previous = pd.DataFrame(
+        {"source": ["unlabelled"] * 8 + ["labelled"] * 8, "label": ["unknown"] * 8 + ["normal"] * 8}
+    )
+    build = SimpleNamespace(
+        manifest=previous.iloc[[0, 1, 2, 3, 8, 9, 10, 11]].reset_index(drop=True),  # both keep exactly half
+        commits={"unlabelled": "c", "labelled": "c"},
+        problems=[Problem("unlabelled", "every file over budget", level="error")],
+    )
+    assert find_shrinks(previous, build, set()) == []  # exactly half is the limit: not refused
+    build.manifest = previous.iloc[[0, 1, 2, 8, 9, 10, 11, 12]].reset_index(drop=True)
+    shrinks = find_shrinks(previous, build, set())
+    assert [(s.source, s.before, s.after, s.what) for s in shrinks] == [("unlabelled", 8, 3, "images")]
+    assert shrinks[0].message() == (
+        "would drop 5 of its 8 images (every file over budget); refused, kept its previous rows and checkout "
+        "(use --allow-shrink to accept)"
+    )
+    assert find_shrinks(previous, build, {"unlabelled"}) == []

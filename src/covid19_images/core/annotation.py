@@ -10,6 +10,7 @@ manifest rows and fills the ids, hashes and source commits.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 #: Columns of ``manifests/annotations.csv`` in written order. Documented in manifests/README.md.
@@ -68,15 +69,19 @@ class Annotation:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+
+
 def score_in_range(raw: str, top: float, *, integer: bool = False) -> float | None:
     """The score ``raw`` holds when it is a number in ``0..top`` (a whole one if ``integer``), else None.
 
-    Severity sheets hold blanks, ``?`` and typos; a reader reports those and skips them.
+    Severity sheets hold blanks, ``?`` and typos; a reader reports those and skips them. Only
+    plain decimals count (``2``, ``3.33``): Python's ``float`` also takes ``1_0`` (ten),
+    ``1e0``, ``inf``, ``nan`` and non-ASCII digits, none of which a rater wrote as a score.
     """
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
+    if not isinstance(raw, str) or not _DECIMAL.fullmatch(raw):
         return None
+    value = float(raw)
     if not 0.0 <= value <= top or (integer and not value.is_integer()):
         return None
     return value

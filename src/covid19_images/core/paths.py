@@ -1,4 +1,4 @@
-"""Where the project root is, and how metadata paths are kept inside their source folder."""
+"""How metadata paths are kept inside their source folder."""
 
 from __future__ import annotations
 
@@ -6,24 +6,11 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
-#: The registry file at the top of a data root.
-REGISTRY_FILE = "sources.yaml"
-#: Where the submodules of a data root live: ``datasets/<source>``.
-DATASETS_DIR = "datasets"
-ROOT_ENV = "COVID19_IMAGES_ROOT"
-
-
-def find_root(root: str | os.PathLike | None = None) -> Path:
-    """``root`` if given, else ``$COVID19_IMAGES_ROOT``, else the checkout holding this package, else cwd."""
-    if root is not None:
-        return Path(root).resolve()
-    if os.environ.get(ROOT_ENV):
-        return Path(os.environ[ROOT_ENV]).resolve()
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / REGISTRY_FILE).is_file() and (parent / "src" / "covid19_images").is_dir():
-            return parent
-    return Path.cwd().resolve()
+# re-exported: the root rule has its own module, these names were always importable from here
+from covid19_images.core.roots import DATASETS_DIR as DATASETS_DIR
+from covid19_images.core.roots import REGISTRY_FILE as REGISTRY_FILE
+from covid19_images.core.roots import ROOT_ENV as ROOT_ENV
+from covid19_images.core.roots import find_root as find_root
 
 
 class UnsafePath(ValueError):

@@ -52,6 +52,10 @@ FINDING_LABELS: dict[str, tuple[str, str]] = {
     "aspergillosis": ("pneumonia", "fungal/aspergillosis"),
     "lipoid": ("pneumonia", "lipoid"),
     "aspiration": ("pneumonia", "aspiration"),
+    # RSNA's "Lung Opacity" (read as pneumonia, as COVID-Net does) and the Radiography DB's
+    # Lung_Opacity folder ("non-COVID lung infection", drawn from RSNA)
+    "lung opacity": ("pneumonia", "lung opacity"),
+    "lung_opacity": ("pneumonia", "lung opacity"),
     # normal: only where the source says so explicitly
     "no finding": ("normal", ""),
     "normal": ("normal", ""),
@@ -60,6 +64,8 @@ FINDING_LABELS: dict[str, tuple[str, str]] = {
     "negative": ("normal", ""),
     # other, not pneumonia
     "ards": ("other", "ards"),
+    # RSNA: abnormal, but no opacity suspicious for pneumonia
+    "no lung opacity / not normal": ("other", "not normal"),
     # UCSD COVID-CT's CT_NonCOVID: normal scans and other lung diseases, not told apart
     "noncovid": ("other", "non-covid"),
     "non-covid": ("other", "non-covid"),

@@ -20,3 +20,11 @@ def io_workers(requested: int | None = None) -> int:
     if requested:
         return requested
     return min(MAX_IO_WORKERS, (os.cpu_count() or 1) * 2)
+
+
+def default_workers() -> int:
+    """Worker count for parallel decoding: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

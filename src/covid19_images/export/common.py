@@ -13,6 +13,7 @@ inputs are byte-identical.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -85,7 +86,7 @@ class ExportResult:
 
 def selected_items(request: ExportRequest) -> Selection:
     """The loaders' selection over every split, ordered train, val, test; rows without a split dropped."""
-    from covid19_images.loaders import read_manifest_typed
+    from covid19_images.loaders._manifest import read_manifest_typed
     from covid19_images.manifest.build import read_manifest
 
     manifest = read_manifest(request.root)
@@ -146,10 +147,32 @@ def payload(row: Any, image_size: tuple[int, int] | None) -> Payload:
     videos and GIF frames always become PNG: image libraries and the Hub viewer cannot read them."""
     frames = int(pd.to_numeric(row["frames"], errors="coerce") or 1) if str(row["frames"]) else 1
     fmt = str(row["format"])
+    if frames <= 1:
+        check_unchanged(row)
     if image_size is None and fmt in PASSTHROUGH and frames <= 1:
         return Payload(PASSTHROUGH[fmt], str(row["file"]), None)
     pixels = load_item(str(row["file"]), int(row["frame"]), fmt, image_size, 3)
     return Payload("png", None, encode_png(pixels))
+
+
+class ChangedFileError(RuntimeError):
+    """A file under ``datasets/`` no longer has the bytes the manifest recorded."""
+
+
+def check_unchanged(row: Any) -> None:
+    """Refuse to export a file whose bytes differ from the manifest's ``sha256`` (a checkout edited
+    or checked out at another commit since the last sync): the export would claim a hash, a label
+    and a licence for a picture they do not describe."""
+    expected = str(row["sha256"])
+    if not expected:
+        return
+    with open(str(row["file"]), "rb") as handle:
+        found = hashlib.file_digest(handle, "sha256").hexdigest()
+    if found != expected:
+        raise ChangedFileError(
+            f"{row['source']}: {row['path']} changed since the manifest was built (sha256 {found[:12]}, "
+            f"manifest {expected[:12]}): run `covid19-images sync` (or restore the checkout) before exporting"
+        )
 
 
 def iter_payloads(
@@ -165,29 +188,35 @@ def iter_payloads(
 
     from tqdm.auto import tqdm
 
-    from covid19_images.loaders import default_workers
+    from covid19_images.core.progress import show_progress
+    from covid19_images.core.workers import default_workers
 
     rows = [row for _, row in items.iterrows()]
     names = keys(items)
-    with (
-        ThreadPoolExecutor(max_workers=default_workers()) as pool,
-        tqdm(total=len(rows), desc=desc, unit="img", leave=False) as bar,
-    ):
-        for start in range(0, len(rows), window):
-            block = rows[start : start + window]
-            for key, row, data in zip(
-                names[start : start + window], block, pool.map(lambda r: payload(r, image_size), block), strict=True
-            ):
-                bar.update(1)
-                yield key, row, data
+    pool = ThreadPoolExecutor(max_workers=default_workers())
+    finished = False
+    try:
+        with tqdm(total=len(rows), desc=desc, unit="img", leave=False, disable=not show_progress()) as bar:
+            for start in range(0, len(rows), window):
+                block = rows[start : start + window]
+                for key, row, data in zip(
+                    names[start : start + window], block, pool.map(lambda r: payload(r, image_size), block), strict=True
+                ):
+                    bar.update(1)
+                    yield key, row, data
+        finished = True
+    finally:
+        # A writer that fails (a full disk) abandons this generator; the garbage collector may then
+        # close it from one of the pool's own threads, which cannot join itself: only a complete
+        # run waits for the threads, an abandoned one cancels what is queued and returns.
+        pool.shutdown(wait=finished, cancel_futures=not finished)
 
 
-def row_record(row: Any) -> dict[str, Any]:
-    """The manifest row of an item (strings as in manifest.csv) plus ``frame`` and ``label_index``."""
-    record = {column: str(row[column]) for column in MANIFEST_COLUMNS}
-    record["frame"] = int(row["frame"])
-    record["label_index"] = int(row["label_index"])
-    return record
+def row_record(row: Any, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The manifest row of an item, typed (:func:`covid19_images.export.schema.typed_record`)."""
+    from covid19_images.export.schema import typed_record
+
+    return typed_record(row, image_size)
 
 
 def chunks(count: int, size: int) -> list[range]:
@@ -231,6 +260,11 @@ def write_index(
         "counts": counts,
         "shards": shards,
     }
+    from covid19_images.export.schema import record_schema
+
+    schema = record_schema(request.format)
+    if schema is not None:
+        data["schema"] = schema
     write_bytes(out / INDEX_FILE, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 

@@ -115,6 +115,11 @@ def render(items: pd.DataFrame, export_paths: list[str], classes: tuple[str, ...
             )
         ],
     )
+    from covid19_images.export.schema import schema_markdown
+
+    section = schema_markdown(str(meta["format"]))
+    if section:
+        out += ["", *section[:-1]]
     warnings = warnings_for(rows, root)
     out += ["", "## Known biases: confounding warnings of `covid19-images report` for these rows", ""]
     out += [f"- {w}" for w in warnings] or ["- none found by the report's checks (which cannot see every bias)"]

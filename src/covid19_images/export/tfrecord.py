@@ -6,31 +6,19 @@ classes), ``image/class/text``, ``image/id`` and the main manifest columns as by
 features. Several files per split (``shard_size`` records each) let ``tf.distribute``
 auto-shard by FILE, so each worker reads whole files instead of every record.
 
-TensorFlow is imported through the loaders' importer (torchvision first, see
-``loaders.tf_adapter``); TFRecord framing has no timestamp, so the bytes are deterministic.
+TensorFlow is imported through the loaders' importer (``loaders._frameworks``: the
+ImportError names the extra; any order with torch works); TFRecord framing has no timestamp,
+so the bytes are deterministic.
 """
 
 from __future__ import annotations
 
 from covid19_images.export.common import ExportRequest, chunks, iter_payloads
+from covid19_images.export.schema import TFRECORD_COLUMNS
 from covid19_images.loaders._select import Selection
 
-#: manifest columns copied into every record as ``meta/<column>`` bytes features
-COLUMNS = (
-    "source",
-    "source_commit",
-    "path",
-    "modality",
-    "view",
-    "label_detail",
-    "patient_id",
-    "sex",
-    "age",
-    "license",
-    "split_group",
-    "split",
-    "sha256",
-)
+#: manifest columns copied into every record as ``meta/<column>`` bytes features (declared with the schema)
+COLUMNS = TFRECORD_COLUMNS
 
 
 def tfrecord_name(split: str, number: int, total: int) -> str:
@@ -39,7 +27,7 @@ def tfrecord_name(split: str, number: int, total: int) -> str:
 
 def write(request: ExportRequest, selection: Selection) -> tuple[list[str], dict]:
     """Write the record files; return ``<file>#<record>`` per item and per split its files."""
-    from covid19_images.loaders.tf_adapter import import_tensorflow
+    from covid19_images.loaders._frameworks import import_tensorflow
 
     tf = import_tensorflow()
 

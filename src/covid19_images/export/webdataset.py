@@ -1,5 +1,6 @@
 """WebDataset tar shards ``DIR/<split>-NNNNNN.tar``: per sample ``<key>.<ext>`` (the image),
-``<key>.json`` (its manifest row) and ``<key>.cls`` (its label index, ASCII).
+``<key>.json`` (its manifest row, numbers typed, ``width``/``height`` of the exported image:
+:mod:`covid19_images.export.schema`) and ``<key>.cls`` (its label index, ASCII).
 
 Written with :mod:`tarfile` and fixed metadata (mtime 0, uid/gid 0, no user names, mode
 0444, USTAR headers, members in sample order with extensions sorted) so the same rows give
@@ -46,7 +47,7 @@ def write(request: ExportRequest, selection: Selection) -> tuple[list[str], dict
             with tarfile.open(request.out / name, "w", format=tarfile.USTAR_FORMAT) as tar:
                 for _ in block:
                     key, row, data = next(payloads)
-                    record = row_record(row)
+                    record = row_record(row, request.image_size)
                     files = {
                         "cls": str(record["label_index"]).encode("ascii"),
                         "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"),

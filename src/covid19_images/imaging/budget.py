@@ -32,15 +32,29 @@ class OverBudget(ValueError):
     """A file whose header claims more frames or pixels than the budget allows."""
 
 
+class InvalidSetting(ValueError):
+    """An environment variable holds a value the program cannot use; the message names it."""
+
+
 def _limit(env: str, default: int) -> int:
+    """The budget ``$env`` sets, or ``default`` when unset or blank.
+
+    A value that is not a positive whole number is refused outright (:class:`InvalidSetting`):
+    read per file, ``abc`` made every image "over budget" and dropped whole sources, and a
+    ``0`` quietly meant the default.
+    """
     text = os.environ.get(env, "").strip()
     if not text:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise OverBudget(f"${env}={text!r} is not an integer") from None
-    return value if value > 0 else default
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise InvalidSetting(f"${env}={text!r} is not a positive whole number (default {default:,}): fix or unset it")
+    return int(text)
+
+
+def budget_settings() -> dict[str, int]:
+    """Every budget in force, checked (:class:`InvalidSetting`): what sync validates before it reads a
+    file, and part of every source's cache key (a budget decides which files become rows)."""
+    return {"max_frame_pixels": max_frame_pixels(), "max_frames": max_frames()}
 
 
 def max_frame_pixels() -> int:

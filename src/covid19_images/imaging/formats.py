@@ -12,6 +12,8 @@ import struct
 import zlib
 from pathlib import Path
 
+from covid19_images.imaging.metaimage import looks_like_metaimage
+
 #: The first bytes of a Git LFS pointer file (a clone made without ``git lfs``).
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 #: Every pointer spelling git-lfs accepts (``hawser`` is the pre-1.0 name).
@@ -32,7 +34,7 @@ LFS_MESSAGE = f"file is a {lfs_pointer_message()}"
 
 #: formats the decoder can turn into pixels, by the kind of image they hold.
 IMAGE_FORMATS = ("jpeg", "png", "webp", "gif", "bmp", "tiff", "jpeg2000")
-VOLUME_FORMATS = ("dicom", "nifti")
+VOLUME_FORMATS = ("dicom", "nifti", "metaimage")
 VIDEO_FORMATS = ("mp4", "mov", "avi", "mpeg", "webm")
 #: every value the manifest's ``format`` column can hold (documented in manifests/README.md).
 DECODABLE_FORMATS = (*IMAGE_FORMATS, *VOLUME_FORMATS, *VIDEO_FORMATS)
@@ -97,6 +99,8 @@ def sniff_format(head: bytes) -> str:
         return "zip"
     if _is_dicom_without_preamble(head):
         return "dicom"
+    if looks_like_metaimage(head):
+        return "metaimage"
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if stripped.startswith((b"<!doctype html", b"<html")):
         return "html"

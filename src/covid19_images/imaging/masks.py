@@ -54,3 +54,62 @@ def resize_nearest(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
+
+
+#: the ``value`` prefix of a mask annotation drawn as an outline in a JSON export (MD.ai freeform)
+OUTLINE_PREFIX = "outline:"
+MAX_OUTLINE_EXPORT_BYTES = 256 * 1024 * 1024
+
+
+def _outlines(path: Path, stamp: tuple[int, int]) -> dict[str, list]:
+    """annotation id -> vertices of an MD.ai export (``datasets[].annotations[].data.vertices``)."""
+    import json
+
+    if stamp[1] > MAX_OUTLINE_EXPORT_BYTES:
+        raise DecodeError(f"outline export of {stamp[1]} bytes is larger than any MD.ai export")
+    try:
+        export = json.loads(path.read_text(encoding="utf-8"))
+        items = [a for dataset in export["datasets"] for a in dataset["annotations"]]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DecodeError(f"cannot read outline export: {err}") from err
+    found = {}
+    for item in items:
+        data = item.get("data") if isinstance(item, dict) else None
+        if isinstance(data, dict) and isinstance(data.get("vertices"), list):
+            found[str(item.get("id"))] = data["vertices"]
+    return found
+
+
+_OUTLINE_CACHE: dict[tuple[str, tuple[int, int]], dict[str, list]] = {}
+
+
+def read_outline_mask(path: str | Path, ids: list[str], height: int, width: int) -> np.ndarray:
+    """The union of the outlines ``ids`` of an MD.ai export, filled with 255 on a ``height x width`` canvas.
+
+    MD.ai stores a freeform segmentation as the vertices of its outline in pixels of the slice
+    it was drawn on, not as a label image; drawing them at that slice's size gives the mask the
+    loaders serve like any other (then resized with the image). The parsed export is kept per
+    file and modification time, so an epoch reads it once.
+    """
+    from PIL import Image, ImageDraw
+
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path), (stat.st_mtime_ns, stat.st_size))
+    if key not in _OUTLINE_CACHE:
+        _OUTLINE_CACHE.clear()  # one export at a time: bounded memory
+        _OUTLINE_CACHE[key] = _outlines(path, key[1])
+    outlines = _OUTLINE_CACHE[key]
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    for ident in ids:
+        vertices = outlines.get(ident.removeprefix(OUTLINE_PREFIX))
+        if vertices is None:
+            raise DecodeError(f"no outline {ident!r} in {path.name}")
+        try:
+            points = [(float(x), float(y)) for x, y in vertices]
+        except (TypeError, ValueError) as err:
+            raise DecodeError(f"outline {ident!r} of {path.name} is not a list of (x, y): {err}") from err
+        if len(points) >= 3:
+            draw.polygon(points, fill=255, outline=255)
+    return np.asarray(canvas, dtype=np.uint8)

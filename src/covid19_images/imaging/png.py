@@ -2,9 +2,10 @@
 
 Measured on the 96 real PNGs of ../shared/upstream (one core, CPU time, median of 5):
 Pillow 164 img/s, imagecodecs 221, pyspng 242 (docs/benchmarks.md). libspng is used only
-for the PNGs whose pixels it returns exactly as the Pillow path does: 8-bit
-grayscale or RGB, one frame, no transparency chunk, no EXIF rotation; palette, alpha,
-low bit depths and APNG stay with Pillow, so manifests' pixel hashes never change.
+for the PNGs whose pixels it returns exactly as the Pillow path does: 8-bit grayscale, RGB
+or RGBA (composited on black with Pillow's own integer arithmetic), one frame, no
+transparency chunk, no EXIF rotation; palette, grey + alpha, low bit depths and APNG stay
+with Pillow, so manifests' pixel hashes never change.
 pyspng is optional: without it (or if it fails on a file) Pillow decodes as before.
 """
 
@@ -14,8 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
-#: IHDR colour types libspng serves here: 0 grayscale, 2 RGB.
-_FAST_COLOUR_TYPES = {0: "L", 2: "RGB"}
+#: IHDR colour types libspng serves here: 0 grayscale, 2 RGB, 6 RGBA (grey + alpha stays with Pillow).
+_FAST_COLOUR_TYPES = {0: "L", 2: "RGB", 6: "RGBA"}
+
+
+def composite_on_black(pixels: np.ndarray) -> np.ndarray:
+    """``(H, W, 4)`` RGBA uint8 pixels on black, as the Pillow path gives them.
+
+    Pillow's ``alpha_composite`` on an opaque black background reduces to
+    ``value * alpha / 255`` rounded to nearest, which is exactly Pillow's conversion to
+    premultiplied ``RGBa`` (the same ``MULDIV255``): one pass in C, where the Pillow path
+    makes four (``tests/imaging/test_png_fast.py`` compares all 65,536 (value, alpha) pairs).
+    """
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(pixels, "RGBA").convert("RGBa"))[..., :3]
 
 
 def fast_png_pixels(path: Path, head: bytes) -> np.ndarray | None:
@@ -42,4 +56,6 @@ def fast_png_pixels(path: Path, head: bytes) -> np.ndarray | None:
         return None
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
+    elif colour_type == 6:  # transparent margins of figure crops: black, as decode's display rule says
+        pixels = composite_on_black(pixels)
     return np.ascontiguousarray(pixels)

@@ -1,30 +1,35 @@
 """Framework-native datasets over the manifest: ``load(modality, framework, **options)``.
 
-The shared options are declared once in :mod:`covid19_images.loaders._options`; adapters are
-registered by name in :mod:`covid19_images.loaders.adapters`.
+The loaders are one framework-neutral part and one room per framework:
 
-Nothing here imports a deep-learning framework at module level; each adapter imports its
-framework when it is asked for, and a missing one is an ``ImportError`` naming the extra
-to install.
+* here, framework-neutral: the options (:mod:`._options`, checked by :mod:`._checks` and
+  :mod:`._task_options`), the manifest read and the selection (:mod:`._manifest`,
+  :mod:`._select`), task targets (:mod:`.tasks`), the volume reader (:mod:`.volumes`),
+  pixels and their cache (:mod:`._pixels`, :mod:`.cache`), shard bookkeeping
+  (:mod:`.shards`), the augmentation policy and draw keys (:mod:`.augment`), importing a
+  framework (:mod:`._frameworks`) and the adapter registry (:mod:`.adapters`);
+* :mod:`covid19_images.loaders.torch`, :mod:`covid19_images.loaders.tf`,
+  :mod:`covid19_images.loaders.fastai`: everything of one framework (its datasets, tasks,
+  volumes, streaming and augmentation).
 
-TensorFlow and torch in one process, in any order: TensorFlow loads its native libraries
-``RTLD_GLOBAL``; ``triton`` (which ``torch._dynamo`` pulls in, e.g. through
-``torchvision.ops`` and so fastai) imported afterwards binds to TensorFlow's LLVM symbols
-and segfaults. :func:`guard_tf_then_torchvision` imports triton once with
-``RTLD_DEEPBIND`` (its own symbols first) before any torch-side import that follows
-TensorFlow, so every order of ``load_*("torch"|"tf"|"fastai")`` works.
+Imports run one way: this module reaches a framework room only by name, through
+:mod:`.adapters`; a room imports the neutral part (fastai's also imports torch's, which it is
+built on), and the neutral part imports no room and no framework
+(``tests/test_import_cycles.py`` holds both, and that there is no import cycle).
+
+A missing framework is an ``ImportError`` naming the extra to install; TensorFlow and torch
+work in one process in any order (:mod:`._frameworks`).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
-import warnings
 from typing import TYPE_CHECKING, Any
 
+from covid19_images.core.medical import MedicalWarning, warn_medical
+from covid19_images.loaders._manifest import read_manifest_typed
 from covid19_images.loaders._options import DEFAULT_VIDEO_STRIDE, KNOWN_LABELS, Options, make_options, user_options
-from covid19_images.loaders.adapters import adapter_names, framework_options, get_adapter
+from covid19_images.loaders.adapters import adapter_names, framework_options, get_adapter, get_factory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,140 +49,19 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_EXTRAS = {"torch": "torch", "torchvision": "torch", "tensorflow": "tf", "fastai": "fastai"}
-_NUMERIC_INT = ("width", "height", "frames")
-
-
-class MedicalWarning(UserWarning):
-    """Shown once per process on first use: what these images can and cannot tell you."""
-
-
-_warned = False
-
-
-def warn_medical() -> None:
-    """Issue :data:`covid19_images.MEDICAL_WARNING` once per process."""
-    global _warned
-    if _warned:
-        return
-    _warned = True
-    from covid19_images import MEDICAL_WARNING
-
-    # point the warning at the user's line, not at whichever wrapper of ours called us
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(0), 1
-    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(MEDICAL_WARNING, MedicalWarning, stacklevel=level)
-
-
-def require(module: str, framework: str) -> Any:
-    """Import ``module`` or raise an ImportError that says which extra provides it.
-
-    A torch-side module (torch, torchvision, fastai) imported after TensorFlow first gets
-    triton isolated (:func:`guard_tf_then_torchvision`), so the import cannot segfault.
-    """
-    if module.split(".")[0] in ("torch", "torchvision", "fastai"):
-        guard_tf_then_torchvision(framework)
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        extra = _EXTRAS.get(module.split(".")[0], framework)
-        raise ImportError(
-            f"covid19-images {framework!r} datasets need {module.split('.')[0]}, which cannot be imported "
-            f'({err}): pip install "covid19-images[{extra}]"'
-        ) from err
-
-
-def guard_tf_then_torchvision(framework: str) -> None:
-    """Make torch/torchvision/fastai safe to import after TensorFlow (``framework`` is who asks).
-
-    TensorFlow's native libraries are loaded ``RTLD_GLOBAL``; triton's ``libtriton.so``
-    loaded afterwards resolves its LLVM symbols to TensorFlow's copies and crashes. Loaded
-    once with ``RTLD_DEEPBIND`` it prefers its own, and every later ``import triton`` (from
-    ``torch._dynamo``, torchvision, fastai) reuses that module. Nothing to do when
-    TensorFlow is not loaded yet (the other order is safe), triton is already loaded, or
-    the platform has no ``RTLD_DEEPBIND``; a missing triton means nothing can bind wrongly.
-    """
-    if "tensorflow" not in sys.modules or "triton" in sys.modules or not hasattr(os, "RTLD_DEEPBIND"):
-        return
-    old = sys.getdlopenflags()
-    try:
-        sys.setdlopenflags(old | os.RTLD_DEEPBIND)
-        importlib.import_module("triton")
-    except ImportError:
-        pass
-    finally:
-        sys.setdlopenflags(old)
-
-
-def read_manifest_typed(root: Any = None) -> pd.DataFrame:
-    """The manifest with numeric columns typed; a clear error if there is none yet."""
-    import pandas as pd
-
-    from covid19_images.core.paths import find_root
-    from covid19_images.manifest.build import MANIFEST_FILE, read_manifest
-    from covid19_images.sources.registry import DATASETS_DIR, REGISTRY_FILE
-
-    base = find_root(root)
-    frame = read_manifest(base)
-    if frame is None:
-        datasets = base / DATASETS_DIR
-        present = sorted(
-            d.name
-            for d in (datasets.iterdir() if datasets.is_dir() else ())
-            if d.is_dir() and any(c.name != ".git" for c in d.iterdir())
-        )
-        where = f"no manifest at {base / MANIFEST_FILE}"
-        if not (base / REGISTRY_FILE).is_file():
-            raise FileNotFoundError(
-                f"{where}, and {base} is not a covid19-images root (no {REGISTRY_FILE}): pass root=... "
-                "or set COVID19_IMAGES_ROOT"
-            )
-        if present:
-            raise FileNotFoundError(
-                f"{where}, but {len(present)} source(s) are checked out ({', '.join(present)}): build it from them "
-                f"with `covid19-images sync --offline --root {base}`"
-            )
-        raise FileNotFoundError(
-            f"{where} and no source is checked out under {datasets}: run `covid19-images sync --root {base}` "
-            "(fetches every source and builds the manifest), or `git submodule update --init datasets/<name>` "
-            "then `covid19-images sync --offline`"
-        )
-    for column in _NUMERIC_INT:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
-    frame["age"] = pd.to_numeric(frame["age"], errors="coerce").astype("float64")
-    return frame
-
-
-def load_manifest(root: str | os.PathLike | None = None) -> pd.DataFrame:
+def load_manifest(root: str | os.PathLike | None = None, *, version: str | None = None) -> pd.DataFrame:
     """The unified manifest as a DataFrame: one row per file.
 
     Args:
         root: the data root; default ``$COVID19_IMAGES_ROOT``, else this checkout, else cwd.
+        version: a release (tag) of the root: its manifest, read from git
+            (:func:`covid19_images.manifest.versions.manifest_at`).
 
     Columns are strings except ``width``/``height``/``frames`` (nullable Int64) and ``age``
     (float, NaN if unknown); manifests/README.md documents each.
     """
     warn_medical()
-    return read_manifest_typed(root)
-
-
-def selection_for(options: Options, *, split: str | object | None = ...) -> Selection:
-    """Read the manifest, select the items and prove their files are on disk."""
-    from covid19_images.loaders._select import check_available, select
-
-    manifest = read_manifest_typed(options.root)
-    if split is not ...:
-        from dataclasses import replace
-
-        options = replace(options, split=split)  # type: ignore[arg-type]
-    from covid19_images.loaders.tasks import needs_task_selection, select_for_task
-
-    selection = (select_for_task if needs_task_selection(options) else select)(manifest, options)
-    if options.check_files:
-        check_available(selection)
-    return selection
+    return read_manifest_typed(root, version=version)
 
 
 def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
@@ -206,44 +90,21 @@ def load(modality: str, framework: str = "torch", **kwargs: Any) -> Any:
 
 
 def _factory_for(options: Options, framework: str, adapter: Any) -> Any:
-    """The registered adapter, or the streaming / volume factory when the options ask for one."""
+    """The registered adapter, or the framework's streaming / volume factory when the options ask for one."""
     if options.shards is not None:  # stream an export instead of the manifest
         from covid19_images.loaders.shards import check_stream_options
 
         check_stream_options(options)
-        if framework == "torch":
-            from covid19_images.loaders.streaming import make_torch_stream
-
-            return make_torch_stream
-        if framework == "tf":
-            from covid19_images.loaders.streaming_tf import make_tf_stream
-
-            return make_tf_stream
-        raise ValueError("shards= streams for 'torch' and 'tf'; fastai reads the manifest (leave shards out)")
+        stream = get_factory(framework, "stream")
+        if stream is None:
+            raise ValueError("shards= streams for 'torch' and 'tf'; fastai reads the manifest (leave shards out)")
+        return stream
     if options.volumes:  # one 3-D item per series
-        if framework == "tf":
-            from covid19_images.loaders.tf_volumes import make_tf_volume_dataset
-
-            return make_tf_volume_dataset
-        if framework == "fastai":
-            from covid19_images.loaders.fastai_volumes import make_fastai_volume_dataloaders
-
-            return make_fastai_volume_dataloaders
-        from covid19_images.loaders.volumes import make_volume_dataset
-
-        return make_volume_dataset
+        return get_factory(framework, "volumes") or adapter
     return adapter
 
 
 _ALL_USER_OPTIONS = frozenset(f.name for f in user_options())
-
-
-def default_workers() -> int:
-    """Worker count for parallel decoding: the cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 FRAMEWORKS = adapter_names()

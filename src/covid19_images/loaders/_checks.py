@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from covid19_images.core.schema import LABELS, SPLITS
+from covid19_images.core.vocab import VIEW_VOCABULARY, harmonise_view
 
 #: Largest image side accepted for ``image_size``.
 MAX_IMAGE_SIDE = 16384
@@ -98,6 +99,17 @@ def _labels(value: Any, name: str) -> tuple[str, ...] | None:
     return names
 
 
+def _views(value: Any, name: str) -> tuple[str, ...] | None:
+    """Views as the manifest spells them; a near miss (``"pa"``, ``"L"``) is named with the right one."""
+    names = _names(value, name)
+    for view in names or ():
+        if view not in VIEW_VOCABULARY:
+            meant = harmonise_view(view)
+            hint = f" (did you mean {meant!r}?)" if meant != "unknown" else ""
+            raise ValueError(f"unknown view {view!r}{hint}; views are {', '.join(VIEW_VOCABULARY)}")
+    return names
+
+
 def _classes(value: Any, name: str) -> tuple[str, ...] | None:
     names = _names(value, name)
     if names is None:
@@ -138,6 +150,8 @@ def _shards(value: Any, name: str) -> str | None:
         return None
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be an export folder or a shard URL pattern, not {type(value).__name__}")
+    if not os.fspath(value).strip():  # "" would read the working directory as an export
+        raise ValueError(f"{name} is empty: give an export folder or a shard URL pattern")
     return os.fspath(value)
 
 

@@ -41,9 +41,11 @@ from covid19_images.loaders._checks import (
     _split,
     _splits,
     _video_frames,
+    _views,
     image_size_tuple,
     whole_number,
 )
+from covid19_images.loaders._task_options import validate, validate_volume_options
 
 #: labels served when the caller does not choose: every label that says something.
 #: ``unknown`` (blank, "todo", inconclusive findings) is not a class: serving it as one
@@ -114,7 +116,10 @@ class Options:
         None, "str | Iterable[str] | None", "only these sources (registry names).", _names
     )
     views: tuple[str, ...] | None = option(
-        None, "str | Iterable[str] | None", 'only these views ("PA", "AP", "L", "axial", ...).', _names
+        None,
+        "str | Iterable[str] | None",
+        'only these views ("PA", "AP", "AP supine", "lateral", "axial", "convex", ...; manifests/README.md).',
+        _views,
     )
     licenses: tuple[str, ...] | None = option(
         None, "str | Iterable[str] | None", "only these licence ids (manifest ``license`` column).", _names
@@ -161,8 +166,23 @@ class Options:
         "stat every file at construction and fail with the fetch command when a source is not checked out.",
         _flag,
     )
+    version: str | None = option(
+        None,
+        "str | None",
+        'a release of the root (its tag, e.g. "2026.12"): serve the rows, labels and splits that release tagged, '
+        "read from git; refused, with the commands to run, unless every source served is checked out at the "
+        "commit the release pins (``covid19-images status --version``).",
+        _optional_name,
+    )
+    only_fetched: bool = option(
+        False,
+        "bool",
+        "serve the images of portal sources that are fetched here and leave out the others (with a warning "
+        "per source); by default a selection holding unfetched portal images is refused with the fetch command.",
+        _flag,
+    )
 
-    # streaming over exported shards, ids, augmentation (loaders.streaming, loaders.augment)
+    # streaming over exported shards, ids, augmentation (loaders.torch.streaming, loaders.augment)
     shards: str | None = option(
         None,
         "str | os.PathLike | None",
@@ -316,9 +336,6 @@ def make_options(modality: str, *, root: str | os.PathLike | None = None, **give
 
 def _check_tasks_and_volumes(options: Options) -> Options:
     """The task and volume options depend on each other and on the modality: check them together."""
-    from covid19_images.loaders.tasks import validate
-    from covid19_images.loaders.volumes import validate_volume_options
-
     o = options
     mask_source, score, rater = validate(o.task, o.mask_source, o.score, o.rater, o.target, o.modality)
     spacing, size = validate_volume_options(o.modality, o.task, o.volumes, o.spacing, o.volume_size, o.monai_dict)

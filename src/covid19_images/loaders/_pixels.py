@@ -8,7 +8,7 @@ TensorFlow's native route is the exception, on purpose: 8-bit JPEG and PNG decod
 ops (``decode_jpeg(ratio=)`` DCT downscaling, ``tf.image.resize`` bilinear/area) to keep the
 pipeline in graph. Those pixels differ from :func:`load_item` by a few grey levels (mean
 absolute difference below 3 per image, below 1.5 on average over the sample X-rays, held by
-``tests/loaders/test_loaders_tf.py::test_tf_pixels_agree_with_the_shared_reader``). With
+``tests/loaders/tf/test_adapter.py::test_tf_pixels_agree_with_the_shared_reader``). With
 ``cache=True`` the TF loader reads :func:`load_item`'s pixels from the cache, so TF output
 with and without the cache differs by that same amount.
 """

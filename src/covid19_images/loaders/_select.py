@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,8 @@ class Selection:
     items: pd.DataFrame
     classes: tuple[str, ...]
     root: Path
+    #: the manifest file as it was when the items were read (``loaders._manifest.ManifestStamp``), or None
+    stamp: Any = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -85,6 +88,14 @@ def _refuse_over_budget(paths: pd.Series, counts: np.ndarray) -> None:
             f"{len(over)} manifest row(s) claim more than {limit:,} frames: {shown}; refused (rebuild the manifest "
             f"with `covid19-images sync --offline`, which reports such files, or raise ${FRAMES_ENV})"
         )
+
+
+def largest_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by frame count (most first), then image id: the copy of a duplicate group kept is the one that
+    holds the others. A CT volume joined to a slice cut from it (COVIDx CT's PNG of a MosMed study, an
+    ``identity`` edge) keeps every slice it has, instead of the single PNG standing for the whole study."""
+    frames = pd.to_numeric(frame["frames"], errors="coerce").fillna(1)
+    return frame.assign(_frames=-frames).sort_values(["_frames", "image_id"], kind="mergesort").drop(columns="_frames")
 
 
 def _describe(steps: list[tuple[str, int]]) -> str:
@@ -140,7 +151,10 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
         steps.append(("without localizer/reformat series", len(frame)))
 
     if options.deduplicate and len(frame):
-        ordered = frame.sort_values("image_id", kind="mergesort")
+        # the copy kept: one the split scheme serves (COVIDx lists one copy of a picture, not its re-encodings
+        # in other sources), then the one holding the others (largest_first)
+        ordered = largest_first(frame)
+        ordered = ordered.assign(_unsplit=ordered["split"].eq("")).sort_values("_unsplit", kind="mergesort")
         grouped = ordered["dup_group"].astype(str)
         repeat = grouped.ne("") & grouped.duplicated(keep="first")
         frame = frame.loc[~frame.index.isin(ordered.index[repeat])]

@@ -180,6 +180,7 @@ def _free(directory: Path) -> str:
 def _fill(tmp: Path, selection: Selection, shape: tuple[int, int, int, int], workers: int, progress: bool) -> None:
     from tqdm.auto import tqdm
 
+    from covid19_images.core.progress import show_progress
     from covid19_images.imaging.decode import DecodeError
 
     items = selection.items
@@ -206,7 +207,7 @@ def _fill(tmp: Path, selection: Selection, shape: tuple[int, int, int, int], wor
             total=len(files),
             desc="filling covid19-images cache",
             unit="img",
-            disable=not progress,
+            disable=not show_progress(progress),
             leave=False,
         ):
             pass
@@ -252,7 +253,7 @@ def open_cache(
             stale.unlink(missing_ok=True)
         tmp = directory / f".{key}.{os.getpid()}.tmp.npy"
         try:
-            from covid19_images.loaders import default_workers
+            from covid19_images.core.workers import default_workers
 
             _fill(tmp, selection, shape, workers or default_workers(), progress and len(selection.items) > 200)
             meta = {

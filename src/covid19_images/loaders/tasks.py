@@ -15,9 +15,9 @@ requested annotation:
   background). torch: ``{"boxes": tv_tensors.BoundingBoxes(format="XYXY"), "labels"}``
   (torchvision's detection models); tf: ``{"boxes": float32 [N, 4], "labels": int32 [N]}``
   in Keras 3's ``bounding_box_format="xyxy"`` (pixels), ragged per image, ``-1``-padded
-  when batched (:mod:`covid19_images.loaders.tf_tasks`); fastai: ``BBoxBlock`` +
+  when batched (:mod:`covid19_images.loaders.tf.tasks`); fastai: ``BBoxBlock`` +
   ``BBoxLblBlock`` (``TensorBBox`` scaled to -1..1, ``bb_pad`` collate), as fastai's own
-  detection examples (:mod:`covid19_images.loaders.fastai_tasks`).
+  detection examples (:mod:`covid19_images.loaders.fastai.tasks`).
 
 ``target="multilabel"`` (with classification) serves a multi-hot float vector over
 :data:`MULTILABEL_VOCABULARY` instead of the label index: NIH ChestX-ray14's 14 findings
@@ -36,107 +36,28 @@ does not depend on the split asked for.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from covid19_images.core.schema import LABELS
-from covid19_images.loaders._select import NoItemsError, Selection, select
+from covid19_images.loaders._select import NoItemsError, Selection, largest_first, select
 
 if TYPE_CHECKING:
     from covid19_images.loaders._options import Options
 
-TASKS = ("classification", "segmentation", "severity", "detection")
-TARGETS = ("label", "multilabel")
-IGNORE_INDEX = 255
+from covid19_images.loaders._task_options import (  # re-exported: the task vocabularies' public home
+    BOX_CLASSES,
+    MASK_SOURCES,
+    MULTILABEL_VOCABULARY,
+    SEVERITY_SCORES,
+    ULTRASOUND_VOCABULARY,
+    multilabel_vocabulary,
+)
 
-
-@dataclass(frozen=True)
-class MaskSource:
-    """One mask set: which annotation rows, and stored value -> class index."""
-
-    source: str
-    names: tuple[str, ...]
-    classes: tuple[str, ...]
-    values: dict[int, int]
-    #: class index for stored values not in ``values``
-    other: int = IGNORE_INDEX
-
-
-MASK_SOURCES: dict[str, MaskSource] = {
-    # V7 Labs: 0 background, 127 Ignore (devices, markup over the lungs), 255 Lung
-    "v7labs": MaskSource("v7labs-lung-masks", ("lung",), ("background", "lung"), {0: 0, 127: IGNORE_INDEX, 255: 1}),
-    # ieee8023 lungVAE (model-generated): 0 background, 255 lung
-    "lungvae": MaskSource("ieee8023-covid-chestxray", ("lung",), ("background", "lung"), {0: 0, 255: 1}),
-    # MedSeg (radiologist): 1 ground-glass, 2 consolidation, 3 pleural effusion
-    "medseg": MaskSource(
-        "medseg-ct",
-        ("ground_glass", "consolidation", "pleural_effusion", "no_lesion"),
-        ("background", "ground_glass", "consolidation", "pleural_effusion"),
-        {0: 0, 1: 1, 2: 2, 3: 3},
-    ),
-}
-DEFAULT_MASK_SOURCE = {"xray": "v7labs", "ct": "medseg"}
-
-_BRIXIA_RATERS = ("senior", "junior", "mean")
-#: score name -> (source, raters; the first is the default)
-SEVERITY_SCORES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "brixia_global": ("brixia-score", _BRIXIA_RATERS),
-    **{f"brixia_{zone}": ("brixia-score", _BRIXIA_RATERS) for zone in "ABCDEF"},
-    "geographic_extent_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
-    "opacity_mean": ("ieee8023-covid-chestxray", ("mean_of_3",)),
-}
-BOX_CLASSES = ("background", "right_lung", "left_lung")
-
-#: NIH ChestX-ray14's 14 findings, then ieee8023's pathogens and syndromes
-MULTILABEL_VOCABULARY: tuple[str, ...] = (
-    "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion", "Emphysema", "Fibrosis",
-    "Hernia", "Infiltration", "Mass", "Nodule", "Pleural_Thickening", "Pneumonia", "Pneumothorax",
-    "COVID-19", "SARS", "MERS", "ARDS", "Influenza", "Varicella", "Viral", "Bacterial", "Fungal",
-    "Streptococcus", "Klebsiella", "Mycoplasma", "Legionella", "Chlamydophila", "E.Coli",
-    "Staphylococcus", "Pneumocystis", "Tuberculosis", "Lipoid", "Aspiration",
-)  # fmt: skip
 _NO_FINDING = {"no finding", "normal"}
-#: ultrasound multi-label vocabulary: the POCUS sheet's rated findings (annotations, kind "finding")
-ULTRASOUND_VOCABULARY: tuple[str, ...] = (
-    "b_lines", "a_lines", "consolidation", "pleural_effusion", "pleural_line_irregularities", "air_bronchogram",
-    "healthy",
-)  # fmt: skip
-
-
-def multilabel_vocabulary(modality: str) -> tuple[str, ...]:
-    return ULTRASOUND_VOCABULARY if modality == "ultrasound" else MULTILABEL_VOCABULARY
-
-
-def validate(
-    task: str, mask_source: str | None, score: str | None, rater: str | None, target: str, modality: str
-) -> tuple[str | None, str | None, str | None]:
-    """Check the task options; return (mask_source, score, rater) with defaults filled in."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    if target == "multilabel" and task != "classification":
-        raise ValueError('target="multilabel" goes with task="classification"')
-    if task != "segmentation" and mask_source is not None:
-        raise ValueError('mask_source= only applies to task="segmentation"')
-    if task != "severity" and (score is not None or rater is not None):
-        raise ValueError('score= and rater= only apply to task="severity"')
-    if task == "segmentation":
-        mask_source = mask_source or DEFAULT_MASK_SOURCE.get(modality)
-        if mask_source not in MASK_SOURCES:
-            raise ValueError(f"unknown mask_source {mask_source!r}; choose one of {', '.join(MASK_SOURCES)}")
-    if task == "severity":
-        score = score or "brixia_global"
-        if score not in SEVERITY_SCORES:
-            raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SEVERITY_SCORES)}")
-        raters = SEVERITY_SCORES[score][1]
-        rater = rater or raters[0]
-        if rater not in raters:
-            raise ValueError(f"score {score!r} has raters {', '.join(raters)}, not {rater!r}")
-    return mask_source, score, rater
 
 
 def needs_task_selection(options: Options) -> bool:
@@ -162,7 +83,12 @@ def finding_terms(finding: str) -> list[int] | None:
 def _annotations(options: Options) -> pd.DataFrame:
     from covid19_images.manifest.annotations import ANNOTATIONS_FILE, read_annotations
 
-    frame = read_annotations(options.root)
+    if options.version is not None:
+        from covid19_images.manifest.versions import annotations_at
+
+        frame = annotations_at(options.root, options.version)
+    else:
+        frame = read_annotations(options.root)
     if frame is None:
         raise NoItemsError(
             f"task={options.task!r} needs {options.root / ANNOTATIONS_FILE}, which does not exist yet: "
@@ -201,9 +127,16 @@ def _attach(items: pd.DataFrame, options: Options) -> tuple[pd.DataFrame, str]:
             & (annotations["source"] == spec.source)
             & annotations["name"].isin(spec.names)
         ]
-        masks = {_frame_key(i, f): p for i, f, p in zip(rows["image_id"], rows["frame"], rows["path"], strict=True)}
+        from covid19_images.imaging.masks import OUTLINE_PREFIX
+
+        masks: dict[tuple[str, int], str] = {}
+        outlines: dict[tuple[str, int], list[str]] = {}
+        for i, f, p, v in zip(rows["image_id"], rows["frame"], rows["path"], rows["value"], strict=True):
+            masks[_frame_key(i, f)] = p
+            if str(v).startswith(OUTLINE_PREFIX):  # outlines drawn on one slice: their union is its mask
+                outlines.setdefault(_frame_key(i, f), []).append(str(v))
         found = [masks.get(k, "") for k in keys]
-        items = items.assign(mask_path=found)
+        items = items.assign(mask_path=found, mask_outlines=[tuple(outlines.get(k, ())) for k in keys])
         return items[[bool(p) for p in found]], f"a {options.mask_source} mask"
     if options.task == "severity":
         source, _raters = SEVERITY_SCORES[str(options.score)]
@@ -238,7 +171,7 @@ def select_for_task(manifest: pd.DataFrame, options: Options) -> Selection:
     items, wanted = _attach(base.items, options)
     steps = [f"{len(base.items)} items before", f"{len(items)} with {wanted}"]
     if options.deduplicate and len(items):
-        ordered = items.sort_values("image_id", kind="mergesort")
+        ordered = largest_first(items)
         first = ordered.drop_duplicates("dup_group").set_index("dup_group")["image_id"]
         keep = [g == "" or first.get(g) == i for g, i in zip(items["dup_group"], items["image_id"], strict=True)]
         items = items[keep]
@@ -267,6 +200,8 @@ class TaskTargets:
                 self._lut[stored] = index
             self._masks = items["mask_path"].tolist()
             self._frames = items["frame"].astype(int).tolist()
+            self._outlines = list(items["mask_outlines"])
+            self._mask_sizes = list(zip(items["height"].astype(int), items["width"].astype(int), strict=True))
         elif self.task == "severity":
             self._values = items["severity"].to_numpy(dtype=np.float32)
         elif self.task == "detection":
@@ -281,9 +216,14 @@ class TaskTargets:
 
     def mask(self, index: int, height: int, width: int) -> np.ndarray:
         """Class-index mask ``(height, width)`` uint8, nearest-neighbour resized to the image."""
-        from covid19_images.imaging.masks import read_mask, resize_nearest
+        from covid19_images.imaging.masks import read_mask, read_outline_mask, resize_nearest
 
-        stored = read_mask(self.root / self._masks[index], self._frames[index])
+        if self._outlines[index]:  # drawn at the size of the slice they were drawn on
+            stored = read_outline_mask(
+                self.root / self._masks[index], list(self._outlines[index]), *self._mask_sizes[index]
+            )
+        else:
+            stored = read_mask(self.root / self._masks[index], self._frames[index])
         return resize_nearest(self._lut[stored], height, width)
 
     def boxes(self, index: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -298,45 +238,3 @@ class TaskTargets:
 
     def multihot(self, index: int) -> np.ndarray:
         return self._multihot[index].copy()
-
-
-def torch_item(
-    targets: TaskTargets, index: int, image: Any, transform: Any, target_transform: Any, augment: Any = None
-) -> tuple:
-    """One torch item of a non-classification task; joint transforms move masks and boxes with the image.
-
-    ``transform`` and ``augment`` (the per-item seeded augmenter, or None) are called as
-    ``f(image, target)`` for segmentation and detection (torchvision ``transforms.v2``
-    applies the same geometric transform to the ``tv_tensors.Image``, the
-    ``tv_tensors.Mask`` and the ``tv_tensors.BoundingBoxes``), and as ``f(image)`` for
-    severity and multi-label targets.
-    """
-    import torch
-
-    height, width = int(image.shape[-2]), int(image.shape[-1])
-    if targets.task in ("segmentation", "detection"):
-        from covid19_images.loaders import guard_tf_then_torchvision
-
-        guard_tf_then_torchvision("torch")
-        from torchvision import tv_tensors
-
-        image = tv_tensors.Image(image)
-        if targets.task == "segmentation":
-            target: Any = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(targets.mask(index, height, width))))
-        else:
-            boxes, labels = targets.boxes(index, height, width)
-            target = {
-                "boxes": tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY", canvas_size=(height, width)),
-                "labels": torch.from_numpy(labels),
-            }
-        for step in (augment, transform):
-            if step is not None:
-                image, target = step(image, target)
-    else:
-        target = targets.value(index) if targets.task == "severity" else torch.from_numpy(targets.multihot(index))
-        for step in (augment, transform):
-            if step is not None:
-                image = step(image)
-    if target_transform is not None:
-        target = target_transform(target)
-    return image, target

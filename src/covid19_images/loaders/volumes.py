@@ -3,14 +3,17 @@
 ``load_covid_ct(volumes=True)`` groups the slice items the 2-D loader would serve (same
 filters, same splits: a series never straddles two) into series and volumes. Everything
 here is framework-neutral NumPy (:class:`VolumeReader`), so torch
-(:mod:`~covid19_images.loaders.torch_volumes`), tf (:mod:`~covid19_images.loaders.tf_volumes`)
-and fastai (:mod:`~covid19_images.loaders.fastai_volumes`) serve the same arrays:
+(:mod:`~covid19_images.loaders.torch.volumes`), tf (:mod:`~covid19_images.loaders.tf.volumes`)
+and fastai (:mod:`~covid19_images.loaders.fastai.volumes`) serve the same arrays:
 
 * DICOM slices are ordered by their position along the slice normal,
   ``ImagePositionPatient · (row direction × column direction)`` from
   ``ImageOrientationPatient``, never by file name or InstanceNumber (both lie in the wild).
   Values are Hounsfield units (``RescaleSlope``/``Intercept`` applied), float32. Spacing
   ``(z, y, x)`` in mm: the median step between sorted positions, then ``PixelSpacing``.
+* MetaImage volumes (``.mha``, STOIC2021) are read whole through SimpleITK after the header's
+  size is checked against the budgets (:mod:`covid19_images.imaging.metaimage`); spacing from
+  the header.
 * NIfTI volumes are turned slice by slice into the display orientation ``read_pixels``
   uses, so slice k of the volume is the 2-D loader's slice k; spacing from the header.
   MedSeg's mask volume (``extra.mask``) comes with it, oriented the same way.
@@ -52,45 +55,11 @@ if TYPE_CHECKING:
     from covid19_images.loaders._select import Selection
 
 
-def _triple(value: Any, what: str, kind: type) -> tuple | None:
-    if value is None:
-        return None
-    values = (value,) * 3 if isinstance(value, (int, float)) and not isinstance(value, bool) else tuple(value)
-    if len(values) != 3:
-        raise ValueError(f"{what} must be one number or (z, y, x), got {value!r}")
-    converted = tuple(kind(v) for v in values)
-    if min(converted) <= 0:
-        raise ValueError(f"{what} must be positive, got {value!r}")
-    return converted
-
-
-def validate_volume_options(
-    modality: str,
-    task: str,
-    volumes: bool,
-    spacing: float | Sequence[float] | None,
-    volume_size: int | Sequence[int] | None,
-    monai_dict: bool,
-) -> tuple[tuple[float, float, float] | None, tuple[int, int, int] | None]:
-    """Check the volume options; return (spacing, volume_size) as (z, y, x) triples."""
-    if not volumes:
-        if spacing is not None or volume_size is not None or monai_dict:
-            raise ValueError("spacing=, volume_size= and monai_dict= need volumes=True")
-        return None, None
-    if modality != "ct":
-        raise ValueError(f"volumes=True is for CT, not {modality!r}")
-    if task != "classification":
-        raise ValueError("volumes=True serves (volume, label) and the mask volume where one exists; task= must stay")
-    if spacing is not None and volume_size is not None:
-        raise ValueError("give spacing= or volume_size=, not both")
-    return _triple(spacing, "spacing", float), _triple(volume_size, "volume_size", int)  # type: ignore[return-value]
-
-
 @dataclass
 class VolumeItem:
     """One volume: its files (DICOM slices, or one NIfTI), label and provenance."""
 
-    kind: str  # "dicom" or "nifti"
+    kind: str  # "dicom", "nifti" or "metaimage"
     files: list[str]
     label_index: int
     label: str
@@ -107,12 +76,12 @@ def group_volumes(selection: Selection) -> list[VolumeItem]:
     items = selection.items
     for row in items.drop_duplicates("path").itertuples():
         extra = parse_extra(row.extra)
-        if row.format == "nifti":
+        if row.format in ("nifti", "metaimage"):
             key = (row.source, row.path)
             mask = extra.get("mask")
             root_mask = f"{DATASETS_DIR}/{row.source}/{mask}" if mask else ""  # extra.mask is source-relative
             volumes[key] = VolumeItem(
-                "nifti",
+                row.format,
                 [row.file],
                 int(row.label_index),
                 row.label,
@@ -258,14 +227,18 @@ class VolumeReader:
     """
 
     def __init__(self, options: Options) -> None:
-        from covid19_images.loaders import selection_for
+        from covid19_images.loaders._manifest import selection_for
         from covid19_images.loaders._select import NoItemsError
 
         self.options = options
         selection = selection_for(volume_selection_options(options))
+        self.stamp = selection.stamp  # the manifest as it was: arrays() refuses files a later sync rewrote
         self.classes: list[str] = list(selection.classes)
         self.volumes: list[VolumeItem] = group_volumes(selection)
         self.duplicates: dict[str, str] = {}
+        self._lut: np.ndarray | None = None
+        if options.task == "segmentation":
+            self.volumes, self._lut = self._with_mask_source(self.volumes)
         if options.deduplicate:
             self.volumes, self.duplicates = drop_duplicate_volumes(self.volumes, selection.items)
         if not self.volumes:
@@ -273,6 +246,34 @@ class VolumeReader:
 
     def __len__(self) -> int:
         return len(self.volumes)
+
+    def _with_mask_source(self, volumes: list[VolumeItem]) -> tuple[list[VolumeItem], np.ndarray]:
+        """The volumes ``mask_source=`` annotated, each with that mask volume, and its value -> class table.
+
+        The mask file comes from ``annotations.csv`` (rows of the mask set's source and class names on
+        the volume's image), not from ``extra.mask``: Zenodo 3757476 has two mask sets per volume.
+        """
+        from covid19_images.loaders._select import NoItemsError
+        from covid19_images.loaders._task_options import MASK_SOURCES
+        from covid19_images.manifest.annotations import read_annotations
+
+        spec = MASK_SOURCES[str(self.options.mask_source)]
+        rows = read_annotations(self.options.root)
+        if rows is None:
+            raise NoItemsError("volumes with task='segmentation' need manifests/annotations.csv: run sync")
+        rows = rows[(rows["kind"] == "mask") & (rows["source"] == spec.source) & rows["name"].isin(spec.names)]
+        files = dict(zip(rows["image_id"], rows["path"], strict=False))
+        kept = []
+        for volume in volumes:
+            found = [files[i] for i in volume.image_ids if i in files]
+            if volume.kind != "dicom" and found:
+                kept.append(replace(volume, mask=found[0]))
+        if not kept:
+            raise NoItemsError(f"no CT volume with a {self.options.mask_source} mask among the selected volumes")
+        lut = np.full(256, spec.other, dtype=np.uint8)
+        for stored, index in spec.values.items():
+            lut[stored] = index
+        return kept, lut
 
     def split_off(self, split: str) -> VolumeReader:
         """The volumes of one manifest split, without reading the manifest again (fastai's train,
@@ -294,14 +295,23 @@ class VolumeReader:
     def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
         """``(volume float32 (z, y, x) in HU, mask uint8 or None, meta)`` after resampling."""
         item = self.volumes[index]
+        if self.stamp is not None:
+            self.stamp.check()  # ManifestChanged: the files may no longer be what the labels describe
         mask = None
         if item.kind == "dicom":
             volume, spacing, files = read_dicom_series(item.files)
+        elif item.kind == "metaimage":
+            from covid19_images.imaging.metaimage import read_volume
+
+            volume, spacing = read_volume(item.files[0])
+            files = item.files
         else:
             volume, spacing = read_nifti_volume(item.files[0])
             files = item.files
             if item.mask:
                 mask, _ = read_nifti_volume(self.options.root / item.mask, mask=True)
+                if self._lut is not None:  # task="segmentation": stored values -> the mask set's classes
+                    mask = self._lut[np.clip(mask, 0, 255).astype(np.uint8)].astype(np.float32)
         size, new_spacing = target_shape(volume.shape, spacing, self.options)
         volume = resample(volume, size, nearest=False)
         if mask is not None:
@@ -319,13 +329,15 @@ class VolumeReader:
         return volume.astype(np.float32, copy=False), mask, meta
 
 
-def make_volume_dataset(options: Options, transform: Any = None, target_transform: Any = None) -> Any:
-    """torch's volume dataset (``transform`` / ``target_transform`` as the 2-D torch loader's)."""
-    from covid19_images.loaders.torch_volumes import CovidVolumeDataset
-
-    return CovidVolumeDataset(options, transform=transform, target_transform=target_transform)
-
-
 def volume_selection_options(options: Options) -> Options:
     """The slice selection volumes are grouped from: every slice (duplicates are judged per volume)."""
-    return replace(options, volumes=False, spacing=None, volume_size=None, monai_dict=False, deduplicate=False)
+    return replace(
+        options,
+        volumes=False,
+        spacing=None,
+        volume_size=None,
+        monai_dict=False,
+        deduplicate=False,
+        task="classification",
+        mask_source=None,
+    )

@@ -6,7 +6,7 @@ reporting problems through ``ctx.report`` (the parsers' contract). An annotation
 (``targets``, in order of preference); the first target the manifest holds is the image
 it was made on. From there it spreads through that image's duplicate group, so every copy
 of the picture carries it whichever copy a loader keeps: scores and findings to every
-copy, masks and boxes (pixel-aligned) only to copies of the same width and height, and
+copy, masks and boxes (pixel-aligned) only to copies of the same width, height and frame count, and
 nothing to upstream's augmented copies (a mirrored copy would swap Brixia's lung sides).
 
 An annotation whose image the manifest does not hold, or whose stated image size differs
@@ -29,13 +29,16 @@ from tqdm.auto import tqdm
 
 from covid19_images.core.annotation import ANNOTATION_COLUMNS, Annotation
 from covid19_images.core.licenses import normalise_license
+from covid19_images.core.progress import show_progress
 from covid19_images.core.schema import Problem, parse_extra
-from covid19_images.manifest import integrity
+from covid19_images.manifest import annotation_cache, integrity
 from covid19_images.manifest.integrity import DamagedManifest
 from covid19_images.manifest.io import ANNOTATIONS_FILE
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.registry import SourceSpec
 
+#: the warning of a build that found annotations.csv damaged (its next build will not repeat it)
+PREVIOUS_NOT_KEPT = "previous annotations not kept"
 #: kinds tied to pixel positions: they only spread to duplicate copies of the same size
 PIXEL_KINDS = ("mask", "box")
 ReadFn = Callable[[SourceContext], Iterator[Annotation]]
@@ -71,6 +74,11 @@ def read_annotations(root: Path) -> pd.DataFrame | None:
         return None
     data = path.read_bytes()
     integrity.check(path, data)
+    return annotations_from_bytes(data)
+
+
+def annotations_from_bytes(data: bytes) -> pd.DataFrame:
+    """Checked ``annotations.csv`` bytes as the frame :func:`read_annotations` returns."""
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
     absent = [name for name in ANNOTATION_COLUMNS if name not in frame.columns]
     for name in absent:
@@ -115,6 +123,12 @@ class _Joiner:
     def size(self, index: int) -> tuple[str, str]:
         return str(self.rows.at[index, "width"]), str(self.rows.at[index, "height"])
 
+    def shape(self, index: int) -> tuple[str, str, str]:
+        """Width, height and frames: a mask of slice k fits only a copy with the same slices (not COVIDx CT's
+        single slice cut from the volume, which the identity edge joins to it)."""
+        frames = str(self.rows.at[index, "frames"]) if "frames" in self.rows.columns else ""
+        return (*self.size(index), frames)
+
     def find(self, spec: SourceSpec, item: Annotation) -> tuple[list[int], str]:
         """Rows the annotation lands on, or ``([], reason)``."""
         tried: list[str] = []
@@ -131,11 +145,12 @@ class _Joiner:
                     return [], (
                         f"drawn on a {item.width}x{item.height} image but {source}:{relative} is {width}x{height}"
                     )
-            group = str(self.rows.at[index, "dup_group"])
-            members = self.groups.get(group, [index]) if group else [index]
-            if item.kind in PIXEL_KINDS:
-                members = [m for m in members if self.size(m) == self.size(index)]
-            return sorted(set(members) | {index}), ""
+            members = self.groups.get(str(self.rows.at[index, "dup_group"]), [])
+            if index not in members:  # no group, or an augmented copy (rotated, maybe mirrored): itself only
+                members = [index]
+            if item.kind in PIXEL_KINDS:  # same size and frame count: a volume's slice-k mask never lands on a slice
+                members = [m for m in members if self.shape(m) == self.shape(index)]
+            return sorted(members), ""
         return [], f"its image is not in the manifest (looked for {', '.join(tried)})"
 
 
@@ -154,6 +169,22 @@ def _annotation_id(spec: SourceSpec, item: Annotation) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
+def _read_source(spec: SourceSpec, directory: Path, read: ReadFn, problems: list[Problem]) -> tuple[list, list, bool]:
+    """(annotations, problems the reader reported, finished) of one reader run; a crash is a problem."""
+    ctx = SourceContext(spec, directory, list_files(directory))
+    items: list[Annotation] = []
+    finished = True
+    try:
+        for item in read(ctx):
+            if not isinstance(item, Annotation):
+                raise TypeError(f"yielded {type(item).__name__}; readers yield Annotation and report problems")
+            items.append(item)
+    except Exception as err:  # noqa: BLE001 - a crashing reader must not take the build down
+        problems.append(Problem(spec.name, f"annotation reader failed: {type(err).__name__}: {err}", level="error"))
+        finished = False
+    return items, list(ctx.problems), finished
+
+
 def join_annotations(
     root: Path,
     registry: dict[str, SourceSpec],
@@ -161,65 +192,69 @@ def join_annotations(
     commits: dict[str, str],
     *,
     progress: bool = True,
+    keys: dict[str, str] | None = None,
+    cache_dir: Path | None = None,
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Read every checked-out source's annotations and join them to ``manifest``.
 
     Sources that were not re-read in this build (not checked out, kept by sync) keep
-    their previous ``annotations.csv`` rows whose image is still in the manifest.
+    their previous ``annotations.csv`` rows whose image is still in the manifest. With
+    ``keys`` (source -> its cache key) and ``cache_dir``, a source whose key is unchanged
+    is not read again (:mod:`covid19_images.manifest.annotation_cache`); the join is the same.
     """
     root = Path(root)
     joiner = _Joiner(manifest)
     problems: list[Problem] = []
     rows: list[dict[str, str]] = []
     done: set[str] = set()
-    hashes: dict[Path, str] = {}
     specs = [s for s in registry.values() if s.name in commits]
-    for spec in tqdm(specs, desc="joining annotations", unit="source", disable=not progress):
+    for spec in tqdm(specs, desc="joining annotations", unit="source", disable=not show_progress(progress)):
         read = reader_for(spec)
         if read is None:
             continue
         directory = root / spec.path
-        ctx = SourceContext(spec, directory, list_files(directory))
+        key = (keys or {}).get(spec.name, "")
+        stored = annotation_cache.load(cache_dir, spec.name, key)
+        if stored is not None:
+            items, reported, hashes = stored.items, [Problem(**vars(p)) for p in stored.problems], dict(stored.hashes)
+        else:
+            items, reported, finished = _read_source(spec, directory, read, problems)
+            hashes = {}
         unjoined: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-        try:
-            for item in read(ctx):
-                if not isinstance(item, Annotation):
-                    raise TypeError(f"yielded {type(item).__name__}; readers yield Annotation and report problems")
-                members, reason = joiner.find(spec, item)
-                if not members:
-                    unjoined[(item.path, item.row, reason)].append(
-                        f"{item.name}/{item.rater}" if item.rater else item.name
-                    )
-                    continue
-                full = directory / item.path
-                if full not in hashes:
-                    hashes[full] = _sha256(full)
-                box = item.box or ("", "", "", "")
-                for index in members:
-                    image = joiner.rows.loc[index]
-                    rows.append(
-                        {
-                            "annotation_id": _annotation_id(spec, item),
-                            "image_id": image["image_id"],
-                            "kind": item.kind,
-                            "source": spec.name,
-                            "source_commit": commits.get(spec.name, ""),
-                            "path": f"{spec.path}/{item.path}",
-                            "sha256": hashes[full],
-                            "frame": "" if item.frame is None else str(item.frame),
-                            "name": item.name,
-                            "value": item.value,
-                            "rater": item.rater,
-                            "x0": box[0] if box[0] == "" else _number(box[0]),
-                            "y0": box[1] if box[1] == "" else _number(box[1]),
-                            "x1": box[2] if box[2] == "" else _number(box[2]),
-                            "y1": box[3] if box[3] == "" else _number(box[3]),
-                            "license": normalise_license(item.license, "") if item.license else image["license"],
-                        }
-                    )
-        except Exception as err:  # noqa: BLE001 - a crashing reader must not take the build down
-            problems.append(Problem(spec.name, f"annotation reader failed: {type(err).__name__}: {err}", level="error"))
-        problems.extend(ctx.problems)
+        for item in items:
+            members, reason = joiner.find(spec, item)
+            if not members:
+                unjoined[(item.path, item.row, reason)].append(f"{item.name}/{item.rater}" if item.rater else item.name)
+                continue
+            if item.path not in hashes:
+                hashes[item.path] = _sha256(directory / item.path)
+            box = item.box or ("", "", "", "")
+            for index in members:
+                image = joiner.rows.loc[index]
+                rows.append(
+                    {
+                        "annotation_id": _annotation_id(spec, item),
+                        "image_id": image["image_id"],
+                        "kind": item.kind,
+                        "source": spec.name,
+                        "source_commit": commits.get(spec.name, ""),
+                        "path": f"{spec.path}/{item.path}",
+                        "sha256": hashes[item.path],
+                        "frame": "" if item.frame is None else str(item.frame),
+                        "name": item.name,
+                        "value": item.value,
+                        "rater": item.rater,
+                        "x0": box[0] if box[0] == "" else _number(box[0]),
+                        "y0": box[1] if box[1] == "" else _number(box[1]),
+                        "x1": box[2] if box[2] == "" else _number(box[2]),
+                        "y1": box[3] if box[3] == "" else _number(box[3]),
+                        "license": normalise_license(item.license, "") if item.license else image["license"],
+                    }
+                )
+        if stored is None and finished and key:
+            saved = [Problem(**vars(p)) for p in reported]
+            annotation_cache.save(cache_dir, spec.name, annotation_cache.ReaderOutput(key, items, saved, hashes))
+        problems.extend(reported)
         for (path, row, reason), names in unjoined.items():
             shown = ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
             message = f"{len(names)} annotation(s) ({shown}) not joined: {reason}"
@@ -229,7 +264,7 @@ def join_annotations(
     try:
         previous = read_annotations(root)
     except DamagedManifest as err:  # the build rewrites it from the sources; kept rows cannot be trusted
-        problems.append(Problem("", f"previous annotations not kept: {err}", level="warning"))
+        problems.append(Problem("", f"{PREVIOUS_NOT_KEPT}: {err}", level="warning"))
         previous = None
     if previous is not None and not previous.empty:
         held = set(manifest["image_id"])

@@ -15,8 +15,7 @@ source, file and row.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +23,7 @@ import pandas as pd
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.core.schema import MANIFEST_COLUMNS, Problem
 from covid19_images.manifest import integrity, privacy
-from covid19_images.manifest.annotations import annotations_bytes, join_annotations
+from covid19_images.manifest.annotations import PREVIOUS_NOT_KEPT, annotations_bytes, join_annotations
 from covid19_images.manifest.diff import SourceChange, diff_manifests
 from covid19_images.manifest.duplicates import CONFIRM_MSE, NEAR_ACCEPT, NEAR_CANDIDATE, find_duplicates
 from covid19_images.manifest.io import (
@@ -40,6 +39,8 @@ from covid19_images.manifest.io import (
     write_atomic,
 )
 from covid19_images.manifest.near_index import NearIndex
+from covid19_images.manifest.result import BuildResult
+from covid19_images.manifest.reviews import REVIEWS_FILE, read_reviews
 from covid19_images.manifest.source_build import (
     ROW_COLUMNS,
     ParserFailed,
@@ -50,6 +51,14 @@ from covid19_images.manifest.source_build import (
 )
 from covid19_images.manifest.source_cache import SourceCache, SourceEntry, checkout_is_clean, source_key
 from covid19_images.manifest.splits import assign_splits
+from covid19_images.manifest.unchanged import (
+    UNSETTLED,
+    input_signatures,
+    is_checked_out,
+    record_build,
+    seal_build,
+)
+from covid19_images.sources.portal.state import Presence, presence
 from covid19_images.sources.registry import SourceSpec
 
 __all__ = [
@@ -72,17 +81,14 @@ __all__ = [
 ]
 
 
-@dataclass
-class BuildResult:
-    manifest: pd.DataFrame
-    problems: list[Problem] = field(default_factory=list)
-    commits: dict[str, str] = field(default_factory=dict)
-    probed: int = 0  # files decoded in this build; unchanged git blobs reuse earlier facts
-    reused: list[str] = field(default_factory=list)  # sources taken whole from the cache
-    cache: SourceCache | None = None  # entries to save once the manifest is written
-    near_index: NearIndex | None = None
-    unchanged: bool = False  # every source reused: the manifest on disk is already this build's
-    annotations: pd.DataFrame | None = None  # manifests/annotations.csv (manifest.annotations)
+#: the warning of a build that could not trust the stored near-duplicate index
+INDEX_DISTRUSTED = "the stored near-duplicate index was not reused"
+
+
+def _settled(problems: list[Problem]) -> bool:
+    """False when this build repaired a damaged file or cache: the next one, from what this one
+    writes, will not say so again, so this one must not be reused as it is (manifest.unchanged)."""
+    return not any(p.source == "" and p.message.startswith((PREVIOUS_NOT_KEPT, INDEX_DISTRUSTED)) for p in problems)
 
 
 def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = None) -> None:
@@ -90,6 +96,8 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
 
     With ``cache_dir``, the build's caches are saved after the manifest, tied to its bytes.
     """
+    if result.files_current:
+        return  # every file on disk is this build's, checked by hash (manifest.unchanged)
     write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
     checkpoint("write.problems-done")
     annotations = annotations_bytes(result.annotations)
@@ -107,11 +115,21 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
         if result.near_index is not None:
             result.near_index.save(cache_dir)
         if result.cache is not None:
+            seal_build(Path(root), result.cache)
             result.cache.save(cache_dir, digest)
 
 
-def _is_checked_out(directory: Path) -> bool:
-    return directory.is_dir() and any(p.name != ".git" for p in directory.iterdir())
+def _unfetched_message(name: str, fetched: Presence, kept: int) -> str:
+    """Why a portal source was not read, and the command that changes it; its committed rows stay."""
+    if fetched.damaged:
+        what = fetched.hint(name)
+    elif not fetched.total:
+        what = f"no lock yet; a maintainer pins it with `covid19-images sync --update-portal {name}`"
+    elif fetched.fetched:
+        what = f"partly fetched ({fetched.fetched} of {fetched.total} files); run `covid19-images fetch {name}`"
+    else:
+        what = f"not fetched; run `covid19-images fetch {name}`"
+    return what + (f" (kept its {kept} rows from the previous manifest)" if kept else "")
 
 
 def _rows_of(previous: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -128,6 +146,7 @@ def build_manifest(
     keep: Collection[str] = (),
     cache_dir: Path | None = None,
     rebuild: bool = False,
+    clean: Mapping[str, bool] | None = None,
 ) -> BuildResult:
     """Build the whole manifest from the checkouts under ``root``.
 
@@ -135,6 +154,8 @@ def build_manifest(
     what their pin says) keep their previous rows verbatim. ``previous`` keeps split groups
     stable and, unless ``rebuild``, lends the facts of unchanged git blobs; ``cache_dir``
     (unless ``rebuild``) lends whole unchanged sources and the near-duplicate index.
+    ``clean`` holds what sync already learnt of checkouts (source -> exactly its commit), so
+    git is not asked twice.
     """
     root = Path(root)
     previous = previous if previous is not None else empty_manifest()
@@ -148,6 +169,7 @@ def build_manifest(
     probed = 0
     fresh_cache = SourceCache()
     reused: list[str] = []
+    known_clean = dict(clean or {})
 
     for spec in registry.values():
         directory = root / spec.path
@@ -167,7 +189,13 @@ def build_manifest(
             )
             parts.append(old)
             continue
-        if not _is_checked_out(directory):
+        fetched = presence(root, spec.name) if spec.is_portal else None
+        if fetched is not None and not fetched.complete:
+            old = _rows_of(previous, spec.name)
+            problems.append(Problem(spec.name, _unfetched_message(spec.name, fetched, len(old))))
+            parts.append(old)
+            continue
+        if fetched is None and not is_checked_out(directory):
             old = _rows_of(previous, spec.name)
             problems.append(
                 Problem(
@@ -179,9 +207,12 @@ def build_manifest(
             )
             parts.append(old)
             continue
-        commit = head_commit(directory)
+        commit = fetched.digest if fetched is not None else head_commit(directory)
         commits[spec.name] = commit
-        key = source_key(spec, commit) if commit and cache_dir is not None and checkout_is_clean(directory) else ""
+        if fetched is None and spec.name not in known_clean:
+            known_clean[spec.name] = checkout_is_clean(directory)
+        is_clean = fetched is not None or known_clean[spec.name]
+        key = source_key(spec, commit) if commit and cache_dir is not None and is_clean else ""
         entry = cache.entries.get(spec.name)
         old = _rows_of(previous, spec.name)
         if key and entry is not None and entry.key == key and entry.rows == len(old):
@@ -213,25 +244,49 @@ def build_manifest(
 
     privacy.redact_problems(problems, secrets)
     checkpoint("build.privacy-checked")
-    if reused and len(reused) == len(registry) and set(previous["source"]) == set(reused):
+    reviews = read_reviews(root)
+    fresh_cache.reviews_sha256 = reviews.digest
+    same_reviews = cache.reviews_sha256 == reviews.digest
+    if reused and len(reused) == len(registry) and set(previous["source"]) == set(reused) and same_reviews:
         # nothing changed anywhere: the previous manifest is exactly what a rebuild would give
         fresh_cache.manifest_sha256 = cache.manifest_sha256
         manifest = previous[list(MANIFEST_COLUMNS)].reset_index(drop=True)
-        annotations = _join_annotations(root, registry, manifest, commits, problems, progress)
-        return BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, True, annotations)
+        signatures = input_signatures(root, registry, keep, known_clean)
+        readers = cache_dir if use_cache else None
+        annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
+        result = BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, True, annotations)
+        if _settled(problems):
+            record_build(result, signatures, _row_commits(manifest, registry))
+        return result
     frames = [f[list(ROW_COLUMNS)] for f in parts if not f.empty]
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
-    manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).fillna("").astype(object)
+    manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).astype(object).fillna("")
     index = None
     if not manifest.empty:
-        stored = NearIndex.load(cache_dir, _index_settings()) if use_cache else None
-        duplicates = find_duplicates(manifest, root, index=stored)
+        stored = NearIndex.load(cache_dir, index_settings()) if use_cache else None
+        duplicates = find_duplicates(manifest, root, index=stored, reviews=reviews)
         manifest["dup_group"] = duplicates.groups
+        problems.extend(_reviews_overridden(manifest, duplicates.overruled))
         index = duplicates.index
+        if index is not None and index.distrusted:
+            message = f"{INDEX_DISTRUSTED} ({index.distrusted}); searched afresh"
+            problems.append(Problem("", message, level="warning"))
         assign_splits(manifest, previous)
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
-    annotations = _join_annotations(root, registry, manifest, commits, problems, progress)
-    return BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
+    signatures = input_signatures(root, registry, keep, known_clean)
+    readers = cache_dir if use_cache else None
+    annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
+    result = BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
+    if _settled(problems):
+        record_build(result, signatures, _row_commits(manifest, registry))
+    return result
+
+
+def _row_commits(manifest: pd.DataFrame, registry: dict[str, SourceSpec]) -> dict[str, str]:
+    """Portal source -> the first of its rows' commits (lock digests), as sync reports its old pin."""
+    portal = [name for name, spec in registry.items() if spec.is_portal]
+    rows = manifest[manifest["source"].isin(portal)]
+    return {name: min(group[group != ""], default="") for name, group in rows.groupby("source")["source_commit"]}
 
 
 def _join_annotations(
@@ -241,15 +296,36 @@ def _join_annotations(
     commits: dict[str, str],
     problems: list[Problem],
     progress: bool,
+    signatures: dict[str, str],
+    cache_dir: Path | None,
 ) -> pd.DataFrame:
-    """Annotations follow the duplicate groups, so they are joined on every build (cheap: a
-    pass over the annotation files, not over the images)."""
-    annotations, joined_problems = join_annotations(root, registry, manifest, commits, progress=progress)
+    """Annotations follow the duplicate groups, so they are joined on every build; an unchanged
+    source's reader output comes from ``cache_dir`` under its key (``manifest.annotation_cache``)."""
+    keys = {name: key for name, key in signatures.items() if ":" not in key and key != UNSETTLED}
+    annotations, joined_problems = join_annotations(
+        root, registry, manifest, commits, progress=progress, keys=keys, cache_dir=cache_dir
+    )
     problems.extend(joined_problems)
     return annotations
 
 
-def _index_settings() -> dict:
+def _reviews_overridden(manifest: pd.DataFrame, overruled: list) -> list[Problem]:
+    """A pair reviewed as different that other copies still join: say so (the review cannot cut them apart)."""
+    found = []
+    groups = manifest["dup_group"].to_numpy()
+    for edge in overruled:
+        a, b = manifest.iloc[edge.a], manifest.iloc[edge.b]
+        if groups[edge.a] and groups[edge.a] == groups[edge.b]:
+            message = (
+                f"reviewed as different pictures ({REVIEWS_FILE}) from {b['source']} {b['path']}, but other "
+                f"copies still join them in duplicate group {groups[edge.a]}"
+            )
+            inside = str(a["path"]).split("/", 2)[-1]  # problems name files inside datasets/<source>/
+            found.append(Problem(str(a["source"]), message, path=inside, level="info"))
+    return found
+
+
+def index_settings() -> dict:
     from covid19_images.manifest.duplicates import _settings
 
     return _settings(NEAR_ACCEPT, NEAR_CANDIDATE, CONFIRM_MSE, True)  # the build decodes files: confirmed

@@ -7,8 +7,10 @@ comparing two 200,000-row manifests costs well under a second.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pragma: no cover - SourceChange is imported where pandas is not (an unchanged sync)
+    import pandas as pd
 
 
 @dataclass
@@ -28,6 +30,8 @@ _COLUMNS = ["image_id", "source", "path", "label", "split"]
 
 
 def diff_manifests(old: pd.DataFrame | None, new: pd.DataFrame) -> dict[str, SourceChange]:
+    import pandas as pd
+
     """Per source: image paths added and removed, (path, old, new) relabelled and split-moved."""
     before = pd.DataFrame(columns=_COLUMNS) if old is None else old[_COLUMNS]
     joined = before.astype(str).merge(

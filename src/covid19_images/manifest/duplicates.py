@@ -7,6 +7,10 @@ edge join two rows into one duplicate group:
 * ``file``: identical bytes (``sha256``);
 * ``pixels``: identical decoded grayscale pixels (``pixel_sha256``), e.g. a lossless re-save;
   not for blank pictures (no ``phash``): two black CT slices are not the same picture;
+* ``identity``: the upstream says so (``extra.same_as``, e.g. RSNA's published NIH image
+  for each patientId; :mod:`covid19_images.manifest.identities`), whatever the pixels;
+* ``volume``: a CT volume, DICOM series or slice held by another volume, slice for slice
+  (:mod:`covid19_images.manifest.volume_duplicates`: copies, resamples, subsets of slices);
 * ``near``: a perceptual hash close enough (Hamming distance of the 256-bit ``phash``).
   Pairs at or below :data:`NEAR_ACCEPT` are the same picture by the measurement in
   ``docs/dedup-threshold.md``; pairs up to :data:`NEAR_CANDIDATE` are only candidates and are
@@ -32,14 +36,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
+from covid19_images.manifest.identities import identity_edges
 from covid19_images.manifest.near_index import (
-    FEW_QUERIES,
     NearIndex,
     hash_bytes,
     packed_bits,
-    pairs_of_few,
     pairs_within,
+    stored_index_problem,
 )
+from covid19_images.manifest.reviews import Reviews, pair_key
 
 __all__ = ["NearIndex"]
 
@@ -97,7 +102,7 @@ class DuplicateEdge:
 
     a: int
     b: int
-    kind: str  # "file", "pixels" or "near"
+    kind: str  # "file", "pixels", "identity", "volume" (3-D), "near" or "reviewed" (a person said: the same picture)
     distance: int | None = None
     mse: float | None = None
 
@@ -116,6 +121,7 @@ class Duplicates:
     rejected: list[DuplicateEdge] = field(default_factory=list)
     unconfirmed: list[DuplicateEdge] = field(default_factory=list)
     index: NearIndex | None = None
+    overruled: list[DuplicateEdge] = field(default_factory=list)  # near edges a reviewer said are different
 
 
 def _star_edges(values: pd.Series, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,20 +162,25 @@ def _search(
 ) -> NearIndex:
     """The near-edge index over ``keys`` (one per distinct perceptual hash), reusing ``previous`` where it applies."""
     settings = _settings(accept, candidate, confirm_mse, thumbnails is not None)
-    fingerprints = pd.Series(phashes, index=keys)  # the caller keeps only 256-bit hashes
+    # object dtype, not pandas' arrow strings: hashing a million keys is then one C pass
+    fingerprints = pd.Series(np.asarray(phashes, dtype=object), index=pd.Index(keys, dtype=object), dtype=object)
     old = queries = None
+    distrusted = ""
+    if previous is not None and previous.settings == settings:
+        distrusted = stored_index_problem(previous, accept, candidate, confirm_mse) or ""
+        previous = None if distrusted else previous
     if previous is not None and previous.settings == settings:
         known = previous.fingerprints
-        same = fingerprints.index.isin(known.index)
-        same[same] = known.reindex(fingerprints.index[same]).to_numpy() == fingerprints.to_numpy()[same]
-        present = set(fingerprints.index[same])
-        old = previous.edges[previous.edges["a"].isin(present) & previous.edges["b"].isin(present)]
+        at = pd.Index(known.index.to_numpy(dtype=object), dtype=object).get_indexer(fingerprints.index)
+        same = at >= 0
+        same[same] = known.to_numpy(dtype=object)[at[same]] == fingerprints.to_numpy()[same]
+        present = pd.Index(fingerprints.index[same], dtype=object)
+        ends = previous.edges
+        old = ends[present.get_indexer(ends["a"].astype(object)) >= 0]
+        old = old[present.get_indexer(old["b"].astype(object)) >= 0]
         queries = np.flatnonzero(~same)
-    if queries is not None and len(queries) <= FEW_QUERIES:
-        a, b, d = pairs_of_few(packed_bits(fingerprints.tolist()), max(accept, candidate), queries)
-    else:
-        _, packed = hash_bytes(list(fingerprints.to_numpy()))
-        a, b, d = pairs_within(packed, max(accept, candidate), queries)
+    # every key's hash has 64 hex digits (find_duplicates keeps only those): no per-value check
+    a, b, d = pairs_within(packed_bits(fingerprints.tolist()), max(accept, candidate), queries)
     # pairs at or below ``accept`` are near without a look; the others are candidates, checked
     # on pixels when thumbnails can be had
     status = np.where(d <= accept, "near", "unconfirmed").astype(object)
@@ -182,7 +193,7 @@ def _search(
     names = fingerprints.index.to_numpy()
     fresh = pd.DataFrame({"a": names[a], "b": names[b], "distance": d, "mse": mses, "status": status})
     edges = pd.concat([old, fresh])  # pandas drops a None (no previous index)
-    return NearIndex(fingerprints, edges.reset_index(drop=True), settings)
+    return NearIndex(fingerprints, edges.reset_index(drop=True), settings, distrusted)
 
 
 def find_duplicates(
@@ -194,19 +205,23 @@ def find_duplicates(
     confirm_mse: float = CONFIRM_MSE,
     thumbnails: ThumbnailSource | None = None,
     index: NearIndex | None = None,
+    reviews: Reviews | None = None,
 ) -> Duplicates:
     """Exact and near-duplicate edges, and the group of every row.
 
     Without ``root`` (or ``thumbnails``) nothing can be decoded, so only pairs at or below
     ``accept`` count as near duplicates; candidates above it are listed as ``unconfirmed``.
     ``index`` (from an earlier call's :attr:`Duplicates.index`) limits the search to files it
-    does not hold yet; the answer is the same as without it.
+    does not hold yet; the answer is the same as without it. ``reviews`` (a person's decisions,
+    :mod:`covid19_images.manifest.reviews`) drop the near edges reviewed as ``different`` and add
+    an edge for each pair reviewed as ``same``; the index itself keeps what was measured.
     """
     n = len(manifest)
     ids = manifest["image_id"].astype(str).to_numpy()
     # a column the manifest lacks (a hand-made or older manifest) is empty: no edges of that kind
     facts = manifest.reindex(columns=["phash", "sha256", "pixel_sha256"], fill_value="").astype(str)
-    hashes, sha, pixel = facts["phash"], facts["sha256"], facts["pixel_sha256"]
+    # object columns: pandas' arrow strings would be converted back and forth at every step below
+    hashes, sha, pixel = (pd.Series(facts[c].to_numpy(dtype=object), dtype=object) for c in facts.columns)
     file_a, file_b = _star_edges(sha, (sha != "").to_numpy())
     pixel_a, pixel_b = _star_edges(pixel, ((pixel != "") & (hashes != "")).to_numpy())
     # Rows with one perceptual hash are one node of the search: at distance 0 they are joined
@@ -217,7 +232,13 @@ def find_duplicates(
     phashes = hashes.to_numpy().astype(object)
     usable = (hashes.str.len() == PHASH_HEX).to_numpy()
     same_a, same_b = _star_edges(hashes, usable)
-    rows = pd.DataFrame({"phash": phashes[usable], "file": file_key[usable], "row": np.flatnonzero(usable)})
+    rows = pd.DataFrame(
+        {
+            "phash": pd.Series(phashes[usable], dtype=object),
+            "file": pd.Series(file_key[usable], dtype=object),
+            "row": np.flatnonzero(usable),
+        }
+    )
     rows = rows.sort_values(["phash", "file", "row"]).drop_duplicates("phash")
     keys = (rows["phash"] + rows["file"]).to_numpy().astype(object)  # the phash has a fixed width
     representative = rows["row"].to_numpy()
@@ -230,9 +251,21 @@ def find_duplicates(
     near_b = row_of.reindex(near["b"]).to_numpy()
     low, high = np.minimum(near_a, near_b), np.maximum(near_a, near_b)
     kept = (near["status"] == "near").to_numpy()
+    overruled = np.zeros(len(kept), dtype=bool)
+    sure_a, sure_b = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if reviews is not None and (reviews.different or reviews.same):
+        pairs = [pair_key(file_key[x], file_key[y]) for x, y in zip(low.tolist(), high.tolist(), strict=True)]
+        overruled = kept & np.array([p in reviews.different for p in pairs], dtype=bool)
+        kept = kept & ~overruled
+        first_row = pd.Series(np.arange(n), index=file_key).groupby(level=0).min()
+        known = [pair for pair in sorted(reviews.same) if pair[0] in first_row.index and pair[1] in first_row.index]
+        sure_a = first_row.reindex([a for a, _ in known]).to_numpy().astype(np.int64)
+        sure_b = first_row.reindex([b for _, b in known]).to_numpy().astype(np.int64)
 
-    graph_a = np.concatenate([file_a, pixel_a, same_a, low[kept]]).astype(np.int64)
-    graph_b = np.concatenate([file_b, pixel_b, same_b, high[kept]]).astype(np.int64)
+    known_a, known_b = identity_edges(manifest)
+    volume_a, volume_b = _volume_edges(manifest, root)
+    graph_a = np.concatenate([file_a, pixel_a, known_a, volume_a, same_a, low[kept], sure_a]).astype(np.int64)
+    graph_b = np.concatenate([file_b, pixel_b, known_b, volume_b, same_b, high[kept], sure_b]).astype(np.int64)
     graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
     _, component = connected_components(graph)  # weak components of the edge list: the groups
     frame = pd.DataFrame({"component": component, "id": ids})
@@ -242,20 +275,40 @@ def find_duplicates(
 
     edges = [DuplicateEdge(x, y, "file") for x, y in np.column_stack((file_a, file_b)).tolist()]
     edges += [DuplicateEdge(x, y, "pixels") for x, y in np.column_stack((pixel_a, pixel_b)).tolist()]
+    edges += [DuplicateEdge(x, y, "identity") for x, y in np.column_stack((known_a, known_b)).tolist()]
+    edges += [DuplicateEdge(x, y, "volume") for x, y in np.column_stack((volume_a, volume_b)).tolist()]
     exact = {(e.a, e.b) for e in edges}
     same = np.column_stack((same_a, same_b)).tolist()
     edges += [DuplicateEdge(x, y, "near", 0) for x, y in same if (x, y) not in exact]
     order = np.lexsort((high, low))
     rejected: list[DuplicateEdge] = []
     unconfirmed: list[DuplicateEdge] = []
+    reviewed: list[DuplicateEdge] = []
     for position in order.tolist():
         x, y = int(low[position]), int(high[position])
         if (x, y) in exact:
             continue
         mse = float(near["mse"].iat[position])
         edge = DuplicateEdge(x, y, "near", int(near["distance"].iat[position]), None if np.isnan(mse) else mse)
+        if overruled[position]:
+            reviewed.append(edge)
+            continue
         {"near": edges, "rejected": rejected, "unconfirmed": unconfirmed}[near["status"].iat[position]].append(edge)
-    return Duplicates(groups, edges, rejected, unconfirmed, found)
+    edges += [DuplicateEdge(x, y, "reviewed") for x, y in zip(sure_a.tolist(), sure_b.tolist(), strict=True)]
+    return Duplicates(groups, edges, rejected, unconfirmed, found, reviewed)
+
+
+def _volume_edges(manifest: pd.DataFrame, root: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """3-D edges (:mod:`covid19_images.manifest.volume_duplicates`); none without files to read."""
+    empty = np.zeros(0, dtype=np.int64)
+    if root is None or not {"format", "modality", "path"} <= set(manifest.columns):
+        return empty, empty
+    if not manifest["format"].astype(str).isin(("nifti", "metaimage")).any():
+        return empty, empty
+    from covid19_images.manifest.volume_duplicates import cached_reader, volume_edges
+
+    frame = manifest.reset_index(drop=True)
+    return volume_edges(frame, cached_reader(root, frame))
 
 
 def assign_dup_groups(manifest: pd.DataFrame, root: Path | None = None) -> pd.Series:

@@ -6,9 +6,12 @@ was edited by hand must never load silently. Every write of ``manifest.csv`` fir
 ``manifest.csv.integrity`` (JSON: sha256 and row count of the new manifest, plus those of
 the manifest it replaces, so a sync killed between the two renames still leaves a pair
 that checks). Readers refuse a manifest that matches neither with :class:`DamagedManifest`
-naming the file and what is wrong. A manifest without a record (older roots, hand-made
-test roots) is still checked for what damage looks like from the text: conflict markers
-and rows whose field count differs from the header's.
+naming the file and what is wrong. A missing record is not "no check": deleting the record
+and then editing the file would otherwise be served silently, so readers refuse a manifest
+without one (:class:`MissingRecord`, with the command that writes it). Only sync, which
+rebuilds the file from the checkouts, reads a record-less manifest (``missing_ok``), after
+the checks the text alone allows: conflict markers and rows whose field count differs from
+the header's.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class DamagedManifest(ValueError):
     """The manifest on disk is not one that a sync wrote; the message names it and says why."""
 
 
+class MissingRecord(DamagedManifest):
+    """The manifest has no integrity record, so nothing tells an edited file from a synced one."""
+
+
 def record_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.name + RECORD_SUFFIX)
 
@@ -45,8 +52,8 @@ def _rows(data: bytes) -> int:
         return -1
 
 
-def _facts(data: bytes) -> dict[str, object]:
-    return {"sha256": hashlib.sha256(data).hexdigest(), "rows": _rows(data)}
+def _facts(data: bytes, digest: str | None = None) -> dict[str, object]:
+    return {"sha256": digest or hashlib.sha256(data).hexdigest(), "rows": _rows(data)}
 
 
 def write_record(manifest: Path, data: bytes) -> None:
@@ -82,27 +89,62 @@ def _text_damage(data: bytes) -> str | None:
     return None
 
 
-def check(manifest: Path, data: bytes) -> None:
-    """Raise :class:`DamagedManifest` unless ``data`` (the bytes of ``manifest``) is a manifest a sync wrote."""
+def _refuse_damaged_text(manifest: Path, data: bytes, fix: str) -> None:
+    damage = _text_damage(data)
+    if damage:
+        raise DamagedManifest(f"{manifest} is damaged: {damage}; {fix}")
+
+
+#: ``check``'s default: read the integrity record beside the manifest on disk
+ON_DISK = object()
+
+
+def check(
+    manifest: Path, data: bytes, record_text: str | object | None = ON_DISK, *, missing_ok: bool = False
+) -> str | None:
+    """Raise :class:`DamagedManifest` unless ``data`` (the bytes of ``manifest``) is a manifest a sync wrote.
+
+    Returns the SHA-256 of ``data`` when it was compared with a record (None when there was no
+    record), so a reader that needs the hash (a loader's :class:`ManifestStamp`) need not hash
+    the file a second time.
+
+    ``record_text`` is the integrity record to check against when it does not come from disk
+    (a released version read from git: :mod:`covid19_images.manifest.versions`; git's own object
+    hashes already prove a tagged file unchanged, so None, a tag without a record, is accepted).
+    On disk, a missing record raises :class:`MissingRecord` unless ``missing_ok`` (sync's own
+    reading of the file it is about to rebuild: the text checks still apply).
+    """
     fix = (
         "restore it (`git checkout -- manifests/`) or rebuild it with `covid19-images sync --offline` "
         "(which keeps the damaged file aside)"
     )
-    damage = _text_damage(data)
-    if damage:
-        raise DamagedManifest(f"{manifest} is damaged: {damage}; {fix}")
+    digest = hashlib.sha256(data).hexdigest()
     try:
-        record = json.loads(record_path(manifest).read_text(encoding="utf-8"))
+        if record_text is ON_DISK:
+            record_text = record_path(manifest).read_text(encoding="utf-8")
+        record = None if record_text is None else json.loads(record_text)  # type: ignore[arg-type]
     except FileNotFoundError:
-        return
+        _refuse_damaged_text(manifest, data, fix)
+        if missing_ok:
+            return None
+        raise MissingRecord(
+            f"{manifest} has no integrity record ({record_path(manifest).name}): nothing shows whether it was "
+            "edited since the last sync, so it is not used; run `covid19-images sync --offline` to rebuild it "
+            "from the checkouts and record it (or `git checkout -- manifests/` if the record was deleted)"
+        ) from None
     except (OSError, ValueError) as err:
+        _refuse_damaged_text(manifest, data, fix)
         raise DamagedManifest(
             f"{record_path(manifest)} (integrity record of {manifest}) is unreadable: {err}; {fix}"
         ) from err
-    facts = _facts(data)
-    accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
-    if any(facts["sha256"] == item.get("sha256") for item in accepted if isinstance(item, dict)):
-        return
+    if record is not None:
+        accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
+        if any(digest == item.get("sha256") for item in accepted if isinstance(item, dict)):
+            return digest  # the very bytes a sync wrote (and checked): no need to read them as text again
+    _refuse_damaged_text(manifest, data, fix)
+    if record is None:
+        return None
+    facts = _facts(data, digest)  # the row count (a full CSV parse) is only needed to explain a mismatch
     raise DamagedManifest(
         f"{manifest} does not match its integrity record {record_path(manifest).name} "
         f"({facts['rows']} rows, sha256 {str(facts['sha256'])[:12]}…; recorded {record.get('rows')} rows, "

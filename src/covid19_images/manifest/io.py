@@ -12,12 +12,14 @@ import csv
 import io
 from collections.abc import Iterable
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from covid19_images.core import atomic
 from covid19_images.core.schema import MANIFEST_COLUMNS, PROBLEM_COLUMNS, Problem
 from covid19_images.manifest import integrity
+
+if TYPE_CHECKING:  # pragma: no cover - pandas is imported where a frame is made: sync's lock and recovery need none
+    import pandas as pd
 
 MANIFEST_FILE = "manifests/manifest.csv"
 PROBLEMS_FILE = "manifests/problems.csv"
@@ -26,6 +28,8 @@ _TEMPORARY_OF = (MANIFEST_FILE, PROBLEMS_FILE, ANNOTATIONS_FILE)
 
 
 def empty_manifest() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({c: pd.Series(dtype=object) for c in MANIFEST_COLUMNS})
 
 
@@ -36,6 +40,8 @@ def _read_strings(data: bytes) -> pd.DataFrame:
     engine); a file it cannot take (odd quoting, a ragged row) falls back to the C engine,
     which raises the errors callers already handle.
     """
+    import pandas as pd
+
     try:
         import pyarrow as pa
         import pyarrow.csv as pa_csv
@@ -56,13 +62,31 @@ def _read_strings(data: bytes) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
 
 
-def read_manifest(root: Path) -> pd.DataFrame | None:
-    """The manifest as strings (``""`` for blank), or None if there is none yet."""
+def read_manifest(root: Path, *, missing_record_ok: bool = False) -> pd.DataFrame | None:
+    """The manifest as strings (``""`` for blank), or None if there is none yet.
+
+    ``missing_record_ok`` is for sync (which rebuilds the file) and ``status`` (which counts
+    rows): every other reader refuses a manifest without its integrity record.
+    """
     path = Path(root) / MANIFEST_FILE
     if not path.is_file():
         return None
     data = path.read_bytes()
-    integrity.check(path, data)  # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
+    # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
+    digest = integrity.check(path, data, missing_ok=missing_record_ok)
+    frame = manifest_from_bytes(data)
+    if digest is not None:
+        frame.attrs[MANIFEST_SHA256] = digest  # the bytes this frame was read from (loaders' ManifestStamp)
+    return frame
+
+
+#: ``DataFrame.attrs`` key of :func:`read_manifest`'s result: the SHA-256 of the bytes it was read from
+MANIFEST_SHA256 = "manifest_sha256"
+
+
+def manifest_from_bytes(data: bytes) -> pd.DataFrame:
+    """A checked manifest's bytes as the frame :func:`read_manifest` returns (columns in schema order)."""
+
     frame = _read_strings(data)
     for column in MANIFEST_COLUMNS:
         if column not in frame.columns:
@@ -89,10 +113,13 @@ def remove_stale_temporaries(root: Path) -> list[Path]:
 
 
 def manifest_bytes(frame: pd.DataFrame) -> bytes:
+
     ordered = frame[list(MANIFEST_COLUMNS)].sort_values(["source", "path"], kind="mergesort")
     return ordered.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def problems_bytes(problems: Iterable[Problem]) -> bytes:
+    import pandas as pd
+
     rows = [[getattr(p, column) for column in PROBLEM_COLUMNS] for p in problems]
     return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS)).to_csv(index=False, lineterminator="\n").encode()

@@ -1,15 +1,18 @@
 """Exact near-duplicate search over 256-bit perceptual hashes, and its index kept between syncs.
 
-Search: every pair within ``max_distance`` bits, measured exactly. For +-1 bit vectors the dot
-product is ``bits - 2 * distance``, so one float32 matrix product per tile measures a block of
-pairs (BLAS, not Python loops), and only the pairs that pass leave the tile as numpy arrays.
+Search: every pair within ``max_distance`` bits, measured exactly, by faiss's binary flat
+index (``IndexBinaryFlat.range_search``: XOR and popcount over packed codes, in C++), tile by
+tile so that a million hashes take 32 MB and each pair is measured once. A prefix of each hash
+goes through faiss and the few pairs close on it are measured whole (see :data:`PREFIX_BYTES`).
 
-Why not multi-index hashing: at radius 48 of 256 bits (19 %) the pigeonhole chunks must be
-searched with 2-3 flipped bits each, which leaves about 3 % of all pairs as candidates on
-well-spread hashes, and gathering candidates costs more per pair than the matrix product does.
-What makes a sync cheap instead is the index: the candidate edges already found are kept (keyed
-by file content), so a sync that adds ``k`` pictures searches ``k`` hashes against the ``N``
-indexed ones, ``O(k N)``, and a sync that adds none searches nothing.
+Why not an index that prunes (multi-index hashing, metric trees): at radius 48 of 256 bits
+(19 %) the pigeonhole chunks must be searched with 2-3 flipped bits each, which leaves about
+3 % of all pairs as candidates on well-spread hashes, and distances to any pivot lie within
+128 +- 24 bits, so a triangle inequality prunes nothing; gathering candidates costs more per
+pair than measuring it. What makes a sync cheap instead is the index: the candidate edges
+already found are kept (keyed by file content), so a sync that adds ``k`` pictures searches
+``k`` hashes against the ``N`` indexed ones, ``O(k N)``, and a sync that adds none searches
+nothing.
 """
 
 from __future__ import annotations
@@ -31,66 +34,11 @@ EDGE_COLUMNS = ("a", "b", "distance", "mse", "status")  # status: near, rejected
 
 def hash_bytes(hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(``positions`` of the usable hashes, their bytes as an ``(n, 32)`` uint8 array)."""
-    series = pd.Series(hashes, dtype=object)
-    usable = series.map(lambda h: isinstance(h, str) and len(h) == PHASH_HEX).to_numpy(dtype=bool)
+    values = np.asarray(hashes, dtype=object)
+    usable = np.fromiter((isinstance(h, str) and len(h) == PHASH_HEX for h in values), dtype=bool, count=len(values))
     positions = np.flatnonzero(usable)
-    raw = bytes.fromhex("".join(series.to_numpy()[usable].tolist()))
+    raw = bytes.fromhex("".join(values[usable].tolist()))
     return positions, np.frombuffer(raw, dtype=np.uint8).reshape(len(positions), PHASH_BITS // 8)
-
-
-def _floats(tile: np.ndarray) -> np.ndarray:
-    """Packed hash bytes as a +-1 float32 matrix (one row of 256 values per hash)."""
-    return np.where(np.unpackbits(tile, axis=1), np.float32(1), np.float32(-1))
-
-
-def pairs_within(
-    bits: np.ndarray,
-    max_distance: int,
-    queries: np.ndarray | None = None,
-    *,
-    rows_per_tile: int = 1024,  # pragma: no mutate - a tile size: the same pairs, in other blocks
-    cols_per_tile: int = 8192,  # pragma: no mutate - a tile size: the same pairs, in other blocks
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(a, b, distance)`` arrays, ``a < b``, of rows of ``bits`` within ``max_distance`` bits.
-
-    ``bits`` is the packed ``(n, 32)`` uint8 array of :func:`hash_bytes`, unpacked one tile at a
-    time (32 bytes per hash in memory instead of 1 kB: a million hashes fit in 32 MB). With
-    ``queries`` (row numbers into ``bits``), only pairs with at least one queried row are
-    searched: ``len(queries) x len(bits)`` products instead of all pairs. Memory stays near the
-    size of one tile (32 MB).
-    """
-    n = len(bits)
-    # dot products of +-1 vectors are exact integers in float32 (at most 256 in magnitude)
-    least = PHASH_BITS - 2 * max_distance
-    rows = np.arange(n) if queries is None else np.unique(np.asarray(queries, dtype=np.int64))
-    is_query = np.zeros(n, dtype=bool)
-    is_query[rows] = True
-    found_a: list[np.ndarray] = []
-    found_b: list[np.ndarray] = []
-    found_d: list[np.ndarray] = []
-    for start in range(0, len(rows), rows_per_tile):
-        block_rows = rows[start : start + rows_per_tile]
-        block = _floats(bits[block_rows])
-        first_col = int(block_rows[0]) if queries is None else 0
-        for col in range(first_col, n, cols_per_tile):
-            dots = block @ _floats(bits[col : col + cols_per_tile]).T
-            ii, jj = np.nonzero(dots >= least)
-            if not len(ii):
-                continue
-            a = block_rows[ii]
-            b = jj + col
-            # each unordered pair once: a < b, and a pair of two queried rows from its smaller side
-            keep = (a < b) | ~is_query[b]
-            a, b, d = a[keep], b[keep], dots[ii[keep], jj[keep]]
-            found_a.append(np.minimum(a, b))
-            found_b.append(np.maximum(a, b))
-            found_d.append(np.rint((PHASH_BITS - d) / 2).astype(np.int64))
-    return _sorted_pairs(found_a, found_b, found_d)
-
-
-#: Up to this many queried hashes, pairs are measured by XOR and popcount of packed words;
-#: above it, by the matrix products of :func:`pairs_within`.
-FEW_QUERIES = 256
 
 
 _POPCOUNT = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint16)
@@ -102,21 +50,70 @@ def packed_bits(hashes: Sequence[str]) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(len(hashes), PHASH_BITS // 8)
 
 
-def pairs_of_few(
-    words: np.ndarray, max_distance: int, queries: np.ndarray
+def _faiss():
+    """faiss, imported on first use (about 0.15 s; a sync that searches nothing never pays it)."""
+    import faiss
+
+    return faiss
+
+
+#: Bytes of each hash that faiss compares first. A prefix never differs in more bits than the
+#: whole hash, so a pair further apart than the radius on the first 160 bits is further apart
+#: on all 256; only pairs within the radius on the prefix (about 1 in 5 million pairs of
+#: well-spread hashes) are measured whole. faiss has a dedicated kernel for 20-byte codes,
+#: about 20 % faster per pair than its 32-byte one (24 bytes falls back to a generic loop).
+PREFIX_BYTES = 20  # pragma: no mutate - a speed choice: any prefix width gives the same pairs
+
+
+def pairs_within(
+    bits: np.ndarray,
+    max_distance: int,
+    queries: np.ndarray | None = None,
+    *,
+    rows_per_tile: int = 8192,  # pragma: no mutate - a tile size: the same pairs, in other blocks
+    cols_per_tile: int = 65536,  # pragma: no mutate - a tile size: the same pairs, in other blocks
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`pairs_within` with ``queries`` for a few queried rows: one XOR-popcount pass per query."""
-    queries = np.unique(np.asarray(queries, dtype=np.int64))
-    is_query = np.zeros(len(words), dtype=bool)
-    is_query[queries] = True
-    found_a, found_b, found_d = [], [], []
-    for q in queries.tolist():
-        distance = _POPCOUNT[words ^ words[q]].sum(axis=1)
-        hits = np.flatnonzero(distance <= max_distance)
-        hits = hits[(hits > q) | ~is_query[hits]]  # q itself is a query: never its own pair
-        found_a.append(np.minimum(hits, q))
-        found_b.append(np.maximum(hits, q))
-        found_d.append(distance[hits].astype(np.int64))
+    """``(a, b, distance)`` arrays, ``a < b``, of rows of ``bits`` within ``max_distance`` bits.
+
+    ``bits`` is the packed ``(n, 32)`` uint8 array of :func:`hash_bytes` (32 bytes per hash: a
+    million hashes fit in 32 MB). Each tile of rows is range-searched by faiss's
+    ``IndexBinaryFlat`` (XOR and popcount, exact) against a tile of columns on the hashes'
+    first :data:`PREFIX_BYTES`, and the pairs it returns are measured on the remaining bytes.
+    Without ``queries`` each pair is measured once (columns from the tile's first row on);
+    with ``queries`` (row numbers into ``bits``) only pairs with at least one queried row are
+    searched: ``len(queries) x len(bits)`` instead of all pairs.
+    """
+    faiss = _faiss()
+    n = len(bits)
+    prefix = np.ascontiguousarray(bits[:, :PREFIX_BYTES])
+    rest = bits[:, PREFIX_BYTES:]
+    rows = np.arange(n) if queries is None else np.unique(np.asarray(queries, dtype=np.int64))
+    is_query = np.zeros(n, dtype=bool)
+    is_query[rows] = True
+    found_a: list[np.ndarray] = []
+    found_b: list[np.ndarray] = []
+    found_d: list[np.ndarray] = []
+    for start in range(0, len(rows), rows_per_tile):
+        block_rows = rows[start : start + rows_per_tile]
+        block = prefix[block_rows]
+        first_col = int(block_rows[0]) if queries is None else 0
+        for col in range(first_col, n, cols_per_tile):
+            index = faiss.IndexBinaryFlat(PREFIX_BYTES * 8)
+            index.add(prefix[col : col + cols_per_tile])
+            # faiss keeps distances strictly below the radius it is given
+            limits, distance, found = index.range_search(block, max_distance + 1)
+            if not len(found):
+                continue
+            a = block_rows[np.repeat(np.arange(len(block_rows)), np.diff(limits).astype(np.int64))]
+            b = found.astype(np.int64) + col
+            # each unordered pair once: a < b, and a pair of two queried rows from its smaller side
+            keep = (a < b) | ~is_query[b]
+            a, b = a[keep], b[keep]
+            d = distance[keep].astype(np.int64) + _POPCOUNT[rest[a] ^ rest[b]].sum(axis=1, dtype=np.int64)
+            within = d <= max_distance
+            found_a.append(np.minimum(a[within], b[within]))
+            found_b.append(np.maximum(a[within], b[within]))
+            found_d.append(d[within])
     return _sorted_pairs(found_a, found_b, found_d)
 
 
@@ -132,6 +129,8 @@ class NearIndex:
     fingerprints: pd.Series  # index: key, values: phash
     edges: pd.DataFrame
     settings: dict
+    #: why a stored index was not reused although its settings matched ("" when it was, or none existed)
+    distrusted: str = ""
 
     @classmethod
     def empty(cls, settings: dict) -> NearIndex:
@@ -171,3 +170,76 @@ def _sorted_pairs(
     a, b, d = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
     order = np.lexsort((b, a))
     return a[order], b[order], d[order]
+
+
+_HEX_BYTE = np.zeros(256, dtype=bool)
+_HEX_BYTE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = True
+
+
+def _not_hashes(values: np.ndarray) -> int | None:
+    """Position of the first value that is not a lowercase hex string of a 256-bit hash, or None.
+
+    One pass in C over all values joined (a million hashes in well under a second), instead of a
+    Python test per value.
+    """
+    if not len(values):
+        return None
+    lengths = np.fromiter((len(v) if isinstance(v, str) else -1 for v in values), dtype=np.int64, count=len(values))
+    if (lengths != PHASH_HEX).any():
+        return int(np.flatnonzero(lengths != PHASH_HEX)[0])
+    joined = "".join(values)
+    if not joined.isascii():
+        return next(i for i, v in enumerate(values) if not v.isascii())
+    digits = _HEX_BYTE[np.frombuffer(joined.encode("ascii"), dtype=np.uint8)].reshape(len(values), PHASH_HEX)
+    rows = np.flatnonzero(~digits.all(axis=1))
+    return int(rows[0]) if len(rows) else None
+
+
+def stored_index_problem(index: NearIndex, accept: int, candidate: int, confirm_mse: float) -> str | None:
+    """Why a stored index disagrees with what it summarises, or None when it can be reused.
+
+    The index is an input like any other (a file in the git folder that anyone can edit or
+    damage): every fingerprint must be a 256-bit hash that its key starts with, every edge
+    must join two fingerprints of the index at the distance their hashes really have (within
+    the search radius), once, and its outcome must be the one the settings give for that
+    distance and pixel check. What cannot be re-derived cheaply (a pair missing from the
+    index) is ``verify``'s job, which searches afresh.
+    """
+    keys = pd.Index(index.fingerprints.index.to_numpy(dtype=object), dtype=object)
+    phashes = index.fingerprints.to_numpy(dtype=object)
+    bad = _not_hashes(phashes)
+    if bad is not None:
+        return f"fingerprint {str(keys[bad])[:16]}… is not a {PHASH_BITS}-bit hash"
+    starts = np.array([key[:PHASH_HEX] if isinstance(key, str) else None for key in keys], dtype=object)
+    wrong = np.flatnonzero(starts != phashes)
+    if len(wrong):
+        return f"fingerprint key {str(keys[wrong[0]])[:16]}… does not start with its hash"
+    if not keys.is_unique:
+        return "a fingerprint is listed twice"
+    edges = index.edges
+    if list(edges.columns) != list(EDGE_COLUMNS):
+        return f"edge columns {list(edges.columns)} are not {list(EDGE_COLUMNS)}"
+    if edges.empty:
+        return None
+    ends = [keys.get_indexer(edges[end].to_numpy(dtype=object)) for end in ("a", "b")]
+    if not all((found >= 0).all() for found in ends):
+        return "an edge names a fingerprint the index does not hold"
+    pairs = pd.DataFrame({"low": edges[["a", "b"]].min(axis=1), "high": edges[["a", "b"]].max(axis=1)})
+    if (pairs["low"] == pairs["high"]).any() or pairs.duplicated().any():
+        return "an edge joins a fingerprint to itself, or is listed twice"
+    words_a = packed_bits(phashes[ends[0]].tolist())
+    words_b = packed_bits(phashes[ends[1]].tolist())
+    real = _POPCOUNT[words_a ^ words_b].sum(axis=1).astype(np.int64)
+    stated = pd.to_numeric(edges["distance"], errors="coerce").to_numpy(dtype=float)
+    if not np.array_equal(real.astype(float), stated) or (real > max(accept, candidate)).any():
+        return "an edge's distance is not the distance between its hashes"
+    status = edges["status"].astype(object).to_numpy()
+    mse = pd.to_numeric(edges["mse"], errors="coerce").to_numpy(dtype=float)
+    close = real <= accept
+    checked = ~np.isnan(mse)
+    expected = np.where(
+        close, "near", np.where(~checked, "unconfirmed", np.where(mse <= confirm_mse, "near", "rejected"))
+    )
+    if not np.array_equal(status, expected.astype(object)) or (close & checked).any():
+        return "an edge's outcome is not what its distance and pixel check give"
+    return None

@@ -263,8 +263,20 @@ def scan_identifying(root: Path, manifest: pd.DataFrame) -> list[dict[str, str]]
     return found
 
 
-def scrub_rows(root: Path, frame: pd.DataFrame, failed: set[int], problems: list) -> set[str]:
+#: the only header values a source may declare publisher-assigned (``options: {published_ids: [...]}``)
+PUBLISHABLE_KEYWORDS = ("PatientID", "PatientName")
+
+
+def scrub_rows(
+    root: Path, frame: pd.DataFrame, failed: set[int], problems: list, published: Iterable[str] = ()
+) -> set[str]:
     """Check every DICOM row of ``frame`` against its own file's identifying header values (layer 2).
+
+    ``published`` names header keywords (only :data:`PUBLISHABLE_KEYWORDS`) whose values the
+    dataset's publisher assigned while de-identifying it and uses as file and folder names: RSNA's
+    ``PatientID`` is the random patientId of ``<patientId>.dcm``, TCIA's is the collection's own
+    subject id (``A223587``, ``MIDRC-RICORD-1C-419639-000025``). Those values are not searched
+    for; every other identifying value still is.
 
     A parser may copy a header value, or upstream metadata may repeat it (a CSV ``patientid``
     that is the hospital ID in the DICOM): either way it is removed here in place, a leaked
@@ -277,6 +289,7 @@ def scrub_rows(root: Path, frame: pd.DataFrame, failed: set[int], problems: list
     from covid19_images.imaging.formats import read_head, sniff_format
 
     secrets: set[str] = set()
+    published = {k for k in published if k in PUBLISHABLE_KEYWORDS}
     is_failed = frame.index.isin(list(failed))
     candidates = frame.index[(frame["format"].to_numpy() == "dicom") | is_failed]
     for index in candidates:
@@ -287,7 +300,7 @@ def scrub_rows(root: Path, frame: pd.DataFrame, failed: set[int], problems: list
                     continue
             except OSError:
                 continue
-        values = identifying_values(full)
+        values = {k: v for k, v in identifying_values(full).items() if k not in published}
         if not values:
             continue
         found = match_strings(values)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,13 +24,16 @@ from tqdm.auto import tqdm
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.core.licenses import normalise_license
 from covid19_images.core.paths import SafePaths, UnsafePath, source_relative
+from covid19_images.core.progress import show_progress
 from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
+from covid19_images.core.workers import default_workers
 from covid19_images.imaging.fingerprints import PHASH_HEX
 from covid19_images.imaging.probe import ProbeError, probe_file
 from covid19_images.manifest import privacy
 from covid19_images.sources.catalog import get_parser
 from covid19_images.sources.parsing import SourceContext, list_files
+from covid19_images.sources.portal.lock import current_digest
 from covid19_images.sources.registry import SourceSpec
 
 FACT_COLUMNS = ("sha256", "pixel_sha256", "phash", "format", "width", "height", "frames")
@@ -199,8 +201,11 @@ def _probe_chunk(paths: list[str]) -> list[list[str] | str]:
 
 
 def _probe_all(paths: list[str], workers: int | None) -> Iterator[list[str] | str]:
-    """Probe results in the order of ``paths``: processes for many files, threads for a few."""
-    cores = os.cpu_count() or 1
+    """Probe results in the order of ``paths``: processes for many files, threads for a few.
+
+    As many processes as cores this process may run on (``taskset`` and cgroup CPU sets count).
+    """
+    cores = default_workers()
     chunks = [paths[i : i + _CHUNK] for i in range(0, len(paths), _CHUNK)]
     if len(paths) >= PROCESS_MIN and cores > 1 and workers != 1:
         # fork: the workers need nothing but this module, and spawn would re-run the caller's
@@ -223,7 +228,21 @@ def known_facts(previous: pd.DataFrame) -> pd.DataFrame:
     """
     facts = previous.loc[previous["git_blob"] != "", ["git_blob", *FACT_COLUMNS]]
     facts = facts[(facts["phash"] == "") | (facts["phash"].str.len() == PHASH_HEX)]
-    return facts.drop_duplicates("git_blob").set_index("git_blob")
+    return within_budget(facts).drop_duplicates("git_blob").set_index("git_blob")
+
+
+def within_budget(facts: pd.DataFrame) -> pd.DataFrame:
+    """Facts the budgets in force would still accept: a file probed under a larger
+    ``COVID19_IMAGES_MAX_*`` budget is probed again (and refused, with its problem), not
+    lent its old facts; facts that are not whole numbers are probed again too."""
+    from covid19_images.imaging.budget import max_frame_pixels, max_frames
+
+    width = pd.to_numeric(facts["width"], errors="coerce")
+    height = pd.to_numeric(facts["height"], errors="coerce")
+    frames = pd.to_numeric(facts["frames"], errors="coerce").fillna(1)
+    blank = (facts["width"] == "") & (facts["height"] == "")  # a file the previous build could not decode
+    fits = (width * height <= max_frame_pixels()) & (frames <= max_frames())
+    return facts[blank | fits.fillna(False)]
 
 
 def build_source(
@@ -240,7 +259,10 @@ def build_source(
     the caller keeps the source's old rows.
     """
     directory = root / spec.path
-    commit, blobs, modified = checkout_state(directory)
+    if spec.is_portal:
+        commit, blobs, modified = current_digest(root, spec.name), {}, set()  # the lock is its commit
+    else:
+        commit, blobs, modified = checkout_state(directory)
     problems: list[Problem] = []
     try:
         pairs = _entries(spec, directory, problems)
@@ -264,7 +286,7 @@ def build_source(
         total=len(to_probe),
         desc=f"probing {spec.name}",
         unit="img",
-        disable=not progress or not to_probe,
+        disable=not show_progress(progress) or not to_probe,
     ):
         checkpoint("build.probed")
         if isinstance(outcome, str):
@@ -283,7 +305,8 @@ def build_source(
     if probe_rows:
         frame.loc[list(probe_rows), list(FACT_COLUMNS)] = list(probe_rows.values())
     frame = frame.where(frame.notna(), "")
-    secrets = privacy.scrub_rows(root, frame, failed, problems)
+    published = spec.options.get("published_ids") or ()
+    secrets = privacy.scrub_rows(root, frame, failed, problems, published if isinstance(published, list) else ())
     keep = ~frame.index.isin(list(failed))
     rows = frame.loc[keep, list(ROW_COLUMNS)].reset_index(drop=True).astype(str)
     checkpoint("build.source-parsed")

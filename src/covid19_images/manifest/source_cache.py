@@ -1,7 +1,8 @@
 """What lets an unchanged source cost nothing: its cache key, and the cache kept between syncs.
 
 A source's rows and problems are a pure function of its checkout (the commit, when the working
-tree is clean), the code that parses and probes it, and its registry entry. When all three match
+tree is clean), the code that parses and probes it, its registry entry and the settings the
+environment gives (decode budgets, pseudonym key). When all three match
 what the previous build recorded, that build's rows (still in the manifest it wrote) and
 problems are reused without reading one file of the source.
 
@@ -23,7 +24,9 @@ from pathlib import Path
 
 import git
 
+from covid19_images.core.pseudonyms import pseudonym_key
 from covid19_images.core.schema import MANIFEST_COLUMNS, Problem
+from covid19_images.imaging.budget import budget_settings
 from covid19_images.sources.registry import SourceSpec
 
 #: Bump when a cached entry's meaning changes without the code hash noticing.
@@ -46,20 +49,40 @@ def code_hash() -> str:
     return digest.hexdigest()
 
 
+def settings_fingerprint() -> str:
+    """What the environment contributes to a source's rows: the decode budgets (which files are
+    refused) and the pseudonym key (hashed: the patient ids). A change re-reads every source."""
+    key = hashlib.sha256(pseudonym_key()).hexdigest()
+    return json.dumps({**budget_settings(), "pseudonym_key_sha256": key})
+
+
 def source_key(spec: SourceSpec, commit: str) -> str:
-    """The cache key of one source at one commit: commit + code + registry entry + schema."""
-    entry = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
-    parts = [str(CACHE_VERSION), commit, code_hash(), entry, ",".join(MANIFEST_COLUMNS)]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    """The cache key of one source at one commit: commit + code + registry entry + schema + settings."""
+    entry = dataclasses.asdict(spec)  # options and files too (they take no part in the spec's equality)
+    parts = [CACHE_VERSION, commit, code_hash(), entry, list(MANIFEST_COLUMNS), settings_fingerprint()]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()  # default: YAML dates in options
 
 
 def checkout_is_clean(directory: Path) -> bool:
     """True when the working tree is exactly its commit: nothing modified, untracked or ignored."""
     try:
-        status = git.Repo(directory).git.status("--porcelain", "-z", "--untracked-files=all", "--ignored")
+        # untracked and ignored files count, whatever status.showUntrackedFiles the user's config says
+        status = git.Repo(directory).git.status("--porcelain", "--untracked-files=all", "--ignored")
     except (git.GitError, ValueError):
         return False
     return status == ""
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks ("" when there is no file)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        return ""
+    return digest.hexdigest()
 
 
 def cache_dir_of(root: Path) -> Path | None:
@@ -83,24 +106,34 @@ class SourceCache:
 
     manifest_sha256: str = ""
     entries: dict[str, SourceEntry] = field(default_factory=dict)
+    #: SHA-256 of manifests/reviewed-pairs.csv the manifest was built with ("" = none): a new
+    #: review changes duplicate groups without any source changing
+    reviews_sha256: str = ""
+    #: the whole build, for :mod:`covid19_images.manifest.unchanged`: each source's input
+    #: signature in registry order, the code, and what the build wrote besides the manifest
+    build: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: Path, manifest_file: Path) -> SourceCache:
         """The cache for the manifest now on disk; empty if none, unreadable, or another manifest's."""
         try:
-            data = json.loads((directory / _INDEX).read_text(encoding="utf-8"))
+            data = json.loads((directory / _INDEX).read_bytes())
             if data.get("version") != CACHE_VERSION:
                 return cls()
-            digest = hashlib.sha256(manifest_file.read_bytes()).hexdigest()
+            digest = file_sha256(manifest_file)
             if data.get("manifest_sha256") != digest:
                 return cls()
             entries = {
                 name: SourceEntry(item["key"], int(item["rows"]), [Problem(**p) for p in item["problems"]])
                 for name, item in data["sources"].items()
             }
-        except (OSError, ValueError, KeyError, TypeError):
+            reviews = str(data.get("reviews_sha256", ""))
+            build = data.get("build", {})
+            if not isinstance(build, dict):
+                build = {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # torn, edited or another shape
             return cls()
-        return cls(digest, entries)
+        return cls(digest, entries, reviews, build)
 
     def save(self, directory: Path, manifest_sha256: str) -> None:
         """Record the entries as belonging to the manifest whose bytes hash to ``manifest_sha256``."""
@@ -108,11 +141,13 @@ class SourceCache:
         data = {
             "version": CACHE_VERSION,
             "manifest_sha256": manifest_sha256,
+            "reviews_sha256": self.reviews_sha256,
+            "build": self.build,
             "sources": {
                 name: {"key": e.key, "rows": e.rows, "problems": [dataclasses.asdict(p) for p in e.problems]}
                 for name, e in sorted(self.entries.items())
             },
         }
         tmp = directory / f".{_INDEX}.tmp"
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps(data))  # ASCII (escapes): the same bytes in every locale
         tmp.replace(directory / _INDEX)

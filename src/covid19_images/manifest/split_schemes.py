@@ -12,7 +12,9 @@
   ``labels/``) matched to our rows by :mod:`covid19_images.manifest.covidx`; needs the
   ``covidx-splits`` source checked out. Rows COVIDx does not list get ``""``; there is no
   ``val``. Without a version the newest ``<n>A`` label set is used (versions compare by
-  their leading number, so ``10A`` is newer than ``9A``).
+  their leading number, so ``10A`` is newer than ``9A``). ``covidx:CXR-4`` (``CXR-3``) is a
+  prebuilt release: its own train/val/test lists over the images of the catalog source that
+  holds it (``covidx_release:`` in that source's source.yaml).
 
 Every scheme returns one value per manifest row, in the manifest's order.
 """
@@ -72,8 +74,27 @@ def _version_order(version: str) -> tuple[int, str]:
     return (int(number.group()) if number else -1, version)
 
 
+def release_sources() -> dict[str, str]:
+    """COVIDx release (``CXR-4``) -> the catalog source holding its prebuilt images and label files."""
+    from covid19_images.sources.catalog import catalog
+
+    return {str(e["covidx_release"]): name for name, e in catalog().items() if e.get("covidx_release")}
+
+
 def _covidx_checkout(version: str, root: Path | None) -> tuple[Path, str]:
-    """(the COVID-Net checkout, the version: the newest ``<n>A`` when none is named)."""
+    """(the folder holding the version's label files, the version: the newest ``<n>A`` when none is named)."""
+    if version.upper().startswith(covidx.RELEASE_PREFIX):
+        holder = release_sources().get(version.upper())
+        if holder is None:
+            known = ", ".join(sorted(release_sources())) or "none"
+            raise ValueError(f"split_scheme 'covidx:{version}': no catalog source holds that release (known: {known})")
+        directory = find_root(root) / "datasets" / holder
+        if not directory.is_dir() or not any(directory.iterdir()):
+            raise ValueError(
+                f"split_scheme 'covidx:{version}' needs the {holder} source fetched at {directory}; "
+                f"run `covid19-images fetch {holder}`"
+            )
+        return directory, version.upper()
     directory = find_root(root) / "datasets" / COVIDX_SOURCE
     if not directory.is_dir() or not any(directory.iterdir()):
         raise ValueError(

@@ -17,7 +17,8 @@ image-like files in the checkouts that nothing explains. Mismatches, each one fa
 ``manifests/annotations.csv`` is checked too (:mod:`covid19_images.quality.verify_annotations`):
 ``annotations_damaged`` (not the file the last sync wrote), ``annotation_files`` (a file
 holding annotations is missing or changed), ``annotation_orphans`` (annotations of an
-image the manifest does not hold), each failing.
+image the manifest does not hold), each failing. ``dup_groups``: a row whose duplicate group
+is not the one a fresh search gives (:mod:`covid19_images.quality.verify_groups`).
 
 Image-like files that *are* part of the upstream commit but that the source's parser does
 not index (ieee8023's lung masks, pictures metadata.csv does not name) are listed as
@@ -38,6 +39,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from covid19_images.core.paths import DATASETS_DIR, shown_path
+from covid19_images.core.progress import show_progress
 from covid19_images.core.workers import io_workers
 from covid19_images.imaging.formats import (
     DECODABLE_FORMATS,
@@ -47,6 +49,7 @@ from covid19_images.imaging.formats import (
 from covid19_images.imaging.probe import fingerprints, sha256_file
 from covid19_images.manifest.build import PROBLEMS_FILE, read_manifest
 from covid19_images.quality.verify_annotations import verify_annotations
+from covid19_images.quality.verify_groups import verify_groups
 from covid19_images.sources.git import head_commit
 
 IMAGE_LIKE = frozenset(DECODABLE_FORMATS)
@@ -60,6 +63,7 @@ FAILING = (
     "annotations_damaged",
     "annotation_files",
     "annotation_orphans",
+    "dup_groups",
 )
 
 
@@ -83,6 +87,7 @@ class VerifyResult:
     annotations_damaged: list[dict[str, str]] = field(default_factory=list)
     annotation_files: list[dict[str, str]] = field(default_factory=list)
     annotation_orphans: list[dict[str, str]] = field(default_factory=list)
+    dup_groups: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def mismatches(self) -> int:
@@ -144,6 +149,11 @@ def _describe(kind: str, item: dict[str, str]) -> str:
         return f"{where} ({item['why']})"
     if kind == "annotation_orphans":
         return f"{where}: {item['count']} annotation(s) of images not in the manifest ({item['image_ids']})"
+    if kind == "dup_groups":
+        return (
+            f"{where}: duplicate group {item['stored'] or '(none)'} in the manifest, {item['fresh'] or '(none)'} by a "
+            "fresh search (the stored near-duplicate index was edited?); run `covid19-images sync --offline --rebuild`"
+        )
     if kind == "missing":
         return f"{where}{' (' + item['hint'] + ')' if item.get('hint') else ''}"
     return where
@@ -230,6 +240,22 @@ def _walk(directory: Path) -> Iterable[Path]:
                 continue
 
 
+def _portal_sources(root: Path) -> set[str]:
+    from covid19_images.sources.registry import RegistryError, load_registry
+
+    try:
+        return {name for name, spec in load_registry(root).items() if spec.is_portal}
+    except RegistryError:
+        return set()
+
+
+def _fetched_files(directory: Path) -> set[str]:
+    """The files a portal fetch put in ``directory`` (its marker lists them); empty for any other folder."""
+    from covid19_images.sources.portal.state import read_state
+
+    return {str(f) for entry in read_state(directory).entries.values() for f in entry.get("files", [])}
+
+
 def _scan_checkout(
     root: Path, name: str, directory: Path, referenced: set[str], reported: set[str], result: VerifyResult
 ) -> None:
@@ -237,6 +263,7 @@ def _scan_checkout(
     untracked = set(_git_lines(directory, "ls-files", "-z", "--others") or [])
     modified = set(_git_lines(directory, "diff", "--name-only", "-z") or [])
     tracked_set = set(tracked or [])
+    fetched = _fetched_files(directory) if tracked is None else set()
     for path in _walk(directory):
         relative_to_root = shown_path(path.relative_to(root).as_posix())
         if relative_to_root in referenced or relative_to_root in reported:
@@ -251,8 +278,10 @@ def _scan_checkout(
         if fmt not in IMAGE_LIKE:
             continue
         item = {"source": name, "path": relative_to_root, "format": fmt}
-        if tracked is None:
-            result.unreferenced.append({**item, "why": "in no row; folder is not a git checkout"})
+        if tracked is None and relative in fetched:
+            result.upstream_unused.append(item)  # a portal file its fetch put there, as a checkout's tracked file
+        elif tracked is None:
+            result.unreferenced.append({**item, "why": "in no row; neither a git checkout nor put there by a fetch"})
         elif relative in untracked or relative not in tracked_set:
             result.unreferenced.append({**item, "why": "untracked file in the checkout"})
         elif relative in modified:
@@ -288,6 +317,7 @@ def verify(
     result = VerifyResult(checked=len(manifest))
     records = manifest.to_dict("records")
     dirs = _source_dirs(root, manifest)
+    portal = _portal_sources(root)
 
     for source, rows in manifest.groupby("source", sort=True):
         commits = {c for c in rows["source_commit"] if c}
@@ -303,10 +333,12 @@ def verify(
             total=len(records),
             desc="decoding" if decode else "hashing",
             unit="file",
-            disable=not progress,
+            disable=not show_progress(progress),
         ):
             for kind, item in found.items():
-                if kind == "missing" and row["source"] not in dirs:
+                if kind in ("missing", "changed") and row["source"] in portal:
+                    item["hint"] = f"a portal source's fetched file: `covid19-images fetch {row['source']}` restores it"
+                elif kind == "missing" and row["source"] not in dirs:
                     item["hint"] = (
                         f"{row['source']} not checked out: git submodule update --init datasets/{row['source']}"
                     )
@@ -314,9 +346,12 @@ def verify(
 
     referenced = set(manifest["path"])
     reported = _reported(root)
-    for name, directory in tqdm(dirs.items(), desc="scanning checkouts", unit="source", disable=not progress):
+    for name, directory in tqdm(
+        dirs.items(), desc="scanning checkouts", unit="source", disable=not show_progress(progress)
+    ):
         _scan_checkout(root, name, directory, referenced, reported, result)
     verify_annotations(root, manifest, result, progress=progress, workers=workers)
+    verify_groups(root, manifest, result)
     for name in (*FAILING, "upstream_unused"):
         getattr(result, name).sort(key=lambda item: (item.get("source", ""), item.get("path", "")))
     return result

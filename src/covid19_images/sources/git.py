@@ -18,6 +18,7 @@ import git
 
 from covid19_images.core.atomic import write_atomic
 from covid19_images.core.failpoints import checkpoint
+from covid19_images.sources.git_state import checkout_status
 from covid19_images.sources.registry import DATASETS_DIR, RegistryError, SourceSpec, check_url
 from covid19_images.sources.transport import (  # noqa: F401 - re-exported: sync and older callers import them here
     ALLOW_LOCAL_ENV,
@@ -112,9 +113,15 @@ def is_initialised(root: Path, path: str) -> bool:
 
 def head_commit(directory: Path) -> str | None:
     try:
-        return git.Repo(directory).head.commit.hexsha
+        return _ref_sha(git.Repo(directory), "HEAD")
     except (git.GitError, ValueError):
         return None
+
+
+def _ref_sha(repo: git.Repo, ref: str) -> str:
+    """The commit id ``ref`` names, read from git's ref files (GitPython's ``.commit`` would start a
+    ``git cat-file`` process per repository just to learn the object's type)."""
+    return git.SymbolicReference.dereference_recursive(repo, ref)
 
 
 @dataclass
@@ -125,6 +132,9 @@ class SourceUpdate:
     status: str  # added | updated | unchanged | refused | failed
     message: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the checkout is exactly its commit after the update (None: not looked at); lets the
+    #: build reuse the answer instead of asking git again
+    clean: bool | None = None
 
 
 def _is_ancestor(sub: git.Repo, old: str, new: str) -> bool:
@@ -229,16 +239,29 @@ def _resume_interrupted(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str]
     return note
 
 
-def update_source(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str], *, allow_rewrite: bool) -> SourceUpdate:
+def update_source(
+    repo: git.Repo,
+    spec: SourceSpec,
+    env: Mapping[str, str],
+    *,
+    allow_rewrite: bool,
+    submodules: Mapping[str, dict[str, str]] | None = None,
+    pins: Mapping[str, str] | None = None,
+) -> SourceUpdate:
     """Move one submodule to its upstream branch tip, or explain exactly why not.
 
     Every refusal leaves the source as it was: gitlink, checkout and (see
-    :class:`SourceSyncError`) its manifest rows.
+    :class:`SourceSyncError`) its manifest rows. ``submodules`` (:func:`registered_submodules`)
+    and ``pins`` (:func:`gitlinks`) are the superproject's state read once for all sources;
+    without them they are read here. An unchanged source costs two git processes: the status
+    of its checkout and the fetch.
     """
     root = Path(repo.working_tree_dir)
     path = spec.path
     allow_local = env.get("COVID19_IMAGES_LOCAL_ALLOWED") == "1"
-    registered = registered_submodules(repo).get(path)
+    if submodules is None:
+        submodules = registered_submodules(repo)
+    registered = submodules.get(path)
     if registered is not None:
         try:
             check_url(registered.get("url", ""))
@@ -249,8 +272,10 @@ def update_source(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str], *, a
     except RegistryError as err:
         raise SourceSyncError(str(err)) from err
     notes = [n for n in (_resume_interrupted(repo, spec, env),) if n]
-    pinned = gitlink(repo, path)
-    registered = registered_submodules(repo).get(path)
+    if notes:  # the resumed move changed the superproject: read it again
+        submodules, pins = registered_submodules(repo), None
+    pinned = pins.get(path) if pins is not None else gitlink(repo, path)
+    registered = submodules.get(path)
 
     if registered is None and pinned is None:
         if (root / path).is_symlink() or ((root / path).exists() and any((root / path).iterdir())):
@@ -282,15 +307,16 @@ def update_source(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str], *, a
             raise SourceSyncError(f"cannot clone {spec.url}: {_last_line(err)}") from err
         checkpoint("update.cloned")
     sub = open_repo(root / path, env)
+    state = checkout_status(root / path)
     if not fresh_clone:
-        if sub.is_dirty(untracked_files=True):
+        if state == "dirty":
             raise SourceSyncError(
                 f"{path} has local modifications; commit or discard them first (git -C {path} status); "
                 "nothing was changed for this source",
                 keep_manifest_rows=True,
             )
         try:
-            current = sub.head.commit.hexsha
+            current = _ref_sha(sub, "HEAD")
         except ValueError as err:
             raise SourceSyncError(
                 f"{path} has no commit checked out; run `git submodule update --init {path}`"
@@ -302,7 +328,8 @@ def update_source(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str], *, a
                 "nothing was changed for this source",
                 keep_manifest_rows=True,
             )
-        sub.git.remote("set-url", "origin", spec.url)
+        if _origin_url(sub) != spec.url:
+            sub.git.remote("set-url", "origin", spec.url)
         try:
             sub.git.fetch("--no-tags", "origin", f"+refs/heads/{spec.branch}:refs/remotes/origin/{spec.branch}")
         except git.GitCommandError as err:
@@ -316,7 +343,8 @@ def update_source(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str], *, a
                 f"upstream unreachable: cannot fetch {spec.url}: {message}; nothing was changed for this source"
             ) from err
         checkpoint("update.fetched")
-    new = sub.git.rev_parse(f"refs/remotes/origin/{spec.branch}")
+    new = _ref_sha(sub, f"refs/remotes/origin/{spec.branch}")
+    current = _ref_sha(sub, "HEAD")
     if pinned and new != pinned and not _is_ancestor(sub, pinned, new) and not allow_rewrite:
         if fresh_clone:
             repo.git.submodule("deinit", "-f", "--", path)
@@ -326,6 +354,11 @@ def update_source(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str], *, a
             "(force-push or history rewrite); review it, then rerun with --allow-rewrite; "
             "nothing was changed for this source"
         )
+    clean = state == "clean"  # checking out another commit keeps a clean tree clean
+    if new == current == pinned and not sub.head.is_detached:
+        pass  # a fresh clone on its branch at the pin: detach it like every other checkout
+    elif new == current == pinned:
+        return SourceUpdate(spec.name, pinned, new, "unchanged", notes=notes, clean=clean)
     _announce(repo, spec.name, "move", pinned, new)
     sub.git.checkout("--quiet", "--detach", new)
     checkpoint("update.checked-out")
@@ -333,8 +366,15 @@ def update_source(repo: git.Repo, spec: SourceSpec, env: Mapping[str, str], *, a
     checkpoint("update.staged")
     _done(repo, spec.name)
     if pinned == new:
-        return SourceUpdate(spec.name, pinned, new, "unchanged", notes=notes)
-    return SourceUpdate(spec.name, pinned, new, "updated", notes=notes)
+        return SourceUpdate(spec.name, pinned, new, "unchanged", notes=notes, clean=clean)
+    return SourceUpdate(spec.name, pinned, new, "updated", notes=notes, clean=clean)
+
+
+def _origin_url(sub: git.Repo) -> str | None:
+    try:
+        return sub.remote("origin").url
+    except (ValueError, git.GitError):
+        return None
 
 
 def commits_ahead(directory: Path, branch: str) -> int | None:

@@ -14,13 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative, shown_path
 from covid19_images.core.schema import Problem
 from covid19_images.core.vocab import harmonise_finding
-from covid19_images.sources.registry import SourceSpec
+from covid19_images.sources.portal.state import MARKER as FETCH_MARKER
+from covid19_images.sources.spec import SourceSpec
+
+if TYPE_CHECKING:  # pragma: no cover - pandas is imported when a CSV is read: loading the registry needs none
+    import pandas as pd
 
 
 @dataclass
@@ -173,7 +176,7 @@ def list_files(directory: Path) -> FileList:
         except OSError:
             continue
         for entry in entries:
-            if entry.name == ".git":
+            if entry.name == ".git" or (not prefix and entry.name == FETCH_MARKER):
                 continue
             relative = f"{prefix}/{entry.name}" if prefix else entry.name
             try:
@@ -332,6 +335,8 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str, comment_p
             record = fitted
         rows.append([cell.strip() for cell in record])
         lines.append(f"{relative} line {line_no}")
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=columns, dtype=object).fillna("")
     frame["_row"] = lines
     return frame

@@ -8,26 +8,37 @@ a catalog source or a layout (:func:`covid19_images.sources.catalog.get_parser`)
 merged entry gets the same safety checks (name, path, URL policy, branch, parser).
 ``.gitmodules`` must agree with the registry; ``sync`` registers any source it lists that
 git does not know yet.
+
+A source is one of two kinds. ``kind: git`` (the default) is a submodule: ``url`` and
+``branch``. ``kind: portal`` is fetched from a data portal and pinned by a lock instead of a
+commit: ``portal`` (how it is fetched), ``dataset`` (the portal's stable id), ``version``
+(the pinned version) and ``terms_url``, optionally ``files`` (what to fetch); it has no
+``url``/``branch`` and never appears in ``.gitmodules``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import yaml
 
 from covid19_images.core.paths import DATASETS_DIR, REGISTRY_FILE
-from covid19_images.sources.catalog import CatalogError, catalog, parser_names
+from covid19_images.sources.catalog import CatalogError, catalog, option_types, parser_names
+from covid19_images.sources.spec import SourceSpec
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_CONTROL_ONLY = re.compile(r"[\x00-\x1f\x7f]")
 #: a DNS name or IPv4 address; IPv6 literals are checked with ``ipaddress`` (urlsplit strips their brackets)
 _HOST = re.compile(r"[A-Za-z0-9._-]+")
+KINDS = ("git", "portal")
+#: how a portal source is fetched (``manual``: the user downloads it under an agreement)
+PORTALS = ("kaggle", "kaggle-competition", "tcia", "zenodo", "figshare", "s3", "https", "manual")
 
 
 def _is_ipv6(host: str) -> bool:
@@ -40,30 +51,6 @@ def _is_ipv6(host: str) -> bool:
 
 class RegistryError(ValueError):
     """The registry is malformed or names something unsafe."""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One upstream dataset as the registry declares it."""
-
-    name: str
-    url: str
-    branch: str
-    parser: str
-    modalities: tuple[str, ...]
-    license: str
-    license_url: str = ""
-    citation: str = ""
-    homepage: str = ""
-    description: str = ""
-    lfs: bool = False
-    pending: bool = False
-    options: dict = field(default_factory=dict, hash=False, compare=False)
-
-    @property
-    def path(self) -> str:
-        """Submodule path, always ``datasets/<name>``: the registry cannot point elsewhere."""
-        return f"{DATASETS_DIR}/{self.name}"
 
 
 def check_url(url: str, *, allow_local: bool = False) -> None:
@@ -130,14 +117,19 @@ def check_name(name: str) -> None:
         raise RegistryError(f"invalid source name {name!r}: lower-case letters, digits, '-' and '_' (max 64)")
 
 
+def _within(where: str, check: Callable[[str], None], value: str) -> None:
+    """Run one of the checks above, its error prefixed with where in ``sources.yaml`` the value stands."""
+    try:
+        check(value)
+    except RegistryError as err:
+        raise RegistryError(f"{where}: {err}") from err
+
+
 def _spec(entry: dict, index: int) -> SourceSpec:
     if not isinstance(entry, dict):
         raise RegistryError(f"{REGISTRY_FILE}: entry {index} is not a mapping")
     name = str(entry.get("name", ""))
-    try:
-        check_name(name)
-    except RegistryError as err:
-        raise RegistryError(f"{REGISTRY_FILE}: entry {index}: {err}") from err
+    _within(f"{REGISTRY_FILE}: entry {index}", check_name, name)
     path = entry.get("path", f"{DATASETS_DIR}/{name}")
     pure = PurePosixPath(str(path))
     if (
@@ -147,16 +139,15 @@ def _spec(entry: dict, index: int) -> SourceSpec:
         or str(pure) != f"{DATASETS_DIR}/{name}"
     ):
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: path {path!r} must be {DATASETS_DIR}/{name}")
+    kind = str(entry.get("kind", "git"))
+    if kind not in KINDS:
+        raise RegistryError(f"{REGISTRY_FILE}: source {name}: kind {kind!r} must be one of {', '.join(KINDS)}")
     url = str(entry.get("url", ""))
-    try:
-        check_url(url)
-    except RegistryError as err:
-        raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
+    if kind == "git" or url:
+        _within(f"{REGISTRY_FILE}: source {name}", check_url, url)
+    portal_fields = _portal_fields(name, entry) if kind == "portal" else {}
     branch = str(entry.get("branch", "master"))
-    try:
-        check_branch(branch)
-    except RegistryError as err:
-        raise RegistryError(f"{REGISTRY_FILE}: source {name}: {err}") from err
+    _within(f"{REGISTRY_FILE}: source {name}", check_branch, branch)
     parser = str(entry.get("parser", name))
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", parser) or parser not in parser_names():
         raise RegistryError(
@@ -168,6 +159,13 @@ def _spec(entry: dict, index: int) -> SourceSpec:
     if not isinstance(modalities, (list, tuple)) or not isinstance(options, dict):
         raise RegistryError(f"{REGISTRY_FILE}: source {name}: 'modalities' must be a list and 'options' a mapping")
     modalities = tuple(str(m) for m in modalities)
+    _check_options(name, parser, options)
+    flags = {key: entry.get(key, False) for key in ("lfs", "pending")}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise RegistryError(
+                f"{REGISTRY_FILE}: source {name}: {key!r} must be true or false (unquoted), not {value!r}"
+            )
     return SourceSpec(
         name=name,
         url=url,
@@ -179,10 +177,80 @@ def _spec(entry: dict, index: int) -> SourceSpec:
         citation=str(entry.get("citation", "")).strip(),
         homepage=str(entry.get("homepage", "")),
         description=str(entry.get("description", "")).strip(),
-        lfs=bool(entry.get("lfs", False)),
-        pending=bool(entry.get("pending", False)),
+        lfs=flags["lfs"],
+        pending=flags["pending"],
         options=dict(options),
+        kind=kind,
+        **portal_fields,
     )
+
+
+#: what ``kind:`` may say, and the portals a portal source may name
+KINDS = ("git", "portal")
+PORTALS = ("kaggle", "kaggle-competition", "tcia", "zenodo", "figshare", "s3", "https", "manual")
+_FILE_KEYS = {"name", "into", "extract", "url", "size"}
+
+
+def _portal_fields(name: str, entry: dict) -> dict:
+    """The portal keys of a ``kind: portal`` entry, checked (a file list can name no path outside its folder)."""
+    where = f"{REGISTRY_FILE}: source {name}"
+    portal = str(entry.get("portal", ""))
+    if portal not in PORTALS:
+        raise RegistryError(f"{where}: portal {portal!r} must be one of {', '.join(PORTALS)}")
+    dataset = str(entry.get("dataset", "") or "")
+    if not dataset or _CONTROL.search(dataset):
+        raise RegistryError(f"{where}: a portal source needs its stable id in 'dataset:'")
+    if not str(entry.get("version", "") or "").strip() and portal != "manual":
+        raise RegistryError(f"{where}: a portal source needs 'version' (the pinned version, as the portal names it)")
+    if entry.get("terms_url"):
+        _within(f"{where}: terms_url", check_url, str(entry["terms_url"]))
+    files = entry.get("files", ()) or ()
+    if not isinstance(files, (list, tuple)):
+        raise RegistryError(f"{where}: 'files' must be a list")
+    checked = []
+    for item in files:
+        item = {"name": item} if isinstance(item, str) else item
+        if not isinstance(item, dict) or not item.get("name") or set(item) - _FILE_KEYS:
+            raise RegistryError(f"{where}: each of 'files' is a name or a mapping of {sorted(_FILE_KEYS)}")
+        for key in ("name", "into"):
+            value = str(item.get(key, "") or "")
+            pure = PurePosixPath(value)
+            if value and (pure.is_absolute() or ".." in pure.parts or "\\" in value or _CONTROL_ONLY.search(value)):
+                raise RegistryError(f"{where}: files: {key} {value!r} must be a plain relative path")
+        if item.get("url"):
+            try:
+                check_url(str(item["url"]))
+            except RegistryError as err:
+                raise RegistryError(f"{where}: files: {err}") from err
+        checked.append(dict(item))
+    return {
+        "portal": portal,
+        "dataset": dataset,
+        "version": str(entry.get("version", "") or ""),
+        "terms_url": str(entry.get("terms_url", "") or ""),
+        "files": tuple(checked),
+    }
+
+
+_TYPE_NAMES = {bool: "true or false (unquoted)", str: "text", int: "a whole number", float: "a number", list: "a list"}
+
+
+def _check_options(name: str, parser: str, options: dict) -> None:
+    """Options are checked like loader options: a name the parser does not read, or a value of another
+    type (``include_augmented: "false"`` is a non-empty string, which Python reads as true), is refused."""
+    declared = option_types(parser)
+    for key, value in options.items():
+        if key not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise RegistryError(
+                f"{REGISTRY_FILE}: source {name}: unknown option {key!r} for parser {parser} (it reads: {known})"
+            )
+        kind = declared[key]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise RegistryError(
+                f"{REGISTRY_FILE}: source {name}: option {key!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}, "
+                f"not {value!r}"
+            )
 
 
 def _merged(item: object, index: int) -> object:

@@ -132,6 +132,38 @@ def _write_miniature(folder: Path) -> list[Path]:
     return [folder / "metadata.csv", *written]
 
 
+class NotAProjectCheckout(ValueError):
+    """``new-source`` was pointed at a folder that is not a clone of the project's source."""
+
+
+def check_project_checkout(root: Path) -> None:
+    """Refuse a root that is not a checkout of the project: a data root (``sources.yaml``,
+    ``datasets/``, ``manifests/``) used with an installed package has no ``src/`` to add a parser
+    to, and a source listed there without its parser breaks ``status`` and ``sync``."""
+    import tomllib
+
+    pyproject, catalog_dir = root / "pyproject.toml", root / CATALOG_DIR
+    try:
+        name = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        name = None
+    missing = [
+        what
+        for what, ok in (
+            (f"{REGISTRY_FILE}", (root / REGISTRY_FILE).is_file()),
+            ("pyproject.toml of the covid19-images project", name == "covid19-images"),
+            (CATALOG_DIR.as_posix(), catalog_dir.is_dir() and (catalog_dir / "__init__.py").is_file()),
+        )
+        if not ok
+    ]
+    if missing:
+        raise NotAProjectCheckout(
+            f"{root} is not a checkout of the covid19-images project (no {', no '.join(missing)}): new-source "
+            "writes a parser into the project's source tree; run it in a clone of the project "
+            "(git clone ...; pip install -e .) and pass that folder as --root"
+        )
+
+
 def scaffold_source(root: Path, name: str, url: str, *, modality: str = "xray", branch: str = "master") -> list[Path]:
     """Write a new source's catalog folder and test, and list it in ``<root>/sources.yaml``.
 
@@ -154,6 +186,7 @@ def scaffold_source(root: Path, name: str, url: str, *, modality: str = "xray", 
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
     root = Path(root)
+    check_project_checkout(root)
     registry_file = root / REGISTRY_FILE
     old_text = registry_file.read_text(encoding="utf-8")
     listed = _listed(old_text)

@@ -73,6 +73,9 @@ def git_environment(
         ("submodule.recurse", "false"),
         ("fetch.recurseSubmodules", "false"),
     ]
+    if not any(key.lower() == "checkout.workers" for key, _ in pairs):
+        # a first sync checks out tens of thousands of files per source: on every core (0 = all)
+        pairs.append(("checkout.workers", "0"))
     if mirror is not None:
         pairs.append((f"url.{Path(mirror).resolve().as_posix()}/.insteadOf", GITHUB_PREFIX))
     for key in [k for k in env if k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))]:

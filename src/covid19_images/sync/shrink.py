@@ -32,37 +32,57 @@ class Shrink:
     before: int
     after: int
     why: str
+    what: str = "labelled images"
 
     def message(self) -> str:
         return (
-            f"would drop {self.before - self.after} of its {self.before} labelled images ({self.why}); refused, "
+            f"would drop {self.before - self.after} of its {self.before} {self.what} ({self.why}); refused, "
             "kept its previous rows and checkout (use --allow-shrink to accept)"
         )
 
 
+def _counts(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Rows per source, and rows with a known label per source."""
+    return frame["source"].value_counts(), frame.loc[frame["label"] != "unknown", "source"].value_counts()
+
+
 def find_shrinks(previous: pd.DataFrame | None, build: BuildResult, keep: set[str]) -> list[Shrink]:
-    """Sources of ``build`` that lost more than :data:`MAX_LOSS` of their labelled rows in ``previous``."""
+    """Sources of ``build`` that lost more than :data:`MAX_LOSS` of their rows, or of their labelled
+    rows, in ``previous``.
+
+    Both counts matter: a source whose rows all turn "unknown" has lost them as surely as deleted
+    ones, and a source whose rows are all "unknown" (no labels upstream, e.g. a CT collection
+    labelled per study elsewhere) must still be guarded when its files vanish.
+    """
     if previous is None or previous.empty:
         return []
-    # rows with a known label: a source whose rows all turn "unknown" has lost them as surely as deleted ones
-    before = previous.loc[previous["label"] != "unknown", "source"].value_counts()
-    fresh = build.manifest
-    after = fresh.loc[fresh["label"] != "unknown", "source"].value_counts() if not fresh.empty else pd.Series(dtype=int)
+    rows_before, labelled_before = _counts(previous)
+    rows_after, labelled_after = _counts(build.manifest)
     found: list[Shrink] = []
-    for source, count in before.items():
-        if source not in build.commits:  # removed from the registry on purpose, or not checked out (rows kept)
+    for source in rows_before.index:
+        if source not in build.commits or source in keep:  # removed on purpose, not checked out, or allowed
             continue
-        now = int(after.get(source, 0))
-        if source in keep or count < MIN_ROWS or now >= count * (1 - MAX_LOSS):
-            continue
-        errors = [p.message for p in build.problems if p.source == source and p.level == "error"]
-        why = "; ".join(dict.fromkeys(errors[:2])) or "its parser now yields far fewer rows"
-        found.append(Shrink(str(source), int(count), now, why[:300]))
+        for before, after, what in (
+            (labelled_before, labelled_after, "labelled images"),
+            (rows_before, rows_after, "images"),
+        ):
+            count, now = int(before.get(source, 0)), int(after.get(source, 0))
+            if count < MIN_ROWS or now >= count * (1 - MAX_LOSS):
+                continue
+            errors = [p.message for p in build.problems if p.source == source and p.level == "error"]
+            why = "; ".join(list(dict.fromkeys(errors))[:2]) or "its parser now yields far fewer rows"
+            found.append(Shrink(str(source), count, now, why[:300], what))
+            break
     return found
 
 
 def restore_checkout(root: Path, spec: SourceSpec, update: SourceUpdate | None, previous: pd.DataFrame) -> str | None:
     """Put the refused source's checkout back on the commit its kept rows were built from (a note if that fails)."""
+    if spec.is_portal:
+        return (
+            f"{spec.name}: kept its previous rows; its lock (manifests/locks/{spec.name}.lock.tsv) is new: review "
+            "it, and restore the old one with git if the change is wrong"
+        )
     commits = sorted({c for c in previous.loc[previous["source"] == spec.name, "source_commit"] if c})
     target = (update.old if update is not None and update.old else None) or (commits[0] if commits else None)
     if not target:

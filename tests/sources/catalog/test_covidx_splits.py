@@ -219,6 +219,7 @@ def test_generated_conflicts_v1_and_disagreements(tmp_path: Path) -> None:
             "COVID 1 COVID-00001.jpg COVID-19 fig1",
             "ANON1 CR.1.png COVID-19 actmed",
             "9 z.png normal rsna",
+            "8 y.png normal padchest",
         ],
     )
     write(labels / "test_COVIDx9A.txt", ["1 a.png COVID-19 cohen", "ANON1 CR.2.png normal actmed"])
@@ -229,8 +230,8 @@ def test_generated_conflicts_v1_and_disagreements(tmp_path: Path) -> None:
     assert list(split) == ["test", "train", "train", "test", ""]  # a.png is in both: test wins
     assert report["conflicts"] == 1
     assert report["resolved"] == {"actmed": 2, "cohen": 2, "fig1": 1}
-    assert report["unresolved"] == {"rsna": 1}
-    assert report["not_held"] == ["rsna"]
+    assert report["unresolved"] == {"padchest": 1, "rsna": 1}
+    assert report["not_held"] == ["padchest"]  # rsna is held by a catalog source (rsna-pneumonia), not here
     assert report["label_disagreements"] == {"fig1": 1}  # unknown here is not a disagreement
     assert report["patients_in_both"] == 1  # ANON1 has a train and a test image
 
@@ -241,3 +242,32 @@ def test_generated_conflicts_v1_and_disagreements(tmp_path: Path) -> None:
 
     with pytest.raises(KeyError):
         read_version(tmp_path, "8B")
+
+
+@pytest.mark.parametrize("test_first", [False, True])
+def test_an_image_listed_in_train_and_test_with_different_labels_is_test_with_the_test_label(
+    tmp_path: Path, test_first: bool
+) -> None:
+    from covid19_images.manifest.covidx import covidx_labels
+
+    manifest = pd.DataFrame(
+        {
+            "source": ["ieee8023-covid-chestxray", "ieee8023-covid-chestxray"],
+            "path": [
+                "datasets/ieee8023-covid-chestxray/images/a.png",
+                "datasets/ieee8023-covid-chestxray/images/b.png",
+            ],
+            "patient_id": ["ieee:1", "ieee:2"],
+            "label": ["unknown", "unknown"],
+        }
+    )
+    labels = tmp_path / "labels"
+    train = ["1 a.png normal cohen", "2 b.png pneumonia cohen"]
+    test = ["1 a.png COVID-19 cohen"]
+    write(labels / "train_COVIDx9A.txt", train)
+    write(labels / "test_COVIDx9A.txt", test)
+    if test_first:  # the order of the lines must not matter
+        write(labels / "train_COVIDx9A.txt", list(reversed(train)))
+    split, report = covidx_split(manifest, tmp_path, "9A")
+    assert list(split) == ["test", "train"] and report["conflicts"] == 1
+    assert list(covidx_labels(manifest, tmp_path, "9A")) == ["covid-19", "pneumonia"]

@@ -55,3 +55,64 @@ def test_masks_map_to_ieee8023_names_or_are_reported(shared: Path, registry, on_
         assert (annotation.kind, annotation.name, annotation.value) == ("mask", "lung", "255")
     for problem in reported.values():
         assert "not in annotations/covid-only.zip" in problem.message and "not joined" in problem.message
+
+
+def _hostile_copy(source: Path, target: Path, extra_members: dict[str, bytes]) -> Path:
+    """The sample with members added to covid-only.zip (the originals kept)."""
+    import shutil
+
+    shutil.copytree(source, target, symlinks=True)
+    zipped = target / "annotations/covid-only.zip"
+    zipped.unlink()
+    with zipfile.ZipFile(source / "annotations/covid-only.zip") as old, zipfile.ZipFile(zipped, "w") as new:
+        for info in old.infolist():
+            new.writestr(info, old.read(info))
+        for name, data in extra_members.items():
+            new.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    return target
+
+
+@pytest.mark.upstream
+def test_a_deep_or_huge_darwin_member_is_one_problem_and_every_other_mask_still_joins(
+    shared: Path, registry, tmp_path: Path
+) -> None:
+    from covid19_images.sources.catalog.v7labs_lung_masks.annotations import read
+
+    directory = shared / SAMPLE
+    expected = {a.path for a in read(SourceContext(registry[SOURCE], directory, list_files(directory)))}
+    deep = b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    huge = b'{"image": {"original_filename": "' + b"x" * (40 << 20) + b'"}}'  # 40 MB inflated, 40 KB stored
+    hostile = _hostile_copy(directory, tmp_path / "v7", {"deep.json": deep, "huge.json": huge})
+    ctx = SourceContext(registry[SOURCE], hostile, list_files(hostile))
+    items = list(read(ctx))
+    assert {a.path for a in items} == expected and expected
+    messages = [p.message for p in ctx.problems]
+    assert any(m.startswith("deep.json: unreadable Darwin JSON (JSON nested") for m in messages), messages
+    assert any(m.startswith("huge.json: unreadable Darwin JSON (huge.json") and "budget" in m for m in messages)
+
+
+@pytest.mark.upstream
+def test_a_mask_that_is_not_what_its_json_says_is_reported_not_joined(shared: Path, registry, tmp_path: Path) -> None:
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from covid19_images.sources.catalog.v7labs_lung_masks.annotations import read
+
+    directory = shared / SAMPLE
+    joined = sorted(a.path for a in read(SourceContext(registry[SOURCE], directory, list_files(directory))))
+    assert len(joined) >= 2
+    copy = tmp_path / "v7"
+    shutil.copytree(directory, copy, symlinks=True)
+    resized, repainted = copy / joined[0], copy / joined[1]
+    with Image.open(resized) as image:
+        image.resize((image.width // 2, image.height // 2), Image.Resampling.NEAREST).save(resized)
+    pixels = np.asarray(Image.open(repainted)).copy()
+    pixels[0, 0] = 200  # not a class of class_mapping.csv
+    Image.fromarray(pixels).save(repainted)
+    ctx = SourceContext(registry[SOURCE], copy, list_files(copy))
+    assert sorted(a.path for a in read(ctx)) == joined[2:]
+    problems = {p.path: p.message for p in ctx.problems}
+    assert "but annotations/covid-only.zip says its image is" in problems[joined[0]]
+    assert "mask values [200] are not classes" in problems[joined[1]]

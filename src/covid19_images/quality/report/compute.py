@@ -30,6 +30,7 @@ from covid19_images.core.schema import parse_extra
 from covid19_images.manifest.duplicates import group_pairs, hamming
 from covid19_images.manifest.splits import groups_across_splits
 from covid19_images.quality.report.annotations import annotation_section
+from covid19_images.quality.report.overlap import source_overlap
 
 #: A label is confounded when this share of its rows comes from one source or one age group.
 DOMINANCE = 0.9
@@ -224,6 +225,11 @@ def _confounding(manifest: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def confounding(manifest: pd.DataFrame) -> dict[str, Any]:
+    """The report's confounding section alone (``browse`` draws it as charts)."""
+    return _confounding(manifest)
+
+
 def _splits(manifest: pd.DataFrame) -> dict[str, Any]:
     straddling = groups_across_splits(manifest)
     return {
@@ -257,6 +263,13 @@ def _augmented(manifest: pd.DataFrame) -> dict[str, int]:
     return _counts(manifest.loc[flags, "source"])
 
 
+def confounding_warnings(manifest: pd.DataFrame) -> list[str]:
+    """The confounding warnings alone (Croissant's ``rai:dataBiases``): a seventh of the whole report's cost."""
+    if not len(manifest):
+        return []
+    return [str(w) for section in _confounding(manifest).values() for w in section["warnings"]]
+
+
 def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = True) -> dict[str, Any]:
     """Everything :func:`~covid19_images.quality.report.render.render_text` prints, as plain JSON-ready data.
 
@@ -279,6 +292,7 @@ def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = T
     if len(manifest):
         report["labels_views_modality"] = _label_view_modality(manifest)
         report["duplicates"] = _duplicates(manifest)
+        report["source_overlap"] = source_overlap(manifest)
         report["licenses"] = _licences(manifest)
         report["confounding"] = _confounding(manifest)
         report["splits"] = _splits(manifest)
@@ -296,17 +310,23 @@ def build_report(root: Path | None, manifest: pd.DataFrame, *, privacy: bool = T
 
 
 def _covidx(root: Path, manifest: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per COVIDx version: images it lists, how many we hold, how many the ``covidx:<v>`` scheme serves."""
+    """Per COVIDx version (COVID-Net's label sets, then the prebuilt CXR releases whose source is
+    present): images listed, held, fetched and served by ``covidx:<v>``, per COVIDx source."""
     from covid19_images.core.schema import LABELS
     from covid19_images.manifest import covidx
-    from covid19_images.manifest.split_schemes import COVIDX_SOURCE
+    from covid19_images.manifest.split_schemes import COVIDX_SOURCE, release_sources
 
+    served = frozenset(LABELS) - {"unknown"}
+    folders: list[tuple[Path, str]] = []
     directory = Path(root) / "datasets" / COVIDX_SOURCE
-    if not directory.is_dir():
-        return []
     try:
-        versions = covidx.label_files_in(directory)
-        return [covidx.held_and_served(manifest, directory, v, frozenset(LABELS) - {"unknown"}) for v in versions]
+        if directory.is_dir():
+            folders = [(directory, v) for v in covidx.label_files_in(directory)]
+        for release, holder in sorted(release_sources().items()):
+            folder = Path(root) / "datasets" / holder
+            if folder.is_dir() and any(folder.glob("*.txt")):
+                folders.append((folder, release))
+        return [covidx.held_and_served(manifest, folder, v, served, root) for folder, v in folders]
     except Exception as err:  # noqa: BLE001 - the report must still print if a label file is unreadable
         return [{"version": "?", "error": f"{type(err).__name__}: {err}"}]
 

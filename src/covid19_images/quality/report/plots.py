@@ -58,21 +58,32 @@ def write_plots(report: dict[str, Any], manifest: pd.DataFrame, root: Path | Non
         fig, axes = plt.subplots(1, len(modalities), figsize=(5.5 * len(modalities), 4.5), squeeze=False)
         for ax, modality in zip(axes[0], modalities, strict=True):
             table = pd.DataFrame(report["confounding"][modality]["sources_by_label"]).T.fillna(0)
-            share = table.div(table.sum(axis=0).replace(0, 1), axis=1)
-            ax.imshow(share.to_numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
-            ax.set_xticks(range(len(share.columns)), share.columns, rotation=30, ha="right")
-            ax.set_yticks(range(len(share.index)), share.index)
-            for (i, j), value in np.ndenumerate(table.to_numpy()):
-                colour = "white" if share.to_numpy()[i, j] > 0.6 else "black"
-                ax.text(j, i, str(int(value)), ha="center", va="center", fontsize=9, color=colour)
             v = report["confounding"][modality]["cramers_v"]
-            ax.set_title(f"{modality}: share of each label by source (V={'n/a' if v is None else f'{v:.2f}'})")
+            confounding_heatmap(fig, ax, table, f"{modality} (Cramér's V={'n/a' if v is None else f'{v:.2f}'})")
         written.append(_save(fig, directory / "source_label_confounding.png"))
 
     examples = report.get("duplicates", {}).get("examples", [])[:6]
     if examples and root is not None:
         written.append(_duplicate_grid(examples, Path(root), directory / "duplicate_examples.png", plt))
     return written
+
+
+def confounding_heatmap(fig, ax, table: pd.DataFrame, title: str):
+    """Sources (rows) x labels (columns): the colour is the share of the label's images that come
+    from the source (a colour bar says so), each cell reads "count (share)" so the numbers and the
+    colours tell the same story. Returns the colour bar."""
+    share = table.div(table.sum(axis=0).replace(0, 1), axis=1)
+    image = ax.imshow(share.to_numpy(), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(share.columns)), share.columns, rotation=30, ha="right")
+    ax.set_yticks(range(len(share.index)), share.index)
+    for (i, j), value in np.ndenumerate(table.to_numpy()):
+        part = share.to_numpy()[i, j]
+        colour = "white" if part > 0.6 else "black"
+        ax.text(j, i, f"{int(value)}\n({part:.0%})", ha="center", va="center", fontsize=8, color=colour)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("share of the label's images from this source")
+    ax.set_title(f"{title}\nimages per source and label (share of the label)")
+    return bar
 
 
 def _save(fig, path: Path, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> Path:

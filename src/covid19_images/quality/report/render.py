@@ -64,6 +64,8 @@ def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
         ]
         for example in d["examples"][:6]:
             lines.append(f"    {example['path_a']}  <->  {example['path_b']}  [{example['why']}]")
+    if report.get("source_overlap"):
+        lines += _overlap_lines(report["source_overlap"], limit)
     if report.get("augmented_copies"):
         lines.append(
             f"  augmented copies (not linkable to their originals, excluded by loaders by default): "
@@ -125,15 +127,49 @@ def render_text(report: dict[str, Any], *, limit: int = 20) -> str:
     else:
         lines.append("  none found")
     if report.get("covidx"):
-        lines += ["", "COVIDx images listed / held here / served by split_scheme='covidx:<version>'"]
+        lines += ["", "COVIDx images listed / held here / fetched / served by split_scheme='covidx:<version>'"]
         for item in report["covidx"]:
-            if "error" in item:
-                lines.append(f"  cannot read the COVIDx label files: {item['error']}")
-            else:
-                lines.append(
-                    f"  {item['version']}: {item['listed']} listed, {item['held']} held, {item['served']} served"
-                )
+            lines += _covidx_lines(item)
     lines += render_annotations(report.get("annotations", {}))
     if report["warnings"]:
         lines += ["", "Warnings"] + [f"  {w}" for w in report["warnings"]]
     return "\n".join(lines)
+
+
+def _overlap_lines(records: list[dict], limit: int) -> list[str]:
+    """Pairs of sources sharing pictures (a duplicate group) or patients (a split group); the rest in one line."""
+    shared = [r for r in records if r["shared_pictures"] or r["shared_patient_groups"]]
+    rows = [
+        [
+            f"{r['source_a']} <-> {r['source_b']}",
+            f"{r['shared_pictures']} ({r['picture_images_a']} / {r['picture_images_b']} images)",
+            f"{r['shared_patient_groups']} ({r['patients_a']} / {r['patients_b']} patients)",
+        ]
+        for r in shared[:limit]
+    ]
+    lines = ["", "Overlap between sources (pictures: same duplicate group; patients: same split group)"]
+    if rows:
+        lines += _table(rows, ["sources", "shared pictures", "shared patient groups"])
+    if len(shared) > limit:
+        lines.append(f"  ... {len(shared) - limit} more overlapping pairs")
+    lines.append(f"  {len(records) - len(shared)} of {len(records)} source pairs share no picture and no patient")
+    return lines
+
+
+def _covidx_lines(item: dict) -> list[str]:
+    """One COVIDx version: totals, then per COVIDx source, naming some images no row matches."""
+    if "error" in item:
+        return [f"  cannot read the COVIDx label files: {item['error']}"]
+    counts = ("listed", "held", "fetched", "served")
+    lines = [f"  {item['version']}: " + ", ".join(f"{item.get(k, 0)} {k}" for k in counts)]
+    for name, source in item.get("sources", {}).items():
+        held_as = f" (as {source['held_as']})" if source.get("held_as") else " (no catalog source)"
+        if source.get("held_as") and not source.get("in_manifest", True):
+            held_as = f" (as {source['held_as']}: no rows in this manifest; add it to sources.yaml and sync)"
+        lines.append(f"    {name}{held_as}: " + " / ".join(str(source[k]) for k in counts))
+        if source.get("unmatched") and source.get("held_as"):
+            more = source["unmatched_count"] - len(source["unmatched"])
+            lines.append(
+                f"      unmatched: {', '.join(source['unmatched'])}" + (f" and {more} more" if more > 0 else "")
+            )
+    return lines

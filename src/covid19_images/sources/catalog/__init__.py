@@ -11,7 +11,8 @@
 * ``source.yaml``: its registry entry (url, branch, licence, citation, options ...; the
   fields of :class:`~covid19_images.sources.registry.SourceSpec`) plus two catalog facts:
   ``samples``, the folders of ``../shared/upstream`` its test mirror is built from (oldest
-  snapshot first), and ``covidx``, the name COVIDx label files give the source, if any.
+  snapshot first), ``covidx``, the name COVIDx label files give the source, if any, and
+  ``covidx_release``, the prebuilt COVIDx release (``CXR-4``) a source is, if it is one.
 * ``miniature/``: a tiny embedded copy of the upstream layout for tests and demos.
 
 The catalog is found by scanning this package, so nothing else lists the sources: the
@@ -23,10 +24,13 @@ only says which catalog sources it includes (see :mod:`covid19_images.sources.re
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -40,7 +44,7 @@ if TYPE_CHECKING:
 SOURCE_FILE = "source.yaml"
 MINIATURE_DIR = "miniature"
 #: Keys of ``source.yaml`` that are catalog facts rather than registry fields.
-CATALOG_ONLY = ("samples", "covidx")
+CATALOG_ONLY = ("samples", "covidx", "covidx_release")
 LAYOUTS_PACKAGE = "covid19_images.sources.layouts"
 
 
@@ -83,18 +87,36 @@ def covidx_names() -> dict[str, str]:
 
 @cache
 def layout_names() -> tuple[str, ...]:
-    """Modules of ``sources/layouts/`` that define ``parse``: parsers shared by several sources."""
-    layouts = importlib.import_module(LAYOUTS_PACKAGE)
+    """Modules of ``sources/layouts/`` that define ``parse``: parsers shared by several sources.
+
+    Found in the modules' text, not by importing them: loading the registry must not import
+    every parser's dependencies (pandas, pydicom) for a sync that parses nothing.
+    """
+    layouts = importlib.util.find_spec(LAYOUTS_PACKAGE)
     names = []
-    for module in pkgutil.iter_modules(layouts.__path__):
-        if callable(getattr(importlib.import_module(f"{LAYOUTS_PACKAGE}.{module.name}"), "parse", None)):
-            names.append(module.name)
+    for folder in layouts.submodule_search_locations or ():
+        for module in pkgutil.iter_modules([folder]):
+            text = (Path(folder) / f"{module.name}.py").read_text(encoding="utf-8") if not module.ispkg else ""
+            if re.search(r"^def parse\(", text, re.MULTILINE):
+                names.append(module.name)
     return tuple(sorted(names))
 
 
 def parser_names() -> tuple[str, ...]:
     """Every value ``parser:`` may take: a catalog source name or a layout module name."""
     return (*catalog(), *layout_names())
+
+
+#: options every source may set, read by the builder rather than the parser: the DICOM header
+#: values the publisher assigned as de-identified ids (``manifest.privacy``, ``source_build``)
+BUILDER_OPTIONS: dict[str, type] = {"published_ids": list}
+
+
+def option_types(name: str) -> dict[str, type]:
+    """The options a source may set: the builder's, plus its parser's ``OPTIONS`` (name -> type)."""
+    module_name = f"{__name__}.{package_name(name)}" if name in catalog() else f"{LAYOUTS_PACKAGE}.{name}"
+    declared = getattr(importlib.import_module(module_name), "OPTIONS", {})
+    return {**BUILDER_OPTIONS, **(dict(declared) if isinstance(declared, dict) else {})}
 
 
 def get_parser(name: str) -> ParseFn:
@@ -120,6 +142,7 @@ __all__ = [
     "covidx_names",
     "get_parser",
     "layout_names",
+    "option_types",
     "package_name",
     "parser_names",
     "sample_folders",

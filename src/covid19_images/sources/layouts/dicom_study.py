@@ -310,6 +310,10 @@ def to_entry(item: Instance, role: str, finding: str) -> Entry:
     )
 
 
+#: registry options (``options:`` of sources.yaml) and their types, checked when the registry loads
+OPTIONS = {"label": str}
+
+
 def parse(ctx: SourceContext) -> Iterator[Entry]:
     finding = str(ctx.option("label", "") or "")
     if finding:

@@ -5,6 +5,6 @@ axial and reformatted series are told apart there); the label comes from
 ``options: {label: covid-19}`` in this folder's ``source.yaml``.
 """
 
-from covid19_images.sources.layouts.dicom_study import parse
+from covid19_images.sources.layouts.dicom_study import OPTIONS, parse
 
-__all__ = ["parse"]
+__all__ = ["OPTIONS", "parse"]

@@ -84,8 +84,12 @@ def _entry(ctx: SourceContext, relative: str, include_augmented: bool) -> Iterat
     )
 
 
+#: registry options and their types (checked when the registry loads: a quoted "false" is refused)
+OPTIONS = {"include_augmented": bool}
+
+
 def parse(ctx: SourceContext) -> Iterator[Entry]:
-    include_augmented = bool(ctx.option("include_augmented", True))
+    include_augmented = ctx.option("include_augmented", True) is True
     images = [f for f in ctx.files if is_image_name(f, JPEG_PNG_SUFFIXES)]
     if not images:
         ctx.report("no images in checkout; nothing to index", level="error")

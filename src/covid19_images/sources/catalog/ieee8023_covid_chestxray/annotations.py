@@ -14,12 +14,13 @@ the README is the dataset's statement and the stricter of the two).
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from covid19_images.core.annotation import Annotation, score_in_range
 from covid19_images.sources.parsing import SourceContext, column, iter_rows
+from covid19_images.sources.structured import UnreadableFile, loads_json
 
 SEVERITY = "annotations/covid-severity-scores.csv"
 LUNGVAE = "annotations/lungVAE-masks"
@@ -28,6 +29,10 @@ LICENSE = "CC-BY-SA"
 #: CSV column -> annotation name and the top of its range
 SEVERITY_COLUMNS = {"geographic_mean": ("geographic_extent_mean", 8.0), "opacity_mean": ("opacity_mean", 6.0)}
 BOX_NAMES = {"right lung": "right_lung", "left lung": "left_lung"}
+#: lungVAE's masks: 0 background, 255 lung (binary; nothing in between)
+LUNGVAE_VALUES = {0, 255}
+#: the COCO file of the whole repository is ~200 KB
+BOXES_BUDGET = 64 << 20
 
 
 def _severity(ctx: SourceContext) -> Iterator[Annotation]:
@@ -78,8 +83,13 @@ def _lungvae(ctx: SourceContext) -> Iterator[Annotation]:
         try:
             with Image.open(ctx.directory / mask) as image:
                 width, height = image.size
+                colors = image.getcolors(256) if image.mode == "L" else None
         except (OSError, UnidentifiedImageError) as err:
             ctx.report(f"unreadable mask ({err}); not joined", path=mask)
+            continue
+        unknown = sorted({v for _, v in colors} - LUNGVAE_VALUES) if colors is not None else ["not 8-bit grey"]
+        if unknown:
+            ctx.report(f"mask values {unknown[:8]} are not lungVAE's 0 (background) / 255 (lung); not joined", mask)
             continue
         yield Annotation(
             kind="mask",
@@ -94,32 +104,54 @@ def _lungvae(ctx: SourceContext) -> Iterator[Annotation]:
         )
 
 
+def _bbox(value: object) -> tuple[float, float, float, float]:
+    """COCO ``[x, y, w, h]`` as four finite numbers (JSON numbers only: no strings, no booleans), else -1s."""
+    if not isinstance(value, list) or len(value) != 4:
+        return -1.0, -1.0, -1.0, -1.0
+    if not all(type(v) in (int, float) and math.isfinite(v) for v in value):
+        return -1.0, -1.0, -1.0, -1.0
+    x, y, w, h = (float(v) for v in value)
+    return x, y, w, h
+
+
+def _key(value: object) -> object:
+    """A COCO id usable as a key (a list or object id names nothing)."""
+    return value if isinstance(value, (int, str)) else None
+
+
+def _inside(end: float, side: object) -> bool:
+    """A box edge within the stated image side (no side stated: nothing to check against)."""
+    return type(side) is not int or end <= side
+
+
 def _boxes(ctx: SourceContext) -> Iterator[Annotation]:
     if not ctx.exists(BOXES):
         return
     try:
-        data = json.loads((ctx.directory / BOXES).read_text(encoding="utf-8"))
+        size = (ctx.directory / BOXES).stat().st_size
+        if size > BOXES_BUDGET:
+            raise UnreadableFile(f"{size:,} bytes, over the budget of {BOXES_BUDGET:,}")
+        data = loads_json((ctx.directory / BOXES).read_bytes())
         images = {item["id"]: item for item in data["images"]}
         categories = {item["id"]: str(item["name"]).strip().lower() for item in data["categories"]}
-        boxes = list(data["annotations"])
-    except (ValueError, KeyError, TypeError) as err:
+        boxes = [box for box in data["annotations"] if isinstance(box, dict)]
+    except (OSError, ValueError, KeyError, TypeError) as err:
         ctx.report(f"not a COCO file the reader understands ({err})", path=BOXES, level="error")
         return
     for box in boxes:
         where = f"{BOXES} annotation id {box.get('id')}"
-        image = images.get(box.get("image_id"))
-        name = BOX_NAMES.get(categories.get(box.get("category_id"), ""), "")
-        try:
-            x, y, w, h = (float(v) for v in box["bbox"])
-        except (KeyError, TypeError, ValueError):
-            x = y = w = h = -1.0
+        image = images.get(_key(box.get("image_id")))
+        name = BOX_NAMES.get(categories.get(_key(box.get("category_id")), ""), "")
+        x, y, w, h = _bbox(box.get("bbox"))
         reason = (
             "names no image of the file"
-            if image is None
+            if not isinstance(image, dict)
             else "has an unknown category"
             if not name
             else f"has no usable coordinates (bbox {box.get('bbox')!r})"
-            if w <= 0 or h <= 0
+            if w <= 0 or h <= 0 or x < 0 or y < 0
+            else f"lies outside its {image.get('width')}x{image.get('height')} image (bbox {box.get('bbox')!r})"
+            if not _inside(x + w, image.get("width")) or not _inside(y + h, image.get("height"))
             else ""
         )
         if reason:

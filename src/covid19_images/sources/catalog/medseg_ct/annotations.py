@@ -42,12 +42,11 @@ def read(ctx: SourceContext) -> Iterator[Annotation]:
         if len(shape) < 3 or shape[:3] != image_shape:
             ctx.report(f"mask shape {shape} is not the image's {image_shape}; no annotations", path=mask)
             continue
-        unknown: set[int] = set()
-        for k in range(shape[2]):  # slice by slice: a 100-slice float64 volume is 200 MB
-            values = np.rint(np.asarray(proxy[:, :, k])).astype(np.int64)
-            present = set(np.unique(values).tolist())
-            unknown |= present - {0, *CLASSES}
-            names = [(v, n) for v, n in CLASSES.items() if v in present] or [(0, "no_lesion")]
+        present = _classes_per_slice(ctx, mask, proxy, shape[2])
+        if present is None:
+            continue
+        for k, classes in enumerate(present):
+            names = [(v, n) for v, n in CLASSES.items() if v in classes] or [(0, "no_lesion")]
             for value, name in names:
                 yield Annotation(
                     kind="mask",
@@ -59,5 +58,20 @@ def read(ctx: SourceContext) -> Iterator[Annotation]:
                     frame=k,
                     license=LICENSE,
                 )
-        if unknown:
-            ctx.report(f"mask values {sorted(unknown)} are not MedSeg classes (0-3); ignored", path=mask)
+
+
+def _classes_per_slice(ctx: SourceContext, mask: str, proxy, slices: int) -> list[set[int]] | None:
+    """The classes each slice holds, or None (reported) when any voxel is not one of MedSeg's
+    whole values 0-3: a 1.4 or a 7 is not a class, and rounding it would invent one."""
+    present: list[set[int]] = []
+    unknown: set[float] = set()
+    for k in range(slices):  # slice by slice: a 100-slice float64 volume is 200 MB
+        values = np.unique(np.asarray(proxy[:, :, k]))
+        known = np.isin(values, [0, *CLASSES])
+        unknown |= {float(v) for v in values[~known][:8]}
+        present.append({int(v) for v in values[known]})
+    if unknown:
+        shown = ", ".join(f"{v:g}" for v in sorted(unknown)[:8])
+        ctx.report(f"mask values {shown} are not MedSeg classes (whole numbers 0-3); mask not used", path=mask)
+        return None
+    return present

@@ -34,6 +34,10 @@ MAX_AGE_YEARS = 120.0
 EXAMPLES = 3
 
 
+#: registry options and their types (checked when the registry loads)
+OPTIONS = {"labels": str}
+
+
 def _labels_file(ctx: SourceContext) -> str | None:
     configured = ctx.option("labels")
     for candidate in ((configured,) if configured else ()) + LABEL_FILES:

@@ -1,0 +1,99 @@
+"""TensorFlow's loaders notice that the manifest they were built from is no longer the one on disk.
+
+The native routes decode inside TensorFlow (``tf.io.read_file`` + ``decode_jpeg``/``decode_png``),
+without the shared reader, so the check has to be part of the graph. TensorFlow runs in a child
+process (see ``test_adapter.py``) that builds the dataset, serves one epoch, then waits on stdin
+while this process swaps two files and syncs; then it serves again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from covid19_images.loaders import load_manifest
+from covid19_images.loaders._options import make_options
+from covid19_images.loaders._select import select
+from covid19_images.loaders.tf.adapter import ROUTE_READER, route_for
+from tests.conftest import build_synced_root, swap_contents_and_resync
+from tests.loaders.test_loaders_common import PYTHON
+
+pytestmark = [pytest.mark.upstream, pytest.mark.framework, pytest.mark.xdist_group("loaders-tf")]
+
+CHILD = r"""
+import json, sys
+from covid19_images import load_covid_xray
+
+root, task = sys.argv[1], sys.argv[2]
+kwargs = {"target": "multilabel"} if task == "multilabel" else {}
+ds = load_covid_xray("tf", root=root, split="train", image_size=16, **kwargs)
+first = sum(1 for _ in ds.as_numpy_iterator())
+print(json.dumps({"first": first}), flush=True)
+sys.stdin.readline()  # the parent swaps two files and syncs
+try:
+    second = sum(1 for _ in ds.as_numpy_iterator())
+    print(json.dumps({"second": second}), flush=True)
+except Exception as error:  # noqa: BLE001 - the child reports what TF raised
+    print(json.dumps({"error": type(error).__name__, "message": str(error)}), flush=True)
+"""
+
+
+def _swap_two_files_of_different_labels(root: Path) -> None:  # and sync
+    rows = load_manifest(root)
+    rows = rows[rows["split"] == "train"]
+    other = rows[rows["label"] != rows["label"].iloc[0]].iloc[0]
+    swap_contents_and_resync(root, root / rows["path"].iloc[0], root / other["path"])
+
+
+def _serve_across_a_sync(root: Path, task: str) -> tuple[dict, dict]:
+    child = subprocess.Popen(
+        [PYTHON, "-c", textwrap.dedent(CHILD), str(root), task],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        line = child.stdout.readline()
+        assert line, child.stderr.read() if child.stderr else ""
+        before = json.loads(line)
+        _swap_two_files_of_different_labels(root)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        line = child.stdout.readline()
+        assert line, child.stderr.read() if child.stderr else ""
+        after = json.loads(line)
+        child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return before, after
+
+
+@pytest.fixture(scope="module")
+def darshan(tmp_path_factory: pytest.TempPathFactory, mirrors: Path) -> Path:
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")
+    return build_synced_root(tmp_path_factory.mktemp("tf-manifest-changed"), mirrors, ["darshan-xray"])
+
+
+def test_native_decode_route_stops_after_a_sync_that_swapped_two_files(darshan: Path) -> None:
+    items = select(load_manifest(darshan), make_options("xray", root=darshan, split="train", image_size=16)).items
+    routes = [
+        route_for(f, m, int(w), int(h), (16, 16))
+        for f, m, w, h in zip(items["file"], items["format"], items["width"], items["height"], strict=True)
+    ]
+    assert ROUTE_READER not in routes  # every item is decoded by TF itself: the reader's check never runs
+    before, after = _serve_across_a_sync(darshan, "classification")
+    assert before == {"first": len(items)}
+    assert "error" in after, after
+    assert "changed since this loader was built" in after["message"]
