@@ -2,8 +2,9 @@
 
 Written against the real ``splits/v3/test_COVIDx_CT-3A.txt`` and ``val_COVIDx_CT-3A.txt`` (first
 2,000 lines each), ``metadata.csv`` and ``dataset_construction/metadata/*.csv`` of
-haydengunraj/COVIDNet-CT in ``../shared/upstream-portal/covidx-ct/``. Layout once fetched
-([unverified]: the Kaggle zip's folder name)::
+haydengunraj/COVIDNet-CT in ``../shared/upstream-portal/covidx-ct/``. Layout once fetched (the
+folder name as public Kaggle notebooks read the mounted dataset: ``/kaggle/input/covidxct/3A_images/``
+beside ``val_COVIDx_CT-3A.txt``; version 2's were ``2A_images`` and ``*_COVIDx_CT-2A.txt``)::
 
     3A_images/NCP_341_1834_0022.png
     train_COVIDx_CT-3A.txt  val_COVIDx_CT-3A.txt  test_COVIDx_CT-3A.txt
