@@ -29,6 +29,7 @@ volumes it has not seen; the slice pairs in ``.../volume-index/``, so it searche
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -174,10 +175,8 @@ def volume_edges(
     stored = SliceIndex.load(index_dir, slice_accept) if index_dir is not None else None
     a, b, distance, index = slice_pairs(hashes, slice_accept, stored)
     if index_dir is not None:
-        try:
+        with contextlib.suppress(OSError):  # a read-only git folder: the next sync searches afresh
             index.save(index_dir)
-        except OSError:  # pragma: no cover - a read-only git folder: the next sync searches afresh
-            pass
     units_arr, rank_arr, rows_arr = np.asarray(unit_of), np.asarray(rank), np.asarray(row_of)
     cross = units_arr[a] != units_arr[b]
     a, b, distance = a[cross], b[cross], distance[cross]
