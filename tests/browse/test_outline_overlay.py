@@ -31,6 +31,14 @@ from covid19_images.testing.portal_server import running
 pytestmark = pytest.mark.xdist_group("browser")
 SOURCE = "midrc-ricord-1a"
 EXPORT = "MIDRC-RICORD-1a_annotations_labelgroup_all_2020-Dec-8.json"
+#: the alpha channel of a loaded <img> as the browser decoded it: [height, width, values] (null if not loaded)
+READ_ALPHA = (
+    "const i = arguments[0]; if (!i.complete || !i.naturalWidth) return null;"
+    "const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;"
+    "const x = c.getContext('2d'); x.drawImage(i, 0, 0); const d = x.getImageData(0, 0, c.width, c.height);"
+    "const a = []; for (let k = 3; k < d.data.length; k += 4) a.push(d.data[k]);"
+    "return [c.height, c.width, a];"
+)
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +103,7 @@ def test_the_live_page_draws_each_outline_as_its_filled_region(driver, root: Pat
             images = driver.find_elements("css selector", ".stage img.overlay")
             (overlay,) = [i for i in images if outline["annotation_id"] in (i.get_attribute("src") or "")]
             assert overlay.is_displayed()
-            alpha = driver.execute_script(
-                "const i = arguments[0]; if (!i.complete || !i.naturalWidth) return null;"
-                "const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;"
-                "const x = c.getContext('2d'); x.drawImage(i, 0, 0); const d = x.getImageData(0, 0, c.width, c.height);"
-                "const a = []; for (let k = 3; k < d.data.length; k += 4) a.push(d.data[k]); return [c.height, c.width, a];",
-                overlay,
-            )
+            alpha = driver.execute_script(READ_ALPHA, overlay)
             assert alpha is not None, "the overlay image did not load"
             height, width, values = alpha
             assert_drawn_where_the_outline_is(np.asarray(values, dtype=np.uint8).reshape(height, width), outline)
