@@ -101,8 +101,9 @@ class SliceIndex:
         a, b, d = self.pairs[:, 0], self.pairs[:, 1], self.pairs[:, 2]
         if (a < 0).any() or (b >= len(values)).any() or (a >= b).any():
             return "a pair names no stored value, or is not ordered"
-        if len(np.unique(a * len(values) + b)) != len(a):
-            return "a pair is listed twice"
+        keys = a * len(values) + b  # pairs are stored ordered by (a, b): a repeat is a step that does not rise
+        if (np.diff(keys) <= 0).any():
+            return "pairs are not in order, or a pair is listed twice"
         bits = packed(values)
         real = np.bitwise_count(bits[a] ^ bits[b]).sum(axis=1, dtype=np.int64)
         if not np.array_equal(real, d) or (d > self.radius).any():
