@@ -17,6 +17,9 @@ and fastai (:mod:`~covid19_images.loaders.fastai.volumes`) serve the same arrays
 * NIfTI volumes are turned slice by slice into the display orientation ``read_pixels``
   uses, so slice k of the volume is the 2-D loader's slice k; spacing from the header.
   MedSeg's mask volume (``extra.mask``) comes with it, oriented the same way.
+* Outline masks (RICORD-1a's MD.ai freeform outlines, one annotation row per outline and slice)
+  become a DICOM series' mask volume: each slice's outlines drawn filled at its size, in the
+  series' slice order; a slice of an annotated series with no outline is empty (background).
 * A DICOM volume is one series UID in one folder of one source: a series copied into a
   second folder or a second source is another volume (see ``deduplicate``).
 * ``spacing=`` (mm, one number or ``(z, y, x)``) or ``volume_size=`` (voxels) resample:
@@ -68,6 +71,8 @@ class VolumeItem:
     image_ids: list[str] = field(default_factory=list)
     mask: str = ""
     split: str = ""  # the manifest's split of its slices (a series never straddles two)
+    #: image_id -> the outline ids drawn on that slice (``mask`` is then their export file)
+    outlines: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def group_volumes(selection: Selection) -> list[VolumeItem]:
@@ -253,6 +258,7 @@ class VolumeReader:
         The mask file comes from ``annotations.csv`` (rows of the mask set's source and class names on
         the volume's image), not from ``extra.mask``: Zenodo 3757476 has two mask sets per volume.
         """
+        from covid19_images.imaging.masks import OUTLINE_PREFIX
         from covid19_images.loaders._select import NoItemsError
         from covid19_images.loaders._task_options import MASK_SOURCES
         from covid19_images.manifest.annotations import read_annotations
@@ -263,10 +269,17 @@ class VolumeReader:
             raise NoItemsError("volumes with task='segmentation' need manifests/annotations.csv: run sync")
         rows = rows[(rows["kind"] == "mask") & (rows["source"] == spec.source) & rows["name"].isin(spec.names)]
         files = dict(zip(rows["image_id"], rows["path"], strict=False))
+        outlines: dict[str, list[str]] = {}
+        for image_id, value in zip(rows["image_id"], rows["value"], strict=True):
+            if str(value).startswith(OUTLINE_PREFIX):
+                outlines.setdefault(image_id, []).append(str(value))
         kept = []
         for volume in volumes:
             found = [files[i] for i in volume.image_ids if i in files]
-            if volume.kind != "dicom" and found:
+            drawn = {i: tuple(sorted(outlines[i])) for i in volume.image_ids if i in outlines}
+            if volume.kind == "dicom" and drawn:  # outlines on some of its slices: a mask volume
+                kept.append(replace(volume, mask=files[next(iter(drawn))], outlines=drawn))
+            elif volume.kind != "dicom" and found:
                 kept.append(replace(volume, mask=found[0]))
         if not kept:
             raise NoItemsError(f"no CT volume with a {self.options.mask_source} mask among the selected volumes")
@@ -300,6 +313,12 @@ class VolumeReader:
         mask = None
         if item.kind == "dicom":
             volume, spacing, files = read_dicom_series(item.files)
+            if item.outlines:  # drawn slice by slice in the order just read; no outline = background
+                from covid19_images.imaging.masks import read_outline_volume
+
+                image_of = dict(zip(map(str, item.files), item.image_ids, strict=True))
+                drawn = [item.outlines.get(image_of[f], ()) for f in files]
+                mask = read_outline_volume(self.options.root / item.mask, drawn, *volume.shape[1:])
         elif item.kind == "metaimage":
             from covid19_images.imaging.metaimage import read_volume
 
@@ -310,8 +329,8 @@ class VolumeReader:
             files = item.files
             if item.mask:
                 mask, _ = read_nifti_volume(self.options.root / item.mask, mask=True)
-                if self._lut is not None:  # task="segmentation": stored values -> the mask set's classes
-                    mask = self._lut[np.clip(mask, 0, 255).astype(np.uint8)].astype(np.float32)
+        if mask is not None and self._lut is not None:  # task="segmentation": stored values -> classes
+            mask = self._lut[np.clip(mask, 0, 255).astype(np.uint8)].astype(np.float32)
         size, new_spacing = target_shape(volume.shape, spacing, self.options)
         volume = resample(volume, size, nearest=False)
         if mask is not None:
