@@ -44,7 +44,8 @@ def add_study_of(folder: Path, mrn: str) -> str:
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     pixels = np.random.default_rng(82).integers(0, 4000, ds.pixel_array.shape).astype(ds.pixel_array.dtype)
     ds.PixelData = pixels.tobytes()
-    relative = f"MIDRC-RICORD-1C/MIDRC-RICORD-1C-{mrn}/02-01-1901-NA-XR CHEST AP PORTABLE-{study[-5:]}/1.000000-NA-1/1-1.dcm"
+    study_folder = f"02-01-1901-NA-XR CHEST AP PORTABLE-{study[-5:]}"
+    relative = f"MIDRC-RICORD-1C/MIDRC-RICORD-1C-{mrn}/{study_folder}/1.000000-NA-1/1-1.dcm"
     (folder / relative).parent.mkdir(parents=True)
     ds.save_as(folder / relative)
     return relative

@@ -199,7 +199,8 @@ def test_two_existing_groups_joined_by_a_shared_mrn_move_the_smaller_and_say_why
             break
     a, c = f"r1a:m{seed}", f"r1c:m{seed}"
     old = assign_splits(rows(("1", "r1a", a, ""), ("2", "r1a", a, ""), ("3", "r1c", c, "")))  # before the link
-    new = assign_splits(rows(("1", "r1a", a, ""), ("2", "r1a", a, ""), ("3", "r1c", c, "")), old, shared_patients=RICORD)
+    linked = rows(("1", "r1a", a, ""), ("2", "r1a", a, ""), ("3", "r1c", c, ""))
+    new = assign_splits(linked, old, shared_patients=RICORD)
     assert set(new["split_group"]) == {a}
     moves = explain_split_moves(old, new)
     assert [m.image_id for m in moves] == ["3"] and "a shared patient" in moves[0].reason

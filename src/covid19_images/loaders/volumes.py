@@ -32,6 +32,10 @@ and fastai (:mod:`~covid19_images.loaders.fastai.volumes`) serve the same arrays
   A volume with even one slice
   held nowhere else stays whole: a volume always keeps every slice it has. The dropped
   ones are listed in ``dataset.duplicates`` (dropped key -> kept key).
+* ``target="multilabel"`` serves the multi-hot vector over ``vocabulary=`` (float32, order
+  ``target_classes``) instead of the label: STOIC2021's ``covid19``/``severe`` per volume. A
+  volume is served only when every one of its slices carries the same ratings; the others are
+  left out with a warning that counts them.
 * ``monai_dict=True`` serves ``{"image": [1, z, y, x], "label": int, "mask": [1, z, y, x]
   (only when the volume has one), "meta": {...}}`` so MONAI dictionary transforms apply.
 """
@@ -68,6 +72,7 @@ class VolumeItem:
     image_ids: list[str] = field(default_factory=list)
     mask: str = ""
     split: str = ""  # the manifest's split of its slices (a series never straddles two)
+    multilabel: tuple[int, ...] = ()  # target="multilabel": the indices set to 1 over ``target_classes``
 
 
 def group_volumes(selection: Selection) -> list[VolumeItem]:
@@ -237,6 +242,9 @@ class VolumeReader:
         self.volumes: list[VolumeItem] = group_volumes(selection)
         self.duplicates: dict[str, str] = {}
         self._lut: np.ndarray | None = None
+        self.target_classes: list[str] = self.classes
+        if options.target == "multilabel":
+            self.volumes = self._with_multilabel(self.volumes, selection)
         if options.task == "segmentation":
             self.volumes, self._lut = self._with_mask_source(self.volumes)
         if options.deduplicate:
@@ -246,6 +254,35 @@ class VolumeReader:
 
     def __len__(self) -> int:
         return len(self.volumes)
+
+    def _with_multilabel(self, volumes: list[VolumeItem], selection: Selection) -> list[VolumeItem]:
+        """The volumes whose every slice carries one and the same ``vocabulary=`` rating, each with it."""
+        import warnings
+
+        from covid19_images.loaders._select import NoItemsError
+        from covid19_images.loaders.tasks import multilabel_terms, multilabel_vocabulary
+
+        self.target_classes = list(multilabel_vocabulary(self.options.modality, self.options.vocabulary))
+        found, wanted = multilabel_terms(selection.items, self.options)
+        terms = dict(zip(selection.items["image_id"], found, strict=True))
+        kept = []
+        for volume in volumes:
+            rated = {terms.get(i) for i in volume.image_ids}
+            if len(rated) == 1 and None not in rated:
+                kept.append(replace(volume, multilabel=rated.pop()))
+        unrated = len(volumes) - len(kept)
+        if not kept:
+            raise NoItemsError(f"no CT volume with {wanted} among the {len(volumes)} selected volumes")
+        if unrated:
+            warnings.warn(f"{unrated} of {len(volumes)} volumes without {wanted} on every slice are not served",
+                          stacklevel=3)  # fmt: skip
+        return kept
+
+    def multihot(self, index: int) -> np.ndarray:
+        """``target="multilabel"``: volume ``index``'s float32 vector over ``target_classes``."""
+        vector = np.zeros(len(self.target_classes), dtype=np.float32)
+        vector[list(self.volumes[index].multilabel)] = 1.0
+        return vector
 
     def _with_mask_source(self, volumes: list[VolumeItem]) -> tuple[list[VolumeItem], np.ndarray]:
         """The volumes ``mask_source=`` annotated, each with that mask volume, and its value -> class table.
@@ -331,6 +368,11 @@ class VolumeReader:
 
 def volume_selection_options(options: Options) -> Options:
     """The slice selection volumes are grouped from: every slice (duplicates are judged per volume)."""
+    from covid19_images.core.schema import LABELS
+
+    # target="multilabel": every slice, whatever its rating (a volume is judged whole); the label is not the target
+    unfiltered = options.target == "multilabel" and options.labels is None and options.classes is None
+    every_label = LABELS if unfiltered else None
     return replace(
         options,
         volumes=False,
@@ -340,4 +382,7 @@ def volume_selection_options(options: Options) -> Options:
         deduplicate=False,
         task="classification",
         mask_source=None,
+        target="label",
+        vocabulary=None,
+        labels=every_label or options.labels,
     )

@@ -90,7 +90,8 @@ def covidx_names() -> dict[str, str]:
 
 def patient_namespaces() -> dict[str, str]:
     """Source name -> the patient namespace it shares with other sources (``patient_namespace``)."""
-    return {name: str(entry["patient_namespace"]) for name, entry in catalog().items() if entry.get("patient_namespace")}
+    found = {name: entry.get("patient_namespace") for name, entry in catalog().items()}
+    return {name: str(space) for name, space in found.items() if space}
 
 
 @cache
