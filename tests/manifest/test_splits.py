@@ -150,11 +150,15 @@ def test_shared_patient_keys_name_the_raw_id_in_the_source_namespace() -> None:
         ("4", "plain", "plain:419639-000082", ""),  # a source that shares no namespace
         ("5", "r1b", "r1a:419639-000082", ""),  # an id outside its own source's namespace
         ("6", "other", "other:x:y", ""),
+        ("7", "r1b", "r1b:", ""),  # an empty raw id names nobody
+        ("8", "r1c", "r1c:", ""),
     )
-    assert shared_patient_keys(manifest, RICORD).tolist() == [
-        "ricord:419639-000082", "ricord:419639-000082", "", "", "", "elsewhere:x:y",
-    ]  # fmt: skip
-    assert shared_patient_keys(manifest, {}).tolist() == [""] * 6
+    expected = ["ricord:419639-000082", "ricord:419639-000082", "", "", "", "elsewhere:x:y", "", ""]
+    assert shared_patient_keys(manifest, RICORD).tolist() == expected
+    assert shared_patient_keys(manifest, {}).tolist() == [""] * 8
+    shuffled = manifest.set_axis([70, 3, 55, 1, 9, 12, 4, 0])  # a manifest's index need not be 0..n-1
+    found = shared_patient_keys(shuffled, RICORD)
+    assert found.tolist() == expected and found.index.tolist() == shuffled.index.tolist()
 
 
 def test_the_same_mrn_in_two_ricord_collections_is_one_split_group() -> None:
