@@ -34,8 +34,8 @@ and fastai (:mod:`~covid19_images.loaders.fastai.volumes`) serve the same arrays
   ones are listed in ``dataset.duplicates`` (dropped key -> kept key).
 * ``target="multilabel"`` serves the multi-hot vector over ``vocabulary=`` (float32, order
   ``target_classes``) instead of the label: STOIC2021's ``covid19``/``severe`` per volume. A
-  volume is served only when every one of its slices carries the same ratings; the others are
-  left out with a warning that counts them.
+  volume is served only when every one of its slices carries the same ratings; one whose slices
+  are rated in part or differently is left out with a warning that counts them.
 * ``monai_dict=True`` serves ``{"image": [1, z, y, x], "label": int, "mask": [1, z, y, x]
   (only when the volume has one), "meta": {...}}`` so MONAI dictionary transforms apply.
 """
@@ -265,17 +265,18 @@ class VolumeReader:
         self.target_classes = list(multilabel_vocabulary(self.options.modality, self.options.vocabulary))
         found, wanted = multilabel_terms(selection.items, self.options)
         terms = dict(zip(selection.items["image_id"], found, strict=True))
-        kept = []
+        kept, uneven = [], 0
         for volume in volumes:
             rated = {terms.get(i) for i in volume.image_ids}
             if len(rated) == 1 and None not in rated:
                 kept.append(replace(volume, multilabel=rated.pop()))
-        unrated = len(volumes) - len(kept)
+            elif rated != {None}:  # some slices rated, others not or otherwise: the volume is not one reading
+                uneven += 1
+        if uneven:
+            warnings.warn(f"{uneven} volume(s) whose slices do not all carry one reading of {wanted}: not served",
+                          stacklevel=3)  # fmt: skip
         if not kept:
             raise NoItemsError(f"no CT volume with {wanted} among the {len(volumes)} selected volumes")
-        if unrated:
-            warnings.warn(f"{unrated} of {len(volumes)} volumes without {wanted} on every slice are not served",
-                          stacklevel=3)  # fmt: skip
         return kept
 
     def multihot(self, index: int) -> np.ndarray:

@@ -63,14 +63,10 @@ def shared_patient_keys(manifest: pd.DataFrame, shared_patients: Mapping[str, st
     source = manifest["source"].astype(str)
     patient = manifest["patient_id"].astype(str)
     namespace = source.map(lambda name: shared_patients.get(name, ""))
-    raw = pd.Series(map(_after_prefix, patient, source + ":"), index=manifest.index)
+    after = map(lambda value, prefix: value[len(prefix) :] if value.startswith(prefix) else "", patient, source + ":")
+    raw = pd.Series(after, index=manifest.index)
     linked = (namespace != "") & (raw != "")
     return (namespace + ":" + raw).where(linked, "")
-
-
-def _after_prefix(value: str, prefix: str) -> str:
-    """``value`` without ``prefix``; "" when it does not start with it."""
-    return value[len(prefix) :] if value.startswith(prefix) else ""
 
 
 def components(manifest: pd.DataFrame, shared_patients: Mapping[str, str] | None = None) -> list[str]:
