@@ -35,6 +35,8 @@ SIIM = ["negative_for_pneumonia", "typical_appearance", "indeterminate_appearanc
 STOIC = ["covid19", "severe"]
 STUDY_COLUMNS = ["Negative for Pneumonia", "Typical Appearance", "Indeterminate Appearance", "Atypical Appearance"]
 UNROWED = "c92ca0d4cc0e"  # its train_image_level.csv row is dropped from the download served
+#: (study of a picture, another study): the picture is filed again under the other study, read otherwise
+READ_TWICE = ("4379dc59c9fa", "b8dfe941bbaa")
 SIZE = 32
 
 
@@ -50,7 +52,14 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         fetched_miniature_root(root, server, NAMES)
         folder = miniature_copy("siim-covid19-detection", base / "siim-partial")
         rows = (folder / "train_image_level.csv").read_text().splitlines(keepends=True)
-        (folder / "train_image_level.csv").write_text("".join(r for r in rows if not r.startswith(UNROWED)))
+        rows = [r for r in rows if not r.startswith(UNROWED)]
+        # the same picture filed again under a study read otherwise: its two copies are rated 0 and 1
+        original = next(folder.glob(f"train/{READ_TWICE[0]}/*/*.dcm"))
+        twin = folder / "train" / READ_TWICE[1] / original.parent.name / "0123456789ab.dcm"
+        twin.parent.mkdir(parents=True)
+        twin.write_bytes(original.read_bytes())
+        rows.append(f"0123456789ab_image,,none 1 0 0 1 1,{READ_TWICE[1]}\n")
+        (folder / "train_image_level.csv").write_text("".join(rows))
         spec = load_registry(root)["siim-covid19-detection"]
         serve_miniature(server, spec, folder)
         update_lock(root, spec, version=spec.version, progress=False)
@@ -74,7 +83,8 @@ def siim_expected(root: Path) -> dict[str, list[float]]:
     studies = {r["id"].removesuffix("_study"): r for r in csv_rows(folder / "train_study_level.csv")}
     images = {r["id"].removesuffix("_image"): r for r in csv_rows(folder / "train_image_level.csv")}
     rows = manifest(root)
-    expected: dict[str, list[float]] = {}
+    group = dict(zip(rows["image_id"], rows["dup_group"].where(rows["dup_group"] != "", rows["image_id"]), strict=True))
+    readings: dict[str, set[tuple[float, ...]]] = {}  # picture (duplicate group) -> the readings of its SIIM files
     for row in rows[rows["source"] == "siim-covid19-detection"].itertuples():
         _, split, study, _series, name = row.path.rsplit("/", 4)
         stem = name.removesuffix(".dcm")
@@ -82,10 +92,10 @@ def siim_expected(root: Path) -> dict[str, list[float]]:
             continue
         vector = [float(studies[study][c]) for c in STUDY_COLUMNS]
         vector.append(1.0 if images[stem]["label"].startswith("opacity") else 0.0)
-        for image_id in rows.loc[(rows["dup_group"] == row.dup_group) & (row.dup_group != ""), "image_id"]:
-            expected[image_id] = vector  # its copies (RICORD-1c's original) carry the same ratings
-        expected[row.image_id] = vector
-    return expected
+        readings.setdefault(group[row.image_id], set()).add(tuple(vector))
+    # every copy of a picture read once carries that reading (RICORD-1c's original too); a picture read
+    # twice (0 and 1 for one name) is no reading: none of its copies is served
+    return {i: list(next(iter(readings[g]))) for i, g in group.items() if len(readings.get(g, ())) == 1}
 
 
 def stoic_expected(root: Path) -> dict[str, list[float]]:
@@ -97,14 +107,15 @@ def stoic_expected(root: Path) -> dict[str, list[float]]:
 
 def test_torch_serves_the_siim_vector_of_the_csvs_and_counts_the_image_without_an_opacity_row(root: Path) -> None:
     expected = siim_expected(root)
-    with pytest.warns(UserWarning, match=r"1 image\(s\) rated on only part"):
+    with pytest.warns(UserWarning, match=r"1 image\(s\) rated on only part.*; 2 image\(s\) rated both 0 and 1"):
         ds = load_covid_xray(
             "torch", root=root, split=None, target="multilabel", vocabulary="siim", deduplicate=False, image_size=SIZE
         )
     assert ds.target_classes == SIIM
     served = ds.manifest["image_id"].tolist()
-    assert sorted(served) == sorted(expected) and len(served) >= 5
+    assert sorted(served) == sorted(expected) and len(served) >= 4
     assert not any(UNROWED in p for p in ds.manifest["path"]), "no all-zero opacity for an unrated image"
+    assert not any(f"/{READ_TWICE[0]}/" in p or "0123456789ab" in p for p in ds.manifest["path"]), "read twice"
     assert "midrc-ricord-1c" in set(ds.manifest["source"]), "RICORD-1c's original carries SIIM's read"
     for index, image_id in enumerate(served):
         _image, vector = ds[index]
@@ -119,11 +130,13 @@ def test_tensorflow_serves_the_same_siim_vectors(root: Path) -> None:
         with_id=True,
     )  # fmt: skip
     assert ds.target_classes == SIIM
-    seen = 0
+    seen = []
     for _image, vector, image_id in ds:
-        assert vector.numpy().tolist() == expected[image_id.numpy().decode()]
-        seen += 1
-    assert seen >= 4
+        seen.append(image_id.numpy().decode())
+        assert vector.numpy().tolist() == expected[seen[-1]]
+    rows = manifest(root).set_index("image_id")
+    pictures = {rows.loc[i, "dup_group"] or i for i in expected}
+    assert len(seen) == len(pictures) >= 3  # deduplicate=True: one copy per picture
 
 
 def test_fastai_batches_hold_the_siim_vectors_in_the_vocabulary_order(root: Path) -> None:
