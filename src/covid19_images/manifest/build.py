@@ -271,7 +271,7 @@ def build_manifest(
         if index is not None and index.distrusted:
             message = f"{INDEX_DISTRUSTED} ({index.distrusted}); searched afresh"
             problems.append(Problem("", message, level="warning"))
-        assign_splits(manifest, previous)
+        assign_splits(manifest, previous, shared_patients=_shared_patients(registry))
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
     signatures = input_signatures(root, registry, keep, known_clean)
     readers = cache_dir if use_cache else None
@@ -280,6 +280,13 @@ def build_manifest(
     if _settled(problems):
         record_build(result, signatures, _row_commits(manifest, registry))
     return result
+
+
+def _shared_patients(registry: dict[str, SourceSpec]) -> dict[str, str]:
+    """Source -> the patient namespace it shares with other sources of this registry (catalog fact)."""
+    from covid19_images.sources.catalog import patient_namespaces
+
+    return {name: space for name, space in patient_namespaces().items() if name in registry}
 
 
 def _row_commits(manifest: pd.DataFrame, registry: dict[str, SourceSpec]) -> dict[str, str]:

@@ -85,7 +85,8 @@ def test_each_set_is_pinned_fetched_and_built_from_the_portal(root: Path) -> Non
     spread = siim[~siim.index.isin(own.index)]  # to RICORD's same-size copy of the atypical picture only
     assert set(rows.set_index("image_id").loc[spread["image_id"], "source"]) == {RICORD}
     assert set(siim.loc[siim["kind"] == "finding", "name"]) == {
-        "negative_for_pneumonia", "typical_appearance", "indeterminate_appearance", "atypical_appearance"}  # fmt: skip
+        "negative_for_pneumonia", "typical_appearance", "indeterminate_appearance", "atypical_appearance",
+        "opacity"}  # fmt: skip
 
 
 @pytest.mark.parametrize(("mask_source", "name"), [("covid-qu-ex", "lung"), ("covid-qu-ex-infection", "infection")])
