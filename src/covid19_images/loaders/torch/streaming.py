@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from covid19_images.imaging.png import fast_png_bytes, png_kind
 from covid19_images.loaders._frameworks import require
 from covid19_images.loaders._options import Options
 from covid19_images.loaders.augment import item_key
@@ -64,7 +65,15 @@ def worker_and_count() -> tuple[int, int]:
 
 
 def decode_image(data: bytes, size: tuple[int, int] | None, channels: int) -> np.ndarray:
-    """Encoded bytes -> uint8 (H, W, C), converted and resized the way the map-style loaders do."""
+    """Encoded bytes -> uint8 (H, W, C), converted and resized the way the map-style loaders do.
+
+    An export's images are grey or RGB PNGs already at the training size: those decode with
+    libspng (the pixels Pillow gives, without Pillow's per-image set-up, and grey replicated
+    without a conversion pass); anything else (a resize, a grey view of colour, JPEG) is
+    Pillow's, as before."""
+    pixels = _export_png(data, size, channels)
+    if pixels is not None:
+        return pixels
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
@@ -73,6 +82,20 @@ def decode_image(data: bytes, size: tuple[int, int] | None, channels: int) -> np
             image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR, reducing_gap=3.0)
         pixels = np.asarray(image)
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
+
+
+def _export_png(data: bytes, size: tuple[int, int] | None, channels: int) -> np.ndarray | None:
+    """A grey or RGB PNG that needs no resize, through libspng; None for Pillow's path."""
+    kind = png_kind(data[:33])
+    if kind not in (0, 2) or (kind == 2 and channels == 1):  # RGB -> L is Pillow's luma: keep it there
+        return None
+    pixels = fast_png_bytes(data)
+    if pixels is None or (size is not None and pixels.shape[:2] != tuple(size)):
+        return None
+    if pixels.ndim == 2:
+        # L -> RGB copies the grey value: a read-only view, so the conversion below reads each grey row once per channel
+        pixels = np.broadcast_to(pixels[:, :, None], (*pixels.shape, channels))
+    return pixels
 
 
 class ShardStream(torch.utils.data.IterableDataset):
