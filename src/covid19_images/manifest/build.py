@@ -60,6 +60,7 @@ from covid19_images.manifest.unchanged import (
 )
 from covid19_images.sources.portal.state import Presence, presence
 from covid19_images.sources.registry import SourceSpec
+from covid19_images.sources.row_memo import RowMemo
 
 __all__ = [
     "ANNOTATIONS_FILE",
@@ -170,6 +171,7 @@ def build_manifest(
     fresh_cache = SourceCache()
     reused: list[str] = []
     known_clean = dict(clean or {})
+    reparsed: dict[str, int] = {}  # source -> metadata rows its parser computed again (row memo)
 
     for spec in registry.values():
         directory = root / spec.path
@@ -225,7 +227,8 @@ def build_manifest(
         try:
             if facts is None:
                 facts = known_facts(empty_manifest() if rebuild else previous)
-            built = build_source(root, spec, facts, workers=workers, progress=progress)
+            memo = RowMemo.load(cache_dir, spec.name, source_key(spec, "")) if use_cache else None
+            built = build_source(root, spec, facts, workers=workers, progress=progress, memo=memo)
         except Exception as err:  # noqa: BLE001 - a crashing parser must not take the build down
             if isinstance(err, ParserFailed):
                 problems.extend(err.problems)  # what it reported before failing
@@ -235,6 +238,10 @@ def build_manifest(
             parts.append(old)
             continue
         probed += built.probed
+        if memo is not None:
+            reparsed[spec.name] = memo.computed
+            if not built.secrets:  # no record of a source whose files hold identifying values
+                memo.save(cache_dir, spec.name)
         secrets |= built.secrets
         problems.extend(built.problems)
         parts.append(built.rows)
@@ -277,6 +284,7 @@ def build_manifest(
     readers = cache_dir if use_cache else None
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
     result = BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
+    result.reparsed = reparsed
     if _settled(problems):
         record_build(result, signatures, _row_commits(manifest, registry))
     return result
