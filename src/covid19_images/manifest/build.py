@@ -102,13 +102,14 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
     write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
     checkpoint("write.problems-done")
     annotations = annotations_bytes(result.annotations)
-    integrity.write_record(Path(root) / ANNOTATIONS_FILE, annotations)  # verify and the loaders check it
+    rows = len(result.annotations) if result.annotations is not None else None
+    integrity.write_record(Path(root) / ANNOTATIONS_FILE, annotations, rows)  # verify and the loaders check it
     write_atomic(Path(root) / ANNOTATIONS_FILE, annotations)
     if result.unchanged and result.cache is not None and result.cache.manifest_sha256:
         digest = result.cache.manifest_sha256  # the same bytes are on disk already
     else:
         data = manifest_bytes(result.manifest)
-        integrity.write_record(Path(root) / MANIFEST_FILE, data)
+        integrity.write_record(Path(root) / MANIFEST_FILE, data, len(result.manifest))
         write_atomic(Path(root) / MANIFEST_FILE, data)
         checkpoint("write.manifest-done")
         digest = hashlib.sha256(data).hexdigest()
