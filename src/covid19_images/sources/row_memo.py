@@ -90,10 +90,14 @@ class RowMemo:
         if not self.computed and len(self.used) == len(self.stored):
             return  # the stored memo is exactly this one
         folder = cache_dir / FOLDER
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / f".{name}.pickle.tmp"
-        temporary.write_bytes(pickle.dumps((FORMAT, self.key, self.used), protocol=pickle.HIGHEST_PROTOCOL))
-        temporary.replace(folder / f"{name}.pickle")
+        try:  # a memo that cannot be kept costs the next build time, never this build
+            data = pickle.dumps((FORMAT, self.key, self.used), protocol=pickle.HIGHEST_PROTOCOL)
+            folder.mkdir(parents=True, exist_ok=True)
+            temporary = folder / f".{name}.pickle.tmp"
+            temporary.write_bytes(data)
+            temporary.replace(folder / f"{name}.pickle")
+        except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return
 
     def note_lookup(self, relative: str, present: bool, refused: bool) -> None:
         """Called by ``ctx.exists``: a refusal is reported once per build, so such a row is not kept."""
