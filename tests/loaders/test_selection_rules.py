@@ -268,3 +268,31 @@ def test_a_source_folder_that_cannot_be_listed_counts_as_not_checked_out(tmp_pat
     selection = select(_manifest(_row("a")), make_options("xray", root=tmp_path))
     with pytest.raises(DataNotAvailableError, match=r"^source 'src-a' is not checked out .*datasets/src-a is missing"):
         check_available(selection)
+
+
+def test_a_file_is_checked_once_whatever_its_frames_and_where_its_folder_is(tmp_path: Path) -> None:
+    manifest = _manifest(
+        _row("v", format="dcm", frames=4, source="src-v"),  # four items, one file
+        _row("w", source="src-v"),
+        _row("x", source="src-v"),
+        _row("o", source="src-o", path="datasets/other-folder/o.png"),  # a source held under another folder name
+    )
+    manifest.loc[0, "path"] = "datasets/src-v/v.dcm"
+    manifest.loc[1:2, "path"] = ["datasets/src-v/w.png", "datasets/src-v/x.png"]
+    _files(tmp_path, "datasets/src-v/keep.png", "datasets/other-folder/o.png")
+    selection = select(manifest, make_options("xray", root=tmp_path))
+    with pytest.raises(DataNotAvailableError) as raised:
+        check_available(selection)
+    assert str(raised.value) == (
+        "source 'src-v': 3 of 3 files listed in the manifest are missing (datasets/src-v/v.dcm, "
+        "datasets/src-v/w.png, datasets/src-v/x.png): restore the pinned checkout with "
+        "`git submodule update --init datasets/src-v` (or `covid19-images sync src-v`), or rebuild the manifest "
+        "from what is checked out with `covid19-images sync --offline`"
+    )
+
+
+def test_another_split_is_checked_like_the_split_option() -> None:
+    options = make_options("xray", root=Path("/nonexistent-root"))
+    assert with_split(options, "val").split == "val" and with_split(options, None).split is None
+    with pytest.raises(ValueError, match=r"^unknown split 'training'; choose one of train, val, test or None"):
+        with_split(options, "training")

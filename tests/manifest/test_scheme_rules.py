@@ -281,3 +281,59 @@ def test_a_row_listed_twice_is_test_once_and_labelled_by_test_then_by_the_first_
     _write(tmp_path / "test_COVIDx.txt", ["3 c.png normal"])
     assert covidx.covidx_labels(manifest, tmp_path, "").tolist() == ["", "", "normal"]
     assert covidx.covidx_labels(manifest, tmp_path, "").name == "covidx1_label"
+
+
+def test_a_version_named_by_letters_only_sorts_below_version_zero(tmp_path: Path) -> None:
+    manifest = _manifest([(IEEE, "a.png", "unknown"), (IEEE, "b.png", "unknown")])
+    root = _covidx_root(
+        tmp_path,
+        {"train_COVIDxSevA.txt": ["1 a.png COVID-19 cohen"], "train_COVIDx0A.txt": ["1 b.png COVID-19 cohen"]},
+    )
+    assert covidx_split(manifest, root=root).tolist() == ["", "train"]  # no version: the newest A set
+
+
+def test_a_release_split_is_named_by_its_release_and_its_conflicts_counted(tmp_path: Path) -> None:
+    manifest = _manifest([(CXR4, "r1.png", "covid-19"), (CXR4, "r2.png", "other")])
+    holder = tmp_path / "datasets" / CXR4
+    _write(holder / "train.txt", ["p1 r1.png positive bimcv", "p9 r9.png positive bimcv"])  # r9: not held
+    _write(holder / "test.txt", ["p1 r1.png positive bimcv", "p2 r2.png negative rsna"])
+    split = resolve_split(manifest, "covidx:cxr-4", root=tmp_path)
+    assert split.tolist() == ["test", "test"] and split.name == "covidxCXR-4"
+    _, report = covidx.covidx_split(manifest, holder, "CXR-4")
+    assert report["conflicts"] == 1 and report["version"] == "CXR-4"
+    assert report["resolved"] == {"bimcv": 2, "rsna": 1} and report["unresolved"] == {"bimcv": 1}
+    assert report["rows"] == {"train": 0, "val": 0, "test": 2}
+
+
+def test_a_release_file_with_bytes_that_are_not_utf8_is_still_read(tmp_path: Path) -> None:
+    (tmp_path / "train.txt").write_bytes(b"p\xff1 a.png positive bimcv\n")
+    listing = covidx.read_listing(tmp_path, "CXR-4")
+    assert [(e.patient_id, e.filename) for e in listing.entries] == [("p\ufffd1", "a.png")]
+
+
+def test_rows_of_sources_covidx_does_not_hold_are_skipped_not_a_stop(tmp_path: Path) -> None:
+    manifest = _manifest([("some-other-source", "a.png", "normal"), (IEEE, "a.png", "normal")])
+    _write(tmp_path / "train_COVIDx9A.txt", ["1 a.png normal cohen"])
+    assert covidx.covidx_split(manifest, tmp_path, "9A")[0].tolist() == ["", "train"]
+
+
+def test_only_a_covidx_name_key_renames_a_row(tmp_path: Path) -> None:
+    manifest = _manifest(
+        [(IEEE, "a.png", "normal"), (IEEE, "b.png", "normal")],
+        extra=['{"note": "no covidx_name here"}', '{"covidx_name": ""}'],
+    )
+    _write(tmp_path / "train_COVIDx9A.txt", ["1 None normal cohen", "2 XXXX normal cohen", "3 b.png normal cohen"])
+    assert covidx.covidx_split(manifest, tmp_path, "9A")[0].tolist() == ["", "train"]
+
+
+def test_every_disagreement_is_counted_and_the_series_keep_the_manifest_index(tmp_path: Path) -> None:
+    manifest = _manifest([(IEEE, "a.png", "normal"), (IEEE, "b.png", "normal"), (IEEE, "c.png", "normal")])
+    manifest.index = [7, 3, 5]  # a filtered manifest keeps its row labels
+    _write(tmp_path / "train_COVIDx9A.txt", ["1 a.png COVID-19 cohen", "2 b.png COVID-19 cohen"])
+    split, report = covidx.covidx_split(manifest, tmp_path, "9A")
+    assert report["label_disagreements"] == {"cohen": 2} and report["version"] == "9A"
+    assert split.index.tolist() == [7, 3, 5] and split.dtype == object
+    labels = covidx.covidx_labels(manifest, tmp_path, "9A")
+    assert labels.index.tolist() == [7, 3, 5] and labels.tolist() == ["covid-19", "covid-19", ""]
+    root = _covidx_root(tmp_path / "root", {"train_COVIDx9A.txt": ["1 a.png COVID-19 cohen"]})
+    assert resolve_split(manifest, "covidx:9A", root=root).index.tolist() == [7, 3, 5]

@@ -231,9 +231,8 @@ def check_available(selection: Selection) -> None:
     root = selection.root
     unique = selection.items.drop_duplicates("path")
     problems: list[str] = []
-    for source, group in unique.groupby("source", sort=True):
-        parts = Path(group["path"].iloc[0]).parts
-        folder = "/".join(parts[:2]) if len(parts) > 2 else f"datasets/{source}"
+    for source, group in unique.groupby("source"):  # by source name, as the items are
+        folder = "/".join(Path(group["path"].iloc[0]).parts[:2])  # datasets/<folder>/...: refuse_paths_outside
         fetch = f"`git submodule update --init {folder}` (or `covid19-images sync {source}`)"
         if not _checked_out(root / folder):
             problems.append(

@@ -212,13 +212,13 @@ def equalized(read: Callable[[], Iterable[T]], budget: int | None, where: str) -
         return
     served = 0
     while served < budget:
-        produced = False
+        before = served
         for sample in read():
             yield sample
-            served, produced = served + 1, True
+            served += 1
             if served >= budget:
                 return
-        if not produced:
+        if served == before:
             raise RuntimeError(f"{where} has no shard to pad from: use fewer workers")
 
 
