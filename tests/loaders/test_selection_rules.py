@@ -72,7 +72,9 @@ def test_each_filter_keeps_exactly_its_rows(tmp_path: Path) -> None:
     assert _ids(select(manifest, make_options("xray", root=tmp_path, classes=["normal", "covid-19"]))) == ["a", "b"]
     assert _ids(select(manifest, make_options("ct", root=tmp_path))) == ["e"]
     with pytest.raises(
-        NoItemsError, match=r"^sources \['src-c'\] have no rows in the manifest \(sources with rows: src-a, src-b\)"
+        NoItemsError,
+        match=r"^sources \['src-c'\] have no rows in the manifest \(sources with rows: src-a, src-b\); "
+        r"check the name, or fetch it with `covid19-images sync <name>`$",
     ):
         select(manifest, make_options("xray", root=tmp_path, sources=["src-b", "src-c"]))
 
@@ -296,3 +298,51 @@ def test_another_split_is_checked_like_the_split_option() -> None:
     assert with_split(options, "val").split == "val" and with_split(options, None).split is None
     with pytest.raises(ValueError, match=r"^unknown split 'training'; choose one of train, val, test or None"):
         with_split(options, "training")
+
+
+def test_a_split_scheme_decides_the_split_the_labels_and_the_copy_kept(tmp_path: Path) -> None:
+    ieee = "ieee8023-covid-chestxray"
+    labels = tmp_path / "datasets" / "covidx-splits" / "labels"
+    labels.mkdir(parents=True)
+    (labels / "train_COVIDx9A.txt").write_text("1 a.png COVID-19 cohen\n2 b.png normal cohen\n", encoding="utf-8")
+    (labels / "test_COVIDx9A.txt").write_text("3 c.png pneumonia cohen\n", encoding="utf-8")
+    manifest = _manifest(
+        _row("a", source=ieee, path=f"datasets/{ieee}/a.png", label="unknown", split="test"),  # COVIDx: covid-19
+        _row("b", source=ieee, path=f"datasets/{ieee}/b.png", label="normal", split="test"),
+        _row("c", source=ieee, path=f"datasets/{ieee}/c.png", label="other", split="train"),
+        _row("d", source=ieee, path=f"datasets/{ieee}/d.png", label="normal", split="train"),  # not listed
+    )
+    manifest.index = [40, 10, 30, 20]
+    train = select(manifest, make_options("xray", root=tmp_path, split_scheme="covidx:9A"))
+    assert _ids(train) == ["a", "b"] and train.items["label"].tolist() == ["covid-19", "normal"]
+    assert train.classes == ("covid-19", "normal", "pneumonia")  # d is in no COVIDx split, yet in the class list
+    test = select(manifest, make_options("xray", root=tmp_path, split_scheme="covidx", split="test"))
+    assert _ids(test) == ["c"] and test.items["label"].tolist() == ["pneumonia"]
+    everything = select(manifest, make_options("xray", root=tmp_path, split_scheme="covidx:9A", split=None))
+    assert everything.items["split"].tolist() == ["train", "train", "test", ""]
+    assert everything.items["label"].tolist() == ["covid-19", "normal", "pneumonia", "normal"]
+
+
+def test_a_row_without_a_split_in_the_scheme_is_never_the_copy_kept(tmp_path: Path) -> None:
+    manifest = _manifest(
+        _row("a", dup_group="g", official_split=None),  # NaN: no split under the scheme
+        _row("b", dup_group="g", official_split="test"),
+    )
+    served = select(manifest, make_options("xray", root=tmp_path, split_scheme="official", split=None))
+    assert _ids(served) == ["b"] and served.items["split"].tolist() == ["test"]
+    manifest.loc[1, "official_split"] = None
+    served = select(manifest, make_options("xray", root=tmp_path, split_scheme="official", split=None))
+    assert _ids(served) == ["a"] and served.items["split"].tolist() == [""]
+
+
+def test_a_two_frame_clip_serves_its_second_frame_as_the_middle(tmp_path: Path) -> None:
+    manifest = _manifest(_row("g", format="gif", frames=2, modality="ultrasound"))
+    items = select(manifest, make_options("ultrasound", root=tmp_path, video_frames="middle")).items
+    assert items["frame"].tolist() == [1]
+
+
+def test_three_rows_over_the_budget_are_all_named(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COVID19_IMAGES_MAX_FRAMES", "5")
+    over = _manifest(*[_row(f"v{i}", format="dcm", frames=6) for i in range(3)])
+    with pytest.raises(OverBudget, match=r"v2.png \(6 frames\); refused"):
+        select(over, make_options("xray", root=tmp_path))

@@ -108,12 +108,11 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
 
     frame = manifest.copy()
     # schemes such as leave-one-source-out need to see every row, so resolve before filtering
-    split = resolve_split(manifest, options.split_scheme, root=options.root)
-    frame["split"] = pd.Series(split, index=manifest.index).fillna("").astype(str)
+    # both are indexed like the manifest (one value per row)
+    frame["split"] = resolve_split(manifest, options.split_scheme, root=options.root).fillna("").astype(str)
     scheme_labels = resolve_labels(manifest, options.split_scheme, root=options.root)
     if scheme_labels is not None:  # a scheme that labels an image we hold serves it with its label
-        relabel = scheme_labels.reindex(manifest.index).fillna("").astype(str)
-        frame["label"] = relabel.where(relabel != "", frame["label"])
+        frame["label"] = scheme_labels.where(scheme_labels != "", frame["label"])
     steps: list[tuple[str, int]] = [("manifest rows", len(frame))]
     frame = frame[frame["modality"] == options.modality]
     steps.append((f"modality {options.modality}", len(frame)))
