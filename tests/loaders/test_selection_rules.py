@@ -149,8 +149,8 @@ def test_the_copy_kept_is_one_the_split_scheme_serves(tmp_path: Path) -> None:
 
 
 def test_largest_first_orders_by_frames_then_image_id() -> None:
-    frame = _manifest(_row("b", frames="1"), _row("c", frames="x"), _row("a", frames=3), _row("d", frames=3))
-    assert largest_first(frame)["image_id"].tolist() == ["a", "d", "b", "c"]
+    frame = _manifest(_row("b", frames="1"), _row("a0", frames="x"), _row("a", frames=3), _row("d", frames=3))
+    assert largest_first(frame)["image_id"].tolist() == ["a", "d", "a0", "b"]  # an unreadable count is 1
     assert list(largest_first(frame).columns) == list(MANIFEST_COLUMNS)
 
 
@@ -198,7 +198,9 @@ def test_a_frame_count_over_the_budget_is_refused_not_expanded(tmp_path: Path, m
 def test_a_row_naming_a_file_outside_the_datasets_folder_is_refused(tmp_path: Path, path: str) -> None:
     manifest = _manifest(_row("a"), _row("b", path=path))
     with pytest.raises(
-        UnsafeManifestPath, match=rf"^1 manifest row\(s\) name files outside .*datasets: '{path}'; refused"
+        UnsafeManifestPath,
+        match=rf"^1 manifest row\(s\) name files outside .*datasets: '{path}'; refused \(a manifest edited by hand "
+        r"or a bad merge\?\): rebuild it with `covid19-images sync --offline`$",
     ):
         select(manifest, make_options("xray", root=tmp_path))
 
@@ -346,3 +348,24 @@ def test_three_rows_over_the_budget_are_all_named(tmp_path: Path, monkeypatch) -
     over = _manifest(*[_row(f"v{i}", format="dcm", frames=6) for i in range(3)])
     with pytest.raises(OverBudget, match=r"v2.png \(6 frames\); refused"):
         select(over, make_options("xray", root=tmp_path))
+
+
+def test_each_filter_that_empties_the_selection_is_named(tmp_path: Path) -> None:
+    manifest = _manifest(_row("a", source="src-a"), _row("b", source="src-b", path="datasets/src-b/b.png"))
+    for given, step in (
+        ({"sources": "src-b", "views": "lateral"}, r"sources \['src-b'\]: 1; labels .*: 1; views \['lateral'\]: 0"),
+        (
+            {"sources": "src-a", "licenses": "CC0-1.0"},
+            r"sources \['src-a'\]: 1; labels .*: 1; licenses \['CC0-1.0'\]: 0",
+        ),
+    ):
+        with pytest.raises(NoItemsError, match=step):
+            select(manifest, make_options("xray", root=tmp_path, **given))
+
+
+def test_a_row_with_an_unreadable_frame_count_is_one_item_with_the_manifest_columns(tmp_path: Path) -> None:
+    manifest = _manifest(_row("a", format="dcm", frames=""), _row("b", format="dcm", frames="n/a"))
+    items = select(manifest, make_options("xray", root=tmp_path)).items
+    assert items["frame"].tolist() == [0, 0]
+    assert list(items.columns) == [*MANIFEST_COLUMNS, "frame", "label_index", "file"]
+    assert items.index.tolist() == [0, 1]

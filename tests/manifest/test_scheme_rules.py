@@ -150,6 +150,7 @@ def test_other_schemes_keep_every_label_and_unknown_schemes_are_refused(tmp_path
     for scheme in ("default", "official", "loso:x", "covidxx", "covid"):
         assert resolve_labels(manifest, scheme, root=tmp_path) is None
     assert resolve_split(manifest, "default").tolist() == ["val"]
+    assert resolve_split(manifest).tolist() == ["val"] and resolve_labels(manifest, root=tmp_path) is None
     assert resolve_split(manifest, "official").tolist() == ["test"]
     for scheme in ("Default", "covidxx", "loso", "random"):
         with pytest.raises(ValueError, match=rf"^unknown split_scheme '{scheme}'; use 'default', 'official'"):

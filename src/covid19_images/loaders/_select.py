@@ -145,7 +145,7 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
         frame, extras = frame[keep], [e for e, k in zip(extras, keep, strict=True) if k]
         steps.append(("without augmented copies", len(frame)))
     if not options.include_non_axial:
-        keep = np.array([str(e.get("series_role", "axial") or "axial") == "axial" for e in extras], dtype=bool)
+        keep = np.array([str(e.get("series_role") or "axial") == "axial" for e in extras], dtype=bool)
         frame = frame[keep]
         steps.append(("without localizer/reformat series", len(frame)))
 
