@@ -149,8 +149,10 @@ def test_the_copy_kept_is_one_the_split_scheme_serves(tmp_path: Path) -> None:
 
 
 def test_largest_first_orders_by_frames_then_image_id() -> None:
-    frame = _manifest(_row("b", frames="1"), _row("a0", frames="x"), _row("a", frames=3), _row("d", frames=3))
-    assert largest_first(frame)["image_id"].tolist() == ["a", "d", "a0", "b"]  # an unreadable count is 1
+    frame = _manifest(
+        _row("b", frames="1"), _row("a0", frames="x"), _row("a", frames=3), _row("d", frames=3), _row("a1", frames=2)
+    )
+    assert largest_first(frame)["image_id"].tolist() == ["a", "d", "a1", "a0", "b"]  # an unreadable count is 1
     assert list(largest_first(frame).columns) == list(MANIFEST_COLUMNS)
 
 
