@@ -103,7 +103,7 @@ def read_listing(directory: Path, version: str) -> Listing:
     return Listing(entries, errors, Path(directory).name)
 
 
-def _rows_by_name(manifest: pd.DataFrame, holder: str = "") -> dict[tuple[str, str], list[int]]:
+def _rows_by_name(manifest: pd.DataFrame, holder: str) -> dict[tuple[str, str], list[int]]:
     """``(registry source, name key) -> manifest row positions`` for the held sources (or the release's holder)."""
     held = {holder} if holder else set(HELD_SOURCES.values())
     found: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -114,18 +114,17 @@ def _rows_by_name(manifest: pd.DataFrame, holder: str = "") -> dict[tuple[str, s
         names = {name_key(PurePosixPath(str(path)).name)}
         if "covidx_name" in str(extra):
             names.add(name_key(str(parse_extra(str(extra)).get("covidx_name", ""))))
-        for name in names - {""}:
+        for name in names:
             found[(source, name)].append(position)
     return found
 
 
-def _candidates(entry: CovidxEntry, by_name: dict[tuple[str, str], list[int]], holder: str = "") -> list[int]:
+def _candidates(entry: CovidxEntry, by_name: dict[tuple[str, str], list[int]], holder: str) -> list[int]:
     key = name_key(entry.filename)
     if holder:
         return by_name.get((holder, key), [])
-    if entry.source:
-        source = HELD_SOURCES.get(entry.source)
-        return by_name.get((source, key), []) if source else []
+    if entry.source:  # a source no catalog source holds is no key of by_name
+        return by_name.get((HELD_SOURCES.get(entry.source), key), [])  # type: ignore[arg-type]
     return [p for source in HELD_SOURCES.values() for p in by_name.get((source, key), [])]
 
 

@@ -46,7 +46,15 @@ from covid19_images.imaging.png import fast_png_bytes, png_kind
 from covid19_images.loaders._frameworks import require
 from covid19_images.loaders._options import Options
 from covid19_images.loaders.augment import item_key
-from covid19_images.loaders.shards import budgets, mix, plan, resolve_shards
+from covid19_images.loaders.shards import (
+    budgets,
+    equalized,
+    mix,
+    plan,
+    rank_and_world_of,
+    rank_samples,
+    resolve_shards,
+)
 from covid19_images.loaders.torch.augment import make_torch_augmenter
 
 torch = require("torch", "torch")
@@ -142,9 +150,8 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     def _rank_and_world(self) -> tuple[int, int]:
         """The process group's rank and size; in a spawned worker, those of the rank that started it."""
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return rank_and_world()
-        return getattr(self, "_distributed", (0, 1))
+        live = torch.distributed.is_available() and torch.distributed.is_initialized()
+        return rank_and_world_of(rank_and_world() if live else None, getattr(self, "_distributed", None))
 
     def _layout(self, workers: int) -> list[list[list[int]]]:
         _, world = self._rank_and_world()
@@ -156,10 +163,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         rank, _ = self._rank_and_world()
         info = torch.utils.data.get_worker_info()
         layout = self._layout(info.num_workers if info is not None else max(1, self.num_workers))
-        limits = budgets(layout, self.counts, self.options.equalize)
-        if limits is not None:
-            return sum(limits)
-        return sum(self.counts[i] for shards in layout[rank] for i in shards)
+        return rank_samples(layout, self.counts, self.options.equalize, rank)
 
     def _samples(self, shard_positions: list[int]) -> Iterator[dict[str, Any]]:
         from webdataset import tarfile_samples
@@ -174,24 +178,17 @@ class ShardStream(torch.utils.data.IterableDataset):
         layout = self._layout(workers)
         mine = layout[rank][worker]
         limits = budgets(layout, self.counts or [], self.options.equalize) if self.counts is not None else None
-        stream: Iterator[dict[str, Any]] = self._samples(mine)
-        if self.buffer > 0:
-            rng = random.Random(mix(self.options.seed, self.epoch, rank, worker))
-            stream = _shuffle(stream, bufsize=self.buffer, initial=min(100, self.buffer), rng=rng)
-        if limits is None:
-            yield from (self._item(s) for s in stream)
-            return
-        budget, served = limits[worker], 0
-        while served < budget:
-            produced = False
-            for sample in stream:
-                yield self._item(sample)
-                served, produced = served + 1, True
-                if served >= budget:
-                    return
-            if not produced:
-                raise RuntimeError(f"worker {worker} of rank {rank} has no shard to pad from: use fewer workers")
-            stream = self._samples(mine)  # pad: read this worker's shards again
+        epoch = self.epoch
+
+        def read() -> Iterator[dict[str, Any]]:
+            stream: Iterator[dict[str, Any]] = self._samples(mine)
+            if self.buffer > 0:
+                rng = random.Random(mix(self.options.seed, epoch, rank, worker))
+                stream = _shuffle(stream, bufsize=self.buffer, initial=min(100, self.buffer), rng=rng)
+            return stream
+
+        budget = limits[worker] if limits is not None else None
+        yield from (self._item(s) for s in equalized(read, budget, f"worker {worker} of rank {rank}"))
 
     def _item(self, sample: dict[str, Any]) -> tuple[Any, ...]:
         record = json.loads(sample["json"])
