@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from PIL import Image
 
 from covid19_images.manifest.build import build_manifest, write_manifest
 from covid19_images.sources.registry import load_registry
-from covid19_images.testing.browser import chromium, chromium_missing, running_browser
+from covid19_images.testing.browser import running_browser
 from covid19_images.testing.portal_miniatures import fetched_miniature_root
 from covid19_images.testing.portal_server import running
 
@@ -39,17 +38,6 @@ READ_ALPHA = (
     "const a = []; for (let k = 3; k < d.data.length; k += 4) a.push(d.data[k]);"
     "return [c.height, c.width, a];"
 )
-
-
-@pytest.fixture(scope="module")
-def driver():
-    missing = chromium_missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the browser tests cannot run: {missing}")
-        pytest.skip(missing)
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from covid19_images.sources.portal.fetch import fetch_source
 from covid19_images.sources.portal.update import update_lock
 from covid19_images.sources.registry import load_registry
 from covid19_images.testing.portal_miniatures import fetched_miniature_root, serve_miniature
-from covid19_images.testing.portal_server import running
+from covid19_images.testing.portal_server import running_with_kaggle_token
 from tests.sources.catalog.portal import miniature_copy
 
 pytestmark = [pytest.mark.framework, pytest.mark.xdist_group("multilabel-vocabularies")]
@@ -45,10 +45,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     warnings.simplefilter("ignore")
     base = tmp_path_factory.mktemp("multilabel")
     root = base / "root"
-    with running() as server, pytest.MonkeyPatch.context() as env:
-        server.state.kaggle_auth = ("tester", "multilabel-token")
-        env.setenv("KAGGLE_USERNAME", "tester")
-        env.setenv("KAGGLE_KEY", "multilabel-token")
+    with running_with_kaggle_token("multilabel-token") as server:
         fetched_miniature_root(root, server, NAMES)
         folder = miniature_copy("siim-covid19-detection", base / "siim-partial")
         rows = (folder / "train_image_level.csv").read_text().splitlines(keepends=True)

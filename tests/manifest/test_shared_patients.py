@@ -21,7 +21,7 @@ from covid19_images.sources.portal.fetch import fetch_source
 from covid19_images.sources.portal.update import update_lock
 from covid19_images.sources.registry import load_registry
 from covid19_images.testing.portal_miniatures import fetched_miniature_root, serve_miniature
-from covid19_images.testing.portal_server import running
+from covid19_images.testing.portal_server import running_with_kaggle_token
 from tests.sources.catalog.portal import miniature_copy
 
 NAMES = ["midrc-ricord-1a", "midrc-ricord-1b", "midrc-ricord-1c", "siim-covid19-detection"]
@@ -57,10 +57,7 @@ def grown(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     warnings.simplefilter("ignore")
     base = tmp_path_factory.mktemp("shared-patients")
     root = base / "root"
-    with running() as server, pytest.MonkeyPatch.context() as env:
-        server.state.kaggle_auth = ("tester", "shared-token")
-        env.setenv("KAGGLE_USERNAME", "tester")
-        env.setenv("KAGGLE_KEY", "shared-token")
+    with running_with_kaggle_token("shared-token") as server:
         fetched_miniature_root(root, server, NAMES)
         registry = load_registry(root)
         write_manifest(root, build_manifest(root, registry, progress=False))

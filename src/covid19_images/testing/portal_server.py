@@ -16,6 +16,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 import stat
 import threading
@@ -345,6 +346,28 @@ def running(state: PortalState | None = None) -> Iterator[PortalServer]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def running_with_kaggle_token(key: str, user: str = "tester") -> Iterator[PortalServer]:
+    """The loopback portal accepting only a made-up Kaggle token, set as users set theirs.
+
+    ``KAGGLE_USERNAME``/``KAGGLE_KEY`` hold the token while the server runs and are restored
+    after, so the fetch code reads the environment as it does for a user, and a user's real
+    token (``~/.kaggle/kaggle.json``) is never read or sent.
+    """
+    saved = {name: os.environ.get(name) for name in ("KAGGLE_USERNAME", "KAGGLE_KEY")}
+    with running() as server:
+        server.state.kaggle_auth = (user, key)
+        os.environ["KAGGLE_USERNAME"], os.environ["KAGGLE_KEY"] = user, key
+        try:
+            yield server
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def query_of(path: str) -> dict[str, list[str]]:
