@@ -338,3 +338,60 @@ def test_every_disagreement_is_counted_and_the_series_keep_the_manifest_index(tm
     assert labels.index.tolist() == [7, 3, 5] and labels.tolist() == ["covid-19", "covid-19", ""]
     root = _covidx_root(tmp_path / "root", {"train_COVIDx9A.txt": ["1 a.png COVID-19 cohen"]})
     assert resolve_split(manifest, "covidx:9A", root=root).index.tolist() == [7, 3, 5]
+
+
+# --- COVIDx CT's release ------------------------------------------------------------------------
+
+CT = "covidx-ct"
+
+
+def test_a_ct_release_reads_its_three_lists_with_the_patient_from_the_file_name(tmp_path: Path) -> None:
+    holder = tmp_path / CT
+    _write(holder / "train_COVIDx_CT-3A.txt", ["NCP_341_1834_0022.png 2 10 20 30 40", "", "bad.png 7"])
+    _write(holder / "val_COVIDx_CT-3A.txt", ["study_0255-0017.png 0"])
+    _write(holder / "test_COVIDx_CT-3A.txt", ["STOIC-10011-0103.png 1 1 2 3 4", "two fields too many.png 2 1"])
+    listing = covidx.read_listing(holder, "ct-3a")
+    assert listing.holder == CT
+    assert [(e.split, e.patient_id, e.filename, e.label, e.source, e.line) for e in listing.entries] == [
+        ("train", "NCP_341", "NCP_341_1834_0022.png", "covid-19", CT, "train_COVIDx_CT-3A.txt line 1"),
+        ("val", "study_0255", "study_0255-0017.png", "normal", CT, "val_COVIDx_CT-3A.txt line 1"),
+        ("test", "STOIC-10011", "STOIC-10011-0103.png", "pneumonia", CT, "test_COVIDx_CT-3A.txt line 1"),
+    ]
+    assert [where for where, _ in listing.errors] == ["train_COVIDx_CT-3A.txt line 3", "test_COVIDx_CT-3A.txt line 2"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(KeyError, match=r"no COVIDx CT-3A lists \(train_COVIDx_CT-3A.txt, val_COVIDx_CT-3A.txt, "):
+        covidx.read_listing(empty, "CT-3A")
+
+
+def test_the_ct_release_scheme_serves_its_lists_split_and_labels_over_the_holders_rows(tmp_path: Path) -> None:
+    """``covidx:CT-3A`` is a release like ``CXR-4``: it reads the fetched covidx-ct source's lists and
+    matches rows by the listed name (``extra.covidx_name``), not COVID-Net's label files."""
+    names = ["NCP_1_2_0003.png", "NCP_1_2_0004.png", "Normal_5_6_0007.png", "Normal_9_9_0001.png"]
+    manifest = _manifest(
+        [
+            (CT, "a.png", "covid-19"),
+            (CT, "b.png", "covid-19"),
+            (CT, "c.png", "normal"),
+            (CT, "d.png", "normal"),
+            (IEEE, "NCP_1_2_0003.png", "covid-19"),  # the same name in another source: not the release's
+        ],
+        extra=[f'{{"covidx_name": "{name}"}}' for name in names] + [""],
+    )
+    with pytest.raises(ValueError, match=r"needs the covidx-ct source fetched at .*; run `covid19-images fetch co"):
+        resolve_split(manifest, "covidx:CT-3A", root=tmp_path)
+    holder = tmp_path / "datasets" / CT
+    _write(holder / "train_COVIDx_CT-3A.txt", [f"{names[0]} 2", f"{names[2]} 0"])
+    _write(holder / "test_COVIDx_CT-3A.txt", [f"{names[1]} 2 1 2 3 4"])
+    for scheme in ("covidx:CT-3A", "covidx:ct-3a"):
+        assert resolve_split(manifest, scheme, root=tmp_path).tolist() == ["train", "test", "train", "", ""]
+    assert resolve_labels(manifest, "covidx:CT-3A", root=tmp_path).tolist() == [
+        "covid-19",
+        "covid-19",
+        "normal",
+        "",
+        "",
+    ]
+    report = covidx.held_and_served(manifest, holder, "CT-3A", frozenset({"covid-19", "normal"}))
+    assert (report["version"], report["listed"], report["held"], report["served"]) == ("CT-3A", 3, 3, 3)
+    assert report["sources"][CT]["held_as"] == CT
