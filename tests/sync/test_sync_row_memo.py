@@ -89,7 +89,7 @@ def _images(work: Path) -> Path:
     return work / "sample" / "images"
 
 
-def test_added_images_cost_their_rows(roots) -> None:
+def step_added_images_cost_their_rows(roots) -> None:
     work = roots[3]
 
     def add(work: Path) -> None:
@@ -107,7 +107,7 @@ def test_added_images_cost_their_rows(roots) -> None:
     assert {f"datasets/{NIH}/sample/images/90000001_000.png", f"datasets/{NIH}/sample/images/90000002_000.png"} <= paths
 
 
-def test_a_changed_row_is_read_again_not_served_stale(roots) -> None:
+def step_a_changed_row_is_read_again_not_served_stale(roots) -> None:
     work = roots[3]
 
     def relabel(work: Path) -> None:
@@ -123,7 +123,7 @@ def test_a_changed_row_is_read_again_not_served_stale(roots) -> None:
     assert (row["finding"], row["label"]) == ("Pneumonia", "pneumonia")
 
 
-def test_a_row_inserted_at_the_top_moves_every_line_and_recomputes_one(roots) -> None:
+def step_a_row_inserted_at_the_top_moves_every_line_and_recomputes_one(roots) -> None:
     """Every later row's ``<file> line N`` moves by one: a replayed row's problem must name its new line."""
     incremental, _full, _local, work = roots
     lines = _labels(work).split(b"\r\n")
@@ -142,7 +142,7 @@ def test_a_row_inserted_at_the_top_moves_every_line_and_recomputes_one(roots) ->
     assert f"{LABELS} line {old + 1}," in shown and f"{LABELS} line {old}," not in shown
 
 
-def test_a_removed_row_recomputes_nothing(roots) -> None:
+def step_a_removed_row_recomputes_nothing(roots) -> None:
     work = roots[3]
 
     def remove(work: Path) -> None:
@@ -158,9 +158,19 @@ def test_a_removed_row_recomputes_nothing(roots) -> None:
     assert "images are not listed in sample_labels.csv" in (roots[0] / PROBLEMS_FILE).read_text()
 
 
-def test_a_changed_image_is_probed_again_and_its_row_replayed(roots) -> None:
+def step_a_changed_image_is_probed_again_and_its_row_replayed(roots) -> None:
     work = roots[3]
     _push(work, lambda w: (_images(w) / "90000001_000.png").write_bytes(_png(99)), "new pixels")
     a, _b = _both(roots)
     assert a.build.reparsed == {NIH: 0}
     assert a.build.probed == 1
+
+
+def test_each_upstream_change_costs_its_rows_and_equals_the_rebuild(roots) -> None:
+    """One upstream's history, each step on the commits before it (so one test: xdist may send the
+    tests of a module to different workers, each with its own fixture, whatever their order here)."""
+    step_added_images_cost_their_rows(roots)
+    step_a_changed_row_is_read_again_not_served_stale(roots)
+    step_a_row_inserted_at_the_top_moves_every_line_and_recomputes_one(roots)
+    step_a_removed_row_recomputes_nothing(roots)
+    step_a_changed_image_is_probed_again_and_its_row_replayed(roots)
