@@ -37,14 +37,20 @@ def _pillow(data: bytes, size: tuple[int, int] | None, channels: int) -> np.ndar
 
 
 def _real_xrays(shared: Path, count: int = 12) -> list[np.ndarray]:
-    """Pixels of real sample X-rays, grey and colour, cropped to at most 96 px (a small export)."""
-    found = []
+    """Pixels of real sample images cropped to at most 96 px (a small export): grey ones and at least
+    two in colour (channels that differ), wherever in the samples they are; the miniatures hold the
+    colour ones far down the sorted tree (ultrasound frames, figures of papers)."""
+    grey: list[np.ndarray] = []
+    colour: list[np.ndarray] = []
     for path in sorted(shared.rglob("*")):
-        if path.is_file() and sniff_format(read_head(path)) in ("png", "jpeg"):
-            found.append(decode_file(path).pixels[:96, :96])
-        if len(found) >= count:
+        if not (path.is_file() and sniff_format(read_head(path)) in ("png", "jpeg")):
+            continue
+        pixels = decode_file(path).pixels[:96, :96]
+        in_colour = pixels.ndim == 3 and not (pixels == pixels[:, :, :1]).all()
+        (colour if in_colour else grey).append(pixels)
+        if len(grey) >= count - 2 and len(colour) >= 2:
             break
-    return found
+    return grey[: count - 2] + colour[:2]
 
 
 def _exported_png(pixels: np.ndarray) -> bytes:
