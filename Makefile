@@ -41,7 +41,7 @@ MUTANTS := \
 	"covid19_images.core.paths.x_lexical_problem*" "covid19_images.core.paths.x_safe_relative*" \
 	"covid19_images.core.paths.xǁSafePathsǁ*" \
 	"covid19_images.manifest.splits.x_bucket*" "covid19_images.manifest.splits.x_split_for*" \
-	"covid19_images.manifest.splits.x_patient_keys*" \
+	"covid19_images.manifest.splits.x_patient_keys*" "covid19_images.manifest.splits.x_shared_patient_keys*" \
 	"covid19_images.manifest.splits.x_components*" "covid19_images.manifest.splits.x_assign_split_groups*" \
 	"covid19_images.manifest.splits.x_assign_splits*" "covid19_images.manifest.splits.x_groups_across_splits*" \
 	"covid19_images.manifest.near_index.x_hash_bits*" "covid19_images.manifest.near_index.x_hash_bytes*" \
@@ -55,7 +55,7 @@ MUTANTS := \
 	"covid19_images.loaders.cache.x_cache_key*" "covid19_images.loaders.cache.x__content_id*" \
 	"covid19_images.loaders.cache.x__reader_fingerprint*" "covid19_images.loaders.cache.x__open_valid*" \
 	"covid19_images.sources.git.x_check_gitmodules*" "covid19_images.sources.registry.x_check_url*" \
-	$(MUTANTS_ROUND_THREE)
+	$(MUTANTS_ROUND_THREE) $(MUTANTS_ROUND_FOUR)
 
 # Issue 20's scope: the modules added since the list above was set (docs/mutation.md, second table).
 MUTANTS_ROUND_THREE := \
@@ -68,15 +68,35 @@ MUTANTS_ROUND_THREE := \
 	"covid19_images.sync.shrink.x__counts*" "covid19_images.sync.shrink.xǁShrinkǁ*" \
 	"covid19_images.manifest.annotations.xǁ_Joinerǁ*"
 
+# The rest of issue 20's scope (docs/mutation.md, "Round four"): COVIDx schemes, selection, loader options,
+# and the streaming rooms' rank/worker split and serving (factored into loaders.shards, framework-free).
+MUTANTS_ROUND_FOUR := \
+	"covid19_images.manifest.split_schemes.*" "covid19_images.manifest.covidx.x_name_key*" \
+	"covid19_images.manifest.covidx.x_read_listing*" "covid19_images.manifest.covidx.x__rows_by_name*" \
+	"covid19_images.manifest.covidx.x__candidates*" "covid19_images.manifest.covidx.x__disagrees*" \
+	"covid19_images.manifest.covidx.x_covidx_split*" "covid19_images.manifest.covidx.x__conflicts*" \
+	"covid19_images.manifest.covidx.x_covidx_labels*" \
+	"covid19_images.loaders._select.x__is_true*" "covid19_images.loaders._select.x__frames*" \
+	"covid19_images.loaders._select.x__refuse_over_budget*" "covid19_images.loaders._select.x_largest_first*" \
+	"covid19_images.loaders._select.x_select*" "covid19_images.loaders._select.x_refuse_paths_outside*" \
+	"covid19_images.loaders._select.x__checked_out*" "covid19_images.loaders._select.x_check_available*" \
+	"covid19_images.loaders._options.x_make_options*" "covid19_images.loaders._options.x__check_tasks_and_volumes*" \
+	"covid19_images.loaders._options.x_with_split*" \
+	"covid19_images.loaders.shards.x_rank_and_world_of*" "covid19_images.loaders.shards.x_rank_samples*" \
+	"covid19_images.loaders.shards.x_equalized*" "covid19_images.loaders.shards.x_tfrecord_files*"
+
 mutation: $(STAMP)
 	rm -rf mutants
 	env -u PYTHONPATH $(VENV)/bin/mutmut run $(MUTANTS)
 	$(VENV)/bin/mutmut results
 
-# Only the round-three scope (faster; on a shared machine: nice -n 10 make mutation-new MAX_CHILDREN=2).
+# Only the newest scope (round four; ROUND=three for round three, ROUND="three four" for both).
+# On a shared machine: nice -n 10 make mutation-new MAX_CHILDREN=2.
+ROUND ?= four
 mutation-new: $(STAMP)
 	rm -rf mutants
-	env -u PYTHONPATH $(VENV)/bin/mutmut run $(if $(MAX_CHILDREN),--max-children $(MAX_CHILDREN)) $(MUTANTS_ROUND_THREE)
+	env -u PYTHONPATH $(VENV)/bin/mutmut run $(if $(MAX_CHILDREN),--max-children $(MAX_CHILDREN)) \
+		$(foreach r,$(ROUND),$(MUTANTS_ROUND_$(shell echo $(r) | tr a-z A-Z)))
 	$(VENV)/bin/mutmut results
 
 clean:

@@ -14,6 +14,15 @@ the full search must be exactly the pairs a brute-force XOR/popcount over all ro
 ``--added`` pictures arrive: ``find_duplicates`` with the index of the others.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_duplicates.py --count 1000000 --out build/bench-dup.json
+
+``--volume-slices N`` (issue 22) times the 3-D search instead: ``N`` synthetic CT slice
+fingerprints in series of ``--series-slices`` (neighbouring slices a few bits apart, as real
+slices are; every 10th series a copy of another with noise), searched by
+``manifest.volume_duplicates.volume_edges`` all-pairs (as before: no stored index) and on the
+stored slice index of the sync before, which lacked the last series (one series added), plus a
+sync that adds nothing; the edges of the two must be equal.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_duplicates.py --volume-slices 200000 --out build/bench-vol.json
 """
 
 from __future__ import annotations
@@ -95,7 +104,12 @@ def main() -> None:
         "--part", type=float, default=1.0, help="search the pairs of this fraction of the rows (with all rows)"
     )
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--volume-slices", type=int, default=0, help="time the 3-D search on this many slices")
+    parser.add_argument("--series-slices", type=int, default=300)
     args = parser.parse_args()
+    if args.volume_slices:
+        volume_mode(args)
+        return
 
     import faiss
     import numpy as np
@@ -212,6 +226,77 @@ def main() -> None:
         "load_after": os.getloadavg(),
     }
     print(json.dumps(results["incremental"]), flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+def slice_series(count: int, per_series: int, seed: int = 4) -> list[list[str]]:
+    """Series of slice hashes: a random walk of 4-12 flipped bits per slice; every 10th series a copy of
+    the one before with 0-6 bits of noise per slice (a re-encoded copy, found by the 3-D search)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    series: list[np.ndarray] = []
+    for number in range(max(1, count // per_series)):
+        if number % 10 == 9:
+            planes = series[-1].copy()
+            for row in planes:
+                row[rng.choice(256, size=int(rng.integers(0, 7)), replace=False)] ^= 1
+        else:
+            planes = np.zeros((per_series, 256), dtype=np.uint8)
+            planes[0] = rng.integers(0, 2, 256)
+            for k in range(1, per_series):
+                planes[k] = planes[k - 1]
+                planes[k, rng.choice(256, size=int(rng.integers(4, 13)), replace=False)] ^= 1
+        series.append(planes)
+    return [[bytes(row).hex() for row in np.packbits(planes, axis=1)] for planes in series]
+
+
+def volume_mode(args) -> None:
+    """The 3-D search all-pairs against the stored slice index, alternating rounds (module docstring)."""
+    import tempfile
+
+    import faiss
+    import numpy as np
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    from covid19_images.manifest.volume_duplicates import volume_edges
+
+    faiss.omp_set_num_threads(1)
+    threadpool_limits(1)
+    series = slice_series(args.volume_slices, args.series_slices)
+
+    def frame(count: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"modality": "ct", "format": "metaimage", "path": [f"datasets/s/{k}.mha" for k in range(count)],
+             "phash": "", "source": "s", "extra": "{}"}
+        )  # fmt: skip
+
+    every, before = frame(len(series)), frame(len(series) - 1)
+    results: dict = {"slices": sum(map(len, series)), "series": len(series), "load_before": os.getloadavg()}
+    rounds = []
+    with tempfile.TemporaryDirectory() as folder:
+        stored = Path(folder)
+        for number in range(args.rounds):
+            volume_edges(before, series.__getitem__, index_dir=stored)  # the sync before, untimed
+            order = ("all_pairs", "index") if number % 2 == 0 else ("index", "all_pairs")
+            measured, edges = {}, {}
+            for name in order:
+                directory = stored if name == "index" else None
+                edges[name], wall, cpu = timed(lambda d=directory: volume_edges(every, series.__getitem__, index_dir=d))
+                measured[name] = {"wall_s": wall, "cpu_s": cpu, "edges": len(edges[name][0])}
+            same = all(np.array_equal(x, y) for x, y in zip(edges["all_pairs"], edges["index"], strict=True))
+            assert same and len(edges["index"][0]), "the index gives other edges than the all-pairs search"
+            _, wall, cpu = timed(lambda: volume_edges(every, series.__getitem__, index_dir=stored))
+            measured["nothing_new"] = {"wall_s": wall, "cpu_s": cpu}
+            rounds.append(measured)
+            print(json.dumps({"round": number, **measured}), flush=True)
+    best = {name: min(r[name]["cpu_s"] for r in rounds) for name in ("all_pairs", "index", "nothing_new")}
+    results |= {"rounds": rounds, "best_cpu_s": best, "load_after": os.getloadavg()}
+    results["cpu_ratio_all_pairs_over_index"] = round(best["all_pairs"] / max(best["index"], 1e-3), 1)
+    print(json.dumps(results | {"rounds": None}), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -13,7 +13,9 @@ and the CT pictures of ``UCSD-AI4H-COVID-CT`` (single slices cut from papers, hu
   its even slices (the same patient at other levels: the hardest negative we hold).
 
 Run: ``python scripts/measure_volume_dedup.py [--slice-accept N] [--single-accept N]``; it prints a
-table of found / missed / false edges per case, which ``docs/dedup-threshold.md`` quotes.
+table of found / missed / false edges per case, which ``docs/dedup-threshold.md`` quotes. The search
+runs fresh, and again as syncs run it (one unit added per sync on the stored slice index of the one
+before), and stops if the two disagree.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ def run(slice_accept: int, single_accept: int, ucsd_limit: int) -> pd.DataFrame:
             "extra": "{}",
         }
     )
-    a, b = volume_edges(frame, lambda i: all_units[names[i]], slice_accept=slice_accept, single_accept=single_accept)
+    settings = {"slice_accept": slice_accept, "single_accept": single_accept}
+    a, b = volume_edges(frame, lambda i: all_units[names[i]], **settings)
+    _check_incremental(frame, names, all_units, (a, b), settings)
     joined = {(names[x], names[y]) for x, y in zip(a.tolist(), b.tolist(), strict=True)}
     partners = {n: {y if x == n else x for x, y in joined if n in (x, y)} for n in names}
     rows = []
@@ -134,6 +138,21 @@ def run(slice_accept: int, single_accept: int, ucsd_limit: int) -> pd.DataFrame:
             f"{np.percentile(other, 1):.0f}, median {np.median(other):.0f} bits over {len(other)} pictures"
         )
     return table
+
+
+def _check_incremental(frame, names, all_units, fresh, settings) -> None:
+    """The same search as syncs run it: one unit added per sync on the stored slice index of the sync
+    before (``manifest/slice_index.py``); the last sync's edges must be the fresh search's."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        for count in range(1, len(names) + 1):
+            part = frame.iloc[:count].reset_index(drop=True)
+            found = volume_edges(part, lambda i: all_units[names[i]], index_dir=Path(folder), **settings)
+    same = all(np.array_equal(x, y) for x, y in zip(found, fresh, strict=True))
+    print(f"incremental, one unit per sync over {len(names)} syncs on the stored index: same edges as fresh: {same}")
+    if not same:
+        raise SystemExit("the index gives other edges than the fresh search")
 
 
 def _ham(a: str, b: str) -> int:

@@ -66,6 +66,7 @@ def load_covid_xray(
     score: str | None = None,
     rater: str | None = None,
     target: str = "label",
+    vocabulary: str | None = None,
     **framework_options: Any,
 ) -> Any:
     """Chest X-rays as a native dataset of ``framework`` ("torch", "tf" or "fastai").
@@ -111,6 +112,7 @@ def load_covid_ct(
     score: str | None = None,
     rater: str | None = None,
     target: str = "label",
+    vocabulary: str | None = None,
     volumes: bool = False,
     spacing: float | Sequence[float] | None = None,
     volume_size: int | Sequence[int] | None = None,
@@ -160,6 +162,7 @@ def load_covid_ultrasound(
     score: str | None = None,
     rater: str | None = None,
     target: str = "label",
+    vocabulary: str | None = None,
     **framework_options: Any,
 ) -> Any:
     """Lung ultrasound images and video frames (``video_frames`` chooses which frames).

@@ -9,7 +9,6 @@ under CI (``CI=true``) they must run, so a missing browser fails instead.
 from __future__ import annotations
 
 import html.parser
-import os
 import shutil
 import time
 from pathlib import Path
@@ -23,23 +22,12 @@ from covid19_images.manifest import integrity
 from covid19_images.manifest.build import MANIFEST_FILE, manifest_bytes, read_manifest
 from covid19_images.manifest.io import write_atomic
 from covid19_images.manifest.reviews import REVIEWS_FILE
-from covid19_images.testing.browser import chromium, chromium_missing, fetch, running_browser
+from covid19_images.testing.browser import fetch, running_browser
 from tests.conftest import PROJECT, build_synced_root
 
 pytestmark = [pytest.mark.upstream, pytest.mark.xdist_group("browser")]
 HOSTILE_FINDING = "<script>window.pwned = 1</script>"
 HOSTILE_NAME = "<script>window.pwned=2<script>.png"
-
-
-@pytest.fixture(scope="module")
-def driver():
-    missing = chromium_missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the browser tests cannot run: {missing}")
-        pytest.skip(missing)
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

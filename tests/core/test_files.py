@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import PurePosixPath
+
 import pytest
 
-from covid19_images.core.files import JPEG_PNG_SUFFIXES, is_image_name, is_macos_debris, largest_copy
+from covid19_images.core.files import (
+    IMAGE_SUFFIXES,
+    JPEG_PNG_SUFFIXES,
+    MACOS_FOLDER,
+    is_image_name,
+    is_macos_debris,
+    largest_copy,
+)
 
 
 @pytest.mark.parametrize(
@@ -36,3 +46,20 @@ def test_largest_copy_prefers_most_files_then_shallowest_then_shortest() -> None
     assert largest_copy({"b": ["a"], "a": ["a"]}) == "a"
     with pytest.raises(ValueError):
         largest_copy({})
+
+
+def test_name_rules_agree_with_pathlib_on_every_shape_of_path() -> None:
+    """The string fast path (normal paths) must answer as ``PurePosixPath`` does, odd paths included."""
+
+    def debris(relative: str) -> bool:
+        path = PurePosixPath(relative)
+        return MACOS_FOLDER in path.parts or path.name.startswith("._")
+
+    parts = ["a", "b.png", "._x.png", MACOS_FOLDER, ".", "", "..", ".png", "x.", "x.PNG", "a.b.jpg", ".hidden"]
+    for count in (1, 2, 3):
+        for combo in itertools.product(parts, repeat=count):
+            joined = "/".join(combo)
+            for relative in (joined, "/" + joined, joined + "/", "./" + joined):
+                assert is_macos_debris(relative) == debris(relative), relative
+                expected = PurePosixPath(relative).suffix.lower() in IMAGE_SUFFIXES and not debris(relative)
+                assert is_image_name(relative) == expected, relative

@@ -24,7 +24,7 @@ from covid19_images.manifest.split_schemes import resolve_labels, resolve_split
 from covid19_images.quality.report import build_report, render_text
 from covid19_images.sources.registry import load_registry
 from covid19_images.testing.portal_miniatures import fetched_miniature_root
-from covid19_images.testing.portal_server import running
+from covid19_images.testing.portal_server import running_with_kaggle_token
 
 PORTAL = ("rsna-pneumonia", "covid19-radiography-db", "midrc-ricord-1c", "covid19-ny-sbu", "bimcv-covid19-pos")
 SERVED = {"covid-19": "covid-19", "positive": "covid-19", "pneumonia": "pneumonia", "normal": "normal"}
@@ -36,10 +36,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The portal sources pinned and fetched from a loopback portal (BIMCV, a manual source, ``--from`` a folder)."""
     root = tmp_path_factory.mktemp("covidx-portal") / "root"
     names = ["covidx-splits", *PORTAL, "covidx-cxr4", "covidx-cxr3"]
-    with running() as server, pytest.MonkeyPatch.context() as env:
-        server.state.kaggle_auth = ("tester", "covidx-token")  # the Kaggle API token, as users set it
-        env.setenv("KAGGLE_USERNAME", "tester")
-        env.setenv("KAGGLE_KEY", "covidx-token")
+    with running_with_kaggle_token("covidx-token") as server:  # the Kaggle API token, as users set it
         fetched_miniature_root(root, server, names)
     write_manifest(root, build_manifest(root, load_registry(root), progress=False))
     yield root

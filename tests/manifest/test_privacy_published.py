@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pydicom
-import pytest
 import yaml
 
 from covid19_images.manifest.build import build_manifest
@@ -21,7 +20,7 @@ from covid19_images.sources.portal.update import update_lock
 from covid19_images.sources.registry import load_registry
 from covid19_images.testing.miniature import miniature_dir
 from covid19_images.testing.portal_miniatures import fetched_miniature_root, serve_miniature
-from covid19_images.testing.portal_server import point_root_at, running
+from covid19_images.testing.portal_server import point_root_at, running_with_kaggle_token
 
 SOURCE = "rsna-pneumonia"
 
@@ -30,10 +29,7 @@ def build(tmp_path: Path, options: dict | None) -> tuple[set[str], list[str]]:
     root = tmp_path / "root"
     target = root / "datasets" / SOURCE
     if not target.exists():  # fetched once from the loopback portal, as a user gets it
-        with running() as server, pytest.MonkeyPatch.context() as env:
-            server.state.kaggle_auth = ("tester", "privacy-token")
-            env.setenv("KAGGLE_USERNAME", "tester")
-            env.setenv("KAGGLE_KEY", "privacy-token")
+        with running_with_kaggle_token("privacy-token") as server:
             fetched_miniature_root(root, server, [SOURCE])
     item = SOURCE if options is None else {"name": SOURCE, "options": options}
     (root / "sources.yaml").write_text(yaml.safe_dump({"sources": [item]}))
@@ -45,10 +41,7 @@ def build(tmp_path: Path, options: dict | None) -> tuple[set[str], list[str]]:
 def repin(root: Path, folder: Path) -> None:
     """``sync --update-portal`` against a portal now serving ``folder``: the new lock, then the fetch."""
     spec = load_registry(root)[SOURCE]
-    with running() as server, pytest.MonkeyPatch.context() as env:
-        server.state.kaggle_auth = ("tester", "privacy-token")
-        env.setenv("KAGGLE_USERNAME", "tester")
-        env.setenv("KAGGLE_KEY", "privacy-token")
+    with running_with_kaggle_token("privacy-token") as server:
         serve_miniature(server, spec, folder)
         point_root_at(root, server)
         update_lock(root, spec, version=spec.version, progress=False)

@@ -18,6 +18,7 @@ from covid19_images.manifest.splits import (
     explain_split_moves,
     format_split_moves,
     groups_across_splits,
+    shared_patient_keys,
     split_for,
 )
 from covid19_images.testing.mirrors import build_mirror, mirror_path
@@ -134,6 +135,79 @@ def test_changed_patient_id_is_named_as_the_reason() -> None:
     new = assign_splits(rows(("1", "s", other, "")), old.iloc[0:0])
     moves = explain_split_moves(old, new)
     assert len(moves) == 1 and "patient id changed" in moves[0].reason
+
+
+# --- patients shared across sources (RICORD-1a/1b/1c MRNs) ---------------------------------
+
+RICORD = {"r1a": "ricord", "r1b": "ricord", "r1c": "ricord", "other": "elsewhere"}
+
+
+def test_shared_patient_keys_name_the_raw_id_in_the_source_namespace() -> None:
+    manifest = rows(
+        ("1", "r1a", "r1a:419639-000082", ""),
+        ("2", "r1c", "r1c:419639-000082", ""),
+        ("3", "r1b", "", ""),  # no patient id: shares nothing
+        ("4", "plain", "plain:419639-000082", ""),  # a source that shares no namespace
+        ("5", "r1b", "r1a:419639-000082", ""),  # an id outside its own source's namespace
+        ("6", "other", "other:x:y", ""),
+        ("7", "r1b", "r1b:", ""),  # an empty raw id names nobody
+        ("8", "r1c", "r1c:", ""),
+    )
+    expected = ["ricord:419639-000082", "ricord:419639-000082", "", "", "", "elsewhere:x:y", "", ""]
+    assert shared_patient_keys(manifest, RICORD).tolist() == expected
+    assert shared_patient_keys(manifest, {}).tolist() == [""] * 8
+    shuffled = manifest.set_axis([70, 3, 55, 1, 9, 12, 4, 0])  # a manifest's index need not be 0..n-1
+    found = shared_patient_keys(shuffled, RICORD)
+    assert found.tolist() == expected and found.index.tolist() == shuffled.index.tolist()
+
+
+def test_the_same_mrn_in_two_ricord_collections_is_one_split_group() -> None:
+    manifest = rows(
+        ("1", "r1a", "r1a:m1", ""),
+        ("2", "r1a", "r1a:m1", ""),
+        ("3", "r1c", "r1c:m1", ""),  # m1 again, in the X-ray collection
+        ("4", "r1c", "r1c:m2", "g"),
+        ("5", "siim", "siim:s9", "g"),  # SIIM's copy of m2's picture
+        ("6", "r1b", "r1b:m2", ""),  # m2's CT: joins m2's X-ray, and through the copy SIIM's patient
+        ("7", "r1b", "", ""),
+        ("8", "r1b", "", ""),  # two rows without a patient are not joined to each other
+        ("9", "other", "other:m1", ""),  # m1 in another namespace is somebody else
+        ("10", "plain", "plain:m1", ""),
+    )
+    own = ["r1b:file:datasets/r1b/7.png", "r1b:file:datasets/r1b/8.png"]
+    joined = ["r1a:m1"] * 3 + ["r1b:m2"] * 3 + own + ["other:m1", "plain:m1"]
+    assert components(manifest, RICORD) == joined
+    assert components(manifest) == ["r1a:m1", "r1a:m1", "r1c:m1", "r1c:m2", "r1c:m2", "r1b:m2", *own,
+                                    "other:m1", "plain:m1"]  # fmt: skip
+    assign_splits(manifest, shared_patients=RICORD)
+    assert manifest["split_group"].tolist() == joined
+    assert manifest["split"].tolist() == [split_for(key) for key in joined]
+    assert groups_across_splits(manifest).empty
+
+
+def test_a_new_collection_joins_the_existing_group_of_its_patient_without_moving_it() -> None:
+    """RICORD-1a synced first, 1c added later: 1c's picture of the same MRN takes 1a's group and split,
+    even when its own key sorts first and would hash elsewhere; nothing already assigned moves."""
+    mrn = next(f"m{i}" for i in range(200) if split_for(f"r1a:m{i}") != split_for(f"r1c:m{i}"))
+    old = assign_splits(rows(("1", "r1c", f"r1c:{mrn}", ""), ("2", "r1c", f"r1c:{mrn}", "")), shared_patients=RICORD)
+    grown = rows(("1", "r1c", f"r1c:{mrn}", ""), ("2", "r1c", f"r1c:{mrn}", ""), ("3", "r1a", f"r1a:{mrn}", ""))
+    assert components(grown, RICORD) == [f"r1a:{mrn}"] * 3, "without the previous manifest the key would change"
+    assign_splits(grown, old, shared_patients=RICORD)
+    assert grown["split_group"].tolist() == [f"r1c:{mrn}"] * 3
+    assert grown["split"].tolist() == [old.loc[0, "split"]] * 3 and explain_split_moves(old, grown) == []
+
+
+def test_two_existing_groups_joined_by_a_shared_mrn_move_the_smaller_and_say_why() -> None:
+    for seed in range(200):
+        if split_for(f"r1a:m{seed}") != split_for(f"r1c:m{seed}"):
+            break
+    a, c = f"r1a:m{seed}", f"r1c:m{seed}"
+    old = assign_splits(rows(("1", "r1a", a, ""), ("2", "r1a", a, ""), ("3", "r1c", c, "")))  # before the link
+    linked = rows(("1", "r1a", a, ""), ("2", "r1a", a, ""), ("3", "r1c", c, ""))
+    new = assign_splits(linked, old, shared_patients=RICORD)
+    assert set(new["split_group"]) == {a}
+    moves = explain_split_moves(old, new)
+    assert [m.image_id for m in moves] == ["3"] and "a shared patient" in moves[0].reason
 
 
 # --- schemes ------------------------------------------------------------------------------

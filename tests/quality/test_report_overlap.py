@@ -15,7 +15,7 @@ from covid19_images.quality.report import build_report, render_text
 from covid19_images.quality.report.overlap import source_overlap
 from covid19_images.sources.registry import load_registry
 from covid19_images.testing.portal_miniatures import fetched_miniature_root
-from covid19_images.testing.portal_server import running
+from covid19_images.testing.portal_server import running_with_kaggle_token
 
 #: miniatures built to overlap: RSNA names its NIH original (a published identity), SIIM re-encodes a
 #: RICORD-1c picture and holds another study of that SIIM patient, COVID-QU-Ex copies within itself
@@ -47,10 +47,7 @@ def test_hand_made_manifest_counts_pictures_and_patients_per_pair() -> None:
 def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     warnings.simplefilter("ignore")
     root = tmp_path_factory.mktemp("overlap") / "root"
-    with running() as server, pytest.MonkeyPatch.context() as env:
-        server.state.kaggle_auth = ("tester", "overlap-token")
-        env.setenv("KAGGLE_USERNAME", "tester")
-        env.setenv("KAGGLE_KEY", "overlap-token")
+    with running_with_kaggle_token("overlap-token") as server:
         fetched_miniature_root(root, server, NAMES)
     write_manifest(root, build_manifest(root, load_registry(root), progress=False))
     yield root

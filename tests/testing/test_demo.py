@@ -87,6 +87,27 @@ def test_covidx_9a_over_the_demo_serves_every_listed_image_its_miniatures_hold(d
     assert test_images and test_images <= got
 
 
+def test_the_report_over_the_demo_counts_every_covidx_version_it_holds(demo) -> None:
+    """report's COVIDx table over the demo root: COVID-Net's label sets and every release whose source
+    the demo fetched (CXR-3, CXR-4 and COVIDx CT's CT-3A), each listed line counted, none an error. A
+    release the scheme could not read used to turn the whole table into one error row."""
+    import pandas as pd
+
+    from covid19_images.quality.report.compute import build_report
+
+    workdir, result = demo
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = workdir / "root"
+    manifest = pd.read_csv(root / "manifests" / "manifest.csv", dtype=str, keep_default_na=False)
+    table = {row.get("version"): row for row in build_report(root, manifest, privacy=False)["covidx"]}
+    assert not [row for row in table.values() if "error" in row], table
+    assert {"9A", "CXR-3", "CXR-4", "CT-3A"} <= set(table)
+    lists = sorted((root / "datasets" / "covidx-ct").glob("*_COVIDx_CT-3A.txt"))
+    listed = sum(1 for path in lists for line in path.read_text().splitlines() if line.strip())
+    assert lists and table["CT-3A"]["listed"] == listed
+    assert table["CT-3A"]["held"] == listed  # every listed slice the miniature holds is matched to its row
+
+
 def test_demo_asked_for_missing_samples_says_so(tmp_path: Path) -> None:
     result = run_demo("--shared", str(tmp_path / "nowhere"), workdir=tmp_path / "demo")
     assert result.returncode == 2

@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 from covid19_images.core.paths import DATASETS_DIR, UnsafePath, safe_relative
 from covid19_images.imaging.decode import DecodeError, decode_file
-from covid19_images.imaging.masks import read_mask, resize_nearest
+from covid19_images.imaging.masks import OUTLINE_PREFIX, read_mask, read_outline_mask, resize_nearest
 from covid19_images.manifest.source_cache import cache_dir_of
 
 #: Bump when the pictures change for the same bytes (another resampling, quality, framing).
@@ -40,6 +40,7 @@ MASK_COLOURS = {
     "ground_glass": (255, 200, 0, 130),
     "consolidation": (255, 60, 60, 140),
     "pleural_effusion": (120, 255, 120, 130),
+    "infectious_opacity": (255, 140, 0, 140),
 }
 _OTHER_COLOUR = (255, 0, 255, 120)
 
@@ -164,14 +165,24 @@ class Renderer:
         return len(todo)
 
     def overlay(self, row, annotation) -> bytes:
-        """A transparent PNG the size of the display image: the mask's pixels of its value, coloured."""
+        """A transparent PNG the size of the display image: the mask's pixels of its value, coloured.
+
+        An outline (``value`` ``outline:<id>``, RICORD-1a's MD.ai freeform segmentations) is the
+        border of the region a reader segmented, stored as vertices in the export, not as a label
+        image: it is drawn filled at the size of the image it was drawn on, as the loaders serve it.
+        """
         width, height = Image.open(io.BytesIO(self.picture(row, DISPLAY_SIZE)[0])).size
         frame = int(annotation["frame"]) if str(annotation["frame"]).isdigit() else 0
+        value = str(annotation["value"])
         try:
-            mask = read_mask(inside_datasets(self.root, str(annotation["path"])), frame)
-        except (DecodeError, OSError):
+            path = inside_datasets(self.root, str(annotation["path"]))
+            if value.startswith(OUTLINE_PREFIX):
+                mask = read_outline_mask(path, [value], int(row["height"]), int(row["width"]))
+            else:
+                mask = read_mask(path, frame)
+        except (DecodeError, OSError, ValueError):
             return _png(Image.new("RGBA", (width, height)))
-        target = int(annotation["value"]) if str(annotation["value"]).isdigit() else 255
+        target = int(value) if value.isdigit() else 255
         hit = resize_nearest(mask, height, width) == target
         rgba = np.zeros((height, width, 4), dtype=np.uint8)
         rgba[hit] = MASK_COLOURS.get(str(annotation["name"]), _OTHER_COLOUR)

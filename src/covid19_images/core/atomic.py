@@ -81,3 +81,36 @@ def remove_temporaries(path: Path) -> list[Path]:
         leftover.unlink(missing_ok=True)
         removed.append(leftover)
     return removed
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new name in ``folder`` durable (the folder's own entry list)."""
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def sync_filesystem_of(path: Path) -> None:
+    """Write back every dirty page of the file system holding ``path`` and wait for it.
+
+    One ``syncfs(2)`` makes a whole tree of new files durable (a fetch's thousands of extracted
+    images) for the price of its data, where an fsync per file would pay a disk flush each.
+    Where libc has no ``syncfs`` (not Linux), ``sync(2)`` does the same for every file system.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        syncfs = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs: {os.strerror(err)}", str(path))
+    finally:
+        os.close(fd)

@@ -25,8 +25,10 @@ def is_macos_debris(relative: str) -> bool:
     Args:
         relative: a posix path relative to the source folder.
     """
-    path = PurePosixPath(relative)
-    return MACOS_FOLDER in path.parts or path.name.startswith("._")
+    if not _plain(relative):
+        path = PurePosixPath(relative)
+        return MACOS_FOLDER in path.parts or path.name.startswith("._")
+    return relative.rpartition("/")[2].startswith("._") or MACOS_FOLDER in relative.split("/")
 
 
 def is_image_name(relative: str, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> bool:
@@ -39,7 +41,25 @@ def is_image_name(relative: str, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> 
         relative: a posix path relative to the source folder.
         suffixes: the accepted suffixes, lower-case with the dot.
     """
-    return PurePosixPath(relative).suffix.lower() in suffixes and not is_macos_debris(relative)
+    if not _plain(relative):
+        return PurePosixPath(relative).suffix.lower() in suffixes and not is_macos_debris(relative)
+    name = relative.rpartition("/")[2]
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""
+    return suffix.lower() in suffixes and not is_macos_debris(relative)
+
+
+def _plain(relative: str) -> bool:
+    """True for a path ``PurePosixPath`` would not normalise (no empty or ``.`` part): string rules
+    give its answer at a fraction of the cost, which counts for a parser going over 100,000 names."""
+    return (
+        bool(relative)
+        and "//" not in relative
+        and not relative.endswith(("/", "/."))
+        and "/./" not in relative
+        and not relative.startswith("./")
+        and relative != "."
+    )
 
 
 def largest_copy(copies: Mapping[str, Sized]) -> str:

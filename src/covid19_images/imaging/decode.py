@@ -186,14 +186,18 @@ def _decode_nifti(path: Path, frame: int | None, window: tuple[float, float] | N
         raise DecodeError(str(err)) from err
     except Exception as err:  # nibabel raises ImageFileError, EOFError, zlib errors ...
         raise DecodeError(f"cannot read NIfTI: {err}") from err
-    shown = _display_slice(data, affine)
-    if window is not None:
-        image = to_uint8(shown, float(window[0]), float(window[1]))
-    else:
-        finite = shown[np.isfinite(shown)]
-        looks_like_hu = finite.size and float(finite.min()) < _HU_AIR_THRESHOLD
-        image = to_uint8(shown, *LUNG_WINDOW) if looks_like_hu else to_uint8(shown)
+    image = _windowed(_display_slice(data, affine), window)
     return Decoded(np.ascontiguousarray(image), int(image.shape[1]), int(image.shape[0]), frames, index, "nifti")
+
+
+def _windowed(data: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    """A CT slice as uint8: the caller's window, else the lung window when the values look like HU
+    (something below air's threshold), else the slice's own range (a mask or a rescaled export)."""
+    if window is not None:
+        return to_uint8(data, float(window[0]), float(window[1]))
+    finite = data[np.isfinite(data)]
+    looks_like_hu = finite.size and float(finite.min()) < _HU_AIR_THRESHOLD
+    return to_uint8(data, *LUNG_WINDOW) if looks_like_hu else to_uint8(data)
 
 
 # --- MetaImage ----------------------------------------------------------------------------
@@ -211,12 +215,7 @@ def _decode_metaimage(path: Path, frame: int | None, window: tuple[float, float]
         raise DecodeError(str(err)) from err
     except Exception as err:  # SimpleITK raises RuntimeError for every IO failure; MetaImageError
         raise DecodeError(f"cannot read MetaImage: {err}") from err
-    if window is not None:
-        image = to_uint8(data, float(window[0]), float(window[1]))
-    else:
-        finite = data[np.isfinite(data)]
-        looks_like_hu = finite.size and float(finite.min()) < _HU_AIR_THRESHOLD
-        image = to_uint8(data, *LUNG_WINDOW) if looks_like_hu else to_uint8(data)
+    image = _windowed(data, window)
     return Decoded(np.ascontiguousarray(image), int(image.shape[1]), int(image.shape[0]), frames, index, "metaimage")
 
 

@@ -113,3 +113,16 @@ def read_outline_mask(path: str | Path, ids: list[str], height: int, width: int)
         if len(points) >= 3:
             draw.polygon(points, fill=255, outline=255)
     return np.asarray(canvas, dtype=np.uint8)
+
+
+def read_outline_volume(path: str | Path, per_slice: list[tuple[str, ...]], height: int, width: int) -> np.ndarray:
+    """A ``(z, height, width)`` uint8 mask volume: slice k holds the outlines ``per_slice[k]`` filled with 255.
+
+    A slice with no outline was annotated as holding none (MD.ai annotates a series, not a slice),
+    so it is 0, not missing: the series keeps every slice it has.
+    """
+    volume = np.zeros((len(per_slice), height, width), dtype=np.uint8)
+    for k, ids in enumerate(per_slice):
+        if ids:
+            volume[k] = read_outline_mask(path, list(ids), height, width)
+    return volume

@@ -38,17 +38,37 @@ def fast_png_pixels(path: Path, head: bytes) -> np.ndarray | None:
     ``head`` is the start of the file (the IHDR chunk must be in it). None means "use
     Pillow": pyspng missing, a PNG kind it does not serve identically, or any error.
     """
+    if png_kind(head) is None:
+        return None  # checked on the head first: no need to read the whole file
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    return fast_png_bytes(data)
+
+
+def png_kind(head: bytes) -> int | None:
+    """The IHDR colour type of a PNG libspng serves exactly as Pillow does (0 grey, 2 RGB,
+    6 RGBA), or None: not a PNG, 16-bit or low bit depth (pyspng 0.1.4 returns gray16 as two
+    uint8 channels, and Pillow reads RGB16 as RGB8), palette, grey + alpha, unknown interlace."""
     if len(head) < 33 or head[12:16] != b"IHDR":
         return None
     bit_depth, colour_type, interlace = head[24], head[25], head[28]
     if colour_type not in _FAST_COLOUR_TYPES or bit_depth != 8 or interlace not in (0, 1):
-        return None  # 16-bit: pyspng 0.1.4 returns gray16 as two uint8 channels, and Pillow reads RGB16 as RGB8
+        return None
+    return colour_type
+
+
+def fast_png_bytes(data: bytes) -> np.ndarray | None:
+    """:func:`fast_png_pixels` on a PNG already in memory (a tar member of an export, say)."""
+    colour_type = png_kind(data[:33])
+    if colour_type is None:
+        return None
     try:
         import pyspng
     except ImportError:
         return None
     try:
-        data = Path(path).read_bytes()
         if any(tag in data for tag in (b"tRNS", b"acTL", b"eXIf", b"Raw profile type exif")):
             return None  # transparency, animation or EXIF orientation: Pillow's rules apply
         pixels = pyspng.load(data)

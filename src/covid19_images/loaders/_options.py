@@ -45,7 +45,7 @@ from covid19_images.loaders._checks import (
     image_size_tuple,
     whole_number,
 )
-from covid19_images.loaders._task_options import validate, validate_volume_options
+from covid19_images.loaders._task_options import validate, validate_vocabulary, validate_volume_options
 
 #: labels served when the caller does not choose: every label that says something.
 #: ``unknown`` (blank, "todo", inconclusive findings) is not a class: serving it as one
@@ -252,8 +252,18 @@ class Options:
     target: str = option(
         "label",
         "str",
-        '"label" (class index) or "multilabel" (multi-hot over loaders.tasks.MULTILABEL_VOCABULARY).',
+        '"label" (class index) or "multilabel" (multi-hot float vector over ``vocabulary``; its class order is the '
+        "dataset's ``target_classes``). Only items rated on the vocabulary are served (loaders.tasks).",
         _name,
+    )
+    vocabulary: str | None = option(
+        None,
+        "str | None",
+        'with target="multilabel": "findings" (X-ray and CT default: NIH ChestX-ray14 findings and ieee8023 '
+        'pathogens, from the finding strings), "siim" (X-ray: SIIM-FISABIO-RSNA negative_for_pneumonia, '
+        'typical/indeterminate/atypical_appearance, opacity), "stoic" (CT: STOIC2021 covid19, severe), '
+        '"pocus" (ultrasound default: the POCUS sheet\'s rated findings). Fixed order: loaders.tasks.VOCABULARIES.',
+        _optional_name,
     )
     volumes: bool = option(
         False,
@@ -338,8 +348,11 @@ def _check_tasks_and_volumes(options: Options) -> Options:
     """The task and volume options depend on each other and on the modality: check them together."""
     o = options
     mask_source, score, rater = validate(o.task, o.mask_source, o.score, o.rater, o.target, o.modality)
+    vocabulary = validate_vocabulary(o.target, o.vocabulary, o.modality)
     spacing, size = validate_volume_options(o.modality, o.task, o.volumes, o.spacing, o.volume_size, o.monai_dict)
-    return replace(o, mask_source=mask_source, score=score, rater=rater, spacing=spacing, volume_size=size)
+    return replace(
+        o, mask_source=mask_source, score=score, rater=rater, vocabulary=vocabulary, spacing=spacing, volume_size=size
+    )
 
 
 def with_split(options: Options, split: str | None) -> Options:

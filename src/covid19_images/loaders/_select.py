@@ -108,12 +108,11 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
 
     frame = manifest.copy()
     # schemes such as leave-one-source-out need to see every row, so resolve before filtering
-    split = resolve_split(manifest, options.split_scheme, root=options.root)
-    frame["split"] = pd.Series(split, index=manifest.index).fillna("").astype(str)
+    # both are indexed like the manifest (one value per row)
+    frame["split"] = resolve_split(manifest, options.split_scheme, root=options.root).fillna("").astype(str)
     scheme_labels = resolve_labels(manifest, options.split_scheme, root=options.root)
     if scheme_labels is not None:  # a scheme that labels an image we hold serves it with its label
-        relabel = scheme_labels.reindex(manifest.index).fillna("").astype(str)
-        frame["label"] = relabel.where(relabel != "", frame["label"])
+        frame["label"] = scheme_labels.where(scheme_labels != "", frame["label"])
     steps: list[tuple[str, int]] = [("manifest rows", len(frame))]
     frame = frame[frame["modality"] == options.modality]
     steps.append((f"modality {options.modality}", len(frame)))
@@ -146,7 +145,7 @@ def select(manifest: pd.DataFrame, options: Options) -> Selection:
         frame, extras = frame[keep], [e for e, k in zip(extras, keep, strict=True) if k]
         steps.append(("without augmented copies", len(frame)))
     if not options.include_non_axial:
-        keep = np.array([str(e.get("series_role", "axial") or "axial") == "axial" for e in extras], dtype=bool)
+        keep = np.array([str(e.get("series_role") or "axial") == "axial" for e in extras], dtype=bool)
         frame = frame[keep]
         steps.append(("without localizer/reformat series", len(frame)))
 
@@ -231,9 +230,8 @@ def check_available(selection: Selection) -> None:
     root = selection.root
     unique = selection.items.drop_duplicates("path")
     problems: list[str] = []
-    for source, group in unique.groupby("source", sort=True):
-        parts = Path(group["path"].iloc[0]).parts
-        folder = "/".join(parts[:2]) if len(parts) > 2 else f"datasets/{source}"
+    for source, group in unique.groupby("source"):  # by source name, as the items are
+        folder = "/".join(Path(group["path"].iloc[0]).parts[:2])  # datasets/<folder>/...: refuse_paths_outside
         fetch = f"`git submodule update --init {folder}` (or `covid19-images sync {source}`)"
         if not _checked_out(root / folder):
             problems.append(

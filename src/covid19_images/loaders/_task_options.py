@@ -89,8 +89,66 @@ ULTRASOUND_VOCABULARY: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def multilabel_vocabulary(modality: str) -> tuple[str, ...]:
-    return ULTRASOUND_VOCABULARY if modality == "ultrasound" else MULTILABEL_VOCABULARY
+@dataclass(frozen=True)
+class FindingVocabulary:
+    """A multi-label vocabulary read from ``annotations.csv``: one source's ``finding`` rows, in class order.
+
+    ``names`` are the annotation names in the order of the multi-hot vector (fixed: never re-sorted,
+    new names only appended). Each finding is a 0/1 the source stated; a vocabulary never adds a
+    "normal" or "negative" class the source did not state. With ``complete`` an item is served only
+    when every name is rated on it; without, an unrated name counts as 0 (POCUS rates a clip on the
+    columns it fills).
+    """
+
+    source: str
+    modality: str
+    names: tuple[str, ...]
+    what: str  # for messages: what the findings are
+    complete: bool = True
+
+
+SIIM_NAMES = (
+    "negative_for_pneumonia", "typical_appearance", "indeterminate_appearance", "atypical_appearance", "opacity",
+)  # fmt: skip
+#: ``vocabulary=`` -> how ``target="multilabel"`` reads it. ``findings`` is not here: it reads the
+#: manifest's raw finding strings over :data:`MULTILABEL_VOCABULARY` (X-ray and CT).
+FINDING_VOCABULARIES: dict[str, FindingVocabulary] = {
+    # SIIM-FISABIO-RSNA: the study's class (one of four, radiologists' read; "negative for pneumonia" is
+    # their stated class, not an absence) and whether the image has opacity boxes (train_image_level.csv)
+    "siim": FindingVocabulary(
+        "siim-covid19-detection",
+        "xray",
+        SIIM_NAMES,
+        "SIIM-FISABIO-RSNA study classes and image opacity",
+    ),
+    # STOIC2021: RT-PCR result and severe outcome (death or intubation at one month), per volume
+    "stoic": FindingVocabulary("stoic2021", "ct", ("covid19", "severe"), "STOIC2021 RT-PCR and severe outcome"),
+    "pocus": FindingVocabulary("pocus-ultrasound", "ultrasound", ULTRASOUND_VOCABULARY, "rated POCUS findings", False),
+}
+VOCABULARIES = ("findings", *FINDING_VOCABULARIES)
+DEFAULT_VOCABULARY = {"xray": "findings", "ct": "findings", "ultrasound": "pocus"}
+
+
+def multilabel_vocabulary(modality: str, vocabulary: str | None = None) -> tuple[str, ...]:
+    """The class order of ``target="multilabel"`` for ``vocabulary`` (default: the modality's)."""
+    chosen = vocabulary or DEFAULT_VOCABULARY[modality]
+    return FINDING_VOCABULARIES[chosen].names if chosen in FINDING_VOCABULARIES else MULTILABEL_VOCABULARY
+
+
+def validate_vocabulary(target: str, vocabulary: str | None, modality: str) -> str | None:
+    """``vocabulary=`` checked against ``target=`` and the modality; the default filled in."""
+    if target != "multilabel":
+        if vocabulary is not None:
+            raise ValueError('vocabulary= only applies to target="multilabel"')
+        return None
+    vocabulary = vocabulary or DEFAULT_VOCABULARY[modality]
+    fits = [name for name in FINDING_VOCABULARIES if FINDING_VOCABULARIES[name].modality == modality]
+    if modality != "ultrasound":
+        fits.insert(0, "findings")
+    if vocabulary not in fits:
+        known = "" if vocabulary in VOCABULARIES else "unknown "
+        raise ValueError(f"{known}vocabulary {vocabulary!r} for {modality}; choose one of {', '.join(fits)}")
+    return vocabulary
 
 
 def validate(

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from covid19_images.core.atomic import fsync_dir
 from covid19_images.loaders._pixels import PIPELINE_VERSION, load_item
 from covid19_images.loaders._select import Selection
 
@@ -118,14 +119,6 @@ def _open_valid(path: Path, shape: tuple[int, ...]) -> PixelCache | None:
     if path.stat().st_size != offset + array.nbytes:
         return None
     return PixelCache(path=path, shape=shape, offset=offset, _array=array)  # type: ignore[arg-type]
-
-
-def _fsync_dir(directory: Path) -> None:
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 class CacheSpaceError(OSError):
@@ -272,7 +265,7 @@ def open_cache(
 
             write_atomic(directory / f"{key}.json", json.dumps(meta, indent=0).encode())
             os.replace(tmp, final)
-            _fsync_dir(directory)
+            fsync_dir(directory)
         finally:
             tmp.unlink(missing_ok=True)
     found = _open_valid(final, shape)

@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 
 import numpy as np
 
 INDEX_FILE = "export.json"
 #: the most read of one json/cls member: a manifest row is a few hundred bytes, never megabytes
 MEMBER_BUDGET = 1 << 20
+T = TypeVar("T")
 
 
 class DamagedExport(ValueError):
@@ -182,6 +183,63 @@ def budgets(layout: list[list[list[int]]], counts: list[int], equalize: str | No
     totals = [[sum(counts[i] for i in shards) for shards in rank] for rank in layout]
     pick = min if equalize == "drop" else max
     return [pick(rank[w] for rank in totals) for w in range(len(totals[0]))]
+
+
+def rank_and_world_of(group: tuple[int, int] | None, inherited: tuple[int, int] | None) -> tuple[int, int]:
+    """The (rank, world size) a stream reads as: the live process group's, else the one pickled with the
+    dataset by the rank that started a spawned/forkserver worker, else a single process (0, 1)."""
+    if group is not None:
+        return group
+    return inherited if inherited is not None else (0, 1)
+
+
+def rank_samples(layout: list[list[list[int]]], counts: list[int], equalize: str | None, rank: int) -> int:
+    """How many samples ``rank`` serves this epoch: its budgets with ``equalize``, else its shards' counts."""
+    limits = budgets(layout, counts, equalize)
+    if limits is not None:
+        return sum(limits)
+    return sum(counts[i] for shards in layout[rank] for i in shards)
+
+
+def equalized(read: Callable[[], Iterable[T]], budget: int | None, where: str) -> Iterator[T]:
+    """A worker's samples cut or padded to ``budget`` (None: every sample once).
+
+    ``read()`` reads the worker's shards once; padding reads them again from the start, as
+    ``DistributedSampler`` pads. A worker with nothing to read cannot pad: refused, naming ``where``.
+    """
+    if budget is None:
+        yield from read()
+        return
+    served = 0
+    while served < budget:
+        before = served
+        for sample in read():
+            yield sample
+            served += 1
+            if served >= budget:
+                return
+        if served == before:
+            raise RuntimeError(f"{where} has no shard to pad from: use fewer workers")
+
+
+def tfrecord_files(
+    shards: str, split: str | None, glob: Callable[[str], list[str]]
+) -> tuple[list[str], list[str] | None]:
+    """The TFRecord files a TF stream reads, in the order every ``tf.distribute`` worker sees, and the classes.
+
+    An export folder: its ``export.json`` list, checked. Anything else is a pattern: brace-expanded,
+    each part globbed with ``glob`` (``tf.io.gfile.glob``: local, ``gs://``, ``s3://``), sorted, so
+    TF's FILE sharding gives worker i the files i, i+N, ...; a pattern matching nothing is refused.
+    """
+    if Path(shards).is_dir():
+        files, _counts, classes = resolve_shards(shards, split, "tfrecord")
+        return files, classes
+    from braceexpand import braceexpand
+
+    files = sorted({f for pattern in braceexpand(shards) for f in glob(pattern)})
+    if not files:
+        raise FileNotFoundError(f"shard pattern {shards!r} matches no file")
+    return files, None
 
 
 def check_stream_options(options: Any) -> None:

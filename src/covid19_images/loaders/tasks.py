@@ -20,12 +20,27 @@ requested annotation:
   detection examples (:mod:`covid19_images.loaders.fastai.tasks`).
 
 ``target="multilabel"`` (with classification) serves a multi-hot float vector over
-:data:`MULTILABEL_VOCABULARY` instead of the label index: NIH ChestX-ray14's 14 findings
-plus the pathogens and syndromes of ieee8023's compound findings (``COVID-19, ARDS``,
-``Pneumonia/Viral/COVID-19``). ``No Finding`` is the all-zero vector; an item whose finding
-names nothing in the vocabulary (blank, ``todo``) is not served. For ultrasound the
-vocabulary is the POCUS sheet's rated findings (:data:`ULTRASOUND_VOCABULARY`: B-lines,
-A-lines, consolidation, effusion ...), from ``annotations.csv``; unrated clips are not served.
+``vocabulary=`` (:data:`VOCABULARIES`; the order is fixed and is the dataset's ``target_classes``):
+
+* ``"findings"`` (X-ray and CT default), :data:`MULTILABEL_VOCABULARY`: NIH ChestX-ray14's 14
+  findings plus the pathogens and syndromes of ieee8023's compound findings (``COVID-19, ARDS``,
+  ``Pneumonia/Viral/COVID-19``), parsed from the raw finding string. ``No Finding`` is the
+  all-zero vector; an item whose finding names nothing in the vocabulary (blank, ``todo``) is
+  not served.
+* ``"siim"`` (X-ray): SIIM-FISABIO-RSNA's study class (``negative_for_pneumonia``,
+  ``typical_appearance``, ``indeterminate_appearance``, ``atypical_appearance``: one is 1) and
+  ``opacity`` (the image has opacity boxes), from ``annotations.csv``; served on SIIM's images
+  and on copies of them (RICORD-1c, BIMCV) found by the duplicate search.
+* ``"stoic"`` (CT): STOIC2021's ``covid19`` (RT-PCR) and ``severe`` (death or intubation at one
+  month), per volume (with ``volumes=True``) or per slice.
+* ``"pocus"`` (ultrasound default, :data:`ULTRASOUND_VOCABULARY`): the POCUS sheet's rated
+  findings (B-lines, A-lines, consolidation, effusion ...); a column left blank counts as 0,
+  unrated clips are not served.
+
+Each vocabulary holds what its source stated, 0 or 1: none adds a "normal" class for an absent
+finding. Items without the annotations are not served (never an all-zero vector): SIIM and STOIC
+need every name rated, and a warning counts the images rated in part or rated both 0 and 1 (two
+copies of a picture read differently). A selection with none names the sources that have them.
 
 Selection for a task: every row with the annotation across all splits first, then one
 image per duplicate group *among annotated rows* (so a resized copy without the mask never
@@ -36,6 +51,7 @@ does not depend on the split asked for.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -50,10 +66,12 @@ if TYPE_CHECKING:
 
 from covid19_images.loaders._task_options import (  # re-exported: the task vocabularies' public home
     BOX_CLASSES,
+    FINDING_VOCABULARIES,
     MASK_SOURCES,
     MULTILABEL_VOCABULARY,
     SEVERITY_SCORES,
-    ULTRASOUND_VOCABULARY,
+    ULTRASOUND_VOCABULARY,  # noqa: F401 - re-exported
+    VOCABULARIES,  # noqa: F401 - re-exported
     multilabel_vocabulary,
 )
 
@@ -101,24 +119,71 @@ def _frame_key(image_id: str, frame: str) -> tuple[str, int]:
     return image_id, int(frame) if frame else 0
 
 
+def multilabel_terms(items: pd.DataFrame, options: Options) -> tuple[list[tuple[int, ...] | None], str]:
+    """Each item's multi-hot indices over ``options.vocabulary`` (None: not served) and what was asked.
+
+    ``findings`` parses the item's raw finding string; the others read the vocabulary source's
+    ``finding`` annotations of the item's image (spread to copies of its pictures). An item rated
+    on only part of a complete vocabulary, or rated 0 and 1 for one name (two copies of one picture
+    read differently), is not served, and a warning counts them: never a silent all-zero vector.
+    """
+    if options.vocabulary not in FINDING_VOCABULARIES:
+        found = [finding_terms(f) for f in items["finding"]]
+        return [None if t is None else tuple(t) for t in found], "a finding in the multi-label vocabulary"
+    spec = FINDING_VOCABULARIES[str(options.vocabulary)]
+    rows = _annotations(options)
+    rows = rows[(rows["kind"] == "finding") & (rows["source"] == spec.source) & rows["name"].isin(spec.names)]
+    rated: dict[str, dict[str, set[str]]] = {}
+    for image_id, name, value in zip(rows["image_id"], rows["name"], rows["value"], strict=True):
+        rated.setdefault(image_id, {}).setdefault(name, set()).add(str(value))
+    part, conflicting = set(), set()
+    by_image: dict[str, tuple[int, ...] | None] = {}
+    for image_id, names in rated.items():
+        if any(len(values) > 1 for values in names.values()):
+            conflicting.add(image_id)
+        elif spec.complete and len(names) < len(spec.names):
+            part.add(image_id)
+        else:
+            by_image[image_id] = tuple(i for i, n in enumerate(spec.names) if names.get(n) == {"1"})
+    wanted = f"all {len(spec.names)} {spec.what}" if spec.complete else spec.what
+    held = set(items["image_id"])
+    left = [f"{len(held & part)} image(s) rated on only part of {', '.join(spec.names)}"] if held & part else []
+    if held & conflicting:
+        left.append(f"{len(held & conflicting)} image(s) rated both 0 and 1 for one name (copies read differently)")
+    if left:
+        warnings.warn(f"target='multilabel', vocabulary={options.vocabulary!r}: {'; '.join(left)}: not served",
+                      stacklevel=4)  # fmt: skip
+    return [by_image.get(i) for i in items["image_id"]], wanted
+
+
+def multilabel_holders(manifest: pd.DataFrame, options: Options) -> list[str]:
+    """The sources whose images carry ``options.vocabulary``'s findings (for the message when none is selected)."""
+    rows = manifest[manifest["modality"] == options.modality]
+    if options.vocabulary in FINDING_VOCABULARIES:
+        spec = FINDING_VOCABULARIES[str(options.vocabulary)]
+        found = _annotations(options)
+        found = found[(found["kind"] == "finding") & (found["source"] == spec.source) & found["name"].isin(spec.names)]
+        rows = rows[rows["image_id"].isin(set(found["image_id"]))]
+    else:
+        rows = rows[[finding_terms(f) is not None for f in rows["finding"]]]
+    return sorted(set(rows["source"]))
+
+
+def _holders(manifest: pd.DataFrame, options: Options) -> str:
+    """For target="multilabel" messages: where the vocabulary's findings are ("" for the other tasks)."""
+    if options.task != "classification":
+        return ""
+    found = multilabel_holders(manifest, options)
+    return f"; {options.vocabulary!r} findings are on images of: {', '.join(found) or 'no source here'}"
+
+
 def _attach(items: pd.DataFrame, options: Options) -> tuple[pd.DataFrame, str]:
     """Items with their target columns, only those that have one; and what was asked, for messages."""
     keys = list(zip(items["image_id"], items["frame"].astype(int), strict=True))
-    if options.task == "classification" and options.modality == "ultrasound":  # multilabel from POCUS ratings
-        rows = _annotations(options)
-        rows = rows[(rows["kind"] == "finding") & rows["name"].isin(ULTRASOUND_VOCABULARY)]
-        rated: dict[str, list[int]] = {}
-        for image_id, name, value in zip(rows["image_id"], rows["name"], rows["value"], strict=True):
-            rated.setdefault(image_id, [])
-            if value == "1":
-                rated[image_id].append(ULTRASOUND_VOCABULARY.index(name))
-        terms = [sorted(set(rated[i])) if i in rated else None for i, _ in keys]
+    if options.task == "classification":  # target="multilabel"
+        terms, wanted = multilabel_terms(items, options)
         items = items.assign(multilabel=terms)
-        return items[[t is not None for t in terms]], "rated POCUS findings"
-    if options.task == "classification":  # multilabel
-        terms = [finding_terms(f) for f in items["finding"]]
-        items = items.assign(multilabel=terms)
-        return items[[t is not None for t in terms]], "a finding in the multi-label vocabulary"
+        return items[[t is not None for t in terms]], wanted
     annotations = _annotations(options)
     if options.task == "segmentation":
         spec = MASK_SOURCES[str(options.mask_source)]
@@ -167,7 +232,10 @@ def select_for_task(manifest: pd.DataFrame, options: Options) -> Selection:
     """The items of ``options.task``: annotated rows, one per duplicate group, then the split."""
     # the label is not the target here: unless asked otherwise, every label (incl. unknown) is served
     every_label = LABELS if options.labels is None and options.classes is None else options.labels
-    base = select(manifest, replace(options, deduplicate=False, split=None, labels=every_label))
+    try:
+        base = select(manifest, replace(options, deduplicate=False, split=None, labels=every_label))
+    except NoItemsError as err:
+        raise NoItemsError(f"{err}{_holders(manifest, options)}") from err
     items, wanted = _attach(base.items, options)
     steps = [f"{len(base.items)} items before", f"{len(items)} with {wanted}"]
     if options.deduplicate and len(items):
@@ -180,7 +248,9 @@ def select_for_task(manifest: pd.DataFrame, options: Options) -> Selection:
         items = items[items["split"] == options.split]
         steps.append(f"{len(items)} in split {options.split}")
     if items.empty:
-        raise NoItemsError(f"no {options.modality} items with {wanted} ({'; '.join(steps)})")
+        raise NoItemsError(
+            f"no {options.modality} items with {wanted} ({'; '.join(steps)}){_holders(manifest, options)}"
+        )
     return Selection(items=items.reset_index(drop=True), classes=base.classes, root=base.root)
 
 
@@ -209,7 +279,7 @@ class TaskTargets:
             self._boxes = list(items["boxes"])
             self._sizes = list(zip(items["width"].astype(float), items["height"].astype(float), strict=True))
         elif self.target == "multilabel":
-            self.classes = multilabel_vocabulary(options.modality)
+            self.classes = multilabel_vocabulary(options.modality, options.vocabulary)
             self._multihot = np.zeros((len(items), len(self.classes)), dtype=np.float32)
             for row, terms in enumerate(items["multilabel"]):
                 self._multihot[row, list(terms)] = 1.0

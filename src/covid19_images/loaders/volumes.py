@@ -17,6 +17,9 @@ and fastai (:mod:`~covid19_images.loaders.fastai.volumes`) serve the same arrays
 * NIfTI volumes are turned slice by slice into the display orientation ``read_pixels``
   uses, so slice k of the volume is the 2-D loader's slice k; spacing from the header.
   MedSeg's mask volume (``extra.mask``) comes with it, oriented the same way.
+* Outline masks (RICORD-1a's MD.ai freeform outlines, one annotation row per outline and slice)
+  become a DICOM series' mask volume: each slice's outlines drawn filled at its size, in the
+  series' slice order; a slice of an annotated series with no outline is empty (background).
 * A DICOM volume is one series UID in one folder of one source: a series copied into a
   second folder or a second source is another volume (see ``deduplicate``).
 * ``spacing=`` (mm, one number or ``(z, y, x)``) or ``volume_size=`` (voxels) resample:
@@ -32,6 +35,10 @@ and fastai (:mod:`~covid19_images.loaders.fastai.volumes`) serve the same arrays
   A volume with even one slice
   held nowhere else stays whole: a volume always keeps every slice it has. The dropped
   ones are listed in ``dataset.duplicates`` (dropped key -> kept key).
+* ``target="multilabel"`` serves the multi-hot vector over ``vocabulary=`` (float32, order
+  ``target_classes``) instead of the label: STOIC2021's ``covid19``/``severe`` per volume. A
+  volume is served only when every one of its slices carries the same ratings; one whose slices
+  are rated in part or differently is left out with a warning that counts them.
 * ``monai_dict=True`` serves ``{"image": [1, z, y, x], "label": int, "mask": [1, z, y, x]
   (only when the volume has one), "meta": {...}}`` so MONAI dictionary transforms apply.
 """
@@ -49,6 +56,7 @@ import numpy as np
 
 from covid19_images.core.paths import DATASETS_DIR
 from covid19_images.core.schema import parse_extra
+from covid19_images.loaders.volume_copies import drop_duplicate_volumes
 
 if TYPE_CHECKING:
     from covid19_images.loaders._options import Options
@@ -68,6 +76,9 @@ class VolumeItem:
     image_ids: list[str] = field(default_factory=list)
     mask: str = ""
     split: str = ""  # the manifest's split of its slices (a series never straddles two)
+    #: image_id -> the outline ids drawn on that slice (``mask`` is then their export file)
+    outlines: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    multilabel: tuple[int, ...] = ()  # target="multilabel": the indices set to 1 over ``target_classes``
 
 
 def group_volumes(selection: Selection) -> list[VolumeItem]:
@@ -198,27 +209,6 @@ def resample(volume: np.ndarray, size: Sequence[int], *, nearest: bool) -> np.nd
     return np.ascontiguousarray(out)
 
 
-def drop_duplicate_volumes(volumes: list[VolumeItem], items: Any) -> tuple[list[VolumeItem], dict[str, str]]:
-    """The volumes that are not copies, and ``{dropped key: kept key}`` (see the module docstring)."""
-    groups = dict(zip(items["image_id"], items["dup_group"], strict=False))
-    covers = [frozenset(groups.get(i, "") for i in v.image_ids) for v in volumes]
-    order = sorted(range(len(volumes)), key=lambda k: (-len(volumes[k].image_ids), volumes[k].source, volumes[k].key))
-    kept: list[int] = []
-    duplicates: dict[str, str] = {}
-    for k in order:
-        holder = None
-        if covers[k] and "" not in covers[k]:  # every slice is a member of a duplicate group
-            holders = [j for j in kept if covers[k] <= covers[j]]
-            # near-duplicate groups can span two series of one study: name the same series when it holds them
-            same = [j for j in holders if volumes[j].key.split("@")[0] == volumes[k].key.split("@")[0]]
-            holder = (same or holders or [None])[0]
-        if holder is None:
-            kept.append(k)
-        else:
-            duplicates[f"{volumes[k].source}:{volumes[k].key}"] = f"{volumes[holder].source}:{volumes[holder].key}"
-    return [volumes[k] for k in sorted(kept)], duplicates
-
-
 class VolumeReader:
     """The volumes of ``options`` and their arrays, NumPy only (shared by every framework).
 
@@ -237,6 +227,9 @@ class VolumeReader:
         self.volumes: list[VolumeItem] = group_volumes(selection)
         self.duplicates: dict[str, str] = {}
         self._lut: np.ndarray | None = None
+        self.target_classes: list[str] = self.classes
+        if options.target == "multilabel":
+            self.volumes = self._with_multilabel(self.volumes, selection)
         if options.task == "segmentation":
             self.volumes, self._lut = self._with_mask_source(self.volumes)
         if options.deduplicate:
@@ -247,12 +240,43 @@ class VolumeReader:
     def __len__(self) -> int:
         return len(self.volumes)
 
+    def _with_multilabel(self, volumes: list[VolumeItem], selection: Selection) -> list[VolumeItem]:
+        """The volumes whose every slice carries one and the same ``vocabulary=`` rating, each with it."""
+        import warnings
+
+        from covid19_images.loaders._select import NoItemsError
+        from covid19_images.loaders.tasks import multilabel_terms, multilabel_vocabulary
+
+        self.target_classes = list(multilabel_vocabulary(self.options.modality, self.options.vocabulary))
+        found, wanted = multilabel_terms(selection.items, self.options)
+        terms = dict(zip(selection.items["image_id"], found, strict=True))
+        kept, uneven = [], 0
+        for volume in volumes:
+            rated = {terms.get(i) for i in volume.image_ids}
+            if len(rated) == 1 and None not in rated:
+                kept.append(replace(volume, multilabel=rated.pop()))
+            elif rated != {None}:  # some slices rated, others not or otherwise: the volume is not one reading
+                uneven += 1
+        if uneven:
+            warnings.warn(f"{uneven} volume(s) whose slices do not all carry one reading of {wanted}: not served",
+                          stacklevel=3)  # fmt: skip
+        if not kept:
+            raise NoItemsError(f"no CT volume with {wanted} among the {len(volumes)} selected volumes")
+        return kept
+
+    def multihot(self, index: int) -> np.ndarray:
+        """``target="multilabel"``: volume ``index``'s float32 vector over ``target_classes``."""
+        vector = np.zeros(len(self.target_classes), dtype=np.float32)
+        vector[list(self.volumes[index].multilabel)] = 1.0
+        return vector
+
     def _with_mask_source(self, volumes: list[VolumeItem]) -> tuple[list[VolumeItem], np.ndarray]:
         """The volumes ``mask_source=`` annotated, each with that mask volume, and its value -> class table.
 
         The mask file comes from ``annotations.csv`` (rows of the mask set's source and class names on
         the volume's image), not from ``extra.mask``: Zenodo 3757476 has two mask sets per volume.
         """
+        from covid19_images.imaging.masks import OUTLINE_PREFIX
         from covid19_images.loaders._select import NoItemsError
         from covid19_images.loaders._task_options import MASK_SOURCES
         from covid19_images.manifest.annotations import read_annotations
@@ -263,10 +287,17 @@ class VolumeReader:
             raise NoItemsError("volumes with task='segmentation' need manifests/annotations.csv: run sync")
         rows = rows[(rows["kind"] == "mask") & (rows["source"] == spec.source) & rows["name"].isin(spec.names)]
         files = dict(zip(rows["image_id"], rows["path"], strict=False))
+        outlines: dict[str, list[str]] = {}
+        for image_id, value in zip(rows["image_id"], rows["value"], strict=True):
+            if str(value).startswith(OUTLINE_PREFIX):
+                outlines.setdefault(image_id, []).append(str(value))
         kept = []
         for volume in volumes:
             found = [files[i] for i in volume.image_ids if i in files]
-            if volume.kind != "dicom" and found:
+            drawn = {i: tuple(sorted(outlines[i])) for i in volume.image_ids if i in outlines}
+            if volume.kind == "dicom" and drawn:  # outlines on some of its slices: a mask volume
+                kept.append(replace(volume, mask=files[next(iter(drawn))], outlines=drawn))
+            elif volume.kind != "dicom" and found:
                 kept.append(replace(volume, mask=found[0]))
         if not kept:
             raise NoItemsError(f"no CT volume with a {self.options.mask_source} mask among the selected volumes")
@@ -300,6 +331,12 @@ class VolumeReader:
         mask = None
         if item.kind == "dicom":
             volume, spacing, files = read_dicom_series(item.files)
+            if item.outlines:  # drawn slice by slice in the order just read; no outline = background
+                from covid19_images.imaging.masks import read_outline_volume
+
+                image_of = dict(zip(map(str, item.files), item.image_ids, strict=True))
+                drawn = [item.outlines.get(image_of[f], ()) for f in files]
+                mask = read_outline_volume(self.options.root / item.mask, drawn, *volume.shape[1:])
         elif item.kind == "metaimage":
             from covid19_images.imaging.metaimage import read_volume
 
@@ -310,8 +347,8 @@ class VolumeReader:
             files = item.files
             if item.mask:
                 mask, _ = read_nifti_volume(self.options.root / item.mask, mask=True)
-                if self._lut is not None:  # task="segmentation": stored values -> the mask set's classes
-                    mask = self._lut[np.clip(mask, 0, 255).astype(np.uint8)].astype(np.float32)
+        if mask is not None and self._lut is not None:  # task="segmentation": stored values -> classes
+            mask = self._lut[np.clip(mask, 0, 255).astype(np.uint8)].astype(np.float32)
         size, new_spacing = target_shape(volume.shape, spacing, self.options)
         volume = resample(volume, size, nearest=False)
         if mask is not None:
@@ -331,6 +368,11 @@ class VolumeReader:
 
 def volume_selection_options(options: Options) -> Options:
     """The slice selection volumes are grouped from: every slice (duplicates are judged per volume)."""
+    from covid19_images.core.schema import LABELS
+
+    # target="multilabel": every slice, whatever its rating (a volume is judged whole); the label is not the target
+    unfiltered = options.target == "multilabel" and options.labels is None and options.classes is None
+    every_label = LABELS if unfiltered else None
     return replace(
         options,
         volumes=False,
@@ -340,4 +382,7 @@ def volume_selection_options(options: Options) -> Options:
         deduplicate=False,
         task="classification",
         mask_source=None,
+        target="label",
+        vocabulary=None,
+        labels=every_label or options.labels,
     )

@@ -60,6 +60,7 @@ from covid19_images.manifest.unchanged import (
 )
 from covid19_images.sources.portal.state import Presence, presence
 from covid19_images.sources.registry import SourceSpec
+from covid19_images.sources.row_memo import RowMemo
 
 __all__ = [
     "ANNOTATIONS_FILE",
@@ -101,13 +102,14 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
     write_atomic(Path(root) / PROBLEMS_FILE, problems_bytes(result.problems))
     checkpoint("write.problems-done")
     annotations = annotations_bytes(result.annotations)
-    integrity.write_record(Path(root) / ANNOTATIONS_FILE, annotations)  # verify and the loaders check it
+    rows = len(result.annotations) if result.annotations is not None else None
+    integrity.write_record(Path(root) / ANNOTATIONS_FILE, annotations, rows)  # verify and the loaders check it
     write_atomic(Path(root) / ANNOTATIONS_FILE, annotations)
     if result.unchanged and result.cache is not None and result.cache.manifest_sha256:
         digest = result.cache.manifest_sha256  # the same bytes are on disk already
     else:
         data = manifest_bytes(result.manifest)
-        integrity.write_record(Path(root) / MANIFEST_FILE, data)
+        integrity.write_record(Path(root) / MANIFEST_FILE, data, len(result.manifest))
         write_atomic(Path(root) / MANIFEST_FILE, data)
         checkpoint("write.manifest-done")
         digest = hashlib.sha256(data).hexdigest()
@@ -170,6 +172,7 @@ def build_manifest(
     fresh_cache = SourceCache()
     reused: list[str] = []
     known_clean = dict(clean or {})
+    reparsed: dict[str, int] = {}  # source -> metadata rows its parser computed again (row memo)
 
     for spec in registry.values():
         directory = root / spec.path
@@ -225,7 +228,8 @@ def build_manifest(
         try:
             if facts is None:
                 facts = known_facts(empty_manifest() if rebuild else previous)
-            built = build_source(root, spec, facts, workers=workers, progress=progress)
+            memo = RowMemo.load(cache_dir, spec.name, source_key(spec, "")) if use_cache else None
+            built = build_source(root, spec, facts, workers=workers, progress=progress, memo=memo)
         except Exception as err:  # noqa: BLE001 - a crashing parser must not take the build down
             if isinstance(err, ParserFailed):
                 problems.extend(err.problems)  # what it reported before failing
@@ -235,6 +239,10 @@ def build_manifest(
             parts.append(old)
             continue
         probed += built.probed
+        if memo is not None:
+            reparsed[spec.name] = memo.computed
+            if not built.secrets:  # no record of a source whose files hold identifying values
+                memo.save(cache_dir, spec.name)
         secrets |= built.secrets
         problems.extend(built.problems)
         parts.append(built.rows)
@@ -271,15 +279,23 @@ def build_manifest(
         if index is not None and index.distrusted:
             message = f"{INDEX_DISTRUSTED} ({index.distrusted}); searched afresh"
             problems.append(Problem("", message, level="warning"))
-        assign_splits(manifest, previous)
+        assign_splits(manifest, previous, shared_patients=_shared_patients(registry))
         manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
     signatures = input_signatures(root, registry, keep, known_clean)
     readers = cache_dir if use_cache else None
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
     result = BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
+    result.reparsed = reparsed
     if _settled(problems):
         record_build(result, signatures, _row_commits(manifest, registry))
     return result
+
+
+def _shared_patients(registry: dict[str, SourceSpec]) -> dict[str, str]:
+    """Source -> the patient namespace it shares with other sources of this registry (catalog fact)."""
+    from covid19_images.sources.catalog import patient_namespaces
+
+    return {name: space for name, space in patient_namespaces().items() if name in registry}
 
 
 def _row_commits(manifest: pd.DataFrame, registry: dict[str, SourceSpec]) -> dict[str, str]:

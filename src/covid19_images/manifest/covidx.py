@@ -55,6 +55,8 @@ from covid19_images.sources.catalog.covidx_splits import (  # noqa: F401 - re-ex
 )
 
 RELEASE_PREFIX = "CXR-"
+#: COVIDx CT's releases (``CT-3A``): lists ``<split>_COVIDx_<version>.txt`` of ``filename class [box]``
+CT_RELEASE_PREFIX = "CT-"
 RELEASE_SPLITS = ("train", "val", "test")
 #: how many unmatched file names the report names per COVIDx source
 UNMATCHED_SHOWN = 10
@@ -75,11 +77,18 @@ class Listing:
     holder: str = ""
 
 
+def is_release(version: str) -> bool:
+    """A prebuilt release (``CXR-4``, ``CT-3A``): read from the catalog source holding it, not COVID-Net's labels."""
+    return version.upper().startswith((RELEASE_PREFIX, CT_RELEASE_PREFIX))
+
+
 def read_listing(directory: Path, version: str) -> Listing:
-    """The entries of ``version``: COVID-Net's label files, or a CXR release's own (``directory`` = its source)."""
-    if not version.upper().startswith(RELEASE_PREFIX):
+    """The entries of ``version``: COVID-Net's label files, or a release's own (``directory`` = its source)."""
+    if not is_release(version):
         parsed = read_version(directory, version)
         return Listing(parsed.entries, parsed.errors)
+    if version.upper().startswith(CT_RELEASE_PREFIX):
+        return _read_ct_release(Path(directory), version.upper())
     from covid19_images.sources.catalog.covidx_cxr4 import parse_label_line
 
     entries: list[CovidxEntry] = []
@@ -103,7 +112,37 @@ def read_listing(directory: Path, version: str) -> Listing:
     return Listing(entries, errors, Path(directory).name)
 
 
-def _rows_by_name(manifest: pd.DataFrame, holder: str = "") -> dict[tuple[str, str], list[int]]:
+def _read_ct_release(directory: Path, version: str) -> Listing:
+    """COVIDx CT's own lists: the split from the list's name, the label from the class digit, the
+    patient from the file name (:func:`~covid19_images.sources.catalog.covidx_ct.identify`)."""
+    from covid19_images.sources.catalog.covidx_ct import CLASSES, MAX_LIST_BYTES, identify
+
+    entries: list[CovidxEntry] = []
+    errors: list[tuple[str, str]] = []
+    names = [f"{split}_COVIDx_{version}.txt" for split in RELEASE_SPLITS]
+    for split, name in zip(RELEASE_SPLITS, names, strict=True):
+        path = directory / name
+        if not path.is_file():
+            continue
+        if path.stat().st_size > MAX_LIST_BYTES:
+            errors.append((name, "larger than any COVIDx CT list; not read"))
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{name} line {number}"
+            if len(fields) not in (2, 6) or fields[1] not in CLASSES:
+                errors.append((where, "not `filename class [xmin ymin xmax ymax]`"))
+                continue
+            patient = identify(PurePosixPath(fields[0]).stem)[0]
+            entries.append(CovidxEntry(split, patient, fields[0], CLASSES[fields[1]][1], directory.name, where))
+    if not entries and not errors:
+        raise KeyError(f"no COVIDx {version} lists ({', '.join(names)}) in {directory}")
+    return Listing(entries, errors, directory.name)
+
+
+def _rows_by_name(manifest: pd.DataFrame, holder: str) -> dict[tuple[str, str], list[int]]:
     """``(registry source, name key) -> manifest row positions`` for the held sources (or the release's holder)."""
     held = {holder} if holder else set(HELD_SOURCES.values())
     found: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -114,18 +153,17 @@ def _rows_by_name(manifest: pd.DataFrame, holder: str = "") -> dict[tuple[str, s
         names = {name_key(PurePosixPath(str(path)).name)}
         if "covidx_name" in str(extra):
             names.add(name_key(str(parse_extra(str(extra)).get("covidx_name", ""))))
-        for name in names - {""}:
+        for name in names:
             found[(source, name)].append(position)
     return found
 
 
-def _candidates(entry: CovidxEntry, by_name: dict[tuple[str, str], list[int]], holder: str = "") -> list[int]:
+def _candidates(entry: CovidxEntry, by_name: dict[tuple[str, str], list[int]], holder: str) -> list[int]:
     key = name_key(entry.filename)
     if holder:
         return by_name.get((holder, key), [])
-    if entry.source:
-        source = HELD_SOURCES.get(entry.source)
-        return by_name.get((source, key), []) if source else []
+    if entry.source:  # a source no catalog source holds is no key of by_name
+        return by_name.get((HELD_SOURCES.get(entry.source), key), [])  # type: ignore[arg-type]
     return [p for source in HELD_SOURCES.values() for p in by_name.get((source, key), [])]
 
 

@@ -305,10 +305,10 @@ def _volume_edges(manifest: pd.DataFrame, root: Path | None) -> tuple[np.ndarray
         return empty, empty
     if not manifest["format"].astype(str).isin(("nifti", "metaimage")).any():
         return empty, empty
-    from covid19_images.manifest.volume_duplicates import cached_reader, volume_edges
+    from covid19_images.manifest.volume_duplicates import cached_reader, index_folder, volume_edges
 
     frame = manifest.reset_index(drop=True)
-    return volume_edges(frame, cached_reader(root, frame))
+    return volume_edges(frame, cached_reader(root, frame), index_dir=index_folder(root))
 
 
 def assign_dup_groups(manifest: pd.DataFrame, root: Path | None = None) -> pd.Series:

@@ -56,18 +56,37 @@ def _facts(data: bytes, digest: str | None = None) -> dict[str, object]:
     return {"sha256": digest or hashlib.sha256(data).hexdigest(), "rows": _rows(data)}
 
 
-def write_record(manifest: Path, data: bytes) -> None:
-    """Record ``data`` (the manifest about to be written) and the manifest on disk now, atomically."""
+def write_record(manifest: Path, data: bytes, rows: int | None = None) -> None:
+    """Record ``data`` (the manifest about to be written) and the manifest on disk now, atomically.
+
+    ``rows``: the records ``data`` holds, when the caller knows (the frame it wrote); otherwise
+    they are counted. The manifest on disk, once checked, takes its facts from the record that
+    vouched for it: neither file is parsed as CSV.
+    """
     manifest = Path(manifest)
-    record: dict[str, object] = {"manifest": manifest.name, **_facts(data)}
+    new = {"sha256": hashlib.sha256(data).hexdigest(), "rows": _rows(data) if rows is None else rows}
+    record: dict[str, object] = {"manifest": manifest.name, **new}
     try:
         old = manifest.read_bytes()
-        check(manifest, old)  # only a manifest that checks may stand in for this one (a sync killed mid-write)
-        record["previous"] = _facts(old)
+        digest = check(manifest, old)  # only a manifest that checks may stand in for this one (a sync killed mid-write)
+        record["previous"] = _recorded(manifest, digest) or _facts(old, digest)
     except (OSError, DamagedManifest):
         pass
     text = json.dumps(record, indent=1, sort_keys=True) + "\n"
     write_atomic(record_path(manifest), text.encode("utf-8"))
+
+
+def _recorded(manifest: Path, digest: str | None) -> dict[str, object] | None:
+    """The facts the record on disk gives for the bytes hashing to ``digest`` (None if it has none)."""
+    try:
+        record = json.loads(record_path(manifest).read_text(encoding="utf-8"))
+        items = [record, record.get("previous")]
+    except (OSError, ValueError, AttributeError):
+        return None
+    for item in items:
+        if isinstance(item, dict) and digest and item.get("sha256") == digest and isinstance(item.get("rows"), int):
+            return {"sha256": digest, "rows": item["rows"]}
+    return None
 
 
 def _text_damage(data: bytes) -> str | None:

@@ -26,6 +26,8 @@ class BuildResult:
         problems: every problem of the build, as ``manifests/problems.csv`` lists them.
         commits: source -> the commit (or portal lock digest) its rows come from.
         probed: files decoded in this build; unchanged git blobs reuse earlier facts.
+        reparsed: source -> metadata rows its parser computed again (the others were replayed
+            from the row memo, :mod:`covid19_images.sources.row_memo`); sources without a memo are absent.
         reused: sources taken whole from the cache.
         cache: entries to save once the manifest is written.
         near_index: the near-duplicate index to save with them.
@@ -63,6 +65,7 @@ class BuildResult:
         self.unchanged = unchanged
         self.annotations = annotations
         self.files_current = files_current
+        self.reparsed: dict[str, int] = {}
 
     @property
     def manifest(self) -> pd.DataFrame:

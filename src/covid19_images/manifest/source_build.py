@@ -35,6 +35,7 @@ from covid19_images.sources.catalog import get_parser
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.portal.lock import current_digest
 from covid19_images.sources.registry import SourceSpec
+from covid19_images.sources.row_memo import RowMemo
 
 FACT_COLUMNS = ("sha256", "pixel_sha256", "phash", "format", "width", "height", "frames")
 #: Columns a build fills; ``dup_group``, ``split_group`` and ``split`` come later, over all sources.
@@ -91,14 +92,16 @@ class ParserFailed(Exception):
         self.problems = problems
 
 
-def _entries(spec: SourceSpec, directory: Path, problems: list[Problem]) -> list[tuple[Entry, str]]:
+def _entries(
+    spec: SourceSpec, directory: Path, problems: list[Problem], memo: RowMemo | None = None
+) -> list[tuple[Entry, str]]:
     """Run the parser; return (entry, safe relative path) pairs.
 
     What the parser reported (``ctx.report``) is added to ``problems`` even when it crashes
     half-way; anything it yields that is not an :class:`Entry` is a parser bug (a problem
     must be reported, not yielded) and fails the source like a crash.
     """
-    ctx = SourceContext(spec, directory, list_files(directory))
+    ctx = SourceContext(spec, directory, list_files(directory), memo=memo)
     files = set(ctx.files)
     paths = SafePaths(directory)
     parse = get_parser(spec.parser)
@@ -252,8 +255,12 @@ def build_source(
     *,
     workers: int | None = None,
     progress: bool = True,
+    memo: RowMemo | None = None,
 ) -> SourceRows:
     """Rows and problems of one checked-out source.
+
+    ``memo`` holds the previous build's per-row parser records (:mod:`covid19_images.sources.row_memo`);
+    it is updated with this build's.
 
     A failing parser raises :class:`ParserFailed` carrying what it reported before failing;
     the caller keeps the source's old rows.
@@ -265,7 +272,7 @@ def build_source(
         commit, blobs, modified = checkout_state(directory)
     problems: list[Problem] = []
     try:
-        pairs = _entries(spec, directory, problems)
+        pairs = _entries(spec, directory, problems, memo)
     except Exception as err:
         raise ParserFailed(err, problems) from err
     records = [

@@ -12,9 +12,9 @@
   ``labels/``) matched to our rows by :mod:`covid19_images.manifest.covidx`; needs the
   ``covidx-splits`` source checked out. Rows COVIDx does not list get ``""``; there is no
   ``val``. Without a version the newest ``<n>A`` label set is used (versions compare by
-  their leading number, so ``10A`` is newer than ``9A``). ``covidx:CXR-4`` (``CXR-3``) is a
-  prebuilt release: its own train/val/test lists over the images of the catalog source that
-  holds it (``covidx_release:`` in that source's source.yaml).
+  their leading number, so ``10A`` is newer than ``9A``). ``covidx:CXR-4`` (``CXR-3``, and
+  COVIDx CT's ``CT-3A``) is a prebuilt release: its own train/val/test lists over the images of
+  the catalog source that holds it (``covidx_release:`` in that source's source.yaml).
 
 Every scheme returns one value per manifest row, in the manifest's order.
 """
@@ -83,7 +83,7 @@ def release_sources() -> dict[str, str]:
 
 def _covidx_checkout(version: str, root: Path | None) -> tuple[Path, str]:
     """(the folder holding the version's label files, the version: the newest ``<n>A`` when none is named)."""
-    if version.upper().startswith(covidx.RELEASE_PREFIX):
+    if covidx.is_release(version):
         holder = release_sources().get(version.upper())
         if holder is None:
             known = ", ".join(sorted(release_sources())) or "none"

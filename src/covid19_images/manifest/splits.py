@@ -1,8 +1,9 @@
 """Patient-level, stable split assignment.
 
-A split group is the connected component of (same source-namespaced patient) and (same
-duplicate group): a duplicate in train and its original in test would leak, and so would
-two images of one patient. Each group's split is a pure function of its key
+A split group is the connected component of (same source-namespaced patient), (same
+duplicate group) and (same patient in another source that shares the patient ids, e.g. the
+MRNs of MIDRC-RICORD-1a, -1b and -1c: ``shared_patients``): a duplicate in train and its
+original in test would leak, and so would two images of one patient. Each group's split is a pure function of its key
 (:func:`split_for`), so images added upstream never move an existing image.
 
 The key of a new group is its smallest patient key. A group that already existed keeps
@@ -17,6 +18,7 @@ merges.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,30 +53,56 @@ def patient_keys(manifest: pd.DataFrame) -> list[str]:
     return patient.where(patient != "", own).tolist()
 
 
-def components(manifest: pd.DataFrame) -> list[str]:
+def shared_patient_keys(manifest: pd.DataFrame, shared_patients: Mapping[str, str]) -> pd.Series:
+    """Each row's patient in the namespace its source shares (``ns:<raw id>``); "" where none is shared.
+
+    ``shared_patients`` maps a source to the namespace of patient ids it shares with other sources
+    (the catalog fact ``patient_namespace``). The manifest's ``patient_id`` is ``<source>:<raw id>``;
+    a row without a patient id, or whose id is not in its source's namespace, shares nothing.
+    """
+    source = manifest["source"].astype(str)
+    patient = manifest["patient_id"].astype(str)
+    namespace = source.map(lambda name: shared_patients.get(name, ""))
+    after = map(lambda value, prefix: value[len(prefix) :] if value.startswith(prefix) else "", patient, source + ":")
+    raw = pd.Series(after, index=manifest.index)
+    linked = (namespace != "") & (raw != "")
+    return (namespace + ":" + raw).where(linked, "")
+
+
+def components(manifest: pd.DataFrame, shared_patients: Mapping[str, str] | None = None) -> list[str]:
     """The stateless group key of every row: the smallest patient key in its connected component.
 
-    Patients and duplicate groups are the nodes of one sparse graph, each row an edge between
-    its patient and its duplicate group; ``scipy.sparse.csgraph`` finds the components.
+    Patients, duplicate groups and shared patient ids are the nodes of one sparse graph; each row
+    is an edge between its patient and its duplicate group, and one between its patient and its
+    id in the namespace its source shares (:func:`shared_patient_keys`); ``scipy.sparse.csgraph``
+    finds the components.
     """
     patient_codes, patients = pd.factorize(pd.Series(patient_keys(manifest)))
     dup = manifest["dup_group"].astype(str).to_numpy()
     has_dup = dup != ""
     dup_codes, _dups = pd.factorize(dup[has_dup])
-    nodes = len(patients) + len(_dups)
-    graph = coo_matrix(
-        (np.ones(int(has_dup.sum()), dtype=np.int8), (patient_codes[has_dup], dup_codes + len(patients))),
-        shape=(nodes, nodes),
-    )
+    shared = shared_patient_keys(manifest, shared_patients or {}).to_numpy()
+    has_shared = shared != ""
+    shared_codes, _shared = pd.factorize(shared[has_shared])
+    nodes = len(patients) + len(_dups) + len(_shared)
+    rows = np.concatenate([patient_codes[has_dup], patient_codes[has_shared]])
+    columns = np.concatenate([dup_codes + len(patients), shared_codes + len(patients) + len(_dups)])
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, columns)), shape=(nodes, nodes))
     _, label = connected_components(graph)  # weak components of the edge list: the groups
     patient_label = label[: len(patients)]
     smallest = pd.Series(patients).groupby(patient_label).transform("min")
     return smallest.to_numpy()[patient_codes].tolist()
 
 
-def assign_split_groups(manifest: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.Series:
-    """The split group key of every row, keeping each existing group's previous key."""
-    roots = pd.Series(components(manifest), index=manifest.index, dtype=object)
+def assign_split_groups(
+    manifest: pd.DataFrame, previous: pd.DataFrame | None = None, shared_patients: Mapping[str, str] | None = None
+) -> pd.Series:
+    """The split group key of every row, keeping each existing group's previous key.
+
+    A new source whose patients are already here (through a duplicate or a shared patient id)
+    joins their existing group under its key: the images already assigned do not move.
+    """
+    roots = pd.Series(components(manifest, shared_patients), index=manifest.index, dtype=object)
     if previous is None or previous.empty or "split_group" not in previous.columns:
         return roots
     before = previous[["image_id", "split_group"]].astype(str).drop_duplicates("image_id")
@@ -91,12 +119,15 @@ def assign_split_groups(manifest: pd.DataFrame, previous: pd.DataFrame | None = 
 
 
 def assign_splits(
-    manifest: pd.DataFrame, previous: pd.DataFrame | None = None, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS
+    manifest: pd.DataFrame,
+    previous: pd.DataFrame | None = None,
+    ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS,
+    shared_patients: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Fill ``split_group`` and ``split`` in place and return the frame (one hash per group, not per row)."""
     if manifest.empty:
         return manifest
-    manifest["split_group"] = assign_split_groups(manifest, previous)
+    manifest["split_group"] = assign_split_groups(manifest, previous, shared_patients)
     keys = pd.unique(manifest["split_group"])
     manifest["split"] = manifest["split_group"].map({key: split_for(key, ratios) for key in keys})
     return manifest

@@ -7,7 +7,8 @@ volume resampled to another grid therefore never met its original. Here every sl
 volume row is hashed the way 2-D pictures are (display orientation, lung window, the 256-bit
 DCT hash of :mod:`covid19_images.imaging.fingerprints`), and searched exactly against every CT
 hash of the manifest (volume slices, DICOM slices, PNG/JPEG slices) with
-:func:`~covid19_images.manifest.near_index.pairs_within`:
+:func:`~covid19_images.manifest.slice_index.slice_pairs` (faiss range search; the pairs found are
+kept between syncs, so a sync searches only the slices it has not seen against the others):
 
 * a **unit** is a volume row (its slices), a DICOM series (its rows, grouped by series UID and
   folder as the volume loader groups them) or a single CT picture;
@@ -23,11 +24,12 @@ hash of the manifest (volume slices, DICOM slices, PNG/JPEG slices) with
 Thresholds and the false positive / negative rates measured on real CT are in
 ``docs/dedup-threshold.md`` (``scripts/measure_volume_dedup.py``). Slice hashes are cached per file
 content (``sha256``) in ``<git dir>/covid19-images-cache/volume-hashes/``, so a sync hashes only
-volumes it has not seen.
+volumes it has not seen; the slice pairs in ``.../volume-index/``, so it searches only their slices.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +40,7 @@ import pandas as pd
 from covid19_images.core.schema import parse_extra
 from covid19_images.imaging.decoded import LUNG_WINDOW, to_uint8
 from covid19_images.imaging.fingerprints import perceptual_hash, to_gray
-from covid19_images.manifest.near_index import packed_bits, pairs_within
+from covid19_images.manifest.slice_index import SliceIndex, slice_pairs
 
 #: Hamming distance of two slice hashes that count as the same slice inside a volume match
 SLICE_ACCEPT = 24
@@ -103,9 +105,14 @@ def cached_reader(root: Path, manifest: pd.DataFrame, cache: Path | None = None)
     return read
 
 
-def _git_cache(root: Path) -> Path | None:
+def _git_cache(root: Path, folder: str = "volume-hashes") -> Path | None:
     git = root / ".git"
-    return git / "covid19-images-cache" / "volume-hashes" if git.is_dir() else None
+    return git / "covid19-images-cache" / folder if git.is_dir() else None
+
+
+def index_folder(root: Path) -> Path | None:
+    """Where the slice pairs of the last sync are kept (:mod:`covid19_images.manifest.slice_index`)."""
+    return _git_cache(root, "volume-index")
 
 
 def units_of(manifest: pd.DataFrame) -> list[list[int]]:
@@ -132,8 +139,13 @@ def volume_edges(
     slice_accept: int = SLICE_ACCEPT,
     single_accept: int = SINGLE_ACCEPT,
     min_held: float = MIN_HELD,
+    index_dir: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(row, row)`` edges joining every held unit to its holder (see the module docstring)."""
+    """``(row, row)`` edges joining every held unit to its holder (see the module docstring).
+
+    With ``index_dir``, the slice pairs found by the last call are read from there (only slices
+    not searched then are searched now) and this call's are written back.
+    """
     units = units_of(manifest)
     formats = manifest["format"].astype(str).to_numpy()
     phashes = manifest["phash"].astype(str).to_numpy() if "phash" in manifest else np.array([""] * len(manifest))
@@ -160,7 +172,11 @@ def volume_edges(
                 row_of.append(row)
     if len(hashes) < 2:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    a, b, distance = pairs_within(packed_bits(hashes), slice_accept)
+    stored = SliceIndex.load(index_dir, slice_accept) if index_dir is not None else None
+    a, b, distance, index = slice_pairs(hashes, slice_accept, stored)
+    if index_dir is not None:
+        with contextlib.suppress(OSError):  # a read-only git folder: the next sync searches afresh
+            index.save(index_dir)
     units_arr, rank_arr, rows_arr = np.asarray(unit_of), np.asarray(rank), np.asarray(row_of)
     cross = units_arr[a] != units_arr[b]
     a, b, distance = a[cross], b[cross], distance[cross]

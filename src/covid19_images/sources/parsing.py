@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative, shown_path
-from covid19_images.core.schema import Problem
+from covid19_images.core.schema import Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.sources.portal.state import MARKER as FETCH_MARKER
+from covid19_images.sources.row_memo import RowMemo, replay_or_run
 from covid19_images.sources.spec import SourceSpec
 
 if TYPE_CHECKING:  # pragma: no cover - pandas is imported when a CSV is read: loading the registry needs none
@@ -42,6 +43,8 @@ class SourceContext:
     spec: SourceSpec
     directory: Path
     files: list[str]
+    #: the previous build's per-row records (:mod:`covid19_images.sources.row_memo`); None: compute every row
+    memo: RowMemo | None = None
     _problems: list[Problem] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -84,9 +87,12 @@ class SourceContext:
         refusal is recorded here, once per path, so the report says "refused" rather than
         just "missing" even when the parser only asked whether the file is there.
         """
-        if relative in self._file_set:
+        present = relative in self.file_set
+        reason = None if present else lexical_problem(relative)
+        if self.memo is not None:
+            self.memo.note_lookup(relative, present, reason is not None)
+        if present:
             return True
-        reason = lexical_problem(relative)
         refused = self.__dict__.setdefault("_refused", set())
         if reason and relative not in refused:
             refused.add(relative)
@@ -101,13 +107,19 @@ class SourceContext:
             self.report(f"metadata points at {relative}, which is not in the checkout", referenced_by, row)
         return False
 
+    def memoised(self, row: dict[str, str], produce, *args) -> Iterator[Entry]:
+        """``produce(self, row, *args)``'s entries, replayed from the last build when the row, ``args`` and the
+        answers of ``exists``/``require`` are the same (:mod:`covid19_images.sources.row_memo` says what may vary)."""
+        if self.memo is None:
+            yield from list(produce(self, row, *args))
+        else:
+            yield from replay_or_run(self, self.memo, row, produce, args)
+
     @property
-    def _file_set(self) -> set[str]:
-        cached = self.__dict__.get("_files_cache")
-        if cached is None:
-            cached = set(self.files)
-            self.__dict__["_files_cache"] = cached
-        return cached
+    def file_set(self) -> set[str]:
+        if "_files_cache" not in self.__dict__:
+            self.__dict__["_files_cache"] = set(self.files)
+        return self.__dict__["_files_cache"]
 
     def label(self, finding: str, path: str, row: str) -> tuple[str, str]:
         """``(label, label_detail)`` of a raw finding; a value the vocabulary lacks is reported, never guessed."""
@@ -316,12 +328,12 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str, comment_p
         except csv.Error as err:
             ctx.report(f"malformed CSV record skipped: {err}", path=relative, row=f"{relative} line {line_no}")
             continue
-        if record and any(cell.strip() for cell in record):
+        if record and "".join(record).strip():  # a blank record has only whitespace in every cell
             records.append((line_no, record))
     widths = Counter(len(record) for _, record in records)
     usual = widths.most_common(1)[0][0] if widths else len(columns)
     rows: list[list[str]] = []
-    lines: list[str] = []
+    lines: list[int] = []
     for line_no, record in records:
         if len(record) != len(columns):
             fitted = _fit_record(record, columns, usual)
@@ -333,12 +345,12 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str, comment_p
                 )
                 continue
             record = fitted
-        rows.append([cell.strip() for cell in record])
-        lines.append(f"{relative} line {line_no}")
+        rows.append(list(map(str.strip, record)))
+        lines.append(line_no)
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=columns, dtype=object).fillna("")
-    frame["_row"] = lines
+    frame = pd.DataFrame(rows, columns=columns, dtype=object)  # every record has every column: no NaN
+    frame["_row"] = [f"{relative} line {n}" for n in lines]
     return frame
 
 

@@ -14,7 +14,6 @@ allows, synthetic elsewhere). ``--data`` / ``--shared`` / ``COVID19_IMAGES_SHARE
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import time
@@ -33,7 +32,7 @@ from covid19_images.sync.run import sync
 from covid19_images.testing.miniature import ENV_VAR, materialize_miniatures, requested_samples
 from covid19_images.testing.mirrors import build_sample_mirrors, default_shared, shared_available
 from covid19_images.testing.portal_miniatures import fetch_miniatures
-from covid19_images.testing.portal_server import PortalServer, running
+from covid19_images.testing.portal_server import PortalServer, kaggle_token, running
 
 
 def _fresh_root(root: Path, registry_file: Path) -> None:
@@ -50,18 +49,8 @@ def _fresh_root(root: Path, registry_file: Path) -> None:
 def _demo_kaggle_token(server: PortalServer) -> Iterator[None]:
     """A made-up Kaggle token that only the loopback portal accepts, for the demo's run only: a user's own
     token (environment or ``~/.kaggle/kaggle.json``) is never read, nor sent anywhere."""
-    token = ("covid19-images-demo", "loopback-only")
-    saved = {name: os.environ.get(name) for name in ("KAGGLE_USERNAME", "KAGGLE_KEY")}
-    server.state.kaggle_auth = token
-    os.environ["KAGGLE_USERNAME"], os.environ["KAGGLE_KEY"] = token
-    try:
+    with kaggle_token(server, "loopback-only", user="covid19-images-demo"):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _fetch_portal_sources(root: Path, specs: list, by_hand: Path) -> None:

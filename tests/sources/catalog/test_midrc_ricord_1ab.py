@@ -67,6 +67,12 @@ def test_1a_outlines_become_slice_boxes_and_global_labels_cover_their_volume_or_
     every_slice = set(found)
     assert {path for name, path in findings if name == "typical_appearance"} == every_slice  # study scope
     assert {path for name, path in findings if name == "ggo"} == every_slice  # series scope: the volume
-    assert [p.message for p in ctx.problems] == [
-        "1 annotations name a label, slice, series or study not here; not joined"
+    # A_6 names a slice that is not one of its series' slices: no place in the mask volume, a problem on its row
+    ((sop, series),) = [
+        (a["SOPInstanceUID"], a["SeriesInstanceUID"])
+        for a in export["datasets"][0]["annotations"]
+        if a["SOPInstanceUID"] and a["SOPInstanceUID"] not in by_sop
     ]
+    (problem,) = ctx.problems
+    assert problem.row == f"{EXPORT} annotation A_6" and problem.path == EXPORT
+    assert sop in problem.message and series in problem.message and "not joined" in problem.message

@@ -74,13 +74,18 @@ def test_miniature_boxes_are_the_label_column_and_findings_the_one_hot_columns(t
     assert Counter((a.targets[0][1], a.box) for a in boxes) == expected and len(expected) >= 3
     assert {a.name for a in boxes} == {"lung_opacity"}
     assert [p.message for p in problems if "not in train/" in p.message]  # the row whose image is absent
-    findings = [a for a in found if a.kind == "finding"]
+    findings = [a for a in found if a.kind == "finding" and a.name != "opacity"]
     studies = {r["id"].removesuffix("_study"): r for r in csv_rows(folder / "train_study_level.csv")}
     for annotation in findings:
         study = annotation.targets[0][1].split("/")[1]
         column = next(k for k in studies[study] if k != "id" and k.lower().replace(" ", "_") == annotation.name)
         assert annotation.value == studies[study][column]
     assert len(findings) == 4 * len(by_stem)
+    # the image-level target: one opacity finding per row whose image is here, 1 with boxes, 0 for "none"
+    opacity = {a.targets[0][1]: a.value for a in found if a.kind == "finding" and a.name == "opacity"}
+    rows = {r["id"][:-6]: r["label"] for r in csv_rows(folder / "train_image_level.csv") if r["id"][:-6] in by_stem}
+    assert opacity == {by_stem[stem]: "1" if label.startswith("opacity") else "0" for stem, label in rows.items()}
+    assert set(opacity.values()) == {"0", "1"}
 
 
 def test_real_shaped_box_strings_give_the_corners_of_both_columns() -> None:

@@ -28,7 +28,7 @@ from covid19_images import load_covid_xray
 from covid19_images.manifest.build import build_manifest, write_manifest
 from covid19_images.sources.registry import load_registry
 from covid19_images.testing.portal_miniatures import fetched_miniature_root
-from covid19_images.testing.portal_server import running
+from covid19_images.testing.portal_server import running_with_kaggle_token
 from tests.loaders.test_loaders_common import run_python
 
 QU, SIIM, RICORD = "covid-qu-ex", "siim-covid19-detection", "midrc-ricord-1c"
@@ -40,10 +40,7 @@ pytestmark = pytest.mark.xdist_group("annotated-xray-portal")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     warnings.simplefilter("ignore")
     root = tmp_path_factory.mktemp("annotated-xray") / "root"
-    with running() as server, pytest.MonkeyPatch.context() as env:
-        server.state.kaggle_auth = ("tester", "annotated-token")  # the Kaggle API token, as users set it
-        env.setenv("KAGGLE_USERNAME", "tester")
-        env.setenv("KAGGLE_KEY", "annotated-token")
+    with running_with_kaggle_token("annotated-token") as server:  # the Kaggle API token, as users set it
         fetched_miniature_root(root, server, [QU, SIIM, RICORD])
     write_manifest(root, build_manifest(root, load_registry(root), progress=False))
     yield root
@@ -85,7 +82,8 @@ def test_each_set_is_pinned_fetched_and_built_from_the_portal(root: Path) -> Non
     spread = siim[~siim.index.isin(own.index)]  # to RICORD's same-size copy of the atypical picture only
     assert set(rows.set_index("image_id").loc[spread["image_id"], "source"]) == {RICORD}
     assert set(siim.loc[siim["kind"] == "finding", "name"]) == {
-        "negative_for_pneumonia", "typical_appearance", "indeterminate_appearance", "atypical_appearance"}  # fmt: skip
+        "negative_for_pneumonia", "typical_appearance", "indeterminate_appearance", "atypical_appearance",
+        "opacity"}  # fmt: skip
 
 
 @pytest.mark.parametrize(("mask_source", "name"), [("covid-qu-ex", "lung"), ("covid-qu-ex-infection", "infection")])

@@ -23,7 +23,7 @@ from covid19_images.sources.portal.lock import current_digest, read_lock
 from covid19_images.sources.registry import load_registry
 from covid19_images.sync.run import sync
 from covid19_images.testing.portal_miniatures import fetched_miniature_root, servable
-from covid19_images.testing.portal_server import running
+from covid19_images.testing.portal_server import running_with_kaggle_token
 
 CT_SOURCES = ["covid19-ct-seg", "mosmeddata", "stoic2021", "covid-ct-md", "covidx-ct"]
 pytestmark = pytest.mark.xdist_group("ct-portal")
@@ -31,11 +31,8 @@ pytestmark = pytest.mark.xdist_group("ct-portal")
 
 def build_ct_portal_root(root: Path) -> Path:
     """``root``: a git data root with the CT portal sources pinned and fetched from a loopback portal, synced."""
-    with running() as server, pytest.MonkeyPatch.context() as env:
-        server.state.kaggle_auth = ("tester", "ct-token")
+    with running_with_kaggle_token("ct-token") as server:
         server.state.s3_page = 2  # STOIC's listing comes in pages, as S3 sends 1,000 keys at a time
-        env.setenv("KAGGLE_USERNAME", "tester")
-        env.setenv("KAGGLE_KEY", "ct-token")
         fetched_miniature_root(root, server, CT_SOURCES)
         listings = server.requests_for("stoic2021-training.s3.amazonaws.com/?")
     assert len(listings) >= 2, listings  # more than one page was asked for

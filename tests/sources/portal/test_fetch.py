@@ -253,3 +253,64 @@ def test_a_manual_source_says_where_to_accept_the_terms(portal_root: Path, tmp_p
         fetch_source(portal_root, spec, progress=False)
     fetch_source(portal_root, spec, from_dir=by_hand, progress=False)
     assert (source_dir(portal_root, "manual-mini") / "sub-S0001/ses-E0001/mod-rx/image.png").read_bytes() == b"png"
+
+
+def test_the_extracted_tree_is_on_disk_before_its_marker_and_the_swap_is_made_durable(
+    portal_root: Path, server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marker vouches for the fetched files by size alone, so a power cut must never leave
+    a marker over files still in the page cache: the file system is synced (``syncfs``) with
+    every extracted file complete, then the marker written, then the rename's folder fsynced."""
+    import covid19_images.sources.portal.fetch as fetch_module
+
+    events: list[tuple[str, str]] = []
+    real_sync, real_state, real_dir = (
+        fetch_module.sync_filesystem_of,
+        fetch_module.write_state,
+        fetch_module.fsync_dir,
+    )
+
+    def sync(path: Path) -> None:
+        real_sync(path)
+        complete = files_under(Path(path)) == miniature_files(miniature_dir(ZENODO_SOURCE))
+        events.append(("syncfs", "complete" if complete else "incomplete"))
+
+    def state(folder: Path, value) -> None:
+        events.append(("marker", Path(folder).name))
+        real_state(folder, value)
+
+    def folder_sync(folder: Path) -> None:
+        real_dir(folder)
+        events.append(("fsync-dir", str(Path(folder))))
+
+    monkeypatch.setattr(fetch_module, "sync_filesystem_of", sync)
+    monkeypatch.setattr(fetch_module, "write_state", state)
+    monkeypatch.setattr(fetch_module, "fsync_dir", folder_sync)
+    spec = spec_of(portal_root, ZENODO_SOURCE)
+    update_lock(portal_root, spec, progress=False)
+    fetch_source(portal_root, spec, progress=False)
+    current = source_dir(portal_root, ZENODO_SOURCE)
+    assert [e[0] for e in events] == ["syncfs", "marker", "fsync-dir"], events
+    assert events[0][1] == "complete", "synced before every extracted file was written"
+    assert events[1][1].startswith(f".{ZENODO_SOURCE}.staging-")  # the marker goes into the staged tree
+    assert events[2][1] == str(current.parent)
+    assert presence(portal_root, ZENODO_SOURCE).complete
+
+
+def test_a_kept_download_damaged_on_disk_is_downloaded_again_never_used(portal_root: Path, server) -> None:
+    """Downloads are not fsynced: what protects them is that a kept download is hashed against
+    the lock before every use. A kept file that lost its pages (same size, other bytes, as a
+    power cut can leave it) is fetched again and the fetched tree is the pinned one."""
+    spec = spec_of(portal_root, ZENODO_SOURCE)
+    lock = update_lock(portal_root, spec, progress=False)[1]
+    kept = downloads_of(portal_root, ZENODO_SOURCE) / "Lung_Mask.zip"
+    size = kept.stat().st_size
+    kept.write_bytes(b"\0" * size)
+    server.state.requests.clear()
+    fetch_source(portal_root, spec, progress=False)
+    assert server.requests_for(ZENODO_FILE), "the damaged kept download was used instead of fetched again"
+    fetched = files_under(source_dir(portal_root, ZENODO_SOURCE))
+    fetched.pop(MARKER)
+    assert fetched == miniature_files(miniature_dir(ZENODO_SOURCE))
+    entry = next(e for e in lock.entries if e.path == "Lung_Mask.zip")
+    assert kept.stat().st_size == entry.size and kept.read_bytes() != b"\0" * size

@@ -127,3 +127,45 @@ def test_1a_outlines_are_served_as_masks_on_their_slices_and_flip_with_them(root
         image_f, mask_f = flipped[index]
         assert torch.equal(image_f, image.flip(-1)) and torch.equal(mask_f, mask.flip(-1))
         assert not torch.equal(mask_f, mask)
+
+
+def test_1a_outlines_are_served_as_a_mask_volume_in_series_order_with_empty_slices(root: Path) -> None:
+    """``volumes=True, task="segmentation"``: each slice's outlines drawn filled, slices in position order
+    (not file order: the miniature's files are named out of z order), slices without an outline empty."""
+    import tensorflow as tf
+
+    options = {"root": root, "split": None, "volumes": True, "task": "segmentation", "mask_source": "ricord-1a"}
+    ds = load_covid_ct(**options, monai_dict=True)
+    assert [v.source for v in ds.volumes] == ["midrc-ricord-1a"]
+    export = json.loads((root / "datasets/midrc-ricord-1a" / EXPORT).read_text())
+    outlines: dict[str, list] = {}
+    for item in export["datasets"][0]["annotations"]:
+        if (item.get("data") or {}).get("vertices"):
+            outlines.setdefault(item["SOPInstanceUID"], []).append(item["data"]["vertices"])
+    item = ds[0]
+    mask = item["mask"].numpy()[0]
+    slices = sorted(
+        slices_of(root, "midrc-ricord-1a")[ds.volumes[0].key], key=lambda s: float(s.ImagePositionPatient[2])
+    )
+    assert mask.shape == item["image"].shape[1:] == (len(slices), 16, 16) and set(np.unique(mask)) == {0, 1}
+    drawn = [outlines.get(str(s.SOPInstanceUID), []) for s in slices]
+    assert [bool(d) for d in drawn] == [True, True, False, False]  # z order; files 1-01..1-04 are not
+    for k, vertices_of_slice in enumerate(drawn):
+        if not vertices_of_slice:
+            assert not mask[k].any()  # annotated series, no outline on this slice: background, not missing
+            continue
+        for vertices in vertices_of_slice:
+            xs, ys = [v[0] for v in vertices], [v[1] for v in vertices]
+            assert mask[k, int(sum(ys) / len(ys)), int(sum(xs) / len(xs))] == 1  # the outline's centre
+        rows, cols = np.nonzero(mask[k])
+        xs = [v[0] for vs in vertices_of_slice for v in vs]
+        ys = [v[1] for vs in vertices_of_slice for v in vs]
+        assert rows.min() >= int(min(ys)) and rows.max() <= int(np.ceil(max(ys)))  # nothing outside them
+        assert cols.min() >= int(min(xs)) and cols.max() <= int(np.ceil(max(xs)))
+    # resampled as the image is (nearest neighbour): 4 slices of 16 x 16 -> 8 of 8 x 8
+    small = load_covid_ct(**options, monai_dict=True, volume_size=(8, 8, 8))[0]
+    assert small["mask"].shape == small["image"].shape == (1, 8, 8, 8)
+    assert [bool(small["mask"][0, k].any()) for k in range(8)] == [True] * 4 + [False] * 4
+    # tf serves the same mask volume
+    (tf_item,) = list(load_covid_ct("tf", **options, monai_dict=True).take(1))
+    assert np.array_equal(tf_item["mask"].numpy()[..., 0], mask) and tf_item["mask"].dtype == tf.uint8

@@ -123,6 +123,8 @@ def make_fastai_dataloaders(
     dls = block.dataloaders(served, **kwargs, **augmenting)
     drop = ["file", "label_index", "item"]
     dls.classes = list(selection.classes)
+    # target="multilabel": the multi-hot order (fastai's dls.vocab too), as torch and tf name it
+    dls.target_classes = list(dls.vocab) if options.target == "multilabel" else dls.classes
     dls.manifest = served.drop(columns=drop)
     dls.test_items = items[items["split"] == "test"].reset_index(drop=True)
     if augmenting:

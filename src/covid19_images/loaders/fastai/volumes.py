@@ -64,6 +64,7 @@ def make_fastai_volume_dataloaders(
         kwargs["device"] = device
     dls = DataLoaders.from_dsets(train, valid, **kwargs)
     dls.classes = whole.classes
+    dls.target_classes = whole.target_classes  # target="multilabel": the multi-hot order
     try:
         dls.test_ds = CovidVolumeDataset(options, reader=whole.split_off("test"))
     except NoItemsError:

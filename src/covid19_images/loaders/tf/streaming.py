@@ -27,12 +27,11 @@ on the returned dataset changes the epoch.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from covid19_images.loaders._frameworks import import_tensorflow
 from covid19_images.loaders._options import Options
-from covid19_images.loaders.shards import resolve_shards
+from covid19_images.loaders.shards import tfrecord_files
 from covid19_images.loaders.tf.augment import tf_light, tf_seed
 
 FEATURES = ("image/encoded", "image/class/label", "image/id", "image/frame", "meta/split")
@@ -46,15 +45,7 @@ def make_tf_stream(
 ) -> Any:
     tf = import_tensorflow()
     assert options.shards is not None
-    if Path(options.shards).is_dir():
-        files, _counts, classes = resolve_shards(options.shards, options.split, "tfrecord")
-    else:  # a pattern: brace-expanded, then globbed (local paths, gs://, s3:// with the TF plug-ins)
-        from braceexpand import braceexpand
-
-        files = sorted(f for pattern in braceexpand(options.shards) for f in tf.io.gfile.glob(pattern))
-        classes = None
-        if not files:
-            raise FileNotFoundError(f"shard pattern {options.shards!r} matches no file")
+    files, classes = tfrecord_files(options.shards, options.split, tf.io.gfile.glob)
     size, channels = options.image_size, options.channels
     spec = {
         "image/encoded": tf.io.FixedLenFeature([], tf.string),

@@ -1,7 +1,8 @@
 """TensorFlow dataset of CT volumes (see :mod:`covid19_images.loaders.volumes`).
 
 Each element is ``(volume, label)``: float32 ``[z, y, x, 1]`` in Hounsfield units,
-channels last as Keras ``Conv3D`` expects, and an int32 label; ``(volume, label, key)``
+channels last as Keras ``Conv3D`` expects, and an int32 label (a float32 multi-hot vector over
+``dataset.target_classes`` with ``target="multilabel"``); ``(volume, label, key)``
 with ``with_id`` (the key: series UID, or the NIfTI path). With ``monai_dict=True`` a dict
 with the MONAI-style keys ``"image"`` (``[z, y, x, 1]``), ``"label"`` and ``"mask"``
 (uint8 ``[z, y, x, 1]``; present when every served volume has a mask volume) plus the
@@ -43,6 +44,8 @@ def make_tf_volume_dataset(
     reader = VolumeReader(options)
     with_mask = options.monai_dict and all(v.mask for v in reader.volumes)
     labels = np.array([v.label_index for v in reader.volumes], dtype=np.int32)
+    if options.target == "multilabel":
+        labels = np.stack([reader.multihot(i) for i in range(len(reader.volumes))])
 
     def load(index: np.int64) -> tuple[np.ndarray, ...]:
         volume, mask, meta = reader.arrays(int(index))
@@ -80,6 +83,7 @@ def make_tf_volume_dataset(
     if prefetch:
         dataset = dataset.prefetch(tf.data.AUTOTUNE)
     dataset.classes = list(reader.classes)
+    dataset.target_classes = list(reader.target_classes)
     dataset.volumes = reader.volumes
     dataset.duplicates = reader.duplicates
     return dataset

@@ -42,10 +42,19 @@ from typing import Any
 
 import numpy as np
 
+from covid19_images.imaging.png import fast_png_bytes, png_kind
 from covid19_images.loaders._frameworks import require
 from covid19_images.loaders._options import Options
 from covid19_images.loaders.augment import item_key
-from covid19_images.loaders.shards import budgets, mix, plan, resolve_shards
+from covid19_images.loaders.shards import (
+    budgets,
+    equalized,
+    mix,
+    plan,
+    rank_and_world_of,
+    rank_samples,
+    resolve_shards,
+)
 from covid19_images.loaders.torch.augment import make_torch_augmenter
 
 torch = require("torch", "torch")
@@ -64,7 +73,15 @@ def worker_and_count() -> tuple[int, int]:
 
 
 def decode_image(data: bytes, size: tuple[int, int] | None, channels: int) -> np.ndarray:
-    """Encoded bytes -> uint8 (H, W, C), converted and resized the way the map-style loaders do."""
+    """Encoded bytes -> uint8 (H, W, C), converted and resized the way the map-style loaders do.
+
+    An export's images are grey or RGB PNGs already at the training size: those decode with
+    libspng (the pixels Pillow gives, without Pillow's per-image set-up, and grey replicated
+    without a conversion pass); anything else (a resize, a grey view of colour, JPEG) is
+    Pillow's, as before."""
+    pixels = _export_png(data, size, channels)
+    if pixels is not None:
+        return pixels
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
@@ -73,6 +90,20 @@ def decode_image(data: bytes, size: tuple[int, int] | None, channels: int) -> np
             image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR, reducing_gap=3.0)
         pixels = np.asarray(image)
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
+
+
+def _export_png(data: bytes, size: tuple[int, int] | None, channels: int) -> np.ndarray | None:
+    """A grey or RGB PNG that needs no resize, through libspng; None for Pillow's path."""
+    kind = png_kind(data[:33])
+    if kind not in (0, 2) or (kind == 2 and channels == 1):  # RGB -> L is Pillow's luma: keep it there
+        return None
+    pixels = fast_png_bytes(data)
+    if pixels is None or (size is not None and pixels.shape[:2] != tuple(size)):
+        return None
+    if pixels.ndim == 2:
+        # L -> RGB copies the grey value: a read-only view, so the conversion below reads each grey row once per channel
+        pixels = np.broadcast_to(pixels[:, :, None], (*pixels.shape, channels))
+    return pixels
 
 
 class ShardStream(torch.utils.data.IterableDataset):
@@ -119,9 +150,8 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     def _rank_and_world(self) -> tuple[int, int]:
         """The process group's rank and size; in a spawned worker, those of the rank that started it."""
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return rank_and_world()
-        return getattr(self, "_distributed", (0, 1))
+        live = torch.distributed.is_available() and torch.distributed.is_initialized()
+        return rank_and_world_of(rank_and_world() if live else None, getattr(self, "_distributed", None))
 
     def _layout(self, workers: int) -> list[list[list[int]]]:
         _, world = self._rank_and_world()
@@ -133,10 +163,7 @@ class ShardStream(torch.utils.data.IterableDataset):
         rank, _ = self._rank_and_world()
         info = torch.utils.data.get_worker_info()
         layout = self._layout(info.num_workers if info is not None else max(1, self.num_workers))
-        limits = budgets(layout, self.counts, self.options.equalize)
-        if limits is not None:
-            return sum(limits)
-        return sum(self.counts[i] for shards in layout[rank] for i in shards)
+        return rank_samples(layout, self.counts, self.options.equalize, rank)
 
     def _samples(self, shard_positions: list[int]) -> Iterator[dict[str, Any]]:
         from webdataset import tarfile_samples
@@ -151,24 +178,17 @@ class ShardStream(torch.utils.data.IterableDataset):
         layout = self._layout(workers)
         mine = layout[rank][worker]
         limits = budgets(layout, self.counts or [], self.options.equalize) if self.counts is not None else None
-        stream: Iterator[dict[str, Any]] = self._samples(mine)
-        if self.buffer > 0:
-            rng = random.Random(mix(self.options.seed, self.epoch, rank, worker))
-            stream = _shuffle(stream, bufsize=self.buffer, initial=min(100, self.buffer), rng=rng)
-        if limits is None:
-            yield from (self._item(s) for s in stream)
-            return
-        budget, served = limits[worker], 0
-        while served < budget:
-            produced = False
-            for sample in stream:
-                yield self._item(sample)
-                served, produced = served + 1, True
-                if served >= budget:
-                    return
-            if not produced:
-                raise RuntimeError(f"worker {worker} of rank {rank} has no shard to pad from: use fewer workers")
-            stream = self._samples(mine)  # pad: read this worker's shards again
+        epoch = self.epoch
+
+        def read() -> Iterator[dict[str, Any]]:
+            stream: Iterator[dict[str, Any]] = self._samples(mine)
+            if self.buffer > 0:
+                rng = random.Random(mix(self.options.seed, epoch, rank, worker))
+                stream = _shuffle(stream, bufsize=self.buffer, initial=min(100, self.buffer), rng=rng)
+            return stream
+
+        budget = limits[worker] if limits is not None else None
+        yield from (self._item(s) for s in equalized(read, budget, f"worker {worker} of rank {rank}"))
 
     def _item(self, sample: dict[str, Any]) -> tuple[Any, ...]:
         record = json.loads(sample["json"])

@@ -13,7 +13,8 @@ torch = require("torch", "torch")
 
 class CovidVolumeDataset(torch.utils.data.Dataset):
     """``ds[i]`` is ``(volume, label)``: float32 ``[1, z, y, x]`` in HU and an int (``(volume,
-    label, key)`` with ``with_id``); or a MONAI-style dict with ``monai_dict=True``.
+    label, key)`` with ``with_id``); or a MONAI-style dict with ``monai_dict=True``. With
+    ``target="multilabel"`` the label is a float32 multi-hot tensor over ``target_classes``.
     ``volumes`` lists the :class:`VolumeItem` s, ``duplicates`` the copies ``deduplicate`` dropped."""
 
     def __init__(
@@ -28,6 +29,7 @@ class CovidVolumeDataset(torch.utils.data.Dataset):
         self.transform = transform
         self.target_transform = target_transform
         self.classes = self.reader.classes
+        self.target_classes = self.reader.target_classes
         self.volumes = self.reader.volumes
         self.duplicates = self.reader.duplicates
 
@@ -45,6 +47,8 @@ class CovidVolumeDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} volumes")
         volume, mask, meta = self.arrays(index)
         label: Any = self.volumes[index].label_index
+        if self.options.target == "multilabel":
+            label = torch.from_numpy(self.reader.multihot(index))
         if self.target_transform is not None:
             label = self.target_transform(label)
         image = torch.from_numpy(volume)[None]

@@ -12,7 +12,10 @@
   fields of :class:`~covid19_images.sources.registry.SourceSpec`) plus two catalog facts:
   ``samples``, the folders of ``../shared/upstream`` its test mirror is built from (oldest
   snapshot first), ``covidx``, the name COVIDx label files give the source, if any, and
-  ``covidx_release``, the prebuilt COVIDx release (``CXR-4``) a source is, if it is one.
+  ``covidx_release``, the prebuilt COVIDx release (``CXR-4``) a source is, if it is one, and
+  ``patient_namespace``, a name shared by sources whose raw patient ids name the same people
+  (the MRNs of MIDRC-RICORD-1a, -1b and -1c): their patients are joined across sources when
+  splits are assigned (:func:`patient_namespaces`).
 * ``miniature/``: a tiny embedded copy of the upstream layout for tests and demos.
 
 The catalog is found by scanning this package, so nothing else lists the sources: the
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 SOURCE_FILE = "source.yaml"
 MINIATURE_DIR = "miniature"
 #: Keys of ``source.yaml`` that are catalog facts rather than registry fields.
-CATALOG_ONLY = ("samples", "covidx", "covidx_release")
+CATALOG_ONLY = ("samples", "covidx", "covidx_release", "patient_namespace")
 LAYOUTS_PACKAGE = "covid19_images.sources.layouts"
 
 
@@ -83,6 +86,12 @@ def sample_folders() -> dict[str, tuple[str, ...]]:
 def covidx_names() -> dict[str, str]:
     """COVIDx source name (``cohen``) -> the catalog source it is held as (``ieee8023-covid-chestxray``)."""
     return {str(entry["covidx"]): name for name, entry in catalog().items() if entry.get("covidx")}
+
+
+def patient_namespaces() -> dict[str, str]:
+    """Source name -> the patient namespace it shares with other sources (``patient_namespace``)."""
+    found = {name: entry.get("patient_namespace") for name, entry in catalog().items()}
+    return {name: str(space) for name, space in found.items() if space}
 
 
 @cache
@@ -145,5 +154,6 @@ __all__ = [
     "option_types",
     "package_name",
     "parser_names",
+    "patient_namespaces",
     "sample_folders",
 ]

@@ -27,6 +27,7 @@ import filelock
 import git
 import requests
 
+from covid19_images.core.atomic import fsync_dir, sync_filesystem_of
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.core.paths import DATASETS_DIR
 from covid19_images.sources.portal.extract import extract, is_archive, place_file
@@ -255,6 +256,8 @@ def _build(root: Path, spec: SourceSpec, lock: PortalLock, got: dict[str, Path],
                 files = [where]
             state.entries[entry.path] = {"sha256": entry.sha256, "files": files, "sizes": file_sizes(staging, files)}
             checkpoint("fetch.extracted")
+        # the marker vouches for the files by size alone: they reach the disk before it does
+        sync_filesystem_of(staging)
         write_state(staging, state)
         checkpoint("fetch.staged")
         aside = base / f".{spec.name}.old-{os.getpid()}"
@@ -262,6 +265,7 @@ def _build(root: Path, spec: SourceSpec, lock: PortalLock, got: dict[str, Path],
             os.replace(current, aside)
         checkpoint("fetch.swapping")
         os.replace(staging, current)
+        fsync_dir(base)
         shutil.rmtree(aside, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

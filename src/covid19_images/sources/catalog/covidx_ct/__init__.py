@@ -2,8 +2,9 @@
 
 Written against the real ``splits/v3/test_COVIDx_CT-3A.txt`` and ``val_COVIDx_CT-3A.txt`` (first
 2,000 lines each), ``metadata.csv`` and ``dataset_construction/metadata/*.csv`` of
-haydengunraj/COVIDNet-CT in ``../shared/upstream-portal/covidx-ct/``. Layout once fetched
-([unverified]: the Kaggle zip's folder name)::
+haydengunraj/COVIDNet-CT in ``../shared/upstream-portal/covidx-ct/``. Layout once fetched (the
+folder name as public Kaggle notebooks read the mounted dataset: ``/kaggle/input/covidxct/3A_images/``
+beside ``val_COVIDx_CT-3A.txt``; version 2's were ``2A_images`` and ``*_COVIDx_CT-2A.txt``)::
 
     3A_images/NCP_341_1834_0022.png
     train_COVIDx_CT-3A.txt  val_COVIDx_CT-3A.txt  test_COVIDx_CT-3A.txt
@@ -17,8 +18,13 @@ Why it looks the way it does:
 * The patient is in the file name, whose form says the source: ``NCP_341_1834_0022`` (CNCB:
   class_patient_scan_slice), ``COVIDCTMD-P002-IM0025``, ``coronacases_010-0075``,
   ``radiopaedia_4_85506_1-0004``, ``volume-covid19-A-0573_ct-0010`` (TCIA; some ``_1_ct-``),
-  ``LIDC-IDRI-0273-<series>-0032``, COVID-CTset's ``137covid_patient76_SR_2_IM00014``, and
-  (forms [unverified], from metadata.csv's patient ids) ``STOIC-10011-0103``, ``study_0255-0017``.
+  ``LIDC-IDRI-0273-<series>-0032``, COVID-CTset's ``137covid_patient76_SR_2_IM00014``,
+  ``STOIC-10011-0103`` and ``study_0255-0017``. The last two are the forms COVIDNet-CT's own
+  builders write (``dataset_construction/stoic.py``: ``'STOIC-{}-{:04d}.png'.format(pid, i)``;
+  ``mosmed.py``: ``pid + '-{:04d}.png'.format(idx)``, read at haydengunraj/COVIDNet-CT
+  44ceb608 and 7855dfa3). The STOIC slice number counts in the *reversed* ``.mha``
+  (``load_mha_volume(mha_file)[::-1]``): slice ``k`` is ``n - 1 - k`` in the file's order;
+  MosMed's is the NIfTI's third index (``np.rollaxis(volume, 2, 0)``).
 * Where the slice comes from a source the catalog holds, ``extra.same_as`` names that source's
   volume or DICOM file (an ``identity`` edge): the slice joins its volume's duplicate group, so a
   COVIDx CT slice and the volume it was cut from never land in different splits, whichever sets a
@@ -110,6 +116,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
             if same_as:
                 extra["same_as"] = [same_as]
             if frame:
+                # as the name gives it (for STOIC: counted from the .mha's last slice, see above)
                 extra["source_frame"] = int(frame)
             yield Entry(
                 path=images[file],

@@ -33,40 +33,46 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
         folder = column(row, "folder", default="images") or "images"
         relative = f"{folder}/{filename}"
         referenced.add(relative)
-        if not ctx.require(relative, where, METADATA):
-            continue
-        finding = column(row, "finding")
-        label, detail = ctx.label(finding, METADATA, where)
-        modality_raw = column(row, "modality").lower()
-        modality = "ct" if modality_raw == "ct" else "xray"
-        extra = {
-            key: value
-            for key, value in (
-                ("rt_pcr_positive", column(row, "RT_PCR_positive")),
-                ("offset_days", column(row, "offset")),
-                ("survival", column(row, "survival")),
-                ("doi", column(row, "doi")),
-                ("url", column(row, "url")),
-                ("date", column(row, "date")),
-                ("location", column(row, "location")),
-            )
-            if value and value != "?"
-        }
-        yield Entry(
-            path=relative,
-            modality=modality,
-            finding=finding,
-            label=label,
-            label_detail=detail,
-            view=harmonise_view(column(row, "view")),
-            patient_id=column(row, "patientid"),
-            age=parse_age(column(row, "age")),
-            sex=harmonise_sex(column(row, "sex")),
-            license=column(row, "license"),
-            row=where,
-            extra=extra,
-        )
+        yield from ctx.memoised(row, _entry, relative)
     yield from _unreferenced_images(ctx, referenced)
+
+
+def _entry(ctx: SourceContext, row: dict[str, str], relative: str) -> Iterator[Entry]:
+    """The image of one row, if its file is there (a function of the row and that answer: memoised)."""
+    where = row["_row"]
+    if not ctx.require(relative, where, METADATA):
+        return
+    finding = column(row, "finding")
+    label, detail = ctx.label(finding, METADATA, where)
+    modality_raw = column(row, "modality").lower()
+    modality = "ct" if modality_raw == "ct" else "xray"
+    extra = {
+        key: value
+        for key, value in (
+            ("rt_pcr_positive", column(row, "RT_PCR_positive")),
+            ("offset_days", column(row, "offset")),
+            ("survival", column(row, "survival")),
+            ("doi", column(row, "doi")),
+            ("url", column(row, "url")),
+            ("date", column(row, "date")),
+            ("location", column(row, "location")),
+        )
+        if value and value != "?"
+    }
+    yield Entry(
+        path=relative,
+        modality=modality,
+        finding=finding,
+        label=label,
+        label_detail=detail,
+        view=harmonise_view(column(row, "view")),
+        patient_id=column(row, "patientid"),
+        age=parse_age(column(row, "age")),
+        sex=harmonise_sex(column(row, "sex")),
+        license=column(row, "license"),
+        row=where,
+        extra=extra,
+    )
 
 
 def _unreferenced_images(ctx: SourceContext, referenced: set[str]) -> Iterator[Entry]:

@@ -15,7 +15,13 @@ keyed by ``StudyInstanceUID``, ``SeriesInstanceUID`` and ``SOPInstanceUID``. Rea
 * every annotation keeps its reader as ``rater``; choosing among readers is the consumer's job.
 
 An annotation naming a slice, series or study that is not here (a partial download) is counted
-and reported once; an unreadable export is one error naming the file.
+and reported once; an unreadable export is one error naming the file. A local annotation whose
+series is here but whose slice is not one of that series' slices (or is a slice of another
+series) cannot be placed in the series' mask volume: it is a problem naming its row (annotation
+id), not joined. The real 1a export is not public; MD.ai's layout of local annotations (series and
+slice UIDs, ``data.vertices`` in the slice's pixels, ``data`` null on some rows) is the one
+RICORD-1a's users read (e.g. ``amid``'s ``MIDRC`` loader places each outline by its
+SOPInstanceUID's position in the series and skips null ``data``).
 """
 
 from __future__ import annotations
@@ -105,8 +111,13 @@ def read(ctx: SourceContext) -> Iterator[Annotation]:
             if kind == "LOCAL":
                 image = by_sop.get(str(item.get("SOPInstanceUID") or ""))
                 box = outline_box(item.get("data"))
+                series = str(item.get("SeriesInstanceUID") or "")
                 if box is None:
                     unusable += 1
+                elif series in by_series and image not in by_series[series]:
+                    sop = item.get("SOPInstanceUID")
+                    message = f"slice {sop} is not one of the {len(by_series[series])} slices of series {series}"
+                    ctx.report(f"{message}; outline not joined", path=path, row=where)
                 elif image is None:
                     missing += 1
                 else:

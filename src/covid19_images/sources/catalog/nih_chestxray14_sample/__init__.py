@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from pathlib import PurePosixPath
 
 from covid19_images.core.files import JPEG_PNG_SUFFIXES, is_image_name
 from covid19_images.core.schema import Entry
@@ -50,7 +49,7 @@ def _images_by_name(files: list[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
     for relative in files:
         if is_image_name(relative, JPEG_PNG_SUFFIXES):
-            found[PurePosixPath(relative).name].append(relative)
+            found[relative.rpartition("/")[2]].append(relative)  # the file name: listed paths are normal
     return found
 
 
@@ -157,7 +156,7 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
         if not relative:
             absent.append(name)
             continue
-        yield from _entry(ctx, row, relative, labels)
+        yield from ctx.memoised(row, _entry, relative, labels)
     if absent:
         _report_summary(ctx, f"{len(absent)} of {len(frame)} rows have no image in this checkout", absent, labels)
     unlisted = sorted(n for n in by_name if n not in listed)

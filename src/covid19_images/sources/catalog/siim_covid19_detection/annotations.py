@@ -6,7 +6,10 @@ Boxes: the ``label`` column is the competition's own target, ``opacity 1 x0 y0 x
 Both are read: each ``opacity`` group is one ``box`` annotation ``lung_opacity`` (the name RSNA's
 boxes have), and a ``boxes`` column that disagrees with it (count or corners) is reported with
 its row. The image is found by its id (``<image>_image`` = the DICOM's file stem); a row whose
-image is not here (a partial download) is summarised in one problem.
+image is not here (a partial download) is summarised in one problem. Every row also gives its
+image a ``finding`` ``opacity``, ``1`` with boxes and ``0`` for ``none``: the competition's
+image-level target, so ``target="multilabel", vocabulary="siim"`` tells "read, no opacity" from
+"not read" (an image without a row gets no ``opacity`` finding).
 
 Study labels: one ``finding`` annotation per study column and image of the study, value ``1`` for
 the class the radiologists chose and ``0`` for the three others, named as RICORD-1c's MD.ai labels
@@ -120,6 +123,15 @@ def _boxes(ctx: SourceContext, images: dict[str, str]) -> Iterator[Annotation]:
         study = column(row, "StudyInstanceUID")
         if study and images[image].split("/")[1] != study:
             ctx.report(f"StudyInstanceUID {study} is not the image's study folder", path=IMAGES, row=row["_row"])
+        yield Annotation(
+            kind="finding",
+            path=IMAGES,
+            name="opacity",
+            targets=[("", images[image])],
+            value="1" if boxes else "0",
+            license=LICENSE,
+            row=row["_row"],
+        )
         for x0, y0, x1, y1 in boxes:
             yield Annotation(
                 kind="box",

@@ -1,0 +1,175 @@
+"""A parser's per-row work, remembered between builds: an upstream that adds one row costs one row.
+
+Most sources are a metadata table mapping each row to an image. A parser hands the function
+that turns one row into entries to :meth:`SourceContext.memoised
+<covid19_images.sources.parsing.SourceContext.memoised>`; the first build runs it and records
+what came out (the entries, the problems it reported) and what it looked at besides the row
+(every ``ctx.exists``/``ctx.require`` answer). A later build whose row has the same content
+(every cell, the header names, the function and its extra arguments: line numbers excluded,
+so an inserted row moves nothing) and whose recorded file questions still get the same answers
+replays the record, with the row's current ``<file> line N``; any other row is computed again.
+
+What a row's function may depend on is therefore stated, not guessed: the row, its arguments,
+and the checkout's files through ``ctx``. A function that reads file bytes must pass their git
+blob id or hash as an argument (or not be memoised). The whole memo is keyed like the source
+cache by the code, the registry entry and the settings (:func:`covid19_images.manifest.
+source_cache.source_key` without the commit), so an edited parser starts from nothing; ``sync
+--rebuild`` never uses it. Only digests of rows are kept, never their cells; a source whose
+build found identifying values keeps no memo (``manifest.build``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+from covid19_images.core.schema import Entry, Problem
+
+
+class SourceContext(Protocol):
+    """What the memo needs of :class:`covid19_images.sources.parsing.SourceContext` (which imports this module)."""
+
+    file_set: set[str]
+    problems: tuple[Problem, ...]
+
+    def report(self, message: str, path: str = "", row: str = "", level: str = "warning") -> None: ...
+
+
+FOLDER = "rows"
+#: Bump when a record's layout changes.
+FORMAT = 1
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
+_ROW_AT = _ENTRY_FIELDS.index("row")
+_EXTRA_AT = _ENTRY_FIELDS.index("extra")
+#: A stored ``row`` that stands for "the current row's ``<file> line N``".
+_HERE = None
+
+
+#: What one row gave, as plain tuples (they load several times faster than objects): its entries'
+#: field values and its problems ``(message, path, row, level)``, ``_HERE`` standing for the row's
+#: ``<file> line N``; and the file questions it asked, ``(path, answer)``.
+Record = tuple[tuple[tuple, ...], tuple[tuple[str, str, str | None, str], ...], tuple[tuple[str, bool], ...]]
+
+
+@dataclass
+class RowMemo:
+    """The records of one source under one key; ``used`` becomes the next build's memo."""
+
+    key: str
+    stored: dict[bytes, Record] = field(default_factory=dict)
+    used: dict[bytes, Record] = field(default_factory=dict)
+    replayed: int = 0
+    computed: int = 0
+    lookups: list[tuple[str, bool]] | None = None  # being recorded for the row now computed
+    uncachable: bool = False
+
+    @classmethod
+    def load(cls, cache_dir: Path | None, name: str, key: str) -> RowMemo:
+        """The memo stored for ``name`` under ``key``; an empty one if none, another key's, or unreadable."""
+        memo = cls(key)
+        if cache_dir is None:
+            return memo
+        try:
+            with open(cache_dir / FOLDER / f"{name}.pickle", "rb") as handle:
+                version, stored_key, stored = pickle.load(handle)  # our own file, in the root's git dir
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError):
+            return memo
+        if version == FORMAT and stored_key == key and isinstance(stored, dict):
+            memo.stored = stored
+        return memo
+
+    def save(self, cache_dir: Path | None, name: str) -> None:
+        """Keep the records of this build's rows only (so the memo never outgrows the table)."""
+        if cache_dir is None:
+            return
+        if not self.computed and len(self.used) == len(self.stored):
+            return  # the stored memo is exactly this one
+        folder = cache_dir / FOLDER
+        try:  # a memo that cannot be kept costs the next build time, never this build
+            data = pickle.dumps((FORMAT, self.key, self.used), protocol=pickle.HIGHEST_PROTOCOL)
+            folder.mkdir(parents=True, exist_ok=True)
+            temporary = folder / f".{name}.pickle.tmp"
+            temporary.write_bytes(data)
+            temporary.replace(folder / f"{name}.pickle")
+        except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return
+
+    def note_lookup(self, relative: str, present: bool, refused: bool) -> None:
+        """Called by ``ctx.exists``: a refusal is reported once per build, so such a row is not kept."""
+        if self.lookups is not None:
+            self.lookups.append((relative, present))
+            self.uncachable |= refused
+
+
+def _digest(produce: Callable, row: dict[str, str], args: tuple) -> bytes:
+    """SHA-256 of the function's name, the header, every cell but ``_row`` (with its length: no two
+    rows read alike), and the arguments."""
+    names = tuple(row)
+    cells = [row[k] for k in names if k != "_row"]
+    lengths = ",".join(map(str, map(len, cells)))
+    text = _header(produce, names) + "\x1e" + lengths + "\x1e" + "".join(cells) + f"\x1e{args!r}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+@lru_cache(maxsize=64)
+def _header(produce: Callable, names: tuple[str, ...]) -> str:
+    return f"{produce.__module__}.{produce.__qualname__}\x1e{tuple(n for n in names if n != '_row')!r}"
+
+
+def replay_or_run(ctx: SourceContext, memo: RowMemo, row: dict[str, str], produce: Callable, args: tuple) -> Iterator:
+    """The entries of ``produce(ctx, row, *args)``, from the memo when the row and its file answers are the same."""
+    where = row.get("_row", "")
+    digest = _digest(produce, row, args)
+    record = memo.stored.get(digest)
+    files = ctx.file_set
+    if record is not None and all((path in files) == present for path, present in record[2]):
+        memo.used[digest] = record
+        memo.replayed += 1
+        for message, path, at, level in record[1]:
+            ctx.report(message, path=path, row=where if at is _HERE else at, level=level)
+        for values in record[0]:
+            entry = Entry(*values)
+            if entry.row is _HERE:
+                entry.row = where
+            entry.extra = dict(entry.extra)
+            yield entry
+        return
+    memo.computed += 1
+    before = len(ctx.problems)
+    memo.lookups, memo.uncachable = [], False
+    try:
+        entries = list(produce(ctx, row, *args))
+    finally:
+        lookups, memo.lookups = memo.lookups, None
+    reported = ctx.problems[before:]
+    record = _record(entries, reported, tuple(lookups), where)
+    if record is not None and not memo.uncachable:
+        memo.used[digest] = record
+    yield from entries
+
+
+def _record(entries: list, reported: tuple[Problem, ...], lookups: tuple, where: str) -> Record | None:
+    """The row's record with its line taken out; None when the line shows up anywhere else (not replayable)."""
+    stored_entries = []
+    for entry in entries:
+        if not isinstance(entry, Entry):
+            return None  # the builder refuses it; nothing to remember
+        values = [getattr(entry, name) for name in _ENTRY_FIELDS]
+        values[_EXTRA_AT] = dict(entry.extra)
+        if values[_ROW_AT] == where:
+            values[_ROW_AT] = _HERE
+        shown = [v for v in values if isinstance(v, str)] + [repr(entry.extra)] if where else []
+        if any(where in v for v in shown):
+            return None
+        stored_entries.append(tuple(values))
+    problems = []
+    for problem in reported:
+        if where and (where in problem.message or where in problem.path):
+            return None
+        problems.append((problem.message, problem.path, _HERE if problem.row == where else problem.row, problem.level))
+    return tuple(stored_entries), tuple(problems), lookups

@@ -1,0 +1,176 @@
+"""An upstream change costs the change: the NIH parser recomputes only the rows that changed, and
+the result is byte for byte what ``sync --rebuild`` gives.
+
+Two roots follow the same mirror of the NIH sample: one syncs normally (its parser replays
+unchanged rows from the row memo, :mod:`covid19_images.sources.row_memo`), the other with
+``rebuild=True`` (no memo, no cache). After each upstream commit (images and rows added, a
+row's labels changed, a row inserted at the top so every line number moves, a row removed, an
+image's bytes changed) the manifest (with its splits), problems and annotations of the two
+must be identical, and the incremental build must have computed exactly the rows that
+changed: a memo keyed too loosely would replay a stale row (and differ from the rebuild), one
+keyed too tightly would recompute everything (and fail the count).
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from covid19_images.manifest.io import ANNOTATIONS_FILE, MANIFEST_FILE, PROBLEMS_FILE
+from covid19_images.sync.run import sync
+from covid19_images.testing.mirrors import mirror_path
+from tests.conftest import git, new_root
+
+pytestmark = pytest.mark.upstream
+NIH = "nih-chestxray14-sample"
+LABELS = "sample_labels.csv"
+OUTPUTS = (MANIFEST_FILE, MANIFEST_FILE + ".integrity", PROBLEMS_FILE, ANNOTATIONS_FILE)
+IDENTITY = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@x.invalid", "GIT_COMMITTER_NAME": "u"}
+
+
+def _png(seed: int) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(32, 32), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _row(name: str, finding: str, patient: int, age: str = "045Y") -> bytes:
+    return f"{name},{finding},0,{patient},{age},F,PA,2048,2048,0.143,0.143\r\n".encode()
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory: pytest.TempPathFactory, mirrors: Path, registry) -> tuple[Path, Path, Path, Path]:
+    """(incremental root, rebuilt root, mirrors, a clone of the NIH mirror to push from), both synced once."""
+    base = tmp_path_factory.mktemp("row-memo")
+    local = base / "mirrors"
+    subprocess.run(["cp", "-a", str(mirrors), str(local)], check=True)
+    spec = registry[NIH]
+    bare = mirror_path(local, spec.url)
+    work = base / "nih-work"
+    git("clone", "-q", "-b", spec.branch, str(bare), str(work), cwd=base)
+    incremental, full = new_root(base / "incremental", [NIH]), new_root(base / "full", [NIH])
+    for root, rebuild in ((incremental, False), (full, True)):
+        sync(root, mirror=local, progress=False, rebuild=rebuild)
+    return incremental, full, local, work
+
+
+def _push(work: Path, change: Callable[[Path], None], message: str) -> None:
+    change(work)
+    git("add", "-A", ".", cwd=work)
+    git("-c", "user.email=u@x.invalid", "commit", "-q", "-m", message, cwd=work, env=IDENTITY)
+    git("push", "-q", "origin", "HEAD", cwd=work)
+
+
+def _both(roots) -> tuple:
+    incremental, full, local, _work = roots
+    a = sync(incremental, mirror=local, progress=False)
+    b = sync(full, mirror=local, progress=False, rebuild=True)
+    assert not a.failed and not b.failed
+    assert {u.name: u.status for u in a.updates}[NIH] == "updated"
+    for name in OUTPUTS:
+        assert (incremental / name).read_bytes() == (full / name).read_bytes(), f"{name} differs from the rebuild"
+    assert a.summary() == b.summary()
+    assert b.build.reparsed == {}, "a rebuild must not use the row memo"
+    return a, b
+
+
+def _labels(work: Path) -> bytes:
+    return (work / LABELS).read_bytes()
+
+
+def _images(work: Path) -> Path:
+    return work / "sample" / "images"
+
+
+def step_added_images_cost_their_rows(roots) -> None:
+    work = roots[3]
+
+    def add(work: Path) -> None:
+        for seed, name in ((1, "90000001_000.png"), (2, "90000002_000.png")):
+            (_images(work) / name).write_bytes(_png(seed))
+        # the second row's implausible age is a problem naming its line
+        rows = _row("90000001_000.png", "Effusion", 90000001) + _row("90000002_000.png", "No Finding", 90000002, "411Y")
+        (work / LABELS).write_bytes(_labels(work) + rows)
+
+    _push(work, add, "two images")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 2}
+    assert a.build.probed == 2
+    paths = set(a.build.manifest["path"])
+    assert {f"datasets/{NIH}/sample/images/90000001_000.png", f"datasets/{NIH}/sample/images/90000002_000.png"} <= paths
+
+
+def step_a_changed_row_is_read_again_not_served_stale(roots) -> None:
+    work = roots[3]
+
+    def relabel(work: Path) -> None:
+        data = _labels(work)
+        assert b"90000001_000.png,Effusion," in data
+        (work / LABELS).write_bytes(data.replace(b"90000001_000.png,Effusion,", b"90000001_000.png,Pneumonia,"))
+
+    _push(work, relabel, "relabel")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 1}
+    assert a.build.probed == 0
+    row = a.build.manifest.set_index("path").loc[f"datasets/{NIH}/sample/images/90000001_000.png"]
+    assert (row["finding"], row["label"]) == ("Pneumonia", "pneumonia")
+
+
+def step_a_row_inserted_at_the_top_moves_every_line_and_recomputes_one(roots) -> None:
+    """Every later row's ``<file> line N`` moves by one: a replayed row's problem must name its new line."""
+    incremental, _full, _local, work = roots
+    lines = _labels(work).split(b"\r\n")
+    old = next(n for n, line in enumerate(lines, start=1) if line.startswith(b"90000002_000.png,"))
+
+    def insert(work: Path) -> None:
+        header, _, rest = _labels(work).partition(b"\r\n")
+        (_images(work) / "90000003_000.png").write_bytes(_png(3))
+        (work / LABELS).write_bytes(header + b"\r\n" + _row("90000003_000.png", "Nodule", 90000003) + rest)
+
+    assert f"{LABELS} line {old}," in (incremental / PROBLEMS_FILE).read_text()
+    _push(work, insert, "row at the top")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 1}  # the 411Y row was replayed, not computed
+    shown = (incremental / PROBLEMS_FILE).read_text()
+    assert f"{LABELS} line {old + 1}," in shown and f"{LABELS} line {old}," not in shown
+
+
+def step_a_removed_row_recomputes_nothing(roots) -> None:
+    work = roots[3]
+
+    def remove(work: Path) -> None:
+        data = _labels(work)
+        row = _row("90000002_000.png", "No Finding", 90000002, "411Y")
+        assert row in data
+        (work / LABELS).write_bytes(data.replace(row, b""))
+
+    _push(work, remove, "remove a row")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 0}
+    assert f"datasets/{NIH}/sample/images/90000002_000.png" not in set(a.build.manifest["path"])
+    assert "images are not listed in sample_labels.csv" in (roots[0] / PROBLEMS_FILE).read_text()
+
+
+def step_a_changed_image_is_probed_again_and_its_row_replayed(roots) -> None:
+    work = roots[3]
+    _push(work, lambda w: (_images(w) / "90000001_000.png").write_bytes(_png(99)), "new pixels")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 0}
+    assert a.build.probed == 1
+
+
+def test_each_upstream_change_costs_its_rows_and_equals_the_rebuild(roots) -> None:
+    """One upstream's history, each step on the commits before it (so one test: xdist may send the
+    tests of a module to different workers, each with its own fixture, whatever their order here)."""
+    step_added_images_cost_their_rows(roots)
+    step_a_changed_row_is_read_again_not_served_stale(roots)
+    step_a_row_inserted_at_the_top_moves_every_line_and_recomputes_one(roots)
+    step_a_removed_row_recomputes_nothing(roots)
+    step_a_changed_image_is_probed_again_and_its_row_replayed(roots)
