@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import git
 
+from covid19_images.core.collections_pause import fewer_collections
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.imaging.budget import budget_settings
 from covid19_images.manifest.diff import SourceChange
@@ -246,12 +247,16 @@ def sync(
             portal = [s for s in selected if s.is_portal]
             _portal_updates(report, root, portal, {n: old_commits.get(n) or None for n in registry}, offline)
         else:
-            _build(root, registry, selected, report, keep, clean, cache_dir, offline, progress, allow_shrink, rebuild)
+            with fewer_collections():
+                _build(
+                    root, registry, selected, report, keep, clean, cache_dir, offline, progress, allow_shrink, rebuild
+                )
         checkpoint("sync.built")
         if not report.build.files_current:
             from covid19_images.manifest.build import write_manifest
 
-            write_manifest(root, report.build, cache_dir)
+            with fewer_collections():
+                write_manifest(root, report.build, cache_dir)
         write_sync_record(root, report)
         checkpoint("sync.written")
         if commit:
