@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - pandas and pyarrow are imported where a 
 
 #: every character some CPython version's csv writer treats specially under pandas' settings: the
 #: delimiter, the quote character, the line terminator's characters (3.11), ``\r`` and ``\n``
-#: (3.12 on), and NUL (an unset escape character was NUL before 3.11)
+#: (newer versions), and NUL (older versions compared every character with an unset escape character, NUL)
 _CANDIDATES = (",", '"', "\n", "\r", "\x00")
 
 

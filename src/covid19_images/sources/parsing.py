@@ -374,7 +374,6 @@ def _fit_record(record: list[str], columns: list[str], usual: int) -> list[str] 
 def iter_rows(frame: pd.DataFrame) -> Iterator[dict[str, str]]:
     """Rows as plain dicts (column -> stripped string), ``_row`` included."""
     columns = list(frame.columns)
-    # each column to Python objects once (itertuples reads Arrow strings one element at a time: 4x slower)
     for values in zip(*(frame.iloc[:, i].to_numpy(dtype=object) for i in range(len(columns))), strict=True):
         yield dict(zip(columns, values, strict=True))
 
