@@ -47,7 +47,8 @@ def _read_strings(data: bytes) -> pd.DataFrame:
         import pyarrow as pa
         import pyarrow.csv as pa_csv
 
-        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8")]))
+        end = data.find(b"\n")  # the header line only (split would copy the whole file once more)
+        header = next(csv.reader([(data if end < 0 else data[:end]).decode("utf-8")]))
         table = pa_csv.read_csv(
             pa.BufferReader(data),
             convert_options=pa_csv.ConvertOptions(
