@@ -317,7 +317,7 @@ def _fit_record(record: list[str], columns: list[str], usual: int) -> list[str] 
 def iter_rows(frame: pd.DataFrame) -> Iterator[dict[str, str]]:
     """Rows as plain dicts (column -> stripped string), ``_row`` included."""
     columns = list(frame.columns)
-    for values in frame.itertuples(index=False, name=None):
+    for values in zip(*(frame.iloc[:, i].to_numpy(dtype=object) for i in range(len(columns))), strict=True):
         yield dict(zip(columns, values, strict=True))
 
 

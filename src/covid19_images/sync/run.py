@@ -302,7 +302,8 @@ def _old_commits(previous: pd.DataFrame | None) -> dict[str, str | None]:
     if previous is None or previous.empty:
         return {}
     rows = previous[previous["source_commit"] != ""]
-    return {str(name): min(group) for name, group in rows.groupby("source")["source_commit"]}
+    first = rows.groupby("source")["source_commit"].min()  # one grouped pass, not a Python min per source
+    return {str(name): str(commit) for name, commit in first.items()}
 
 
 def _portal_updates(
