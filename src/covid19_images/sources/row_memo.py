@@ -151,7 +151,8 @@ def replay_rows(ctx: SourceContext, memo: RowMemo, frame, produce: Callable, arg
     where_at = names.index("_row") if "_row" in names else None
     before, after = _header(produce, names) + "\x1e", f"\x1e{args!r}"
     stored = memo.stored
-    for values in frame.itertuples(index=False, name=None):
+    columns = (frame.iloc[:, i].to_numpy(dtype=object) for i in range(len(names)))  # not one Arrow string at a time
+    for values in zip(*columns, strict=True):
         cells = [values[i] for i in cells_at]
         lengths = ",".join(map(str, map(len, cells)))
         text = before + lengths + "\x1e" + "".join(cells) + after
