@@ -134,8 +134,21 @@ def _unfetched_message(name: str, fetched: Presence, kept: int) -> str:
     return what + (f" (kept its {kept} rows from the previous manifest)" if kept else "")
 
 
-def _rows_of(previous: pd.DataFrame, name: str) -> pd.DataFrame:
-    return previous[previous["source"] == name]
+class _PreviousRows:
+    """The previous manifest's rows of one source, found in one pass (a mask per source over 50,000
+    rows cost 0.4 s per build); a source's rows are one slice of a manifest sorted by source."""
+
+    def __init__(self, previous: pd.DataFrame) -> None:
+        self.previous = previous
+        self.positions = previous.groupby("source", sort=False).indices if len(previous) else {}
+
+    def __call__(self, name: str) -> pd.DataFrame:
+        at = self.positions.get(name)
+        if at is None:
+            return self.previous.iloc[:0]
+        if at[-1] - at[0] + 1 == len(at):  # contiguous (positions are increasing): a slice, no copy
+            return self.previous.iloc[at[0] : at[-1] + 1]
+        return self.previous.iloc[at]
 
 
 def build_manifest(
@@ -173,11 +186,12 @@ def build_manifest(
     reused: list[str] = []
     known_clean = dict(clean or {})
     reparsed: dict[str, int] = {}  # source -> metadata rows its parser computed again (row memo)
+    rows_of = _PreviousRows(previous)
 
     for spec in registry.values():
         directory = root / spec.path
         if spec.name in keep or directory.is_symlink():
-            old = _rows_of(previous, spec.name)
+            old = rows_of(spec.name)
             reason = (
                 f"{spec.path} is a symlink; refused (a source folder must be its submodule checkout)"
                 if directory.is_symlink()
@@ -194,12 +208,12 @@ def build_manifest(
             continue
         fetched = presence(root, spec.name) if spec.is_portal else None
         if fetched is not None and not fetched.complete:
-            old = _rows_of(previous, spec.name)
+            old = rows_of(spec.name)
             problems.append(Problem(spec.name, _unfetched_message(spec.name, fetched, len(old))))
             parts.append(old)
             continue
         if fetched is None and not is_checked_out(directory):
-            old = _rows_of(previous, spec.name)
+            old = rows_of(spec.name)
             problems.append(
                 Problem(
                     spec.name,
@@ -217,7 +231,7 @@ def build_manifest(
         is_clean = fetched is not None or known_clean[spec.name]
         key = source_key(spec, commit) if commit and cache_dir is not None and is_clean else ""
         entry = cache.entries.get(spec.name)
-        old = _rows_of(previous, spec.name)
+        old = rows_of(spec.name)
         if key and entry is not None and entry.key == key and entry.rows == len(old):
             problems.extend(Problem(**vars(p)) for p in entry.problems)
             parts.append(old)
