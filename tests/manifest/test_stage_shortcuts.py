@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pandas as pd
 
 from covid19_images.manifest.build import _PreviousRows
+from covid19_images.manifest.near_index import _not_hashes, _unprefixed
 
 
 def test_previous_rows_of_a_source_are_the_rows_a_mask_selects() -> None:
@@ -25,3 +27,43 @@ def test_previous_rows_of_a_source_are_the_rows_a_mask_selects() -> None:
         rows_of = _PreviousRows(previous)
         for name in ("a", "b", "c", "absent"):
             pd.testing.assert_frame_equal(rows_of(name), previous[previous["source"] == name])
+
+
+def _first_not_hash(values: list) -> int | None:
+    """The definition, one value at a time."""
+    for position, value in enumerate(values):
+        if not (isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)):
+            return position
+    return None
+
+
+def test_the_stored_index_check_of_fingerprints_finds_what_a_test_per_value_finds() -> None:
+    """Lengths and digits are checked in C over fixed-width strings; NULs (which numpy drops at the
+    end of a string), longer, shorter, non-ASCII and non-string values must still be caught."""
+    rng = random.Random(5)
+    good = ["".join(rng.choice("0123456789abcdef") for _ in range(64)) for _ in range(40)]
+    hostile = [
+        good[0] + "\x00",
+        good[0][:63] + "\x00",
+        good[0][:62] + "\x00\x00",
+        good[0] + "0",
+        good[0][:63],
+        good[0][:63] + "é",
+        good[0][:63] + "G",
+        good[0].upper(),
+        None,
+        12,
+        "",
+    ]
+    for bad in hostile:
+        for at in (0, 17, 39):
+            values = list(good)
+            values[at] = bad
+            array = np.array(values, dtype=object)
+            assert _not_hashes(array) == _first_not_hash(values) == at, repr(bad)
+            keys = np.array([v + "k" if isinstance(v, str) else v for v in good], dtype=object)
+            keys[at] = bad
+            expected = [i for i, key in enumerate(keys) if not (isinstance(key, str) and key[:64] == good[i])]
+            assert _unprefixed(keys, np.array(good, dtype=object)).tolist() == expected, repr(bad)
+    assert _not_hashes(np.array(good, dtype=object)) is None
+    assert not len(_unprefixed(np.array([v + "k" for v in good], dtype=object), np.array(good, dtype=object)))

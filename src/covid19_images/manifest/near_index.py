@@ -176,23 +176,39 @@ _HEX_BYTE = np.zeros(256, dtype=bool)
 _HEX_BYTE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = True
 
 
+def _all_strings(values: np.ndarray) -> bool:
+    return pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty")
+
+
 def _not_hashes(values: np.ndarray) -> int | None:
     """Position of the first value that is not a lowercase hex string of a 256-bit hash, or None.
 
     One pass in C over all values joined (a million hashes in well under a second), instead of a
-    Python test per value.
+    Python test per value; lengths too, from the strings as fixed-width code points (which drop
+    trailing NULs: values holding a NUL, or not all strings, are measured one by one).
     """
     if not len(values):
         return None
-    lengths = np.fromiter((len(v) if isinstance(v, str) else -1 for v in values), dtype=np.int64, count=len(values))
+    joined = "".join(values) if _all_strings(values) else "\x00"
+    if "\x00" in joined:
+        lengths = np.fromiter((len(v) if isinstance(v, str) else -1 for v in values), dtype=np.int64, count=len(values))
+    else:  # one wider than a hash, so a longer string is still seen to be longer
+        lengths = np.strings.str_len(np.asarray(values, dtype=f"U{PHASH_HEX + 1}"))
     if (lengths != PHASH_HEX).any():
         return int(np.flatnonzero(lengths != PHASH_HEX)[0])
-    joined = "".join(values)
     if not joined.isascii():
         return next(i for i, v in enumerate(values) if not v.isascii())
     digits = _HEX_BYTE[np.frombuffer(joined.encode("ascii"), dtype=np.uint8)].reshape(len(values), PHASH_HEX)
     rows = np.flatnonzero(~digits.all(axis=1))
     return int(rows[0]) if len(rows) else None
+
+
+def _unprefixed(keys: np.ndarray, phashes: np.ndarray) -> np.ndarray:
+    """Positions of the keys that do not start with their hash (``phashes`` are checked hashes)."""
+    if _all_strings(keys):  # a key cut to the hash's width, in C; numpy drops trailing NULs, never in a hash
+        return np.flatnonzero(np.asarray(keys, dtype=f"U{PHASH_HEX}") != np.asarray(phashes, dtype=f"U{PHASH_HEX}"))
+    starts = np.array([key[:PHASH_HEX] if isinstance(key, str) else None for key in keys], dtype=object)
+    return np.flatnonzero(starts != phashes)
 
 
 def stored_index_problem(index: NearIndex, accept: int, candidate: int, confirm_mse: float) -> str | None:
@@ -210,8 +226,7 @@ def stored_index_problem(index: NearIndex, accept: int, candidate: int, confirm_
     bad = _not_hashes(phashes)
     if bad is not None:
         return f"fingerprint {str(keys[bad])[:16]}… is not a {PHASH_BITS}-bit hash"
-    starts = np.array([key[:PHASH_HEX] if isinstance(key, str) else None for key in keys], dtype=object)
-    wrong = np.flatnonzero(starts != phashes)
+    wrong = _unprefixed(keys.to_numpy(dtype=object), phashes)
     if len(wrong):
         return f"fingerprint key {str(keys[wrong[0]])[:16]}… does not start with its hash"
     if not keys.is_unique:
