@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from covid19_images.manifest.build import _PreviousRows
+from covid19_images.manifest.duplicates import NEAR_ACCEPT, find_duplicates, hamming
 from covid19_images.manifest.near_index import _not_hashes, _unprefixed
 
 
@@ -67,3 +68,49 @@ def test_the_stored_index_check_of_fingerprints_finds_what_a_test_per_value_find
             assert _unprefixed(keys, np.array(good, dtype=object)).tolist() == expected, repr(bad)
     assert _not_hashes(np.array(good, dtype=object)) is None
     assert not len(_unprefixed(np.array([v + "k" for v in good], dtype=object), np.array(good, dtype=object)))
+
+
+def _groups_by_definition(frame: pd.DataFrame, accept: int) -> list[str]:
+    """Duplicate groups from every pair, one at a time: same file, same pixels (not blank), or phashes
+    within ``accept`` bits; each group named by its smallest image id, a row alone by ""."""
+    parent = list(range(len(frame)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    rows = frame.to_dict("records")
+    for i, a in enumerate(rows):
+        for j in range(i):
+            b = rows[j]
+            same_file = a["sha256"] == b["sha256"] != ""
+            same_pixels = a["pixel_sha256"] == b["pixel_sha256"] != "" and a["phash"] != "" and b["phash"] != ""
+            near = len(a["phash"]) == len(b["phash"]) == 64 and hamming(a["phash"], b["phash"]) <= accept
+            if same_file or same_pixels or near:
+                parent[root(i)] = root(j)
+    members: dict[int, list[str]] = {}
+    for i, row in enumerate(rows):
+        members.setdefault(root(i), []).append(row["image_id"])
+    return [min(members[root(i)]) if len(members[root(i)]) > 1 else "" for i in range(len(rows))]
+
+
+def test_duplicate_groups_and_search_nodes_are_what_every_pair_gives() -> None:
+    """Group names come from the rows in groups only, and each perceptual hash's search node from
+    the rows sharing it only; on shuffled rows with many copies of one hash, both must be what the
+    definition over every pair gives (the node's file: the smallest sha256 of the rows with that hash)."""
+    rng = random.Random(3)
+    hexes = ["".join(rng.choice("0123456789abcdef") for _ in range(64)) for _ in range(30)]
+    rows = []
+    for i in range(160):
+        phash = rng.choice([*hexes[:6], *hexes, ""])  # the first hashes are shared by many rows
+        sha = rng.choice([f"f{i:03d}", f"f{i:03d}", f"shared{rng.randrange(5)}"])
+        pixel = rng.choice(["", "", f"p{rng.randrange(8)}"])
+        rows.append(
+            {"image_id": f"{rng.randrange(10**6):06d}{i}", "sha256": sha, "pixel_sha256": pixel, "phash": phash}
+        )
+    frame = pd.DataFrame(rows).sample(frac=1, random_state=1).reset_index(drop=True)
+    found = find_duplicates(frame, accept=NEAR_ACCEPT, candidate=NEAR_ACCEPT)
+    assert list(found.groups) == _groups_by_definition(frame, NEAR_ACCEPT)
+    smallest = frame[frame["phash"] != ""].groupby("phash")["sha256"].min()
+    assert sorted(found.index.fingerprints.index) == sorted(p + s for p, s in smallest.items())
