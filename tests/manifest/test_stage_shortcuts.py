@@ -15,7 +15,7 @@ import pandas as pd
 
 from covid19_images.manifest.build import _PreviousRows
 from covid19_images.manifest.duplicates import NEAR_ACCEPT, find_duplicates, hamming
-from covid19_images.manifest.near_index import _not_hashes, _unprefixed
+from covid19_images.manifest.near_index import _not_hashes, _queried_pairs, _unprefixed, pairs_within
 
 
 def test_previous_rows_of_a_source_are_the_rows_a_mask_selects() -> None:
@@ -114,3 +114,25 @@ def test_duplicate_groups_and_search_nodes_are_what_every_pair_gives() -> None:
     assert list(found.groups) == _groups_by_definition(frame, NEAR_ACCEPT)
     smallest = frame[frame["phash"] != ""].groupby("phash")["sha256"].min()
     assert sorted(found.index.fingerprints.index) == sorted(p + s for p, s in smallest.items())
+
+
+def test_a_few_queried_hashes_are_measured_without_faiss_and_give_the_same_pairs() -> None:
+    """A sync that adds a few pictures measures them in numpy (faiss is not even imported); the pairs,
+    their order and distances are faiss's, also across column tiles and for two queried rows."""
+    rng = np.random.default_rng(4)
+    bits = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
+    for i in range(0, 3000, 3):  # near copies at every distance around the radius
+        flip = rng.choice(256, size=int(rng.integers(0, 60)), replace=False)
+        copy = np.unpackbits(bits[i])
+        copy[flip] ^= 1
+        bits[i + 1] = np.packbits(copy)
+    bits[7] = bits[1]  # identical hashes, one of them queried
+    for queries in ([0], [1, 0, 7, 7], list(range(0, 3000, 97)), []):
+        fast = pairs_within(bits, 48, np.array(queries, dtype=np.int64))
+        slow = pairs_within(bits, 48, np.array(queries, dtype=np.int64), numpy_pairs=0, cols_per_tile=1000)
+        assert all(np.array_equal(x, y) for x, y in zip(fast, slow, strict=True)), queries
+        assert len(fast[0]) or not queries
+    tiled, queries = np.tile(bits, (30, 1)), np.array([5, 70000])  # 90,000 rows: two column tiles
+    fast = _queried_pairs(tiled, queries, 48)
+    slow = pairs_within(tiled, 48, queries, numpy_pairs=0)
+    assert all(np.array_equal(x, y) for x, y in zip(fast, slow, strict=True)) and len(fast[0]) > 60
