@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+
+from covid19_images.manifest.graph import component_labels
 
 SPLIT_SALT = "covid19-images/v1"
 DEFAULT_RATIOS: tuple[tuple[str, float], ...] = (("train", 0.8), ("val", 0.1), ("test", 0.1))
@@ -48,9 +48,13 @@ def split_for(key: str, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS) 
 
 def patient_keys(manifest: pd.DataFrame) -> list[str]:
     """Each row's namespaced patient; a row without one is its own patient (``source:file:path``)."""
+    return _patient_series(manifest).tolist()
+
+
+def _patient_series(manifest: pd.DataFrame) -> pd.Series:
     patient = manifest["patient_id"].astype(str)
     own = manifest["source"].astype(str) + ":file:" + manifest["path"].astype(str)
-    return patient.where(patient != "", own).tolist()
+    return patient.where(patient != "", own).reset_index(drop=True)
 
 
 def shared_patient_keys(manifest: pd.DataFrame, shared_patients: Mapping[str, str]) -> pd.Series:
@@ -59,14 +63,19 @@ def shared_patient_keys(manifest: pd.DataFrame, shared_patients: Mapping[str, st
     ``shared_patients`` maps a source to the namespace of patient ids it shares with other sources
     (the catalog fact ``patient_namespace``). The manifest's ``patient_id`` is ``<source>:<raw id>``;
     a row without a patient id, or whose id is not in its source's namespace, shares nothing.
+    Only the rows of sharing sources are looked at one by one (a few RICORD collections, not the
+    whole manifest).
     """
-    source = manifest["source"].astype(str)
-    patient = manifest["patient_id"].astype(str)
-    namespace = source.map(lambda name: shared_patients.get(name, ""))
-    after = map(lambda value, prefix: value[len(prefix) :] if value.startswith(prefix) else "", patient, source + ":")
-    raw = pd.Series(after, index=manifest.index)
-    linked = (namespace != "") & (raw != "")
-    return (namespace + ":" + raw).where(linked, "")
+    keys = np.full(len(manifest), "", dtype=object)
+    sharing = [name for name, space in shared_patients.items() if space]
+    rows = np.flatnonzero(manifest["source"].astype(str).isin(sharing).to_numpy()) if sharing else []
+    if len(rows):
+        sources = manifest["source"].astype(str).to_numpy(dtype=object)[rows]
+        patients = manifest["patient_id"].astype(str).to_numpy(dtype=object)[rows]
+        for at, source, patient in zip(rows.tolist(), sources.tolist(), patients.tolist(), strict=True):
+            raw = patient[len(source) + 1 :] if patient.startswith(source + ":") else ""
+            keys[at] = f"{shared_patients[source]}:{raw}" if raw else ""
+    return pd.Series(keys, index=manifest.index, dtype=object)
 
 
 def components(manifest: pd.DataFrame, shared_patients: Mapping[str, str] | None = None) -> list[str]:
@@ -74,10 +83,10 @@ def components(manifest: pd.DataFrame, shared_patients: Mapping[str, str] | None
 
     Patients, duplicate groups and shared patient ids are the nodes of one sparse graph; each row
     is an edge between its patient and its duplicate group, and one between its patient and its
-    id in the namespace its source shares (:func:`shared_patient_keys`); ``scipy.sparse.csgraph``
-    finds the components.
+    id in the namespace its source shares (:func:`shared_patient_keys`);
+    :func:`~covid19_images.manifest.graph.component_labels` finds the components.
     """
-    patient_codes, patients = pd.factorize(pd.Series(patient_keys(manifest)))
+    patient_codes, patients = pd.factorize(_patient_series(manifest))
     dup = manifest["dup_group"].astype(str).to_numpy()
     has_dup = dup != ""
     dup_codes, _dups = pd.factorize(dup[has_dup])
@@ -87,8 +96,7 @@ def components(manifest: pd.DataFrame, shared_patients: Mapping[str, str] | None
     nodes = len(patients) + len(_dups) + len(_shared)
     rows = np.concatenate([patient_codes[has_dup], patient_codes[has_shared]])
     columns = np.concatenate([dup_codes + len(patients), shared_codes + len(patients) + len(_dups)])
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, columns)), shape=(nodes, nodes))
-    _, label = connected_components(graph)  # weak components of the edge list: the groups
+    label = component_labels(nodes, rows, columns)  # the components of the edge list: the groups
     patient_label = label[: len(patients)]
     smallest = pd.Series(patients).groupby(patient_label).transform("min")
     return smallest.to_numpy()[patient_codes].tolist()
