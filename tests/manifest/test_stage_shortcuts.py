@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from covid19_images.manifest.duplicates import NEAR_ACCEPT, find_duplicates, hamming
-from covid19_images.manifest.graph import component_labels
 from covid19_images.manifest.near_index import _not_hashes, _queried_pairs, _unprefixed, pairs_within
 
 
@@ -124,27 +123,3 @@ def test_a_few_queried_hashes_are_measured_without_faiss_and_give_the_same_pairs
     fast = _queried_pairs(tiled, queries, 48)
     slow = pairs_within(tiled, 48, queries, numpy_pairs=0)
     assert all(np.array_equal(x, y) for x, y in zip(fast, slow, strict=True)) and len(fast[0]) > 60
-
-
-def test_components_of_an_edge_list_are_scipys_named_by_their_smallest_node() -> None:
-    """The duplicate and split groups' graph without scipy: the same partition as
-    ``scipy.sparse.csgraph`` on random graphs, long chains in both directions, stars and self-loops."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    rng = np.random.default_rng(9)
-    chain = np.arange(999)
-    cases = [
-        (1000, chain, chain + 1),
-        (1000, chain[::-1] + 1, chain[::-1]),
-        (50, np.zeros(49, dtype=np.int64), np.arange(1, 50)),
-        (5, np.array([3, 3]), np.array([3, 1])),
-        (4, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)),
-    ]
-    cases += [(n, rng.integers(0, n, e), rng.integers(0, n, e)) for n, e in ((200, 150), (2000, 1900), (300, 900))]
-    for nodes, a, b in cases:
-        labels = component_labels(nodes, a, b)
-        graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(nodes, nodes))
-        _, expected = connected_components(graph)
-        smallest = pd.Series(np.arange(nodes)).groupby(expected).transform("min").to_numpy()
-        assert np.array_equal(labels, smallest)

@@ -21,7 +21,7 @@ Near pairs are searched once per distinct perceptual hash, exactly, by
 :mod:`covid19_images.manifest.near_index`; given that module's :class:`NearIndex` from the last
 sync, only hashes not seen before are searched (against all others). Groups are the connected
 components of a graph with one edge per row (never one per pair, so 9,000 copies of one
-picture cost 9,000 edges), found by :mod:`covid19_images.manifest.graph`.
+picture cost 9,000 edges), found by ``scipy.sparse.csgraph``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
-from covid19_images.manifest.graph import component_labels
 from covid19_images.manifest.identities import identity_edges
 from covid19_images.manifest.near_index import (
     NearIndex,
@@ -288,7 +289,8 @@ def find_duplicates(
     volume_a, volume_b = _volume_edges(manifest, root)
     graph_a = np.concatenate([file_a, pixel_a, known_a, volume_a, same_a, low[kept], sure_a]).astype(np.int64)
     graph_b = np.concatenate([file_b, pixel_b, known_b, volume_b, same_b, high[kept], sure_b]).astype(np.int64)
-    component = component_labels(n, graph_a, graph_b)  # the components of the edge list: the groups
+    graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
+    _, component = connected_components(graph)  # weak components of the edge list: the groups
     groups = pd.Series(_group_names(component, ids), index=manifest.index, dtype=object)
 
     edges = [DuplicateEdge(x, y, "file") for x, y in np.column_stack((file_a, file_b)).tolist()]

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from covid19_images.manifest.graph import component_labels
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 SPLIT_SALT = "covid19-images/v1"
 DEFAULT_RATIOS: tuple[tuple[str, float], ...] = (("train", 0.8), ("val", 0.1), ("test", 0.1))
@@ -83,8 +83,8 @@ def components(manifest: pd.DataFrame, shared_patients: Mapping[str, str] | None
 
     Patients, duplicate groups and shared patient ids are the nodes of one sparse graph; each row
     is an edge between its patient and its duplicate group, and one between its patient and its
-    id in the namespace its source shares (:func:`shared_patient_keys`);
-    :func:`~covid19_images.manifest.graph.component_labels` finds the components.
+    id in the namespace its source shares (:func:`shared_patient_keys`); ``scipy.sparse.csgraph``
+    finds the components.
     """
     patient_codes, patients = pd.factorize(_patient_series(manifest))
     dup = manifest["dup_group"].astype(str).to_numpy()
@@ -96,7 +96,8 @@ def components(manifest: pd.DataFrame, shared_patients: Mapping[str, str] | None
     nodes = len(patients) + len(_dups) + len(_shared)
     rows = np.concatenate([patient_codes[has_dup], patient_codes[has_shared]])
     columns = np.concatenate([dup_codes + len(patients), shared_codes + len(patients) + len(_dups)])
-    label = component_labels(nodes, rows, columns)  # the components of the edge list: the groups
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, columns)), shape=(nodes, nodes))
+    _, label = connected_components(graph)  # weak components of the edge list: the groups
     patient_label = label[: len(patients)]
     smallest = pd.Series(patients).groupby(patient_label).transform("min")
     return smallest.to_numpy()[patient_codes].tolist()
