@@ -145,25 +145,7 @@ _finding = lru_cache(maxsize=16384)(harmonise_finding)
 #: ``extra`` as JSON: one encoder for every row (``json.dumps`` with options builds a new one per call)
 _extra_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
 #: The columns of :func:`_entry_row`'s tuples: the manifest's own columns a parser decides, then ``_row``.
-ENTRY_COLUMNS = (
-    "image_id",
-    "source",
-    "source_commit",
-    "path",
-    "git_blob",
-    "modality",
-    "view",
-    "label",
-    "label_detail",
-    "finding",
-    "patient_id",
-    "age",
-    "sex",
-    "license",
-    "official_split",
-    "extra",
-    "_row",
-)
+ENTRY_COLUMNS = (*(c for c in ROW_COLUMNS if c not in FACT_COLUMNS), "_row")
 
 
 def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob: str) -> tuple[str, ...]:
