@@ -17,7 +17,7 @@ from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative
 from covid19_images.core.schema import Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.sources.listing import FileList, list_files  # noqa: F401 - parsers and tests import them from here
-from covid19_images.sources.row_memo import RowMemo, replay_or_run, replay_rows
+from covid19_images.sources.row_memo import RowMemo, replay_or_run, replay_rows, row_tuples
 from covid19_images.sources.spec import SourceSpec
 
 if TYPE_CHECKING:  # pragma: no cover - pandas is imported when a CSV is read: loading the registry needs none
@@ -317,7 +317,7 @@ def _fit_record(record: list[str], columns: list[str], usual: int) -> list[str] 
 def iter_rows(frame: pd.DataFrame) -> Iterator[dict[str, str]]:
     """Rows as plain dicts (column -> stripped string), ``_row`` included."""
     columns = list(frame.columns)
-    for values in zip(*(frame.iloc[:, i].to_numpy(dtype=object) for i in range(len(columns))), strict=True):
+    for values in row_tuples(frame):
         yield dict(zip(columns, values, strict=True))
 
 

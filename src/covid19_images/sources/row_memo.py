@@ -121,10 +121,19 @@ def _digest(produce: Callable, row: dict[str, str], args: tuple) -> bytes:
     """SHA-256 of the function's name, the header, every cell but ``_row`` (with its length: no two
     rows read alike), and the arguments."""
     names = tuple(row)
-    cells = [row[k] for k in names if k != "_row"]
+    return _cells_digest(_header(produce, names) + "\x1e", [row[k] for k in names if k != "_row"], f"\x1e{args!r}")
+
+
+def _cells_digest(before: str, cells: list[str], after: str) -> bytes:
     lengths = ",".join(map(str, map(len, cells)))
-    text = _header(produce, names) + "\x1e" + lengths + "\x1e" + "".join(cells) + f"\x1e{args!r}"
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return hashlib.sha256(
+        (before + lengths + "\x1e" + "".join(cells) + after).encode("utf-8", "surrogatepass")
+    ).digest()
+
+
+def row_tuples(frame) -> Iterator[tuple]:
+    """A frame's rows as tuples of Python objects, each column converted once (not one Arrow string at a time)."""
+    return zip(*(frame.iloc[:, i].to_numpy(dtype=object) for i in range(frame.shape[1])), strict=True)
 
 
 @lru_cache(maxsize=64)
@@ -151,12 +160,8 @@ def replay_rows(ctx: SourceContext, memo: RowMemo, frame, produce: Callable, arg
     where_at = names.index("_row") if "_row" in names else None
     before, after = _header(produce, names) + "\x1e", f"\x1e{args!r}"
     stored = memo.stored
-    columns = (frame.iloc[:, i].to_numpy(dtype=object) for i in range(len(names)))  # not one Arrow string at a time
-    for values in zip(*columns, strict=True):
-        cells = [values[i] for i in cells_at]
-        lengths = ",".join(map(str, map(len, cells)))
-        text = before + lengths + "\x1e" + "".join(cells) + after
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    for values in row_tuples(frame):
+        digest = _cells_digest(before, [values[i] for i in cells_at], after)
         where = values[where_at] if where_at is not None else ""
         record = stored.get(digest)
         if record is not None and _still_holds(record, ctx):
