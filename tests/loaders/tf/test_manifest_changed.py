@@ -43,6 +43,26 @@ except Exception as error:  # noqa: BLE001 - the child reports what TF raised
     print(json.dumps({"error": type(error).__name__, "message": str(error)}), flush=True)
 """
 
+MID_EPOCH = r"""
+import json, sys
+from covid19_images import load_covid_xray
+
+root, batch = sys.argv[1], int(sys.argv[2]) or None
+# prefetch=False: the stamp check runs when an element is asked for, so what follows is exact
+ds = load_covid_xray("tf", root=root, split="train", image_size=16, batch_size=batch, prefetch=False)
+served = iter(ds.as_numpy_iterator())
+next(served)
+print(json.dumps({"first": 1}), flush=True)
+sys.stdin.readline()  # the parent swaps two files and syncs
+count = 0
+try:
+    for _ in served:
+        count += 1
+    print(json.dumps({"served": count}), flush=True)
+except Exception as error:  # noqa: BLE001 - the child reports what TF raised
+    print(json.dumps({"served": count, "error": type(error).__name__, "message": str(error)}), flush=True)
+"""
+
 
 def _swap_two_files_of_different_labels(root: Path) -> None:  # and sync
     rows = load_manifest(root)
@@ -51,9 +71,9 @@ def _swap_two_files_of_different_labels(root: Path) -> None:  # and sync
     swap_contents_and_resync(root, root / rows["path"].iloc[0], root / other["path"])
 
 
-def _serve_across_a_sync(root: Path, task: str) -> tuple[dict, dict]:
+def _serve_across_a_sync(root: Path, task: str, child_code: str = CHILD) -> tuple[dict, dict]:
     child = subprocess.Popen(
-        [PYTHON, "-c", textwrap.dedent(CHILD), str(root), task],
+        [PYTHON, "-c", textwrap.dedent(child_code), str(root), task],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -96,4 +116,16 @@ def test_native_decode_route_stops_after_a_sync_that_swapped_two_files(darshan: 
     before, after = _serve_across_a_sync(darshan, "classification")
     assert before == {"first": len(items)}
     assert "error" in after, after
+    assert "changed since this loader was built" in after["message"]
+
+
+@pytest.mark.parametrize("batch_size", [0, 2], ids=["items", "batches"])
+def test_a_sync_in_the_middle_of_an_epoch_stops_the_next_element(darshan: Path, batch_size: int) -> None:
+    """The check runs after an element's files were read, when it is served: nothing decoded before
+    the sync (the parallel map reads ahead) is served after it, batched or not."""
+    items = select(load_manifest(darshan), make_options("xray", root=darshan, split="train", image_size=16)).items
+    assert len(items) >= 3 * max(batch_size, 1), "enough elements left after the first"
+    before, after = _serve_across_a_sync(darshan, str(batch_size), MID_EPOCH)
+    assert before == {"first": 1}
+    assert after.get("served") == 0 and "error" in after, after
     assert "changed since this loader was built" in after["message"]
