@@ -33,6 +33,7 @@ from covid19_images.core.licenses import normalise_license
 from covid19_images.core.progress import show_progress
 from covid19_images.core.schema import Problem, parse_extra
 from covid19_images.manifest import annotation_cache, integrity
+from covid19_images.manifest.csv_text import frame_csv_bytes
 from covid19_images.manifest.integrity import DamagedManifest
 from covid19_images.manifest.io import ANNOTATIONS_FILE
 from covid19_images.sources.parsing import SourceContext, list_files
@@ -94,7 +95,7 @@ def annotations_bytes(frame: pd.DataFrame | None) -> bytes:
     ordered = frame[list(ANNOTATION_COLUMNS)].sort_values(
         ["image_id", "source", "path", "frame", "name", "rater", "annotation_id"], kind="mergesort"
     )
-    return ordered.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return frame_csv_bytes(ordered)
 
 
 def _sha256(path: Path) -> str:

@@ -12,9 +12,12 @@ when it holds a character that needs it, quote characters inside are doubled, a 
 is written empty, and a row whose only field is empty is written ``""``. Which characters need
 quoting changed between Python versions (3.11 quotes the delimiter, the quote character and the
 line terminator's characters; newer versions also every ``\\r`` and ``\\n``), so the running
-interpreter's own csv module is asked, once, about each candidate: the answer is the one pandas
-gives on this interpreter. The header goes through that csv module too. Anything else (a column
-that is not all text, labels that are not text, no columns at all) is written by pandas itself.
+interpreter's own csv module is asked, once, about each candidate. One deliberate difference: a
+field holding ``\\r`` is always quoted, as Python 3.12 and newer quote it. Python 3.11 writes a
+lone ``\\r`` bare, and every CSV reader (pandas' among them) then ends the row there, so such a
+value would come back as two rows; quoted, it comes back as itself. The header goes through the
+csv module too. Anything else (a column that is not all text, labels that are not text, no
+columns at all) is written by pandas itself, fully quoted when a text cell holds ``\\r``.
 """
 
 from __future__ import annotations
@@ -47,17 +50,41 @@ def _written(field: str) -> str | None:
 
 @functools.cache
 def _rules() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(characters that make a field quoted, characters this csv module refuses to write)."""
-    quoted = tuple(c for c in _CANDIDATES if (_written(c) or "").startswith('"'))
+    """(characters that make a field quoted, characters this csv module refuses to write).
+
+    ``\\r`` always makes a field quoted, whatever this interpreter's writer does with it.
+    """
+    quoted = tuple(c for c in _CANDIDATES if c == "\r" or (_written(c) or "").startswith('"'))
     refused = tuple(c for c in _CANDIDATES if _written(c) is None)
     return quoted, refused
 
 
+def _pandas_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """pandas' bytes for a frame that is not all text; every text field quoted if a cell holds ``\\r``
+    and this interpreter's writer would leave it bare (Python 3.11), so that the file reads back."""
+    if _written("\r") == "a\rb\n" and _any_cell_holds(frame, "\r"):
+        return frame.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _any_cell_holds(frame: pd.DataFrame, character: str) -> bool:
+    """Whether a column label or a text cell of ``frame`` holds ``character``."""
+    if any(character in str(label) for label in frame.columns):
+        return True
+    import pandas as pd
+
+    texts = (
+        column for _, column in frame.items() if column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+    )
+    return any(text.astype("string").str.contains(character, regex=False).fillna(False).any() for text in texts)
+
+
 def frame_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """``frame.to_csv(index=False, lineterminator="\\n").encode("utf-8")``, fast for all-text frames."""
+    """``frame.to_csv(index=False, lineterminator="\\n").encode("utf-8")``, fast for all-text frames,
+    with every ``\\r`` inside quotes on any Python version (the module's docstring says why)."""
     texts = _text_columns(frame)
     if texts is None:
-        return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        return _pandas_csv_bytes(frame)
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(list(frame.columns))
     return header.getvalue().encode("utf-8") + _body(texts)
@@ -68,8 +95,8 @@ def _text_columns(frame: pd.DataFrame) -> list[pa.Array] | None:
     import pandas as pd
     import pyarrow as pa
 
-    if frame.shape[1] == 0 or not all(isinstance(label, str) for label in frame.columns):
-        return None
+    if frame.shape[1] == 0 or not all(isinstance(label, str) and "\r" not in label for label in frame.columns):
+        return None  # pandas writes it (a label holding \r: the header goes through the csv module)
     texts = []
     for _, column in frame.items():
         if isinstance(column.dtype, pd.StringDtype):

@@ -124,4 +124,4 @@ def problems_bytes(problems: Iterable[Problem]) -> bytes:
     import pandas as pd
 
     rows = [[getattr(p, column) for column in PROBLEM_COLUMNS] for p in problems]
-    return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS)).to_csv(index=False, lineterminator="\n").encode()
+    return frame_csv_bytes(pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS)))
