@@ -34,7 +34,6 @@ from covid19_images.loaders._pixels import load_item
 from covid19_images.loaders.augment import item_key
 from covid19_images.loaders.tasks import TaskTargets
 from covid19_images.loaders.tf.augment import tf_light, tf_seed
-from covid19_images.loaders.tf.served import served_while_unchanged
 
 BOUNDING_BOX_FORMAT = "xyxy"
 
@@ -96,9 +95,9 @@ def make_tf_task_dataset(
         if stamp is not None:
             # after the reads (pixels, masks), inside the same call: a sync landing between a check and
             # the read cannot pair the new file with the old targets. Not a check when served, as the
-            # adapter's: an error there while this parallel map's Python calls are in flight hangs the
-            # interpreter's exit (measured); an element read before a sync holds the old files, which
-            # match the targets it carries.
+            # adapter's (served_while_unchanged): an error there while this parallel map's Python calls
+            # are in flight hung the interpreter's exit (measured); an element read before a sync holds
+            # the old files, which match the targets it carries.
             stamp.check()
         return element
 
@@ -139,7 +138,8 @@ def make_tf_task_dataset(
         dataset = dataset.padded_batch(batch_size, padding_values=padding)
     elif batch_size:
         dataset = dataset.batch(batch_size)
-    dataset = served_while_unchanged(tf, dataset, None, prefetch)  # the stamp is checked in ``load``
+    if prefetch:
+        dataset = dataset.prefetch(tf.data.AUTOTUNE)
     dataset.set_epoch = lambda value: epoch.assign(int(value))
     dataset.classes = list(selection.classes)
     dataset.target_classes = list(targets.classes)
