@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import git
 
+from covid19_images.core.collections_pause import fewer_collections
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.imaging.budget import budget_settings
 from covid19_images.manifest.diff import SourceChange
@@ -246,12 +247,16 @@ def sync(
             portal = [s for s in selected if s.is_portal]
             _portal_updates(report, root, portal, {n: old_commits.get(n) or None for n in registry}, offline)
         else:
-            _build(root, registry, selected, report, keep, clean, cache_dir, offline, progress, allow_shrink, rebuild)
+            with fewer_collections():
+                _build(
+                    root, registry, selected, report, keep, clean, cache_dir, offline, progress, allow_shrink, rebuild
+                )
         checkpoint("sync.built")
         if not report.build.files_current:
             from covid19_images.manifest.build import write_manifest
 
-            write_manifest(root, report.build, cache_dir)
+            with fewer_collections():
+                write_manifest(root, report.build, cache_dir)
         write_sync_record(root, report)
         checkpoint("sync.written")
         if commit:
@@ -297,7 +302,8 @@ def _old_commits(previous: pd.DataFrame | None) -> dict[str, str | None]:
     if previous is None or previous.empty:
         return {}
     rows = previous[previous["source_commit"] != ""]
-    return {str(name): min(group) for name, group in rows.groupby("source")["source_commit"]}
+    first = rows.groupby("source")["source_commit"].min()  # one grouped pass, not a Python min per source
+    return {str(name): str(commit) for name, commit in first.items()}
 
 
 def _portal_updates(
