@@ -37,10 +37,12 @@ from covid19_images.sources.git import (
     SourceUpdate,
     check_gitmodules,
     gitlink,
+    move_announced,
     open_repo,
     registered_submodules,
     update_source,
 )
+from covid19_images.sources.git_ahead import ask_ahead
 from covid19_images.sources.git_state import gitlinks
 from covid19_images.sources.portal.lock import lock_path
 from covid19_images.sources.portal.state import presence
@@ -214,6 +216,9 @@ def sync(
                 report.updates.append(SourceUpdate(name, None, None, "refused", reason))
             refused_names = {name for name, _ in refusals}
             submodules, pins = registered_submodules(repo), gitlinks(repo)
+            git_sources = [s for s in selected if not s.is_portal and s.name not in refused_names]
+            moving = [s.name for s in git_sources if move_announced(repo, s.name)]
+            asked = ask_ahead(root, git_sources, env, moving)  # status + fetch of every source, at once
             for spec in selected:
                 if spec.is_portal:
                     continue  # pinned by its lock, not by a gitlink: see _portal_updates
@@ -222,7 +227,13 @@ def sync(
                     continue
                 try:
                     update = update_source(
-                        repo, spec, env, allow_rewrite=allow_rewrite, submodules=submodules, pins=pins
+                        repo,
+                        spec,
+                        env,
+                        allow_rewrite=allow_rewrite,
+                        submodules=submodules,
+                        pins=pins,
+                        asked=asked.get(spec.name),
                     )
                     report.updates.append(update)
                     if update.status == "added" or update.notes:
