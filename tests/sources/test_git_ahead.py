@@ -34,5 +34,5 @@ def test_a_sources_turn_uses_the_answers_instead_of_fetching_again(world: World)
     repo = open_repo(world.root, env)
     update = update_source(repo, registry["alpha"], env, allow_rewrite=False, asked=asked["alpha"])
     assert update.status == "updated" and update.new == tip  # moved on the answer, no second fetch
-    refused = update_source(repo, registry["beta"], env, allow_rewrite=False)  # asked in its turn: fetches
-    assert refused.status == "unchanged"
+    beta = update_source(repo, registry["beta"], env, allow_rewrite=False)  # asked in its turn: fetches
+    assert beta.status == "unchanged"

@@ -18,8 +18,8 @@ import git
 
 from covid19_images.core.atomic import write_atomic
 from covid19_images.core.failpoints import checkpoint
-from covid19_images.sources.git_ahead import Asked, fetch_upstream, origin_url
-from covid19_images.sources.git_state import checkout_status, is_initialised, open_repo
+from covid19_images.sources.git_ahead import Asked, fetch_upstream
+from covid19_images.sources.git_state import checkout_status, is_initialised, open_repo, origin_url
 from covid19_images.sources.registry import DATASETS_DIR, RegistryError, SourceSpec, check_url
 from covid19_images.sources.transport import (  # noqa: F401 - re-exported: sync and older callers import them here
     ALLOW_LOCAL_ENV,
@@ -27,6 +27,7 @@ from covid19_images.sources.transport import (  # noqa: F401 - re-exported: sync
     MIRROR_ENV,
     file_protocol_allowed_by_user,
     git_environment,
+    local_allowed,
 )
 
 
@@ -256,7 +257,7 @@ def update_source(
     """
     root = Path(repo.working_tree_dir)
     path = spec.path
-    allow_local = env.get("COVID19_IMAGES_LOCAL_ALLOWED") == "1"
+    allow_local = local_allowed(env)
     if submodules is None:
         submodules = registered_submodules(repo)
     registered = submodules.get(path)

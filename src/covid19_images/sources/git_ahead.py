@@ -22,8 +22,9 @@ from pathlib import Path
 import git
 
 from covid19_images.core.workers import default_workers
-from covid19_images.sources.git_state import checkout_status, is_initialised, open_repo
+from covid19_images.sources.git_state import checkout_status, is_initialised, open_repo, origin_url
 from covid19_images.sources.registry import RegistryError, SourceSpec, check_url
+from covid19_images.sources.transport import local_allowed
 
 #: git processes at once: they mostly wait on each other's I/O, so a few more than the cores
 _MAX_AT_ONCE = 8
@@ -35,13 +36,6 @@ class Asked:
 
     state: str
     fetch_error: git.GitCommandError | None = None
-
-
-def origin_url(sub: git.Repo) -> str | None:
-    try:
-        return sub.remote("origin").url
-    except (ValueError, git.GitError):
-        return None
 
 
 def fetch_upstream(sub: git.Repo, branch: str) -> None:
@@ -56,7 +50,7 @@ def ask_ahead(
 
     ``moving`` names the sources with an interrupted move announced: they are left to their turn.
     """
-    allow_local = env.get("COVID19_IMAGES_LOCAL_ALLOWED") == "1"
+    allow_local = local_allowed(env)
     waiting = set(moving)
 
     def ask(spec: SourceSpec) -> Asked | None:

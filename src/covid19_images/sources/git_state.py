@@ -49,3 +49,11 @@ def open_repo(path: Path, env: Mapping[str, str]) -> git.Repo:
 
 def is_initialised(root: Path, path: str) -> bool:
     return (root / path / ".git").exists()
+
+
+def origin_url(repo: git.Repo) -> str | None:
+    """The URL of ``repo``'s ``origin`` remote, or None if it has none."""
+    try:
+        return repo.remote("origin").url
+    except (ValueError, git.GitError):
+        return None
