@@ -94,7 +94,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     shutil.copytree(PROJECT / "notebooks", folder / "notebooks")
     command = [sys.executable, "-m", "covid19_images.testing.demo", "--workdir", "build/demo"]
     done = subprocess.run(command, cwd=folder, env=_env(), capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-12000:] + done.stdout[-2000:]  # a crash: every thread's stack
     return folder, done.stdout
 
 

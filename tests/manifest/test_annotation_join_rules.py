@@ -9,6 +9,7 @@ duplicate group (masks and boxes only to copies of the same size, never to augme
 from __future__ import annotations
 
 import json
+import random
 
 import pandas as pd
 import pytest
@@ -101,3 +102,36 @@ def test_an_annotation_whose_image_is_absent_names_every_place_looked(joiner: _J
         [],
         "its image is not in the manifest (looked for a:gone.png, b:x.png, a:datasets/a/x.png)",
     )
+
+
+def test_the_lazy_lookups_answer_as_a_scan_of_every_row_does() -> None:
+    """The joiner builds a source's path table and a group's members only when asked: on rows of
+    interleaved sources (not one slice per source), a path listed twice (the last row wins) and
+    groups spread over sources, it lands every annotation where a scan of all rows puts it."""
+    rng = random.Random(23)
+    rows = []
+    for i in range(300):
+        source = rng.choice("abc")
+        path = f"datasets/{source}/{rng.randrange(120)}.png"  # repeats: a path listed twice
+        group = rng.choice(["", "", "g1", "g2", "g3", f"g{i}"])
+        extra = rng.choice(["", "", json.dumps({"augmented": True}), json.dumps({"augmented": "no"})])
+        size = rng.choice([(10, 10), (20, 10)])
+        rows.append({"source": source, "path": path, "dup_group": group, "width": size[0], "height": size[1]})
+        rows[-1]["extra"] = extra
+    frame = pd.DataFrame(rows, index=rng.sample(range(1000), len(rows)))
+    joiner = _Joiner(frame)
+    last = {(r["source"], r["path"]): i for i, r in enumerate(rows)}
+    for (source, path), at in sorted(last.items()):
+        group = rows[at]["dup_group"]
+        members = [
+            j
+            for j, r in enumerate(rows)
+            if group and r["dup_group"] == group and json.loads(r["extra"] or "{}").get("augmented") is not True
+        ]
+        members = members if at in members else [at]
+        relative = path.removeprefix(f"datasets/{source}/")
+        assert joiner.find(SPEC, _item("score", (source, relative))) == (members, "")
+        same_size = [
+            j for j in members if (rows[j]["width"], rows[j]["height"]) == (rows[at]["width"], rows[at]["height"])
+        ]
+        assert joiner.find(SPEC, _item("mask", (source, relative))) == (same_size, "")

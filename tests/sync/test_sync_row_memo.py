@@ -166,6 +166,35 @@ def step_a_changed_image_is_probed_again_and_its_row_replayed(roots) -> None:
     assert a.build.probed == 1
 
 
+def step_an_image_found_by_name_is_replayed_until_a_second_file_takes_its_name(roots) -> None:
+    """A row whose image sits outside the image folders depends on every file of its name
+    (``ctx.files_named``): replayed while that answer holds, computed again once it does not."""
+    incremental, _full, _local, work = roots
+    name = "90000004_000.png"
+
+    def add(work: Path) -> None:
+        (work / "elsewhere").mkdir()
+        (work / "elsewhere" / name).write_bytes(_png(4))
+        (work / LABELS).write_bytes(_labels(work) + _row(name, "Mass", 90000004))
+
+    def second(work: Path) -> None:
+        (work / "copy").mkdir()
+        (work / "copy" / name).write_bytes(_png(5))
+
+    _push(work, add, "an image outside the image folders")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 1}
+    assert f"datasets/{NIH}/elsewhere/{name}" in set(a.build.manifest["path"])
+    _push(work, lambda w: (w / "notes.txt").write_text("unrelated\n", encoding="utf-8"), "an unrelated file")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 0}
+    _push(work, second, "a second file of that name")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 1}
+    assert not any(path.endswith(name) for path in a.build.manifest["path"])
+    assert f"{name} found in 2 places; skipped" in (incremental / PROBLEMS_FILE).read_text()
+
+
 def test_each_upstream_change_costs_its_rows_and_equals_the_rebuild(roots) -> None:
     """One upstream's history, each step on the commits before it (so one test: xdist may send the
     tests of a module to different workers, each with its own fixture, whatever their order here)."""
@@ -174,3 +203,4 @@ def test_each_upstream_change_costs_its_rows_and_equals_the_rebuild(roots) -> No
     step_a_row_inserted_at_the_top_moves_every_line_and_recomputes_one(roots)
     step_a_removed_row_recomputes_nothing(roots)
     step_a_changed_image_is_probed_again_and_its_row_replayed(roots)
+    step_an_image_found_by_name_is_replayed_until_a_second_file_takes_its_name(roots)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from covid19_images.core.crash_traces import enable_crash_traces
+
 root_option = click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -74,6 +76,7 @@ def main() -> None:
 
     A positive scan can suggest COVID-19; a negative scan means nothing. Research use only.
     """
+    enable_crash_traces()
 
 
 def _print_table(table: list[tuple[str, ...]]) -> None:

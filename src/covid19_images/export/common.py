@@ -29,6 +29,7 @@ from covid19_images.core.schema import MANIFEST_COLUMNS, SPLITS
 from covid19_images.loaders._options import Options, make_options
 from covid19_images.loaders._pixels import load_item
 from covid19_images.loaders._select import Selection, check_available, select
+from covid19_images.manifest.csv_text import frame_csv_bytes
 
 #: formats copied byte for byte when no ``image_size`` is asked (every image library reads them)
 PASSTHROUGH = {"jpeg": "jpg", "png": "png"}
@@ -237,7 +238,7 @@ def write_manifest_csv(out: Path, items: pd.DataFrame, export_paths: Sequence[st
     frame["frame"] = items["frame"].astype(int).to_numpy()
     frame["label_index"] = items["label_index"].astype(int).to_numpy()
     frame["export_path"] = list(export_paths)
-    write_bytes(out / MANIFEST_NAME, frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    write_bytes(out / MANIFEST_NAME, frame_csv_bytes(frame))
 
 
 def write_index(

@@ -15,6 +15,11 @@ inside its folder:
 * one slice is read with ITK's streaming extraction (``SetExtractIndex``/``SetExtractSize``),
   so the 2-D path does not decode a 500-slice volume to show its middle slice.
 
+SimpleITK is driven from one thread at a time (a process-wide lock): reading images concurrently
+from several threads can crash the process (SimpleITK issue #74, open) and, in ITK's MetaImage
+reader, deadlock (SimpleITK pull request #2713); a sync probes files from a thread pool, and a
+CT set holds few ``.mha`` files, so the lock costs nothing measurable.
+
 Arrays come out ``(z, y, x)`` as ``sitk.GetArrayFromImage`` gives them: for the LPS-oriented
 axial CT STOIC holds, row = anterior -> posterior and column = patient right -> left, which
 is how a DICOM viewer shows an axial slice (the DICOM reader's orientation). Values are the
@@ -23,6 +28,7 @@ stored HU; spacing ``(z, y, x)`` in mm from the header.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +41,10 @@ if TYPE_CHECKING:  # numpy only where pixels are read: format sniffing (imaging.
 MAX_HEADER_BYTES = 64 * 1024
 #: the first header keys a MetaImage file may start with (ITK writes ``ObjectType`` first)
 HEADER_KEYS = (b"ObjectType", b"NDims", b"ObjectSubType", b"Comment", b"TransformType")
+
+
+#: held around every SimpleITK call (see the module's docstring)
+_SIMPLEITK = threading.Lock()
 
 
 class MetaImageError(ValueError):
@@ -101,34 +111,36 @@ def read_slice(path: Path, frame: int | None) -> tuple[np.ndarray, int, int]:
     index = frames // 2 if frame is None else int(frame)
     if not 0 <= index < frames:
         raise IndexError(f"MetaImage volume has {frames} frame(s); frame {index} does not exist")
-    sitk, reader = _reader(path)
-    if tuple(int(n) for n in reader.GetSize()) != size:
-        raise MetaImageError(f"SimpleITK reads DimSize {reader.GetSize()}, the header says {size}")
-    if len(size) == 3:
-        reader.SetExtractIndex([0, 0, index])
-        reader.SetExtractSize([size[0], size[1], 0])  # 0 collapses z: a 2-D image of one slice
-    image = reader.Execute()
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise MetaImageError("MetaImage with vector pixels: not a CT volume")
     import numpy as np
 
-    return sitk.GetArrayFromImage(image).astype(np.float32, copy=False), index, frames
+    with _SIMPLEITK:
+        sitk, reader = _reader(path)
+        if tuple(int(n) for n in reader.GetSize()) != size:
+            raise MetaImageError(f"SimpleITK reads DimSize {reader.GetSize()}, the header says {size}")
+        if len(size) == 3:
+            reader.SetExtractIndex([0, 0, index])
+            reader.SetExtractSize([size[0], size[1], 0])  # 0 collapses z: a 2-D image of one slice
+        image = reader.Execute()
+        if image.GetNumberOfComponentsPerPixel() != 1:
+            raise MetaImageError("MetaImage with vector pixels: not a CT volume")
+        return sitk.GetArrayFromImage(image).astype(np.float32, copy=False), index, frames
 
 
 def read_volume(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float]]:
     """Volume ``(z, y, x)`` float32 and spacing ``(z, y, x)`` mm, budgets checked before reading the voxels."""
     path = Path(path)
     size = checked_size(path)
-    sitk, reader = _reader(path)
-    if tuple(int(n) for n in reader.GetSize()) != size:
-        raise MetaImageError(f"SimpleITK reads DimSize {reader.GetSize()}, the header says {size}")
-    image = reader.Execute()
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise MetaImageError("MetaImage with vector pixels: not a CT volume")
     import numpy as np
 
-    array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
-    spacing = tuple(float(s) for s in image.GetSpacing())
+    with _SIMPLEITK:
+        sitk, reader = _reader(path)
+        if tuple(int(n) for n in reader.GetSize()) != size:
+            raise MetaImageError(f"SimpleITK reads DimSize {reader.GetSize()}, the header says {size}")
+        image = reader.Execute()
+        if image.GetNumberOfComponentsPerPixel() != 1:
+            raise MetaImageError("MetaImage with vector pixels: not a CT volume")
+        array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
+        spacing = tuple(float(s) for s in image.GetSpacing())
     if array.ndim == 2:
         array, spacing = array[None], (*spacing, 1.0)
     return np.ascontiguousarray(array), (spacing[2], spacing[1], spacing[0])

@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -32,6 +33,7 @@ from covid19_images.core.licenses import normalise_license
 from covid19_images.core.progress import show_progress
 from covid19_images.core.schema import Problem, parse_extra
 from covid19_images.manifest import annotation_cache, integrity
+from covid19_images.manifest.csv_text import frame_csv_bytes
 from covid19_images.manifest.integrity import DamagedManifest
 from covid19_images.manifest.io import ANNOTATIONS_FILE
 from covid19_images.sources.parsing import SourceContext, list_files
@@ -93,7 +95,7 @@ def annotations_bytes(frame: pd.DataFrame | None) -> bytes:
     ordered = frame[list(ANNOTATION_COLUMNS)].sort_values(
         ["image_id", "source", "path", "frame", "name", "rater", "annotation_id"], kind="mergesort"
     )
-    return ordered.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return frame_csv_bytes(ordered)
 
 
 def _sha256(path: Path) -> str:
@@ -109,24 +111,60 @@ def _number(value: float) -> str:
 
 
 class _Joiner:
-    """Lookups over one manifest: (source, path) -> row, dup group -> rows."""
+    """Lookups over one manifest: (source, path) -> row, dup group -> rows.
+
+    Built on demand: a source's path table when an annotation first names that source, a
+    duplicate group's members when an annotation first lands in it. A build pays for the
+    annotated images, not for the 50,000 rows of a source that has no annotations.
+    """
 
     def __init__(self, manifest: pd.DataFrame) -> None:
         self.rows = manifest.reset_index(drop=True)
-        self.by_path = {(s, p): i for i, (s, p) in enumerate(zip(self.rows["source"], self.rows["path"], strict=True))}
-        self.groups: dict[str, list[int]] = defaultdict(list)
-        for i, (group, extra) in enumerate(zip(self.rows["dup_group"].astype(str), self.rows["extra"], strict=True)):
-            # augmented copies (rotated, zoomed, maybe mirrored: zone scores name a side) get nothing
-            if group and str(parse_extra(extra).get("augmented", "")).lower() not in ("true", "1", "yes"):
-                self.groups[group].append(i)
+        self._columns: dict[str, np.ndarray] = {}
+        self._by_source = self.rows.groupby("source", sort=False).indices if len(self.rows) else {}
+        self._paths: dict[str, dict[str, int]] = {}
+        self._group_rows: dict[str, np.ndarray] | None = None
+        self._members: dict[str, list[int]] = {}
+
+    def _column(self, name: str) -> np.ndarray:
+        if name not in self._columns:  # once per column: an Arrow string column converts in one C pass
+            self._columns[name] = self.rows[name].to_numpy(dtype=object)
+        return self._columns[name]
+
+    def value(self, index: int, column: str) -> str:
+        return str(self._column(column)[index])
+
+    def row_of(self, source: str, path: str) -> int | None:
+        """The last row of ``source`` at ``path`` (as a dict over every row would answer)."""
+        if source not in self._paths:
+            at = self._by_source.get(source, np.zeros(0, dtype=np.int64))
+            paths = self._column("path")[at] if len(at) else []
+            self._paths[source] = {str(p): i for p, i in zip(paths, at.tolist(), strict=True)}
+        return self._paths[source].get(path)
+
+    def group(self, group: str) -> list[int]:
+        """The rows of a duplicate group but its augmented copies (rotated, zoomed, maybe mirrored:
+        zone scores name a side), which get nothing."""
+        if not group:
+            return []
+        if self._group_rows is None:
+            groups = self.rows["dup_group"].astype(str).to_numpy(dtype=object)
+            grouped = np.flatnonzero(groups != "")
+            found = pd.Series(grouped).groupby(groups[grouped], sort=False).indices
+            self._group_rows = {name: grouped[at] for name, at in found.items()}
+        if group not in self._members:
+            rows = self._group_rows.get(group, np.zeros(0, dtype=np.int64)).tolist()
+            augmented = [str(parse_extra(self.value(i, "extra")).get("augmented", "")).lower() for i in rows]
+            self._members[group] = [i for i, a in zip(rows, augmented, strict=True) if a not in ("true", "1", "yes")]
+        return self._members[group]
 
     def size(self, index: int) -> tuple[str, str]:
-        return str(self.rows.at[index, "width"]), str(self.rows.at[index, "height"])
+        return self.value(index, "width"), self.value(index, "height")
 
     def shape(self, index: int) -> tuple[str, str, str]:
         """Width, height and frames: a mask of slice k fits only a copy with the same slices (not COVIDx CT's
         single slice cut from the volume, which the identity edge joins to it)."""
-        frames = str(self.rows.at[index, "frames"]) if "frames" in self.rows.columns else ""
+        frames = self.value(index, "frames") if "frames" in self.rows.columns else ""
         return (*self.size(index), frames)
 
     def find(self, spec: SourceSpec, item: Annotation) -> tuple[list[int], str]:
@@ -134,7 +172,7 @@ class _Joiner:
         tried: list[str] = []
         for source, relative in item.targets:
             source = source or spec.name
-            index = self.by_path.get((source, f"datasets/{source}/{relative}"))
+            index = self.row_of(source, f"datasets/{source}/{relative}")
             if index is None:
                 tried.append(f"{source}:{relative}")
                 continue
@@ -145,7 +183,7 @@ class _Joiner:
                     return [], (
                         f"drawn on a {item.width}x{item.height} image but {source}:{relative} is {width}x{height}"
                     )
-            members = self.groups.get(str(self.rows.at[index, "dup_group"]), [])
+            members = self.group(self.value(index, "dup_group"))
             if index not in members:  # no group, or an augmented copy (rotated, maybe mirrored): itself only
                 members = [index]
             if item.kind in PIXEL_KINDS:  # same size and frame count: a volume's slice-k mask never lands on a slice
@@ -229,12 +267,13 @@ def join_annotations(
             if item.path not in hashes:
                 hashes[item.path] = _sha256(directory / item.path)
             box = item.box or ("", "", "", "")
+            license = normalise_license(item.license, "") if item.license else None
+            annotation_id = _annotation_id(spec, item)
             for index in members:
-                image = joiner.rows.loc[index]
                 rows.append(
                     {
-                        "annotation_id": _annotation_id(spec, item),
-                        "image_id": image["image_id"],
+                        "annotation_id": annotation_id,
+                        "image_id": joiner.value(index, "image_id"),
                         "kind": item.kind,
                         "source": spec.name,
                         "source_commit": commits.get(spec.name, ""),
@@ -248,7 +287,7 @@ def join_annotations(
                         "y0": box[1] if box[1] == "" else _number(box[1]),
                         "x1": box[2] if box[2] == "" else _number(box[2]),
                         "y1": box[3] if box[3] == "" else _number(box[3]),
-                        "license": normalise_license(item.license, "") if item.license else image["license"],
+                        "license": license if license is not None else joiner.value(index, "license"),
                     }
                 )
         if stored is None and finished and key:
@@ -267,8 +306,10 @@ def join_annotations(
         problems.append(Problem("", f"{PREVIOUS_NOT_KEPT}: {err}", level="warning"))
         previous = None
     if previous is not None and not previous.empty:
-        held = set(manifest["image_id"])
-        kept = previous[~previous["source"].isin(done) & previous["image_id"].isin(held)]
+        # object arrays: pandas' Arrow-string isin makes a pyarrow scalar of each of 50,000 wanted ids
+        ids = pd.Series(previous["image_id"].to_numpy(dtype=object), index=previous.index, dtype=object)
+        held = ids.isin(manifest["image_id"].to_numpy(dtype=object))
+        kept = previous[~previous["source"].isin(sorted(done)) & held]
         if not kept.empty:
             frame = pd.concat([frame, kept], ignore_index=True)
     frame = frame.drop_duplicates(["annotation_id", "image_id"]).astype(object)

@@ -14,8 +14,7 @@ source, file and row.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -109,10 +108,9 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
         digest = result.cache.manifest_sha256  # the same bytes are on disk already
     else:
         data = manifest_bytes(result.manifest)
-        integrity.write_record(Path(root) / MANIFEST_FILE, data, len(result.manifest))
+        digest = integrity.write_record(Path(root) / MANIFEST_FILE, data, len(result.manifest))
         write_atomic(Path(root) / MANIFEST_FILE, data)
         checkpoint("write.manifest-done")
-        digest = hashlib.sha256(data).hexdigest()
     if cache_dir is not None:
         if result.near_index is not None:
             result.near_index.save(cache_dir)
@@ -134,8 +132,24 @@ def _unfetched_message(name: str, fetched: Presence, kept: int) -> str:
     return what + (f" (kept its {kept} rows from the previous manifest)" if kept else "")
 
 
-def _rows_of(previous: pd.DataFrame, name: str) -> pd.DataFrame:
-    return previous[previous["source"] == name]
+def _rows_by_source(previous: pd.DataFrame) -> Callable[[str], pd.DataFrame]:
+    """Source -> its rows of the previous manifest, found in one pass over the column.
+
+    Comparing the whole column and taking every column once per source cost 0.4 s for 14
+    sources at 50,000 rows; a written manifest holds each source's rows together, so they are
+    a slice (no copy), and a take only where they are not.
+    """
+    positions = previous.groupby("source", sort=False).indices if len(previous) else {}
+
+    def rows_of(name: str) -> pd.DataFrame:
+        where = positions.get(name)
+        if where is None:
+            return previous.iloc[0:0]
+        if where[-1] - where[0] + 1 == len(where):
+            return previous.iloc[where[0] : where[-1] + 1]
+        return previous.iloc[where]
+
+    return rows_of
 
 
 def build_manifest(
@@ -161,6 +175,7 @@ def build_manifest(
     """
     root = Path(root)
     previous = previous if previous is not None else empty_manifest()
+    rows_of = _rows_by_source(previous)
     use_cache = cache_dir is not None and not rebuild
     cache = SourceCache.load(cache_dir, root / MANIFEST_FILE) if use_cache and len(previous) else SourceCache()
     facts: pd.DataFrame | None = None  # built on first use: a build that reuses every source never needs it
@@ -177,7 +192,7 @@ def build_manifest(
     for spec in registry.values():
         directory = root / spec.path
         if spec.name in keep or directory.is_symlink():
-            old = _rows_of(previous, spec.name)
+            old = rows_of(spec.name)
             reason = (
                 f"{spec.path} is a symlink; refused (a source folder must be its submodule checkout)"
                 if directory.is_symlink()
@@ -194,12 +209,12 @@ def build_manifest(
             continue
         fetched = presence(root, spec.name) if spec.is_portal else None
         if fetched is not None and not fetched.complete:
-            old = _rows_of(previous, spec.name)
+            old = rows_of(spec.name)
             problems.append(Problem(spec.name, _unfetched_message(spec.name, fetched, len(old))))
             parts.append(old)
             continue
         if fetched is None and not is_checked_out(directory):
-            old = _rows_of(previous, spec.name)
+            old = rows_of(spec.name)
             problems.append(
                 Problem(
                     spec.name,
@@ -217,7 +232,7 @@ def build_manifest(
         is_clean = fetched is not None or known_clean[spec.name]
         key = source_key(spec, commit) if commit and cache_dir is not None and is_clean else ""
         entry = cache.entries.get(spec.name)
-        old = _rows_of(previous, spec.name)
+        old = rows_of(spec.name)
         if key and entry is not None and entry.key == key and entry.rows == len(old):
             problems.extend(Problem(**vars(p)) for p in entry.problems)
             parts.append(old)

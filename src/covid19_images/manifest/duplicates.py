@@ -124,15 +124,50 @@ class Duplicates:
     overruled: list[DuplicateEdge] = field(default_factory=list)  # near edges a reviewer said are different
 
 
-def _star_edges(values: pd.Series, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _star_edges(values: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(first row, other row) of every group of equal usable values: one edge per extra row."""
     positions = np.flatnonzero(usable)
     if not len(positions):
         return positions, positions
-    codes, _ = pd.factorize(values.to_numpy()[positions])
-    first = pd.Series(positions).groupby(codes).transform("min").to_numpy()
+    codes, _ = pd.factorize(values[positions])
+    _, first_at = np.unique(codes, return_index=True)  # codes count up in order of first appearance
+    first = positions[first_at[codes]]
     extra = first != positions
     return first[extra], positions[extra]
+
+
+def _strings(manifest: pd.DataFrame, column: str) -> np.ndarray:
+    """A column as an object array of ``str`` (``""`` where the manifest lacks it or a hand-made one
+    has a blank: no edges of that kind), converted once: pandas' Arrow strings would be converted
+    back and forth at every step."""
+    if column not in manifest.columns:
+        return np.full(len(manifest), "", dtype=object)
+    values = manifest[column].to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
+        return values
+    return manifest[column].fillna("").astype(str).to_numpy(dtype=object)
+
+
+def _representatives(phashes: np.ndarray, files: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Per distinct usable phash (in order of sorted phash), the row with the smallest (file, row).
+
+    Only hashes that several rows share are looked at one by one: the cost follows the copies.
+    """
+    positions = np.flatnonzero(usable)
+    codes, uniques = pd.factorize(phashes[positions])
+    chosen = np.full(len(uniques), -1, dtype=np.int64)
+    counts = np.bincount(codes, minlength=len(uniques))
+    single = counts[codes] == 1
+    chosen[codes[single]] = positions[single]
+    best: dict[int, tuple[str, int]] = {}
+    for code, row in zip(codes[~single].tolist(), positions[~single].tolist(), strict=True):
+        candidate = (files[row], row)
+        if code not in best or candidate < best[code]:
+            best[code] = candidate
+    for code, (_file, row) in best.items():
+        chosen[code] = row
+    order = np.argsort(np.asarray(uniques, dtype=f"U{PHASH_HEX}"), kind="stable")  # in C: all are that wide
+    return chosen[order]
 
 
 def _settings(accept: int, candidate: int, confirm_mse: float, confirmed: bool) -> dict:
@@ -217,35 +252,23 @@ def find_duplicates(
     an edge for each pair reviewed as ``same``; the index itself keeps what was measured.
     """
     n = len(manifest)
-    ids = manifest["image_id"].astype(str).to_numpy()
-    # a column the manifest lacks (a hand-made or older manifest) is empty: no edges of that kind
-    facts = manifest.reindex(columns=["phash", "sha256", "pixel_sha256"], fill_value="").astype(str)
-    # object columns: pandas' arrow strings would be converted back and forth at every step below
-    hashes, sha, pixel = (pd.Series(facts[c].to_numpy(dtype=object), dtype=object) for c in facts.columns)
-    file_a, file_b = _star_edges(sha, (sha != "").to_numpy())
-    pixel_a, pixel_b = _star_edges(pixel, ((pixel != "") & (hashes != "")).to_numpy())
+    ids = _strings(manifest, "image_id")
+    hashes, sha, pixel = (_strings(manifest, c) for c in ("phash", "sha256", "pixel_sha256"))
+    file_a, file_b = _star_edges(sha, sha != "")
+    pixel_a, pixel_b = _star_edges(pixel, (pixel != "") & (hashes != ""))
     # Rows with one perceptual hash are one node of the search: at distance 0 they are joined
     # anyway (``same`` edges), so 9,000 re-encodings of one picture cost 9,000 edges, not 40
     # million pairs. The node's pixel checks use one file: the smallest ``sha256`` (content, not
     # row order, so an incremental search and a fresh one pick the same file).
-    file_key = sha.to_numpy().astype(object)
-    phashes = hashes.to_numpy().astype(object)
-    usable = (hashes.str.len() == PHASH_HEX).to_numpy()
+    file_key, phashes = sha, hashes
+    usable = np.fromiter(map(len, hashes), dtype=np.int64, count=n) == PHASH_HEX
     same_a, same_b = _star_edges(hashes, usable)
-    rows = pd.DataFrame(
-        {
-            "phash": pd.Series(phashes[usable], dtype=object),
-            "file": pd.Series(file_key[usable], dtype=object),
-            "row": np.flatnonzero(usable),
-        }
-    )
-    rows = rows.sort_values(["phash", "file", "row"]).drop_duplicates("phash")
-    keys = (rows["phash"] + rows["file"]).to_numpy().astype(object)  # the phash has a fixed width
-    representative = rows["row"].to_numpy()
+    representative = _representatives(phashes, file_key, usable)
+    keys = phashes[representative] + file_key[representative]  # the phash has a fixed width
     if thumbnails is None and root is not None:
         thumbnails = file_thumbnails(root, manifest)
-    found = _search(keys, rows["phash"].to_numpy(), representative, thumbnails, index, accept, candidate, confirm_mse)
-    row_of = pd.Series(representative, index=keys)
+    found = _search(keys, phashes[representative], representative, thumbnails, index, accept, candidate, confirm_mse)
+    row_of = pd.Series(representative, index=pd.Index(keys, dtype=object))
     near = found.edges
     near_a = row_of.reindex(near["a"]).to_numpy()
     near_b = row_of.reindex(near["b"]).to_numpy()
@@ -268,10 +291,7 @@ def find_duplicates(
     graph_b = np.concatenate([file_b, pixel_b, known_b, volume_b, same_b, high[kept], sure_b]).astype(np.int64)
     graph = coo_matrix((np.ones(len(graph_a), dtype=np.int8), (graph_a, graph_b)), shape=(n, n))
     _, component = connected_components(graph)  # weak components of the edge list: the groups
-    frame = pd.DataFrame({"component": component, "id": ids})
-    smallest = frame.groupby("component")["id"].transform("min")
-    size = frame.groupby("component")["id"].transform("size")
-    groups = pd.Series(np.where(size.to_numpy() > 1, smallest.to_numpy(), ""), index=manifest.index, dtype=object)
+    groups = pd.Series(_group_names(component, ids), index=manifest.index, dtype=object)
 
     edges = [DuplicateEdge(x, y, "file") for x, y in np.column_stack((file_a, file_b)).tolist()]
     edges += [DuplicateEdge(x, y, "pixels") for x, y in np.column_stack((pixel_a, pixel_b)).tolist()]
@@ -296,6 +316,18 @@ def find_duplicates(
         {"near": edges, "rejected": rejected, "unconfirmed": unconfirmed}[near["status"].iat[position]].append(edge)
     edges += [DuplicateEdge(x, y, "reviewed") for x, y in zip(sure_a.tolist(), sure_b.tolist(), strict=True)]
     return Duplicates(groups, edges, rejected, unconfirmed, found, reviewed)
+
+
+def _group_names(component: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Each row's group: the smallest ``image_id`` of its component, ``""`` alone; rows in groups only are visited."""
+    names = np.full(len(ids), "", dtype=object)
+    grouped = np.flatnonzero(np.bincount(component)[component] > 1)
+    smallest: dict[int, str] = {}
+    for label, name in zip(component[grouped].tolist(), ids[grouped].tolist(), strict=True):
+        if label not in smallest or name < smallest[label]:
+            smallest[label] = name
+    names[grouped] = [smallest[label] for label in component[grouped].tolist()]
+    return names
 
 
 def _volume_edges(manifest: pd.DataFrame, root: Path | None) -> tuple[np.ndarray, np.ndarray]:

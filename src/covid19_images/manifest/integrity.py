@@ -56,8 +56,10 @@ def _facts(data: bytes, digest: str | None = None) -> dict[str, object]:
     return {"sha256": digest or hashlib.sha256(data).hexdigest(), "rows": _rows(data)}
 
 
-def write_record(manifest: Path, data: bytes, rows: int | None = None) -> None:
+def write_record(manifest: Path, data: bytes, rows: int | None = None) -> str:
     """Record ``data`` (the manifest about to be written) and the manifest on disk now, atomically.
+
+    Returns the SHA-256 of ``data`` it recorded (the caller need not hash the bytes again).
 
     ``rows``: the records ``data`` holds, when the caller knows (the frame it wrote); otherwise
     they are counted. The manifest on disk, once checked, takes its facts from the record that
@@ -74,6 +76,7 @@ def write_record(manifest: Path, data: bytes, rows: int | None = None) -> None:
         pass
     text = json.dumps(record, indent=1, sort_keys=True) + "\n"
     write_atomic(record_path(manifest), text.encode("utf-8"))
+    return str(new["sha256"])
 
 
 def _recorded(manifest: Path, digest: str | None) -> dict[str, object] | None:

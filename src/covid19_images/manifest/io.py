@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from covid19_images.core import atomic
 from covid19_images.core.schema import MANIFEST_COLUMNS, PROBLEM_COLUMNS, Problem
 from covid19_images.manifest import integrity
+from covid19_images.manifest.csv_text import frame_csv_bytes
 
 if TYPE_CHECKING:  # pragma: no cover - pandas is imported where a frame is made: sync's lock and recovery need none
     import pandas as pd
@@ -46,7 +47,8 @@ def _read_strings(data: bytes) -> pd.DataFrame:
         import pyarrow as pa
         import pyarrow.csv as pa_csv
 
-        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8")]))
+        end = data.find(b"\n")  # the header line only (split would copy the whole file once more)
+        header = next(csv.reader([(data if end < 0 else data[:end]).decode("utf-8")]))
         table = pa_csv.read_csv(
             pa.BufferReader(data),
             convert_options=pa_csv.ConvertOptions(
@@ -113,13 +115,13 @@ def remove_stale_temporaries(root: Path) -> list[Path]:
 
 
 def manifest_bytes(frame: pd.DataFrame) -> bytes:
-
+    """The manifest file: schema columns, rows by source and path, pandas' CSV (written on whole columns)."""
     ordered = frame[list(MANIFEST_COLUMNS)].sort_values(["source", "path"], kind="mergesort")
-    return ordered.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return frame_csv_bytes(ordered)
 
 
 def problems_bytes(problems: Iterable[Problem]) -> bytes:
     import pandas as pd
 
     rows = [[getattr(p, column) for column in PROBLEM_COLUMNS] for p in problems]
-    return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS)).to_csv(index=False, lineterminator="\n").encode()
+    return frame_csv_bytes(pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS)))

@@ -18,7 +18,6 @@ its SHA-256 is part of what tells an incremental sync that something changed.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from covid19_images.core import atomic
+from covid19_images.manifest.csv_text import frame_csv_bytes
 
 REVIEWS_FILE = "manifests/reviewed-pairs.csv"
 REVIEW_COLUMNS = (
@@ -140,7 +140,5 @@ def append_review(
         "image_id_b": ids[1],
     }
     frame = pd.concat([read_review_rows(root), pd.DataFrame([row])], ignore_index=True)
-    buffer = io.StringIO()
-    frame[list(REVIEW_COLUMNS)].to_csv(buffer, index=False, lineterminator="\n")
-    atomic.write_atomic(Path(root) / REVIEWS_FILE, buffer.getvalue().encode("utf-8"))
+    atomic.write_atomic(Path(root) / REVIEWS_FILE, frame_csv_bytes(frame[list(REVIEW_COLUMNS)]))
     return row

@@ -142,7 +142,15 @@ _license = lru_cache(maxsize=4096)(normalise_license)
 _finding = lru_cache(maxsize=16384)(harmonise_finding)
 
 
-def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob: str) -> dict[str, str]:
+#: ``extra`` as JSON: one encoder for every row (``json.dumps`` with options builds a new one per call)
+_extra_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+#: The columns of :func:`_entry_row`'s tuples: the manifest's own columns a parser decides, then ``_row``.
+ENTRY_COLUMNS = (*(c for c in ROW_COLUMNS if c not in FACT_COLUMNS), "_row")
+
+
+def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob: str) -> tuple[str, ...]:
+    """One entry's manifest values in :data:`ENTRY_COLUMNS` order (a tuple: 50,000 of them build a
+    frame several times faster than dicts)."""
     label = entry.label
     detail = entry.label_detail
     if label is None:
@@ -151,27 +159,25 @@ def _entry_row(spec: SourceSpec, commit: str, relative: str, entry: Entry, blob:
     if label not in LABELS:
         label = "unknown"
     raw_patient = entry.patient_id.strip()
-    return {
-        "image_id": image_id(spec.name, relative),
-        "source": spec.name,
-        "source_commit": commit,
-        "path": f"{spec.path}/{relative}",
-        "git_blob": blob,
-        "modality": entry.modality,
-        "view": entry.view or "unknown",
-        "label": label,
-        "label_detail": detail,
-        "finding": entry.finding,
-        "patient_id": f"{spec.name}:{raw_patient}" if raw_patient else f"{spec.name}:file:{relative}",
-        "age": "" if entry.age is None else f"{entry.age:g}",
-        "sex": entry.sex,
-        "license": _license(entry.license, spec.license),
-        "official_split": entry.official_split,
-        "extra": json.dumps(entry.extra, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        if entry.extra
-        else "",
-        "_row": entry.row,
-    }
+    return (
+        image_id(spec.name, relative),
+        spec.name,
+        commit,
+        f"{spec.path}/{relative}",
+        blob,
+        entry.modality,
+        entry.view or "unknown",
+        label,
+        detail,
+        entry.finding,
+        f"{spec.name}:{raw_patient}" if raw_patient else f"{spec.name}:file:{relative}",
+        "" if entry.age is None else f"{entry.age:g}",
+        entry.sex,
+        _license(entry.license, spec.license),
+        entry.official_split,
+        _extra_json(entry.extra) if entry.extra else "",
+        entry.row,
+    )
 
 
 #: From this many new files on, probing runs in worker processes (all cores; decoding small
@@ -279,7 +285,7 @@ def build_source(
         _entry_row(spec, commit, relative, entry, "" if relative in modified else blobs.get(relative, ""))
         for entry, relative in pairs
     ]
-    frame = pd.DataFrame(records, columns=[*ROW_COLUMNS, "_row"]).drop(columns=list(FACT_COLUMNS))
+    frame = pd.DataFrame.from_records(records, columns=list(ENTRY_COLUMNS))
     frame = frame.join(facts, on="git_blob") if len(facts) else frame.assign(**{c: None for c in FACT_COLUMNS})
     frame = frame[[*ROW_COLUMNS, "_row"]].astype(object)
     missing = frame["sha256"].isna().to_numpy() | (frame["git_blob"] == "").to_numpy()

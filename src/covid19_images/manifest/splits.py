@@ -48,9 +48,13 @@ def split_for(key: str, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS) 
 
 def patient_keys(manifest: pd.DataFrame) -> list[str]:
     """Each row's namespaced patient; a row without one is its own patient (``source:file:path``)."""
+    return _patient_series(manifest).tolist()
+
+
+def _patient_series(manifest: pd.DataFrame) -> pd.Series:
     patient = manifest["patient_id"].astype(str)
     own = manifest["source"].astype(str) + ":file:" + manifest["path"].astype(str)
-    return patient.where(patient != "", own).tolist()
+    return patient.where(patient != "", own).reset_index(drop=True)
 
 
 def shared_patient_keys(manifest: pd.DataFrame, shared_patients: Mapping[str, str]) -> pd.Series:
@@ -59,14 +63,19 @@ def shared_patient_keys(manifest: pd.DataFrame, shared_patients: Mapping[str, st
     ``shared_patients`` maps a source to the namespace of patient ids it shares with other sources
     (the catalog fact ``patient_namespace``). The manifest's ``patient_id`` is ``<source>:<raw id>``;
     a row without a patient id, or whose id is not in its source's namespace, shares nothing.
+    Only the rows of sharing sources are looked at one by one (a few RICORD collections, not the
+    whole manifest).
     """
-    source = manifest["source"].astype(str)
-    patient = manifest["patient_id"].astype(str)
-    namespace = source.map(lambda name: shared_patients.get(name, ""))
-    after = map(lambda value, prefix: value[len(prefix) :] if value.startswith(prefix) else "", patient, source + ":")
-    raw = pd.Series(after, index=manifest.index)
-    linked = (namespace != "") & (raw != "")
-    return (namespace + ":" + raw).where(linked, "")
+    keys = np.full(len(manifest), "", dtype=object)
+    sharing = [name for name, space in shared_patients.items() if space]
+    rows = np.flatnonzero(manifest["source"].astype(str).isin(sharing).to_numpy()) if sharing else []
+    if len(rows):
+        sources = manifest["source"].astype(str).to_numpy(dtype=object)[rows]
+        patients = manifest["patient_id"].astype(str).to_numpy(dtype=object)[rows]
+        for at, source, patient in zip(rows.tolist(), sources.tolist(), patients.tolist(), strict=True):
+            raw = patient[len(source) + 1 :] if patient.startswith(source + ":") else ""
+            keys[at] = f"{shared_patients[source]}:{raw}" if raw else ""
+    return pd.Series(keys, index=manifest.index, dtype=object)
 
 
 def components(manifest: pd.DataFrame, shared_patients: Mapping[str, str] | None = None) -> list[str]:
@@ -77,7 +86,7 @@ def components(manifest: pd.DataFrame, shared_patients: Mapping[str, str] | None
     id in the namespace its source shares (:func:`shared_patient_keys`); ``scipy.sparse.csgraph``
     finds the components.
     """
-    patient_codes, patients = pd.factorize(pd.Series(patient_keys(manifest)))
+    patient_codes, patients = pd.factorize(_patient_series(manifest))
     dup = manifest["dup_group"].astype(str).to_numpy()
     has_dup = dup != ""
     dup_codes, _dups = pd.factorize(dup[has_dup])

@@ -18,7 +18,8 @@ import git
 
 from covid19_images.core.atomic import write_atomic
 from covid19_images.core.failpoints import checkpoint
-from covid19_images.sources.git_state import checkout_status
+from covid19_images.sources.git_ahead import Asked, fetch_upstream
+from covid19_images.sources.git_state import checkout_status, is_initialised, open_repo, origin_url
 from covid19_images.sources.registry import DATASETS_DIR, RegistryError, SourceSpec, check_url
 from covid19_images.sources.transport import (  # noqa: F401 - re-exported: sync and older callers import them here
     ALLOW_LOCAL_ENV,
@@ -26,6 +27,7 @@ from covid19_images.sources.transport import (  # noqa: F401 - re-exported: sync
     MIRROR_ENV,
     file_protocol_allowed_by_user,
     git_environment,
+    local_allowed,
 )
 
 
@@ -40,12 +42,6 @@ class SourceSyncError(RuntimeError):
     def __init__(self, message: str, *, keep_manifest_rows: bool = False) -> None:
         super().__init__(message)
         self.keep_manifest_rows = keep_manifest_rows
-
-
-def open_repo(path: Path, env: Mapping[str, str]) -> git.Repo:
-    repo = git.Repo(path)
-    repo.git.update_environment(**env)
-    return repo
 
 
 #: git's generic closing lines: they say *that* an operation failed, the line before says why.
@@ -105,10 +101,6 @@ def registered_submodules(repo: git.Repo) -> dict[str, dict[str, str]]:
         name, _, field = key[len("submodule.") :].rpartition(".")
         by_name.setdefault(name, {"name": name})[field] = value
     return {entry["path"]: entry for entry in by_name.values() if "path" in entry}
-
-
-def is_initialised(root: Path, path: str) -> bool:
-    return (root / path / ".git").exists()
 
 
 def head_commit(directory: Path) -> str | None:
@@ -193,6 +185,11 @@ def _intent_file(repo: git.Repo, name: str) -> Path:
     return Path(repo.git_dir) / "covid19-images" / "moving" / name
 
 
+def move_announced(repo: git.Repo, name: str) -> bool:
+    """Whether a killed sync left a move of source ``name`` announced (the next update finishes it)."""
+    return _intent_file(repo, name).is_file()
+
+
 def _announce(repo: git.Repo, name: str, kind: str, old: str | None, target: str | None) -> None:
     write_atomic(_intent_file(repo, name), f"{kind} {old or '-'} {target or '-'}\n".encode("ascii"))
 
@@ -247,6 +244,7 @@ def update_source(
     allow_rewrite: bool,
     submodules: Mapping[str, dict[str, str]] | None = None,
     pins: Mapping[str, str] | None = None,
+    asked: Asked | None = None,
 ) -> SourceUpdate:
     """Move one submodule to its upstream branch tip, or explain exactly why not.
 
@@ -254,11 +252,12 @@ def update_source(
     :class:`SourceSyncError`) its manifest rows. ``submodules`` (:func:`registered_submodules`)
     and ``pins`` (:func:`gitlinks`) are the superproject's state read once for all sources;
     without them they are read here. An unchanged source costs two git processes: the status
-    of its checkout and the fetch.
+    of its checkout and the fetch; ``asked`` holds their answers when sync asked them ahead for
+    every source at once (:mod:`covid19_images.sources.git_ahead`).
     """
     root = Path(repo.working_tree_dir)
     path = spec.path
-    allow_local = env.get("COVID19_IMAGES_LOCAL_ALLOWED") == "1"
+    allow_local = local_allowed(env)
     if submodules is None:
         submodules = registered_submodules(repo)
     registered = submodules.get(path)
@@ -273,7 +272,7 @@ def update_source(
         raise SourceSyncError(str(err)) from err
     notes = [n for n in (_resume_interrupted(repo, spec, env),) if n]
     if notes:  # the resumed move changed the superproject: read it again
-        submodules, pins = registered_submodules(repo), None
+        submodules, pins, asked = registered_submodules(repo), None, None
     pinned = pins.get(path) if pins is not None else gitlink(repo, path)
     registered = submodules.get(path)
 
@@ -307,7 +306,7 @@ def update_source(
             raise SourceSyncError(f"cannot clone {spec.url}: {_last_line(err)}") from err
         checkpoint("update.cloned")
     sub = open_repo(root / path, env)
-    state = checkout_status(root / path)
+    state = asked.state if asked is not None else checkout_status(root / path)
     if not fresh_clone:
         if state == "dirty":
             raise SourceSyncError(
@@ -328,10 +327,13 @@ def update_source(
                 "nothing was changed for this source",
                 keep_manifest_rows=True,
             )
-        if _origin_url(sub) != spec.url:
+        if origin_url(sub) != spec.url:
             sub.git.remote("set-url", "origin", spec.url)
         try:
-            sub.git.fetch("--no-tags", "origin", f"+refs/heads/{spec.branch}:refs/remotes/origin/{spec.branch}")
+            if asked is None:
+                fetch_upstream(sub, spec.branch)
+            elif asked.fetch_error is not None:
+                raise asked.fetch_error
         except git.GitCommandError as err:
             message = _last_line(err)
             if "couldn't find remote ref" in message.lower():
@@ -368,13 +370,6 @@ def update_source(
     if pinned == new:
         return SourceUpdate(spec.name, pinned, new, "unchanged", notes=notes, clean=clean)
     return SourceUpdate(spec.name, pinned, new, "updated", notes=notes, clean=clean)
-
-
-def _origin_url(sub: git.Repo) -> str | None:
-    try:
-        return sub.remote("origin").url
-    except (ValueError, git.GitError):
-        return None
 
 
 def commits_ahead(directory: Path, branch: str) -> int | None:

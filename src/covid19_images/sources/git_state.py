@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import git
@@ -37,3 +38,22 @@ def checkout_status(directory: Path) -> str:
         return "clean"
     entries = [entry for entry in out.split("\0") if entry]
     return "ignored" if all(entry.startswith("!! ") for entry in entries) else "dirty"
+
+
+def open_repo(path: Path, env: Mapping[str, str]) -> git.Repo:
+    """The repository at ``path``, its git processes run in ``env`` (the transport policy)."""
+    repo = git.Repo(path)
+    repo.git.update_environment(**env)
+    return repo
+
+
+def is_initialised(root: Path, path: str) -> bool:
+    return (root / path / ".git").exists()
+
+
+def origin_url(repo: git.Repo) -> str | None:
+    """The URL of ``repo``'s ``origin`` remote, or None if it has none."""
+    try:
+        return repo.remote("origin").url
+    except (ValueError, git.GitError):
+        return None

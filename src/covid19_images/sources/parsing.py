@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-import errno
 import io
-import os
-import stat
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -16,11 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative, shown_path
+from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative
 from covid19_images.core.schema import Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
-from covid19_images.sources.portal.state import MARKER as FETCH_MARKER
-from covid19_images.sources.row_memo import RowMemo, replay_or_run
+from covid19_images.sources.listing import FileList, list_files  # noqa: F401 - parsers and tests import them from here
+from covid19_images.sources.row_memo import RowMemo, replay_or_run, replay_rows, row_tuples
 from covid19_images.sources.spec import SourceSpec
 
 if TYPE_CHECKING:  # pragma: no cover - pandas is imported when a CSV is read: loading the registry needs none
@@ -115,6 +112,29 @@ class SourceContext:
         else:
             yield from replay_or_run(self, self.memo, row, produce, args)
 
+    def memoised_rows(self, frame: pd.DataFrame, produce, *args) -> Iterator[Entry]:
+        """:meth:`memoised` over every row of ``frame`` in order, without a dict per replayed row: an
+        upstream of 100,000 rows that adds one computes one and replays the rest in bulk."""
+        if self.memo is None:
+            for row in iter_rows(frame):
+                yield from list(produce(self, row, *args))
+        else:
+            yield from replay_rows(self, self.memo, frame, produce, args)
+
+    def files_named(self, name: str) -> tuple[str, ...]:
+        """Every file of the checkout whose file name is ``name``, in listing order (remembered by the
+        row memo like :meth:`exists`, so a row that found its image by name is replayed only while
+        exactly those files have that name)."""
+        if "_by_name" not in self.__dict__:
+            by_name: dict[str, list[str]] = {}
+            for relative in self.files:
+                by_name.setdefault(relative.rpartition("/")[2], []).append(relative)
+            self.__dict__["_by_name"] = {key: tuple(paths) for key, paths in by_name.items()}
+        found = self.__dict__["_by_name"].get(name, ())
+        if self.memo is not None:
+            self.memo.note_named(name, found)
+        return found
+
     @property
     def file_set(self) -> set[str]:
         if "_files_cache" not in self.__dict__:
@@ -139,83 +159,6 @@ class SourceContext:
     def read_csv(self, relative: str, **kwargs) -> pd.DataFrame | None:
         """Read upstream metadata tolerantly; see :func:`read_metadata_csv`."""
         return read_metadata_csv(self, relative, **kwargs)
-
-
-class FileList(list):
-    """The files of a checkout, plus ``skipped``: ``(shown path, reason)`` of entries that are not usable files."""
-
-    skipped: list[tuple[str, str]]
-
-
-def _unusable(full: Path, relative: str) -> str | None:
-    """Why the directory entry ``full`` cannot be indexed as an image file (None if it can)."""
-    if shown_path(relative) != relative:
-        return (
-            "file name is not valid UTF-8 (a name from a Windows zip?); left out: rename it upstream "
-            "to UTF-8 (the bytes that are not are shown as \\x escapes)"
-        )
-    try:
-        info = full.stat()
-    except OSError as err:
-        if full.is_symlink():
-            kind = "a symlink loop" if err.errno == errno.ELOOP else "a broken symlink"
-            return f"{kind} (-> {shown_path(os.readlink(full))}); left out"
-        return f"cannot stat: {err.strerror}; left out"
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "not a regular file (device or socket)"
-        return f"{kind}; left out (reading it could block or never end)"
-    return None
-
-
-def list_files(directory: Path) -> FileList:
-    """Every regular file under ``directory`` except git's own, sorted, as posix relative paths.
-
-    Entries that cannot be images are left out with a reason in ``skipped`` (one problem
-    each, for that file only): names that are not valid UTF-8 (they could not be written to
-    the UTF-8 manifest, and would crash every later sync), broken symlinks and symlink
-    loops, FIFOs and devices (reading one blocks forever or never ends). Like ``os.walk``
-    (symlinked folders are neither listed nor descended into) but with ``os.scandir`` and
-    plain strings: a regular file costs no extra system call, so a checkout of 100,000
-    files is listed in well under a second.
-    """
-    found = FileList()
-    found.skipped = []
-    stack = [""]
-    while stack:
-        prefix = stack.pop()
-        try:
-            entries = list(os.scandir(os.path.join(directory, prefix) if prefix else directory))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name == ".git" or (not prefix and entry.name == FETCH_MARKER):
-                continue
-            relative = f"{prefix}/{entry.name}" if prefix else entry.name
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if entry.is_symlink():
-                    continue
-                if shown_path(relative) != relative:  # hides everything under it
-                    reason = "folder name is not valid UTF-8; its files are left out"
-                    found.skipped.append((shown_path(relative), reason))
-                else:
-                    stack.append(relative)
-                continue
-            try:
-                regular = entry.is_file() and shown_path(relative) == relative
-            except OSError:
-                regular = False
-            reason = None if regular else _unusable(Path(entry.path), relative)
-            if reason:
-                found.skipped.append((shown_path(relative), reason))
-            else:
-                found.append(relative)
-    found.sort()
-    found.skipped.sort()
-    return found
 
 
 #: CSV fields of any length: Python's csv module refuses fields over 128 KiB by default, which
@@ -374,7 +317,7 @@ def _fit_record(record: list[str], columns: list[str], usual: int) -> list[str] 
 def iter_rows(frame: pd.DataFrame) -> Iterator[dict[str, str]]:
     """Rows as plain dicts (column -> stripped string), ``_row`` included."""
     columns = list(frame.columns)
-    for values in frame.itertuples(index=False, name=None):
+    for values in row_tuples(frame):
         yield dict(zip(columns, values, strict=True))
 
 
@@ -391,6 +334,16 @@ def column(row: dict[str, str], *names: str, default: str = "") -> str:
         if key is not None:
             return str(row[key] or "").strip()
     return default
+
+
+def column_name(columns, *names: str) -> str | None:
+    """The frame column :func:`column` would read for ``names`` (None if there is none)."""
+    lookup = _normalised_keys(tuple(columns))
+    for name in names:
+        key = lookup.get(name.strip().lower().replace(" ", "_"))
+        if key is not None:
+            return key
+    return None
 
 
 @lru_cache(maxsize=256)

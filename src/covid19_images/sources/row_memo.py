@@ -39,6 +39,8 @@ class SourceContext(Protocol):
 
     def report(self, message: str, path: str = "", row: str = "", level: str = "warning") -> None: ...
 
+    def files_named(self, name: str) -> tuple[str, ...]: ...
+
 
 FOLDER = "rows"
 #: Bump when a record's layout changes.
@@ -53,7 +55,11 @@ _HERE = None
 #: What one row gave, as plain tuples (they load several times faster than objects): its entries'
 #: field values and its problems ``(message, path, row, level)``, ``_HERE`` standing for the row's
 #: ``<file> line N``; and the file questions it asked, ``(path, answer)``.
-Record = tuple[tuple[tuple, ...], tuple[tuple[str, str, str | None, str], ...], tuple[tuple[str, bool], ...]]
+Record = tuple[
+    tuple[tuple, ...], tuple[tuple[str, str, str | None, str], ...], tuple[tuple[str, bool | tuple[str, ...]], ...]
+]
+#: Marks a recorded question "which files have this name?" (a path never holds NUL); its answer is the paths.
+NAMED = "\x00"
 
 
 @dataclass
@@ -65,7 +71,7 @@ class RowMemo:
     used: dict[bytes, Record] = field(default_factory=dict)
     replayed: int = 0
     computed: int = 0
-    lookups: list[tuple[str, bool]] | None = None  # being recorded for the row now computed
+    lookups: list[tuple[str, bool | tuple[str, ...]]] | None = None  # being recorded for the row now computed
     uncachable: bool = False
 
     @classmethod
@@ -105,15 +111,29 @@ class RowMemo:
             self.lookups.append((relative, present))
             self.uncachable |= refused
 
+    def note_named(self, name: str, paths: tuple[str, ...]) -> None:
+        """Called by ``ctx.files_named``: the row depends on every file of that name."""
+        if self.lookups is not None:
+            self.lookups.append((NAMED + name, paths))
+
 
 def _digest(produce: Callable, row: dict[str, str], args: tuple) -> bytes:
     """SHA-256 of the function's name, the header, every cell but ``_row`` (with its length: no two
     rows read alike), and the arguments."""
     names = tuple(row)
-    cells = [row[k] for k in names if k != "_row"]
+    return _cells_digest(_header(produce, names) + "\x1e", [row[k] for k in names if k != "_row"], f"\x1e{args!r}")
+
+
+def _cells_digest(before: str, cells: list[str], after: str) -> bytes:
     lengths = ",".join(map(str, map(len, cells)))
-    text = _header(produce, names) + "\x1e" + lengths + "\x1e" + "".join(cells) + f"\x1e{args!r}"
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return hashlib.sha256(
+        (before + lengths + "\x1e" + "".join(cells) + after).encode("utf-8", "surrogatepass")
+    ).digest()
+
+
+def row_tuples(frame) -> Iterator[tuple]:
+    """A frame's rows as tuples of Python objects, each column converted once (not one Arrow string at a time)."""
+    return zip(*(frame.iloc[:, i].to_numpy(dtype=object) for i in range(frame.shape[1])), strict=True)
 
 
 @lru_cache(maxsize=64)
@@ -126,20 +146,60 @@ def replay_or_run(ctx: SourceContext, memo: RowMemo, row: dict[str, str], produc
     where = row.get("_row", "")
     digest = _digest(produce, row, args)
     record = memo.stored.get(digest)
+    if record is not None and _still_holds(record, ctx):
+        yield from _replay(ctx, memo, digest, record, where)
+    else:
+        yield from _run(ctx, memo, digest, row, produce, args)
+
+
+def replay_rows(ctx: SourceContext, memo: RowMemo, frame, produce: Callable, args: tuple) -> Iterator:
+    """:func:`replay_or_run` over every row of ``frame`` (a table whose cells are strings, ``_row``
+    included), in order: the same digests, built from the row tuple, and a dict only for a row computed."""
+    names = tuple(frame.columns)
+    cells_at = [i for i, name in enumerate(names) if name != "_row"]
+    where_at = names.index("_row") if "_row" in names else None
+    before, after = _header(produce, names) + "\x1e", f"\x1e{args!r}"
+    stored = memo.stored
+    for values in row_tuples(frame):
+        digest = _cells_digest(before, [values[i] for i in cells_at], after)
+        where = values[where_at] if where_at is not None else ""
+        record = stored.get(digest)
+        if record is not None and _still_holds(record, ctx):
+            yield from _replay(ctx, memo, digest, record, where)
+        else:
+            yield from _run(ctx, memo, digest, dict(zip(names, values, strict=True)), produce, args)
+
+
+def _still_holds(record: Record, ctx: SourceContext) -> bool:
+    """True when every file question the row asked gets the same answer in this checkout."""
     files = ctx.file_set
-    if record is not None and all((path in files) == present for path, present in record[2]):
-        memo.used[digest] = record
-        memo.replayed += 1
-        for message, path, at, level in record[1]:
-            ctx.report(message, path=path, row=where if at is _HERE else at, level=level)
-        for values in record[0]:
-            entry = Entry(*values)
-            if entry.row is _HERE:
-                entry.row = where
-            entry.extra = dict(entry.extra)
-            yield entry
-        return
+    for question, answer in record[2]:
+        if question.startswith(NAMED):
+            if ctx.files_named(question[1:]) != answer:
+                return False
+        elif (question in files) != answer:
+            return False
+    return True
+
+
+def _replay(ctx: SourceContext, memo: RowMemo, digest: bytes, record: Record, where: str) -> Iterator:
+    memo.used[digest] = record
+    memo.replayed += 1
+    for message, path, at, level in record[1]:
+        ctx.report(message, path=path, row=where if at is _HERE else at, level=level)
+    for values in record[0]:
+        entry = Entry(*values)
+        if entry.row is _HERE:
+            entry.row = where
+        entry.extra = dict(entry.extra)
+        yield entry
+
+
+def _run(
+    ctx: SourceContext, memo: RowMemo, digest: bytes, row: dict[str, str], produce: Callable, args: tuple
+) -> Iterator:
     memo.computed += 1
+    where = row.get("_row", "")
     before = len(ctx.problems)
     memo.lookups, memo.uncachable = [], False
     try:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 ALLOW_LOCAL_ENV = "COVID19_IMAGES_ALLOW_LOCAL"
+#: set in the environment git_environment returns: whether that environment allows local paths
+_LOCAL_ALLOWED = "COVID19_IMAGES_LOCAL_ALLOWED"
 MIRROR_ENV = "COVID19_IMAGES_MIRROR"
 GITHUB_PREFIX = "https://github.com/"
 
@@ -87,5 +89,10 @@ def git_environment(
     env["GIT_ALLOW_PROTOCOL"] = "https:file" if allow_local else "https"
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["GIT_LFS_SKIP_SMUDGE"] = env.get("GIT_LFS_SKIP_SMUDGE", "1")
-    env["COVID19_IMAGES_LOCAL_ALLOWED"] = "1" if allow_local else "0"
+    env[_LOCAL_ALLOWED] = "1" if allow_local else "0"
     return env
+
+
+def local_allowed(env: Mapping[str, str]) -> bool:
+    """Whether ``env`` (made by :func:`git_environment`) lets git use local paths: what URL checks must follow."""
+    return env.get(_LOCAL_ALLOWED) == "1"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import git
 
+from covid19_images.core.collections_pause import fewer_collections
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.imaging.budget import budget_settings
 from covid19_images.manifest.diff import SourceChange
@@ -36,10 +37,12 @@ from covid19_images.sources.git import (
     SourceUpdate,
     check_gitmodules,
     gitlink,
+    move_announced,
     open_repo,
     registered_submodules,
     update_source,
 )
+from covid19_images.sources.git_ahead import ask_ahead
 from covid19_images.sources.git_state import gitlinks
 from covid19_images.sources.portal.lock import lock_path
 from covid19_images.sources.portal.state import presence
@@ -213,6 +216,9 @@ def sync(
                 report.updates.append(SourceUpdate(name, None, None, "refused", reason))
             refused_names = {name for name, _ in refusals}
             submodules, pins = registered_submodules(repo), gitlinks(repo)
+            git_sources = [s for s in selected if not s.is_portal and s.name not in refused_names]
+            moving = [s.name for s in git_sources if move_announced(repo, s.name)]
+            asked = ask_ahead(root, git_sources, env, moving)  # status + fetch of every source, at once
             for spec in selected:
                 if spec.is_portal:
                     continue  # pinned by its lock, not by a gitlink: see _portal_updates
@@ -221,7 +227,13 @@ def sync(
                     continue
                 try:
                     update = update_source(
-                        repo, spec, env, allow_rewrite=allow_rewrite, submodules=submodules, pins=pins
+                        repo,
+                        spec,
+                        env,
+                        allow_rewrite=allow_rewrite,
+                        submodules=submodules,
+                        pins=pins,
+                        asked=asked.get(spec.name),
                     )
                     report.updates.append(update)
                     if update.status == "added" or update.notes:
@@ -246,12 +258,16 @@ def sync(
             portal = [s for s in selected if s.is_portal]
             _portal_updates(report, root, portal, {n: old_commits.get(n) or None for n in registry}, offline)
         else:
-            _build(root, registry, selected, report, keep, clean, cache_dir, offline, progress, allow_shrink, rebuild)
+            with fewer_collections():
+                _build(
+                    root, registry, selected, report, keep, clean, cache_dir, offline, progress, allow_shrink, rebuild
+                )
         checkpoint("sync.built")
         if not report.build.files_current:
             from covid19_images.manifest.build import write_manifest
 
-            write_manifest(root, report.build, cache_dir)
+            with fewer_collections():
+                write_manifest(root, report.build, cache_dir)
         write_sync_record(root, report)
         checkpoint("sync.written")
         if commit:
@@ -297,7 +313,8 @@ def _old_commits(previous: pd.DataFrame | None) -> dict[str, str | None]:
     if previous is None or previous.empty:
         return {}
     rows = previous[previous["source_commit"] != ""]
-    return {str(name): min(group) for name, group in rows.groupby("source")["source_commit"]}
+    first = rows.groupby("source")["source_commit"].min()  # one grouped pass, not a Python min per source
+    return {str(name): str(commit) for name, commit in first.items()}
 
 
 def _portal_updates(

@@ -26,6 +26,7 @@ import click
 import git
 
 from covid19_images import MEDICAL_WARNING
+from covid19_images.core.crash_traces import enable_crash_traces
 from covid19_images.core.roots import DEMO_POINTER, holds_data, nearest_root, package_clone
 from covid19_images.sources.registry import REGISTRY_FILE, load_registry
 from covid19_images.sync.run import sync
@@ -168,6 +169,7 @@ def browse_command(root: Path) -> str:
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("build/demo"), show_default=True)
 def main(data: str, shared: Path | None, workdir: Path) -> None:
     """Sync upstream samples through local mirrors, summarise, and load one image per source."""
+    enable_crash_traces()
     started = time.monotonic()
     project = nearest_root(Path.cwd().resolve()) or package_clone() or Path.cwd().resolve()
     registry = load_registry(project)

@@ -173,6 +173,31 @@ def route_for(path: str, fmt: str, width: int, height: int, size: tuple[int, int
     return ROUTE_READER
 
 
+def served_while_unchanged(tf: Any, dataset: Any, stamp: Any) -> Any:
+    """``dataset`` whose elements pass only while the manifest is the one the loader was built from.
+
+    The native routes read the files inside TensorFlow, so the stamp check (one ``stat``,
+    :meth:`ManifestStamp.check`, raising ``ManifestChanged``) is part of the graph. It runs
+    once per served element - per batch when the loader batches - in a sequential map after
+    the decode: every file of the element has been read by then, so an element is refused if a
+    sync finished before or while its files were read (a check before each read missed a sync
+    that finished between the check and the read). Per batch rather than per item because
+    the ``tf.numpy_function`` call, not the ``stat``, is what costs (0.4-2 ms per item on
+    two busy cores, see docs/benchmarks.md).
+    """
+
+    def check() -> bool:
+        stamp.check()
+        return True
+
+    def checked(*element: Any) -> Any:
+        done = tf.numpy_function(check, [], tf.bool, stateful=True)
+        with tf.control_dependencies([done]):
+            return tuple(tf.identity(part) for part in element)
+
+    return dataset.map(checked)
+
+
 def make_tf_dataset(
     options: Options,
     batch_size: int | None = None,
@@ -236,14 +261,8 @@ def make_tf_dataset(
         if shuffle:
             dataset = dataset.shuffle(len(items), seed=options.seed, reshuffle_each_iteration=True)
 
-        stamp = selection.stamp
-
         def read_with_reader(path: bytes, frame: np.int64, fmt: bytes) -> np.ndarray:
             return load_item(path.decode(), int(frame), fmt.decode(), size, channels)
-
-        def check_stamp(path: bytes) -> bool:
-            stamp.check()  # one stat per item, as torch's __getitem__ does (raises ManifestChanged)
-            return True
 
         def finish(pixels: Any, decoded_channels: int) -> Any:
             # grey files are decoded and resized as one channel (a third of the resize work)
@@ -306,21 +325,21 @@ def make_tf_dataset(
                 png_alpha(gray=True),
                 reader,
             ]
-            if stamp is None:
-                image = tf.switch_case(route, branches)
-            else:
-                # every route reads the file now, the native ones inside TF: is it still the manifest's?
-                checked = tf.numpy_function(check_stamp, [path], tf.bool, stateful=True)
-                with tf.control_dependencies([checked]):
-                    image = tf.switch_case(route, branches)
+            image = tf.switch_case(route, branches)
             image.set_shape([*(size or (None, None)), channels])
             return post(image * (1.0 / 255.0), label, item)
 
         dataset = dataset.map(decode, num_parallel_calls=autotune, deterministic=True)
     if batch_size:
         dataset = dataset.batch(batch_size)
+    if not options.cache and selection.stamp is not None:
+        dataset = served_while_unchanged(tf, dataset, selection.stamp)
     if prefetch:
         dataset = dataset.prefetch(autotune)
+    else:  # no buffer after the stamp check at all: tf.data would otherwise inject a prefetch here
+        unbuffered = tf.data.Options()
+        unbuffered.experimental_optimization.inject_prefetch = False
+        dataset = dataset.with_options(unbuffered)
     dataset.set_epoch = post.set_epoch
     dataset.classes = list(selection.classes)
     dataset.class_to_idx = {c: i for i, c in enumerate(selection.classes)}

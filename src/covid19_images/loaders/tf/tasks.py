@@ -79,20 +79,27 @@ def make_tf_task_dataset(
 
     def load(index: np.int64) -> tuple[np.ndarray, ...]:
         i = int(index)
-        if stamp is not None:
-            stamp.check()  # the file is read now: is it still the manifest's? (ManifestChanged)
         pixels = load_item(files[i], int(frames[i]), formats[i], size, channels)
         image = pixels.astype(np.float32) * np.float32(1.0 / 255.0)
         if targets.task == "detection":
             boxes, labels = targets.boxes(i, pixels.shape[0], pixels.shape[1])
-            return image, boxes, labels.astype(np.int32)
-        if targets.task == "segmentation":
-            target = targets.mask(i, pixels.shape[0], pixels.shape[1])[:, :, None]
-        elif targets.task == "severity":
-            target = np.float32(targets.value(i))
+            element: tuple[np.ndarray, ...] = (image, boxes, labels.astype(np.int32))
         else:
-            target = targets.multihot(i)
-        return image, np.asarray(target)
+            if targets.task == "segmentation":
+                target = targets.mask(i, pixels.shape[0], pixels.shape[1])[:, :, None]
+            elif targets.task == "severity":
+                target = np.float32(targets.value(i))
+            else:
+                target = targets.multihot(i)
+            element = (image, np.asarray(target))
+        if stamp is not None:
+            # after the reads (pixels, masks), inside the same call: a sync landing between a check and
+            # the read cannot pair the new file with the old targets. Not a check when served, as the
+            # adapter's (served_while_unchanged): an error there while this parallel map's Python calls
+            # are in flight hung the interpreter's exit (measured); an element read before a sync holds
+            # the old files, which match the targets it carries.
+            stamp.check()
+        return element
 
     if targets.task == "detection":
         out_types, target_shape = (tf.float32, tf.float32, tf.int32), [None, 4]

@@ -108,13 +108,13 @@ class CovidImageDataset(torch.utils.data.Dataset):
 
     def pixels(self, index: int) -> np.ndarray:
         """The uint8 ``(H, W, C)`` pixels of item ``index``, before ``transform`` (a copy)."""
-        return np.array(self._pixels(index))
+        pixels = np.array(self._pixels(index))
+        self._check_unchanged(files_read=self._cache is None)
+        return pixels
 
     def _pixels(self, index: int) -> np.ndarray:
         if self._cache is not None:
             return self._cache.array[index]  # read-only view of the memory map
-        if self._stamp is not None:
-            self._stamp.check()  # the files are read now: are they still the manifest's?
         return load_item(
             self._files[index],
             int(self._frames[index]),
@@ -122,6 +122,17 @@ class CovidImageDataset(torch.utils.data.Dataset):
             self.options.image_size,
             self.options.channels,
         )
+
+    def _check_unchanged(self, files_read: bool) -> None:
+        """Refuse an item whose files were read while, or after, a sync rewrote the manifest.
+
+        Called once the item's files (pixels, masks) have been read, not before: a check before
+        the read passes when a sync finishes between the check and the read, and the item would
+        pair the new file's pixels with the old manifest's label. One ``stat``
+        (:meth:`ManifestStamp.check`, raising ``ManifestChanged``).
+        """
+        if files_read and self._stamp is not None:
+            self._stamp.check()
 
     def set_epoch(self, epoch: int) -> None:
         """Set before each epoch (as with ``DistributedSampler``): augmentation draws follow it."""
@@ -149,7 +160,9 @@ class CovidImageDataset(torch.utils.data.Dataset):
                     self._augmenter, key=item_key(self._ids[index], int(self._frames[index])), epoch=self.epoch
                 )
             item = torch_item(self._task, index, image, self.transform, self.target_transform, augment)
+            self._check_unchanged(files_read=True)  # the task's masks are read from files, cache or not
             return (*item, self._ids[index]) if self.options.with_id else item
+        self._check_unchanged(files_read=self._cache is None)
         label: Any = int(self._labels[index])
         if self._augmenter is not None and self._splits[index] in self.options.augment_splits:
             key = item_key(self._ids[index], int(self._frames[index]))

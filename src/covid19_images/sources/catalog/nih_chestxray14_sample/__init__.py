@@ -19,13 +19,12 @@ reported. The full release's ``Data_Entry_2017.csv`` has the same columns and is
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 
 from covid19_images.core.files import JPEG_PNG_SUFFIXES, is_image_name
 from covid19_images.core.schema import Entry
 from covid19_images.core.vocab import harmonise_finding, harmonise_sex, harmonise_view, parse_age
-from covid19_images.sources.parsing import SourceContext, column, iter_rows
+from covid19_images.sources.parsing import SourceContext, column, column_name
 
 LABEL_FILES = ("sample_labels.csv", "sample/sample_labels.csv", "Data_Entry_2017.csv", "Data_Entry_2017_v2020.csv")
 IMAGE_DIRS = ("sample/images", "images")
@@ -45,20 +44,12 @@ def _labels_file(ctx: SourceContext) -> str | None:
     return None
 
 
-def _images_by_name(files: list[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = defaultdict(list)
-    for relative in files:
-        if is_image_name(relative, JPEG_PNG_SUFFIXES):
-            found[relative.rpartition("/")[2]].append(relative)  # the file name: listed paths are normal
-    return found
-
-
-def _locate(ctx: SourceContext, name: str, by_name: dict[str, list[str]]) -> tuple[str, int]:
+def _locate(ctx: SourceContext, name: str) -> tuple[str, int]:
     """``(relative path, number of candidates)``; path empty if absent or ambiguous."""
     for folder in IMAGE_DIRS:
         if ctx.exists(f"{folder}/{name}"):
             return f"{folder}/{name}", 1
-    candidates = by_name.get(name, [])
+    candidates = [path for path in ctx.files_named(name) if is_image_name(path, JPEG_PNG_SUFFIXES)]
     return (candidates[0], 1) if len(candidates) == 1 else ("", len(candidates))
 
 
@@ -91,6 +82,21 @@ def _age(raw: str) -> tuple[float | None, str]:
     if age is not None and age > MAX_AGE_YEARS:
         return None, f"implausible age {raw!r}; left empty"
     return age, ""
+
+
+def _row_entries(ctx: SourceContext, row: dict[str, str], labels: str) -> Iterator[Entry]:
+    """The entry of one labels row whose image is in the checkout, one at a time through the row memo
+    (absent images are summarised by :func:`parse`, ambiguous ones reported here)."""
+    name = column(row, "Image Index")
+    if not name:
+        ctx.report("row has no Image Index", path=labels, row=row["_row"])
+        return
+    relative, candidates = _locate(ctx, name)
+    if candidates > 1:
+        ctx.report(f"{name} found in {candidates} places; skipped", path=labels, row=row["_row"])
+        return
+    if relative:
+        yield from _entry(ctx, row, relative, labels)
 
 
 def _entry(ctx: SourceContext, row: dict[str, str], relative: str, labels: str) -> Iterator[Entry]:
@@ -140,25 +146,19 @@ def parse(ctx: SourceContext) -> Iterator[Entry]:
     frame = ctx.read_csv(labels)
     if frame is None:
         return
-    by_name = _images_by_name(ctx.files)
-    listed: set[str] = set()
-    absent: list[str] = []
-    for row in iter_rows(frame):
-        name = column(row, "Image Index")
-        if not name:
-            ctx.report("row has no Image Index", path=labels, row=row["_row"])
-            continue
-        listed.add(name)
-        relative, candidates = _locate(ctx, name, by_name)
-        if candidates > 1:
-            ctx.report(f"{name} found in {candidates} places; skipped", path=labels, row=row["_row"])
-            continue
-        if not relative:
-            absent.append(name)
-            continue
-        yield from ctx.memoised(row, _entry, relative, labels)
+    yield from ctx.memoised_rows(frame, _row_entries, labels)
+    key = column_name(frame.columns, "Image Index")
+    names = [name for name in frame[key] if name] if key is not None else []
+    listed = set(names)
+    absent = [name for name in names if _locate(ctx, name) == ("", 0)]
     if absent:
         _report_summary(ctx, f"{len(absent)} of {len(frame)} rows have no image in this checkout", absent, labels)
-    unlisted = sorted(n for n in by_name if n not in listed)
+    unlisted = sorted(
+        {
+            name
+            for relative in ctx.files
+            if (name := relative.rpartition("/")[2]) not in listed and is_image_name(relative, JPEG_PNG_SUFFIXES)
+        }
+    )
     if unlisted:
         _report_summary(ctx, f"{len(unlisted)} images are not listed in {labels}; not indexed", unlisted, labels)
