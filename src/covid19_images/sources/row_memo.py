@@ -52,7 +52,7 @@ class SourceContext(Protocol):
 
 FOLDER = "rows"
 #: Bump when a record's layout changes.
-FORMAT = 2
+FORMAT = 3
 _ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 _ROW_AT = _ENTRY_FIELDS.index("row")
 _EXTRA_AT = _ENTRY_FIELDS.index("extra")
@@ -72,7 +72,12 @@ NAMED = "\x00"
 
 @dataclass
 class RowMemo:
-    """The records of one source under one key; ``used`` becomes the next build's memo."""
+    """The records of one source under one key; ``used`` becomes the next build's memo.
+
+    Kept as a base file and a delta file beside it: a build that computed a few rows writes only
+    what changed since the base (rewriting 100,000 records cost 0.3 s of a one-image sync), and
+    writes a new base once the delta grows past an eighth of the records.
+    """
 
     key: str
     stored: dict[bytes, Record] = field(default_factory=dict)
@@ -89,6 +94,10 @@ class RowMemo:
     #: the builder takes :class:`MemoRow` items from :func:`replay_rows` (set by the builder)
     bulk: bool = False
     carried: int = 0
+    #: the base file's records, carry set and token, which a delta is written against
+    base: dict[bytes, Record] = field(default_factory=dict)
+    base_carry: set[bytes] = field(default_factory=set)
+    base_token: str = ""
 
     @classmethod
     def load(cls, cache_dir: Path | None, name: str, key: str) -> RowMemo:
@@ -96,13 +105,21 @@ class RowMemo:
         memo = cls(key)
         if cache_dir is None:
             return memo
-        try:
-            with open(cache_dir / FOLDER / f"{name}.pickle", "rb") as handle:
-                version, stored_key, stored, carry, token = pickle.load(handle)  # our own file, in the root's git dir
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError):
+        base = _read(cache_dir / FOLDER / f"{name}.pickle", key)  # our own files, in the root's git dir
+        if base is None:
             return memo
-        if version == FORMAT and stored_key == key and isinstance(stored, dict) and isinstance(carry, set):
-            memo.stored, memo.carry, memo.token = stored, carry, str(token)
+        stored, carry, token = base
+        if not (isinstance(stored, dict) and isinstance(carry, set)):
+            return memo
+        memo.stored, memo.carry, memo.token = stored, carry, str(token)
+        memo.base, memo.base_carry, memo.base_token = stored, carry, memo.token
+        delta = _read(cache_dir / FOLDER / f"{name}.delta.pickle", key)
+        if delta is not None and len(delta) == 6 and delta[0] == memo.base_token:
+            _base, added, removed, carry_added, carry_removed, token = delta
+            memo.stored = {d: r for d, r in stored.items() if d not in removed}
+            memo.stored.update(added)
+            memo.carry = (carry - carry_removed) | carry_added
+            memo.token = str(token)
         return memo
 
     def save(self, cache_dir: Path | None, name: str) -> str:
@@ -114,12 +131,24 @@ class RowMemo:
             return self.token  # the stored memo is exactly this one
         folder = cache_dir / FOLDER
         token = secrets.token_hex(16)
+        base = self.base
+        added = {d: r for d, r in self.used.items() if base.get(d) is not r}  # new, or computed anew
+        removed = base.keys() - self.used.keys()
+        small = len(added) + len(removed) <= max(64, len(self.used) // 8)
+        if self.base_token and small:
+            carry_added, carry_removed = self.carry_next - self.base_carry, self.base_carry - self.carry_next
+            content: tuple = (self.base_token, added, removed, carry_added, carry_removed, token)
+            target = folder / f"{name}.delta.pickle"
+        else:
+            content, target = (self.used, self.carry_next, token), folder / f"{name}.pickle"
         try:  # a memo that cannot be kept costs the next build time, never this build
-            data = pickle.dumps((FORMAT, self.key, self.used, self.carry_next, token), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps((FORMAT, self.key, content), protocol=pickle.HIGHEST_PROTOCOL)
             folder.mkdir(parents=True, exist_ok=True)
-            temporary = folder / f".{name}.pickle.tmp"
+            temporary = folder / f".{target.name}.tmp"
             temporary.write_bytes(data)
-            temporary.replace(folder / f"{name}.pickle")
+            temporary.replace(target)
+            if target.name == f"{name}.pickle":
+                (folder / f"{name}.delta.pickle").unlink(missing_ok=True)  # written against the old base
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             return ""
         return token
@@ -134,6 +163,16 @@ class RowMemo:
         """Called by ``ctx.files_named``: the row depends on every file of that name."""
         if self.lookups is not None:
             self.lookups.append((NAMED + name, paths))
+
+
+def _read(path: Path, key: str) -> tuple | None:
+    """The content of a memo file of this format and key; None if absent, another's, or unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            version, stored_key, content = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError):
+        return None
+    return content if version == FORMAT and stored_key == key and isinstance(content, tuple) else None
 
 
 def _digest(produce: Callable, row: dict[str, str], args: tuple) -> bytes:
