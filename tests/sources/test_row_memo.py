@@ -100,9 +100,9 @@ def test_a_few_computed_rows_write_a_delta_and_many_a_new_base(tmp_path: Path) -
     written = base.read_bytes()
     assert not delta.exists()
 
-    _parse(data, cache, rows[:-1] + [f"{names[-1]},normal", "new.png,covid"])
+    _parse(data, cache, [*rows[:-1], f"{names[-1]},normal", "new.png,covid"])
     assert base.read_bytes() == written and delta.exists()
-    entries, _problems, calls = _parse(data, cache, rows[:-1] + [f"{names[-1]},normal", "new.png,covid"])
+    entries, _problems, calls = _parse(data, cache, [*rows[:-1], f"{names[-1]},normal", "new.png,covid"])
     assert calls == [] and len(entries) == 200  # everything replayed from base + delta
     kept = delta.read_bytes()
 

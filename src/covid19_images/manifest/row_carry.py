@@ -90,8 +90,11 @@ class Listed:
     tags: list[tuple[bytes, int] | None] = field(default_factory=list)  # (row digest, entry index) of each pair
     carried: list[tuple[int, int, bytes, int]] = field(default_factory=list)  # (place, previous row, digest, index)
     entries_of: dict[bytes, int] = field(default_factory=dict)  # row digest -> entries the row gave
-    count: int = 0
     carrier: RowCarry | None = None
+
+    def places(self) -> int:
+        """Entries placed so far (built and carried): the place of the next one."""
+        return len(self.order) + len(self.carried)
 
 
 def with_carried(built: pd.DataFrame, order: list[int], listed: Listed, carry: RowCarry, commit: str) -> pd.DataFrame:

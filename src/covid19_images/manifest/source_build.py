@@ -132,9 +132,8 @@ def _entries(
             return
         seen.add(clean)
         listed.pairs.append((item, clean))
-        listed.order.append(listed.count)
+        listed.order.append(listed.places())
         listed.tags.append(tag)
-        listed.count += 1
 
     try:
         for item in parse_items(spec, ctx):
@@ -150,8 +149,7 @@ def _entries(
                     take(entry_of(values, item.where), (item.digest, index))
                     continue
                 seen.add(path)
-                listed.carried.append((listed.count, at, item.digest, index))
-                listed.count += 1
+                listed.carried.append((listed.places(), at, item.digest, index))
             for index, entry in enumerate(item.entries or ()):
                 take(entry, (item.digest, index))
     finally:
