@@ -55,6 +55,8 @@ FOLDER = "rows"
 FORMAT = 3
 _ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 _ROW_AT = _ENTRY_FIELDS.index("row")
+#: Where a recorded entry keeps its path.
+PATH_AT = _ENTRY_FIELDS.index("path")
 _EXTRA_AT = _ENTRY_FIELDS.index("extra")
 #: A stored ``row`` that stands for "the current row's ``<file> line N``".
 _HERE = None
@@ -134,11 +136,12 @@ class RowMemo:
         base = self.base
         added = {d: r for d, r in self.used.items() if base.get(d) is not r}  # new, or computed anew
         removed = base.keys() - self.used.keys()
-        small = len(added) + len(removed) <= max(64, len(self.used) // 8)
-        if self.base_token and small:
+        delta = folder / f"{name}.delta.pickle"
+        as_delta = bool(self.base_token) and len(added) + len(removed) <= max(64, len(self.used) // 8)
+        if as_delta:
             carry_added, carry_removed = self.carry_next - self.base_carry, self.base_carry - self.carry_next
             content: tuple = (self.base_token, added, removed, carry_added, carry_removed, token)
-            target = folder / f"{name}.delta.pickle"
+            target = delta
         else:
             content, target = (self.used, self.carry_next, token), folder / f"{name}.pickle"
         try:  # a memo that cannot be kept costs the next build time, never this build
@@ -147,8 +150,8 @@ class RowMemo:
             temporary = folder / f".{target.name}.tmp"
             temporary.write_bytes(data)
             temporary.replace(target)
-            if target.name == f"{name}.pickle":
-                (folder / f"{name}.delta.pickle").unlink(missing_ok=True)  # written against the old base
+            if not as_delta:
+                delta.unlink(missing_ok=True)  # written against the old base
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             return ""
         return token
@@ -235,10 +238,6 @@ def entry_of(values: tuple, where: str) -> Entry:
         entry.row = where
     entry.extra = dict(entry.extra)
     return entry
-
-
-#: Where a recorded entry keeps its path.
-PATH_AT = _ENTRY_FIELDS.index("path")
 
 
 def replay_rows(ctx: SourceContext, memo: RowMemo, frame, produce: Callable, args: tuple) -> Iterator:
