@@ -8,7 +8,9 @@ row's labels changed, a row inserted at the top so every line number moves, a ro
 image's bytes changed) the manifest (with its splits), problems and annotations of the two
 must be identical, and the incremental build must have computed exactly the rows that
 changed: a memo keyed too loosely would replay a stale row (and differ from the rebuild), one
-keyed too tightly would recompute everything (and fail the count).
+keyed too tightly would recompute everything (and fail the count). The replayed rows' manifest
+rows are carried from the previous manifest (:mod:`covid19_images.manifest.row_carry`) unless
+something they are made of moved: the counts say which, and the rebuild says they are right.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from covid19_images.manifest.io import ANNOTATIONS_FILE, MANIFEST_FILE, PROBLEMS_FILE
+from covid19_images.manifest.io import ANNOTATIONS_FILE, MANIFEST_FILE, PROBLEMS_FILE, read_manifest
 from covid19_images.sync.run import sync
 from covid19_images.testing.mirrors import mirror_path
 from tests.conftest import git, new_root
@@ -78,7 +80,12 @@ def _both(roots) -> tuple:
         assert (incremental / name).read_bytes() == (full / name).read_bytes(), f"{name} differs from the rebuild"
     assert a.summary() == b.summary()
     assert b.build.reparsed == {}, "a rebuild must not use the row memo"
+    assert b.build.carried == {}, "a rebuild must not carry rows"
     return a, b
+
+
+def _nih_rows(root: Path) -> int:
+    return int((read_manifest(root)["source"] == NIH).sum())
 
 
 def _labels(work: Path) -> bytes:
@@ -99,9 +106,11 @@ def step_added_images_cost_their_rows(roots) -> None:
         rows = _row("90000001_000.png", "Effusion", 90000001) + _row("90000002_000.png", "No Finding", 90000002, "411Y")
         (work / LABELS).write_bytes(_labels(work) + rows)
 
+    before = _nih_rows(roots[0])
     _push(work, add, "two images")
     a, _b = _both(roots)
     assert a.build.reparsed == {NIH: 2}
+    assert a.build.carried == {NIH: before}
     assert a.build.probed == 2
     paths = set(a.build.manifest["path"])
     assert {f"datasets/{NIH}/sample/images/90000001_000.png", f"datasets/{NIH}/sample/images/90000002_000.png"} <= paths
@@ -115,9 +124,11 @@ def step_a_changed_row_is_read_again_not_served_stale(roots) -> None:
         assert b"90000001_000.png,Effusion," in data
         (work / LABELS).write_bytes(data.replace(b"90000001_000.png,Effusion,", b"90000001_000.png,Pneumonia,"))
 
+    before = _nih_rows(roots[0])
     _push(work, relabel, "relabel")
     a, _b = _both(roots)
     assert a.build.reparsed == {NIH: 1}
+    assert a.build.carried == {NIH: before - 1}
     assert a.build.probed == 0
     row = a.build.manifest.set_index("path").loc[f"datasets/{NIH}/sample/images/90000001_000.png"]
     assert (row["finding"], row["label"]) == ("Pneumonia", "pneumonia")
@@ -160,9 +171,11 @@ def step_a_removed_row_recomputes_nothing(roots) -> None:
 
 def step_a_changed_image_is_probed_again_and_its_row_replayed(roots) -> None:
     work = roots[3]
+    before = _nih_rows(roots[0])
     _push(work, lambda w: (_images(w) / "90000001_000.png").write_bytes(_png(99)), "new pixels")
     a, _b = _both(roots)
     assert a.build.reparsed == {NIH: 0}
+    assert a.build.carried == {NIH: before - 1}  # its row is replayed, its manifest row built on the new blob
     assert a.build.probed == 1
 
 
@@ -195,6 +208,57 @@ def step_an_image_found_by_name_is_replayed_until_a_second_file_takes_its_name(r
     assert f"{name} found in 2 places; skipped" in (incremental / PROBLEMS_FILE).read_text()
 
 
+def step_a_second_row_for_an_image_takes_it_and_gives_it_back(roots) -> None:
+    """A new row at the top names an image an old row names: the first row keeps it, so the old
+    row's carried entry must give way (and be reported), and take its image back once the new row goes."""
+    incremental, _full, _local, work = roots
+    image = "90000001_000.png"
+    top = _row(image, "Mass", 90000001)
+
+    def insert(work: Path) -> None:
+        header, _, rest = _labels(work).partition(b"\r\n")
+        (work / LABELS).write_bytes(header + b"\r\n" + top + rest)
+
+    _push(work, insert, "a second row for an image")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 1}
+    row = a.build.manifest.set_index("path").loc[f"datasets/{NIH}/sample/images/{image}"]
+    assert row["finding"] == "Mass"
+    assert "file listed more than once; first row kept" in (incremental / PROBLEMS_FILE).read_text()
+    _push(work, lambda w: (w / LABELS).write_bytes(_labels(w).replace(top, b"")), "the second row removed")
+    a, _b = _both(roots)
+    assert a.build.reparsed == {NIH: 0}
+    row = a.build.manifest.set_index("path").loc[f"datasets/{NIH}/sample/images/{image}"]
+    assert row["finding"] == "Pneumonia"
+
+
+def step_a_manifest_from_another_build_is_not_carried_from(roots) -> None:
+    """The manifest files put back as an earlier sync wrote them (as ``git checkout`` of an older commit
+    of manifests/ does): the memo describes a later build, so none of its rows may be carried from this
+    manifest (the relabelled row would come back with its old label), and the next sync carries again."""
+    incremental, full, _local, work = roots
+    earlier = {name: (incremental / name).read_bytes() for name in OUTPUTS}  # the rebuilt root's are the same
+    image = "90000001_000.png"
+
+    def relabel(work: Path) -> None:
+        (work / LABELS).write_bytes(_labels(work).replace(f"{image},Pneumonia,".encode(), f"{image},Edema,".encode()))
+
+    _push(work, relabel, "relabel again")
+    _both(roots)
+    for root in (incremental, full):  # both, so that their integrity records name the same previous manifest
+        for name, data in earlier.items():
+            (root / name).write_bytes(data)
+    _push(work, lambda w: (w / "notes.txt").write_text("another unrelated file\n", encoding="utf-8"), "unrelated")
+    a, _b = _both(roots)
+    assert a.build.carried == {NIH: 0}
+    row = a.build.manifest.set_index("path").loc[f"datasets/{NIH}/sample/images/{image}"]
+    assert row["finding"] == "Edema"
+    before = _nih_rows(incremental)
+    _push(work, lambda w: (w / "notes.txt").write_text("changed\n", encoding="utf-8"), "unrelated again")
+    a, _b = _both(roots)
+    assert a.build.carried == {NIH: before}
+
+
 def test_each_upstream_change_costs_its_rows_and_equals_the_rebuild(roots) -> None:
     """One upstream's history, each step on the commits before it (so one test: xdist may send the
     tests of a module to different workers, each with its own fixture, whatever their order here)."""
@@ -204,3 +268,5 @@ def test_each_upstream_change_costs_its_rows_and_equals_the_rebuild(roots) -> No
     step_a_removed_row_recomputes_nothing(roots)
     step_a_changed_image_is_probed_again_and_its_row_replayed(roots)
     step_an_image_found_by_name_is_replayed_until_a_second_file_takes_its_name(roots)
+    step_a_second_row_for_an_image_takes_it_and_gives_it_back(roots)
+    step_a_manifest_from_another_build_is_not_carried_from(roots)

@@ -43,6 +43,10 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "split",
     "extra",
 )
+#: What probing a file gives (lent from the previous manifest for an unchanged git blob).
+FACT_COLUMNS: tuple[str, ...] = ("sha256", "pixel_sha256", "phash", "format", "width", "height", "frames")
+#: Columns one source's build fills; ``dup_group``, ``split_group`` and ``split`` come later, over all sources.
+ROW_COLUMNS: tuple[str, ...] = tuple(c for c in MANIFEST_COLUMNS if c not in ("dup_group", "split_group", "split"))
 
 MODALITIES = ("xray", "ct", "ultrasound")
 LABELS = ("covid-19", "pneumonia", "normal", "other", "unknown")

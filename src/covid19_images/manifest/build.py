@@ -46,7 +46,6 @@ from covid19_images.manifest.source_build import (
     build_source,
     head_commit,
     image_id,
-    known_facts,
 )
 from covid19_images.manifest.source_cache import SourceCache, SourceEntry, checkout_is_clean, source_key
 from covid19_images.manifest.splits import assign_splits
@@ -178,7 +177,7 @@ def build_manifest(
     rows_of = _rows_by_source(previous)
     use_cache = cache_dir is not None and not rebuild
     cache = SourceCache.load(cache_dir, root / MANIFEST_FILE) if use_cache and len(previous) else SourceCache()
-    facts: pd.DataFrame | None = None  # built on first use: a build that reuses every source never needs it
+    lender = empty_manifest() if rebuild else previous  # lends the probe results of unchanged git blobs
     problems: list[Problem] = []
     parts: list[pd.DataFrame] = []
     commits: dict[str, str] = {}
@@ -188,6 +187,7 @@ def build_manifest(
     reused: list[str] = []
     known_clean = dict(clean or {})
     reparsed: dict[str, int] = {}  # source -> metadata rows its parser computed again (row memo)
+    carried: dict[str, int] = {}  # source -> rows taken from the previous manifest (row carry)
 
     for spec in registry.values():
         directory = root / spec.path
@@ -241,10 +241,11 @@ def build_manifest(
             checkpoint("build.source-parsed")
             continue
         try:
-            if facts is None:
-                facts = known_facts(empty_manifest() if rebuild else previous)
             memo = RowMemo.load(cache_dir, spec.name, source_key(spec, "")) if use_cache else None
-            built = build_source(root, spec, facts, workers=workers, progress=progress, memo=memo)
+            # rows are carried only from the manifest the memo's build wrote (manifest.row_carry)
+            same_build = memo is not None and entry is not None and bool(memo.token) and entry.memo == memo.token
+            lent = old if same_build else None
+            built = build_source(root, spec, lender, workers=workers, progress=progress, memo=memo, previous=lent)
         except Exception as err:  # noqa: BLE001 - a crashing parser must not take the build down
             if isinstance(err, ParserFailed):
                 problems.extend(err.problems)  # what it reported before failing
@@ -254,16 +255,18 @@ def build_manifest(
             parts.append(old)
             continue
         probed += built.probed
+        token = ""
         if memo is not None:
             reparsed[spec.name] = memo.computed
+            carried[spec.name] = memo.carried
             if not built.secrets:  # no record of a source whose files hold identifying values
-                memo.save(cache_dir, spec.name)
+                token = memo.save(cache_dir, spec.name)
         secrets |= built.secrets
         problems.extend(built.problems)
         parts.append(built.rows)
         if key and not built.secrets:
             saved = [Problem(**vars(p)) for p in built.problems]
-            fresh_cache.entries[spec.name] = SourceEntry(key, len(built.rows), saved)
+            fresh_cache.entries[spec.name] = SourceEntry(key, len(built.rows), saved, token)
 
     privacy.redact_problems(problems, secrets)
     checkpoint("build.privacy-checked")
@@ -300,7 +303,7 @@ def build_manifest(
     readers = cache_dir if use_cache else None
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
     result = BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
-    result.reparsed = reparsed
+    result.reparsed, result.carried = reparsed, carried
     if _settled(problems):
         record_build(result, signatures, _row_commits(manifest, registry))
     return result

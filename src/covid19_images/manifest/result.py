@@ -28,6 +28,8 @@ class BuildResult:
         probed: files decoded in this build; unchanged git blobs reuse earlier facts.
         reparsed: source -> metadata rows its parser computed again (the others were replayed
             from the row memo, :mod:`covid19_images.sources.row_memo`); sources without a memo are absent.
+        carried: source -> manifest rows taken from the previous manifest, not built again
+            (:mod:`covid19_images.manifest.row_carry`); sources without a memo are absent.
         reused: sources taken whole from the cache.
         cache: entries to save once the manifest is written.
         near_index: the near-duplicate index to save with them.
@@ -66,6 +68,7 @@ class BuildResult:
         self.annotations = annotations
         self.files_current = files_current
         self.reparsed: dict[str, int] = {}
+        self.carried: dict[str, int] = {}
 
     @property
     def manifest(self) -> pd.DataFrame:

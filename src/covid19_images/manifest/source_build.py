@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import git
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -25,21 +26,18 @@ from covid19_images.core.failpoints import checkpoint
 from covid19_images.core.licenses import normalise_license
 from covid19_images.core.paths import SafePaths, UnsafePath, source_relative
 from covid19_images.core.progress import show_progress
-from covid19_images.core.schema import LABELS, MANIFEST_COLUMNS, MODALITIES, Entry, Problem
+from covid19_images.core.schema import FACT_COLUMNS, LABELS, MODALITIES, ROW_COLUMNS, Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.core.workers import default_workers
 from covid19_images.imaging.fingerprints import PHASH_HEX
 from covid19_images.imaging.probe import ProbeError, probe_file
 from covid19_images.manifest import privacy
+from covid19_images.manifest.row_carry import Listed, RowCarry, landed_rows, with_carried
 from covid19_images.sources.catalog import get_parser
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.portal.lock import current_digest
 from covid19_images.sources.registry import SourceSpec
-from covid19_images.sources.row_memo import RowMemo
-
-FACT_COLUMNS = ("sha256", "pixel_sha256", "phash", "format", "width", "height", "frames")
-#: Columns a build fills; ``dup_group``, ``split_group`` and ``split`` come later, over all sources.
-ROW_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c not in ("dup_group", "split_group", "split"))
+from covid19_images.sources.row_memo import PATH_AT, MemoRow, RowMemo, entry_of
 
 
 def image_id(source: str, path: str) -> str:
@@ -93,48 +91,77 @@ class ParserFailed(Exception):
 
 
 def _entries(
-    spec: SourceSpec, directory: Path, problems: list[Problem], memo: RowMemo | None = None
-) -> list[tuple[Entry, str]]:
-    """Run the parser; return (entry, safe relative path) pairs.
+    spec: SourceSpec,
+    directory: Path,
+    problems: list[Problem],
+    memo: RowMemo | None = None,
+    carry: Callable[[SourceContext, bool], RowCarry | None] | None = None,
+) -> Listed:
+    """Run the parser; return its entries with their safe relative paths, and the rows to carry.
 
     What the parser reported (``ctx.report``) is added to ``problems`` even when it crashes
     half-way; anything it yields that is not an :class:`Entry` is a parser bug (a problem
-    must be reported, not yielded) and fails the source like a crash.
+    must be reported, not yielded) and fails the source like a crash. ``carry`` makes the
+    :class:`~covid19_images.manifest.row_carry.RowCarry` for the checkout's files.
     """
     ctx = SourceContext(spec, directory, list_files(directory), memo=memo)
-    files = set(ctx.files)
+    files = ctx.file_set
     paths = SafePaths(directory)
-    parse = get_parser(spec.parser)
-    pairs: list[tuple[Entry, str]] = []
+    listed = Listed(carrier=carry(ctx, paths.links) if carry is not None else None)
+    carrier = listed.carrier
     checked: list[Problem] = []
     seen: set[str] = set()
+
+    def take(item: object, tag: tuple[bytes, int] | None) -> None:
+        if not isinstance(item, Entry):
+            raise TypeError(f"parse() yielded a {type(item).__name__}; it yields Entry rows and reports problems")
+        try:
+            clean = paths.check(item.path)
+        except UnsafePath as err:
+            checked.append(Problem(spec.name, f"refused: {err}", path=item.path, row=item.row, level="error"))
+            return
+        plain = clean in files and not paths.links
+        if not plain and not (directory / clean).is_file():
+            checked.append(Problem(spec.name, "metadata points at a missing file", path=clean, row=item.row))
+            return
+        if item.modality not in MODALITIES:
+            checked.append(Problem(spec.name, f"unknown modality {item.modality!r}", path=clean, row=item.row))
+            return
+        if clean in seen:
+            checked.append(Problem(spec.name, "file listed more than once; first row kept", path=clean, row=item.row))
+            return
+        seen.add(clean)
+        listed.pairs.append((item, clean))
+        listed.order.append(listed.places())
+        listed.tags.append(tag)
+
     try:
-        for item in parse(ctx):
-            if not isinstance(item, Entry):
-                raise TypeError(f"parse() yielded a {type(item).__name__}; it yields Entry rows and reports problems")
-            try:
-                clean = paths.check(item.path)
-            except UnsafePath as err:
-                checked.append(Problem(spec.name, f"refused: {err}", path=item.path, row=item.row, level="error"))
+        for item in parse_items(spec, ctx):
+            if not isinstance(item, MemoRow):
+                take(item, None)
                 continue
-            plain = clean in files and not paths.links
-            if not plain and not (directory / clean).is_file():
-                checked.append(Problem(spec.name, "metadata points at a missing file", path=clean, row=item.row))
-                continue
-            if item.modality not in MODALITIES:
-                checked.append(Problem(spec.name, f"unknown modality {item.modality!r}", path=clean, row=item.row))
-                continue
-            if clean in seen:
-                checked.append(
-                    Problem(spec.name, "file listed more than once; first row kept", path=clean, row=item.row)
-                )
-                continue
-            seen.add(clean)
-            pairs.append((item, clean))
+            recorded = item.values()
+            listed.entries_of[item.digest] = len(recorded) if item.record is not None else len(item.entries or ())
+            for index, values in enumerate(recorded):
+                path = values[PATH_AT]
+                at = -1 if carrier is None or path in seen else carrier.position(item.digest, path)
+                if at < 0:
+                    take(entry_of(values, item.where), (item.digest, index))
+                    continue
+                seen.add(path)
+                listed.carried.append((listed.places(), at, item.digest, index))
+            for index, entry in enumerate(item.entries or ()):
+                take(entry, (item.digest, index))
     finally:
         problems.extend(ctx.problems)
         problems.extend(checked)
-    return pairs
+    return listed
+
+
+def parse_items(spec: SourceSpec, ctx: SourceContext) -> Iterator[object]:
+    """The source parser's items: entries, and :class:`~covid19_images.sources.row_memo.MemoRow`
+    rows from a memo in bulk mode."""
+    return get_parser(spec.parser)(ctx)
 
 
 # Pure functions of a handful of distinct values, called once per row: remembered per value.
@@ -230,11 +257,14 @@ def _probe_all(paths: list[str], workers: int | None) -> Iterator[list[str] | st
             yield from result
 
 
-def known_facts(previous: pd.DataFrame) -> pd.DataFrame:
-    """Probe results of the previous manifest by git blob (one row per blob), for reuse.
+def known_facts(previous: pd.DataFrame, blobs: pd.Series | None = None) -> pd.DataFrame:
+    """Probe results of the previous manifest by git blob (one row per blob), for reuse; only of
+    ``blobs`` when given (a build that carries most rows needs the facts of a few).
 
     Facts written with another perceptual-hash size are left out, so they are recomputed.
     """
+    if blobs is not None:
+        previous = previous[previous["git_blob"].isin(blobs)]
     facts = previous.loc[previous["git_blob"] != "", ["git_blob", *FACT_COLUMNS]]
     facts = facts[(facts["phash"] == "") | (facts["phash"].str.len() == PHASH_HEX)]
     return within_budget(facts).drop_duplicates("git_blob").set_index("git_blob")
@@ -257,16 +287,21 @@ def within_budget(facts: pd.DataFrame) -> pd.DataFrame:
 def build_source(
     root: Path,
     spec: SourceSpec,
-    facts: pd.DataFrame,
+    lender: pd.DataFrame,
     *,
     workers: int | None = None,
     progress: bool = True,
     memo: RowMemo | None = None,
+    previous: pd.DataFrame | None = None,
 ) -> SourceRows:
     """Rows and problems of one checked-out source.
 
-    ``memo`` holds the previous build's per-row parser records (:mod:`covid19_images.sources.row_memo`);
-    it is updated with this build's.
+    ``lender`` is a manifest whose rows lend their probe results to files of the same git blob
+    (the previous manifest; an empty one probes every file). ``memo`` holds the previous build's
+    per-row parser records (:mod:`covid19_images.sources.row_memo`); it is updated with this
+    build's. With it, ``previous`` (the source's rows of the previous manifest, given only when
+    that manifest was written by the build that saved ``memo``) lends the finished rows of
+    replayed entries (:mod:`covid19_images.manifest.row_carry`).
 
     A failing parser raises :class:`ParserFailed` carrying what it reported before failing;
     the caller keeps the source's old rows.
@@ -277,16 +312,28 @@ def build_source(
     else:
         commit, blobs, modified = checkout_state(directory)
     problems: list[Problem] = []
+    carry = None
+    if memo is not None:
+        memo.bulk = True
+        if memo.carry and previous is not None and len(previous):
+
+            def carry(ctx: SourceContext, links: bool) -> RowCarry | None:
+                return None if links else RowCarry(spec.path, previous, memo.carry, ctx.file_set, blobs, modified)
+
     try:
-        pairs = _entries(spec, directory, problems, memo)
+        listed = _entries(spec, directory, problems, memo, carry)
     except Exception as err:
         raise ParserFailed(err, problems) from err
     records = [
         _entry_row(spec, commit, relative, entry, "" if relative in modified else blobs.get(relative, ""))
-        for entry, relative in pairs
+        for entry, relative in listed.pairs
     ]
     frame = pd.DataFrame.from_records(records, columns=list(ENTRY_COLUMNS))
-    frame = frame.join(facts, on="git_blob") if len(facts) else frame.assign(**{c: None for c in FACT_COLUMNS})
+    facts = known_facts(lender, frame["git_blob"]) if len(lender) and len(frame) else None
+    if facts is not None and len(facts):
+        frame = frame.join(facts, on="git_blob")
+    else:
+        frame = frame.assign(**{c: None for c in FACT_COLUMNS})
     frame = frame[[*ROW_COLUMNS, "_row"]].astype(object)
     missing = frame["sha256"].isna().to_numpy() | (frame["git_blob"] == "").to_numpy()
     relative = frame.loc[missing, "path"].str[len(spec.path) + 1 :]
@@ -322,5 +369,11 @@ def build_source(
     secrets = privacy.scrub_rows(root, frame, failed, problems, published if isinstance(published, list) else ())
     keep = ~frame.index.isin(list(failed))
     rows = frame.loc[keep, list(ROW_COLUMNS)].reset_index(drop=True).astype(str)
+    kept = np.flatnonzero(keep).tolist()
+    if memo is not None:
+        memo.carried = len(listed.carried)
+        memo.carry_next = landed_rows(listed, kept, memo.used)
+    if listed.carried:
+        rows = with_carried(rows, [listed.order[i] for i in kept], listed, listed.carrier, commit)
     checkpoint("build.source-parsed")
     return SourceRows(rows, problems, secrets, probed=len(to_probe))

@@ -98,6 +98,9 @@ class SourceEntry:
     key: str
     rows: int
     problems: list[Problem]
+    #: token of the row memo the build that wrote these rows saved ("" = none): its rows may be
+    #: carried into the next build of the source (:mod:`covid19_images.manifest.row_carry`)
+    memo: str = ""
 
 
 @dataclass
@@ -124,7 +127,9 @@ class SourceCache:
             if data.get("manifest_sha256") != digest:
                 return cls()
             entries = {
-                name: SourceEntry(item["key"], int(item["rows"]), [Problem(**p) for p in item["problems"]])
+                name: SourceEntry(
+                    item["key"], int(item["rows"]), [Problem(**p) for p in item["problems"]], str(item.get("memo", ""))
+                )
                 for name, item in data["sources"].items()
             }
             reviews = str(data.get("reviews_sha256", ""))
@@ -144,7 +149,12 @@ class SourceCache:
             "reviews_sha256": self.reviews_sha256,
             "build": self.build,
             "sources": {
-                name: {"key": e.key, "rows": e.rows, "problems": [dataclasses.asdict(p) for p in e.problems]}
+                name: {
+                    "key": e.key,
+                    "rows": e.rows,
+                    "problems": [dataclasses.asdict(p) for p in e.problems],
+                    "memo": e.memo,
+                }
                 for name, e in sorted(self.entries.items())
             },
         }

@@ -114,7 +114,11 @@ class SourceContext:
 
     def memoised_rows(self, frame: pd.DataFrame, produce, *args) -> Iterator[Entry]:
         """:meth:`memoised` over every row of ``frame`` in order, without a dict per replayed row: an
-        upstream of 100,000 rows that adds one computes one and replays the rest in bulk."""
+        upstream of 100,000 rows that adds one computes one and replays the rest in bulk.
+
+        Yield its items as they come: for a builder that carries rows they are
+        :class:`~covid19_images.sources.row_memo.MemoRow` rows, not entries (their manifest rows may
+        come from the previous manifest, :mod:`covid19_images.manifest.row_carry`)."""
         if self.memo is None:
             for row in iter_rows(frame):
                 yield from list(produce(self, row, *args))
