@@ -101,9 +101,11 @@ class Listed:
 def with_carried(built: pd.DataFrame, order: list[int], listed: Listed, carry: RowCarry, commit: str) -> pd.DataFrame:
     """The built rows and the carried ones together, in the parser's order (as a rebuild lists them)."""
     carried = carry.rows([at for _place, at, _digest, _index in listed.carried], commit)
-    rows = pd.concat([built.astype(text_dtype()), carried], ignore_index=True)  # both as Arrow text
-    places = np.array(order + [place for place, *_ in listed.carried])
-    return rows.iloc[np.argsort(places, kind="stable")].reset_index(drop=True)
+    rows = pd.concat([carried, built.astype(text_dtype())], ignore_index=True)  # both as Arrow text
+    places = np.array([place for place, *_ in listed.carried] + order)
+    if (np.diff(places) < 0).any():  # rows built before carried ones (rows appended upstream: never)
+        rows = rows.iloc[np.argsort(places, kind="stable")].reset_index(drop=True)
+    return rows
 
 
 def landed_rows(listed: Listed, kept: list[int], recorded: dict[bytes, object]) -> set[bytes]:
