@@ -39,7 +39,8 @@ def text_dtype() -> pd.StringDtype:
 
     A manifest read from disk has it, and a build keeps its rows in it from the concatenation
     of its sources to the written bytes: turning 200,000 rows of 26 columns into Python strings
-    and back cost about 0.9 s of a one-image sync (docs/benchmarks.md, round eight).
+    cost 0.4 s in the concatenation alone, and the CSV writer turned them back (docs/benchmarks.md,
+    round eight).
     """
     import pandas as pd
 

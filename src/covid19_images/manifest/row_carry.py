@@ -103,7 +103,7 @@ def with_carried(built: pd.DataFrame, order: list[int], listed: Listed, carry: R
     carried = carry.rows([at for _place, at, _digest, _index in listed.carried], commit)
     rows = pd.concat([carried, built.astype(text_dtype())], ignore_index=True)  # both as Arrow text
     places = np.array([place for place, *_ in listed.carried] + order)
-    if (np.diff(places) < 0).any():  # rows built before carried ones (rows appended upstream: never)
+    if (np.diff(places) < 0).any():  # a row built before a carried one (never when rows are only appended)
         rows = rows.iloc[np.argsort(places, kind="stable")].reset_index(drop=True)
     return rows
 
