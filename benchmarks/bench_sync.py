@@ -299,7 +299,8 @@ BUILD_IMPORTS = (
 
 def build_imports() -> dict:
     """The fixed part of any changed sync: importing :data:`BUILD_IMPORTS` in a fresh process that has
-    already imported the command (wall and CPU seconds of the imports alone; median of three)."""
+    already imported the command (wall and CPU seconds of the imports alone, in the run of median
+    wall time of three)."""
     code = (
         "import resource, time; import covid19_images.cli, covid19_images.sync.run\n"
         "cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]); w, c = time.perf_counter(), cpu()\n"
@@ -307,18 +308,11 @@ def build_imports() -> dict:
         "print(time.perf_counter() - w, cpu() - c)"
     )
     env = {"PYTHONPATH": str(PROJECT / "src"), **os.environ}
-    runs = sorted(
-        tuple(
-            map(
-                float,
-                subprocess.run(
-                    [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-                ).stdout.split(),
-            )
-        )
-        for _ in range(3)
-    )
-    wall, cpu = runs[1]
+    runs: list[tuple[float, ...]] = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        runs.append(tuple(map(float, out.stdout.split())))
+    wall, cpu = sorted(runs)[1]  # the run of median wall time, with its own CPU time
     return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "modules": list(BUILD_IMPORTS)}
 
 
