@@ -284,6 +284,38 @@ def floor_process() -> dict:
     return {"wall_s": round(time.perf_counter() - started, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}
 
 
+#: what a build imports that a sync with nothing changed does not (tests/sync/test_sync_unchanged.py)
+BUILD_IMPORTS = (
+    "numpy",
+    "pyarrow",
+    "pyarrow.csv",
+    "pandas",
+    "PIL.Image",
+    "scipy.sparse.csgraph",
+    "scipy.fft",
+    "pydicom",
+)
+
+
+def build_imports() -> dict:
+    """The fixed part of any changed sync: importing :data:`BUILD_IMPORTS` in a fresh process that has
+    already imported the command (wall and CPU seconds of the imports alone, in the run of median
+    wall time of three)."""
+    code = (
+        "import resource, time; import covid19_images.cli, covid19_images.sync.run\n"
+        "cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2]); w, c = time.perf_counter(), cpu()\n"
+        f"for name in {BUILD_IMPORTS!r}: __import__(name)\n"
+        "print(time.perf_counter() - w, cpu() - c)"
+    )
+    env = {"PYTHONPATH": str(PROJECT / "src"), **os.environ}
+    runs: list[tuple[float, ...]] = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        runs.append(tuple(map(float, out.stdout.split())))
+    wall, cpu = sorted(runs)[1]  # the run of median wall time, with its own CPU time
+    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "modules": list(BUILD_IMPORTS)}
+
+
 def bench_cli(size: int, base: Path, rounds: int = 3, cores: tuple[int, ...] = ()) -> dict:
     """Every registered source through local mirrors, the NIH one ``size`` images: the CLI process timed.
 
@@ -292,7 +324,12 @@ def bench_cli(size: int, base: Path, rounds: int = 3, cores: tuple[int, ...] = (
     """
     mirror_root = all_sources_mirrors(size, base)
     reset_mirror(mirror_root)
-    results: dict = {"size": size, "load_before": os.getloadavg(), "python_floor": floor_process()}
+    results: dict = {
+        "size": size,
+        "load_before": os.getloadavg(),
+        "python_floor": floor_process(),
+        "build_imports": build_imports(),
+    }
     with tempfile.TemporaryDirectory(dir=base, prefix="cli-root-") as tmp:
         root = new_root(Path(tmp) / "root", every_source=True)
         results["first"] = timed_cli(root, mirror_root)

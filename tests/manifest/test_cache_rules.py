@@ -282,3 +282,24 @@ def test_the_refusal_names_the_source_s_first_two_errors_once_each() -> None:
         "would drop 7 of its 8 images (why); refused, kept its previous rows and checkout "
         "(use --allow-shrink to accept)"
     )
+
+
+def test_a_caller_that_read_the_manifest_gives_its_hash_and_the_file_is_not_hashed_again(tmp_path: Path) -> None:
+    directory, manifest, cache = _saved(tmp_path)
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    manifest.write_text("image_id\nb\n")  # the file changed after the caller read and checked its bytes
+    # the caller's rows come from the bytes it read: the cache belongs to them, not to the file now
+    assert SourceCache.load(directory, manifest, digest).entries == cache.entries
+    assert SourceCache.load(directory, manifest).entries == {}  # hashing the file finds the change
+    assert SourceCache.load(directory, manifest, hashlib.sha256(b"other").hexdigest()).entries == {}
+
+
+def test_the_recorded_cache_names_its_manifest_without_reading_it(tmp_path: Path) -> None:
+    directory, manifest, cache = _saved(tmp_path)
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    manifest.unlink()  # reuse_unchanged asks its cheap questions before it hashes any written file
+    recorded = SourceCache.recorded(directory)
+    assert recorded.manifest_sha256 == digest and recorded.entries == cache.entries
+    (directory / "sources.json").write_text('{"version": 1, "manifest_sha256": 7, "sources": {}}')
+    assert SourceCache.recorded(directory).manifest_sha256 == ""  # not a hash: nothing is believed
+    assert SourceCache.recorded(tmp_path / "absent").entries == {}

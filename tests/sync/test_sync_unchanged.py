@@ -75,7 +75,7 @@ def test_no_change_reuses_the_whole_build_and_equals_a_rebuild(roots) -> None:
     assert a.build.manifest.astype(str).values.tolist() == b.build.manifest.astype(str).values.tolist()
 
 
-@pytest.mark.parametrize("damaged", [PROBLEMS_FILE, MANIFEST_FILE + ".integrity", ANNOTATIONS_FILE])
+@pytest.mark.parametrize("damaged", [MANIFEST_FILE, PROBLEMS_FILE, MANIFEST_FILE + ".integrity", ANNOTATIONS_FILE])
 def test_a_file_the_build_wrote_changed_by_hand_is_written_again(roots, damaged: str) -> None:
     incremental, full, local = roots
     expected = _outputs(full)

@@ -34,6 +34,19 @@ def empty_manifest() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in MANIFEST_COLUMNS})
 
 
+def text_dtype() -> pd.StringDtype:
+    """The type of every manifest column in memory: text held by Arrow, blanks as ``""``.
+
+    A manifest read from disk has it, and a build keeps its rows in it from the concatenation
+    of its sources to the written bytes: turning 200,000 rows of 26 columns into Python strings
+    cost 0.4 s in the concatenation alone, and the CSV writer turned them back (docs/benchmarks.md,
+    round eight).
+    """
+    import pandas as pd
+
+    return pd.StringDtype("pyarrow", na_value=float("nan"))
+
+
 def _read_strings(data: bytes) -> pd.DataFrame:
     """Every cell as text (``""`` for blank), exactly what ``read_csv(dtype=str, keep_default_na=False)`` gives.
 
@@ -55,7 +68,7 @@ def _read_strings(data: bytes) -> pd.DataFrame:
                 column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False
             ),
         )
-        text = pd.StringDtype("pyarrow", na_value=float("nan"))
+        text = text_dtype()
         frame = table.to_pandas(types_mapper=lambda kind: text if kind == pa.string() else None)
         if list(frame.columns) == header:
             return frame

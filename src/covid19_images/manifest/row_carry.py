@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from covid19_images.core.schema import ROW_COLUMNS, Entry
+from covid19_images.manifest.io import text_dtype
 
 
 class RowCarry:
@@ -100,9 +101,11 @@ class Listed:
 def with_carried(built: pd.DataFrame, order: list[int], listed: Listed, carry: RowCarry, commit: str) -> pd.DataFrame:
     """The built rows and the carried ones together, in the parser's order (as a rebuild lists them)."""
     carried = carry.rows([at for _place, at, _digest, _index in listed.carried], commit)
-    rows = pd.concat([built, carried], ignore_index=True)
-    places = np.array(order + [place for place, *_ in listed.carried])
-    return rows.iloc[np.argsort(places, kind="stable")].reset_index(drop=True)
+    rows = pd.concat([carried, built.astype(text_dtype())], ignore_index=True)  # both as Arrow text
+    places = np.array([place for place, *_ in listed.carried] + order)
+    if (np.diff(places) < 0).any():  # a row built before a carried one (never when rows are only appended)
+        rows = rows.iloc[np.argsort(places, kind="stable")].reset_index(drop=True)
+    return rows
 
 
 def landed_rows(listed: Listed, kept: list[int], recorded: dict[bytes, object]) -> set[bytes]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -117,14 +118,31 @@ class SourceCache:
     build: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, directory: Path, manifest_file: Path) -> SourceCache:
-        """The cache for the manifest now on disk; empty if none, unreadable, or another manifest's."""
+    def load(cls, directory: Path, manifest_file: Path, manifest_sha256: str | None = None) -> SourceCache:
+        """The cache for the manifest now on disk; empty if none, unreadable, or another manifest's.
+
+        ``manifest_sha256``: the SHA-256 of the manifest bytes the caller read and checked (what
+        its rows come from), so that the file is not read and hashed once more: 0.1 s at
+        200,000 images (121 MB), each time.
+        """
+        return cls._read(directory, lambda: file_sha256(manifest_file) if manifest_sha256 is None else manifest_sha256)
+
+    @classmethod
+    def recorded(cls, directory: Path) -> SourceCache:
+        """The cache as it was saved, NOT yet shown to belong to the manifest on disk: the caller
+        compares :attr:`manifest_sha256` with the file's hash before believing any of it."""
+        return cls._read(directory, None)
+
+    @classmethod
+    def _read(cls, directory: Path, manifest_digest: Callable[[], str] | None) -> SourceCache:
+        """The saved cache when it belongs to the manifest whose hash ``manifest_digest`` gives
+        (asked only once the index reads; None: to whichever manifest it names)."""
         try:
             data = json.loads((directory / _INDEX).read_bytes())
             if data.get("version") != CACHE_VERSION:
                 return cls()
-            digest = file_sha256(manifest_file)
-            if data.get("manifest_sha256") != digest:
+            digest = data.get("manifest_sha256") if manifest_digest is None else manifest_digest()
+            if not isinstance(digest, str) or data.get("manifest_sha256") != digest:
                 return cls()
             entries = {
                 name: SourceEntry(

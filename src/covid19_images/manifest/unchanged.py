@@ -91,15 +91,16 @@ def reuse_unchanged(
     if cache_dir is None:
         return None
     root = Path(root)
-    cache = SourceCache.load(cache_dir, root / MANIFEST_FILE)
+    # the cheap questions first: a sync with any input changed reads no written file at all
+    cache = SourceCache.recorded(cache_dir)
     build = cache.build
     if not cache.manifest_sha256 or not build or build.get("code") != code_hash():
         return None
     signatures = input_signatures(root, registry, keep, clean)
     if UNSETTLED in signatures.values() or list(build.get("inputs", {}).items()) != list(signatures.items()):
         return None
-    if build.get("files") != file_hashes(root):
-        return None
+    if build.get("files") != file_hashes(root) or file_sha256(root / MANIFEST_FILE) != cache.manifest_sha256:
+        return None  # now the cache is shown to be the manifest's on disk, with every file it wrote
     try:
         problems = [Problem(**item) for item in build["problems"]]
         commits = {str(k): str(v) for k, v in build["commits"].items()}
