@@ -2,7 +2,7 @@
 
 Every command reads the registry and the catalog's 30 ``source.yaml`` files before it does
 anything else. PyYAML's pure-Python parser took 0.068 s of that and libyaml 0.010 s, in a sync
-with nothing changed that costs about half a second in all (docs/benchmarks.md, round nine).
+with nothing changed that costs about 0.4 s in all (docs/benchmarks.md, round nine).
 The C loader builds the same objects: libyaml only scans and parses, and the same safe
 constructor and resolver (``yaml.SafeLoader``'s) turn its events into Python values, so tags,
 timestamps and YAML 1.1 booleans come out alike. PyYAML built without libyaml falls back to
