@@ -26,8 +26,8 @@ def _first_not_hash(values: list) -> int | None:
 
 
 def test_the_stored_index_check_of_fingerprints_finds_what_a_test_per_value_finds() -> None:
-    """Lengths and digits are checked in C over fixed-width strings; NULs (which numpy drops at the
-    end of a string), longer, shorter, non-ASCII and non-string values must still be caught."""
+    """Lengths and digits are checked in C over the values as Arrow text; NULs, newlines, longer, shorter,
+    non-ASCII, unencodable and non-string values must still be caught."""
     rng = random.Random(5)
     good = ["".join(rng.choice("0123456789abcdef") for _ in range(64)) for _ in range(40)]
     hostile = [
@@ -42,6 +42,11 @@ def test_the_stored_index_check_of_fingerprints_finds_what_a_test_per_value_find
         None,
         12,
         "",
+        good[0][:63] + "\n",  # a pattern whose ``$`` matched before a final newline would pass these
+        good[0] + "\n",
+        good[0][:63] + "\ud800",  # a lone surrogate: no UTF-8 for it, so no Arrow text either
+        float("nan"),
+        good[0].encode("ascii"),  # the right bytes, but not text
     ]
     for bad in hostile:
         for at in (0, 17, 39):

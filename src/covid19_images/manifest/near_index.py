@@ -203,41 +203,57 @@ def _sorted_pairs(
     return a[order], b[order], d[order]
 
 
-_HEX_BYTE = np.zeros(256, dtype=bool)
-_HEX_BYTE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = True
+#: a whole value that is the lowercase hex of a 256-bit hash (RE2: ``$`` is the end of the text)
+_HASH_PATTERN = f"^[0-9a-f]{{{PHASH_HEX}}}$"
 
 
 def _all_strings(values: np.ndarray) -> bool:
     return pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty")
 
 
+def _arrow_text(values: np.ndarray):
+    """``values`` (all ``str``) as one pyarrow string array, or None when one cannot be encoded (a lone surrogate)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowException, UnicodeError):
+        return None
+
+
 def _not_hashes(values: np.ndarray) -> int | None:
     """Position of the first value that is not a lowercase hex string of a 256-bit hash, or None.
 
-    One pass in C over all values joined (a million hashes in well under a second), instead of a
-    Python test per value; lengths too, from the strings as fixed-width code points (which drop
-    trailing NULs: values holding a NUL, or not all strings, are measured one by one).
+    One regular-expression pass in C over the values as Arrow text (0.03 s for 200,000 hashes; the
+    fixed-width NumPy strings used before cost 0.25 s on a first call, most of it faulting in 50 MB
+    of code points). Values that are not all strings, or that
+    cannot be encoded, are tested one by one.
     """
     if not len(values):
         return None
-    joined = "".join(values) if _all_strings(values) else "\x00"
-    if "\x00" in joined:
-        lengths = np.fromiter((len(v) if isinstance(v, str) else -1 for v in values), dtype=np.int64, count=len(values))
-    else:  # one wider than a hash, so a longer string is still seen to be longer
-        lengths = np.strings.str_len(np.asarray(values, dtype=f"U{PHASH_HEX + 1}"))
-    if (lengths != PHASH_HEX).any():
-        return int(np.flatnonzero(lengths != PHASH_HEX)[0])
-    if not joined.isascii():
-        return next(i for i, v in enumerate(values) if not v.isascii())
-    digits = _HEX_BYTE[np.frombuffer(joined.encode("ascii"), dtype=np.uint8)].reshape(len(values), PHASH_HEX)
-    rows = np.flatnonzero(~digits.all(axis=1))
+    text = _arrow_text(values) if _all_strings(values) else None
+    if text is None:
+        return next((i for i, v in enumerate(values) if not _is_hash(v)), None)
+    import pyarrow.compute as pc
+
+    matches = pc.match_substring_regex(text, _HASH_PATTERN).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(~matches.astype(bool))
     return int(rows[0]) if len(rows) else None
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, str) and len(value) == PHASH_HEX and all(c in "0123456789abcdef" for c in value)
 
 
 def _unprefixed(keys: np.ndarray, phashes: np.ndarray) -> np.ndarray:
     """Positions of the keys that do not start with their hash (``phashes`` are checked hashes)."""
-    if _all_strings(keys):  # a key cut to the hash's width, in C; numpy drops trailing NULs, never in a hash
-        return np.flatnonzero(np.asarray(keys, dtype=f"U{PHASH_HEX}") != np.asarray(phashes, dtype=f"U{PHASH_HEX}"))
+    text = _arrow_text(keys) if _all_strings(keys) else None
+    if text is not None:  # each key cut to the hash's width and compared, in C
+        import pyarrow.compute as pc
+
+        starts = pc.utf8_slice_codeunits(text, 0, PHASH_HEX)
+        same = pc.equal(starts, _arrow_text(phashes)).to_numpy(zero_copy_only=False)
+        return np.flatnonzero(~same.astype(bool))
     starts = np.array([key[:PHASH_HEX] if isinstance(key, str) else None for key in keys], dtype=object)
     return np.flatnonzero(starts != phashes)
 

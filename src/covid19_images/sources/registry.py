@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from covid19_images.core.paths import DATASETS_DIR, REGISTRY_FILE
+from covid19_images.core.yaml_text import safe_load
 from covid19_images.sources.catalog import CatalogError, catalog, option_types, parser_names
 from covid19_images.sources.spec import SourceSpec
 
@@ -277,7 +278,7 @@ def load_registry(root: Path) -> dict[str, SourceSpec]:
     if not file.is_file():
         raise RegistryError(f"no {REGISTRY_FILE} in {root}: is this a covid19-images checkout? (use --root)")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise RegistryError(f"{file}: not valid YAML: {err}") from err
     entries = (data or {}).get("sources") if isinstance(data, dict) else None

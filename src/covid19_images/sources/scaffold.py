@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from PIL import Image
 
 from covid19_images.core.paths import REGISTRY_FILE
 from covid19_images.core.schema import MODALITIES
+from covid19_images.core.yaml_text import safe_load
 from covid19_images.sources.catalog import MINIATURE_DIR, SOURCE_FILE, catalog, package_name
 from covid19_images.sources.registry import check_branch, check_name, check_url
 
@@ -112,7 +112,7 @@ def test_a_row_without_its_image_is_reported(registry, tmp_path: Path) -> None:
 
 def _listed(text: str) -> list[str]:
     """Names a ``sources.yaml`` text lists (plain names and mapping names)."""
-    data = yaml.safe_load(text) or {}
+    data = safe_load(text) or {}
     items = (data.get("sources") or []) if isinstance(data, dict) else []
     return [item if isinstance(item, str) else str(item.get("name", "")) for item in items if item]
 

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from covid19_images.core.yaml_text import safe_load
+
 if TYPE_CHECKING:
     from covid19_images.core.schema import Entry
     from covid19_images.sources.parsing import SourceContext
@@ -69,7 +71,7 @@ def catalog() -> dict[str, dict[str, Any]]:
         if not folder.is_dir() or not entry_file.is_file():
             continue
         try:
-            entry = yaml.safe_load(entry_file.read_text(encoding="utf-8"))
+            entry = safe_load(entry_file.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             raise CatalogError(f"catalog/{folder.name}/{SOURCE_FILE}: not valid YAML: {err}") from err
         if not isinstance(entry, dict) or package_name(str(entry.get("name", ""))) != folder.name:
