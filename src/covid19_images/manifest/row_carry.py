@@ -75,10 +75,25 @@ class RowCarry:
         return at
 
     def rows(self, positions: list[int], commit: str) -> pd.DataFrame:
-        """The carried rows, in ``positions`` order, at this build's commit."""
-        rows = self.previous.iloc[positions][list(ROW_COLUMNS)].reset_index(drop=True)
+        """The carried rows, in ``positions`` order, at this build's commit.
+
+        Positions that run on one by one (an upstream that only appended rows: every row carried,
+        in order) are taken as one slice, which shares the previous manifest's Arrow buffers instead
+        of copying every cell (0.08-0.45 s at 200,000 rows, the first copy faulting its memory in)."""
+        first = positions[0] if positions else 0
+        if positions and positions[-1] - first == len(positions) - 1 and _consecutive(positions):
+            taken = self.previous.iloc[first : first + len(positions)]
+        else:
+            taken = self.previous.iloc[positions]
+        rows = taken[list(ROW_COLUMNS)].reset_index(drop=True)
         rows["source_commit"] = commit
         return rows
+
+
+def _consecutive(positions: list[int]) -> bool:
+    """Whether each position is the one before it plus one (given first and last already span the length)."""
+    steps = np.diff(np.asarray(positions, dtype=np.int64))
+    return bool((steps == 1).all())
 
 
 @dataclass
