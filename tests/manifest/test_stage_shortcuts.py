@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from covid19_images.manifest.duplicates import NEAR_ACCEPT, find_duplicates, hamming
-from covid19_images.manifest.near_index import _not_hashes, _queried_pairs, _unprefixed, pairs_within
+from covid19_images.manifest.near_index import _queried_pairs, pairs_within
+from covid19_images.manifest.near_index_check import _not_hashes, _unprefixed
 
 
 def _first_not_hash(values: list) -> int | None:
