@@ -140,7 +140,7 @@ def in_manifest_order(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame``'s rows by source and path (a stable sort): ``frame`` itself when they already are.
 
     A build sorts its manifest and the writer promises the order again, so a sync sorted 200,000
-    rows twice; sorting rows already in order still costs 0.06-0.15 s each time, where checking
+    rows twice; sorting rows already in order still costs 0.04-0.2 s each time, where checking
     each row against the next costs 0.003 s (docs/benchmarks.md, round ten).
     """
     if _ordered(frame):

@@ -223,9 +223,9 @@ class NearIndex:
 
         An index grown from the stored base by a few fingerprints is written as a delta of it: the
         base's removed keys, the added fingerprints and the added edges, so a sync that adds one
-        picture to 200,000 writes one row instead of 200,000 (0.2-0.7 s). Once the delta holds more
-        than an eighth of the base, or the edges no longer start with the base's kept ones, the
-        whole index is written as the new base.
+        picture to 200,000 writes one row instead of 200,000 (0.19-0.21 s -> 0.14 s, most of it
+        finding the changed keys). Once the delta holds more than an eighth of the base, or the
+        edges no longer start with the base's kept ones, the whole index is written as the new base.
         """
         directory.mkdir(parents=True, exist_ok=True)
         (directory / META_FILE).unlink(missing_ok=True)
