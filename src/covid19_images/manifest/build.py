@@ -37,6 +37,7 @@ from covid19_images.manifest.io import (
     problems_bytes,
     read_manifest,
     remove_stale_temporaries,
+    rows_at,
     text_dtype,
     write_atomic,
 )
@@ -145,11 +146,7 @@ def _rows_by_source(previous: pd.DataFrame) -> Callable[[str], pd.DataFrame]:
 
     def rows_of(name: str) -> pd.DataFrame:
         where = positions.get(name)
-        if where is None:
-            return previous.iloc[0:0]
-        if where[-1] - where[0] + 1 == len(where):
-            return previous.iloc[where[0] : where[-1] + 1]
-        return previous.iloc[where]
+        return previous.iloc[0:0] if where is None else rows_at(previous, where)
 
     return rows_of
 

@@ -132,6 +132,21 @@ def manifest_bytes(frame: pd.DataFrame) -> bytes:
     return frame_csv_bytes(in_manifest_order(frame[list(MANIFEST_COLUMNS)]))
 
 
+def rows_at(frame: pd.DataFrame, positions) -> pd.DataFrame:
+    """``frame.iloc[positions]``, as one slice when the positions run on one by one.
+
+    A slice shares the frame's Arrow buffers; gathering copies every cell (0.08-0.45 s for
+    200,000 rows of a manifest, the first copy faulting its memory in). Manifests keep a source's
+    rows together and carried rows in order, so the slice is the common case.
+    """
+    import numpy as np
+
+    at = np.asarray(positions, dtype=np.int64)
+    if len(at) and at[-1] - at[0] == len(at) - 1 and bool((np.diff(at) == 1).all()):
+        return frame.iloc[int(at[0]) : int(at[-1]) + 1]
+    return frame.iloc[at]
+
+
 #: The manifest's row order: by source, then by path.
 ORDER = ["source", "path"]
 

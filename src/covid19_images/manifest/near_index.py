@@ -250,11 +250,13 @@ class NearIndex:
         """(removed and added fingerprints, added edges) against the base stored in ``directory``, or
         None to save in full."""
         base = self.base
-        if base is None or base.directory != directory:
-            return None
         keys = pd.Index(self.fingerprints.index.to_numpy(dtype=object), dtype=object)
-        removed = base.keys[~base.keys.isin(keys)]
-        is_added = ~keys.isin(base.keys)
+        if base is None or base.directory != directory or not keys.is_unique:
+            return None
+        found = keys.get_indexer(base.keys)  # one hash table of the keys (unique: one per searched hash)
+        removed = base.keys[found < 0]
+        is_added = np.ones(len(keys), dtype=bool)
+        is_added[found[found >= 0]] = False
         kept_edges = _between(base.edges, keys)
         if len(self.edges) < len(kept_edges) or not _same_edges(self.edges.iloc[: len(kept_edges)], kept_edges):
             return None  # edges in another order than "the base's kept ones, then new ones"
