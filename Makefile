@@ -47,6 +47,7 @@ MUTANTS := \
 	"covid19_images.manifest.near_index.x_hash_bits*" "covid19_images.manifest.near_index.x_hash_bytes*" \
 	"covid19_images.manifest.near_index.x_pairs_within*" "covid19_images.manifest.near_index.x_packed_bits*" \
 	"covid19_images.manifest.near_index.x__sorted_pairs*" "covid19_images.manifest.near_index.xǁNearIndexǁload*" \
+	"covid19_images.manifest.near_index.xǁNearIndexǁ_delta*" "covid19_images.manifest.near_index.x__between*" \
 	"covid19_images.manifest.duplicates.x_hamming*" "covid19_images.manifest.duplicates.x__star_edges*" \
 	"covid19_images.manifest.duplicates.x__settings*" "covid19_images.manifest.duplicates.x__search*" \
 	"covid19_images.manifest.duplicates.x_near_pairs*" "covid19_images.manifest.duplicates.x_find_duplicates*" \

@@ -87,6 +87,33 @@ def test_adversarial_values_are_written_as_pandas_writes_them(dtype) -> None:
     assert 0 < len(without_cr) < len(frame) and frame_csv_bytes(without_cr) == _pandas(without_cr)
 
 
+def test_columns_in_many_chunks_are_written_as_pandas_writes_them() -> None:
+    """A manifest joined from its sources holds each column in several Arrow chunks (empty ones too,
+    and slices of a larger column); the chunks are joined as they are, each value quoted by its own
+    chunk's offsets, so the bytes must still be pandas' for the whole frame."""
+    import itertools
+    import random
+
+    import pyarrow as pa
+
+    from covid19_images.manifest.io import text_dtype
+
+    rng = random.Random(7)
+    values = [v for v in ADVERSARIAL if isinstance(v, str) and "\r" not in v]
+    whole = pd.DataFrame({name: [rng.choice(values) for _ in range(90)] for name in ("a", "b,", "c")})
+    whole = whole.astype(text_dtype())
+    for cuts in ([0, 90], [0, 1, 2, 45, 45, 89, 90], [0, 30, 31, 60, 90], [0, 0, 90]):
+        parts = [whole.iloc[i:j] for i, j in itertools.pairwise(cuts)]
+        joined = pd.concat(parts, ignore_index=True)
+        if len(cuts) > 3:  # several chunks, as pandas holds them: what the writer is given
+            assert pa.array(joined["a"].array).num_chunks > 1
+        assert _is_fast(joined)
+        assert frame_csv_bytes(joined) == _pandas(joined.astype(object)), cuts
+    one = whole[["a"]].iloc[3:70]  # one column alone: its empty values are written as ""
+    joined = pd.concat([one.iloc[:10], one.iloc[10:10], one.iloc[10:]], ignore_index=True)
+    assert frame_csv_bytes(joined) == _pandas(joined.astype(object))
+
+
 @pytest.mark.parametrize("dtype", TEXT_DTYPES, ids=str)
 def test_every_value_reads_back_as_itself(dtype) -> None:
     """Python 3.11's writer leaves a lone ``\\r`` bare, and readers end the row there: not this writer."""

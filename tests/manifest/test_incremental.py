@@ -562,3 +562,98 @@ def test_a_tampered_or_damaged_index_is_not_trusted_and_the_answer_is_a_fresh_se
     pd.testing.assert_frame_equal(again.index.edges, fresh.index.edges)
     # and the honest index is reused as it is
     assert not find_duplicates(frame, thumbnails=thumbnails, index=fresh.index).index.distrusted
+
+
+def _stored_edges(index) -> list[tuple]:
+    """An index's edges as plain tuples, in order (NaN ``mse`` as None)."""
+    return [
+        (str(a), str(b), int(d), None if pd.isna(m) else float(m), str(s))
+        for a, b, d, m, s in index.edges[["a", "b", "distance", "mse", "status"]].itertuples(index=False)
+    ]
+
+
+@pytest.mark.parametrize("delta_min", [1024, 8])
+def test_a_near_index_saved_as_a_delta_loads_as_the_index_that_was_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delta_min: int
+) -> None:
+    """Sync after sync (files go, come, and come back), the index saved and loaded again is the one
+    saved, and searching with it answers as a fresh search does; small changes are written as a
+    delta beside the untouched base, large ones (past ``DELTA_MIN`` and an eighth) as a new base."""
+    import json
+
+    from covid19_images.manifest import near_index
+    from covid19_images.manifest.duplicates import find_duplicates
+    from covid19_images.manifest.near_index import NearIndex
+
+    monkeypatch.setattr(near_index, "DELTA_MIN", delta_min)
+    rng = np.random.default_rng(17)
+    frame = _random_frame(rng, 400)
+    folder = tmp_path / "cache"
+    rows = rng.permutation(len(frame))
+    present = rows[:250]
+    kinds = []
+    index = None
+    removed = present[:0]
+    for step in range(10):
+        current = frame.iloc[np.sort(present)].reset_index(drop=True)
+        grown = find_duplicates(current, index=index)
+        fresh = find_duplicates(current)
+        assert list(grown.groups) == list(fresh.groups), f"step {step}"
+        assert not grown.index.distrusted
+        base_before = (folder / "near-fingerprints.parquet").read_bytes() if folder.exists() else b""
+        grown.index.save(folder)
+        delta = json.loads((folder / "near-index.json").read_text())["delta"]
+        kinds.append(delta)
+        if delta:  # the base stays as it was; only the delta files are written
+            assert (folder / "near-fingerprints.parquet").read_bytes() == base_before
+        index = NearIndex.load(folder, grown.index.settings)
+        assert index is not None, f"step {step}"
+        assert index.fingerprints.to_dict() == grown.index.fingerprints.to_dict()
+        assert _stored_edges(index) == _stored_edges(grown.index), f"step {step}"
+        gone, come = (0.1, 40) if step % 4 == 3 else (0.02, 3)  # a large change every fourth sync
+        kept = rng.random(len(present)) > gone
+        if step % 3 == 2:  # the files the last sync removed come back (their stored edges were dropped)
+            present, kept = np.concatenate([present, removed]), np.ones(len(present) + len(removed), dtype=bool)
+        removed = present[~kept]
+        present = np.unique(np.concatenate([present[kept], rng.choice(rows, size=come)]))
+    assert kinds[0] is False and True in kinds  # the first save is a base; small changes are deltas
+    if delta_min == 8:  # the delta outgrew an eighth of the base: a new base, then deltas of it again
+        assert kinds[1:].count(False) >= 1 and kinds[kinds.index(False, 1) :].count(True) >= 1, kinds
+
+
+def test_a_damaged_or_torn_delta_is_never_believed(tmp_path: Path) -> None:
+    import json
+
+    from covid19_images.manifest.duplicates import find_duplicates
+    from covid19_images.manifest.near_index import NearIndex
+
+    frame = _random_frame(np.random.default_rng(23), 200)
+    folder = tmp_path / "cache"
+    first = find_duplicates(frame.iloc[:150])
+    first.index.save(folder)
+    loaded = NearIndex.load(folder, first.index.settings)
+    grown = find_duplicates(frame, index=loaded)
+    grown.index.save(folder)
+    meta = folder / "near-index.json"
+    assert json.loads(meta.read_text())["delta"] is True
+    delta_edges = folder / "near-delta-edges.parquet"
+    saved = delta_edges.read_bytes()
+    # a fake edge in the delta: the index loads, the check refuses it, the search starts afresh
+    edges = pd.read_parquet(delta_edges)
+    keys = grown.index.fingerprints.index
+    fake = {"a": keys[0], "b": keys[1], "distance": 1, "mse": np.nan, "status": "near"}
+    pd.concat([edges, pd.DataFrame([fake])], ignore_index=True).to_parquet(delta_edges, index=False)
+    again = find_duplicates(frame, index=NearIndex.load(folder, first.index.settings))
+    assert again.index.distrusted
+    assert list(again.groups) == list(find_duplicates(frame).groups)
+    # a delta file cut short, or gone, while the settings say there is one: no index
+    delta_edges.write_bytes(saved[: len(saved) // 2])
+    assert NearIndex.load(folder, first.index.settings) is None
+    delta_edges.unlink()
+    assert NearIndex.load(folder, first.index.settings) is None
+    # a delta file the settings do not name (a full save that died before removing it) is not read
+    delta_edges.write_bytes(saved)
+    meta.write_text(json.dumps({**first.index.settings, "version": 1, "delta": False}), encoding="utf-8")
+    base_only = NearIndex.load(folder, first.index.settings)
+    assert base_only is not None
+    assert base_only.fingerprints.to_dict() == first.index.fingerprints.to_dict()

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from covid19_images.manifest.duplicates import NEAR_ACCEPT, find_duplicates, hamming
-from covid19_images.manifest.near_index import _not_hashes, _queried_pairs, _unprefixed, pairs_within
+from covid19_images.manifest.near_index import _queried_pairs, pairs_within
+from covid19_images.manifest.near_index_check import _not_hashes, _unprefixed
 
 
 def _first_not_hash(values: list) -> int | None:
@@ -128,3 +129,80 @@ def test_a_few_queried_hashes_are_measured_without_faiss_and_give_the_same_pairs
     fast = _queried_pairs(tiled, queries, 48)
     slow = pairs_within(tiled, 48, queries, numpy_pairs=0)
     assert all(np.array_equal(x, y) for x, y in zip(fast, slow, strict=True)) and len(fast[0]) > 60
+
+
+def _text_frame(rows: list[tuple[str, str]]) -> pd.DataFrame:
+    from covid19_images.manifest.io import text_dtype
+
+    frame = pd.DataFrame(rows, columns=["source", "path"]).astype(text_dtype())
+    frame["n"] = range(len(frame))  # which row is which, for a stable sort's ties
+    return frame
+
+
+def test_the_manifest_order_check_agrees_with_the_sort_on_hostile_text() -> None:
+    """Rows found in order are returned as they are; whatever the check says, the answer is the
+    stable sort's: empty text, NUL, case, non-ASCII, combining marks, characters beyond the BMP
+    (whose UTF-16 order differs from their code points'), ties, and one pair swapped anywhere."""
+    from covid19_images.manifest.io import in_manifest_order
+
+    rng = random.Random(11)
+    alphabet = ["", "a", "A", "b", "\x00", "é", "e\u0301", "\uffff", "\U0001f600", "z/1", "z/10", "z/2", " "]
+    shortcut = 0
+    for trial in range(300):
+        rows = [
+            (rng.choice(alphabet[:5]), rng.choice(alphabet) + rng.choice(alphabet)) for _ in range(rng.randint(0, 12))
+        ]
+        rows.sort()
+        if trial % 3 and len(rows) > 1:
+            i, j = rng.sample(range(len(rows)), 2)
+            rows[i], rows[j] = rows[j], rows[i]
+        frame = _text_frame(rows)
+        expected = frame.sort_values(["source", "path"], kind="mergesort")
+        got = in_manifest_order(frame)
+        pd.testing.assert_frame_equal(got, expected)
+        if expected.index.equals(frame.index):
+            assert got is frame, rows  # in order: no sort, not even a copy
+            shortcut += 1
+    assert shortcut > 100
+
+
+def test_the_manifest_order_check_leaves_missing_values_and_other_types_to_the_sort() -> None:
+    from covid19_images.manifest.io import in_manifest_order
+
+    for at, column in ((0, "path"), (1, "path"), (0, "source"), (2, "source")):
+        missing = _text_frame([("a", "x"), ("a", "y"), ("a", "z"), ("b", "a")])
+        missing.loc[at, column] = None  # the sort puts missing values last; compared, they give no answer
+        expected = missing.sort_values(["source", "path"], kind="mergesort")
+        pd.testing.assert_frame_equal(in_manifest_order(missing), expected)
+    plain = pd.DataFrame({"source": ["b", "a"], "path": ["x", "y"]})  # Python strings, not Arrow text
+    assert in_manifest_order(plain)["source"].tolist() == ["a", "b"]
+
+
+def test_carried_rows_taken_as_one_slice_are_the_rows_taken_one_by_one() -> None:
+    """A run of consecutive positions is one zero-copy slice; any other list is gathered. Both give
+    the rows at those positions, at the new commit, and leave the previous manifest untouched."""
+    from covid19_images.core.schema import ROW_COLUMNS
+    from covid19_images.manifest.io import text_dtype
+    from covid19_images.manifest.row_carry import RowCarry
+
+    previous = pd.DataFrame({c: [f"{c}{i}" for i in range(8)] for c in ROW_COLUMNS}).astype(text_dtype())
+    before = previous.copy()
+    carry = RowCarry("s", previous, set(), set(), {}, set())
+    for positions in (
+        [],
+        [3],
+        [0, 1, 2, 3, 4, 5, 6, 7],
+        [2, 3, 4],
+        [0, 2, 1, 3],
+        [1, 3, 2],
+        [4, 3],
+        [5, 5, 6],
+        [0, 1, 3],
+    ):
+        rows = carry.rows(positions, "new")
+        assert rows["path"].tolist() == [f"path{p}" for p in positions], positions
+        assert rows["image_id"].tolist() == [f"image_id{p}" for p in positions]
+        assert rows["source_commit"].tolist() == ["new"] * len(positions)
+        assert list(rows.columns) == list(ROW_COLUMNS)
+        assert rows.index.tolist() == list(range(len(positions)))
+    pd.testing.assert_frame_equal(previous, before)

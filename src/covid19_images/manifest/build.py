@@ -32,10 +32,12 @@ from covid19_images.manifest.io import (
     PROBLEM_COLUMNS,
     PROBLEMS_FILE,
     empty_manifest,
+    in_manifest_order,
     manifest_bytes,
     problems_bytes,
     read_manifest,
     remove_stale_temporaries,
+    rows_at,
     text_dtype,
     write_atomic,
 )
@@ -144,11 +146,7 @@ def _rows_by_source(previous: pd.DataFrame) -> Callable[[str], pd.DataFrame]:
 
     def rows_of(name: str) -> pd.DataFrame:
         where = positions.get(name)
-        if where is None:
-            return previous.iloc[0:0]
-        if where[-1] - where[0] + 1 == len(where):
-            return previous.iloc[where[0] : where[-1] + 1]
-        return previous.iloc[where]
+        return previous.iloc[0:0] if where is None else rows_at(previous, where)
 
     return rows_of
 
@@ -290,8 +288,9 @@ def build_manifest(
             record_build(result, signatures, _row_commits(manifest, registry))
         return result
     # every part as Arrow text before they are joined: a part of Python strings would turn the
-    # whole concatenation into Python strings (0.4 s at 200,000 rows) only to be converted back
-    frames = [f[list(ROW_COLUMNS)].astype(text_dtype()) for f in parts if not f.empty]
+    # whole concatenation into Python strings (0.4 s at 200,000 rows) only to be converted back;
+    # and in the manifest's order (_in_order), so that the final sort finds nothing to move
+    frames = _in_order([f[list(ROW_COLUMNS)].astype(text_dtype()) for f in parts if not f.empty])
     manifest = pd.concat(frames, ignore_index=True) if frames else empty_manifest()
     manifest = manifest.reindex(columns=list(MANIFEST_COLUMNS)).astype(text_dtype()).fillna("")
     index = None
@@ -305,7 +304,7 @@ def build_manifest(
             message = f"{INDEX_DISTRUSTED} ({index.distrusted}); searched afresh"
             problems.append(Problem("", message, level="warning"))
         assign_splits(manifest, previous, shared_patients=_shared_patients(registry))
-        manifest = manifest.sort_values(["source", "path"], kind="mergesort").reset_index(drop=True)
+        manifest = in_manifest_order(manifest).reset_index(drop=True)
     signatures = input_signatures(root, registry, keep, known_clean)
     readers = cache_dir if use_cache else None
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
@@ -314,6 +313,19 @@ def build_manifest(
     if _settled(problems):
         record_build(result, signatures, _row_commits(manifest, registry))
     return result
+
+
+def _in_order(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Each source's rows by path, the sources by name: joined, they are in the manifest's order.
+
+    Joining Arrow columns shares their buffers, so the join costs nothing, whereas sorting the
+    joined manifest moved every cell (0.07-0.2 s at 200,000 rows). A part is one source's rows
+    (``build_manifest`` appends one per source), most of them already by path (kept from the
+    previous manifest); the part a change rebuilt is sorted alone. The manifest's own sort stays
+    and is what promises the order: it checks and finds every row in place.
+    """
+    by_path = [in_manifest_order(frame) for frame in frames]
+    return sorted(by_path, key=lambda frame: str(frame["source"].iat[0]))
 
 
 def _shared_patients(registry: dict[str, SourceSpec]) -> dict[str, str]:

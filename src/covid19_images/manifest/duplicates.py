@@ -37,13 +37,8 @@ from scipy.sparse.csgraph import connected_components
 
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
 from covid19_images.manifest.identities import identity_edges
-from covid19_images.manifest.near_index import (
-    NearIndex,
-    hash_bytes,
-    packed_bits,
-    pairs_within,
-    stored_index_problem,
-)
+from covid19_images.manifest.near_index import NearIndex, hash_bytes, packed_bits, pairs_within
+from covid19_images.manifest.near_index_check import stored_index_problem
 from covid19_images.manifest.reviews import Reviews, pair_key
 
 __all__ = ["NearIndex"]
@@ -229,7 +224,9 @@ def _search(
     names = fingerprints.index.to_numpy()
     fresh = pd.DataFrame({"a": names[a], "b": names[b], "distance": d, "mse": mses, "status": status})
     edges = pd.concat([old, fresh])  # pandas drops a None (no previous index)
-    return NearIndex(fingerprints, edges.reset_index(drop=True), settings, distrusted)
+    # the stored base this index grew from (none when the stored index was not reused)
+    base = previous.base if previous is not None and previous.settings == settings else None
+    return NearIndex(fingerprints, edges.reset_index(drop=True), settings, distrusted, base)
 
 
 def find_duplicates(

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from covid19_images.core.schema import ROW_COLUMNS, Entry
-from covid19_images.manifest.io import text_dtype
+from covid19_images.manifest.io import rows_at, text_dtype
 
 
 class RowCarry:
@@ -75,8 +75,9 @@ class RowCarry:
         return at
 
     def rows(self, positions: list[int], commit: str) -> pd.DataFrame:
-        """The carried rows, in ``positions`` order, at this build's commit."""
-        rows = self.previous.iloc[positions][list(ROW_COLUMNS)].reset_index(drop=True)
+        """The carried rows, in ``positions`` order, at this build's commit (one zero-copy slice
+        when they run on, as they do when an upstream only appended rows)."""
+        rows = rows_at(self.previous, positions)[list(ROW_COLUMNS)].reset_index(drop=True)
         rows["source_commit"] = commit
         return rows
 

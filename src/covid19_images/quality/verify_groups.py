@@ -4,7 +4,7 @@ Sync builds ``dup_group`` from its near-duplicate index, a cache it keeps in the
 so that unchanged pictures are not searched again. A cache is only a shortcut: an edge
 added to it would merge a pneumonia and a normal picture (and pull a test image into
 train), an edge removed would let one picture sit in two splits. Sync re-derives what it
-cheaply can from the index (``near_index.stored_index_problem``); ``verify`` does the rest:
+cheaply can from the index (``near_index_check.stored_index_problem``); ``verify`` does the rest:
 one full search over the manifest's hashes, pixel checks of the candidates from the files,
 no index, and every row whose group differs is a ``dup_groups`` finding (failing).
 """
