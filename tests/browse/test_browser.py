@@ -50,9 +50,21 @@ def _tiles(driver) -> list[str]:
     return [t.get_attribute("data-id") for t in driver.find_elements("css selector", "#grid .tile")]
 
 
-def _images_loaded(driver) -> bool:
+def _images_loaded(driver, seconds: float = 30) -> bool:
+    """Every image on the page decoded to a real picture.
+
+    Thumbnails are ``loading="lazy"`` and made on first request, so they may still be arriving when
+    the click returns: bring each into view, wait (bounded) until every image has finished, loaded or
+    broken, then require that none is broken.
+    """
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script("Array.from(document.images).forEach(i => i.scrollIntoView())")
+    WebDriverWait(driver, seconds).until(
+        lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)")
+    )
     return driver.execute_script(
-        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0) && document.images.length > 0"
+        "return Array.from(document.images).every(i => i.naturalWidth > 0) && document.images.length > 0"
     )
 
 
