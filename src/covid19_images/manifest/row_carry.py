@@ -27,6 +27,8 @@ import pandas as pd
 
 from covid19_images.core.schema import ROW_COLUMNS, Entry
 from covid19_images.manifest.io import rows_at, text_dtype
+from covid19_images.sources.row_blocks import MemoBlock
+from covid19_images.sources.row_memo import PATH_AT
 
 
 class RowCarry:
@@ -124,3 +126,28 @@ def landed_rows(listed: Listed, kept: list[int], recorded: dict[bytes, object]) 
         for digest, found in landed.items()
         if listed.entries_of.get(digest, -1) == len(found) and digest in recorded
     }
+
+
+def carry_block(listed: Listed, block: MemoBlock, seen: set[str]) -> bool:
+    """Carry every entry of a known block of replayed rows (:mod:`covid19_images.sources.row_blocks`)
+    from the previous manifest in one step, as :func:`RowCarry.position` would one by one; False (and
+    nothing carried) when any entry must be built, so the caller takes the block row by row."""
+    carrier = listed.carrier
+    if carrier is None:
+        return False
+    plan: list[tuple[int, bytes, int]] = []
+    paths: set[str] = set()
+    for digest, record in zip(block.digests, block.records, strict=True):
+        for index, values in enumerate(record[0]):
+            path = values[PATH_AT]
+            at = -1 if path in seen or path in paths else carrier.position(digest, path)
+            if at < 0:
+                return False
+            paths.add(path)
+            plan.append((at, digest, index))
+    for digest, record in zip(block.digests, block.records, strict=True):
+        listed.entries_of[digest] = len(record[0])
+    place = listed.places()
+    listed.carried.extend((place + k, at, digest, index) for k, (at, digest, index) in enumerate(plan))
+    seen |= paths
+    return True

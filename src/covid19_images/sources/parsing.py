@@ -17,7 +17,8 @@ from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative
 from covid19_images.core.schema import Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.sources.listing import FileList, list_files  # noqa: F401 - parsers and tests import them from here
-from covid19_images.sources.row_memo import RowMemo, replay_or_run, replay_rows, row_tuples
+from covid19_images.sources.row_blocks import replay_rows
+from covid19_images.sources.row_memo import RowMemo, replay_or_run, row_tuples
 from covid19_images.sources.spec import SourceSpec
 
 if TYPE_CHECKING:  # pragma: no cover - pandas is imported when a CSV is read: loading the registry needs none
