@@ -89,6 +89,9 @@ def test_a_block_digest_covers_every_cell_and_where_each_ends() -> None:
     assert same != digest(["a", "bc"], ["x", "y"])  # the same text, cut elsewhere
     assert same != digest(["ab", "c"], ["x", "z"])
     assert same != digest(["x", "y"], ["ab", "c"])
+    # cells that hold the separator the cells are joined with: told apart by their lengths
+    assert digest(["a\x1fb", "c"], ["x", "y"]) != digest(["a", "b\x1fc"], ["x", "y"])
+    assert digest(["a\x1fb", "c"], ["x", "y"]) == digest(["a\x1fb", "c"], ["x", "y"])
     assert same != block_digests([np.array(["ab", "c"], dtype=object)] * 2, [(0, 2)], "f\x1eheader\x1e", "\x1eother")[0]
 
 
@@ -130,6 +133,10 @@ def test_a_known_block_whose_file_answer_moved_is_not_replayed_whole(tmp_path: P
     assert problems == [(f"metadata points at images/{names[30]}, which is not in the checkout", "meta.csv line 32")]
     assert (f"images/{names[30]}", "covid", "meta.csv line 32") not in _entries(items)
     assert len(_entries(items)) == 59
+    (data / "images" / names[30]).write_bytes(b"x")  # and back: the answer "absent" no longer holds
+    items, problems, _memo = _parse(data, cache, rows)
+    assert problems == [] and len(_entries(items)) == 60
+    assert [names[30]] == CALLS
 
 
 def test_blocks_survive_a_delta_save_and_a_new_base(tmp_path: Path, small_blocks: None) -> None:

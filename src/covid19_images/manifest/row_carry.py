@@ -76,6 +76,18 @@ class RowCarry:
             return -1
         return at
 
+    def positions(self, paths: list[str]) -> list[int] | None:
+        """:meth:`position` of every entry path of rows whose digests are all landed, at once (list
+        and set operations instead of a call per path); None when any of them must be built again."""
+        at = self._index()
+        found = [at.get(path, -1) for path in paths]
+        if -1 in found or not self.files.issuperset(paths) or not self.modified.isdisjoint(paths):
+            return None
+        blobs = [self.blobs.get(path, "") for path in paths]
+        if "" in blobs or blobs != [self._blobs[at] for at in found]:
+            return None
+        return found
+
     def rows(self, positions: list[int], commit: str) -> pd.DataFrame:
         """The carried rows, in ``positions`` order, at this build's commit (one zero-copy slice
         when they run on, as they do when an upstream only appended rows)."""
@@ -130,24 +142,24 @@ def landed_rows(listed: Listed, kept: list[int], recorded: dict[bytes, object]) 
 
 def carry_block(listed: Listed, block: MemoBlock, seen: set[str]) -> bool:
     """Carry every entry of a known block of replayed rows (:mod:`covid19_images.sources.row_blocks`)
-    from the previous manifest in one step, as :func:`RowCarry.position` would one by one; False (and
+    from the previous manifest in one step, as :meth:`RowCarry.position` would one by one; False (and
     nothing carried) when any entry must be built, so the caller takes the block row by row."""
     carrier = listed.carrier
-    if carrier is None:
+    if carrier is None or not carrier.landed.issuperset(block.digests):
         return False
-    plan: list[tuple[int, bytes, int]] = []
-    paths: set[str] = set()
-    for digest, record in zip(block.digests, block.records, strict=True):
-        for index, values in enumerate(record[0]):
-            path = values[PATH_AT]
-            at = -1 if path in seen or path in paths else carrier.position(digest, path)
-            if at < 0:
-                return False
-            paths.add(path)
-            plan.append((at, digest, index))
-    for digest, record in zip(block.digests, block.records, strict=True):
-        listed.entries_of[digest] = len(record[0])
+    counts = [len(record[0]) for record in block.records]
+    paths = [values[PATH_AT] for record in block.records for values in record[0]]
+    if len(set(paths)) != len(paths) or not seen.isdisjoint(paths):
+        return False
+    found = carrier.positions(paths)
+    if found is None:
+        return False
+    for digest, count in zip(block.digests, counts, strict=True):
+        listed.entries_of[digest] = count
+    tags = [(digest, index) for digest, count in zip(block.digests, counts, strict=True) for index in range(count)]
     place = listed.places()
-    listed.carried.extend((place + k, at, digest, index) for k, (at, digest, index) in enumerate(plan))
-    seen |= paths
+    listed.carried.extend(
+        (place + k, at, digest, index) for k, (at, (digest, index)) in enumerate(zip(found, tags, strict=True))
+    )
+    seen.update(paths)
     return True
