@@ -4,7 +4,7 @@
 look the row up in the memo, so an upstream that adds one row to a 50,000-row table still paid
 for 50,000 digests, 50,000 row tuples and 50,000 :class:`~covid19_images.sources.row_memo.MemoRow`
 objects. Here the table is cut into blocks and each block is digested whole from its columns
-(each column's cell lengths and text, a few C calls per block); a block whose digest the memo
+(each column's cells joined, a few C calls per block); a block whose digest the memo
 knows gives the digests of its rows without computing them, and goes to the builder as one
 :class:`MemoBlock` (:mod:`covid19_images.manifest.source_build` carries its finished rows from the
 previous manifest in one step when every one of them can be carried, and row by row otherwise).
@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover - NumPy is imported when a table is replay
 BLOCK_ROWS = 256
 #: No block is longer (a run of rows none of whose hashes ends a block is cut here).
 MAX_BLOCK = 4 * BLOCK_ROWS
-#: Joins a block's cells of one column for its digest (the unit separator: no metadata cell holds it).
+#: Joins a block's cells of one column for its digest (the unit separator, which metadata cells
+#: rarely hold; a column of a block where one does is digested with its cells' lengths).
 SEPARATOR = "\x1f"
 
 
