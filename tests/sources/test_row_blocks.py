@@ -79,6 +79,20 @@ def test_blocks_tile_the_table_and_an_inserted_row_moves_only_its_own_block() ->
     assert len(before - after) <= 2
 
 
+def test_short_tables_and_runs_without_a_cut_are_tiled_without_empty_blocks() -> None:
+    assert block_bounds(np.array([], dtype=object)) == []
+    assert block_bounds(np.array(["only.png"], dtype=object)) == [(0, 1)]
+    same = np.array(["x"] * (3 * row_blocks.MAX_BLOCK), dtype=object)  # one value: one cut for all, or none
+    bounds = block_bounds(same)
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(same)
+    assert all(0 < end - start <= row_blocks.MAX_BLOCK for start, end in bounds)
+    assert all(a[1] == b[0] for a, b in pairwise(bounds))
+    names = np.array(_names(5_000), dtype=object)
+    ends = {end for _start, end in block_bounds(names)}
+    last = next(n for n in range(1, len(names)) if n in ends)  # a table that ends on a cut row
+    assert block_bounds(names[:last]) == [b for b in block_bounds(names) if b[1] <= last]
+
+
 def test_a_block_digest_covers_every_cell_and_where_each_ends() -> None:
     def digest(*columns: list[str]) -> bytes:
         arrays = [np.array(c, dtype=object) for c in columns]
@@ -89,6 +103,8 @@ def test_a_block_digest_covers_every_cell_and_where_each_ends() -> None:
     assert same != digest(["a", "bc"], ["x", "y"])  # the same text, cut elsewhere
     assert same != digest(["ab", "c"], ["x", "z"])
     assert same != digest(["x", "y"], ["ab", "c"])
+    # text that is not valid Unicode (a lone surrogate) is digested too, and told apart
+    assert digest(["\udc80", "c"], ["x", "y"]) != digest(["\udc81", "c"], ["x", "y"])
     # cells that hold the separator the cells are joined with: told apart by their lengths
     assert digest(["a\x1fb", "c"], ["x", "y"]) != digest(["a", "b\x1fc"], ["x", "y"])
     assert digest(["a\x1fb", "c"], ["x", "y"]) == digest(["a\x1fb", "c"], ["x", "y"])
@@ -153,3 +169,42 @@ def test_blocks_survive_a_delta_save_and_a_new_base(tmp_path: Path, small_blocks
     assert loaded.blocks == memo.blocks_used and loaded.blocks != loaded.base_blocks
     _items, _problems, memo = _parse(data, cache, [*rows, "new.png,covid"])
     assert CALLS == [] and memo.blocks_replayed == len(memo.blocks_used)
+
+
+def _image_by_name(ctx: SourceContext, row: dict[str, str]):
+    CALLS.append(row["file"])
+    found = ctx.files_named(row["file"])
+    if len(found) == 1:
+        yield Entry(path=found[0], modality="xray", finding=row["finding"], row=row["_row"])
+
+
+def test_a_known_block_whose_image_took_a_second_name_is_not_replayed_whole(tmp_path: Path, small_blocks: None) -> None:
+    """A row that found its image by name depends on every file of that name: a second file of
+    the name anywhere in the checkout makes its block go row by row, and the row is computed."""
+    data, cache = tmp_path / "src", tmp_path / "cache"
+    names = _names(40)
+    for at, name in enumerate(names):
+        folder = data / f"batch{at % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"x")
+    rows = [f"{name},covid" for name in names]
+
+    def parse() -> tuple[list, RowMemo]:
+        (data / "meta.csv").write_text("file,finding\n" + "".join(f"{line}\n" for line in rows))
+        memo = RowMemo.load(cache, "demo", "key-1")
+        memo.bulk = True
+        spec = SourceSpec("demo", "", "main", "demo", ("xray",), "CC-BY-4.0")
+        ctx = SourceContext(spec, data, list_files(data), memo=memo)
+        CALLS.clear()
+        items = list(ctx.memoised_rows(ctx.read_csv("meta.csv"), _image_by_name))
+        memo.save(cache, "demo")
+        return items, memo
+
+    parse()
+    items, memo = parse()
+    assert CALLS == [] and all(isinstance(i, MemoBlock) for i in items)
+    (data / "copy").mkdir()
+    (data / "copy" / names[20]).write_bytes(b"x")
+    items, memo = parse()
+    assert [names[20]] == CALLS
+    assert len(_entries(items)) == 39 and memo.blocks_replayed >= 1
