@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 # Mutation testing of the safety-critical functions (docs/mutation.md); minutes, not in CI.
-MUTANTS := \
+MUTANTS = \
 	"covid19_images.core.paths.x_lexical_problem*" "covid19_images.core.paths.x_safe_relative*" \
 	"covid19_images.core.paths.xǁSafePathsǁ*" \
 	"covid19_images.manifest.splits.x_bucket*" "covid19_images.manifest.splits.x_split_for*" \
@@ -84,7 +84,9 @@ MUTANTS_ROUND_FOUR := \
 	"covid19_images.loaders._options.x_make_options*" "covid19_images.loaders._options.x__check_tasks_and_volumes*" \
 	"covid19_images.loaders._options.x_with_split*" \
 	"covid19_images.loaders.shards.x_rank_and_world_of*" "covid19_images.loaders.shards.x_rank_samples*" \
-	"covid19_images.loaders.shards.x_equalized*" "covid19_images.loaders.shards.x_tfrecord_files*"
+	"covid19_images.loaders.shards.x_equalized*" "covid19_images.loaders.shards.x_tfrecord_files*" \
+	"covid19_images.sources.row_blocks.x_block_bounds*" "covid19_images.sources.row_blocks.x_block_digests*" \
+	"covid19_images.sources.row_blocks.x_block_holds*"
 
 mutation: $(STAMP)
 	rm -rf mutants

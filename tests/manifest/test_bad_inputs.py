@@ -277,3 +277,33 @@ def test_uniform_trailing_commas_are_forgiven_but_a_single_long_row_is_not(tmp_p
     assert [(p.row, p.message) for p in ctx.problems] == [
         ("shifted.csv line 3", "ragged row: 4 fields, header has 3 (unquoted comma?); row skipped")
     ]
+
+
+def test_every_cell_is_stripped_of_whitespace_as_str_strip_does_and_no_more(tmp_path: Path) -> None:
+    """Cells are stripped column by column, a column whose cells need none taken whole: whatever a
+    column holds (Unicode spaces, NUL, the unit separator, empty cells, quoted newlines), each
+    cell must come out as ``str.strip`` makes it, and a column of clean cells unchanged."""
+    columns = {
+        "clean": ["a.png", "b c.png", "", "d.png", "e.png"],
+        "spaced": [" x", "y ", "\u00a0z\u2003", "\t", "w"],
+        "nul": ["p\x00", "\x00 q", "r", "s \x00", "t"],
+        "separator": ["\x1fu", "v\x1f", "\x1c", "x", "y"],
+        "quoted": ['"multi\nline "', '" lead"', "plain", '"a,b"', ""],
+    }
+    header = ",".join(columns)
+    rows = [",".join(cells) for cells in zip(*columns.values(), strict=True)]
+    (tmp_path / "cells.csv").write_bytes((header + "\n" + "\n".join(rows) + "\n").encode())
+    ctx = _ctx(tmp_path)
+    frame = read_metadata_csv(ctx, "cells.csv")
+    assert not ctx.problems
+    for name, cells in columns.items():
+        expected = [cell.strip('"').strip() if cell.startswith('"') else cell.strip() for cell in cells]
+        assert frame[name].tolist() == expected, name
+    assert frame["clean"].tolist() == columns["clean"]
+    assert frame["_row"].tolist() == [
+        "cells.csv line 2",
+        "cells.csv line 4",
+        "cells.csv line 5",
+        "cells.csv line 6",
+        "cells.csv line 7",
+    ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from covid19_images.manifest.io import ANNOTATIONS_FILE, MANIFEST_FILE, PROBLEMS_FILE, read_manifest
+from covid19_images.sources import row_blocks
 from covid19_images.sync.run import sync
 from covid19_images.testing.mirrors import mirror_path
 from tests.conftest import git, new_root
@@ -47,8 +48,22 @@ def _row(name: str, finding: str, patient: int, age: str = "045Y") -> bytes:
     return f"{name},{finding},0,{patient},{age},F,PA,2048,2048,0.143,0.143\r\n".encode()
 
 
+@pytest.fixture(scope="module", params=[0, 2], ids=["blocks-as-shipped", "blocks-of-about-2-rows"])
+def block_rows(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The row blocks' size (:mod:`covid19_images.sources.row_blocks`): as shipped (the miniature's few
+    rows make one block; the larger real sample's thousands, many), and about 2 rows, so that every
+    step below also replays and carries whole blocks beside the rows it changes."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param:
+            patch.setattr(row_blocks, "BLOCK_ROWS", request.param)
+            patch.setattr(row_blocks, "MAX_BLOCK", 4 * request.param)
+        yield row_blocks.BLOCK_ROWS
+
+
 @pytest.fixture(scope="module")
-def roots(tmp_path_factory: pytest.TempPathFactory, mirrors: Path, registry) -> tuple[Path, Path, Path, Path]:
+def roots(
+    tmp_path_factory: pytest.TempPathFactory, mirrors: Path, registry, block_rows: int
+) -> tuple[Path, Path, Path, Path]:
     """(incremental root, rebuilt root, mirrors, a clone of the NIH mirror to push from), both synced once."""
     base = tmp_path_factory.mktemp("row-memo")
     local = base / "mirrors"
@@ -111,6 +126,8 @@ def step_added_images_cost_their_rows(roots) -> None:
     a, _b = _both(roots)
     assert a.build.reparsed == {NIH: 2}
     assert a.build.carried == {NIH: before}
+    if before > row_blocks.BLOCK_ROWS * 4:  # the rows before the new ones hold whole blocks
+        assert a.build.blocks[NIH] >= 1
     assert a.build.probed == 2
     paths = set(a.build.manifest["path"])
     assert {f"datasets/{NIH}/sample/images/90000001_000.png", f"datasets/{NIH}/sample/images/90000002_000.png"} <= paths
@@ -259,7 +276,7 @@ def step_a_manifest_from_another_build_is_not_carried_from(roots) -> None:
     assert a.build.carried == {NIH: before}
 
 
-def test_each_upstream_change_costs_its_rows_and_equals_the_rebuild(roots) -> None:
+def test_each_upstream_change_costs_its_rows_and_equals_the_rebuild(roots, block_rows: int) -> None:
     """One upstream's history, each step on the commits before it (so one test: xdist may send the
     tests of a module to different workers, each with its own fixture, whatever their order here)."""
     step_added_images_cost_their_rows(roots)

@@ -191,6 +191,7 @@ def build_manifest(
     known_clean = dict(clean or {})
     reparsed: dict[str, int] = {}  # source -> metadata rows its parser computed again (row memo)
     carried: dict[str, int] = {}  # source -> rows taken from the previous manifest (row carry)
+    blocks: dict[str, int] = {}  # source -> blocks of metadata rows replayed whole (row blocks)
 
     for spec in registry.values():
         directory = root / spec.path
@@ -262,6 +263,7 @@ def build_manifest(
         if memo is not None:
             reparsed[spec.name] = memo.computed
             carried[spec.name] = memo.carried
+            blocks[spec.name] = memo.blocks_replayed
             if not built.secrets:  # no record of a source whose files hold identifying values
                 token = memo.save(cache_dir, spec.name)
         secrets |= built.secrets
@@ -309,7 +311,7 @@ def build_manifest(
     readers = cache_dir if use_cache else None
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
     result = BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
-    result.reparsed, result.carried = reparsed, carried
+    result.reparsed, result.carried, result.blocks = reparsed, carried, blocks
     if _settled(problems):
         record_build(result, signatures, _row_commits(manifest, registry))
     return result

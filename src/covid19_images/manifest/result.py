@@ -30,6 +30,8 @@ class BuildResult:
             from the row memo, :mod:`covid19_images.sources.row_memo`); sources without a memo are absent.
         carried: source -> manifest rows taken from the previous manifest, not built again
             (:mod:`covid19_images.manifest.row_carry`); sources without a memo are absent.
+        blocks: source -> blocks of metadata rows the memo knew whole, replayed without a digest per
+            row (:mod:`covid19_images.sources.row_blocks`); sources without a memo are absent.
         reused: sources taken whole from the cache.
         cache: entries to save once the manifest is written.
         near_index: the near-duplicate index to save with them.
@@ -69,6 +71,7 @@ class BuildResult:
         self.files_current = files_current
         self.reparsed: dict[str, int] = {}
         self.carried: dict[str, int] = {}
+        self.blocks: dict[str, int] = {}
 
     @property
     def manifest(self) -> pd.DataFrame:

@@ -27,6 +27,8 @@ import pandas as pd
 
 from covid19_images.core.schema import ROW_COLUMNS, Entry
 from covid19_images.manifest.io import rows_at, text_dtype
+from covid19_images.sources.row_blocks import MemoBlock
+from covid19_images.sources.row_memo import PATH_AT
 
 
 class RowCarry:
@@ -73,6 +75,18 @@ class RowCarry:
         if not blob or blob != self._blobs[at] or path in self.modified or path not in self.files:
             return -1
         return at
+
+    def positions(self, paths: list[str]) -> list[int] | None:
+        """:meth:`position` of every entry path of rows whose digests are all landed, at once (list
+        and set operations instead of a call per path); None when any of them must be built again."""
+        at = self._index()
+        found = [at.get(path, -1) for path in paths]
+        if -1 in found or not self.files.issuperset(paths) or not self.modified.isdisjoint(paths):
+            return None
+        blobs = [self.blobs.get(path, "") for path in paths]
+        if "" in blobs or blobs != [self._blobs[at] for at in found]:
+            return None
+        return found
 
     def rows(self, positions: list[int], commit: str) -> pd.DataFrame:
         """The carried rows, in ``positions`` order, at this build's commit (one zero-copy slice
@@ -124,3 +138,28 @@ def landed_rows(listed: Listed, kept: list[int], recorded: dict[bytes, object]) 
         for digest, found in landed.items()
         if listed.entries_of.get(digest, -1) == len(found) and digest in recorded
     }
+
+
+def carry_block(listed: Listed, block: MemoBlock, seen: set[str]) -> bool:
+    """Carry every entry of a known block of replayed rows (:mod:`covid19_images.sources.row_blocks`)
+    from the previous manifest in one step, as :meth:`RowCarry.position` would one by one; False (and
+    nothing carried) when any entry must be built, so the caller takes the block row by row."""
+    carrier = listed.carrier
+    if carrier is None or not carrier.landed.issuperset(block.digests):
+        return False
+    counts = [len(record[0]) for record in block.records]
+    paths = [values[PATH_AT] for record in block.records for values in record[0]]
+    if len(set(paths)) != len(paths) or not seen.isdisjoint(paths):
+        return False
+    found = carrier.positions(paths)
+    if found is None:
+        return False
+    for digest, count in zip(block.digests, counts, strict=True):
+        listed.entries_of[digest] = count
+    tags = [(digest, index) for digest, count in zip(block.digests, counts, strict=True) for index in range(count)]
+    place = listed.places()
+    listed.carried.extend(
+        (place + k, at, digest, index) for k, (at, (digest, index)) in enumerate(zip(found, tags, strict=True))
+    )
+    seen.update(paths)
+    return True

@@ -32,11 +32,12 @@ from covid19_images.core.workers import default_workers
 from covid19_images.imaging.fingerprints import PHASH_HEX
 from covid19_images.imaging.probe import ProbeError, probe_file
 from covid19_images.manifest import privacy
-from covid19_images.manifest.row_carry import Listed, RowCarry, landed_rows, with_carried
+from covid19_images.manifest.row_carry import Listed, RowCarry, carry_block, landed_rows, with_carried
 from covid19_images.sources.catalog import get_parser
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.portal.lock import current_digest
 from covid19_images.sources.registry import SourceSpec
+from covid19_images.sources.row_blocks import MemoBlock
 from covid19_images.sources.row_memo import PATH_AT, MemoRow, RowMemo, entry_of
 
 
@@ -135,23 +136,30 @@ def _entries(
         listed.order.append(listed.places())
         listed.tags.append(tag)
 
+    def take_row(item: MemoRow) -> None:
+        recorded = item.values()
+        listed.entries_of[item.digest] = len(recorded) if item.record is not None else len(item.entries or ())
+        for index, values in enumerate(recorded):
+            path = values[PATH_AT]
+            at = -1 if carrier is None or path in seen else carrier.position(item.digest, path)
+            if at < 0:
+                take(entry_of(values, item.where), (item.digest, index))
+                continue
+            seen.add(path)
+            listed.carried.append((listed.places(), at, item.digest, index))
+        for index, entry in enumerate(item.entries or ()):
+            take(entry, (item.digest, index))
+
     try:
         for item in parse_items(spec, ctx):
-            if not isinstance(item, MemoRow):
+            if isinstance(item, MemoRow):
+                take_row(item)
+            elif isinstance(item, MemoBlock):
+                if not carry_block(listed, item, seen):
+                    for row in item.rows():
+                        take_row(row)
+            else:
                 take(item, None)
-                continue
-            recorded = item.values()
-            listed.entries_of[item.digest] = len(recorded) if item.record is not None else len(item.entries or ())
-            for index, values in enumerate(recorded):
-                path = values[PATH_AT]
-                at = -1 if carrier is None or path in seen else carrier.position(item.digest, path)
-                if at < 0:
-                    take(entry_of(values, item.where), (item.digest, index))
-                    continue
-                seen.add(path)
-                listed.carried.append((listed.places(), at, item.digest, index))
-            for index, entry in enumerate(item.entries or ()):
-                take(entry, (item.digest, index))
     finally:
         problems.extend(ctx.problems)
         problems.extend(checked)
@@ -160,7 +168,7 @@ def _entries(
 
 def parse_items(spec: SourceSpec, ctx: SourceContext) -> Iterator[object]:
     """The source parser's items: entries, and :class:`~covid19_images.sources.row_memo.MemoRow`
-    rows from a memo in bulk mode."""
+    rows and :class:`~covid19_images.sources.row_blocks.MemoBlock` blocks from a memo in bulk mode."""
     return get_parser(spec.parser)(ctx)
 
 

@@ -17,8 +17,9 @@ source_cache.source_key` without the commit), so an edited parser starts from no
 --rebuild`` never uses it. Only digests of rows are kept, never their cells; a source whose
 build found identifying values keeps no memo (``manifest.build``).
 
-A builder that can carry rows (``memo.bulk``) gets :class:`MemoRow` items from :func:`replay_rows`
-instead of entries: a replayed row's entries stay as recorded values, so the builder can take their
+A builder that can carry rows (``memo.bulk``) gets :class:`MemoRow` items (and blocks of them) from
+:func:`~covid19_images.sources.row_blocks.replay_rows` instead of entries: a replayed row's
+entries stay as recorded values, so the builder can take their
 finished manifest rows from the previous manifest (:mod:`covid19_images.manifest.row_carry`) and
 never turn 100,000 unchanged rows into objects. ``carry`` holds the digests of the rows all of
 whose entries gave a manifest row in the build that saved the memo, and ``token`` names that
@@ -52,7 +53,7 @@ class SourceContext(Protocol):
 
 FOLDER = "rows"
 #: Bump when a record's layout changes.
-FORMAT = 3
+FORMAT = 4
 _ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
 _ROW_AT = _ENTRY_FIELDS.index("row")
 #: Where a recorded entry keeps its path.
@@ -93,13 +94,18 @@ class RowMemo:
     carry_next: set[bytes] = field(default_factory=set)
     #: names the save this memo was loaded from ("" for none): see :mod:`covid19_images.manifest.row_carry`
     token: str = ""
-    #: the builder takes :class:`MemoRow` items from :func:`replay_rows` (set by the builder)
+    #: the builder takes :class:`MemoRow` items from ``row_blocks.replay_rows`` (set by the builder)
     bulk: bool = False
     carried: int = 0
     #: the base file's records, carry set and token, which a delta is written against
     base: dict[bytes, Record] = field(default_factory=dict)
     base_carry: set[bytes] = field(default_factory=set)
     base_token: str = ""
+    #: block digest -> the digests of its rows (:mod:`covid19_images.sources.row_blocks`): stored, this build's
+    blocks: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
+    blocks_used: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
+    base_blocks: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)
+    blocks_replayed: int = 0
 
     @classmethod
     def load(cls, cache_dir: Path | None, name: str, key: str) -> RowMemo:
@@ -110,18 +116,20 @@ class RowMemo:
         base = _read(cache_dir / FOLDER / f"{name}.pickle", key)  # our own files, in the root's git dir
         if base is None:
             return memo
-        stored, carry, token = base
-        if not (isinstance(stored, dict) and isinstance(carry, set)):
+        stored, carry, token, blocks = base
+        if not (isinstance(stored, dict) and isinstance(carry, set) and isinstance(blocks, dict)):
             return memo
-        memo.stored, memo.carry, memo.token = stored, carry, str(token)
-        memo.base, memo.base_carry, memo.base_token = stored, carry, memo.token
+        memo.stored, memo.carry, memo.token, memo.blocks = stored, carry, str(token), blocks
+        memo.base, memo.base_carry, memo.base_token, memo.base_blocks = stored, carry, memo.token, blocks
         delta = _read(cache_dir / FOLDER / f"{name}.delta.pickle", key)
-        if delta is not None and len(delta) == 6 and delta[0] == memo.base_token:
-            _base, added, removed, carry_added, carry_removed, token = delta
+        if delta is not None and len(delta) == 8 and delta[0] == memo.base_token:
+            _base, added, removed, carry_added, carry_removed, token, blocks_added, blocks_removed = delta
             memo.stored = {d: r for d, r in stored.items() if d not in removed}
             memo.stored.update(added)
             memo.carry = (carry - carry_removed) | carry_added
             memo.token = str(token)
+            memo.blocks = {b: d for b, d in blocks.items() if b not in blocks_removed}
+            memo.blocks.update(blocks_added)
         return memo
 
     def save(self, cache_dir: Path | None, name: str) -> str:
@@ -129,7 +137,8 @@ class RowMemo:
         the token of the memo now stored ("" when none could be kept)."""
         if cache_dir is None:
             return ""
-        if not self.computed and len(self.used) == len(self.stored) and self.carry_next == self.carry:
+        unchanged = len(self.used) == len(self.stored) and self.blocks_used.keys() == self.blocks.keys()
+        if not self.computed and unchanged and self.carry_next == self.carry:
             return self.token  # the stored memo is exactly this one
         folder = cache_dir / FOLDER
         token = secrets.token_hex(16)
@@ -140,10 +149,13 @@ class RowMemo:
         as_delta = bool(self.base_token) and len(added) + len(removed) <= max(64, len(self.used) // 8)
         if as_delta:
             carry_added, carry_removed = self.carry_next - self.base_carry, self.base_carry - self.carry_next
-            content: tuple = (self.base_token, added, removed, carry_added, carry_removed, token)
+            blocks_added = {b: d for b, d in self.blocks_used.items() if self.base_blocks.get(b) != d}
+            blocks_removed = self.base_blocks.keys() - self.blocks_used.keys()
+            changes = (added, removed, carry_added, carry_removed, token, blocks_added, blocks_removed)
+            content: tuple = (self.base_token, *changes)
             target = delta
         else:
-            content, target = (self.used, self.carry_next, token), folder / f"{name}.pickle"
+            content, target = (self.used, self.carry_next, token, self.blocks_used), folder / f"{name}.pickle"
         try:  # a memo that cannot be kept costs the next build time, never this build
             data = pickle.dumps((FORMAT, self.key, content), protocol=pickle.HIGHEST_PROTOCOL)
             folder.mkdir(parents=True, exist_ok=True)
@@ -215,7 +227,7 @@ def replay_or_run(ctx: SourceContext, memo: RowMemo, row: dict[str, str], produc
 
 @dataclass(slots=True)
 class MemoRow:
-    """One table row as :func:`replay_rows` hands it to a builder that carries rows (``memo.bulk``).
+    """One table row as ``row_blocks.replay_rows`` hands it to a builder that carries rows (``memo.bulk``).
 
     ``record`` is set for a replayed row (its entries as recorded values, see
     :func:`entry_of`), ``entries`` for a computed one. The row's problems are already reported.
@@ -238,33 +250,6 @@ def entry_of(values: tuple, where: str) -> Entry:
         entry.row = where
     entry.extra = dict(entry.extra)
     return entry
-
-
-def replay_rows(ctx: SourceContext, memo: RowMemo, frame, produce: Callable, args: tuple) -> Iterator:
-    """:func:`replay_or_run` over every row of ``frame`` (a table whose cells are strings, ``_row``
-    included), in order: the same digests, built from the row tuple, and a dict only for a row computed.
-
-    With ``memo.bulk`` it yields one :class:`MemoRow` per row instead of entries."""
-    names = tuple(frame.columns)
-    cells_at = [i for i, name in enumerate(names) if name != "_row"]
-    where_at = names.index("_row") if "_row" in names else None
-    before, after = _header(produce, names) + "\x1e", f"\x1e{args!r}"
-    stored = memo.stored
-    for values in row_tuples(frame):
-        digest = _cells_digest(before, [values[i] for i in cells_at], after)
-        where = values[where_at] if where_at is not None else ""
-        record = stored.get(digest)
-        if record is not None and _still_holds(record, ctx):
-            if memo.bulk:
-                _replay_problems(ctx, memo, digest, record, where)
-                yield MemoRow(digest, where, record=record)
-            else:
-                yield from _replay(ctx, memo, digest, record, where)
-        elif memo.bulk:
-            computed = list(_run(ctx, memo, digest, dict(zip(names, values, strict=True)), produce, args))
-            yield MemoRow(digest, where, entries=computed)
-        else:
-            yield from _run(ctx, memo, digest, dict(zip(names, values, strict=True)), produce, args)
 
 
 def _still_holds(record: Record, ctx: SourceContext) -> bool:

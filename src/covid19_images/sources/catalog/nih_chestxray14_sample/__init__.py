@@ -134,14 +134,17 @@ def _entry(ctx: SourceContext, row: dict[str, str], relative: str, labels: str) 
 
 
 def _absent(ctx: SourceContext, names: list[str]) -> list[str]:
-    """The names :func:`_locate` finds no image for, by set lookups: every name was asked about in its
-    row already (reported there if refused), so asking ``ctx.exists`` 100,000 times again adds nothing."""
-    files = ctx.file_set
+    """The names :func:`_locate` finds no image for, by set operations: every name was asked about in
+    its row already (reported there if refused), so asking ``ctx.exists`` 100,000 times again adds
+    nothing. A name is in an image folder when the folder's files, less its prefix, include it."""
+    in_folders: set[str] = set()
+    for folder in IMAGE_DIRS:
+        prefix = f"{folder}/"
+        in_folders.update(path[len(prefix) :] for path in ctx.files if path.startswith(prefix))
     return [
         name
         for name in names
-        if all(f"{folder}/{name}" not in files for folder in IMAGE_DIRS)
-        and not any(is_image_name(path, JPEG_PNG_SUFFIXES) for path in ctx.files_named(name))
+        if name not in in_folders and not any(is_image_name(path, JPEG_PNG_SUFFIXES) for path in ctx.files_named(name))
     ]
 
 
