@@ -33,7 +33,20 @@ def _names(count: int) -> list[str]:
     return [f"{i:05d}.png" for i in range(count)]
 
 
-def _parse(directory: Path, cache: Path, lines: list[str]) -> tuple[list, list[tuple[str, str]], RowMemo]:
+def _checkout(tmp_path: Path, count: int, folders: int = 0) -> tuple[Path, Path, list[str], list[str]]:
+    """(checkout, cache folder, image names, their ``meta.csv`` rows): ``count`` images in ``images/``,
+    or spread over ``batch0/``... ``batch{folders - 1}/`` (found by name only)."""
+    data, names = tmp_path / "src", _names(count)
+    for at, name in enumerate(names):
+        folder = data / (f"batch{at % folders}" if folders else "images")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"x")
+    return data, tmp_path / "cache", names, [f"{name},covid" for name in names]
+
+
+def _parse(
+    directory: Path, cache: Path, lines: list[str], produce=_image_of, args: tuple = ("images",)
+) -> tuple[list, list[tuple[str, str]], RowMemo]:
     """(the items a carrying builder gets, the problems, the memo) of one build over ``lines``."""
     (directory / "meta.csv").write_text("file,finding\n" + "".join(f"{line}\n" for line in lines))
     memo = RowMemo.load(cache, "demo", "key-1")
@@ -42,7 +55,7 @@ def _parse(directory: Path, cache: Path, lines: list[str]) -> tuple[list, list[t
         SourceSpec("demo", "", "main", "demo", ("xray",), "CC-BY-4.0"), directory, list_files(directory), memo=memo
     )
     CALLS.clear()
-    items = list(ctx.memoised_rows(ctx.read_csv("meta.csv"), _image_of, "images"))
+    items = list(ctx.memoised_rows(ctx.read_csv("meta.csv"), produce, *args))
     memo.save(cache, "demo")
     return items, [(p.message, p.row) for p in ctx.problems], memo
 
@@ -112,12 +125,7 @@ def test_a_block_digest_covers_every_cell_and_where_each_ends() -> None:
 
 
 def test_known_blocks_replay_whole_and_a_changed_block_row_by_row(tmp_path: Path, small_blocks: None) -> None:
-    data, cache = tmp_path / "src", tmp_path / "cache"
-    (data / "images").mkdir(parents=True)
-    names = _names(100)
-    for name in names:
-        (data / "images" / name).write_bytes(b"x")
-    rows = [f"{name},covid" for name in names]
+    data, cache, names, rows = _checkout(tmp_path, 100)
     items, _problems, first = _parse(data, cache, rows)
     assert first.blocks_replayed == 0 and len(CALLS) == 100 and all(isinstance(i, MemoRow) for i in items)
     expected = _entries(items)
@@ -136,12 +144,7 @@ def test_known_blocks_replay_whole_and_a_changed_block_row_by_row(tmp_path: Path
 
 
 def test_a_known_block_whose_file_answer_moved_is_not_replayed_whole(tmp_path: Path, small_blocks: None) -> None:
-    data, cache = tmp_path / "src", tmp_path / "cache"
-    (data / "images").mkdir(parents=True)
-    names = _names(60)
-    for name in names:
-        (data / "images" / name).write_bytes(b"x")
-    rows = [f"{name},covid" for name in names]
+    data, cache, names, rows = _checkout(tmp_path, 60)
     _parse(data, cache, rows)
     (data / "images" / names[30]).unlink()
     items, problems, _memo = _parse(data, cache, rows)
@@ -156,12 +159,7 @@ def test_a_known_block_whose_file_answer_moved_is_not_replayed_whole(tmp_path: P
 
 
 def test_blocks_survive_a_delta_save_and_a_new_base(tmp_path: Path, small_blocks: None) -> None:
-    data, cache = tmp_path / "src", tmp_path / "cache"
-    (data / "images").mkdir(parents=True)
-    names = _names(200)
-    for name in names:
-        (data / "images" / name).write_bytes(b"x")
-    rows = [f"{name},covid" for name in names]
+    data, cache, _, rows = _checkout(tmp_path, 200)
     _parse(data, cache, rows)
     _items, _problems, memo = _parse(data, cache, [*rows, "new.png,covid"])  # a few rows computed: a delta
     assert (cache / "rows" / "demo.delta.pickle").exists()
@@ -181,30 +179,13 @@ def _image_by_name(ctx: SourceContext, row: dict[str, str]):
 def test_a_known_block_whose_image_took_a_second_name_is_not_replayed_whole(tmp_path: Path, small_blocks: None) -> None:
     """A row that found its image by name depends on every file of that name: a second file of
     the name anywhere in the checkout makes its block go row by row, and the row is computed."""
-    data, cache = tmp_path / "src", tmp_path / "cache"
-    names = _names(40)
-    for at, name in enumerate(names):
-        folder = data / f"batch{at % 3}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(b"x")
-    rows = [f"{name},covid" for name in names]
+    data, cache, names, rows = _checkout(tmp_path, 40, folders=3)
 
-    def parse() -> tuple[list, RowMemo]:
-        (data / "meta.csv").write_text("file,finding\n" + "".join(f"{line}\n" for line in rows))
-        memo = RowMemo.load(cache, "demo", "key-1")
-        memo.bulk = True
-        spec = SourceSpec("demo", "", "main", "demo", ("xray",), "CC-BY-4.0")
-        ctx = SourceContext(spec, data, list_files(data), memo=memo)
-        CALLS.clear()
-        items = list(ctx.memoised_rows(ctx.read_csv("meta.csv"), _image_by_name))
-        memo.save(cache, "demo")
-        return items, memo
-
-    parse()
-    items, memo = parse()
+    _parse(data, cache, rows, _image_by_name, ())
+    items, _problems, memo = _parse(data, cache, rows, _image_by_name, ())
     assert CALLS == [] and all(isinstance(i, MemoBlock) for i in items)
     (data / "copy").mkdir()
     (data / "copy" / names[20]).write_bytes(b"x")
-    items, memo = parse()
+    items, _problems, memo = _parse(data, cache, rows, _image_by_name, ())
     assert [names[20]] == CALLS
     assert len(_entries(items)) == 39 and memo.blocks_replayed >= 1

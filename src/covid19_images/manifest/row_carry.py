@@ -68,19 +68,16 @@ class RowCarry:
         recorded with ``path``; -1 when that row must be built again."""
         if digest not in self.landed:
             return -1
-        at = self._index().get(path)
-        if at is None:
-            return -1
-        blob = self.blobs.get(path, "")
-        if not blob or blob != self._blobs[at] or path in self.modified or path not in self.files:
-            return -1
-        return at
+        found = self.positions([path])
+        return -1 if found is None else found[0]
 
     def positions(self, paths: list[str]) -> list[int] | None:
-        """:meth:`position` of every entry path of rows whose digests are all landed, at once (list
-        and set operations instead of a call per path); None when any of them must be built again."""
-        at = self._index()
-        found = [at.get(path, -1) for path in paths]
+        """Where the previous manifest holds the finished rows of entries recorded with ``paths`` (of
+        rows whose digests are landed), in one pass of list and set operations; None when any of them
+        must be built again: its path is not in that manifest, or its file is not in the checkout as
+        the same git blob, unmodified."""
+        index = self._index()
+        found = [index.get(path, -1) for path in paths]
         if -1 in found or not self.files.issuperset(paths) or not self.modified.isdisjoint(paths):
             return None
         blobs = [self.blobs.get(path, "") for path in paths]

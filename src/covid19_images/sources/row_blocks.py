@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from covid19_images.sources.row_memo import (
-    _HERE,
     MemoRow,
     Record,
     RowMemo,
@@ -37,6 +36,7 @@ from covid19_images.sources.row_memo import (
     _replay_problems,
     _run,
     _still_holds,
+    report_recorded,
 )
 
 if TYPE_CHECKING:  # pragma: no cover - NumPy is imported when a table is replayed: loading the registry needs none
@@ -162,8 +162,7 @@ def replay_rows(ctx: SourceContext, memo: RowMemo, frame, produce: Callable, arg
                 memo.used.update(zip(known, records, strict=True))
                 memo.replayed += len(known)
                 for record, where in zip(records, wheres[start:end], strict=True):
-                    for message, path, at, level in record[1]:
-                        ctx.report(message, path=path, row=where if at is _HERE else at, level=level)
+                    report_recorded(ctx, record, where)
                 memo.blocks_used[block] = known
                 memo.blocks_replayed += 1
                 yield MemoBlock(known, records, wheres[start:end])

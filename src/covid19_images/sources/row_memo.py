@@ -267,6 +267,11 @@ def _still_holds(record: Record, ctx: SourceContext) -> bool:
 def _replay_problems(ctx: SourceContext, memo: RowMemo, digest: bytes, record: Record, where: str) -> None:
     memo.used[digest] = record
     memo.replayed += 1
+    report_recorded(ctx, record, where)
+
+
+def report_recorded(ctx: SourceContext, record: Record, where: str) -> None:
+    """Report again the problems a replayed row reported when computed, at its current ``<file> line N``."""
     for message, path, at, level in record[1]:
         ctx.report(message, path=path, row=where if at is _HERE else at, level=level)
 
