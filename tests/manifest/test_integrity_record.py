@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from covid19_images.core.atomic import write_atomic
-from covid19_images.manifest.integrity import check, record_path, write_record
+from covid19_images.manifest.integrity import check, file_identity, record_path, write_record
 
 
 def _csv(rows: int) -> bytes:
@@ -46,3 +46,39 @@ def test_a_file_the_record_does_not_vouch_for_is_not_named_as_previous(tmp_path:
     write_atomic(manifest, _csv(1) + b"9,edited\n")  # edited by hand after its record was written
     write_record(manifest, _csv(4), rows=4)
     assert "previous" not in json.loads(record_path(manifest).read_text())
+
+
+def _read_state(manifest: Path) -> tuple[str, tuple[int, ...]]:
+    """What sync keeps of the manifest it read: the checked digest and the file's identity then."""
+    data = manifest.read_bytes()
+    return check(manifest, data), file_identity(manifest.stat())
+
+
+def test_the_manifest_sync_read_is_recorded_as_previous_without_reading_it_again(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.csv"
+    first = _csv(3)
+    write_record(manifest, first)
+    write_atomic(manifest, first)
+    read = _read_state(manifest)
+    write_record(manifest, _csv(5), rows=5, read=read)
+    assert json.loads(record_path(manifest).read_text())["previous"] == _facts(first)
+
+
+def test_a_manifest_changed_after_sync_read_it_is_checked_again(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.csv"
+    first = _csv(3)
+    write_record(manifest, first)
+    write_atomic(manifest, first)
+    read = _read_state(manifest)
+    # edited by hand while the sync ran (a new file: another identity); its record does not vouch for it
+    write_atomic(manifest, first + b"9,edited\n")
+    write_record(manifest, _csv(5), rows=5, read=read)
+    assert "previous" not in json.loads(record_path(manifest).read_text())
+    # replaced by the same bytes (another inode): checked again, and it checks
+    write_record(manifest, first)
+    write_atomic(manifest, first)
+    read = _read_state(manifest)
+    write_atomic(manifest, first)
+    assert file_identity(manifest.stat()) != read[1]
+    write_record(manifest, _csv(2), rows=2, read=read)
+    assert json.loads(record_path(manifest).read_text())["previous"] == _facts(first)
