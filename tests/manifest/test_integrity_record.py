@@ -7,10 +7,11 @@ import csv
 import hashlib
 import io
 import json
+import time
 from pathlib import Path
 
 from covid19_images.core.atomic import write_atomic
-from covid19_images.manifest.integrity import check, file_identity, record_path, write_record
+from covid19_images.manifest.integrity import RACY_NS, check, file_identity, record_path, settled_identity, write_record
 
 
 def _csv(rows: int) -> bytes:
@@ -82,3 +83,13 @@ def test_a_manifest_changed_after_sync_read_it_is_checked_again(tmp_path: Path) 
     assert file_identity(manifest.stat()) != read[1]
     write_record(manifest, _csv(2), rows=2, read=read)
     assert json.loads(record_path(manifest).read_text())["previous"] == _facts(first)
+
+
+def test_an_identity_vouches_only_once_the_file_has_settled(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.csv"
+    path.write_bytes(_csv(2))
+    status = path.stat()
+    assert settled_identity(status, time.time_ns()) is None  # just written: could change within this tick
+    changed = max(status.st_mtime_ns, status.st_ctime_ns)
+    assert settled_identity(status, changed + RACY_NS) is None
+    assert settled_identity(status, changed + RACY_NS + 1) == file_identity(status)

@@ -57,10 +57,24 @@ def _facts(data: bytes, digest: str | None = None) -> dict[str, object]:
     return {"sha256": digest or hashlib.sha256(data).hexdigest(), "rows": _rows(data)}
 
 
+#: A file modified this recently may change again within its timestamps' granularity (a clock
+#: tick: 1-10 ms) without its identity showing it, so such an identity vouches for nothing ("racy
+#: git" in git's terms).
+RACY_NS = 1_000_000_000
+
+
 def file_identity(status: os.stat_result) -> tuple[int, ...]:
     """What tells one state of a file from another without reading it (as git's index does):
     device, inode, size, and the modification and change times in nanoseconds."""
     return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
+def settled_identity(status: os.stat_result, now_ns: int) -> tuple[int, ...] | None:
+    """:func:`file_identity` of a file last changed well before ``now_ns`` (any later change gets a
+    later timestamp), or None for one changed too recently to be told apart from a change to come."""
+    if max(status.st_mtime_ns, status.st_ctime_ns) >= now_ns - RACY_NS:
+        return None
+    return file_identity(status)
 
 
 def write_record(
@@ -107,6 +121,24 @@ def _recorded(manifest: Path, digest: str | None) -> dict[str, object] | None:
         if isinstance(item, dict) and digest and item.get("sha256") == digest and isinstance(item.get("rows"), int):
             return {"sha256": digest, "rows": item["rows"]}
     return None
+
+
+def _accepts(record: object, digest: str) -> bool:
+    """Whether an integrity record vouches for bytes hashing to ``digest``: the manifest it records,
+    or the one that manifest replaces (a sync killed between the two renames)."""
+    if not isinstance(record, dict):
+        return False
+    accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
+    return any(digest == item.get("sha256") for item in accepted)
+
+
+def vouches_for(manifest: Path, digest: str) -> bool:
+    """Whether the record on disk accepts a ``manifest`` whose bytes hash to ``digest``, as :func:`check`
+    would, for a caller that knows the digest without reading the file."""
+    try:
+        return _accepts(json.loads(record_path(manifest).read_text(encoding="utf-8")), digest)
+    except (OSError, ValueError):
+        return False
 
 
 def _text_damage(data: bytes) -> str | None:
@@ -176,10 +208,8 @@ def check(
         raise DamagedManifest(
             f"{record_path(manifest)} (integrity record of {manifest}) is unreadable: {err}; {fix}"
         ) from err
-    if record is not None:
-        accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
-        if any(digest == item.get("sha256") for item in accepted if isinstance(item, dict)):
-            return digest  # the very bytes a sync wrote (and checked): no need to read them as text again
+    if record is not None and _accepts(record, digest):
+        return digest  # the very bytes a sync wrote (and checked): no need to read them as text again
     _refuse_damaged_text(manifest, data, fix)
     if record is None:
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,14 +89,15 @@ def read_manifest(root: Path, *, missing_record_ok: bool = False) -> pd.DataFram
     if not path.is_file():
         return None
     with open(path, "rb") as handle:
-        identity = integrity.file_identity(os.fstat(handle.fileno()))
+        identity = integrity.settled_identity(os.fstat(handle.fileno()), time.time_ns())
         data = handle.read()
     # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
     digest = integrity.check(path, data, missing_ok=missing_record_ok)
     frame = manifest_from_bytes(data)
     if digest is not None:
         frame.attrs[MANIFEST_SHA256] = digest  # the bytes this frame was read from (loaders' ManifestStamp)
-        frame.attrs[MANIFEST_IDENTITY] = identity  # the file in that state (integrity.write_record)
+        if identity is not None:
+            frame.attrs[MANIFEST_IDENTITY] = identity  # the file in that state (integrity.write_record)
     return frame
 
 
