@@ -10,8 +10,12 @@ import json
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from covid19_images.core.atomic import write_atomic
+from covid19_images.core.schema import MANIFEST_COLUMNS
 from covid19_images.manifest.integrity import RACY_NS, check, file_identity, record_path, settled_identity, write_record
+from covid19_images.manifest.io import MANIFEST_FILE, MANIFEST_IDENTITY, MANIFEST_SHA256, manifest_bytes, read_manifest
 
 
 def _csv(rows: int) -> bytes:
@@ -93,3 +97,14 @@ def test_an_identity_vouches_only_once_the_file_has_settled(tmp_path: Path) -> N
     changed = max(status.st_mtime_ns, status.st_ctime_ns)
     assert settled_identity(status, changed + RACY_NS) is None
     assert settled_identity(status, changed + RACY_NS + 1) == file_identity(status)
+
+
+def test_a_manifest_read_just_after_it_was_written_vouches_for_no_identity(tmp_path: Path) -> None:
+    (tmp_path / "manifests").mkdir()
+    manifest = tmp_path / MANIFEST_FILE
+    data = manifest_bytes(pd.DataFrame({column: ["x"] for column in MANIFEST_COLUMNS}))
+    write_record(manifest, data)
+    write_atomic(manifest, data)
+    frame = read_manifest(tmp_path)
+    assert frame.attrs[MANIFEST_SHA256] == hashlib.sha256(data).hexdigest()
+    assert MANIFEST_IDENTITY not in frame.attrs

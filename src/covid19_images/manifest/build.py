@@ -42,7 +42,6 @@ from covid19_images.manifest.io import (
     text_dtype,
     write_atomic,
 )
-from covid19_images.manifest.manifest_copy import save_copy
 from covid19_images.manifest.near_index import NearIndex
 from covid19_images.manifest.result import BuildResult
 from covid19_images.manifest.reviews import REVIEWS_FILE, read_reviews
@@ -116,8 +115,6 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
         digest = integrity.write_record(Path(root) / MANIFEST_FILE, data, len(result.manifest), result.replaces)
         write_atomic(Path(root) / MANIFEST_FILE, data)
         checkpoint("write.manifest-done")
-        if cache_dir is not None:
-            save_copy(cache_dir, Path(root) / MANIFEST_FILE, result.manifest, digest)
     if cache_dir is not None:
         if result.near_index is not None:
             result.near_index.save(cache_dir)

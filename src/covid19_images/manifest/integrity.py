@@ -123,24 +123,6 @@ def _recorded(manifest: Path, digest: str | None) -> dict[str, object] | None:
     return None
 
 
-def _accepts(record: object, digest: str) -> bool:
-    """Whether an integrity record vouches for bytes hashing to ``digest``: the manifest it records,
-    or the one that manifest replaces (a sync killed between the two renames)."""
-    if not isinstance(record, dict):
-        return False
-    accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
-    return any(digest == item.get("sha256") for item in accepted)
-
-
-def vouches_for(manifest: Path, digest: str) -> bool:
-    """Whether the record on disk accepts a ``manifest`` whose bytes hash to ``digest``, as :func:`check`
-    would, for a caller that knows the digest without reading the file."""
-    try:
-        return _accepts(json.loads(record_path(manifest).read_text(encoding="utf-8")), digest)
-    except (OSError, ValueError):
-        return False
-
-
 def _text_damage(data: bytes) -> str | None:
     """What the bytes alone show is wrong (conflict markers, ragged or cut rows), or None."""
     for number, line in enumerate(data.split(b"\n"), start=1):
@@ -208,8 +190,10 @@ def check(
         raise DamagedManifest(
             f"{record_path(manifest)} (integrity record of {manifest}) is unreadable: {err}; {fix}"
         ) from err
-    if record is not None and _accepts(record, digest):
-        return digest  # the very bytes a sync wrote (and checked): no need to read them as text again
+    if record is not None:
+        accepted = [record] + ([record["previous"]] if isinstance(record.get("previous"), dict) else [])
+        if any(digest == item.get("sha256") for item in accepted if isinstance(item, dict)):
+            return digest  # the very bytes a sync wrote (and checked): no need to read them as text again
     _refuse_damaged_text(manifest, data, fix)
     if record is None:
         return None

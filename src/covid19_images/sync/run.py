@@ -123,19 +123,11 @@ def _pin(repo: git.Repo, path: str) -> str | None:
         return None
 
 
-def _previous_manifest(root: Path, notes: list[str], cache_dir: Path | None = None) -> pd.DataFrame | None:
-    """The current manifest, or None if there is none or it is unreadable (kept aside, not lost).
-
-    With ``cache_dir``, from the copy the last sync kept while the file is still the one it wrote
-    (:mod:`covid19_images.manifest.manifest_copy`)."""
+def _previous_manifest(root: Path, notes: list[str]) -> pd.DataFrame | None:
+    """The current manifest, or None if there is none or it is unreadable (kept aside, not lost)."""
     import pandas as pd
 
     from covid19_images.manifest.build import read_manifest
-    from covid19_images.manifest.manifest_copy import load_copy
-
-    copy = load_copy(cache_dir, root / MANIFEST_FILE)
-    if copy is not None:
-        return copy
 
     if not record_path(root / MANIFEST_FILE).is_file() and (root / MANIFEST_FILE).is_file():
         notes.append(
@@ -296,7 +288,7 @@ def _build(
     from covid19_images.manifest.splits import explain_split_moves
     from covid19_images.sync.shrink import find_shrinks
 
-    previous = _previous_manifest(root, report.notes, None if rebuild else cache_dir)
+    previous = _previous_manifest(root, report.notes)
     _portal_updates(report, root, [s for s in selected if s.is_portal], _old_commits(previous), offline)
     options = {"progress": progress, "keep": keep, "cache_dir": cache_dir, "rebuild": rebuild, "clean": clean}
     report.build = build_manifest(root, registry, previous, **options)
