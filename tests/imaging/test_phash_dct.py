@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +70,13 @@ def test_each_bit_says_whether_its_frequency_is_above_the_median() -> None:
 
 def test_a_flat_picture_has_no_hash() -> None:
     assert phash_of_thumbnail(np.zeros((64, 64), dtype=np.float32)) == ""
+
+
+def test_hashing_imports_no_fft() -> None:
+    script = (
+        "import sys, numpy as np; from covid19_images.imaging.fingerprints import perceptual_hash; "
+        "perceptual_hash(np.arange(4096, dtype=np.uint8).reshape(64, 64)); "
+        "print(sorted(m for m in sys.modules if m.startswith('scipy')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
