@@ -53,18 +53,18 @@ def test_a_file_the_record_does_not_vouch_for_is_not_named_as_previous(tmp_path:
     assert "previous" not in json.loads(record_path(manifest).read_text())
 
 
-def _read_state(manifest: Path) -> tuple[str, tuple[int, ...]]:
-    """What sync keeps of the manifest it read: the checked digest and the file's identity then."""
-    data = manifest.read_bytes()
-    return check(manifest, data), file_identity(manifest.stat())
+def _written_and_read(manifest: Path, data: bytes) -> tuple[str, tuple[int, ...]]:
+    """Write ``data`` as a sync does, then what sync keeps of reading it: the checked digest and the
+    file's identity then."""
+    write_record(manifest, data)
+    write_atomic(manifest, data)
+    return check(manifest, manifest.read_bytes()), file_identity(manifest.stat())
 
 
 def test_the_manifest_sync_read_is_recorded_as_previous_without_reading_it_again(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.csv"
     first = _csv(3)
-    write_record(manifest, first)
-    write_atomic(manifest, first)
-    read = _read_state(manifest)
+    read = _written_and_read(manifest, first)
     write_record(manifest, _csv(5), rows=5, read=read)
     assert json.loads(record_path(manifest).read_text())["previous"] == _facts(first)
 
@@ -72,17 +72,13 @@ def test_the_manifest_sync_read_is_recorded_as_previous_without_reading_it_again
 def test_a_manifest_changed_after_sync_read_it_is_checked_again(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.csv"
     first = _csv(3)
-    write_record(manifest, first)
-    write_atomic(manifest, first)
-    read = _read_state(manifest)
+    read = _written_and_read(manifest, first)
     # edited by hand while the sync ran (a new file: another identity); its record does not vouch for it
     write_atomic(manifest, first + b"9,edited\n")
     write_record(manifest, _csv(5), rows=5, read=read)
     assert "previous" not in json.loads(record_path(manifest).read_text())
     # replaced by the same bytes (another inode): checked again, and it checks
-    write_record(manifest, first)
-    write_atomic(manifest, first)
-    read = _read_state(manifest)
+    read = _written_and_read(manifest, first)
     write_atomic(manifest, first)
     assert file_identity(manifest.stat()) != read[1]
     write_record(manifest, _csv(2), rows=2, read=read)
