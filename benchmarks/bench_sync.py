@@ -292,7 +292,6 @@ BUILD_IMPORTS = (
     "pandas",
     "PIL.Image",
     "scipy.sparse.csgraph",
-    "scipy.fft",
     "pydicom",
 )
 

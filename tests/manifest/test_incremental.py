@@ -572,6 +572,27 @@ def _stored_edges(index) -> list[tuple]:
     ]
 
 
+def test_the_near_index_tables_are_stored_plain(tmp_path: Path) -> None:
+    """Random hex keys: no dictionary and no compression (both cost load time and saved nothing), and
+    a base written so still loads as the index that was saved."""
+    import pyarrow.parquet as pq
+
+    from covid19_images.manifest.duplicates import find_duplicates
+    from covid19_images.manifest.near_index import NearIndex
+
+    built = find_duplicates(_random_frame(np.random.default_rng(5), 80)).index
+    built.save(tmp_path)
+    for name in ("near-fingerprints.parquet", "near-edges.parquet"):
+        metadata = pq.ParquetFile(tmp_path / name).metadata
+        for group in range(metadata.num_row_groups):
+            for column in range(metadata.num_columns):
+                chunk = metadata.row_group(group).column(column)
+                assert chunk.compression == "UNCOMPRESSED", (name, chunk.path_in_schema)
+                assert not chunk.has_dictionary_page, (name, chunk.path_in_schema)
+    loaded = NearIndex.load(tmp_path, built.settings)
+    assert loaded is not None and loaded.fingerprints.to_dict() == built.fingerprints.to_dict()
+
+
 @pytest.mark.parametrize("delta_min", [1024, 8])
 def test_a_near_index_saved_as_a_delta_loads_as_the_index_that_was_saved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delta_min: int

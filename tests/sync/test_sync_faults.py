@@ -269,7 +269,7 @@ def test_second_sync_refuses_or_waits_and_a_killed_one_does_not_block(world: Wor
 # Killed syncs run in processes forked from a server that has already imported everything, so
 # each of the many kill points costs a sync, not a Python start-up with pandas and pydicom.
 _FORK = multiprocessing.get_context("forkserver")
-_FORK.set_forkserver_preload(["covid19_images.sync.run", "scipy.fft", "pydicom", "tests.sync.test_sync_faults"])
+_FORK.set_forkserver_preload(["covid19_images.sync.run", "pydicom", "tests.sync.test_sync_faults"])
 
 
 def _sync_child(root: str, mirror: str, env: dict[str, str]) -> None:

@@ -18,6 +18,24 @@ PHASH_BITS = PHASH_SIZE * PHASH_SIZE
 PHASH_HEX = PHASH_BITS // 4
 
 
+def _low_dct_rows(size: int = THUMB_SIZE, kept: int = PHASH_SIZE) -> np.ndarray:
+    """The first ``kept`` rows of the orthonormal DCT-II matrix of length ``size``.
+
+    The hash needs only the lowest 16 x 16 of the thumbnail's 64 x 64 coefficients, and
+    ``rows @ thumb @ rows.T`` gives exactly those (SciPy's ``dctn(type=2, norm="ortho")`` up to
+    rounding) in a tenth of the time, without importing ``scipy.fft`` (0.04-0.08 s of a one-image
+    sync, measured).
+    """
+    frequency = np.arange(kept, dtype=np.float64)[:, None]
+    sample = np.arange(size, dtype=np.float64)[None, :]
+    rows = np.sqrt(2.0 / size) * np.cos(np.pi * (2 * sample + 1) * frequency / (2 * size))
+    rows[0] /= np.sqrt(2.0)
+    return rows
+
+
+_DCT_ROWS = _low_dct_rows()
+
+
 def to_gray(pixels: np.ndarray) -> np.ndarray:
     """Grayscale uint8 the way ``pixel_sha256`` sees it (PIL's ITU-R 601 luma for colour)."""
     from PIL import Image
@@ -49,16 +67,14 @@ def normalised_thumbnail(pixels: np.ndarray, size: int = THUMB_SIZE) -> np.ndarr
 def phash_of_thumbnail(thumb: np.ndarray) -> str:
     """256-bit DCT hash (hex) of a normalised thumbnail; ``""`` for a flat picture.
 
-    Bit k says whether the k-th lowest-frequency DCT coefficient is above the median of the
-    255 non-constant ones. The constant (DC) term is 0 after z-scoring and always gives 0.
-    A flat picture has no content to compare, so it gets no hash rather than one that would
-    match every other flat picture.
+    Bit k says whether the k-th lowest-frequency DCT coefficient (orthonormal DCT-II, row by
+    row of the 16 x 16 corner) is above the median of the 255 non-constant ones. The constant
+    (DC) term is 0 after z-scoring and always gives 0. A flat picture has no content to
+    compare, so it gets no hash rather than one that would match every other flat picture.
     """
-    from scipy.fft import dctn
-
     if not thumb.any():
         return ""
-    coefficients = dctn(thumb.astype(np.float64), type=2, norm="ortho")[:PHASH_SIZE, :PHASH_SIZE].ravel()
+    coefficients = (_DCT_ROWS @ thumb.astype(np.float64) @ _DCT_ROWS.T).ravel()
     bits = coefficients > np.median(coefficients[1:])
     bits[0] = False
     return np.packbits(bits).tobytes().hex()

@@ -28,6 +28,7 @@ from covid19_images.manifest.duplicates import CONFIRM_MSE, NEAR_ACCEPT, NEAR_CA
 from covid19_images.manifest.io import (
     ANNOTATIONS_FILE,
     MANIFEST_FILE,
+    MANIFEST_IDENTITY,
     MANIFEST_SHA256,
     PROBLEM_COLUMNS,
     PROBLEMS_FILE,
@@ -111,7 +112,7 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
         digest = result.cache.manifest_sha256  # the same bytes are on disk already
     else:
         data = manifest_bytes(result.manifest)
-        digest = integrity.write_record(Path(root) / MANIFEST_FILE, data, len(result.manifest))
+        digest = integrity.write_record(Path(root) / MANIFEST_FILE, data, len(result.manifest), result.replaces)
         write_atomic(Path(root) / MANIFEST_FILE, data)
         checkpoint("write.manifest-done")
     if cache_dir is not None:
@@ -286,6 +287,7 @@ def build_manifest(
         readers = cache_dir if use_cache else None
         annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
         result = BuildResult(manifest, problems, commits, 0, reused, fresh_cache, None, True, annotations)
+        result.replaces = _read_state(previous)
         if _settled(problems):
             record_build(result, signatures, _row_commits(manifest, registry))
         return result
@@ -312,9 +314,16 @@ def build_manifest(
     annotations = _join_annotations(root, registry, manifest, commits, problems, progress, signatures, readers)
     result = BuildResult(manifest, problems, commits, probed, reused, fresh_cache, index, False, annotations)
     result.reparsed, result.carried, result.blocks = reparsed, carried, blocks
+    result.replaces = _read_state(previous)
     if _settled(problems):
         record_build(result, signatures, _row_commits(manifest, registry))
     return result
+
+
+def _read_state(previous: pd.DataFrame) -> tuple[str, tuple[int, ...]] | None:
+    """The digest and file identity of the manifest ``previous`` was read from (None if not read from one)."""
+    digest, identity = previous.attrs.get(MANIFEST_SHA256), previous.attrs.get(MANIFEST_IDENTITY)
+    return (digest, identity) if digest and identity else None
 
 
 def _in_order(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,17 +88,24 @@ def read_manifest(root: Path, *, missing_record_ok: bool = False) -> pd.DataFram
     path = Path(root) / MANIFEST_FILE
     if not path.is_file():
         return None
-    data = path.read_bytes()
+    with open(path, "rb") as handle:
+        identity = integrity.settled_identity(os.fstat(handle.fileno()), time.time_ns())
+        data = handle.read()
     # DamagedManifest (a ValueError) naming the file: conflict markers, cut rows
     digest = integrity.check(path, data, missing_ok=missing_record_ok)
     frame = manifest_from_bytes(data)
     if digest is not None:
         frame.attrs[MANIFEST_SHA256] = digest  # the bytes this frame was read from (loaders' ManifestStamp)
+        if identity is not None:
+            frame.attrs[MANIFEST_IDENTITY] = identity  # the file in that state (integrity.write_record)
     return frame
 
 
 #: ``DataFrame.attrs`` key of :func:`read_manifest`'s result: the SHA-256 of the bytes it was read from
 MANIFEST_SHA256 = "manifest_sha256"
+#: ``DataFrame.attrs`` key of :func:`read_manifest`'s result: :func:`~covid19_images.manifest.integrity.file_identity`
+#: of the file when those bytes were read
+MANIFEST_IDENTITY = "manifest_identity"
 
 
 def manifest_from_bytes(data: bytes) -> pd.DataFrame:

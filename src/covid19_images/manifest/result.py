@@ -72,6 +72,8 @@ class BuildResult:
         self.reparsed: dict[str, int] = {}
         self.carried: dict[str, int] = {}
         self.blocks: dict[str, int] = {}
+        #: the previous manifest's digest and file identity when it was read (``integrity.write_record``)
+        self.replaces: tuple[str, tuple[int, ...]] | None = None
 
     @property
     def manifest(self) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from covid19_images.core.paths import UnsafePath, lexical_problem, safe_relative
 from covid19_images.core.schema import Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.sources.listing import FileList, list_files  # noqa: F401 - parsers and tests import them from here
+from covid19_images.sources.plain_csv import plain_records
 from covid19_images.sources.row_blocks import replay_rows
 from covid19_images.sources.row_memo import RowMemo, replay_or_run, row_tuples
 from covid19_images.sources.spec import SourceSpec
@@ -267,6 +268,18 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str, comment_p
         else:
             seen[name] = 1
         columns.append(name)
+    plain = plain_records(text, len(columns), 1 + skipped)  # no quotes: Arrow splits it, line for line
+    lines, cells = plain if plain is not None else _checked_records(ctx, relative, reader, columns, skipped)
+    import pandas as pd
+
+    data = dict(zip(columns, cells, strict=True))
+    data["_row"] = [f"{relative} line {n}" for n in lines]
+    return pd.DataFrame(data, columns=list(data), dtype=object, copy=False)  # every record has every column
+
+
+def _checked_records(ctx: SourceContext, relative: str, reader, columns: list[str], skipped: int) -> tuple[list, list]:
+    """(physical line of each record, each column's stripped cells) of the records after the header,
+    read one at a time so that a malformed or ragged one is reported with its line and skipped."""
     records: list[tuple[int, list[str]]] = []
     while True:
         line_no = reader.line_num + 1 + skipped
@@ -296,12 +309,7 @@ def read_metadata_csv(ctx: SourceContext, relative: str, *, dtype=str, comment_p
             record = fitted
         rows.append(record)
         lines.append(line_no)
-    import pandas as pd
-
-    cells = dict(zip(columns, _stripped_columns(rows, len(columns)), strict=True))
-    frame = pd.DataFrame(cells, columns=columns, dtype=object, copy=False)  # every record has every column: no NaN
-    frame["_row"] = [f"{relative} line {n}" for n in lines]
-    return frame
+    return lines, _stripped_columns(rows, len(columns))
 
 
 def _stripped_columns(rows: list[list[str]], width: int) -> list:

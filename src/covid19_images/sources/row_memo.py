@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
+from covid19_images.core.collections_pause import loaded_for_the_build
 from covid19_images.core.schema import Entry, Problem
 
 
@@ -113,7 +114,8 @@ class RowMemo:
         memo = cls(key)
         if cache_dir is None:
             return memo
-        base = _read(cache_dir / FOLDER / f"{name}.pickle", key)  # our own files, in the root's git dir
+        with loaded_for_the_build():  # about a million tuples: not walked by the collector (core.collections_pause)
+            base = _read(cache_dir / FOLDER / f"{name}.pickle", key)  # our own files, in the root's git dir
         if base is None:
             return memo
         stored, carry, token, blocks = base
