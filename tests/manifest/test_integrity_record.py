@@ -61,7 +61,7 @@ def _written_and_read(manifest: Path, data: bytes) -> tuple[str, tuple[int, ...]
     return check(manifest, manifest.read_bytes()), file_identity(manifest.stat())
 
 
-def test_the_manifest_sync_read_is_recorded_as_previous_without_reading_it_again(tmp_path: Path) -> None:
+def test_the_manifest_sync_read_and_kept_unchanged_is_recorded_as_previous(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.csv"
     first = _csv(3)
     read = _written_and_read(manifest, first)

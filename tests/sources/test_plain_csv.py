@@ -110,3 +110,24 @@ def test_every_real_metadata_table_reads_as_record_by_record(monkeypatch: pytest
         else:
             pd.testing.assert_frame_equal(fast, reference, obj=str(table))
     assert plain >= 5  # most of them are plain: the fast path is the one taken
+
+
+LAID_OUT_OTHERWISE = {
+    "a header over two lines": ('id,"la\nbel"\n1,a\n', {"id": ["1"], "la\nbel": ["a"], "_row": ["m.csv line 3"]}),
+    "old Mac line ends": (
+        "id,label\r1,a\r\r2,b\r",
+        {"id": ["1", "2"], "label": ["a", "b"], "_row": ["m.csv line 2", "m.csv line 4"]},
+    ),
+    "a quoted cell over two lines": (
+        'id,note\n1,"x\ny"\n2,z\n',
+        {"id": ["1", "2"], "note": ["x\ny", "z"], "_row": ["m.csv line 2", "m.csv line 4"]},
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), LAID_OUT_OTHERWISE.values(), ids=LAID_OUT_OTHERWISE.keys())
+def test_a_table_read_record_by_record_keeps_its_header_and_lines(tmp_path: Path, text: str, expected: dict) -> None:
+    (tmp_path / "m.csv").write_bytes(text.encode("utf-8"))
+    ctx = _ctx(tmp_path)
+    assert read_metadata_csv(ctx, "m.csv").to_dict(orient="list") == expected
+    assert not ctx.problems

@@ -96,8 +96,9 @@ def write_record(
     new = {"sha256": hashlib.sha256(data).hexdigest(), "rows": _rows(data) if rows is None else rows}
     record: dict[str, object] = {"manifest": manifest.name, **new}
     try:
-        unchanged = read is not None and file_identity(manifest.stat()) == read[1]
-        facts = _recorded(manifest, read[0]) if unchanged and read is not None else None
+        facts = None
+        if read is not None and file_identity(manifest.stat()) == read[1]:
+            facts = _recorded(manifest, read[0])
         if facts is None:  # only a manifest that checks may stand in for this one (a sync killed mid-write)
             old = manifest.read_bytes()
             digest = check(manifest, old)
