@@ -214,3 +214,27 @@ def test_the_demo_manifest_is_the_bytes_pandas_writes(demo_root: Path) -> None:
     assert data == _pandas(manifest)  # the file sync wrote with the fast writer is pandas' answer
     assert manifest_bytes(manifest) == data
     assert manifest_bytes(manifest.astype(object).sample(frac=1, random_state=3)) == data
+
+
+def _c_engine(data: bytes) -> pd.DataFrame:
+    """What ``read_csv(dtype=str, keep_default_na=False)`` reads: the reference for the Arrow reader."""
+    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+
+
+@pytest.mark.parametrize("rows", [0, 1, 70_000])  # 70,000 rows of ~60 bytes: Arrow reads them in several blocks
+def test_manifest_bytes_read_back_as_the_c_engine_reads_them(rows: int) -> None:
+    values = [ADVERSARIAL[i % len(ADVERSARIAL)] for i in range(rows)]
+    frame = pd.DataFrame({c: values for c in MANIFEST_COLUMNS[:3]}, dtype=object).fillna("")
+    frame = frame.reindex(columns=list(MANIFEST_COLUMNS), fill_value="")
+    data = manifest_bytes(frame)
+    read = manifest_from_bytes(data)
+    expected = _c_engine(data)[list(MANIFEST_COLUMNS)]
+    assert read.astype(object).equals(expected.astype(object))
+    assert list(read.columns) == list(MANIFEST_COLUMNS)
+
+
+def test_a_header_naming_a_column_twice_is_read_as_the_c_engine_reads_it() -> None:
+    data = b"image_id,source,image_id\nx,alpha,y\n"
+    read = manifest_from_bytes(data)
+    assert read[["image_id", "source"]].astype(object).values.tolist() == [["x", "alpha"]]
+    assert "image_id.1" not in read.columns  # the C engine's name for the repeat is not a manifest column

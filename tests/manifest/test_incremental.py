@@ -593,6 +593,30 @@ def test_the_near_index_tables_are_stored_plain(tmp_path: Path) -> None:
     assert loaded is not None and loaded.fingerprints.to_dict() == built.fingerprints.to_dict()
 
 
+@pytest.mark.parametrize("delta_min", [1024, 1])  # ten new keys: a delta of the base, then the base alone
+def test_a_loaded_near_index_holds_its_keys_as_the_search_makes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delta_min: int
+) -> None:
+    """Object keys and hashes, as ``_search`` builds them, so its check and its lookup share one hash
+    table: an index loaded as pandas' Arrow text was turned back into objects by every reader
+    (0.15-0.2 s of a one-image sync at 200,000 images, docs/benchmarks.md round thirteen)."""
+    from covid19_images.manifest import near_index
+    from covid19_images.manifest.duplicates import find_duplicates
+    from covid19_images.manifest.near_index import NearIndex, key_index
+
+    monkeypatch.setattr(near_index, "DELTA_MIN", delta_min)
+    frame = _random_frame(np.random.default_rng(6), 80)
+    first = find_duplicates(frame.iloc[:70].reset_index(drop=True)).index
+    first.save(tmp_path)
+    grown = find_duplicates(frame, index=NearIndex.load(tmp_path, first.settings)).index
+    grown.save(tmp_path)
+    assert (tmp_path / "near-delta-fingerprints.parquet").exists() == (delta_min == 1024)
+    loaded = NearIndex.load(tmp_path, grown.settings)
+    assert loaded is not None and loaded.fingerprints.to_dict() == grown.fingerprints.to_dict()
+    assert loaded.fingerprints.dtype == object and loaded.fingerprints.index.dtype == object
+    assert key_index(loaded.fingerprints) is loaded.fingerprints.index
+
+
 @pytest.mark.parametrize("delta_min", [1024, 8])
 def test_a_near_index_saved_as_a_delta_loads_as_the_index_that_was_saved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delta_min: int

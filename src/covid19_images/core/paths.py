@@ -80,11 +80,13 @@ class SafePaths:
     passes the lexical checks is inside the folder by construction.
     """
 
-    def __init__(self, source_dir: Path) -> None:
+    def __init__(self, source_dir: Path, *, walk: bool = True) -> None:
+        """``walk=False``: the caller knows the folder holds no symlink and no unlistable folder
+        (a clean git checkout whose index holds only regular files), so nothing is walked."""
         self.source_dir = Path(source_dir)
         self.base = self.source_dir.resolve()
         self.links: set[str] = set()
-        stack = [""]
+        stack = [""] if walk else []
         while stack:
             prefix = stack.pop()
             try:

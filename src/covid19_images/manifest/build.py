@@ -250,7 +250,9 @@ def build_manifest(
             # rows are carried only from the manifest the memo's build wrote (manifest.row_carry)
             same_build = memo is not None and entry is not None and bool(memo.token) and entry.memo == memo.token
             lent = old if same_build else None
-            built = build_source(root, spec, lender, workers=workers, progress=progress, memo=memo, previous=lent)
+            built = build_source(
+                root, spec, lender, workers=workers, progress=progress, memo=memo, previous=lent, clean=is_clean
+            )
         except Exception as err:  # noqa: BLE001 - a crashing parser must not take the build down
             if isinstance(err, ParserFailed):
                 problems.extend(err.problems)  # what it reported before failing

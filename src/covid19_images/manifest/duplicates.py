@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import connected_components
 
 from covid19_images.imaging.fingerprints import PHASH_HEX, normalised_thumbnail, thumbnail_mse
 from covid19_images.manifest.identities import identity_edges
-from covid19_images.manifest.near_index import NearIndex, hash_bytes, packed_bits, pairs_within
+from covid19_images.manifest.near_index import NearIndex, hash_bytes, key_index, packed_bits, pairs_within
 from covid19_images.manifest.near_index_check import stored_index_problem
 from covid19_images.manifest.reviews import Reviews, pair_key
 
@@ -202,7 +202,7 @@ def _search(
         previous = None if distrusted else previous
     if previous is not None and previous.settings == settings:
         known = previous.fingerprints
-        at = pd.Index(known.index.to_numpy(dtype=object), dtype=object).get_indexer(fingerprints.index)
+        at = key_index(known).get_indexer(fingerprints.index)  # the check's lookup table, reused
         same = at >= 0
         same[same] = known.to_numpy(dtype=object)[at[same]] == fingerprints.to_numpy()[same]
         present = pd.Index(fingerprints.index[same], dtype=object)

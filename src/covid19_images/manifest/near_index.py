@@ -50,6 +50,14 @@ def packed_bits(hashes: Sequence[str]) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(len(hashes), PHASH_BITS // 8)
 
 
+def key_index(fingerprints: pd.Series) -> pd.Index:
+    """The keys of ``fingerprints`` as an object Index: the one held when it is one already, so the hash
+    table pandas builds for a lookup is built once per index, not once per question (0.03-0.1 s each
+    at 200,000 keys)."""
+    keys = fingerprints.index
+    return keys if keys.dtype == object else pd.Index(keys.to_numpy(dtype=object), dtype=object)
+
+
 def _faiss():
     """faiss, imported on first use (about 0.15 s; a sync that searches nothing never pays it)."""
     import faiss
@@ -207,7 +215,7 @@ class NearIndex:
             keys = pd.read_parquet(directory / FINGERPRINTS_FILE)
             edges = pd.read_parquet(directory / EDGES_FILE)
             base = StoredBase(directory, pd.Index(keys["key"].to_numpy(dtype=object), dtype=object), edges)
-            phashes = keys["phash"].to_numpy()
+            phashes = keys["phash"].to_numpy(dtype=object)
             if delta:
                 changed = pd.read_parquet(directory / DELTA_FINGERPRINTS_FILE)
                 added_edges = pd.read_parquet(directory / DELTA_EDGES_FILE)
@@ -215,13 +223,16 @@ class NearIndex:
                 added = changed[~removed]
                 kept = ~base.keys.isin(changed.loc[removed, "key"].to_numpy(dtype=object))
                 key_values = np.concatenate([base.keys.to_numpy()[kept], added["key"].to_numpy(dtype=object)])
-                phashes = np.concatenate([phashes[kept], added["phash"].to_numpy()])
-                edges = pd.concat([_between(edges, pd.Index(key_values, dtype=object)), added_edges], ignore_index=True)
+                phashes = np.concatenate([phashes[kept], added["phash"].to_numpy(dtype=object)])
+                stored_keys = pd.Index(key_values, dtype=object)
+                edges = pd.concat([_between(edges, stored_keys), added_edges], ignore_index=True)
             else:
-                key_values = base.keys.to_numpy()
+                stored_keys = base.keys
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return cls(pd.Series(phashes, index=key_values), edges, settings, base=base)
+        # object values and keys, as a search makes them: pandas would turn them into Arrow text
+        # that every reader turns back (near_index_check, duplicates._search)
+        return cls(pd.Series(phashes, index=stored_keys, dtype=object), edges, settings, base=base)
 
     def save(self, directory: Path) -> None:
         """Write the index (plain files in a private cache folder; a torn write is just ignored next time).
@@ -246,8 +257,7 @@ class NearIndex:
             edges.to_parquet(directory / EDGES_FILE, **PARQUET_OPTIONS)
             for name in (DELTA_FINGERPRINTS_FILE, DELTA_EDGES_FILE):
                 (directory / name).unlink(missing_ok=True)
-            keys = pd.Index(self.fingerprints.index.to_numpy(dtype=object), dtype=object)
-            self.base = StoredBase(directory, keys, edges)
+            self.base = StoredBase(directory, key_index(self.fingerprints), edges)
         meta = {**self.settings, "version": INDEX_VERSION, "delta": delta is not None}
         (directory / META_FILE).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
 
@@ -255,7 +265,7 @@ class NearIndex:
         """(removed and added fingerprints, added edges) against the base stored in ``directory``, or
         None to save in full."""
         base = self.base
-        keys = pd.Index(self.fingerprints.index.to_numpy(dtype=object), dtype=object)
+        keys = key_index(self.fingerprints)
         if base is None or base.directory != directory or not keys.is_unique:
             return None
         found = keys.get_indexer(base.keys)  # one hash table of the keys (unique: one per searched hash)

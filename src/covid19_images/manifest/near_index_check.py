@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from covid19_images.imaging.fingerprints import PHASH_BITS, PHASH_HEX
-from covid19_images.manifest.near_index import _POPCOUNT, EDGE_COLUMNS, NearIndex, packed_bits
+from covid19_images.manifest.near_index import _POPCOUNT, EDGE_COLUMNS, NearIndex, key_index, packed_bits
 
 #: a whole value that is the lowercase hex of a 256-bit hash (RE2: ``$`` is the end of the text)
 _HASH_PATTERN = f"^[0-9a-f]{{{PHASH_HEX}}}$"
@@ -79,7 +79,7 @@ def stored_index_problem(index: NearIndex, accept: int, candidate: int, confirm_
     distance and pixel check. What cannot be re-derived cheaply (a pair missing from the
     index) is ``verify``'s job, which searches afresh.
     """
-    keys = pd.Index(index.fingerprints.index.to_numpy(dtype=object), dtype=object)
+    keys = key_index(index.fingerprints)
     phashes = index.fingerprints.to_numpy(dtype=object)
     bad = _not_hashes(phashes)
     if bad is not None:

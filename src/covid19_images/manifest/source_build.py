@@ -34,6 +34,7 @@ from covid19_images.imaging.probe import ProbeError, probe_file
 from covid19_images.manifest import privacy
 from covid19_images.manifest.row_carry import Listed, RowCarry, carry_block, landed_rows, with_carried
 from covid19_images.sources.catalog import get_parser
+from covid19_images.sources.listing import FileList, tracked_listing
 from covid19_images.sources.parsing import SourceContext, list_files
 from covid19_images.sources.portal.lock import current_digest
 from covid19_images.sources.registry import SourceSpec
@@ -56,22 +57,29 @@ class SourceRows:
     probed: int = 0
 
 
-def checkout_state(directory: Path) -> tuple[str, dict[str, str], set[str]]:
-    """(HEAD commit, tracked path -> blob id, locally modified paths) of a source checkout."""
+def checkout_state(directory: Path, clean: bool = False) -> tuple[str, dict[str, str], set[str], FileList | None]:
+    """(HEAD commit, tracked path -> blob id, locally modified paths, its files or None) of a checkout.
+
+    ``clean`` (git status found it exactly its commit): nothing is modified, and its files are its
+    index's (:func:`~covid19_images.sources.listing.tracked_listing`; None: walk the folder).
+    """
     if not (directory / ".git").exists():
-        return "", {}, set()
+        return "", {}, set(), None
     try:
         repo = git.Repo(directory)
         commit = repo.head.commit.hexsha
         blobs: dict[str, str] = {}
-        for line in repo.git.ls_files("-s", "-z").split("\0"):
+        index = repo.git.ls_files("-s", "-v", "-z")
+        for line in index.split("\0"):
             if line:
                 meta, path = line.split("\t", 1)
-                blobs[path] = meta.split()[1]
+                blobs[path] = meta.split()[2]
+        if clean:
+            return commit, blobs, set(), tracked_listing(index)
         modified = set(repo.git.diff("--name-only", "-z").split("\0")) - {""}
-        return commit, blobs, modified
+        return commit, blobs, modified, None
     except (git.GitError, ValueError):
-        return "", {}, set()
+        return "", {}, set(), None
 
 
 def head_commit(directory: Path) -> str:
@@ -97,17 +105,19 @@ def _entries(
     problems: list[Problem],
     memo: RowMemo | None = None,
     carry: Callable[[SourceContext, bool], RowCarry | None] | None = None,
+    listing: FileList | None = None,
 ) -> Listed:
     """Run the parser; return its entries with their safe relative paths, and the rows to carry.
 
     What the parser reported (``ctx.report``) is added to ``problems`` even when it crashes
     half-way; anything it yields that is not an :class:`Entry` is a parser bug (a problem
     must be reported, not yielded) and fails the source like a crash. ``carry`` makes the
-    :class:`~covid19_images.manifest.row_carry.RowCarry` for the checkout's files.
+    :class:`~covid19_images.manifest.row_carry.RowCarry` for the checkout's files. ``listing``:
+    the checkout's files when its clean index already says them (none of them a symlink).
     """
-    ctx = SourceContext(spec, directory, list_files(directory), memo=memo)
+    ctx = SourceContext(spec, directory, listing if listing is not None else list_files(directory), memo=memo)
     files = ctx.file_set
-    paths = SafePaths(directory)
+    paths = SafePaths(directory, walk=listing is None)  # a listing from the index: no symlinks
     listed = Listed(carrier=carry(ctx, paths.links) if carry is not None else None)
     carrier = listed.carrier
     checked: list[Problem] = []
@@ -301,6 +311,7 @@ def build_source(
     progress: bool = True,
     memo: RowMemo | None = None,
     previous: pd.DataFrame | None = None,
+    clean: bool = False,
 ) -> SourceRows:
     """Rows and problems of one checked-out source.
 
@@ -309,16 +320,18 @@ def build_source(
     per-row parser records (:mod:`covid19_images.sources.row_memo`); it is updated with this
     build's. With it, ``previous`` (the source's rows of the previous manifest, given only when
     that manifest was written by the build that saved ``memo``) lends the finished rows of
-    replayed entries (:mod:`covid19_images.manifest.row_carry`).
+    replayed entries (:mod:`covid19_images.manifest.row_carry`). ``clean``: git status found the
+    checkout exactly its commit (then its files are read from its index, not walked).
 
     A failing parser raises :class:`ParserFailed` carrying what it reported before failing;
     the caller keeps the source's old rows.
     """
     directory = root / spec.path
+    listing = None
     if spec.is_portal:
         commit, blobs, modified = current_digest(root, spec.name), {}, set()  # the lock is its commit
     else:
-        commit, blobs, modified = checkout_state(directory)
+        commit, blobs, modified, listing = checkout_state(directory, clean)
     problems: list[Problem] = []
     carry = None
     if memo is not None:
@@ -329,7 +342,7 @@ def build_source(
                 return None if links else RowCarry(spec.path, previous, memo.carry, ctx.file_set, blobs, modified)
 
     try:
-        listed = _entries(spec, directory, problems, memo, carry)
+        listed = _entries(spec, directory, problems, memo, carry, listing)
     except Exception as err:
         raise ParserFailed(err, problems) from err
     records = [

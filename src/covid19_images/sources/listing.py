@@ -37,6 +37,36 @@ def _unusable(full: Path, relative: str) -> str | None:
     return None
 
 
+def tracked_listing(index: str) -> FileList | None:
+    """What :func:`list_files` finds in a clean checkout, read from ``git ls-files -s -v -z``'s output.
+
+    A checkout that ``git status --untracked-files=all --ignored`` calls clean holds exactly its
+    index's files: walking it again costs two ``os.scandir`` passes over every folder (0.1 s at
+    50,000 files; SafePaths walks it too). That holds for entries git checks: a regular file
+    (mode 100644 or 100755) with the ``H`` tag. Any other entry (a symlink, a nested repository, a
+    skip-worktree file of a sparse checkout, an assume-unchanged file git no longer looks at) or a
+    name that is not valid UTF-8 gives None, and the folder is walked as before. git does not
+    show a FIFO, socket or device either, so a clean checkout may hold one made by hand: it is
+    not listed (never read, as the walk never reads one), where the walk reported it as a problem.
+    """
+    found = FileList()
+    found.skipped = []
+    for record in index.split("\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition("\t")
+        tag, mode = meta[:2], meta[2:8]
+        if tag != "H " or mode not in ("100644", "100755"):
+            return None
+        found.append(path)
+    try:
+        "".join(found).encode("utf-8")  # names git gave with surrogate escapes are not UTF-8
+    except UnicodeEncodeError:
+        return None
+    found.sort()
+    return found
+
+
 def list_files(directory: Path) -> FileList:
     """Every regular file under ``directory`` except git's own, sorted, as posix relative paths.
 
