@@ -14,9 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from covid19_images.core.schema import Entry
+from covid19_images.manifest import source_build
+from covid19_images.manifest.build import empty_manifest
 from covid19_images.manifest.source_build import checkout_state
 from covid19_images.sources.listing import list_files, tracked_listing
+from covid19_images.sources.spec import SourceSpec
 from covid19_images.sync.run import sync
 from tests.badinputs import SHARED, real_image
 from tests.hostile_world import CLASS, World, make_world
@@ -128,6 +133,41 @@ def test_checkout_state_reads_the_index_only_for_a_clean_checkout(tmp_path: Path
     (folder / "a.png").write_bytes(b"changed")
     _commit, _blobs, modified, listing = checkout_state(folder)  # not known clean: git is asked what changed
     assert (modified, listing) == ({"a.png"}, None)
+
+
+def test_a_file_the_index_does_not_hold_is_missing_and_never_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing from a clean checkout's index is complete. A path a parser gives that the index does
+    not hold (a file git could not see, behind a folder it could not read, where a link might lead out
+    of the folder) is reported as missing, never looked up on disk. As root no folder can be hidden
+    from git, so the test commits one image, adds the other untracked, and builds as a status blind to
+    it would say (clean); without that word the folder is walked and both images are rows. The parser
+    names both paths without asking ``ctx.exists`` (the real parsers ask first and report it there)."""
+    root = tmp_path / "root"
+    (root / "datasets").mkdir(parents=True)
+    folder = _checkout(root / "datasets" / "alpha", {"a.png": b""})
+    Image.new("L", (16, 16), 90).save(folder / "a.png")
+    _git(folder, "add", "-A")
+    _git(folder, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-q", "-m", "the image")
+    Image.new("L", (16, 16), 90).save(folder / "b.png")  # on disk, not in the index
+    spec = SourceSpec("alpha", "https://github.com/example/alpha.git", "master", "alpha", ("xray",), "CC0-1.0")
+
+    def blind(ctx):
+        yield Entry(path="a.png", modality="xray", row="list line 1")
+        yield Entry(path="b.png", modality="xray", row="list line 2")
+
+    monkeypatch.setattr(source_build, "get_parser", lambda name: blind)
+
+    def names(built) -> list[str]:
+        return sorted(path.rsplit("/", 1)[-1] for path in built.rows["path"])
+
+    known_clean = source_build.build_source(root, spec, empty_manifest(), progress=False, clean=True)
+    assert names(known_clean) == ["a.png"]
+    missing = [p.path for p in known_clean.problems if p.message == "metadata points at a missing file"]
+    assert missing == ["b.png"]
+    walked = source_build.build_source(root, spec, empty_manifest(), progress=False)
+    assert names(walked) == ["a.png", "b.png"]
 
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/upstream")

@@ -81,8 +81,8 @@ class SafePaths:
     """
 
     def __init__(self, source_dir: Path, *, walk: bool = True) -> None:
-        """``walk=False``: the caller knows the folder holds no symlink and no unlistable folder
-        (a clean git checkout whose index holds only regular files), so nothing is walked."""
+        """``walk=False``: the caller checks only paths it knows are regular files with no link on
+        their way (a clean git checkout's index of regular files), so nothing is walked."""
         self.source_dir = Path(source_dir)
         self.base = self.source_dir.resolve()
         self.links: set[str] = set()

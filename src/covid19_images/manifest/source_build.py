@@ -112,12 +112,12 @@ def _entries(
     What the parser reported (``ctx.report``) is added to ``problems`` even when it crashes
     half-way; anything it yields that is not an :class:`Entry` is a parser bug (a problem
     must be reported, not yielded) and fails the source like a crash. ``carry`` makes the
-    :class:`~covid19_images.manifest.row_carry.RowCarry` for the checkout's files. ``listing``:
-    the checkout's files when its clean index already says them (none of them a symlink).
+    :class:`~covid19_images.manifest.row_carry.RowCarry` for the checkout's files. ``listing``: all
+    of them, when its clean index says them (regular files only; anything else counts as missing).
     """
     ctx = SourceContext(spec, directory, listing if listing is not None else list_files(directory), memo=memo)
     files = ctx.file_set
-    paths = SafePaths(directory, walk=listing is None)  # a listing from the index: no symlinks
+    paths = SafePaths(directory, walk=listing is None)  # a listing from the index holds no symlink
     listed = Listed(carrier=carry(ctx, paths.links) if carry is not None else None)
     carrier = listed.carrier
     checked: list[Problem] = []
@@ -132,7 +132,8 @@ def _entries(
             checked.append(Problem(spec.name, f"refused: {err}", path=item.path, row=item.row, level="error"))
             return
         plain = clean in files and not paths.links
-        if not plain and not (directory / clean).is_file():
+        # a listing from the index is complete: what git does not show is not looked for (via a link?)
+        if not plain and (listing is not None or not (directory / clean).is_file()):
             checked.append(Problem(spec.name, "metadata points at a missing file", path=clean, row=item.row))
             return
         if item.modality not in MODALITIES:
@@ -320,8 +321,7 @@ def build_source(
     per-row parser records (:mod:`covid19_images.sources.row_memo`); it is updated with this
     build's. With it, ``previous`` (the source's rows of the previous manifest, given only when
     that manifest was written by the build that saved ``memo``) lends the finished rows of
-    replayed entries (:mod:`covid19_images.manifest.row_carry`). ``clean``: git status found the
-    checkout exactly its commit (then its files are read from its index, not walked).
+    replayed entries (:mod:`covid19_images.manifest.row_carry`). ``clean``: the checkout is exactly its commit.
 
     A failing parser raises :class:`ParserFailed` carrying what it reported before failing;
     the caller keeps the source's old rows.
