@@ -62,7 +62,7 @@ from covid19_images.manifest.unchanged import (
     record_build,
     seal_build,
 )
-from covid19_images.sources.portal.state import Presence, presence
+from covid19_images.sources.portal.state import presence
 from covid19_images.sources.registry import SourceSpec
 from covid19_images.sources.row_memo import RowMemo
 
@@ -122,19 +122,6 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
         if result.cache is not None:
             seal_build(Path(root), result.cache)
             result.cache.save(cache_dir, digest)
-
-
-def _unfetched_message(name: str, fetched: Presence, kept: int) -> str:
-    """Why a portal source was not read, and the command that changes it; its committed rows stay."""
-    if fetched.damaged:
-        what = fetched.hint(name)
-    elif not fetched.total:
-        what = f"no lock yet; a maintainer pins it with `covid19-images sync --update-portal {name}`"
-    elif fetched.fetched:
-        what = f"partly fetched ({fetched.fetched} of {fetched.total} files); run `covid19-images fetch {name}`"
-    else:
-        what = f"not fetched; run `covid19-images fetch {name}`"
-    return what + (f" (kept its {kept} rows from the previous manifest)" if kept else "")
 
 
 def _rows_by_source(previous: pd.DataFrame) -> Callable[[str], pd.DataFrame]:
@@ -222,7 +209,7 @@ def build_manifest(
         fetched = presence(root, spec.name) if spec.is_portal else None
         if fetched is not None and not fetched.complete:
             old = rows_of(spec.name)
-            problems.append(Problem(spec.name, _unfetched_message(spec.name, fetched, len(old))))
+            problems.append(Problem(spec.name, fetched.unread_message(spec.name, len(old))))
             parts.append(old)
             continue
         if fetched is None and not is_checked_out(directory):
