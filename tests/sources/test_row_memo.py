@@ -112,3 +112,27 @@ def test_a_few_computed_rows_write_a_delta_and_many_a_new_base(tmp_path: Path) -
     assert _parse(data, cache, [f"{name},normal" for name in names])[2] == []
     memo = RowMemo.load(cache, "demo", "key-1")
     assert memo.token == memo.base_token and len(memo.stored) == 200
+
+
+def test_a_stored_memo_holds_each_repeated_short_cell_once(tmp_path: Path) -> None:
+    """Records of a table repeat its short cells (a finding, a modality, a level): stored shared, they
+    load as one object each (fewer objects to make when loading), and replay
+    gives the same entries as computing them."""
+    data, cache = tmp_path / "src", tmp_path / "cache"
+    (data / "images").mkdir(parents=True)
+    names = [f"{i:03d}.png" for i in range(300)]
+    for name in names:
+        (data / "images" / name).write_bytes(b"x")
+    rows = [f"{name},{'??' if i % 3 else 'covid'}" for i, name in enumerate(names)]
+    computed, problems, _calls = _parse(data, cache, rows)
+    memo = RowMemo.load(cache, "demo", "key-1")
+    records = list(memo.stored.values())
+    assert len(records) == 300
+    findings = {id(entries[0][[*Entry.__dataclass_fields__].index("finding")]) for entries, _, _ in records}
+    levels = {id(level) for _, reported, _ in records for *_, level in reported}
+    keys = {id(key) for entries, _, _ in records for key in entries[0][-1]}
+    assert len(findings) == 2 and len(levels) == 1 and len(keys) == 1  # "covid" and "??"; "warning"; "n"
+    stored = (cache / "rows" / "demo.pickle").read_bytes()
+    assert stored.count(b"covid") == 1 and stored.count(b"warning") == 1
+    replayed, again, calls = _parse(data, cache, rows)
+    assert calls == [] and replayed == computed and again == problems

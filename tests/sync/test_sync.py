@@ -96,6 +96,11 @@ def test_sync_reports_exactly_the_images_an_upstream_commit_adds(make_root, regi
     assert second.build.probed == len(set(after["git_blob"]) - set(before["git_blob"]))
     update = next(u for u in second.updates if u.name == IEEE)
     assert update.status == "updated" and update.old != update.new
+    # every row names the commit now checked out, as git itself tells it (the build takes it from
+    # the update instead of asking again), which is the upstream branch's tip
+    tip = git("rev-parse", "refs/heads/master", cwd=mirror_path(mirror_root, registry[IEEE].url)).strip()
+    assert set(after["source_commit"]) == {git("rev-parse", "HEAD", cwd=root / "datasets" / IEEE).strip()} == {tip}
+    assert set(before["source_commit"]) != {tip}
     assert f"+{len(change.added)} images" in second.summary()
     # existing images keep their split
     common = before.merge(after, on="image_id", suffixes=("_old", "_new"))

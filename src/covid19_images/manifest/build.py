@@ -44,7 +44,8 @@ from covid19_images.manifest.io import (
 )
 from covid19_images.manifest.near_index import NearIndex
 from covid19_images.manifest.result import BuildResult
-from covid19_images.manifest.reviews import REVIEWS_FILE, read_reviews
+from covid19_images.manifest.reviews import overridden_problems, read_reviews
+from covid19_images.manifest.secret_guard import Guard, guard_hits, guard_of
 from covid19_images.manifest.source_build import (
     ROW_COLUMNS,
     ParserFailed,
@@ -61,7 +62,7 @@ from covid19_images.manifest.unchanged import (
     record_build,
     seal_build,
 )
-from covid19_images.sources.portal.state import Presence, presence
+from covid19_images.sources.portal.state import presence
 from covid19_images.sources.registry import SourceSpec
 from covid19_images.sources.row_memo import RowMemo
 
@@ -123,19 +124,6 @@ def write_manifest(root: Path, result: BuildResult, cache_dir: Path | None = Non
             result.cache.save(cache_dir, digest)
 
 
-def _unfetched_message(name: str, fetched: Presence, kept: int) -> str:
-    """Why a portal source was not read, and the command that changes it; its committed rows stay."""
-    if fetched.damaged:
-        what = fetched.hint(name)
-    elif not fetched.total:
-        what = f"no lock yet; a maintainer pins it with `covid19-images sync --update-portal {name}`"
-    elif fetched.fetched:
-        what = f"partly fetched ({fetched.fetched} of {fetched.total} files); run `covid19-images fetch {name}`"
-    else:
-        what = f"not fetched; run `covid19-images fetch {name}`"
-    return what + (f" (kept its {kept} rows from the previous manifest)" if kept else "")
-
-
 def _rows_by_source(previous: pd.DataFrame) -> Callable[[str], pd.DataFrame]:
     """Source -> its rows of the previous manifest, found in one pass over the column.
 
@@ -163,6 +151,7 @@ def build_manifest(
     cache_dir: Path | None = None,
     rebuild: bool = False,
     clean: Mapping[str, bool] | None = None,
+    reread: Collection[str] = (),
 ) -> BuildResult:
     """Build the whole manifest from the checkouts under ``root``.
 
@@ -171,7 +160,11 @@ def build_manifest(
     stable and, unless ``rebuild``, lends the facts of unchanged git blobs; ``cache_dir``
     (unless ``rebuild``) lends whole unchanged sources and the near-duplicate index.
     ``clean`` holds what sync already learnt of checkouts (source -> exactly its commit), so
-    git is not asked twice.
+    git is not asked twice. Sources named in ``reread`` are read even when their cache entry holds.
+
+    A source whose files carry identifying values is reused with a guard of them
+    (:mod:`covid19_images.manifest.secret_guard`) instead of the values; when a problem of the
+    build may hold one, or another source's values are read, it is built again, reading them.
     """
     root = Path(root)
     previous = previous if previous is not None else empty_manifest()
@@ -193,6 +186,7 @@ def build_manifest(
     reparsed: dict[str, int] = {}  # source -> metadata rows its parser computed again (row memo)
     carried: dict[str, int] = {}  # source -> rows taken from the previous manifest (row carry)
     blocks: dict[str, int] = {}  # source -> blocks of metadata rows replayed whole (row blocks)
+    guarded: dict[str, Guard] = {}  # reused source -> the guard of its identifying values
 
     for spec in registry.values():
         directory = root / spec.path
@@ -215,7 +209,7 @@ def build_manifest(
         fetched = presence(root, spec.name) if spec.is_portal else None
         if fetched is not None and not fetched.complete:
             old = rows_of(spec.name)
-            problems.append(Problem(spec.name, _unfetched_message(spec.name, fetched, len(old))))
+            problems.append(Problem(spec.name, fetched.unread_message(spec.name, len(old))))
             parts.append(old)
             continue
         if fetched is None and not is_checked_out(directory):
@@ -238,7 +232,12 @@ def build_manifest(
         key = source_key(spec, commit) if commit and cache_dir is not None and is_clean else ""
         entry = cache.entries.get(spec.name)
         old = rows_of(spec.name)
-        if key and entry is not None and entry.key == key and entry.rows == len(old):
+        guard = Guard.from_json(entry.guard) if entry is not None and entry.guard is not None else None
+        # an entry with a guard is reused only when the guard reads (a damaged one: read the source)
+        usable = entry is not None and (entry.guard is None or guard is not None) and spec.name not in reread
+        if key and usable and entry.key == key and entry.rows == len(old):
+            if guard is not None:
+                guarded[spec.name] = guard
             problems.extend(Problem(**vars(p)) for p in entry.problems)
             parts.append(old)
             fresh_cache.entries[spec.name] = entry
@@ -272,11 +271,17 @@ def build_manifest(
         secrets |= built.secrets
         problems.extend(built.problems)
         parts.append(built.rows)
-        if key and not built.secrets:
+        if key:
             saved = [Problem(**vars(p)) for p in built.problems]
-            fresh_cache.entries[spec.name] = SourceEntry(key, len(built.rows), saved, token)
+            kept = guard_of(built.secrets).to_json() if built.secrets else None
+            fresh_cache.entries[spec.name] = SourceEntry(key, len(built.rows), saved, token, kept)
 
     privacy.redact_problems(problems, secrets)
+    # a guarded entry keeps its problems as written: redacted, never holding the values
+    privacy.redact_problems([p for e in fresh_cache.entries.values() if e.guard for p in e.problems], secrets)
+    if guarded and (secrets or guard_hits([str(t) for p in problems for t in (p.message, p.path, p.row)], guarded)):
+        again = {"progress": progress, "workers": workers, "keep": keep, "cache_dir": cache_dir, "rebuild": rebuild}
+        return build_manifest(root, registry, previous, **again, clean=known_clean, reread={*reread, *guarded})
     checkpoint("build.privacy-checked")
     reviews = read_reviews(root)
     fresh_cache.reviews_sha256 = reviews.digest
@@ -304,7 +309,7 @@ def build_manifest(
         stored = NearIndex.load(cache_dir, index_settings()) if use_cache else None
         duplicates = find_duplicates(manifest, root, index=stored, reviews=reviews)
         manifest["dup_group"] = duplicates.groups
-        problems.extend(_reviews_overridden(manifest, duplicates.overruled))
+        problems.extend(overridden_problems(manifest, duplicates.overruled))
         index = duplicates.index
         if index is not None and index.distrusted:
             message = f"{INDEX_DISTRUSTED} ({index.distrusted}); searched afresh"
@@ -373,22 +378,6 @@ def _join_annotations(
     )
     problems.extend(joined_problems)
     return annotations
-
-
-def _reviews_overridden(manifest: pd.DataFrame, overruled: list) -> list[Problem]:
-    """A pair reviewed as different that other copies still join: say so (the review cannot cut them apart)."""
-    found = []
-    groups = manifest["dup_group"].to_numpy()
-    for edge in overruled:
-        a, b = manifest.iloc[edge.a], manifest.iloc[edge.b]
-        if groups[edge.a] and groups[edge.a] == groups[edge.b]:
-            message = (
-                f"reviewed as different pictures ({REVIEWS_FILE}) from {b['source']} {b['path']}, but other "
-                f"copies still join them in duplicate group {groups[edge.a]}"
-            )
-            inside = str(a["path"]).split("/", 2)[-1]  # problems name files inside datasets/<source>/
-            found.append(Problem(str(a["source"]), message, path=inside, level="info"))
-    return found
 
 
 def index_settings() -> dict:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from covid19_images.core import atomic
+from covid19_images.core.schema import Problem
 from covid19_images.manifest.csv_text import frame_csv_bytes
 
 REVIEWS_FILE = "manifests/reviewed-pairs.csv"
@@ -142,3 +143,19 @@ def append_review(
     frame = pd.concat([read_review_rows(root), pd.DataFrame([row])], ignore_index=True)
     atomic.write_atomic(Path(root) / REVIEWS_FILE, frame_csv_bytes(frame[list(REVIEW_COLUMNS)]))
     return row
+
+
+def overridden_problems(manifest: pd.DataFrame, overruled: list) -> list[Problem]:
+    """A pair reviewed as different that other copies still join: say so (the review cannot cut them apart)."""
+    found = []
+    groups = manifest["dup_group"].to_numpy()
+    for edge in overruled:
+        a, b = manifest.iloc[edge.a], manifest.iloc[edge.b]
+        if groups[edge.a] and groups[edge.a] == groups[edge.b]:
+            message = (
+                f"reviewed as different pictures ({REVIEWS_FILE}) from {b['source']} {b['path']}, but other "
+                f"copies still join them in duplicate group {groups[edge.a]}"
+            )
+            inside = str(a["path"]).split("/", 2)[-1]  # problems name files inside datasets/<source>/
+            found.append(Problem(str(a["source"]), message, path=inside, level="info"))
+    return found

@@ -9,8 +9,8 @@ problems are reused without reading one file of the source.
 The cache lives in the data root's git directory (``covid19-images-cache/``): never tracked,
 never shown as untracked. Its index records the SHA-256 of the manifest it belongs to, so a
 manifest edited, replaced or deleted by hand simply turns the cache off for that build.
-Sources whose files carry identifying DICOM values are never cached (those values must not
-be written anywhere).
+A source whose files carry identifying DICOM values is cached with its problems redacted and a
+guard of those values, never the values (:mod:`covid19_images.manifest.secret_guard`).
 """
 
 from __future__ import annotations
@@ -102,6 +102,9 @@ class SourceEntry:
     #: token of the row memo the build that wrote these rows saved ("" = none): its rows may be
     #: carried into the next build of the source (:mod:`covid19_images.manifest.row_carry`)
     memo: str = ""
+    #: :meth:`~covid19_images.manifest.secret_guard.Guard.to_json` of the source's identifying
+    #: values (None: its files carry none); its problems are then stored redacted
+    guard: dict | None = None
 
 
 @dataclass
@@ -146,7 +149,11 @@ class SourceCache:
                 return cls()
             entries = {
                 name: SourceEntry(
-                    item["key"], int(item["rows"]), [Problem(**p) for p in item["problems"]], str(item.get("memo", ""))
+                    item["key"],
+                    int(item["rows"]),
+                    [Problem(**p) for p in item["problems"]],
+                    str(item.get("memo", "")),
+                    item.get("guard"),
                 )
                 for name, item in data["sources"].items()
             }
@@ -172,6 +179,7 @@ class SourceCache:
                     "rows": e.rows,
                     "problems": [dataclasses.asdict(p) for p in e.problems],
                     "memo": e.memo,
+                    **({"guard": e.guard} if e.guard is not None else {}),
                 }
                 for name, e in sorted(self.entries.items())
             },

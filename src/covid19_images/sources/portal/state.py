@@ -97,6 +97,18 @@ class Presence:
             return f"not pinned: run `covid19-images sync --update-portal {name}`"
         return f"not fetched here: `covid19-images fetch {name}`"
 
+    def unread_message(self, name: str, kept: int) -> str:
+        """Why the build did not read the source, and the command that changes it; its committed rows stay."""
+        if self.damaged:
+            what = self.hint(name)
+        elif not self.total:
+            what = f"no lock yet; a maintainer pins it with `covid19-images sync --update-portal {name}`"
+        elif self.fetched:
+            what = f"partly fetched ({self.fetched} of {self.total} files); run `covid19-images fetch {name}`"
+        else:
+            what = f"not fetched; run `covid19-images fetch {name}`"
+        return what + (f" (kept its {kept} rows from the previous manifest)" if kept else "")
+
 
 def presence(root: Path, name: str, lock: PortalLock | None = None) -> Presence:
     """Entries of the current lock present in ``datasets/<name>``, and whether that is all of them."""
