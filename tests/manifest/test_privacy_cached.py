@@ -131,15 +131,20 @@ def test_a_problem_that_may_hold_a_value_makes_the_build_read_the_source_again(t
     assert CT in pair.sync_both()
 
 
-def test_a_damaged_guard_is_never_believed(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damaged",
+    [{"base": 2, "digests": {"7": [1]}}, {"base": 3, "digests": {"7": [2**64]}}, "guard"],
+    ids=["even-base", "digest-beyond-64-bits", "not-a-guard"],
+)
+def test_a_damaged_guard_is_never_believed(tmp_path: Path, damaged: object) -> None:
     pair = Pair(tmp_path)
     pair.sync_both()
     index = pair.cache() / "sources.json"
     data = json.loads(index.read_text())
-    data["sources"][CT]["guard"] = {"base": 2, "digests": {"7": [1]}}  # an even base: not one guard_of makes
+    data["sources"][CT]["guard"] = damaged
     index.write_text(json.dumps(data))
     pair.set_notes([ieee_row("a.png"), ieee_row("b.png")], ["a.png", "b.png"])
-    assert CT not in pair.sync_both()
+    assert CT not in pair.sync_both()  # read again, and the same bytes as a rebuild
 
 
 def test_when_one_identified_source_is_read_every_other_one_is_read_too(tmp_path: Path) -> None:

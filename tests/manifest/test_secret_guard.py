@@ -125,5 +125,7 @@ def test_a_guard_is_stored_as_numbers_and_anything_else_is_refused() -> None:
         {"base": 3, "digests": {"0": [1]}},
         {"base": 3, "digests": {"x": [1]}},
         {"base": 3, "digests": {"4": ["one"]}},
+        {"base": 3, "digests": {"4": [-1]}},
+        {"base": 3, "digests": {"4": [2**64]}},
     ):
         assert Guard.from_json(damaged) is None, damaged

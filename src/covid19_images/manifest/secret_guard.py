@@ -71,6 +71,8 @@ class Guard:
             return None
         if not base & 1 or not 0 < base <= _MASK or not digests or min(digests) < 1:
             return None
+        if not all(0 <= d <= _MASK for items in digests.values() for d in items):
+            return None  # numpy could not hold it: refused here, never a crash in the build
         return cls(base, digests)
 
 
