@@ -23,7 +23,7 @@ hashed as its lower case, and every non-ASCII character, together with the ASCII
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,11 +85,12 @@ def guard_of(secrets: Iterable[str]) -> Guard:
     return Guard(base, {n: frozenset(d) for n, d in digests.items()})
 
 
-def _windows(codes: np.ndarray, length: int, base: int) -> np.ndarray:
-    """The digest of every window of ``length`` codes, at once (modulo 2**64, numpy wraps).
+def _window_digests(codes: np.ndarray, base: int) -> Callable[[int], np.ndarray]:
+    """``length ->`` the digest of every window of that many codes (modulo 2**64: numpy wraps).
 
     With ``y[j] = (codes[j] + 1) * base**-j`` and ``S`` its running sum, the window starting at
-    ``i`` is ``(S[i + length] - S[i]) * base**(i + length - 1)``: the digest of those codes.
+    ``i`` is ``(S[i + length] - S[i]) * base**(i + length - 1)``: the digest of those codes. The
+    sums and powers depend on the base only, so they are made once for all of a guard's lengths.
     """
     count = len(codes)
     with np.errstate(over="ignore"):
@@ -97,8 +98,13 @@ def _windows(codes: np.ndarray, length: int, base: int) -> np.ndarray:
         inverse = np.cumprod(np.full(count, pow(base, -1, 1 << 64), dtype=np.uint64))
         scaled = (codes + np.uint64(1)) * np.concatenate(([np.uint64(1)], inverse[:-1]))
         running = np.concatenate(([np.uint64(0)], np.cumsum(scaled, dtype=np.uint64)))
-        spans = running[length:] - running[:-length]
-        return spans * np.concatenate(([np.uint64(1)], powers))[length - 1 : count]
+        powers = np.concatenate(([np.uint64(1)], powers))
+
+    def windows(length: int) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return (running[length:] - running[:-length]) * powers[length - 1 : count]
+
+    return windows
 
 
 def guard_hits(texts: Iterable[str], guards: Mapping[str, Guard]) -> set[str]:
@@ -108,9 +114,10 @@ def guard_hits(texts: Iterable[str], guards: Mapping[str, Guard]) -> set[str]:
     codes = _codes("\0".join(texts))
     hits: set[str] = set()
     for name, guard in guards.items():
+        windows = _window_digests(codes, guard.base)
         for length, digests in guard.digests.items():
             wanted = np.fromiter(digests, dtype=np.uint64, count=len(digests))
-            if length <= len(codes) and np.isin(_windows(codes, length, guard.base), wanted).any():
+            if length <= len(codes) and np.isin(windows(length), wanted).any():
                 hits.add(name)
                 break
     return hits
