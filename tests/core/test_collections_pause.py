@@ -83,3 +83,57 @@ def test_outside_a_build_or_for_a_caller_that_freezes_nothing_is_frozen_or_unfro
         assert _frozen(theirs) and not _frozen(loaded)  # theirs left frozen, nothing of ours frozen
     finally:
         gc.unfreeze()
+
+
+#: run as the ``covid19-images`` process runs (click's ``__call__``), reporting from an atexit
+#: handler what the collector holds frozen and whether the manifest on disk is whole
+EXITING = """
+import atexit, gc, json, sys
+root = sys.argv[1]
+
+def report():
+    from covid19_images.manifest.io import read_manifest
+    manifest = read_manifest(root)
+    print(json.dumps({"frozen": gc.get_freeze_count(), "rows": len(manifest)}), file=sys.stderr)
+
+atexit.register(report)
+from covid19_images.cli import main
+sys.argv = ["covid19-images", "sync", "--offline", "--rebuild", "--quiet", "--root", root]
+main()
+"""
+
+
+@pytest.mark.upstream
+def test_the_command_process_leaves_what_it_holds_to_the_system_with_its_work_done(tmp_path, mirrors) -> None:
+    """The process freezes what it holds before exiting (the interpreter's last collections skip it):
+    the summary is printed, the manifest is written whole and the exit code is the command's."""
+    import json
+    import subprocess
+    import sys
+
+    from covid19_images.manifest.io import read_manifest
+    from tests.conftest import build_synced_root
+
+    root = build_synced_root(tmp_path, mirrors, ["ieee8023-covid-chestxray"])
+    rows = len(read_manifest(root))
+    (root / "manifests" / "manifest.csv").unlink()  # the rebuild must write it again
+    (root / "manifests" / "manifest.csv.integrity").unlink()
+    done = subprocess.run([sys.executable, "-c", EXITING, str(root)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"manifest: {rows} images" in done.stdout
+    seen = json.loads(done.stderr.strip().splitlines()[-1])
+    assert seen["rows"] == rows and seen["frozen"] > 1000
+
+
+def test_a_command_run_inside_a_living_process_freezes_nothing(tmp_path) -> None:
+    """``CliRunner`` (and any caller of ``main.main``) keeps collecting as before: only the process
+    entry freezes."""
+    from click.testing import CliRunner
+
+    from covid19_images.cli import main
+    from tests.conftest import new_root
+
+    root = new_root(tmp_path / "root", [])
+    result = CliRunner().invoke(main, ["sync", "--root", str(root), "--offline", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() == 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from covid19_images.core.collections_pause import freeze_for_exit
 from covid19_images.core.crash_traces import enable_crash_traces
 
 root_option = click.option(
@@ -32,6 +33,16 @@ _DISK_ERRORS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES,
 
 class _Commands(click.Group):
     """Every command: errors that describe the user's data root become a message and exit 2, not a traceback."""
+
+    def __call__(self, *args, **kwargs):  # type: ignore[override]
+        """The process's entry (the console script, ``python -m covid19_images.cli``): click's standalone
+        mode ends it with ``sys.exit``, so what it holds is left to the system, not collected
+        (:func:`~covid19_images.core.collections_pause.freeze_for_exit`). ``CliRunner`` and other callers
+        of ``main.main()`` in a living process go around this."""
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            freeze_for_exit()
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         import git

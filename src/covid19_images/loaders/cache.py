@@ -171,9 +171,7 @@ def _free(directory: Path) -> str:
 
 
 def _fill(tmp: Path, selection: Selection, shape: tuple[int, int, int, int], workers: int, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
-    from covid19_images.core.progress import show_progress
+    from covid19_images.core.progress import progress_bar
     from covid19_images.imaging.decode import DecodeError
 
     items = selection.items
@@ -195,12 +193,12 @@ def _fill(tmp: Path, selection: Selection, shape: tuple[int, int, int, int], wor
             raise DecodeError(f"[{row['source']}] {row['path']} (frame {frames[index]}): {err}") from err
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in tqdm(
+        for _ in progress_bar(
             pool.map(work, range(len(files))),
+            asked=progress,
             total=len(files),
             desc="filling covid19-images cache",
             unit="img",
-            disable=not show_progress(progress),
             leave=False,
         ):
             pass

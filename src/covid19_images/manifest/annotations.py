@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from covid19_images.core.annotation import ANNOTATION_COLUMNS, Annotation
 from covid19_images.core.licenses import normalise_license
-from covid19_images.core.progress import show_progress
+from covid19_images.core.progress import progress_bar
 from covid19_images.core.schema import Problem, parse_extra
 from covid19_images.manifest import annotation_cache, integrity
 from covid19_images.manifest.csv_text import frame_csv_bytes
@@ -246,7 +245,7 @@ def join_annotations(
     rows: list[dict[str, str]] = []
     done: set[str] = set()
     specs = [s for s in registry.values() if s.name in commits]
-    for spec in tqdm(specs, desc="joining annotations", unit="source", disable=not show_progress(progress)):
+    for spec in progress_bar(specs, asked=progress, desc="joining annotations", unit="source"):
         read = reader_for(spec)
         if read is None:
             continue

@@ -20,12 +20,11 @@ from pathlib import Path
 import git
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.core.licenses import normalise_license
 from covid19_images.core.paths import SafePaths, UnsafePath, source_relative
-from covid19_images.core.progress import show_progress
+from covid19_images.core.progress import progress_bar
 from covid19_images.core.schema import FACT_COLUMNS, LABELS, MODALITIES, ROW_COLUMNS, Entry, Problem
 from covid19_images.core.vocab import harmonise_finding
 from covid19_images.core.workers import default_workers
@@ -362,12 +361,12 @@ def build_source(
     failed: set[int] = set()
     probe_rows: dict[int, list[str]] = {}
     outcomes = _probe_all([str(path) for _, path in to_probe], workers)
-    for (index, _path), outcome in tqdm(
+    for (index, _path), outcome in progress_bar(
         zip(to_probe, outcomes, strict=True),
+        asked=progress and bool(to_probe),
         total=len(to_probe),
         desc=f"probing {spec.name}",
         unit="img",
-        disable=not show_progress(progress) or not to_probe,
     ):
         checkpoint("build.probed")
         if isinstance(outcome, str):

@@ -36,10 +36,9 @@ from pathlib import Path
 
 import git
 import pandas as pd
-from tqdm.auto import tqdm
 
 from covid19_images.core.paths import DATASETS_DIR, shown_path
-from covid19_images.core.progress import show_progress
+from covid19_images.core.progress import progress_bar
 from covid19_images.core.workers import io_workers
 from covid19_images.imaging.formats import (
     DECODABLE_FORMATS,
@@ -328,12 +327,12 @@ def verify(
 
     with ThreadPoolExecutor(max_workers=io_workers(workers)) as pool:
         outcomes = pool.map(lambda row: _check_row(root, row, decode), records)
-        for row, found in tqdm(
+        for row, found in progress_bar(
             zip(records, outcomes, strict=True),
+            asked=progress,
             total=len(records),
             desc="decoding" if decode else "hashing",
             unit="file",
-            disable=not show_progress(progress),
         ):
             for kind, item in found.items():
                 if kind in ("missing", "changed") and row["source"] in portal:
@@ -346,9 +345,7 @@ def verify(
 
     referenced = set(manifest["path"])
     reported = _reported(root)
-    for name, directory in tqdm(
-        dirs.items(), desc="scanning checkouts", unit="source", disable=not show_progress(progress)
-    ):
+    for name, directory in progress_bar(dirs.items(), asked=progress, desc="scanning checkouts", unit="source"):
         _scan_checkout(root, name, directory, referenced, reported, result)
     verify_annotations(root, manifest, result, progress=progress, workers=workers)
     verify_groups(root, manifest, result)

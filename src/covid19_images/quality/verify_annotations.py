@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
-from covid19_images.core.progress import show_progress
+from covid19_images.core.progress import progress_bar
 from covid19_images.core.workers import io_workers
 from covid19_images.imaging.probe import sha256_file
 from covid19_images.manifest.annotations import read_annotations
@@ -69,9 +68,7 @@ def verify_annotations(
     files = frame.drop_duplicates(["path", "sha256"])[["source", "path", "sha256"]].to_dict("records")
     with ThreadPoolExecutor(max_workers=io_workers(workers)) as pool:
         found = pool.map(lambda r: _file_finding(root, r["source"], r["path"], r["sha256"]), files)
-        for finding in tqdm(
-            found, total=len(files), desc="annotation files", unit="file", disable=not show_progress(progress)
-        ):
+        for finding in progress_bar(found, asked=progress, total=len(files), desc="annotation files", unit="file"):
             if finding is not None:
                 result.annotation_files.append(finding)
     held = set(manifest["image_id"])
