@@ -55,8 +55,9 @@ def fewer_collections(threshold: int = BUILD_THRESHOLD) -> Iterator[None]:
 
 @contextmanager
 def loaded_for_the_build() -> Iterator[None]:
-    """Load, inside :func:`fewer_collections`, a large acyclic structure the build keeps: no
-    collection while it loads, and every object tracked then frozen once it is loaded."""
+    """Load, inside :func:`fewer_collections`, a large structure the build keeps (the row memo, the
+    libraries a changed sync imports): no collection while it loads, and every object tracked then
+    frozen once it is loaded."""
     if not _state["may_freeze"]:
         yield
         return
