@@ -137,6 +137,8 @@ def test_a_command_run_inside_a_living_process_freezes_nothing(tmp_path) -> None
     result = CliRunner().invoke(main, ["sync", "--root", str(root), "--offline", "--quiet"])
     assert result.exit_code == 0, result.output
     assert gc.get_freeze_count() == 0
+    main(["sync", "--root", str(root), "--offline", "--quiet"], standalone_mode=False)  # returns, no exit
+    assert gc.get_freeze_count() == 0
 
 
 #: a sync in a fresh process, whose build reports which objects are frozen when it starts
