@@ -137,3 +137,51 @@ def test_a_command_run_inside_a_living_process_freezes_nothing(tmp_path) -> None
     result = CliRunner().invoke(main, ["sync", "--root", str(root), "--offline", "--quiet"])
     assert result.exit_code == 0, result.output
     assert gc.get_freeze_count() == 0
+    main(["sync", "--root", str(root), "--offline", "--quiet"], standalone_mode=False)  # returns, no exit
+    assert gc.get_freeze_count() == 0
+
+
+#: a sync in a fresh process, whose build reports which objects are frozen when it starts
+LIBRARIES_FROZEN = """
+import gc, json, sys
+import covid19_images.sync.run as run
+
+real = run.build_manifest
+seen = {}
+
+def frozen(thing):
+    return not any(tracked is thing for tracked in gc.get_objects())
+
+def build_manifest(*args, **kwargs):
+    import pandas, scipy.sparse.csgraph
+    seen["pandas"] = frozen(pandas.DataFrame.merge)
+    seen["scipy"] = frozen(scipy.sparse.csgraph.connected_components)
+    seen["disabled"] = not gc.isenabled()
+    return real(*args, **kwargs)
+
+assert "pandas" not in sys.modules  # the build's libraries load in the build, not before
+run.build_manifest = build_manifest
+run.sync(sys.argv[1], offline=True, rebuild=True, progress=False)
+seen["after"] = gc.get_freeze_count()
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.upstream
+def test_a_changed_syncs_libraries_load_without_collections_and_stay_frozen_for_the_build(tmp_path, mirrors) -> None:
+    """pandas, SciPy and the build's modules (about 100,000 objects that live as long as the process)
+    are not walked by the collector while they load, nor during the build; afterwards the caller's
+    collector holds nothing frozen."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import build_synced_root
+
+    root = build_synced_root(tmp_path, mirrors, ["ieee8023-covid-chestxray"])
+    done = subprocess.run(
+        [sys.executable, "-c", LIBRARIES_FROZEN, str(root)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"pandas": True, "scipy": True, "disabled": False, "after": 0}

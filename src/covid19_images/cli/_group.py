@@ -36,13 +36,14 @@ class _Commands(click.Group):
 
     def __call__(self, *args, **kwargs):  # type: ignore[override]
         """The process's entry (the console script, ``python -m covid19_images.cli``): click's standalone
-        mode ends it with ``sys.exit``, so what it holds is left to the system, not collected
-        (:func:`~covid19_images.core.collections_pause.freeze_for_exit`). ``CliRunner`` and other callers
-        of ``main.main()`` in a living process go around this."""
+        mode ends it with ``sys.exit``, and what the process holds is then left to the system, not
+        collected (:func:`~covid19_images.core.collections_pause.freeze_for_exit`). A call that returns
+        (``standalone_mode=False``), ``CliRunner`` and other callers of ``main.main()`` freeze nothing."""
         try:
             return super().__call__(*args, **kwargs)
-        finally:
+        except SystemExit:
             freeze_for_exit()
+            raise
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         import git

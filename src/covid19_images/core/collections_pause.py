@@ -55,8 +55,9 @@ def fewer_collections(threshold: int = BUILD_THRESHOLD) -> Iterator[None]:
 
 @contextmanager
 def loaded_for_the_build() -> Iterator[None]:
-    """Load, inside :func:`fewer_collections`, a large acyclic structure the build keeps: no
-    collection while it loads, and every object tracked then frozen once it is loaded."""
+    """Load, inside :func:`fewer_collections`, a large structure the build keeps (the row memo, the
+    libraries a changed sync imports): no collection while it loads, and every object tracked then
+    frozen once it is loaded."""
     if not _state["may_freeze"]:
         yield
         return
@@ -75,7 +76,7 @@ def freeze_for_exit() -> None:
 
     Why: at exit the interpreter walks every tracked object again and frees the garbage held in
     cycles (the build's frames and the row memo among them): 0.2-0.25 s of a one-image sync at
-    50,000 images, after its last line was printed (0.02-0.06 s frozen; docs/benchmarks.md, round
+    50,000 images, after its last line was printed (0.06-0.08 s frozen; docs/benchmarks.md, round
     fifteen). Nothing is lost: Python does not promise ``__del__`` for objects alive at exit, the
     files a command writes are closed (and synced) by the command itself, and atexit handlers,
     ``weakref.finalize`` callbacks and the standard streams' flush still run. Only for a process

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import git
 
-from covid19_images.core.collections_pause import fewer_collections
+from covid19_images.core.collections_pause import fewer_collections, loaded_for_the_build
 from covid19_images.core.failpoints import checkpoint
 from covid19_images.imaging.budget import budget_settings
 from covid19_images.manifest.diff import SourceChange
@@ -284,9 +284,13 @@ def _build(
     root, registry, selected, report: SyncReport, keep, clean, cache_dir, offline, progress, allow_shrink, rebuild
 ):
     """The build when something changed: read the previous manifest, build, refuse shrinks, diff."""
-    from covid19_images.manifest.diff import diff_manifests
-    from covid19_images.manifest.splits import explain_split_moves
-    from covid19_images.sync.shrink import find_shrinks
+    # pandas, SciPy and the build's modules load here (a no-change sync needs none of them): about
+    # 100,000 objects that live as long as the process, so no collection walks them as they load
+    # or while the build runs (core.collections_pause)
+    with loaded_for_the_build():
+        from covid19_images.manifest.diff import diff_manifests
+        from covid19_images.manifest.splits import explain_split_moves
+        from covid19_images.sync.shrink import find_shrinks
 
     previous = _previous_manifest(root, report.notes)
     _portal_updates(report, root, [s for s in selected if s.is_portal], _old_commits(previous), offline)
