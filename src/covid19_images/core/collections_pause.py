@@ -75,8 +75,8 @@ def freeze_for_exit() -> None:
     """Move every object to the permanent generation, for a process that exits next.
 
     Why: at exit the interpreter walks every tracked object again and frees the garbage held in
-    cycles (the build's frames and the row memo among them): 0.2-0.25 s of a one-image sync at
-    50,000 images, after its last line was printed (0.06-0.08 s frozen; docs/benchmarks.md, round
+    cycles (the build's frames and the row memo among them): 0.24-0.40 s of a sync at 50,000
+    images, after its last line was printed (0.06-0.08 s frozen; docs/benchmarks.md, round
     fifteen). Nothing is lost: Python does not promise ``__del__`` for objects alive at exit, the
     files a command writes are closed (and synced) by the command itself, and atexit handlers,
     ``weakref.finalize`` callbacks and the standard streams' flush still run. Only for a process
