@@ -1,6 +1,6 @@
 """A sync takes Arrow's buffers from the system allocator unless the user chose a pool.
 
-Arrow's default pool (mimalloc in pyarrow's wheels) cost a one-image sync a third of a second in
+Arrow's default pool (mimalloc in pyarrow's wheels) cost a one-image sync up to a third of a second in
 the kernel (core.arrow_pool). The pool is read from Arrow itself as a real ``sync`` process exits,
 after a rebuild that read and wrote the manifest through Arrow.
 """
