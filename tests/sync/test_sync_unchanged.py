@@ -156,3 +156,32 @@ def test_an_unchanged_sync_imports_no_pandas(roots) -> None:
     current, rows, heavy = json.loads(out.strip().splitlines()[-1])
     assert current and rows > 0
     assert heavy == []
+
+
+def test_a_changed_sync_of_a_source_without_dicom_imports_no_pydicom(roots, registry) -> None:
+    """The one-image sync's imports: a build, so pandas and SciPy, but the DICOM sources are reused from
+    their caches (the identified one behind its guard, manifest.secret_guard), so pydicom stays unloaded;
+    ``benchmarks/bench_sync.py`` times exactly these imports as the changed sync's fixed part."""
+    incremental, full, local = roots
+    spec = registry[NIH]
+    bare = mirror_path(local, spec.url)
+    work = bare.parent / "nih-work-imports"
+    git("clone", "-q", "-b", spec.branch, str(bare), str(work), cwd=bare.parent)
+    images = sorted((work / "sample" / "images").glob("*.png"))
+    (work / "sample" / "images" / f"again_{images[-1].name}").write_bytes(images[-1].read_bytes())
+    git("add", "-A", ".", cwd=work)
+    env = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@x.invalid", "GIT_COMMITTER_NAME": "u"}
+    git("-c", "user.email=u@x.invalid", "commit", "-q", "-m", "one image more", cwd=work, env=env)
+    git("push", "-q", "origin", f"HEAD:{spec.branch}", cwd=work)
+    script = (
+        "import json, sys; from pathlib import Path; from covid19_images.sync.run import sync; "
+        f"r = sync(Path({str(incremental)!r}), mirror=Path({str(local)!r}), progress=False); "
+        "print(json.dumps([r.build.files_current, {u.name: u.status for u in r.updates}, sorted({m.split('.')[0] "
+        "for m in sys.modules if m.split('.')[0] in ('pandas', 'scipy', 'pydicom')})]))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    current, statuses, heavy = json.loads(out.strip().splitlines()[-1])
+    assert not current and statuses[NIH] == "updated"
+    assert heavy == ["pandas", "scipy"]  # built, and without reading a DICOM header
+    sync(full, mirror=local, progress=False, rebuild=True)
+    assert _outputs(incremental) == _outputs(full)

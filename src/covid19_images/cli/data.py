@@ -72,11 +72,13 @@ def sync_command(
     Portal sources are not downloaded by sync: their lock pins them, `fetch` gets them, and
     `--update-portal NAME` moves the lock (the portal's version of moving a submodule).
     """
+    from covid19_images.core.arrow_pool import system_arrow_pool
     from covid19_images.core.workers import one_blas_thread
     from covid19_images.sources.registry import RegistryError
     from covid19_images.sync.run import SyncBusy, UnknownSourceError, sync
 
     one_blas_thread()  # before the build imports numpy
+    system_arrow_pool()  # before the build's first Arrow buffer
     if check_portals:
         from covid19_images.sync.portals import check_portals as check
 
