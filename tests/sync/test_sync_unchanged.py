@@ -23,6 +23,7 @@ from covid19_images.manifest.io import ANNOTATIONS_FILE, MANIFEST_FILE, PROBLEMS
 from covid19_images.manifest.reviews import REVIEWS_FILE, append_review
 from covid19_images.manifest.source_cache import cache_dir_of
 from covid19_images.manifest.unchanged import REVIEWS_FILE as UNCHANGED_REVIEWS_FILE
+from covid19_images.sources.spec import SourceSpec
 from covid19_images.sync.run import sync
 from covid19_images.testing.mirrors import mirror_path
 from tests.conftest import PROJECT, git, new_root
@@ -39,6 +40,20 @@ def _every_source() -> list[str]:
 
 def _outputs(root: Path) -> dict[str, bytes]:
     return {name: (root / name).read_bytes() for name in OUTPUTS}
+
+
+def _push_a_copied_image(local: Path, spec: SourceSpec, work_name: str, *, first: bool) -> None:
+    """Push one commit to the source's mirror that adds a copy of its first (or last) sample image."""
+    bare = mirror_path(local, spec.url)
+    work = bare.parent / work_name
+    git("clone", "-q", "-b", spec.branch, str(bare), str(work), cwd=bare.parent)
+    images = sorted((work / "sample" / "images").glob("*.png"))
+    image = images[0] if first else images[-1]
+    (work / "sample" / "images" / f"copy_{image.name}").write_bytes(image.read_bytes())
+    git("add", "-A", ".", cwd=work)
+    env = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@x.invalid", "GIT_COMMITTER_NAME": "u"}
+    git("-c", "user.email=u@x.invalid", "commit", "-q", "-m", "one image more", cwd=work, env=env)
+    git("push", "-q", "origin", f"HEAD:{spec.branch}", cwd=work)
 
 
 @pytest.fixture(scope="module")
@@ -117,16 +132,7 @@ def test_a_review_or_a_dirty_checkout_turns_the_shortcut_off(roots) -> None:
 
 def test_an_upstream_commit_is_built_and_equals_a_rebuild(roots, registry) -> None:
     incremental, full, local = roots
-    spec = registry[NIH]
-    bare = mirror_path(local, spec.url)
-    work = bare.parent / "nih-work"
-    git("clone", "-q", "-b", spec.branch, str(bare), str(work), cwd=bare.parent)
-    images = sorted((work / "sample" / "images").glob("*.png"))
-    (work / "sample" / "images" / f"copy_{images[0].name}").write_bytes(images[0].read_bytes())
-    git("add", "-A", ".", cwd=work)
-    env = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@x.invalid", "GIT_COMMITTER_NAME": "u"}
-    git("-c", "user.email=u@x.invalid", "commit", "-q", "-m", "one more", cwd=work, env=env)
-    git("push", "-q", "origin", f"HEAD:{spec.branch}", cwd=work)
+    _push_a_copied_image(local, registry[NIH], "nih-work", first=True)
     readers = cache_dir_of(incremental) / annotation_cache.FOLDER
     stored = {p.name: p.stat().st_mtime_ns for p in readers.glob("*.pickle")}
     assert stored, "no annotation reader's output was kept"
@@ -163,16 +169,7 @@ def test_a_changed_sync_of_a_source_without_dicom_imports_no_pydicom(roots, regi
     their caches (the identified one behind its guard, manifest.secret_guard), so pydicom stays unloaded;
     ``benchmarks/bench_sync.py`` times exactly these imports as the changed sync's fixed part."""
     incremental, full, local = roots
-    spec = registry[NIH]
-    bare = mirror_path(local, spec.url)
-    work = bare.parent / "nih-work-imports"
-    git("clone", "-q", "-b", spec.branch, str(bare), str(work), cwd=bare.parent)
-    images = sorted((work / "sample" / "images").glob("*.png"))
-    (work / "sample" / "images" / f"again_{images[-1].name}").write_bytes(images[-1].read_bytes())
-    git("add", "-A", ".", cwd=work)
-    env = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@x.invalid", "GIT_COMMITTER_NAME": "u"}
-    git("-c", "user.email=u@x.invalid", "commit", "-q", "-m", "one image more", cwd=work, env=env)
-    git("push", "-q", "origin", f"HEAD:{spec.branch}", cwd=work)
+    _push_a_copied_image(local, registry[NIH], "nih-work-imports", first=False)
     script = (
         "import json, sys; from pathlib import Path; from covid19_images.sync.run import sync; "
         f"r = sync(Path({str(incremental)!r}), mirror=Path({str(local)!r}), progress=False); "
