@@ -404,7 +404,7 @@ def changed_sync_floor(results: dict) -> dict:
     """What any sync that moves a source pays before it reads a byte of the change, against 5 % of the first.
 
     A lower bound: the fastest no-change sync of the run (interpreter, command, git's status and fetch of
-    every source, the unchanged check), importing what a changed sync loads (:data:`CHANGED_SYNC_IMPORTS`)
+    every source, the unchanged check), importing what a changed sync loads (:data:`CHANGED_SYNC_IMPORTS`),
     git's move of the one checkout (:func:`timed_move`) and replacing the manifest file
     (:func:`timed_manifest_io`); the parse, the duplicate search, the splits and the annotations come on
     top. A build whose cost followed the change could not go below it.
