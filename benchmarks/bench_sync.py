@@ -373,26 +373,30 @@ def timed_move(root: Path, source_path: str) -> dict:
 
 
 def timed_manifest_io(root: Path, scratch: Path) -> dict:
-    """What any build pays to replace the manifest, whatever it computes: read the previous file and
-    check its SHA-256 (as ``manifest.io.read_manifest`` does), then hash and atomically write a new one
-    of the same size (``core.atomic.write_atomic``: a temporary file, fsync, rename). Median of five,
-    into ``scratch`` on the same file system."""
-    import hashlib
-
-    from covid19_images.core.atomic import write_atomic
+    """What any build pays to replace the manifest, whatever it computes, with the sync's own calls:
+    read the previous file and check it against its integrity record (``manifest.io.read_manifest``),
+    then record and atomically write a new one of the same size (``manifest.build.write_manifest``:
+    ``integrity.write_record`` naming the file it replaces, then ``write_atomic``: a temporary file,
+    fsync, rename). Median of five, into ``scratch`` on the same file system."""
+    from covid19_images.manifest import integrity
+    from covid19_images.manifest.io import write_atomic
 
     manifest = root / "manifests" / "manifest.csv"
     target = scratch / "manifest.csv"
+    rows = manifest.read_bytes().count(b"\n") - 1
+    replaces = None
     runs = []
     for _ in range(5):
         started = time.perf_counter()
         data = manifest.read_bytes()
-        hashlib.sha256(data).hexdigest()
+        integrity.check(manifest, data)
         changed = data[:-1] + b"\n"  # another bytes object of the same length, as a patched manifest
-        hashlib.sha256(changed).hexdigest()
+        digest = integrity.write_record(target, changed, rows, replaces)
         write_atomic(target, changed)
         runs.append(time.perf_counter() - started)
+        replaces = (digest, integrity.file_identity(target.stat()))
     target.unlink()
+    integrity.record_path(target).unlink()
     return {"wall_s": round(sorted(runs)[2], 3), "bytes": len(data)}
 
 
@@ -400,7 +404,7 @@ def changed_sync_floor(results: dict) -> dict:
     """What any sync that moves a source pays before it reads a byte of the change, against 5 % of the first.
 
     A lower bound: the fastest no-change sync of the run (interpreter, command, git's status and fetch of
-    every source, the unchanged check), importing what a changed sync loads (:data:`CHANGED_SYNC_IMPORTS`)
+    every source, the unchanged check), importing what a changed sync loads (:data:`CHANGED_SYNC_IMPORTS`),
     git's move of the one checkout (:func:`timed_move`) and replacing the manifest file
     (:func:`timed_manifest_io`); the parse, the duplicate search, the splits and the annotations come on
     top. A build whose cost followed the change could not go below it.
