@@ -46,12 +46,8 @@ def split_for(key: str, ratios: tuple[tuple[str, float], ...] = DEFAULT_RATIOS) 
     return ratios[-1][0]
 
 
-def patient_keys(manifest: pd.DataFrame) -> list[str]:
-    """Each row's namespaced patient; a row without one is its own patient (``source:file:path``)."""
-    return _patient_series(manifest).tolist()
-
-
 def _patient_series(manifest: pd.DataFrame) -> pd.Series:
+    """Each row's namespaced patient; a row without one is its own patient (``source:file:path``)."""
     patient = manifest["patient_id"].astype(str)
     own = manifest["source"].astype(str) + ":file:" + manifest["path"].astype(str)
     return patient.where(patient != "", own).reset_index(drop=True)

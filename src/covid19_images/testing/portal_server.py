@@ -264,10 +264,6 @@ class PortalServer:
         parts = urlsplit(url)
         self.state.content[f"/{parts.netloc}{unquote(parts.path)}" + (f"?{parts.query}" if parts.query else "")] = data
 
-    def path_of(self, url: str) -> str:
-        parts = urlsplit(url)
-        return f"/{parts.netloc}{parts.path}"
-
     def requests_for(self, fragment: str) -> list[tuple[str, str]]:
         with self.state.lock:
             return [r for r in self.state.requests if fragment in r[0]]
