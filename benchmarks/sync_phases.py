@@ -74,12 +74,19 @@ BUILD_MODULES = (
 
 
 def _timed(label: str, function: Callable, seconds: dict[str, float]) -> Callable:
+    """``function`` timed into ``seconds[label]``; a call inside a call of the same stage (``build_manifest``
+    builds again when a guarded source must be read) is counted once, in the outer call."""
+    running = [0]
+
     def timed(*args, **kwargs):
         started = time.perf_counter()
+        running[0] += 1
         try:
             return function(*args, **kwargs)
         finally:
-            seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - started
+            running[0] -= 1
+            if not running[0]:
+                seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - started
 
     return timed
 
