@@ -126,8 +126,8 @@ def generate(size: int, base: Path) -> Path:
 def add_one_image(mirror_root: Path, size: int, on_top: bool = False) -> str:
     """Push one upstream commit that adds one image and its CSV row (git plumbing, no checkout).
 
-    On the generated release, or (``on_top``) on the branch's current head: image ``size + 1`` on
-    top of the commit that added image ``size``, so a second one-image sync can follow the first.
+    On the generated release, or (``on_top``) on the branch's current head, so that a second
+    one-image sync can follow the first; the image is numbered after those added before it.
     """
     from covid19_images.sources.registry import load_registry
     from covid19_images.testing.mirrors import mirror_path
