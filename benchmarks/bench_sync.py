@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_data_timing import best_of
+from sync_phases import BUILD_IMPORTS, CHANGED_SYNC_IMPORTS
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -321,21 +322,6 @@ def floor_process() -> dict:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     _, _, usage = os.wait4(child.pid, 0)
     return {"wall_s": round(time.perf_counter() - started, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}
-
-
-#: what a build imports that a sync with nothing changed does not (tests/sync/test_sync_unchanged.py)
-BUILD_IMPORTS = (
-    "numpy",
-    "pyarrow",
-    "pyarrow.csv",
-    "pandas",
-    "PIL.Image",
-    "scipy.sparse.csgraph",
-    "pydicom",
-)
-#: what a sync that moved a source without DICOM files loads of those (the one-image sync: since the identified
-#: source is reused from its guarded cache, pydicom is not among them; tests/sync/test_sync_unchanged.py)
-CHANGED_SYNC_IMPORTS = tuple(name for name in BUILD_IMPORTS if name != "pydicom")
 
 
 def build_imports(modules: tuple[str, ...] = BUILD_IMPORTS) -> dict:
