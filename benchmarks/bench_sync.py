@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_data_timing import best_of
+from sync_phases import BUILD_IMPORTS, CHANGED_SYNC_IMPORTS
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -123,22 +124,28 @@ def generate(size: int, base: Path) -> Path:
     return mirror_root
 
 
-def add_one_image(mirror_root: Path, size: int) -> str:
-    """Push one upstream commit that adds one image and its CSV row (git plumbing, no checkout)."""
+def add_one_image(mirror_root: Path, size: int, on_top: bool = False) -> str:
+    """Push one upstream commit that adds one image and its CSV row (git plumbing, no checkout).
+
+    On the generated release, or (``on_top``) on the branch's current head, so that a second
+    one-image sync can follow the first; the image is numbered after those added before it.
+    """
     from covid19_images.sources.registry import load_registry
     from covid19_images.testing.mirrors import mirror_path
 
     spec = load_registry(PROJECT)[SOURCE]
     bare = mirror_path(mirror_root, spec.url)
-    base = (mirror_root / "COMPLETE").read_text(encoding="ascii").strip()
-    csv = _git("show", f"{base}:Data_Entry_2017.csv", cwd=bare) + "\n" + _row(size) + "\n"
+    release = (mirror_root / "COMPLETE").read_text(encoding="ascii").strip()
+    base = _git("rev-parse", f"refs/heads/{spec.branch}", cwd=bare) if on_top else release
+    index = size + int(_git("rev-list", "--count", f"{release}..{base}", cwd=bare))  # images added so far
+    csv = _git("show", f"{base}:Data_Entry_2017.csv", cwd=bare) + "\n" + _row(index) + "\n"
     csv_blob = _git("hash-object", "-w", "--stdin", cwd=bare, data=csv.encode())
-    png_blob = _git("hash-object", "-w", "--stdin", cwd=bare, data=_png(size))
+    png_blob = _git("hash-object", "-w", "--stdin", cwd=bare, data=_png(index))
     with tempfile.TemporaryDirectory() as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         _git("read-tree", base, cwd=bare, env=env)
         _git("update-index", "--add", "--cacheinfo", f"100644,{csv_blob},Data_Entry_2017.csv", cwd=bare, env=env)
-        _git("update-index", "--add", "--cacheinfo", f"100644,{png_blob},images/{_name(size)}", cwd=bare, env=env)
+        _git("update-index", "--add", "--cacheinfo", f"100644,{png_blob},images/{_name(index)}", cwd=bare, env=env)
         tree = _git("write-tree", cwd=bare, env=env)
     commit = _git("commit-tree", tree, "-p", base, "-m", "add one image", cwd=bare)
     _git("update-ref", f"refs/heads/{spec.branch}", commit, cwd=bare)
@@ -302,27 +309,19 @@ def timed_cli(root: Path, mirror_root: Path, *extra: str, cores: int | None = No
     }
 
 
+def phased_cli(root: Path, mirror_root: Path, out: Path) -> dict:
+    """The same sync as :func:`timed_cli`, run by ``sync_phases.py``: each stage's wall seconds."""
+    args = [sys.executable, str(HERE / "sync_phases.py"), str(out), "sync", "--mirror", str(mirror_root), "--quiet"]
+    subprocess.run(args, env=child_env(), cwd=root, stdout=subprocess.DEVNULL, check=True)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
 def floor_process() -> dict:
     """The floor of any CLI process: an interpreter that imports nothing of ours."""
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     _, _, usage = os.wait4(child.pid, 0)
     return {"wall_s": round(time.perf_counter() - started, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}
-
-
-#: what a build imports that a sync with nothing changed does not (tests/sync/test_sync_unchanged.py)
-BUILD_IMPORTS = (
-    "numpy",
-    "pyarrow",
-    "pyarrow.csv",
-    "pandas",
-    "PIL.Image",
-    "scipy.sparse.csgraph",
-    "pydicom",
-)
-#: what a sync that moved a source without DICOM files loads of those (the one-image sync: since the identified
-#: source is reused from its guarded cache, pydicom is not among them; tests/sync/test_sync_unchanged.py)
-CHANGED_SYNC_IMPORTS = tuple(name for name in BUILD_IMPORTS if name != "pydicom")
 
 
 def build_imports(modules: tuple[str, ...] = BUILD_IMPORTS) -> dict:
@@ -427,8 +426,9 @@ def changed_sync_floor(results: dict) -> dict:
 def bench_cli(size: int, base: Path, rounds: int = 3, cores: tuple[int, ...] = ()) -> dict:
     """Every registered source through local mirrors, the NIH one ``size`` images: the CLI process timed.
 
-    First sync; no-change syncs (``rounds``, best and all); one new NIH image; no-change again;
-    ``--offline --rebuild``; and, per entry of ``cores``, a first sync pinned to that many cores.
+    First sync; no-change syncs (``rounds``, best and all); one new NIH image; no-change again; one
+    more new image with each stage timed (``sync_phases.py``); ``--offline --rebuild``; and, per entry
+    of ``cores``, a first sync pinned to that many cores.
     """
     mirror_root = all_sources_mirrors(size, base)
     reset_mirror(mirror_root)
@@ -450,6 +450,8 @@ def bench_cli(size: int, base: Path, rounds: int = 3, cores: tuple[int, ...] = (
             results["no_change_after"] = timed_cli(root, mirror_root)
             results["move_checkout"] = timed_move(root, _source_path())
             results["manifest_io"] = timed_manifest_io(root, Path(tmp))
+            add_one_image(mirror_root, size, on_top=True)
+            results["one_image_phases"] = phased_cli(root, mirror_root, Path(tmp) / "phases.json")
         finally:
             reset_mirror(mirror_root)
         results["rebuild_offline"] = timed_cli(root, mirror_root, "--offline", "--rebuild")

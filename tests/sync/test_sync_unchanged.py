@@ -10,6 +10,7 @@ must leave the manifest, problems, annotations and splits byte for byte as the r
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -42,14 +43,20 @@ def _outputs(root: Path) -> dict[str, bytes]:
     return {name: (root / name).read_bytes() for name in OUTPUTS}
 
 
-def _push_a_copied_image(local: Path, spec: SourceSpec, work_name: str, *, first: bool) -> None:
-    """Push one commit to the source's mirror that adds a copy of its first (or last) sample image."""
+def _push_a_copied_image(local: Path, spec: SourceSpec, work_name: str, *, first: bool, listed: bool = False) -> None:
+    """Push one commit to the source's mirror that adds a copy of its first (or last) sample image;
+    ``listed``: with a row of the labels table for it (the original's row under the copy's name)."""
     bare = mirror_path(local, spec.url)
     work = bare.parent / work_name
     git("clone", "-q", "-b", spec.branch, str(bare), str(work), cwd=bare.parent)
     images = sorted((work / "sample" / "images").glob("*.png"))
     image = images[0] if first else images[-1]
     (work / "sample" / "images" / f"copy_{image.name}").write_bytes(image.read_bytes())
+    if listed:
+        table = work / "sample_labels.csv"
+        text = table.read_text(encoding="utf-8")
+        row = next(line for line in text.splitlines() if line.startswith(f"{image.name},"))
+        table.write_text(text.rstrip("\n") + f"\ncopy_{row}\n", encoding="utf-8")
     git("add", "-A", ".", cwd=work)
     env = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@x.invalid", "GIT_COMMITTER_NAME": "u"}
     git("-c", "user.email=u@x.invalid", "commit", "-q", "-m", "one image more", cwd=work, env=env)
@@ -180,5 +187,32 @@ def test_a_changed_sync_of_a_source_without_dicom_imports_no_pydicom(roots, regi
     current, statuses, heavy = json.loads(out.strip().splitlines()[-1])
     assert not current and statuses[NIH] == "updated"
     assert heavy == ["pandas", "scipy"]  # built, and without reading a DICOM header
+    sync(full, mirror=local, progress=False, rebuild=True)
+    assert _outputs(incremental) == _outputs(full)
+
+
+def test_the_stage_benchmark_times_every_stage_of_a_changed_sync(roots, registry, tmp_path: Path) -> None:
+    """``benchmarks/sync_phases.py`` wraps each stage where its caller looks it up: a function renamed or
+    called through another name would drop out of the breakdown without a word, so every stage must be
+    timed in a changed sync, the inclusive times must nest, and the wrapped sync must still give what
+    ``--rebuild`` gives."""
+    incremental, full, local = roots
+    _push_a_copied_image(local, registry[NIH], "nih-work-phases", first=True, listed=True)  # one row built
+    out = tmp_path / "phases.json"
+    command = [str(incremental), "--mirror", str(local), "--quiet"]
+    benchmark = PROJECT / "benchmarks" / "sync_phases.py"
+    subprocess.run(
+        [sys.executable, str(benchmark), str(out), "sync", "--root", *command], check=True, capture_output=True
+    )
+    seconds = json.loads(out.read_text(encoding="utf-8"))
+    loaded = importlib.util.spec_from_file_location("sync_phases", benchmark)
+    assert loaded is not None and loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)  # the standard library only: nothing of the sync is wrapped here
+    stages = [label for label, _module, _attribute in module.STAGES]
+    assert len(stages) > 20 and "build.manifest.duplicates" in stages
+    assert [stage for stage in stages if stage not in seconds] == []
+    assert 0 < seconds["build.manifest"] <= seconds["build"] <= seconds["sync"] <= seconds["process_after_interpreter"]
+    assert seconds["build.manifest.changed_source.parse"] <= seconds["build.manifest.changed_source"]
     sync(full, mirror=local, progress=False, rebuild=True)
     assert _outputs(incremental) == _outputs(full)
