@@ -285,11 +285,16 @@ def all_sources_mirrors(size: int, base: Path) -> Path:
     return mirror_root
 
 
+def _sync_arguments(mirror_root: Path) -> list[str]:
+    """The maintainer's command after the program: what :func:`timed_cli` and :func:`phased_cli` both run."""
+    return ["sync", "--mirror", str(mirror_root), "--quiet"]
+
+
 def timed_cli(root: Path, mirror_root: Path, *extra: str, cores: int | None = None) -> dict:
     """The ``covid19-images sync`` process as a maintainer runs it: wall and CPU seconds (user + system,
     its git and probe children included), peak RSS. ``cores`` pins it (``taskset``) to that many cores."""
     env = child_env()
-    args = [sys.executable, "-m", "covid19_images.cli", "sync", "--mirror", str(mirror_root), "--quiet", *extra]
+    args = [sys.executable, "-m", "covid19_images.cli", *_sync_arguments(mirror_root), *extra]
     if cores:
         args = ["taskset", "-c", ",".join(str(c) for c in range(cores)), *args]
     started = time.perf_counter()
@@ -311,7 +316,7 @@ def timed_cli(root: Path, mirror_root: Path, *extra: str, cores: int | None = No
 
 def phased_cli(root: Path, mirror_root: Path, out: Path) -> dict:
     """The same sync as :func:`timed_cli`, run by ``sync_phases.py``: each stage's wall seconds."""
-    args = [sys.executable, str(HERE / "sync_phases.py"), str(out), "sync", "--mirror", str(mirror_root), "--quiet"]
+    args = [sys.executable, str(HERE / "sync_phases.py"), str(out), *_sync_arguments(mirror_root)]
     subprocess.run(args, env=child_env(), cwd=root, stdout=subprocess.DEVNULL, check=True)
     return json.loads(out.read_text(encoding="utf-8"))
 
