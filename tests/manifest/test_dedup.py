@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import multiprocessing
 import shutil
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from covid19_images.manifest.duplicates import (
     hamming,
     near_pairs,
 )
-from covid19_images.manifest.near_index import hash_bytes, pairs_within
+from covid19_images.manifest.near_index import hash_bytes, packed_bits, pairs_within
 from covid19_images.testing.mirrors import build_mirror, mirror_path
 from tests.conftest import build_synced_root
 
@@ -102,6 +104,45 @@ def test_pairs_are_measured_on_the_whole_hash_not_only_the_prefix_faiss_compares
     }
     assert found == expected
     assert (0, 3, 48) in found and not any(j in (4, 5) and i == 0 for i, j, _ in found)
+
+
+def _search_and_send(bits: np.ndarray, distance: int, sender: Connection) -> None:
+    sender.send(pairs_within(bits, distance))
+
+
+def test_a_child_forked_after_a_search_can_search_too() -> None:
+    """GNU OpenMP's thread pool does not survive fork (faiss issue #5206): a process forked after a
+    faiss search used to wait forever in its own first search. The child must finish, with the
+    parent's pairs. Two OpenMP threads are asked for, so the parent has a pool on any machine."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("this platform cannot fork")
+    import faiss
+
+    rng = np.random.default_rng(5)
+    hashes = [random_hash(rng) for _ in range(3000)]
+    hashes += [flip_bits(h, int(rng.integers(0, 40)), rng) for h in hashes[:200]]
+    bits = packed_bits(hashes)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_search_and_send, args=(bits, 48, sender))
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        expected = pairs_within(bits, 48)  # queries=None: faiss, on two threads
+        child.start()
+        sender.close()
+        answered = receiver.poll(60)
+        found = receiver.recv() if answered else None
+        child.join(10)
+    finally:
+        faiss.omp_set_num_threads(threads)
+        if child.pid is not None and child.is_alive():
+            child.kill()
+            child.join()
+    assert answered, "the forked child's search did not finish in 60 s"
+    assert len(expected[0]) >= 200 and child.exitcode == 0
+    for mine, theirs in zip(expected, found, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 def flip_bits(value: str, count: int, rng: np.random.Generator) -> str:
