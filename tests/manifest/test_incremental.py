@@ -387,9 +387,14 @@ def test_queried_search_equals_brute_force_on_the_queried_pairs() -> None:
     for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7)), later, [len(hashes) - 1]):
         for limit in (0, 24, 48):
             expected = {p for p in every if p[2] <= limit and (p[0] in queries or p[1] in queries)}
+            # numpy measures a few queried pairs; numpy_pairs=0 sends them through faiss, as many
+            # queries against a large index are (a sync adding hundreds of pictures to 50,000)
             for tiles in ({}, {"rows_per_tile": 5, "cols_per_tile": 11}):
-                a, b, d = pairs_within(bits, limit, np.asarray(queries), **tiles)
-                assert list(zip(a.tolist(), b.tolist(), d.tolist(), strict=True)) == sorted(expected), (queries, limit)
+                for numpy_pairs in ({}, {"numpy_pairs": 0}):
+                    a, b, d = pairs_within(bits, limit, np.asarray(queries), **tiles, **numpy_pairs)
+                    found = list(zip(a.tolist(), b.tolist(), d.tolist(), strict=True))
+                    assert found == sorted(expected), (queries, limit, tiles, numpy_pairs)
+                    assert d.dtype == np.int64, "distances are whole bits (the stored index keeps integers)"
     assert len(pairs_within(bits, 48, np.arange(len(hashes)))[0]) > 10
 
 
