@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import multiprocessing
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ from covid19_images.manifest.duplicates import (
     near_pairs,
 )
 from covid19_images.manifest.near_index import hash_bytes, packed_bits, pairs_within
+from covid19_images.manifest.reviews import append_review, read_reviews
 from covid19_images.testing.mirrors import build_mirror, mirror_path
 from tests.conftest import build_synced_root
 
@@ -230,6 +232,42 @@ def test_exact_duplicates_by_bytes_or_pixels_but_not_blank_pixels() -> None:
     groups = dict(zip(manifest["image_id"], find_duplicates(manifest).groups, strict=True))
     assert groups["a1"] == groups["b1"] == groups["c1"] == "a1", "group id is the smallest member id"
     assert groups["d1"] == groups["e1"] == groups["f1"] == ""
+
+
+def test_the_evidence_names_every_edge_in_order_past_exact_and_reviewed_pairs(tmp_path: Path) -> None:
+    """What a reviewer reads: each edge with its kind, a near pair already joined by an exact edge
+    listed once (as the exact one), and a pair reviewed as different apart; every near pair after
+    those is still listed. Near pairs come in row order, so the skipped ones come first here."""
+    rng = np.random.default_rng(21)
+    first, second, third, fourth = (random_hash(rng) for _ in range(4))
+    phashes = [
+        first,
+        flip_bits(first, 10, rng),  # rows 0-1: near, and the same picture by the upstream's word
+        second,
+        flip_bits(second, 12, rng),  # rows 2-3: near
+        third,
+        flip_bits(third, 8, rng),  # rows 4-5: near, reviewed as two pictures
+        fourth,
+        flip_bits(fourth, 5, rng),  # rows 6-7: near
+        fourth,  # row 8: the bytes of row 6
+    ]
+    rows = [
+        {"image_id": f"i{k}", "path": f"datasets/s/r{k}.png", "sha256": f"{k + 1:064x}", "phash": phash}
+        for k, phash in enumerate(phashes)
+    ]
+    rows[8]["sha256"] = rows[6]["sha256"]
+    rows[0]["extra"] = json.dumps({"same_as": ["s:r1.png"]})
+    manifest = frame(rows).fillna({"extra": ""})
+    append_review(tmp_path, rows[4]["sha256"], rows[5]["sha256"], "different", reviewer="dr a")
+    found = find_duplicates(manifest, reviews=read_reviews(tmp_path))
+    assert [(e.a, e.b, e.kind, e.distance) for e in found.edges] == [
+        (6, 8, "file", None),
+        (0, 1, "identity", None),
+        (2, 3, "near", 12),
+        (6, 7, "near", 5),
+    ]
+    assert [(e.a, e.b, e.kind, e.distance) for e in found.overruled] == [(4, 5, "near", 8)]
+    assert found.groups.tolist() == ["i0", "i0", "i2", "i2", "", "", "i6", "i6", "i6"]
 
 
 def thumbnails_apart(mse: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ manifests, problem lists and splits must be identical.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import shutil
 import subprocess
@@ -707,3 +708,55 @@ def test_a_damaged_or_torn_delta_is_never_believed(tmp_path: Path) -> None:
     base_only = NearIndex.load(folder, first.index.settings)
     assert base_only is not None
     assert base_only.fingerprints.to_dict() == first.index.fingerprints.to_dict()
+    # a settings file that is valid JSON but not an object (hand-edited, another tool's): no index
+    for text in ("[]", "1", '"delta"', "null"):
+        meta.write_text(text, encoding="utf-8")
+        assert NearIndex.load(folder, first.index.settings) is None, text
+
+
+def test_a_delta_keeps_the_base_edge_of_its_first_key_and_drops_those_of_a_removed_one(tmp_path: Path) -> None:
+    """Loading a delta keeps the base's edges whose two ends are still there, and only those: the
+    edge of the key stored first (the smallest hash) is kept, the edge of a removed key is not."""
+    from covid19_images.manifest.duplicates import find_duplicates
+    from covid19_images.manifest.near_index import NearIndex
+
+    rng = np.random.default_rng(29)
+
+    def near(value: str, bits: int) -> str:
+        number = int(value, 16)
+        for bit in rng.choice(200, size=bits, replace=False):  # below the first byte: the order stays
+            number ^= 1 << int(bit)
+        return f"{number:064x}"
+
+    first = "00" + rng.integers(0, 256, 31, dtype=np.uint8).tobytes().hex()  # stored first: the smallest
+    other = rng.integers(128, 256, 32, dtype=np.uint8).tobytes().hex()
+    fillers = [rng.integers(1, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(30)]
+    hashes = [first, near(first, 6), other, near(other, 9), *fillers]
+    frame = pd.DataFrame(
+        {
+            "image_id": [f"{i:04d}" for i in range(len(hashes))],
+            "sha256": [f"s{i}" for i in range(len(hashes))],
+            "pixel_sha256": "",
+            "phash": hashes,
+            "path": "",
+            "format": "png",
+        }
+    )
+    folder = tmp_path / "cache"
+    base = find_duplicates(frame)
+    base.index.save(folder)
+    assert base.index.fingerprints.index[0].startswith(first)
+    with_edges = {(a[:64], b[:64]) for a, b in base.index.edges[["a", "b"]].itertuples(index=False)}
+    assert {frozenset(p) for p in with_edges} >= {frozenset((first, hashes[1])), frozenset((other, hashes[3]))}
+    # the near copy of ``other`` goes, a new picture comes: small enough for a delta
+    changed = pd.concat(
+        [frame.drop(index=3), frame.iloc[[4]].assign(image_id="new", sha256="s-new", phash=near(other, 80))]
+    )
+    grown = find_duplicates(changed, index=NearIndex.load(folder, base.index.settings))
+    grown.index.save(folder)
+    assert json.loads((folder / "near-index.json").read_text())["delta"] is True
+    loaded = NearIndex.load(folder, grown.index.settings)
+    assert _stored_edges(loaded) == _stored_edges(grown.index)
+    ends = {frozenset((a[:64], b[:64])) for a, b in loaded.edges[["a", "b"]].itertuples(index=False)}
+    assert frozenset((first, hashes[1])) in ends
+    assert not any(hashes[3] in pair for pair in ends)
