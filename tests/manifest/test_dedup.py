@@ -236,8 +236,9 @@ def test_exact_duplicates_by_bytes_or_pixels_but_not_blank_pixels() -> None:
 
 def test_the_evidence_names_every_edge_in_order_past_exact_and_reviewed_pairs(tmp_path: Path) -> None:
     """What a reviewer reads: each edge with its kind, a near pair already joined by an exact edge
-    listed once (as the exact one), and a pair reviewed as different apart; every near pair after
-    those is still listed. Near pairs come in row order, so the skipped ones come first here."""
+    listed once (as the exact one), a pair reviewed as different apart, and no edge for a review
+    naming a file that is gone; every near pair after those is still listed. Near pairs come in
+    row order, so the skipped ones come first here."""
     rng = np.random.default_rng(21)
     first, second, third, fourth = (random_hash(rng) for _ in range(4))
     phashes = [
@@ -259,6 +260,10 @@ def test_the_evidence_names_every_edge_in_order_past_exact_and_reviewed_pairs(tm
     rows[0]["extra"] = json.dumps({"same_as": ["s:r1.png"]})
     manifest = frame(rows).fillna({"extra": ""})
     append_review(tmp_path, rows[4]["sha256"], rows[5]["sha256"], "different", reviewer="dr a")
+    # pairs reviewed as the same picture whose other file is no longer here (on either side of
+    # the pair's order): no edge
+    append_review(tmp_path, rows[2]["sha256"], "f" * 64, "same", reviewer="dr b")
+    append_review(tmp_path, "0" * 64, rows[3]["sha256"], "same", reviewer="dr b")
     found = find_duplicates(manifest, reviews=read_reviews(tmp_path))
     assert [(e.a, e.b, e.kind, e.distance) for e in found.edges] == [
         (6, 8, "file", None),
