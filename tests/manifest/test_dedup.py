@@ -260,6 +260,8 @@ def test_the_evidence_names_every_edge_in_order_past_exact_and_reviewed_pairs(tm
     rows[0]["extra"] = json.dumps({"same_as": ["s:r1.png"]})
     manifest = frame(rows).fillna({"extra": ""})
     append_review(tmp_path, rows[4]["sha256"], rows[5]["sha256"], "different", reviewer="dr a")
+    only_different = find_duplicates(manifest, reviews=read_reviews(tmp_path))
+    assert [(e.a, e.b) for e in only_different.overruled] == [(4, 5)]
     # pairs reviewed as the same picture whose other file is no longer here (on either side of
     # the pair's order): no edge
     append_review(tmp_path, rows[2]["sha256"], "f" * 64, "same", reviewer="dr b")
