@@ -277,6 +277,42 @@ def test_the_evidence_names_every_edge_in_order_past_exact_and_reviewed_pairs(tm
     assert found.groups.tolist() == ["i0", "i0", "i2", "i2", "", "", "i6", "i6", "i6"]
 
 
+def test_missing_values_join_nothing() -> None:
+    """A hand-made manifest with blanks (None, NaN) where hashes go: blanks are no file, no pixels
+    and no picture, so two blank rows are not the same file."""
+    rng = np.random.default_rng(31)
+    picture = random_hash(rng)
+    manifest = frame(
+        [
+            {"image_id": "a", "sha256": None, "pixel_sha256": None, "phash": None},
+            {"image_id": "b", "sha256": np.nan, "pixel_sha256": np.nan, "phash": np.nan},
+            {"image_id": "c", "sha256": "1" * 64, "pixel_sha256": None, "phash": picture},
+            {"image_id": "d", "sha256": "1" * 64, "pixel_sha256": None, "phash": picture},
+        ]
+    )
+    found = find_duplicates(manifest)
+    assert found.groups.tolist() == ["", "", "c", "c"]
+    assert [(e.a, e.b, e.kind) for e in found.edges] == [(2, 3, "file")]
+
+
+def test_few_queries_against_more_columns_than_one_tile_find_every_pair() -> None:
+    """numpy measures a few queried rows against the index a tile of 65,536 columns at a time: a
+    partner past the first tile is found at its own row number, as faiss finds it."""
+    rng = np.random.default_rng(33)
+    bits = rng.integers(0, 256, size=(70_000, 32), dtype=np.uint8)
+    partners = {5: 69_001, 40_000: 66_000, 69_500: 12}
+    for query, partner in partners.items():
+        bits[partner] = bits[query]
+        flip = rng.choice(256, size=9, replace=False)
+        bits[partner, flip // 8] ^= (1 << (flip % 8)).astype(np.uint8)
+    queries = np.array(sorted(partners))
+    quick = pairs_within(bits, 24, queries)  # 3 x 70,000 pairs: numpy
+    slow = pairs_within(bits, 24, queries, numpy_pairs=0)
+    found = list(zip(*(part.tolist() for part in quick), strict=True))
+    assert found == list(zip(*(part.tolist() for part in slow), strict=True))
+    assert {(a, b) for a, b, _d in found} == {tuple(sorted(pair)) for pair in partners.items()}
+
+
 def thumbnails_apart(mse: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two z-scored-like 64x64 thumbnails whose mean squared difference is exactly ``mse``."""
     rng = np.random.default_rng(seed)

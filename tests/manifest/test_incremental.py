@@ -714,6 +714,28 @@ def test_a_damaged_or_torn_delta_is_never_believed(tmp_path: Path) -> None:
         assert NearIndex.load(folder, first.index.settings) is None, text
 
 
+def test_an_index_whose_edges_do_not_begin_with_its_base_is_saved_whole(tmp_path: Path) -> None:
+    """A delta stores only what was added to the base's edges; an index whose edges are not the
+    base's kept ones followed by new ones (reordered, or a status changed) is written whole, and
+    loads as it was."""
+    from covid19_images.manifest.duplicates import find_duplicates
+    from covid19_images.manifest.near_index import NearIndex, _between
+
+    frame = _random_frame(np.random.default_rng(37), 200)
+    folder = tmp_path / "cache"
+    first = find_duplicates(frame.iloc[:245])  # the planted copies follow the 200 pictures
+    first.index.save(folder)
+    grown = find_duplicates(frame, index=NearIndex.load(folder, first.index.settings)).index
+    assert len(_between(first.index.edges, grown.fingerprints.index)) >= 4  # base edges kept
+    for changed in (grown.edges.iloc[::-1], grown.edges.assign(status="rejected")):
+        grown.edges = changed.reset_index(drop=True)
+        grown.save(folder)
+        assert json.loads((folder / "near-index.json").read_text())["delta"] is False
+        assert _stored_edges(NearIndex.load(folder, grown.settings)) == _stored_edges(grown)
+        first.index.save(folder)  # the first base again, for the next case
+        grown.base = first.index.base
+
+
 def test_a_delta_keeps_the_base_edge_of_its_first_key_and_drops_those_of_a_removed_one(tmp_path: Path) -> None:
     """Loading a delta keeps the base's edges whose two ends are still there, and only those: the
     edge of the key stored first (the smallest hash) is kept, the edge whose first end was removed
