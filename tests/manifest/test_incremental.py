@@ -716,8 +716,8 @@ def test_a_damaged_or_torn_delta_is_never_believed(tmp_path: Path) -> None:
 
 def test_an_index_whose_edges_do_not_begin_with_its_base_is_saved_whole(tmp_path: Path) -> None:
     """A delta stores only what was added to the base's edges; an index whose edges are not the
-    base's kept ones followed by new ones (reordered, or a status changed) is written whole, and
-    loads as it was."""
+    base's kept ones followed by new ones (reordered, a status or a distance changed) is written
+    whole, and loads as it was."""
     from covid19_images.manifest.duplicates import find_duplicates
     from covid19_images.manifest.near_index import NearIndex, _between
 
@@ -727,7 +727,8 @@ def test_an_index_whose_edges_do_not_begin_with_its_base_is_saved_whole(tmp_path
     first.index.save(folder)
     grown = find_duplicates(frame, index=NearIndex.load(folder, first.index.settings)).index
     assert len(_between(first.index.edges, grown.fingerprints.index)) >= 4  # base edges kept
-    for changed in (grown.edges.iloc[::-1], grown.edges.assign(status="rejected")):
+    edges = grown.edges
+    for changed in (edges.iloc[::-1], edges.assign(status="rejected"), edges.assign(distance=edges["distance"] + 1)):
         grown.edges = changed.reset_index(drop=True)
         grown.save(folder)
         assert json.loads((folder / "near-index.json").read_text())["delta"] is False
