@@ -748,7 +748,7 @@ def test_a_delta_keeps_the_base_edge_of_its_first_key_and_drops_those_of_a_remov
 
     def near(value: str, bits: int) -> str:
         number = int(value, 16)
-        for bit in rng.choice(200, size=bits, replace=False):  # below the first byte: the order stays
+        for bit in rng.choice(200, size=bits, replace=False):  # low bits: the first bytes, so the order, stay
             number ^= 1 << int(bit)
         return f"{number:064x}"
 

@@ -77,10 +77,10 @@ def _one_thread_in_forked_children() -> None:
     ``fork``. A child forked after a search (a ``multiprocessing`` pool with the ``fork`` start
     method, Linux's default before Python 3.14; a mutation tester that forks per mutant) inherits
     a pool whose threads were not copied, and its first search waits for them forever (faiss
-    issue #5206; ``OMP_NUM_THREADS=1`` avoids it). One thread starts no pool, so the child's
-    search runs and finishes. Registered once per process, on this module's first use of faiss
-    (a pool that other code of the process started before then is not covered in a child forked
-    before it).
+    issue #5206; ``OMP_NUM_THREADS=1`` avoids it). On one thread the child's search never waits
+    on that pool, so it runs and finishes. Registered once per process, at this module's first use
+    of faiss: a child forked earlier, from a process whose other code had searched with faiss, is
+    not covered.
     """
     os.register_at_fork(after_in_child=_one_faiss_thread)
 
