@@ -44,7 +44,10 @@ MUTANTS = \
 	"covid19_images.manifest.splits.x_shared_patient_keys*" \
 	"covid19_images.manifest.splits.x_components*" "covid19_images.manifest.splits.x_assign_split_groups*" \
 	"covid19_images.manifest.splits.x_assign_splits*" "covid19_images.manifest.splits.x_groups_across_splits*" \
-	"covid19_images.manifest.near_index.x_hash_bits*" "covid19_images.manifest.near_index.x_hash_bytes*" \
+	"covid19_images.manifest.near_index.x_hash_bytes*" "covid19_images.manifest.near_index.x__queried_pairs*" \
+	"covid19_images.manifest.near_index.x__same_edges*" "covid19_images.manifest.near_index.x_key_index*" \
+	"covid19_images.manifest.duplicates.x__representatives*" "covid19_images.manifest.duplicates.x__group_names*" \
+	"covid19_images.manifest.duplicates.x__strings*" \
 	"covid19_images.manifest.near_index.x_pairs_within*" "covid19_images.manifest.near_index.x_packed_bits*" \
 	"covid19_images.manifest.near_index.x__sorted_pairs*" "covid19_images.manifest.near_index.xǁNearIndexǁload*" \
 	"covid19_images.manifest.near_index.xǁNearIndexǁ_delta*" "covid19_images.manifest.near_index.x__between*" \

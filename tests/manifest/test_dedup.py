@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
+import multiprocessing
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +30,8 @@ from covid19_images.manifest.duplicates import (
     hamming,
     near_pairs,
 )
-from covid19_images.manifest.near_index import hash_bytes, pairs_within
+from covid19_images.manifest.near_index import hash_bytes, packed_bits, pairs_within
+from covid19_images.manifest.reviews import append_review, read_reviews
 from covid19_images.testing.mirrors import build_mirror, mirror_path
 from tests.conftest import build_synced_root
 
@@ -104,6 +109,78 @@ def test_pairs_are_measured_on_the_whole_hash_not_only_the_prefix_faiss_compares
     assert (0, 3, 48) in found and not any(j in (4, 5) and i == 0 for i, j, _ in found)
 
 
+def test_pairs_apart_on_the_prefix_alone_are_kept_up_to_the_radius() -> None:
+    """The other edge of the prefix search: bits flipped only in the first 20 bytes, which faiss
+    compares (and keeps strictly below the radius it is given), so a pair 48 bits apart there is
+    kept and one 49 bits apart is not, with and without queried rows."""
+    rng = np.random.default_rng(12)
+    base = random_hash(rng)
+    copies = []
+    for count in (47, 48, 49):
+        number = int(base, 16)
+        for bit in rng.choice(20 * 8, size=count, replace=False):
+            number ^= 1 << (PHASH_HEX * 4 - 1 - int(bit))  # bit 0 is the first bit of the first byte
+        copies.append(f"{number:0{PHASH_HEX}x}")
+    hashes = [base, *copies, *(random_hash(rng) for _ in range(20))]
+    assert all(h[40:] == base[40:] for h in copies) and [hamming(base, h) for h in copies] == [47, 48, 49]
+    expected = [(i, j, hamming(a, b)) for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2)]
+    expected = [pair for pair in expected if pair[2] <= 48]
+    assert (0, 1, 47) in expected and (0, 2, 48) in expected and all(p[:2] != (0, 3) for p in expected)
+    bits = packed_bits(hashes)
+    for queries in (None, np.array([0]), np.array([2, 3])):
+        a, b, d = pairs_within(bits, 48, queries, numpy_pairs=0)  # through faiss whatever the number of queries
+        asked = [p for p in expected if queries is None or p[0] in queries or p[1] in queries]
+        assert list(zip(a.tolist(), b.tolist(), d.tolist(), strict=True)) == asked, queries
+
+
+#: Run in a fresh interpreter (a test process may itself be a child forked after a search, whose
+#: faiss must stay on one thread): search on two OpenMP threads, fork, search again in the child.
+FORKED_SEARCH = """
+import multiprocessing, sys
+import faiss, numpy as np
+from covid19_images.manifest.near_index import pairs_within
+
+bits = np.load(sys.argv[1])
+faiss.omp_set_num_threads(2)  # a pool of OpenMP threads in this process, whatever the machine's cores
+expected = pairs_within(bits, 48)  # no queries: through faiss
+context = multiprocessing.get_context("fork")
+receiver, sender = context.Pipe(duplex=False)
+child = context.Process(target=lambda: sender.send(pairs_within(bits, 48)))
+child.start()
+sender.close()
+if not receiver.poll(60):
+    child.kill()
+    sys.exit("the forked child's search did not finish in 60 s")
+found = receiver.recv()
+child.join(10)
+for mine, theirs in zip(expected, found, strict=True):
+    np.testing.assert_array_equal(mine, theirs)
+print(len(expected[0]), "pairs, the same in the child")
+"""
+
+
+def test_a_child_forked_after_a_search_can_search_too(tmp_path: Path) -> None:
+    """GNU OpenMP's thread pool does not survive fork (faiss issue #5206): a process forked after a
+    faiss search used to wait forever in its own first search. The child must finish, with the
+    parent's pairs."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("this platform cannot fork")
+    rng = np.random.default_rng(5)
+    hashes = [random_hash(rng) for _ in range(3000)]
+    hashes += [flip_bits(h, int(rng.integers(0, 40)), rng) for h in hashes[:200]]
+    np.save(tmp_path / "bits.npy", packed_bits(hashes))
+    (tmp_path / "forked_search.py").write_text(FORKED_SEARCH, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, str(tmp_path / "forked_search.py"), str(tmp_path / "bits.npy")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    pairs = int(run.stdout.split()[0])
+    assert pairs >= 200, "the planted copies must give pairs, or this test proves nothing"
+
+
 def flip_bits(value: str, count: int, rng: np.random.Generator) -> str:
     number = int(value, 16)
     for bit in rng.choice(PHASH_HEX * 4, size=count, replace=False):
@@ -155,6 +232,85 @@ def test_exact_duplicates_by_bytes_or_pixels_but_not_blank_pixels() -> None:
     groups = dict(zip(manifest["image_id"], find_duplicates(manifest).groups, strict=True))
     assert groups["a1"] == groups["b1"] == groups["c1"] == "a1", "group id is the smallest member id"
     assert groups["d1"] == groups["e1"] == groups["f1"] == ""
+
+
+def test_the_evidence_names_every_edge_in_order_past_exact_and_reviewed_pairs(tmp_path: Path) -> None:
+    """What a reviewer reads: each edge with its kind, a near pair already joined by an exact edge
+    listed once (as the exact one), a pair reviewed as different apart, and no edge for a review
+    naming a file that is gone; every near pair after those is still listed. Near pairs come in
+    row order, so the skipped ones come first here."""
+    rng = np.random.default_rng(21)
+    first, second, third, fourth = (random_hash(rng) for _ in range(4))
+    phashes = [
+        first,
+        flip_bits(first, 10, rng),  # rows 0-1: near, and the same picture by the upstream's word
+        second,
+        flip_bits(second, 12, rng),  # rows 2-3: near
+        third,
+        flip_bits(third, 8, rng),  # rows 4-5: near, reviewed as two pictures
+        fourth,
+        flip_bits(fourth, 5, rng),  # rows 6-7: near
+        fourth,  # row 8: the bytes of row 6
+    ]
+    rows = [
+        {"image_id": f"i{k}", "path": f"datasets/s/r{k}.png", "sha256": f"{k + 1:064x}", "phash": phash}
+        for k, phash in enumerate(phashes)
+    ]
+    rows[8]["sha256"] = rows[6]["sha256"]
+    rows[0]["extra"] = json.dumps({"same_as": ["s:r1.png"]})
+    manifest = frame(rows).fillna({"extra": ""})
+    append_review(tmp_path, rows[4]["sha256"], rows[5]["sha256"], "different", reviewer="dr a")
+    only_different = find_duplicates(manifest, reviews=read_reviews(tmp_path))
+    assert [(e.a, e.b) for e in only_different.overruled] == [(4, 5)]
+    # pairs reviewed as the same picture whose other file is no longer here (on either side of
+    # the pair's order): no edge
+    append_review(tmp_path, rows[2]["sha256"], "f" * 64, "same", reviewer="dr b")
+    append_review(tmp_path, "0" * 64, rows[3]["sha256"], "same", reviewer="dr b")
+    found = find_duplicates(manifest, reviews=read_reviews(tmp_path))
+    assert [(e.a, e.b, e.kind, e.distance) for e in found.edges] == [
+        (6, 8, "file", None),
+        (0, 1, "identity", None),
+        (2, 3, "near", 12),
+        (6, 7, "near", 5),
+    ]
+    assert [(e.a, e.b, e.kind, e.distance) for e in found.overruled] == [(4, 5, "near", 8)]
+    assert found.groups.tolist() == ["i0", "i0", "i2", "i2", "", "", "i6", "i6", "i6"]
+
+
+def test_missing_values_join_nothing() -> None:
+    """A hand-made manifest with blanks (None, NaN) where hashes go: blanks are no file, no pixels
+    and no picture, so two blank rows are not the same file."""
+    rng = np.random.default_rng(31)
+    picture = random_hash(rng)
+    manifest = frame(
+        [
+            {"image_id": "a", "sha256": None, "pixel_sha256": None, "phash": None},
+            {"image_id": "b", "sha256": np.nan, "pixel_sha256": np.nan, "phash": np.nan},
+            {"image_id": "c", "sha256": "1" * 64, "pixel_sha256": None, "phash": picture},
+            {"image_id": "d", "sha256": "1" * 64, "pixel_sha256": None, "phash": picture},
+        ]
+    )
+    found = find_duplicates(manifest)
+    assert found.groups.tolist() == ["", "", "c", "c"]
+    assert [(e.a, e.b, e.kind) for e in found.edges] == [(2, 3, "file")]
+
+
+def test_few_queries_against_more_columns_than_one_tile_find_every_pair() -> None:
+    """numpy measures a few queried rows against the index a tile of 65,536 columns at a time: a
+    partner past the first tile is found at its own row number, as faiss finds it."""
+    rng = np.random.default_rng(33)
+    bits = rng.integers(0, 256, size=(70_000, 32), dtype=np.uint8)
+    partners = {5: 69_001, 40_000: 66_000, 69_500: 12}
+    for query, partner in partners.items():
+        bits[partner] = bits[query]
+        flip = rng.choice(256, size=9, replace=False)
+        bits[partner, flip // 8] ^= (1 << (flip % 8)).astype(np.uint8)
+    queries = np.array(sorted(partners))
+    quick = pairs_within(bits, 24, queries)  # 3 x 70,000 pairs: numpy
+    slow = pairs_within(bits, 24, queries, numpy_pairs=0)
+    found = list(zip(*(part.tolist() for part in quick), strict=True))
+    assert found == list(zip(*(part.tolist() for part in slow), strict=True))
+    assert {(a, b) for a, b, _d in found} == {tuple(sorted(pair)) for pair in partners.items()}
 
 
 def thumbnails_apart(mse: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ manifests, problem lists and splits must be identical.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import shutil
 import subprocess
@@ -387,9 +388,14 @@ def test_queried_search_equals_brute_force_on_the_queried_pairs() -> None:
     for queries in ([0], [3, 4, 5], list(range(0, len(hashes), 7)), later, [len(hashes) - 1]):
         for limit in (0, 24, 48):
             expected = {p for p in every if p[2] <= limit and (p[0] in queries or p[1] in queries)}
+            # numpy measures a few queried pairs; numpy_pairs=0 sends them through faiss, as many
+            # queries against a large index are (a sync adding hundreds of pictures to 50,000)
             for tiles in ({}, {"rows_per_tile": 5, "cols_per_tile": 11}):
-                a, b, d = pairs_within(bits, limit, np.asarray(queries), **tiles)
-                assert list(zip(a.tolist(), b.tolist(), d.tolist(), strict=True)) == sorted(expected), (queries, limit)
+                for numpy_pairs in ({}, {"numpy_pairs": 0}):
+                    a, b, d = pairs_within(bits, limit, np.asarray(queries), **tiles, **numpy_pairs)
+                    found = list(zip(a.tolist(), b.tolist(), d.tolist(), strict=True))
+                    assert found == sorted(expected), (queries, limit, tiles, numpy_pairs)
+                    assert d.dtype == np.int64, "distances are whole bits (the stored index keeps integers)"
     assert len(pairs_within(bits, 48, np.arange(len(hashes)))[0]) > 10
 
 
@@ -702,3 +708,81 @@ def test_a_damaged_or_torn_delta_is_never_believed(tmp_path: Path) -> None:
     base_only = NearIndex.load(folder, first.index.settings)
     assert base_only is not None
     assert base_only.fingerprints.to_dict() == first.index.fingerprints.to_dict()
+    # a settings file that is valid JSON but not an object (hand-edited, another tool's): no index
+    for text in ("[]", "1", '"delta"', "null"):
+        meta.write_text(text, encoding="utf-8")
+        assert NearIndex.load(folder, first.index.settings) is None, text
+
+
+def test_an_index_whose_edges_do_not_begin_with_its_base_is_saved_whole(tmp_path: Path) -> None:
+    """A delta stores only what was added to the base's edges; an index whose edges are not the
+    base's kept ones followed by new ones (reordered, a status or a distance changed) is written
+    whole, and loads as it was."""
+    from covid19_images.manifest.duplicates import find_duplicates
+    from covid19_images.manifest.near_index import NearIndex, _between
+
+    frame = _random_frame(np.random.default_rng(37), 200)
+    folder = tmp_path / "cache"
+    first = find_duplicates(frame.iloc[:245])  # the planted copies follow the 200 pictures
+    first.index.save(folder)
+    grown = find_duplicates(frame, index=NearIndex.load(folder, first.index.settings)).index
+    assert len(_between(first.index.edges, grown.fingerprints.index)) >= 4  # base edges kept
+    edges = grown.edges
+    for changed in (edges.iloc[::-1], edges.assign(status="rejected"), edges.assign(distance=edges["distance"] + 1)):
+        grown.edges = changed.reset_index(drop=True)
+        grown.save(folder)
+        assert json.loads((folder / "near-index.json").read_text())["delta"] is False
+        assert _stored_edges(NearIndex.load(folder, grown.settings)) == _stored_edges(grown)
+        first.index.save(folder)  # the first base again, for the next case
+        grown.base = first.index.base
+
+
+def test_a_delta_keeps_the_base_edge_of_its_first_key_and_drops_those_of_a_removed_one(tmp_path: Path) -> None:
+    """Loading a delta keeps the base's edges whose two ends are still there, and only those: the
+    edge of the key stored first (the smallest hash) is kept, the edge whose first end was removed
+    is not."""
+    from covid19_images.manifest.duplicates import find_duplicates
+    from covid19_images.manifest.near_index import NearIndex
+
+    rng = np.random.default_rng(29)
+
+    def near(value: str, bits: int) -> str:
+        number = int(value, 16)
+        for bit in rng.choice(200, size=bits, replace=False):  # low bits: the first bytes, so the order, stay
+            number ^= 1 << int(bit)
+        return f"{number:064x}"
+
+    first = "00" + rng.integers(0, 256, 31, dtype=np.uint8).tobytes().hex()  # stored first: the smallest
+    other = rng.integers(128, 256, 32, dtype=np.uint8).tobytes().hex()
+    fillers = [rng.integers(1, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(30)]
+    hashes = [first, near(first, 6), other, near(other, 9), *fillers]
+    frame = pd.DataFrame(
+        {
+            "image_id": [f"{i:04d}" for i in range(len(hashes))],
+            "sha256": [f"s{i}" for i in range(len(hashes))],
+            "pixel_sha256": "",
+            "phash": hashes,
+            "path": "",
+            "format": "png",
+        }
+    )
+    folder = tmp_path / "cache"
+    base = find_duplicates(frame)
+    base.index.save(folder)
+    assert base.index.fingerprints.index[0].startswith(first)
+    with_edges = {(a[:64], b[:64]) for a, b in base.index.edges[["a", "b"]].itertuples(index=False)}
+    assert {frozenset(p) for p in with_edges} >= {frozenset((first, hashes[1])), frozenset((other, hashes[3]))}
+    # the one of ``other`` and its copy stored first (an edge's ``a`` end) goes, a new picture
+    # comes: small enough for a delta
+    gone = 2 if other < hashes[3] else 3
+    changed = pd.concat(
+        [frame.drop(index=gone), frame.iloc[[4]].assign(image_id="new", sha256="s-new", phash=near(other, 80))]
+    )
+    grown = find_duplicates(changed, index=NearIndex.load(folder, base.index.settings))
+    grown.index.save(folder)
+    assert json.loads((folder / "near-index.json").read_text())["delta"] is True
+    loaded = NearIndex.load(folder, grown.index.settings)
+    assert _stored_edges(loaded) == _stored_edges(grown.index)
+    ends = {frozenset((a[:64], b[:64])) for a, b in loaded.edges[["a", "b"]].itertuples(index=False)}
+    assert frozenset((first, hashes[1])) in ends
+    assert not any(hashes[gone] in pair for pair in ends)

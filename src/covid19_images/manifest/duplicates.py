@@ -141,7 +141,8 @@ def _strings(manifest: pd.DataFrame, column: str) -> np.ndarray:
     values = manifest[column].to_numpy(dtype=object)
     if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
         return values
-    return manifest[column].fillna("").astype(str).to_numpy(dtype=object)
+    # as objects first: a column of blanks reads as float64, which pandas 4 will refuse to fill with ""
+    return manifest[column].astype(object).fillna("").astype(str).to_numpy(dtype=object)
 
 
 def _representatives(phashes: np.ndarray, files: np.ndarray, usable: np.ndarray) -> np.ndarray:
