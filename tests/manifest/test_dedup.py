@@ -14,6 +14,7 @@ import multiprocessing
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,15 @@ def random_hash(rng: np.random.Generator) -> str:
     return rng.integers(0, 256, PHASH_HEX // 2, dtype=np.uint8).tobytes().hex()
 
 
+def with_bits_flipped(value: str, bits: Iterable[int]) -> str:
+    """A hex hash with the given bits flipped; bit 0 is the first bit of the first byte (the
+    order faiss compares a hash's prefix in)."""
+    number = int(value, 16)
+    for bit in bits:
+        number ^= 1 << (PHASH_HEX * 4 - 1 - int(bit))
+    return f"{number:0{PHASH_HEX}x}"
+
+
 def test_pairs_are_measured_on_the_whole_hash_not_only_the_prefix_faiss_compares() -> None:
     # bits flipped only after the first 20 bytes: equal prefixes, so every pair reaches the
     # full measurement, which alone decides (48 bits kept, 49 and 60 not)
@@ -95,10 +105,7 @@ def test_pairs_are_measured_on_the_whole_hash_not_only_the_prefix_faiss_compares
     tail_bits = range(20 * 8, PHASH_HEX * 4)
     copies = []
     for count in (0, 1, 48, 49, 60):
-        number = int(base, 16)
-        for bit in rng.choice(list(tail_bits), size=count, replace=False):
-            number ^= 1 << (PHASH_HEX * 4 - 1 - int(bit))  # bit 0 is the first bit of the first byte
-        copies.append(f"{number:0{PHASH_HEX}x}")
+        copies.append(with_bits_flipped(base, rng.choice(list(tail_bits), size=count, replace=False)))
     hashes = [base, *copies]
     assert all(h[:40] == base[:40] for h in hashes) and [hamming(base, h) for h in copies] == [0, 1, 48, 49, 60]
     found = set(near_pairs(hashes, 48))
@@ -117,10 +124,7 @@ def test_pairs_apart_on_the_prefix_alone_are_kept_up_to_the_radius() -> None:
     base = random_hash(rng)
     copies = []
     for count in (47, 48, 49):
-        number = int(base, 16)
-        for bit in rng.choice(20 * 8, size=count, replace=False):
-            number ^= 1 << (PHASH_HEX * 4 - 1 - int(bit))  # bit 0 is the first bit of the first byte
-        copies.append(f"{number:0{PHASH_HEX}x}")
+        copies.append(with_bits_flipped(base, rng.choice(20 * 8, size=count, replace=False)))
     hashes = [base, *copies, *(random_hash(rng) for _ in range(20))]
     assert all(h[40:] == base[40:] for h in copies) and [hamming(base, h) for h in copies] == [47, 48, 49]
     expected = [(i, j, hamming(a, b)) for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2)]
@@ -182,10 +186,8 @@ def test_a_child_forked_after_a_search_can_search_too(tmp_path: Path) -> None:
 
 
 def flip_bits(value: str, count: int, rng: np.random.Generator) -> str:
-    number = int(value, 16)
-    for bit in rng.choice(PHASH_HEX * 4, size=count, replace=False):
-        number ^= 1 << int(bit)
-    return f"{number:0{PHASH_HEX}x}"
+    """``value`` with ``count`` distinct bits flipped, chosen at random."""
+    return with_bits_flipped(value, rng.choice(PHASH_HEX * 4, size=count, replace=False))
 
 
 def test_near_pairs_equals_brute_force_across_tile_edges() -> None:
