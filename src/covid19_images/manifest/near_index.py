@@ -17,7 +17,6 @@ nothing.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -65,30 +64,26 @@ def _faiss():
     """faiss, imported on first use (about 0.15 s; a sync that searches nothing never pays it)."""
     import faiss
 
-    _one_thread_in_forked_children()
     return faiss
 
 
-@functools.cache
-def _one_thread_in_forked_children() -> None:
-    """Make faiss single-threaded in every process forked from this one from now on.
+def _one_faiss_thread() -> None:
+    """Make faiss single-threaded in a forked child, if the parent had loaded it.
 
     Why: faiss searches on OpenMP threads, and GNU OpenMP's thread pool does not survive
     ``fork``. A child forked after a search (a ``multiprocessing`` pool with the ``fork`` start
     method, Linux's default before Python 3.14; a mutation tester that forks per mutant) inherits
     a pool whose threads were not copied, and its first search waits for them forever (faiss
     issue #5206; ``OMP_NUM_THREADS=1`` avoids it). On one thread the child's search never waits
-    on that pool, so it runs and finishes. Registered once per process, at this module's first use
-    of faiss: a child forked earlier, from a process whose other code had searched with faiss, is
-    not covered.
+    on that pool, so it runs and finishes. Registered when this module is imported, not at its
+    first search, so that a search by other code before the fork is covered too.
     """
-    os.register_at_fork(after_in_child=_one_faiss_thread)
-
-
-def _one_faiss_thread() -> None:
     faiss = sys.modules.get("faiss")
     if faiss is not None:
         faiss.omp_set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_faiss_thread)
 
 
 #: Bytes of each hash that faiss compares first. A prefix never differs in more bits than the
